@@ -1,0 +1,43 @@
+/**
+ * The contract between the daemon's process runner and the commands that run
+ * inside an image (ifconfig, route, netstat, ping, ...).
+ *
+ * A command is an async function of its context that resolves to an exit
+ * status. It writes text to stdout/stderr as it goes (streamed to the CLI as
+ * produced), stops promptly when `signal` aborts (Ctrl-C, kill, image
+ * destroyed) and never throws for a user mistake: it prints a one-line error
+ * to stderr, naming what was wrong and how to fix it, and returns a non-zero
+ * status (64, EX_USAGE, for bad arguments; 1 for failures). A VimageError that
+ * escapes is printed as `CMD: message` with status 1.
+ */
+
+import type { Image, Registry } from '../lib/image.js';
+
+export interface Output {
+  write(text: string): void;
+}
+
+export interface CommandContext {
+  /** argv[0] is the command name as typed. */
+  readonly argv: readonly string[];
+  readonly image: Image;
+  readonly registry: Registry;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Standard input from the CLI; ends when the user closes it. */
+  readonly stdin: AsyncIterable<Uint8Array>;
+  /** Aborted on Ctrl-C (SIGINT), kill, or when the image is destroyed. */
+  readonly signal: AbortSignal;
+  /** `vimage --json NAME CMD`: print one JSON document instead of text. */
+  readonly json: boolean;
+  /** The in-image process id, for commands that print it (ping uses it as ICMP id). */
+  readonly pid: number;
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+export const EX_OK = 0;
+export const EX_FAIL = 1;
+export const EX_USAGE = 64;
+export const EX_NOHOST = 68;
+export const EX_UNAVAILABLE = 69;

@@ -1,0 +1,105 @@
+/**
+ * Time is a parameter. Every timer in an image goes through its Clock, so
+ * tests run ARP expiry, ICMP rate limits and retransmissions on a manual clock.
+ */
+
+export interface Timer {
+  /** Cancel; safe to call more than once. */
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic, fractional. */
+  now(): number;
+  /** Call fn once after ms milliseconds. */
+  after(ms: number, fn: () => void): Timer;
+  /** Call fn every ms milliseconds until cancelled. */
+  every(ms: number, fn: () => void): Timer;
+}
+
+export class RealClock implements Clock {
+  now(): number {
+    return performance.now();
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  }
+
+  every(ms: number, fn: () => void): Timer {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return { cancel: () => clearInterval(t) };
+  }
+}
+
+interface ManualTimer extends Timer {
+  at: number;
+  period: number;
+  fn: () => void;
+  live: boolean;
+  seq: number;
+}
+
+/** A clock that moves only when the test says so. */
+export class ManualClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private timers: ManualTimer[] = [];
+
+  constructor(start = 0) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  after(ms: number, fn: () => void): Timer {
+    return this.add(ms, 0, fn);
+  }
+
+  every(ms: number, fn: () => void): Timer {
+    return this.add(ms, Math.max(ms, 1e-3), fn);
+  }
+
+  /** Number of live timers: a test can check that destroy left none. */
+  get pending(): number {
+    return this.timers.filter((x) => x.live).length;
+  }
+
+  /** Move time forward, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: ManualTimer | undefined;
+      for (const x of this.timers) {
+        if (x.live && x.at <= end && (next === undefined || x.at < next.at || (x.at === next.at && x.seq < next.seq))) next = x;
+      }
+      if (next === undefined) break;
+      this.t = Math.max(this.t, next.at);
+      if (next.period > 0) next.at += next.period;
+      else next.live = false;
+      next.fn();
+    }
+    this.t = end;
+    this.timers = this.timers.filter((x) => x.live);
+  }
+
+  private add(ms: number, period: number, fn: () => void): Timer {
+    const timer: ManualTimer = {
+      at: this.t + Math.max(0, ms),
+      period,
+      fn,
+      live: true,
+      seq: this.seq++,
+      cancel() {
+        timer.live = false;
+      },
+    };
+    this.timers.push(timer);
+    return timer;
+  }
+}

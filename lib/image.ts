@@ -1,0 +1,378 @@
+/**
+ * The Image: one complete network stack (FreeBSD's vnet), and the Registry
+ * that holds all images of a daemon.
+ *
+ * Everything FreeBSD virtualises per vnet hangs off the Image and is passed
+ * explicitly: interfaces, routes, ARP cache, reassembly queues, raw PCBs,
+ * sysctl values, statistics, timers and logger. Subsystems start in a fixed
+ * order on create and stop in reverse order on destroy (VNET_SYSINIT /
+ * VNET_SYSUNINIT), so creating and destroying images leaks no timer.
+ *
+ * Images share nothing but links (epair ends, the netisr queue), so they can
+ * later be spread over worker threads.
+ */
+
+import type { Clock } from './clock.js';
+import { E, VimageError, fail } from './errors.js';
+import type { Logger } from './log.js';
+import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
+import { etherInput, etherStats } from './net/if_ethersubr.js';
+import { EpairDriver } from './net/if_epair.js';
+import { LoopDriver } from './net/if_loop.js';
+import { TapDriver, type TapOpener } from './net/if_tap.js';
+import { Netisr } from './net/netisr.js';
+import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
+import { inAddAddress, inPurgeInterface } from './netinet/in.js';
+import { IcmpState, icmpStats } from './netinet/ip_icmp.js';
+import { ipDeliver, ipInput } from './netinet/ip_input.js';
+import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
+import { ipStats } from './netinet/ip_var.js';
+import { RawTable, rawDestroy } from './netinet/raw_ip.js';
+import { RouteTable } from './netinet/route.js';
+import { udpStats } from './netinet/udp_usrreq.js';
+import { SysctlValues } from './sysctl.js';
+import type { Mac } from './wire/ethernet.js';
+import { VnetHdr } from './wire/vnet.js';
+
+export type ImageId = number & { readonly __brand: 'ImageId' };
+
+/** One per-image subsystem: started in list order, stopped in reverse. */
+interface Subsystem {
+  readonly name: string;
+  init(im: Image): void;
+  destroy(im: Image): void;
+}
+
+const SUBSYSTEMS: readonly Subsystem[] = [
+  { name: 'loopback', init: (im) => im.attachLoopback(), destroy: () => {} },
+  { name: 'arp', init: arpInit, destroy: arpDestroy },
+  { name: 'reass', init: reassInit, destroy: reassDestroy },
+  { name: 'raw', init: () => {}, destroy: rawDestroy },
+];
+
+export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const IFNAME_RE = /^[a-z][a-z0-9_.]{0,14}$/;
+export const HOST_IFNAME_RE = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/;
+
+export class Image {
+  readonly id: ImageId;
+  readonly name: string;
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly netisr: Netisr;
+  readonly createdAt = Date.now();
+
+  readonly sysctl = new SysctlValues();
+  readonly ipstat = ipStats.create();
+  readonly icmpstat = icmpStats.create();
+  readonly arpstat = arpStats.create();
+  readonly udpstat = udpStats.create();
+  readonly etherstat = etherStats.create();
+
+  readonly ifnets = new Map<string, Ifnet>();
+  lo0!: Ifnet;
+  readonly routes = new RouteTable();
+  readonly arp = new ArpTable();
+  readonly icmp = new IcmpState();
+  readonly reass = new ReassTable();
+  readonly raw = new RawTable();
+  /** Unicast addresses of this image, to the interface that holds each. */
+  readonly inAddrs = new Map<number, Ifnet>();
+  /** Directed broadcast addresses of this image's subnets. */
+  readonly bcastAddrs = new Set<number>();
+  /** Offload metadata for packets built here: none. Never mutated. */
+  readonly noOffload = new VnetHdr();
+  /** Milliseconds of CPU spent processing this image's input. */
+  cpuMs = 0;
+  private ipId: number;
+  private alive = true;
+
+  constructor(registry: Registry, id: ImageId, name: string) {
+    this.registry = registry;
+    this.id = id;
+    this.name = name;
+    this.clock = registry.clock;
+    this.netisr = registry.netisr;
+    this.log = registry.log.child({ image: name });
+    this.ipId = Math.floor(registry.random() * 0x10000);
+    for (const s of SUBSYSTEMS) s.init(this);
+  }
+
+  get live(): boolean {
+    return this.alive;
+  }
+
+  /** Stop every subsystem (reverse order). The registry moves interfaces out first. */
+  teardown(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    for (let i = SUBSYSTEMS.length - 1; i >= 0; i--) SUBSYSTEMS[i]!.destroy(this);
+  }
+
+  /** @internal subsystem init: lo0 with 127.0.0.1/8. */
+  attachLoopback(): void {
+    const lo = this.registry.newIfnet(this, 'lo0', 'lo', IFF.UP | IFF.LOOPBACK | IFF.MULTICAST | IFF.RUNNING, 16384, 0 as Mac, new LoopDriver(this.netisr));
+    this.lo0 = lo;
+    this.ifnets.set(lo.name, lo);
+    inAddAddress(this, lo, 0x7f000001, 8, { alias: false });
+  }
+
+  etherInput(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+    etherInput(this, ifp, buf, off, len, meta);
+  }
+
+  /** Netisr delivery of a looped-back IP packet. */
+  ipInputFrom(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+    ifp.counters.ipackets++;
+    ifp.counters.ibytes += len;
+    if (ifp.loopback && len >= 20) {
+      // Our own output: already validated; deliver (broadcasts included).
+      const hlen = (buf[off]! & 0xf) << 2;
+      const dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+      if (this.inAddrs.has(dst) || dst >>> 24 === 127) {
+        this.ipstat.total++;
+        ipDeliver(this, ifp, buf, off, hlen, (buf[off + 2]! << 8) | buf[off + 3]!, meta, false);
+        return;
+      }
+    }
+    ipInput(this, ifp, buf, off, len, meta);
+  }
+
+  /** The interface holding local address `a`, if `a` is one of ours. */
+  localIfnet(a: number): Ifnet | undefined {
+    return this.inAddrs.get(a);
+  }
+
+  isBroadcast(a: number): boolean {
+    return a === 0xffffffff || this.bcastAddrs.has(a);
+  }
+
+  /** The interface whose subnet holds `ip` (for static ARP entries). */
+  interfaceForNeighbour(ip: number): Ifnet | undefined {
+    for (const ifp of this.ifnets.values()) if (!ifp.loopback && ifp.subnetOf(ip) !== undefined) return ifp;
+    return undefined;
+  }
+
+  nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+
+  ifnet(name: string): Ifnet {
+    const ifp = this.ifnets.get(name);
+    if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${name} does not exist in image ${this.name}; 'ifconfig' lists them`);
+    return ifp;
+  }
+
+  setUp(ifp: Ifnet, up: boolean): void {
+    if (up) ifp.flags |= IFF.UP | IFF.RUNNING;
+    else ifp.flags &= ~IFF.UP;
+    ifp.changedAt = Date.now();
+  }
+
+  setMtu(ifp: Ifnet, mtu: number): void {
+    const max = ifp.loopback ? 65536 : 65535 - 14;
+    if (!Number.isInteger(mtu) || mtu < 72 || mtu > max) fail(E.OUT_OF_RANGE, `mtu ${mtu} out of range, must be between 72 and ${max}`);
+    ifp.mtu = mtu;
+  }
+
+  rename(ifp: Ifnet, newName: string): void {
+    if (!IFNAME_RE.test(newName)) fail(E.BAD_NAME, `invalid interface name '${newName}': use a lowercase letter then up to 14 letters, digits, '_' or '.'`);
+    if (this.ifnets.has(newName)) fail(E.INTERFACE_EXISTS, `interface ${newName} already exists in image ${this.name}`);
+    if (ifp.loopback && ifp === this.lo0) fail(E.BAD_ARGUMENT, 'lo0 cannot be renamed');
+    this.ifnets.delete(ifp.name);
+    ifp.name = newName;
+    this.ifnets.set(newName, ifp);
+  }
+}
+
+export interface RegistryOptions {
+  clock: Clock;
+  log: Logger;
+  /** Opens host TAP devices; absent where no TAP can be made (tests). */
+  openTap?: TapOpener;
+  /** Does a host network device of this name exist (to pick free TAP names)? */
+  hostIfExists?: (name: string) => boolean;
+  random?: () => number;
+}
+
+/** All images of one daemon, the interface index space and the netisr. */
+export class Registry {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly netisr: Netisr;
+  readonly random: () => number;
+  private readonly openTap: TapOpener | undefined;
+  private readonly hostIfExists: (name: string) => boolean;
+  private readonly images = new Map<string, Image>();
+  private nextImageId = 0;
+  private nextIfIndex = 1;
+
+  constructor(o: RegistryOptions) {
+    this.clock = o.clock;
+    this.log = o.log;
+    this.random = o.random ?? Math.random;
+    this.openTap = o.openTap;
+    this.hostIfExists = o.hostIfExists ?? (() => false);
+    this.netisr = new Netisr();
+    this.create('default');
+  }
+
+  get default(): Image {
+    return this.images.get('default')!;
+  }
+
+  list(): Image[] {
+    return [...this.images.values()];
+  }
+
+  get(name: string): Image | undefined {
+    return this.images.get(name);
+  }
+
+  image(name: string): Image {
+    const im = this.images.get(name);
+    if (im === undefined) fail(E.NO_SUCH_IMAGE, `image ${name} does not exist; 'vimage -l' lists images, 'vimage -c ${name}' creates it`);
+    return im;
+  }
+
+  create(name: string): Image {
+    if (!IMAGE_NAME_RE.test(name)) fail(E.BAD_NAME, `invalid image name '${name}': use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    if (this.images.has(name)) fail(E.IMAGE_EXISTS, `image ${name} already exists`);
+    const im = new Image(this, this.nextImageId++ as ImageId, name);
+    this.images.set(name, im);
+    this.log.info({ image: name, id: im.id }, 'image created');
+    return im;
+  }
+
+  /**
+   * Destroy an image: its interfaces other than lo0 go back to the default
+   * image with their addresses purged, then its subsystems stop. Destroying
+   * an image that does not exist is an error the caller may ignore.
+   */
+  destroy(name: string): void {
+    if (name === 'default') fail(E.IMAGE_IS_DEFAULT, 'the default image cannot be destroyed');
+    const im = this.image(name);
+    for (const ifp of [...im.ifnets.values()]) {
+      if (ifp === im.lo0) continue;
+      let target = ifp.name;
+      if (this.default.ifnets.has(target)) target = this.freeName(ifp.kind === 'epair' ? 'epair' : ifp.kind, ifp.kind === 'epair' ? 'a' : '');
+      this.move(im, ifp, this.default, target);
+    }
+    for (const ifp of [...im.ifnets.values()]) this.detach(im, ifp);
+    im.teardown();
+    this.images.delete(name);
+    this.log.info({ image: name }, 'image destroyed');
+  }
+
+  /** Move `ifp` from `from` to `to`, optionally renamed (`ifconfig IF vnet IMAGE`). */
+  move(from: Image, ifp: Ifnet, to: Image, newName?: string): void {
+    const name = newName ?? ifp.name;
+    if (ifp === from.lo0) fail(E.NOT_MOVABLE, `${ifp.name} is the loopback of image ${from.name} and cannot be moved`);
+    if (from === to) fail(E.SAME_IMAGE, `${ifp.name} is already in image ${to.name}`);
+    if (!IFNAME_RE.test(name)) fail(E.BAD_NAME, `invalid interface name '${name}'`);
+    if (to.ifnets.has(name)) fail(E.INTERFACE_EXISTS, `interface ${name} already exists in image ${to.name}; give a new name: vimage -i ${to.name} ${ifp.name} NEWNAME`);
+    inPurgeInterface(from, ifp);
+    from.ifnets.delete(ifp.name);
+    ifp.name = name;
+    ifp.owner = to;
+    to.ifnets.set(name, ifp);
+    this.log.info({ ifname: name, from: from.name, to: to.name }, 'interface moved');
+  }
+
+  /** @internal Allocate an interface (never reusing an index within this daemon's life). */
+  newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
+    return new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
+  }
+
+  /** A name `${prefix}${unit}${suffix}` free in every image (units are global, as FreeBSD's cloners). */
+  freeName(prefix: string, suffix = '', hostToo = false): string {
+    for (let unit = 0; ; unit++) {
+      const n = `${prefix}${unit}${suffix}`;
+      const clash = this.list().some((im) => im.ifnets.has(n) || (prefix === 'epair' && (im.ifnets.has(`${prefix}${unit}a`) || im.ifnets.has(`${prefix}${unit}b`))));
+      if (!clash && !(hostToo && this.hostIfExists(n))) return n;
+    }
+  }
+
+  /** `ifconfig epair create`: both ends in `im`; returns [a, b]. */
+  createEpair(im: Image): [Ifnet, Ifnet] {
+    const base = this.freeName('epair', 'a').slice(0, -1);
+    const da = new EpairDriver(this.netisr);
+    const db = new EpairDriver(this.netisr);
+    const flags = IFF.BROADCAST | IFF.SIMPLEX | IFF.MULTICAST;
+    const r = Math.floor(this.random() * 0xffffff);
+    // FreeBSD's epair MACs: locally administered 02:..., ending in 0a and 0b.
+    const macBase = 0x020000000000 + r * 0x100;
+    const a = this.newIfnet(im, `${base}a`, 'epair', flags, 1500, (macBase + 0x0a) as Mac, da);
+    const b = this.newIfnet(im, `${base}b`, 'epair', flags, 1500, (macBase + 0x0b) as Mac, db);
+    da.peer = b;
+    db.peer = a;
+    im.ifnets.set(a.name, a);
+    im.ifnets.set(b.name, b);
+    return [a, b];
+  }
+
+  /** `ifconfig tap create [hostname NAME]`: a new interface bound to a host TAP device. */
+  createTap(im: Image, hostName?: string): Ifnet {
+    if (this.openTap === undefined) fail(E.DEVICE, 'TAP devices are not available in this daemon');
+    const name = this.freeName('tap', '', hostName === undefined);
+    const host = hostName ?? name;
+    if (!HOST_IFNAME_RE.test(host)) fail(E.BAD_NAME, `invalid host interface name '${host}': up to 15 letters, digits, '_', '.' or '-'`);
+    for (const other of this.list()) {
+      for (const ifp of other.ifnets.values()) {
+        if (ifp.driver instanceof TapDriver && ifp.driver.port.name === host) {
+          fail(E.INTERFACE_EXISTS, `host device ${host} is already bound to ${ifp.name} in image ${other.name}`);
+        }
+      }
+    }
+    let port;
+    try {
+      port = this.openTap({ name: host, persist: true });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new VimageError(E.DEVICE, err.message);
+    }
+    const driver = new TapDriver(port, this.netisr, (ifp, ms) => {
+      (ifp.owner as Image).cpuMs += ms;
+    });
+    const r = Math.floor(this.random() * 0xffffff);
+    // FreeBSD's tap(4) uses its own OUI, 58:9c:fc.
+    const ifp = this.newIfnet(im, name, 'tap', IFF.BROADCAST | IFF.SIMPLEX | IFF.MULTICAST, 1500, (0x589cfc000000 + r) as Mac, driver);
+    im.ifnets.set(name, ifp);
+    driver.attach(ifp);
+    return ifp;
+  }
+
+  /** `ifconfig IF destroy`. lo0 stays; destroying an epair end destroys both. */
+  destroyIfnet(im: Image, ifp: Ifnet): void {
+    if (ifp === im.lo0) fail(E.NOT_DESTROYABLE, 'lo0 cannot be destroyed');
+    if (ifp.driver instanceof EpairDriver) {
+      const peer = ifp.driver.peer;
+      if (peer !== null) this.detach(peer.owner as Image, peer);
+    }
+    this.detach(im, ifp);
+  }
+
+  private detach(im: Image, ifp: Ifnet): void {
+    inPurgeInterface(im, ifp);
+    im.ifnets.delete(ifp.name);
+    ifp.flags &= ~(IFF.UP | IFF.RUNNING);
+    try {
+      ifp.driver.destroy(ifp);
+    } catch (e) {
+      this.log.warn({ ifname: ifp.name, err: (e as Error).message }, 'interface release failed');
+    }
+  }
+
+  /** Daemon shutdown: release host devices (kept persistent) and stop every image. */
+  close(): void {
+    for (const im of this.list()) {
+      for (const ifp of im.ifnets.values()) {
+        if (ifp.driver instanceof TapDriver) ifp.driver.release(true);
+      }
+      im.teardown();
+    }
+    this.images.clear();
+  }
+}

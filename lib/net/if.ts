@@ -1,0 +1,158 @@
+/**
+ * The interface object (FreeBSD's `struct ifnet`): name, index, flags, MTU,
+ * link-level address, IPv4 addresses and counters, plus the link driver that
+ * moves its frames. An Ifnet belongs to exactly one image at a time; moving it
+ * changes `image` and nothing else about the link.
+ */
+
+import type { Mac } from '../wire/ethernet.js';
+import type { VnetHdr } from '../wire/vnet.js';
+import { defineStats, type Stats } from '../stats.js';
+
+export type IfIndex = number & { readonly __brand: 'IfIndex' };
+
+/** Interface flags, FreeBSD's IFF_* values. */
+export const IFF = {
+  UP: 0x1,
+  BROADCAST: 0x2,
+  DEBUG: 0x4,
+  LOOPBACK: 0x8,
+  POINTOPOINT: 0x10,
+  RUNNING: 0x40,
+  NOARP: 0x80,
+  PROMISC: 0x100,
+  ALLMULTI: 0x200,
+  SIMPLEX: 0x800,
+  MULTICAST: 0x8000,
+} as const;
+
+/** The flag names in the order ifconfig prints them. */
+export const IFF_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [IFF.UP, 'UP'],
+  [IFF.BROADCAST, 'BROADCAST'],
+  [IFF.DEBUG, 'DEBUG'],
+  [IFF.LOOPBACK, 'LOOPBACK'],
+  [IFF.POINTOPOINT, 'POINTOPOINT'],
+  [IFF.RUNNING, 'RUNNING'],
+  [IFF.NOARP, 'NOARP'],
+  [IFF.PROMISC, 'PROMISC'],
+  [IFF.ALLMULTI, 'ALLMULTI'],
+  [IFF.SIMPLEX, 'SIMPLEX'],
+  [IFF.MULTICAST, 'MULTICAST'],
+];
+
+export const ifCounters = defineStats({
+  ipackets: 'packets received',
+  ierrors: 'input errors',
+  iqdrops: 'input packets dropped (queue full or no buffer)',
+  opackets: 'packets sent',
+  oerrors: 'output errors',
+  oqdrops: 'output packets dropped',
+  ibytes: 'bytes received',
+  obytes: 'bytes sent',
+  imcasts: 'multicast and broadcast packets received',
+  omcasts: 'multicast and broadcast packets sent',
+  collisions: 'collisions',
+  noproto: 'packets received for an unknown protocol',
+});
+export type IfCounters = Stats<(typeof ifCounters.keys)[number]>;
+
+/** One IPv4 address on an interface. */
+export interface InAddr {
+  readonly addr: number;
+  readonly prefixLen: number;
+  readonly mask: number;
+  /** Directed broadcast address; 0 on point-to-point and loopback. */
+  readonly broadcast: number;
+}
+
+/**
+ * A link driver moves frames for one interface: a TAP device, one end of an
+ * epair, the loopback. `output` takes an Ethernet frame at buf[off, off+len)
+ * with its offload metadata; the buffer has at least PKT_HEADROOM bytes free
+ * before `off` for the driver's own header. It counts opackets/obytes or an
+ * output error on the interface and never throws.
+ */
+export interface LinkDriver {
+  readonly kind: string;
+  /** The link accepts frames larger than the MTU carrying GSO metadata, and partial checksums. */
+  readonly offload: boolean;
+  /** Bytes the driver writes in front of the Ethernet header (virtio-net header); at most PKT_HEADROOM. */
+  readonly headroom: number;
+  output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
+  /** Release the link (host device, peer pointer). Called once. */
+  destroy(ifp: Ifnet): void;
+  /** Extra lines of `ifconfig` output and JSON fields (host device name, peer). */
+  describe(ifp: Ifnet): Record<string, string | number | boolean>;
+}
+
+/** Bytes a locally built frame keeps free before its Ethernet header, for a driver's own header. */
+export const PKT_HEADROOM = 16;
+
+/** What an interface needs from the image that holds it. */
+export interface IfnetOwner {
+  readonly name: string;
+  /** Ethernet frame input, run to completion. */
+  etherInput(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
+}
+
+export class Ifnet {
+  readonly index: IfIndex;
+  name: string;
+  /** The driver's family name: lo, tap, epair. */
+  readonly kind: string;
+  owner: IfnetOwner;
+  flags: number;
+  mtu: number;
+  mac: Mac;
+  addrs: InAddr[] = [];
+  readonly counters: IfCounters = ifCounters.create();
+  driver: LinkDriver;
+  /** Milliseconds (wall clock) of the last flags change, for JSON listings. */
+  changedAt = Date.now();
+
+  constructor(a: { index: IfIndex; name: string; kind: string; owner: IfnetOwner; flags: number; mtu: number; mac: Mac; driver: LinkDriver }) {
+    this.index = a.index;
+    this.name = a.name;
+    this.kind = a.kind;
+    this.owner = a.owner;
+    this.flags = a.flags;
+    this.mtu = a.mtu;
+    this.mac = a.mac;
+    this.driver = a.driver;
+  }
+
+  get up(): boolean {
+    return (this.flags & IFF.UP) !== 0;
+  }
+
+  get loopback(): boolean {
+    return (this.flags & IFF.LOOPBACK) !== 0;
+  }
+
+  /** Input from the driver: count, then hand to the image (run to completion). */
+  input(buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+    if ((this.flags & IFF.UP) === 0) {
+      this.counters.iqdrops++;
+      return;
+    }
+    this.owner.etherInput(this, buf, off, len, meta);
+  }
+
+  /** Output to the driver, if the interface is up. */
+  output(buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+    if ((this.flags & IFF.UP) === 0) {
+      this.counters.oqdrops++;
+      return;
+    }
+    this.driver.output(this, buf, off, len, meta);
+  }
+
+  /** The address on this interface whose subnet holds `a`, if any. */
+  subnetOf(a: number): InAddr | undefined {
+    for (const ia of this.addrs) {
+      if (((a ^ ia.addr) & ia.mask) === 0) return ia;
+    }
+    return undefined;
+  }
+}

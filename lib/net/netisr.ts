@@ -1,0 +1,128 @@
+/**
+ * The deferred dispatch queue between links (FreeBSD's netisr).
+ *
+ * A link that hands a frame to another interface in the same process (epair,
+ * loopback) does not call into the receiving image directly: it queues the
+ * frame here, and the queue is drained after the current batch. That keeps
+ * the call stack flat (no recursion through a chain of images), gives every
+ * image its frames in its own turn, and lets a frame reference the batch
+ * buffer it arrived in without a copy: a buffer handed in must stay valid
+ * until the next `drain()` returns, which the TAP driver guarantees by
+ * draining before it returns from its batch callback.
+ *
+ * Entries live in preallocated parallel arrays; queuing allocates nothing.
+ */
+
+import { VnetHdr } from '../wire/vnet.js';
+import type { Ifnet } from './if.js';
+
+/** What an entry carries: an Ethernet frame to `etherInput`, or an IPv4 packet to `ipInput`. */
+export const NETISR_ETHER = 0;
+export const NETISR_IP = 1;
+
+export interface IpInputSink {
+  ipInputFrom(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
+}
+
+export class Netisr {
+  readonly capacity: number;
+  private readonly ifp: Array<Ifnet | null>;
+  private readonly buf: Array<Uint8Array | null>;
+  private readonly off: Int32Array;
+  private readonly len: Int32Array;
+  private readonly kind: Uint8Array;
+  private readonly hdr: Uint16Array; // six fields per entry
+  private head = 0;
+  private count = 0;
+  private readonly scratch = new VnetHdr();
+  private draining = false;
+  private scheduled = false;
+  /** Entries refused because the queue was full. */
+  drops = 0;
+  /** Called when the first entry is queued outside a drain, so the owner can schedule one. */
+  private readonly kick: () => void;
+
+  constructor(capacity = 4096, kick?: () => void) {
+    this.capacity = capacity;
+    this.ifp = new Array<Ifnet | null>(capacity).fill(null);
+    this.buf = new Array<Uint8Array | null>(capacity).fill(null);
+    this.off = new Int32Array(capacity);
+    this.len = new Int32Array(capacity);
+    this.kind = new Uint8Array(capacity);
+    this.hdr = new Uint16Array(capacity * 6);
+    this.kick =
+      kick ??
+      (() => {
+        setImmediate(this.drainLater);
+      });
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Queue one frame for `ifp`'s input; false (and counted) when full. */
+  enqueue(kind: number, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean {
+    if (this.count === this.capacity) {
+      this.drops++;
+      ifp.counters.iqdrops++;
+      return false;
+    }
+    const i = (this.head + this.count) % this.capacity;
+    this.ifp[i] = ifp;
+    this.buf[i] = buf;
+    this.off[i] = off;
+    this.len[i] = len;
+    this.kind[i] = kind;
+    const h = i * 6;
+    this.hdr[h] = meta.flags;
+    this.hdr[h + 1] = meta.gsoType;
+    this.hdr[h + 2] = meta.hdrLen;
+    this.hdr[h + 3] = meta.gsoSize;
+    this.hdr[h + 4] = meta.csumStart;
+    this.hdr[h + 5] = meta.csumOffset;
+    this.count++;
+    if (!this.draining && !this.scheduled) {
+      this.scheduled = true;
+      this.kick();
+    }
+    return true;
+  }
+
+  private readonly drainLater = (): void => {
+    this.drain();
+  };
+
+  /** Deliver queued frames, including those queued while draining. */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.scheduled = false;
+    const m = this.scratch;
+    try {
+      while (this.count > 0) {
+        const i = this.head;
+        const ifp = this.ifp[i]!;
+        const buf = this.buf[i]!;
+        const h = i * 6;
+        m.flags = this.hdr[h]!;
+        m.gsoType = this.hdr[h + 1]!;
+        m.hdrLen = this.hdr[h + 2]!;
+        m.gsoSize = this.hdr[h + 3]!;
+        m.csumStart = this.hdr[h + 4]!;
+        m.csumOffset = this.hdr[h + 5]!;
+        const off = this.off[i]!;
+        const len = this.len[i]!;
+        const kind = this.kind[i]!;
+        this.ifp[i] = null;
+        this.buf[i] = null;
+        this.head = (i + 1) % this.capacity;
+        this.count--;
+        if (kind === NETISR_ETHER) ifp.input(buf, off, len, m);
+        else (ifp.owner as unknown as IpInputSink).ipInputFrom(ifp, buf, off, len, m);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}

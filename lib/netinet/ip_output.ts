@@ -1,0 +1,220 @@
+/**
+ * IPv4 output: route lookup and source selection for local packets,
+ * fragmentation, and the hand-off to the link (Ethernet framing with ARP, or
+ * the loopback).
+ *
+ * Every IP packet given to this module has at least ETHER_HDR_LEN +
+ * PKT_HEADROOM bytes free in its buffer before the IP header, so the
+ * Ethernet header (and the TAP's virtio-net header) are written in place.
+ */
+
+import type { Image } from '../image.js';
+import { IFF, PKT_HEADROOM, type Ifnet } from '../net/if.js';
+import { NETISR_IP } from '../net/netisr.js';
+import { internetChecksum } from '../wire/checksum.js';
+import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, writeMac, type Mac } from '../wire/ethernet.js';
+import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
+import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
+import { arpResolve } from './if_ether.js';
+import { ipDefTtl, type OutResult } from './ip_var.js';
+import { RTF, type Route } from './route.js';
+import { softwareSegment, completeChecksum } from './gso.js';
+
+export const FRAME_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;
+
+/** A fresh buffer for a locally built IP packet of `len` bytes, with headroom. */
+export function allocPacket(len: number): { buf: Uint8Array; off: number } {
+  return { buf: new Uint8Array(FRAME_HEADROOM + len), off: FRAME_HEADROOM };
+}
+
+export function readU32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+export function writeU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+
+/**
+ * Hand an IPv4 packet at buf[off, off+len) to `ifp` for `nexthop`. Frames
+ * the packet for Ethernet and resolves the next hop (holding the packet if
+ * ARP has no answer yet), or loops it back when `ifp` is a loopback.
+ */
+export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+  if ((ifp.flags & IFF.LOOPBACK) !== 0) {
+    ifp.counters.opackets++;
+    ifp.counters.obytes += len;
+    im.netisr.enqueue(NETISR_IP, ifp, buf, off, len, meta);
+    return;
+  }
+  if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE && !ifp.driver.offload) {
+    softwareSegment(im, ifp, nexthop, buf, off, len, meta);
+    return;
+  }
+  if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
+  if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
+    // Not enough room in front: rare (packets built elsewhere); copy once.
+    const p = allocPacket(len);
+    p.buf.set(buf.subarray(off, off + len), p.off);
+    buf = p.buf;
+    off = p.off;
+  }
+  const e = off - ETHER_HDR_LEN;
+  writeMac(buf, e + 6, ifp.mac);
+  buf[e + 12] = ETHERTYPE.IPV4 >> 8;
+  buf[e + 13] = ETHERTYPE.IPV4 & 0xff;
+  if (nexthop === 0xffffffff || isSubnetBroadcast(ifp, nexthop)) {
+    writeMac(buf, e, MAC_BROADCAST);
+    ifp.counters.omcasts++;
+  } else if (nexthop >>> 28 === 0xe) {
+    // RFC 1112 6.4: 01:00:5e plus the low 23 bits of the group.
+    writeMac(buf, e, (0x01005e000000 + (nexthop & 0x7fffff)) as Mac);
+    ifp.counters.omcasts++;
+  } else if ((ifp.flags & IFF.NOARP) === 0 && !arpResolve(im, ifp, nexthop, buf, e, len + ETHER_HDR_LEN, meta)) {
+    return;
+  }
+  ifp.output(buf, e, len + ETHER_HDR_LEN, meta);
+}
+
+function isSubnetBroadcast(ifp: Ifnet, a: number): boolean {
+  const addrs = ifp.addrs;
+  for (let i = 0; i < addrs.length; i++) if (addrs[i]!.broadcast === a && a !== 0) return true;
+  return false;
+}
+
+/** The source address for packets to `dst` leaving through route `rt`. */
+export function selectSource(im: Image, rt: Route, dst: number): number {
+  const ifp = rt.ifp;
+  const hop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
+  const ia = ifp.subnetOf(hop) ?? ifp.addrs[0];
+  if (ia !== undefined) return ia.addr;
+  for (const other of im.ifnets.values()) if (other.addrs.length > 0 && !other.loopback) return other.addrs[0]!.addr;
+  return im.lo0.addrs[0]?.addr ?? 0;
+}
+
+export interface LocalOutOptions {
+  /** Set DF; output fails with EMSGSIZE instead of fragmenting. */
+  dontFrag?: boolean;
+  /** Send through this interface without a route (broadcast, SO_DONTROUTE). */
+  ifp?: Ifnet;
+}
+
+/**
+ * Output of a packet built in this image (ICMP, raw sockets). The IP header
+ * at buf[off] is complete except that a zero source is filled in here; the
+ * header checksum is always computed here.
+ */
+export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: number, meta: VnetHdr, opts?: LocalOutOptions): OutResult {
+  const st = im.ipstat;
+  const dst = readU32(buf, off + 16);
+  let ifp: Ifnet;
+  let nexthop = dst;
+  let mtu: number;
+  const local = im.localIfnet(dst);
+  if (opts?.ifp !== undefined) {
+    ifp = opts.ifp;
+    mtu = ifp.mtu;
+    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr ?? 0);
+  } else if (local !== undefined) {
+    ifp = im.lo0;
+    mtu = ifp.mtu;
+    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, dst);
+  } else {
+    const rt = im.routes.lookup(dst);
+    if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
+      st.noroute++;
+      return rt === undefined ? 'ENETUNREACH' : 'EHOSTUNREACH';
+    }
+    if ((rt.flags & RTF.BLACKHOLE) !== 0) return 0;
+    rt.use++;
+    ifp = rt.ifp;
+    if ((rt.flags & RTF.GATEWAY) !== 0) nexthop = rt.gateway;
+    mtu = rt.mtu !== 0 ? rt.mtu : ifp.mtu;
+    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, selectSource(im, rt, dst));
+  }
+  if ((ifp.flags & IFF.UP) === 0) {
+    st.odropped++;
+    return 'ENETUNREACH';
+  }
+  if (opts?.dontFrag === true) buf[off + 6] = buf[off + 6]! | (IP_DF >> 8);
+  buf[off + 10] = 0;
+  buf[off + 11] = 0;
+  const hlen = (buf[off]! & 0xf) << 2;
+  const sum = internetChecksum(buf, off, hlen);
+  buf[off + 10] = sum >> 8;
+  buf[off + 11] = sum & 0xff;
+  st.localout++;
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) {
+    if ((buf[off + 6]! & (IP_DF >> 8)) !== 0) {
+      st.cantfrag++;
+      return 'EMSGSIZE';
+    }
+    return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+  }
+  ipToLink(im, ifp, nexthop, buf, off, len, meta);
+  return 0;
+}
+
+/**
+ * Split a packet into fragments that fit `mtu` (RFC 791 section 3.2) and send
+ * each. Options are not copied (this stack sends none). Returns false when
+ * the header alone leaves no room for 8 bytes of data.
+ */
+export function ipFragment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
+  const st = im.ipstat;
+  const hlen = (buf[off]! & 0xf) << 2;
+  const chunk = (mtu - hlen) & ~7;
+  if (chunk < 8) {
+    st.cantfrag++;
+    return false;
+  }
+  if (meta.flags !== 0) completeChecksum(buf, off, len, meta);
+  const origOff = ((buf[off + 6]! << 8) | buf[off + 7]!) & IP_OFFMASK;
+  const origMf = (buf[off + 6]! & (IP_MF >> 8)) !== 0;
+  const plen = len - hlen;
+  st.fragmented++;
+  for (let p = 0; p < plen; p += chunk) {
+    const n = Math.min(chunk, plen - p);
+    const last = p + n >= plen;
+    const f = allocPacket(hlen + n);
+    f.buf.set(buf.subarray(off, off + hlen), f.off);
+    f.buf.set(buf.subarray(off + hlen + p, off + hlen + p + n), f.off + hlen);
+    const fo = origOff + (p >> 3);
+    const mf = !last || origMf;
+    const o = f.off;
+    f.buf[o + 2] = (hlen + n) >> 8;
+    f.buf[o + 3] = (hlen + n) & 0xff;
+    f.buf[o + 6] = (mf ? IP_MF >> 8 : 0) | ((fo >> 8) & 0x1f);
+    f.buf[o + 7] = fo & 0xff;
+    f.buf[o + 10] = 0;
+    f.buf[o + 11] = 0;
+    const sum = internetChecksum(f.buf, o, hlen);
+    f.buf[o + 10] = sum >> 8;
+    f.buf[o + 11] = sum & 0xff;
+    st.ofragments++;
+    ipToLink(im, ifp, nexthop, f.buf, o, hlen + n, im.noOffload);
+  }
+  return true;
+}
+
+/** Build a plain 20-byte IPv4 header at buf[off]; checksum is left to output. */
+export function buildIpHeader(im: Image, buf: Uint8Array, off: number, totalLen: number, proto: number, src: number, dst: number, ttl?: number): void {
+  buf[off] = 0x45;
+  buf[off + 1] = 0;
+  buf[off + 2] = totalLen >> 8;
+  buf[off + 3] = totalLen & 0xff;
+  const id = im.nextIpId();
+  buf[off + 4] = id >> 8;
+  buf[off + 5] = id & 0xff;
+  buf[off + 6] = 0;
+  buf[off + 7] = 0;
+  buf[off + 8] = ttl ?? im.sysctl.v[ipDefTtl.slot]!;
+  buf[off + 9] = proto;
+  buf[off + 10] = 0;
+  buf[off + 11] = 0;
+  writeU32(buf, off + 12, src);
+  writeU32(buf, off + 16, dst);
+}

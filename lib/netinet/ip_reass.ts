@@ -1,0 +1,124 @@
+/**
+ * IPv4 reassembly (RFC 791 3.2, RFC 815) with hard caps: at most
+ * net.inet.ip.maxfragpackets datagrams in reassembly, at most
+ * net.inet.ip.maxfragsperpacket fragments each, and net.inet.ip.fragttl
+ * seconds to complete. Overlapping fragments other than exact duplicates drop
+ * the whole datagram (the safe choice against overlap attacks, as RFC 5722
+ * requires for IPv6).
+ */
+
+import type { Image } from '../image.js';
+import { IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
+import { allocPacket } from './ip_output.js';
+import { ipFragTtl, ipMaxFragPackets, ipMaxFragsPerPacket } from './ip_var.js';
+import { internetChecksum } from '../wire/checksum.js';
+
+interface Frag {
+  start: number;
+  data: Uint8Array;
+}
+
+interface FragQueue {
+  frags: Frag[];
+  /** Payload length once the last fragment (MF clear) has arrived; -1 before. */
+  total: number;
+  /** Header of the fragment at offset 0, once seen. */
+  header: Uint8Array | null;
+  expire: number;
+}
+
+export class ReassTable {
+  readonly queues = new Map<string, FragQueue>();
+  sweeper: { cancel(): void } | null = null;
+}
+
+export function reassInit(im: Image): void {
+  im.reass.sweeper = im.clock.every(1000, () => reassSweep(im));
+}
+
+export function reassDestroy(im: Image): void {
+  im.reass.sweeper?.cancel();
+  im.reass.sweeper = null;
+  im.reass.queues.clear();
+}
+
+function reassSweep(im: Image): void {
+  const now = im.clock.now();
+  for (const [k, q] of im.reass.queues) {
+    if (q.expire <= now) {
+      im.ipstat.fragtimeout += q.frags.length;
+      im.reass.queues.delete(k);
+    }
+  }
+}
+
+/**
+ * Add a fragment; returns the reassembled packet when it completes, else
+ * null. Every fragment dropped is counted once.
+ */
+export function ipReass(im: Image, buf: Uint8Array, off: number, hlen: number, ipLen: number): { buf: Uint8Array; off: number; len: number } | null {
+  const st = im.ipstat;
+  const t = im.reass;
+  st.fragments++;
+  const ff = (buf[off + 6]! << 8) | buf[off + 7]!;
+  const start = (ff & IP_OFFMASK) << 3;
+  const more = (ff & IP_MF) !== 0;
+  const plen = ipLen - hlen;
+  // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+  if ((more && (plen & 7) !== 0) || plen === 0 || start + plen > 65535 - 20) {
+    st.fragdropped++;
+    return null;
+  }
+  const key = `${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}>${buf[off + 16]}.${buf[off + 17]}.${buf[off + 18]}.${buf[off + 19]}#${buf[off + 4]! * 256 + buf[off + 5]!}/${buf[off + 9]}`;
+  let q = t.queues.get(key);
+  if (q === undefined) {
+    if (t.queues.size >= im.sysctl.v[ipMaxFragPackets.slot]!) {
+      st.fragdropped++;
+      return null;
+    }
+    q = { frags: [], total: -1, header: null, expire: im.clock.now() + im.sysctl.v[ipFragTtl.slot]! * 1000 };
+    t.queues.set(key, q);
+  }
+  const end = start + plen;
+  for (const f of q.frags) {
+    const fe = f.start + f.data.length;
+    if (end <= f.start || start >= fe) continue;
+    if (f.start === start && fe === end) {
+      st.fragdropped++; // exact duplicate
+      return null;
+    }
+    st.fragdropped += q.frags.length + 1;
+    t.queues.delete(key);
+    return null;
+  }
+  if (q.frags.length >= im.sysctl.v[ipMaxFragsPerPacket.slot]! || (q.total >= 0 && (!more || end > q.total)) || (!more && q.frags.some((f) => f.start + f.data.length > end))) {
+    st.fragdropped += q.frags.length + 1;
+    t.queues.delete(key);
+    return null;
+  }
+  q.frags.push({ start, data: buf.slice(off + hlen, off + ipLen) });
+  if (!more) q.total = end;
+  if (start === 0) q.header = buf.slice(off, off + hlen);
+  if (q.total < 0 || q.header === null) return null;
+  let have = 0;
+  for (const f of q.frags) have += f.data.length;
+  if (have !== q.total) return null;
+  t.queues.delete(key);
+  const h = q.header;
+  const len = h.length + q.total;
+  const p = allocPacket(len);
+  p.buf.set(h, p.off);
+  for (const f of q.frags) p.buf.set(f.data, p.off + h.length + f.start);
+  const o = p.off;
+  p.buf[o + 2] = len >> 8;
+  p.buf[o + 3] = len & 0xff;
+  p.buf[o + 6] = 0;
+  p.buf[o + 7] = 0;
+  p.buf[o + 10] = 0;
+  p.buf[o + 11] = 0;
+  const sum = internetChecksum(p.buf, o, h.length);
+  p.buf[o + 10] = sum >> 8;
+  p.buf[o + 11] = sum & 0xff;
+  st.reassembled++;
+  return { buf: p.buf, off: o, len };
+}

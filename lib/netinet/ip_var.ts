@@ -1,0 +1,77 @@
+/**
+ * IPv4 statistics and tunables (FreeBSD's `struct ipstat` and net.inet.ip.*).
+ */
+
+import { defineStats } from '../stats.js';
+import { sysctlInt } from '../sysctl.js';
+
+export const ipForwarding = sysctlInt({
+  name: 'net.inet.ip.forwarding',
+  def: 0,
+  min: 0,
+  max: 1,
+  descr: 'Enable IP forwarding between interfaces',
+});
+export const ipDefTtl = sysctlInt({
+  name: 'net.inet.ip.ttl',
+  def: 64,
+  min: 1,
+  max: 255,
+  descr: 'Maximum TTL on IP packets',
+});
+export const ipMaxFragPackets = sysctlInt({
+  name: 'net.inet.ip.maxfragpackets',
+  def: 1024,
+  min: 0,
+  max: 65536,
+  descr: 'Maximum number of IPv4 fragment reassembly queue entries',
+});
+export const ipMaxFragsPerPacket = sysctlInt({
+  name: 'net.inet.ip.maxfragsperpacket',
+  def: 16,
+  min: 1,
+  max: 1024,
+  descr: 'Maximum number of IPv4 fragments allowed per packet',
+});
+export const ipFragTtl = sysctlInt({
+  name: 'net.inet.ip.fragttl',
+  def: 30,
+  min: 1,
+  max: 255,
+  descr: 'IP fragment life time on reassembly queue (seconds)',
+});
+
+export const ipStats = defineStats({
+  total: 'total packets received',
+  badsum: 'bad header checksums',
+  toosmall: 'with size smaller than minimum',
+  tooshort: 'with data size < data length',
+  toolong: 'with ip length > max ip packet size',
+  badhlen: 'with header length < data size',
+  badlen: 'with data length < header length',
+  badoptions: 'with bad options',
+  badvers: 'with incorrect version number',
+  fragments: 'fragments received',
+  fragdropped: 'fragments dropped (dup or out of space)',
+  fragtimeout: 'fragments dropped after timeout',
+  reassembled: 'packets reassembled ok',
+  delivered: 'packets for this host',
+  noproto: 'packets for unknown/unsupported protocol',
+  forward: 'packets forwarded',
+  fastforward: 'packets fast forwarded',
+  cantforward: 'packets not forwardable',
+  notmember: 'packets received for unknown multicast group',
+  redirectsent: 'redirects sent',
+  localout: 'packets sent from this host',
+  rawout: 'packets sent with fabricated ip header',
+  odropped: 'output packets dropped due to no bufs, etc.',
+  noroute: 'output packets discarded due to no route',
+  fragmented: 'output datagrams fragmented',
+  ofragments: 'fragments created',
+  cantfrag: "datagrams that can't be fragmented",
+  nogif: "tunneling packets that can't find gif",
+  badaddr: 'datagrams with bad address in header',
+});
+
+/** Result of a local output attempt: 0, or the errno name a socket would see. */
+export type OutResult = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'ENOBUFS';

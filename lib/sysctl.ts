@@ -1,0 +1,83 @@
+/**
+ * Per-image tunables, FreeBSD's `VNET_DEFINE` + `SYSCTL_INT` in one call.
+ *
+ * A subsystem declares each tunable beside the code it steers:
+ *
+ *     export const ipForwarding = sysctlInt({ name: 'net.inet.ip.forwarding',
+ *       def: 0, min: 0, max: 1, descr: 'Enable IP forwarding between interfaces' });
+ *
+ * and reads it on the hot path as `image.sysctl.v[ipForwarding.slot]`, a plain
+ * array index. Declarations are immutable once made; values live in each image.
+ */
+
+import { E, fail } from './errors.js';
+
+export interface SysctlDecl {
+  readonly name: string;
+  readonly slot: number;
+  readonly def: number;
+  readonly min: number;
+  readonly max: number;
+  readonly descr: string;
+  /** Read-only tunables report a value but refuse writes. */
+  readonly readOnly: boolean;
+}
+
+const decls: SysctlDecl[] = [];
+const byName = new Map<string, SysctlDecl>();
+
+export function sysctlInt(d: { name: string; def: number; min: number; max: number; descr: string; readOnly?: boolean }): SysctlDecl {
+  const existing = byName.get(d.name);
+  if (existing !== undefined) throw new Error(`sysctl ${d.name} declared twice`);
+  if (!Number.isInteger(d.def) || d.def < d.min || d.def > d.max) throw new Error(`sysctl ${d.name}: default outside bounds`);
+  const decl: SysctlDecl = Object.freeze({ ...d, slot: decls.length, readOnly: d.readOnly ?? false });
+  decls.push(decl);
+  byName.set(d.name, decl);
+  return decl;
+}
+
+/** All declarations, sorted by name (as `sysctl -a` prints them). */
+export function sysctlDecls(): SysctlDecl[] {
+  return [...decls].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export function findSysctl(name: string): SysctlDecl | undefined {
+  return byName.get(name);
+}
+
+/** One image's values. */
+export class SysctlValues {
+  /** Indexed by `SysctlDecl.slot`; read directly on the packet path. */
+  readonly v: number[];
+
+  constructor() {
+    this.v = decls.map((d) => d.def);
+  }
+
+  get(d: SysctlDecl): number {
+    return this.v[d.slot] ?? d.def;
+  }
+
+  /** Names matching `prefix` exactly or as a dotted prefix; all when prefix is empty. */
+  list(prefix = ''): Array<{ decl: SysctlDecl; value: number }> {
+    return sysctlDecls()
+      .filter((d) => prefix === '' || d.name === prefix || d.name.startsWith(prefix.endsWith('.') ? prefix : prefix + '.'))
+      .map((decl) => ({ decl, value: this.get(decl) }));
+  }
+
+  /** Parse and set a value from text; throws a coded error naming the bounds. */
+  set(name: string, text: string): { decl: SysctlDecl; old: number; value: number } {
+    const decl = byName.get(name);
+    if (decl === undefined) fail(E.NO_SUCH_SYSCTL, `unknown oid '${name}'`);
+    if (decl.readOnly) fail(E.READ_ONLY, `oid '${name}' is read only`);
+    const t = text.trim();
+    if (!/^-?\d+$/.test(t)) fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
+    const value = Number(t);
+    if (value < decl.min || value > decl.max) {
+      fail(E.OUT_OF_RANGE, `${name}: ${value} out of range, must be between ${decl.min} and ${decl.max}`);
+    }
+    const old = this.get(decl);
+    this.v[decl.slot] = value;
+    return { decl, old, value };
+  }
+}
