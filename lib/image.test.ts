@@ -13,7 +13,7 @@ import { VimageError } from './errors.js';
 
 const ip = (s: string): number => {
   const a = parseIp4(s);
-  assert.notEqual(a, null, s);
+  assert.notEqual(a, undefined, s);
   return a!;
 };
 
@@ -146,16 +146,17 @@ test('an image sees none of another image\'s interfaces or routes', () => {
 
 test('ARP gives up after maxtries and drops what it held', () => {
   const { reg, clock, a } = topology();
+  const base = a.arpstat.txrequests; // the gratuitous ARP of the address
   const out = allocPacket(28);
   buildIpHeader(a, out.buf, out.off, 28, 1, 0, ip('10.1.0.77'));
   assert.equal(ipOutputLocal(a, out.buf, out.off, 28, a.noOffload), 0);
   reg.netisr.drain();
-  assert.equal(a.arpstat.txrequests, 1);
+  assert.equal(a.arpstat.txrequests - base, 1);
   for (let i = 0; i < 10; i++) {
     clock.advance(1000);
     reg.netisr.drain();
   }
-  assert.equal(a.arpstat.txrequests, 5);
+  assert.equal(a.arpstat.txrequests - base, 5);
   assert.equal(a.arpstat.dropped, 1);
   clock.advance(30_000);
   assert.equal(a.arp.entries.has(ip('10.1.0.77')), false);

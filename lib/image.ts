@@ -288,9 +288,11 @@ export class Registry {
 
   /** A name `${prefix}${unit}${suffix}` free in every image (units are global, as FreeBSD's cloners). */
   freeName(prefix: string, suffix = '', hostToo = false): string {
+    const taken = new Set<string>();
+    for (const im of this.images.values()) for (const n of im.ifnets.keys()) taken.add(n);
     for (let unit = 0; ; unit++) {
       const n = `${prefix}${unit}${suffix}`;
-      const clash = this.list().some((im) => im.ifnets.has(n) || (prefix === 'epair' && (im.ifnets.has(`${prefix}${unit}a`) || im.ifnets.has(`${prefix}${unit}b`))));
+      const clash = taken.has(n) || (prefix === 'epair' && (taken.has(`${prefix}${unit}a`) || taken.has(`${prefix}${unit}b`)));
       if (!clash && !(hostToo && this.hostIfExists(n))) return n;
     }
   }

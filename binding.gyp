@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "vimage_tap",
+      "sources": ["native/tap.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"]
+    }
+  ]
+}

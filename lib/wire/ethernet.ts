@@ -1,0 +1,110 @@
+/**
+ * Ethernet II framing. A MAC address is carried as a 48-bit integer (exact in
+ * a double), so comparing and storing one costs nothing.
+ */
+
+declare const macBrand: unique symbol;
+/** A 48-bit MAC address as an integer, most significant byte first. */
+export type Mac = number & { readonly [macBrand]: true };
+
+export const ETHER_HDR_LEN = 14;
+export const ETHER_ADDR_LEN = 6;
+export const ETHER_MIN_LEN = 60; // without FCS
+export const MAC_BROADCAST = 0xffffffffffff as Mac;
+
+export const ETHERTYPE = {
+  IPV4: 0x0800,
+  ARP: 0x0806,
+  VLAN: 0x8100,
+  IPV6: 0x86dd,
+} as const;
+
+const HI = 0x100000000;
+
+export function readMac(buf: Uint8Array, off: number): Mac {
+  const hi = (buf[off]! << 8) | buf[off + 1]!;
+  const lo = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
+  return (hi * HI + lo) as Mac;
+}
+
+export function writeMac(buf: Uint8Array, off: number, mac: Mac): void {
+  const hi = Math.floor(mac / HI);
+  const lo = mac % HI;
+  buf[off] = hi >>> 8;
+  buf[off + 1] = hi & 0xff;
+  buf[off + 2] = lo >>> 24;
+  buf[off + 3] = (lo >>> 16) & 0xff;
+  buf[off + 4] = (lo >>> 8) & 0xff;
+  buf[off + 5] = lo & 0xff;
+}
+
+export function macToString(mac: Mac): string {
+  let s = '';
+  for (let i = 5; i >= 0; i--) {
+    const b = Math.floor(mac / 2 ** (8 * i)) & 0xff;
+    s += (i < 5 ? ':' : '') + b.toString(16).padStart(2, '0');
+  }
+  return s;
+}
+
+/** Parse `aa:bb:cc:dd:ee:ff` (or with `-`); undefined when malformed. */
+export function parseMac(text: string): Mac | undefined {
+  const parts = text.split(/[:-]/);
+  if (parts.length !== 6) return undefined;
+  let v = 0;
+  for (const p of parts) {
+    if (!/^[0-9a-fA-F]{1,2}$/.test(p)) return undefined;
+    v = v * 256 + parseInt(p, 16);
+  }
+  return v as Mac;
+}
+
+export function isMulticastMac(mac: Mac): boolean {
+  return Math.floor(mac / 2 ** 40) % 2 === 1;
+}
+
+const F = { DST: 0, SRC: 6, TYPE: 12 } as const;
+
+/** A view over an Ethernet II header. */
+export class EthernetFrame {
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+  len = 0;
+
+  reset(buf: Uint8Array, off: number, len: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    return this;
+  }
+
+  checked(): boolean {
+    return this.len >= ETHER_HDR_LEN && this.off + this.len <= this.buf.length;
+  }
+
+  get dst(): Mac {
+    return readMac(this.buf, this.off + F.DST);
+  }
+  get src(): Mac {
+    return readMac(this.buf, this.off + F.SRC);
+  }
+  get etherType(): number {
+    return (this.buf[this.off + F.TYPE]! << 8) | this.buf[this.off + F.TYPE + 1]!;
+  }
+  get payloadOffset(): number {
+    return this.off + ETHER_HDR_LEN;
+  }
+}
+
+export interface EthernetRepr {
+  dst: Mac;
+  src: Mac;
+  etherType: number;
+}
+
+export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): void {
+  writeMac(buf, off + F.DST, r.dst);
+  writeMac(buf, off + F.SRC, r.src);
+  buf[off + F.TYPE] = r.etherType >>> 8;
+  buf[off + F.TYPE + 1] = r.etherType & 0xff;
+}

@@ -1,0 +1,127 @@
+/**
+ * ICMP for IPv4 (RFC 792): type and code numbers, and a view over the
+ * 8-byte header. Unknown types are data, counted by the caller.
+ */
+
+import { internetChecksum } from './checksum.js';
+
+export const ICMP_MINLEN = 8;
+
+export const ICMP_TYPE = {
+  ECHO_REPLY: 0,
+  UNREACH: 3,
+  SOURCE_QUENCH: 4,
+  REDIRECT: 5,
+  ECHO: 8,
+  ROUTER_ADVERT: 9,
+  ROUTER_SOLICIT: 10,
+  TIME_EXCEEDED: 11,
+  PARAM_PROB: 12,
+  TIMESTAMP: 13,
+  TIMESTAMP_REPLY: 14,
+  INFO_REQUEST: 15,
+  INFO_REPLY: 16,
+  MASK_REQUEST: 17,
+  MASK_REPLY: 18,
+} as const;
+
+export const ICMP_MAXTYPE = 40;
+
+export const ICMP_UNREACH = {
+  NET: 0,
+  HOST: 1,
+  PROTOCOL: 2,
+  PORT: 3,
+  NEEDFRAG: 4,
+  SRCFAIL: 5,
+  NET_UNKNOWN: 6,
+  HOST_UNKNOWN: 7,
+  ISOLATED: 8,
+  NET_PROHIB: 9,
+  HOST_PROHIB: 10,
+  TOSNET: 11,
+  TOSHOST: 12,
+  FILTER_PROHIB: 13,
+  HOST_PRECEDENCE: 14,
+  PRECEDENCE_CUTOFF: 15,
+} as const;
+
+export const ICMP_TIMXCEED = { INTRANS: 0, REASS: 1 } as const;
+
+/** Error messages (never answered with another error, RFC 1122 3.2.2). */
+export function isIcmpError(type: number): boolean {
+  return (
+    type === ICMP_TYPE.UNREACH ||
+    type === ICMP_TYPE.SOURCE_QUENCH ||
+    type === ICMP_TYPE.REDIRECT ||
+    type === ICMP_TYPE.TIME_EXCEEDED ||
+    type === ICMP_TYPE.PARAM_PROB
+  );
+}
+
+const F = { TYPE: 0, CODE: 1, SUM: 2, ID: 4, SEQ: 6, MTU: 6 } as const;
+
+export class IcmpPacket {
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+  len = 0;
+
+  reset(buf: Uint8Array, off: number, len: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    return this;
+  }
+
+  checked(): boolean {
+    return this.len >= ICMP_MINLEN && this.off + this.len <= this.buf.length;
+  }
+
+  get type(): number {
+    return this.buf[this.off + F.TYPE]!;
+  }
+  get code(): number {
+    return this.buf[this.off + F.CODE]!;
+  }
+  get checksum(): number {
+    return (this.buf[this.off + F.SUM]! << 8) | this.buf[this.off + F.SUM + 1]!;
+  }
+  get ident(): number {
+    return (this.buf[this.off + F.ID]! << 8) | this.buf[this.off + F.ID + 1]!;
+  }
+  get seq(): number {
+    return (this.buf[this.off + F.SEQ]! << 8) | this.buf[this.off + F.SEQ + 1]!;
+  }
+  /** Next-hop MTU of a fragmentation-needed message (RFC 1191). */
+  get nextHopMtu(): number {
+    return (this.buf[this.off + F.MTU]! << 8) | this.buf[this.off + F.MTU + 1]!;
+  }
+  get payloadOffset(): number {
+    return this.off + ICMP_MINLEN;
+  }
+  verifyChecksum(): boolean {
+    return internetChecksum(this.buf, this.off, this.len) === 0;
+  }
+}
+
+export interface IcmpEchoRepr {
+  type: number;
+  code: number;
+  ident: number;
+  seq: number;
+}
+
+/** Write an echo-style header over `len` bytes (header + data already in place) and its checksum. */
+export function emitIcmpEcho(r: IcmpEchoRepr, buf: Uint8Array, off: number, len: number): void {
+  buf[off + F.TYPE] = r.type;
+  buf[off + F.CODE] = r.code;
+  buf[off + F.SUM] = 0;
+  buf[off + F.SUM + 1] = 0;
+  buf[off + F.ID] = r.ident >>> 8;
+  buf[off + F.ID + 1] = r.ident & 0xff;
+  buf[off + F.SEQ] = r.seq >>> 8;
+  buf[off + F.SEQ + 1] = r.seq & 0xff;
+  const s = internetChecksum(buf, off, len);
+  buf[off + F.SUM] = s >>> 8;
+  buf[off + F.SUM + 1] = s & 0xff;
+}

@@ -1,0 +1,203 @@
+/**
+ * IPv4 (RFC 791). Addresses are uint32 numbers, host order, so routing
+ * lookups and comparisons cost an integer operation. `Ipv4Packet.checked()`
+ * validates version, header length and total length against the buffer
+ * once; after it returns true no accessor reads out of bounds.
+ */
+
+export const IP_HDR_LEN = 20;
+export const IP_MAXPACKET = 65535;
+export const IP_RF = 0x8000;
+export const IP_DF = 0x4000;
+export const IP_MF = 0x2000;
+export const IP_OFFMASK = 0x1fff;
+export const INADDR_ANY = 0;
+export const INADDR_BROADCAST = 0xffffffff;
+export const INADDR_LOOPBACK = 0x7f000001;
+
+export const IPPROTO = {
+  ICMP: 1,
+  IGMP: 2,
+  TCP: 6,
+  UDP: 17,
+  RAW: 255,
+} as const;
+
+export function ip4ToString(a: number): string {
+  return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
+}
+
+/** Dotted quad to uint32; undefined when malformed. */
+export function parseIp4(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (m === null) return undefined;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const b = Number(m[i]);
+    if (b > 255) return undefined;
+    v = v * 256 + b;
+  }
+  return v;
+}
+
+/** `A.B.C.D/LEN` (or a bare address, LEN 32); undefined when malformed. */
+export function parseCidr(text: string): { addr: number; prefixLen: number } | undefined {
+  const slash = text.indexOf('/');
+  const addr = parseIp4(slash < 0 ? text : text.slice(0, slash));
+  if (addr === undefined) return undefined;
+  if (slash < 0) return { addr, prefixLen: 32 };
+  const lenText = text.slice(slash + 1);
+  if (!/^\d{1,2}$/.test(lenText)) return undefined;
+  const prefixLen = Number(lenText);
+  if (prefixLen > 32) return undefined;
+  return { addr, prefixLen };
+}
+
+/** Netmask for a prefix length, as uint32. */
+export function prefixMask(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+/** Prefix length of a contiguous netmask; -1 when the mask has holes. */
+export function maskToLen(mask: number): number {
+  let len = 0;
+  while (len < 32 && ((mask >>> (31 - len)) & 1) === 1) len++;
+  return prefixMask(len) === mask >>> 0 ? len : -1;
+}
+
+export function isMulticast(a: number): boolean {
+  return a >>> 28 === 0xe;
+}
+
+const F = { VHL: 0, TOS: 1, LEN: 2, ID: 4, OFF: 6, TTL: 8, PROTO: 9, SUM: 10, SRC: 12, DST: 16 } as const;
+
+function u16(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = (v >>> 8) & 0xff;
+  b[o + 1] = v & 0xff;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+
+/** Why `Ipv4Packet.check()` refused a packet; names match `struct ipstat`. */
+export type Ipv4Fault = 'ok' | 'toosmall' | 'badvers' | 'badhlen' | 'badlen' | 'tooshort';
+
+export class Ipv4Packet {
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+  len = 0;
+
+  reset(buf: Uint8Array, off: number, len: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    return this;
+  }
+
+  check(): Ipv4Fault {
+    if (this.len < IP_HDR_LEN || this.off + this.len > this.buf.length) return 'toosmall';
+    const b = this.buf[this.off]!;
+    if (b >>> 4 !== 4) return 'badvers';
+    const hl = (b & 0xf) << 2;
+    if (hl < IP_HDR_LEN) return 'badhlen';
+    if (hl > this.len) return 'badhlen';
+    const total = u16(this.buf, this.off + F.LEN);
+    if (total < hl) return 'badlen';
+    if (total > this.len) return 'tooshort';
+    return 'ok';
+  }
+
+  checked(): boolean {
+    return this.check() === 'ok';
+  }
+
+  get version(): number {
+    return this.buf[this.off]! >>> 4;
+  }
+  get headerLen(): number {
+    return (this.buf[this.off]! & 0xf) << 2;
+  }
+  get tos(): number {
+    return this.buf[this.off + F.TOS]!;
+  }
+  get totalLen(): number {
+    return u16(this.buf, this.off + F.LEN);
+  }
+  get ident(): number {
+    return u16(this.buf, this.off + F.ID);
+  }
+  get fragField(): number {
+    return u16(this.buf, this.off + F.OFF);
+  }
+  get dontFrag(): boolean {
+    return (this.fragField & IP_DF) !== 0;
+  }
+  get moreFrags(): boolean {
+    return (this.fragField & IP_MF) !== 0;
+  }
+  /** Fragment offset in bytes. */
+  get fragOffset(): number {
+    return (this.fragField & IP_OFFMASK) << 3;
+  }
+  get ttl(): number {
+    return this.buf[this.off + F.TTL]!;
+  }
+  get protocol(): number {
+    return this.buf[this.off + F.PROTO]!;
+  }
+  get checksum(): number {
+    return u16(this.buf, this.off + F.SUM);
+  }
+  get src(): number {
+    return u32(this.buf, this.off + F.SRC);
+  }
+  get dst(): number {
+    return u32(this.buf, this.off + F.DST);
+  }
+  get payloadOffset(): number {
+    return this.off + this.headerLen;
+  }
+}
+
+export interface Ipv4Repr {
+  tos: number;
+  totalLen: number;
+  ident: number;
+  /** Flags and fragment offset as on the wire (IP_DF | IP_MF | offset/8). */
+  fragField: number;
+  ttl: number;
+  protocol: number;
+  src: number;
+  dst: number;
+}
+
+export function parseIpv4(v: Ipv4Packet): Ipv4Repr {
+  return { tos: v.tos, totalLen: v.totalLen, ident: v.ident, fragField: v.fragField, ttl: v.ttl, protocol: v.protocol, src: v.src, dst: v.dst };
+}
+
+/** Write a 20-byte header (no options) with its checksum at `off`. */
+export function emitIpv4(r: Ipv4Repr, buf: Uint8Array, off: number): void {
+  buf[off + F.VHL] = 0x45;
+  buf[off + F.TOS] = r.tos;
+  put16(buf, off + F.LEN, r.totalLen);
+  put16(buf, off + F.ID, r.ident);
+  put16(buf, off + F.OFF, r.fragField);
+  buf[off + F.TTL] = r.ttl;
+  buf[off + F.PROTO] = r.protocol;
+  put16(buf, off + F.SUM, 0);
+  put32(buf, off + F.SRC, r.src);
+  put32(buf, off + F.DST, r.dst);
+  let s = 0;
+  for (let i = 0; i < IP_HDR_LEN; i += 2) s += u16(buf, off + i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  put16(buf, off + F.SUM, ~s & 0xffff);
+}
