@@ -367,11 +367,15 @@ export class Registry {
     }
   }
 
-  /** Daemon shutdown: release host devices (kept persistent) and stop every image. */
-  close(): void {
+  /**
+   * Daemon shutdown: release host devices and stop every image. With
+   * `keepHostDevices` the TAP devices stay persistent for a later restore;
+   * without it (nothing restores them yet) they are removed from the host.
+   */
+  close(keepHostDevices = false): void {
     for (const im of this.list()) {
       for (const ifp of im.ifnets.values()) {
-        if (ifp.driver instanceof TapDriver) ifp.driver.release(true);
+        if (ifp.driver instanceof TapDriver) ifp.driver.release(keepHostDevices);
       }
       im.teardown();
     }

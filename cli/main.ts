@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+/**
+ * vimage: the command line. FreeBSD vimage(8)'s forms plus readable
+ * subcommands:
+ *
+ *   vimage -c NAME | vimage create NAME      create an image
+ *   vimage -d NAME | vimage destroy NAME     destroy it
+ *   vimage -l [-v] [NAME] | vimage list      list images
+ *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
+ *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
+ */
+
+import { Command, Option } from 'commander';
+import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
+import { Client, CliError } from './client.js';
+
+const EX_USAGE = 64;
+
+interface GlobalOptions {
+  socket: string;
+  json?: boolean;
+  create?: string;
+  destroy?: string;
+  list?: boolean;
+  verbose?: boolean;
+  interface?: string;
+}
+
+function printImages(images: ImageSummary[], verbose: boolean): void {
+  for (const im of images) {
+    let out = `"${im.name}":\n`;
+    out += `    ${im.sockets} sockets, ${im.interfaces} ifnets, ${im.processes} processes\n`;
+    if (verbose) {
+      const ifs = (im.ifnets ?? []).map((i) => (i.hostif !== undefined ? `${i.name} (host ${i.hostif})` : i.name));
+      out += `    interfaces: ${ifs.join(' ')}\n`;
+      out += `    packets: ${im.ipackets ?? 0} in, ${im.opackets ?? 0} out\n`;
+      out += `    CPU time: ${((im.cpuMs ?? 0) / 1000).toFixed(3)} s\n`;
+      out += `    created: ${im.createdAt}\n`;
+    }
+    process.stdout.write(out);
+  }
+}
+
+async function run(): Promise<number> {
+  const program = new Command('vimage');
+  let status = 0;
+  const client = (): Client => new Client(program.opts<GlobalOptions>().socket);
+  const json = (): boolean => program.opts<GlobalOptions>().json === true;
+
+  const list = async (name: string | undefined, verbose: boolean): Promise<void> => {
+    const q = verbose ? '?verbose=1' : '';
+    const images =
+      name === undefined
+        ? (await client().request<{ images: ImageSummary[] }>('GET', `/v1/images${q}`)).images
+        : [await client().request<ImageSummary>('GET', `/v1/images/${encodeURIComponent(name)}${q}`)];
+    if (json()) process.stdout.write(JSON.stringify(name === undefined ? { images } : images[0], null, 2) + '\n');
+    else printImages(images, verbose);
+  };
+  const create = async (name: string): Promise<void> => {
+    const s = await client().request<ImageSummary>('POST', '/v1/images', { name });
+    if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+  };
+  const destroy = async (name: string): Promise<void> => {
+    const r = await client().request<{ destroyed: string }>('DELETE', `/v1/images/${encodeURIComponent(name)}`);
+    if (json()) process.stdout.write(JSON.stringify(r) + '\n');
+  };
+
+  program
+    .description('run commands inside vimaged images: independent FreeBSD-style network stacks')
+    .usage('[options] [NAME CMD [ARGS...]]')
+    .addOption(new Option('--socket <path>', 'vimaged control socket').env('VIMAGE_SOCKET').default(DEFAULT_SOCKET))
+    .option('--json', 'machine-readable output')
+    .option('-c, --create <name>', 'create an image')
+    .option('-d, --destroy <name>', 'destroy an image; its interfaces go back to the default image')
+    .option('-l, --list', 'list images (with -v: interfaces, packets, CPU)')
+    .option('-v, --verbose', 'more detail with -l')
+    .option('-i, --interface <name>', 'move IF from the default image into image NAME: vimage -i NAME IF [NEWNAME]')
+    .argument('[name]', 'image to run the command in')
+    .argument('[cmd...]', 'command and arguments')
+    .passThroughOptions()
+    .enablePositionalOptions()
+    .showHelpAfterError('(run vimage --help for usage)')
+    .action(async (name: string | undefined, cmd: string[]) => {
+      const o = program.opts<GlobalOptions>();
+      const forms = [o.create, o.destroy, o.list, o.interface].filter((x) => x !== undefined).length;
+      if (forms > 1) throw new CliError('use one of -c, -d, -l and -i at a time', EX_USAGE);
+      if (o.create !== undefined) {
+        if (name !== undefined) throw new CliError(`unexpected argument '${name}' after -c ${o.create}`, EX_USAGE);
+        return create(o.create);
+      }
+      if (o.destroy !== undefined) {
+        if (name !== undefined) throw new CliError(`unexpected argument '${name}' after -d ${o.destroy}`, EX_USAGE);
+        return destroy(o.destroy);
+      }
+      if (o.list === true) {
+        if (cmd.length > 0) throw new CliError(`unexpected argument '${cmd[0]}': vimage -l [-v] [NAME]`, EX_USAGE);
+        return list(name, o.verbose === true);
+      }
+      if (o.interface !== undefined) {
+        if (name === undefined || cmd.length > 1) throw new CliError('usage: vimage -i NAME IF [NEWNAME]', EX_USAGE);
+        const r = await client().request<{ name: string; image: string }>('POST', `/v1/images/${encodeURIComponent(o.interface)}/interfaces`, {
+          ifname: name,
+          ...(cmd[0] !== undefined ? { newName: cmd[0] } : {}),
+        });
+        if (json()) process.stdout.write(JSON.stringify(r) + '\n');
+        else process.stdout.write(`${r.name}@${r.image}\n`);
+        return;
+      }
+      if (name === undefined) {
+        program.outputHelp();
+        status = EX_USAGE;
+        return;
+      }
+      if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
+      status = await client().exec(name, cmd, json());
+    });
+
+  program
+    .command('create')
+    .description('create an image (vimage -c NAME)')
+    .argument('<name>')
+    .action((name: string) => create(name));
+  program
+    .command('destroy')
+    .description('destroy an image (vimage -d NAME)')
+    .argument('<name>')
+    .action((name: string) => destroy(name));
+  program
+    .command('list')
+    .description('list images (vimage -l [-v] [NAME])')
+    .argument('[name]')
+    .option('-v, --verbose', 'interfaces, packets and CPU time')
+    .action((name: string | undefined, o: { verbose?: boolean }) => list(name, o.verbose === true));
+  program
+    .command('exec')
+    .description('run a command inside an image (vimage NAME CMD ...)')
+    .argument('<name>')
+    .argument('<cmd...>')
+    .passThroughOptions()
+    .action(async (name: string, cmd: string[]) => {
+      status = await client().exec(name, cmd, json());
+    });
+
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`vimage: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version') return 0;
+      return EX_USAGE;
+    }
+    throw e;
+  }
+  return status;
+}
+
+run().then(
+  (code) => {
+    process.exitCode = code;
+    // stdin may still hold the event loop open after an exec
+    process.stdout.write('', () => process.exit(code));
+  },
+  (e: unknown) => {
+    process.stderr.write(`vimage: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,247 @@
+/**
+ * The control server: HTTP/1.1 + JSON on a Unix socket (see lib/protocol.ts
+ * for the API). Every request is untrusted: bodies are size-limited and
+ * validated at the edge, and every failure answers with a coded JSON error.
+ */
+
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { E, VimageError, fail } from '../lib/errors.js';
+import type { Image, Registry } from '../lib/image.js';
+import type { Logger } from '../lib/log.js';
+import { TapDriver } from '../lib/net/if_tap.js';
+import {
+  API_VERSION,
+  EXEC_UPGRADE,
+  FRAME,
+  FrameDecoder,
+  MAX_BODY,
+  encodeFrame,
+  type ApiError,
+  type ImageSummary,
+  type VersionInfo,
+} from '../lib/protocol.js';
+import { InputQueue, type ProcTable } from './proc.js';
+
+export interface ServerDeps {
+  registry: Registry;
+  procs: ProcTable;
+  log: Logger;
+  version: string;
+}
+
+const MAX_ARGS = 256;
+const MAX_ARG_LEN = 4096;
+
+export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageSummary {
+  const s: ImageSummary = {
+    name: im.name,
+    id: im.id,
+    interfaces: im.ifnets.size,
+    sockets: im.raw.pcbs.length,
+    processes: deps.procs.list(im).length,
+    createdAt: new Date(im.createdAt).toISOString(),
+  };
+  if (verbose) {
+    let ipackets = 0;
+    let opackets = 0;
+    s.ifnets = [];
+    for (const ifp of im.ifnets.values()) {
+      ipackets += ifp.counters.ipackets;
+      opackets += ifp.counters.opackets;
+      const entry: { name: string; kind: string; hostif?: string } = { name: ifp.name, kind: ifp.kind };
+      if (ifp.driver instanceof TapDriver) entry.hostif = ifp.driver.port.name;
+      s.ifnets.push(entry);
+    }
+    s.ipackets = ipackets;
+    s.opackets = opackets;
+    s.cpuMs = Math.round(im.cpuMs * 1000) / 1000;
+  }
+  return s;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function errorBody(e: VimageError): ApiError {
+  return { error: { code: e.code, message: e.message } };
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) fail(E.BAD_REQUEST, `request body larger than ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    fail(E.BAD_REQUEST, 'request body is not valid JSON');
+  }
+}
+
+function field(body: unknown, name: string, optional: true): string | undefined;
+function field(body: unknown, name: string, optional?: false): string;
+function field(body: unknown, name: string, optional = false): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) fail(E.BAD_REQUEST, 'request body must be a JSON object');
+  const v = (body as Record<string, unknown>)[name];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) fail(E.BAD_REQUEST, `field '${name}' must be a non-empty string of at most 256 characters`);
+  return v;
+}
+
+function imageName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    fail(E.BAD_NAME, 'image name in the path is not valid percent-encoding');
+  }
+}
+
+export function createControlServer(deps: ServerDeps): http.Server {
+  const { registry, log } = deps;
+  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 });
+
+  server.on('request', (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      if (e instanceof VimageError) {
+        sendJson(res, e.status, errorBody(e));
+        return;
+      }
+      log.error({ err: e, url: req.url }, 'request failed');
+      sendJson(res, 500, { error: { code: E.INTERNAL.code, message: `internal error: ${(e as Error).message}` } } satisfies ApiError);
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://vimaged');
+    const path = url.pathname;
+    const verbose = url.searchParams.get('verbose') === '1';
+    const method = req.method ?? 'GET';
+    if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
+    const parts = path.split('/').slice(2);
+    if (parts.length === 1 && parts[0] === 'version' && method === 'GET') {
+      sendJson(res, 200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
+      return;
+    }
+    if (parts[0] !== 'images') fail(E.NOT_FOUND, `no such endpoint ${path}`);
+    if (parts.length === 1) {
+      if (method === 'GET') {
+        sendJson(res, 200, { images: registry.list().map((im) => summarize(deps, im, verbose)) });
+        return;
+      }
+      if (method === 'POST') {
+        const body = await readJson(req);
+        const im = registry.create(field(body, 'name'));
+        sendJson(res, 201, summarize(deps, im, verbose));
+        return;
+      }
+    }
+    if (parts.length === 2) {
+      const name = imageName(parts[1]!);
+      if (method === 'GET') {
+        sendJson(res, 200, summarize(deps, registry.image(name), verbose));
+        return;
+      }
+      if (method === 'DELETE') {
+        const im = registry.image(name);
+        if (im === registry.default) fail(E.IMAGE_IS_DEFAULT, 'the default image cannot be destroyed');
+        await deps.procs.stopImage(im);
+        registry.destroy(name);
+        sendJson(res, 200, { destroyed: name });
+        return;
+      }
+    }
+    if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {
+      const to = registry.image(imageName(parts[1]!));
+      const body = await readJson(req);
+      const ifname = field(body, 'ifname');
+      const newName = field(body, 'newName', true);
+      const from = registry.default;
+      const ifp = from.ifnets.get(ifname);
+      if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${ifname} is not in the default image; 'vimage default ifconfig -l' lists what is there`);
+      registry.move(from, ifp, to, newName);
+      sendJson(res, 200, { name: ifp.name, image: to.name });
+      return;
+    }
+    fail(E.NOT_FOUND, `no such endpoint ${method} ${path}`);
+  }
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      upgradeExec(req, socket, head);
+    } catch (e) {
+      const err = e instanceof VimageError ? e : new VimageError(E.INTERNAL, `internal error: ${(e as Error).message}`);
+      if (!(e instanceof VimageError)) log.error({ err: e }, 'exec upgrade failed');
+      const text = JSON.stringify(errorBody(err)) + '\n';
+      socket.end(
+        `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+      );
+    }
+  });
+
+  function upgradeExec(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://vimaged');
+    const m = new RegExp(`^/${API_VERSION}/images/([^/]+)/exec$`).exec(url.pathname);
+    if (m === null) fail(E.NOT_FOUND, `no such endpoint for an upgrade: ${url.pathname}`);
+    if ((req.headers.upgrade ?? '').toLowerCase() !== EXEC_UPGRADE) fail(E.BAD_REQUEST, `exec needs 'Upgrade: ${EXEC_UPGRADE}'`);
+    const im = registry.image(imageName(m[1]!));
+    let argv: unknown;
+    try {
+      argv = JSON.parse(url.searchParams.get('argv') ?? 'null');
+    } catch {
+      fail(E.BAD_REQUEST, "query parameter 'argv' must be a JSON array of strings");
+    }
+    if (!Array.isArray(argv) || argv.length === 0 || argv.length > MAX_ARGS || !argv.every((a) => typeof a === 'string' && a.length <= MAX_ARG_LEN)) {
+      fail(E.BAD_REQUEST, `query parameter 'argv' must be a JSON array of 1 to ${MAX_ARGS} strings of at most ${MAX_ARG_LEN} characters`);
+    }
+    const json = url.searchParams.get('json') === '1';
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${EXEC_UPGRADE}\r\n\r\n`);
+
+    const stdin = new InputQueue();
+    let open = true;
+    const send = (type: typeof FRAME.STDOUT | typeof FRAME.STDERR, text: string): void => {
+      if (open && text.length > 0) socket.write(encodeFrame(type, Buffer.from(text, 'utf8')));
+    };
+    const proc = deps.procs.spawn(im, argv as string[], {
+      stdout: { write: (t) => send(FRAME.STDOUT, t) },
+      stderr: { write: (t) => send(FRAME.STDERR, t) },
+      stdin,
+      json,
+    });
+    const decoder = new FrameDecoder((type, payload) => {
+      if (type === FRAME.STDIN) stdin.push(Uint8Array.prototype.slice.call(payload));
+      else if (type === FRAME.STDIN_EOF) stdin.end();
+      else if (type === FRAME.SIGNAL) proc.abort.abort(Buffer.from(payload).toString('ascii').slice(0, 16) || 'INT');
+    });
+    const onData = (chunk: Buffer): void => {
+      if (!decoder.push(chunk)) {
+        log.warn({ pid: proc.pid }, 'exec stream sent a malformed frame; stopping the process');
+        proc.abort.abort('protocol error');
+        socket.destroy();
+      }
+    };
+    if (head.length > 0) onData(head);
+    socket.on('data', onData);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      open = false;
+      stdin.end();
+      proc.abort.abort('client went away');
+    });
+    void proc.done.then((status) => {
+      if (!open) return;
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, status);
+      socket.end(encodeFrame(FRAME.EXIT, b));
+    });
+  }
+
+  return server;
+}

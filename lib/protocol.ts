@@ -1,0 +1,124 @@
+/**
+ * The control API between `vimage` and `vimaged`, typed once and shared by
+ * both sides. HTTP/1.1 with JSON bodies over a Unix socket, versioned paths:
+ *
+ *   GET    /v1/version                          -> VersionInfo
+ *   GET    /v1/images[?verbose=1]               -> { images: ImageSummary[] }
+ *   GET    /v1/images/NAME[?verbose=1]          -> ImageSummary
+ *   POST   /v1/images            CreateImage    -> 201 ImageSummary
+ *   DELETE /v1/images/NAME                      -> 200 { destroyed: NAME }
+ *   POST   /v1/images/NAME/interfaces  MoveInterface -> 200 { name, image }
+ *   GET    /v1/images/NAME/exec?argv=JSON[&json=1]
+ *          with `Connection: Upgrade`, `Upgrade: vimage-exec`
+ *                                              -> 101, then exec frames
+ *
+ * Errors are `ApiError` bodies with a stable `VIMAGE_ERR_...` code.
+ *
+ * Exec frames, both directions: [type u8][length u32 big-endian][payload].
+ * Client to daemon: STDIN (bytes), STDIN_EOF, SIGNAL (signal name, ASCII).
+ * Daemon to client: STDOUT, STDERR (bytes), EXIT (exit status, u32 BE).
+ *
+ * This file imports nothing of the stack: the CLI depends on it alone.
+ */
+
+export const API_VERSION = 'v1';
+export const DEFAULT_SOCKET = '/run/vimage/vimaged.sock';
+export const DEFAULT_STATE_DIR = '/var/lib/vimage';
+export const EXEC_UPGRADE = 'vimage-exec';
+
+/** Largest JSON request body the daemon reads. */
+export const MAX_BODY = 64 * 1024;
+/** Largest exec frame either side accepts. */
+export const MAX_FRAME = 1024 * 1024;
+
+export const FRAME = {
+  STDIN: 1,
+  STDIN_EOF: 2,
+  SIGNAL: 3,
+  STDOUT: 4,
+  STDERR: 5,
+  EXIT: 6,
+} as const;
+export type FrameType = (typeof FRAME)[keyof typeof FRAME];
+
+export interface VersionInfo {
+  name: 'vimaged';
+  version: string;
+  api: typeof API_VERSION;
+  pid: number;
+}
+
+export interface InterfaceSummary {
+  name: string;
+  kind: string;
+  hostif?: string;
+}
+
+export interface ImageSummary {
+  name: string;
+  id: number;
+  interfaces: number;
+  sockets: number;
+  processes: number;
+  createdAt: string;
+  /** With `verbose`. */
+  ifnets?: InterfaceSummary[];
+  ipackets?: number;
+  opackets?: number;
+  cpuMs?: number;
+}
+
+export interface CreateImage {
+  name: string;
+}
+
+export interface MoveInterface {
+  /** Interface in the default image (vimage -i NAME IF [NEWNAME]). */
+  ifname: string;
+  newName?: string;
+}
+
+export interface ApiError {
+  error: { code: string; message: string };
+}
+
+/** Encode one frame header + payload. */
+export function encodeFrame(type: FrameType, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = type;
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out.set(payload, 5);
+  return out;
+}
+
+/**
+ * Incremental frame decoder for a byte stream. `push` returns false when the
+ * peer sent a frame longer than MAX_FRAME or of an unknown type; the caller
+ * closes the stream.
+ */
+export class FrameDecoder {
+  private buf: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly onFrame: (type: FrameType, payload: Uint8Array) => void) {}
+
+  push(chunk: Uint8Array): boolean {
+    if (this.buf.length === 0) this.buf = chunk;
+    else {
+      const b = new Uint8Array(this.buf.length + chunk.length);
+      b.set(this.buf);
+      b.set(chunk, this.buf.length);
+      this.buf = b;
+    }
+    let off = 0;
+    while (this.buf.length - off >= 5) {
+      const type = this.buf[off]!;
+      const len = new DataView(this.buf.buffer, this.buf.byteOffset + off + 1, 4).getUint32(0);
+      if (type < FRAME.STDIN || type > FRAME.EXIT || len > MAX_FRAME) return false;
+      if (this.buf.length - off - 5 < len) break;
+      this.onFrame(type as FrameType, this.buf.subarray(off + 5, off + 5 + len));
+      off += 5 + len;
+    }
+    this.buf = off === this.buf.length ? new Uint8Array(0) : this.buf.slice(off);
+    return true;
+  }
+}
