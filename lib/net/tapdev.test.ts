@@ -1,0 +1,260 @@
+// Real host TAP devices: needs root and /dev/net/tun (CI runs as root).
+// Every device is named vtdv*, the namespace vtdvns; both are removed in
+// before() (stale from a crashed run) and after(), even when a test fails.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { TapDevice, TUN_F, hostIfMtu, tapDestroy, tapExists } from './tapdev.js';
+
+const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
+const SKIP = 'needs root and /dev/net/tun';
+const NS = 'vtdvns';
+const NAMES = ['vtdv0', 'vtdv1', 'vtdv2', 'vtdv3', 'vtdv4'];
+
+function sh(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function quiet(cmd: string, ...args: string[]): void {
+  try {
+    sh(cmd, ...args);
+  } catch {
+    // already gone
+  }
+}
+
+function cleanup(): void {
+  for (const n of NAMES) {
+    try {
+      tapDestroy(n);
+    } catch {
+      // held or not a tap: ip link del below
+    }
+    quiet('ip', 'link', 'del', n);
+  }
+  quiet('ip', 'netns', 'del', NS);
+}
+
+interface IpLink {
+  ifname: string;
+  mtu: number;
+  flags: string[];
+}
+
+function link(name: string): IpLink {
+  return (JSON.parse(sh('ip', '-j', 'link', 'show', name)) as IpLink[])[0]!;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+before(() => {
+  if (canRun) cleanup();
+});
+
+after(() => {
+  if (canRun) cleanup();
+});
+
+test('open creates a host device with the requested MTU, up, with offloads', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const dev = TapDevice.open({ name: 'vtdv0', mtu: 1400, up: true });
+  try {
+    assert.equal(dev.name, 'vtdv0');
+    assert.equal(dev.vnetHdrLen, 10);
+    assert.equal(dev.slotSize, 65550);
+    assert.equal(dev.rx.byteLength, 64 * 65550);
+    assert.equal(dev.rxLen.length, 64);
+    assert.ok((dev.offloads & TUN_F.CSUM) !== 0, `offloads ${dev.offloads}`);
+    const l = link('vtdv0');
+    assert.equal(l.mtu, 1400);
+    assert.ok(l.flags.includes('UP'), l.flags.join(','));
+    assert.equal(hostIfMtu('vtdv0'), 1400);
+    dev.setHostMtu(9000);
+    assert.equal(link('vtdv0').mtu, 9000);
+    dev.setHostUp(false);
+    assert.ok(!link('vtdv0').flags.includes('UP'));
+  } finally {
+    dev.close();
+  }
+  assert.equal(tapExists('vtdv0'), false, 'a non-persistent device goes away on close');
+});
+
+test('without a virtio-net header there are no offloads and 9230-byte slots', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const dev = TapDevice.open({ name: 'vtdv1', vnetHdr: false, slots: 8 });
+  try {
+    assert.equal(dev.vnetHdrLen, 0);
+    assert.equal(dev.offloads, 0);
+    assert.equal(dev.slotSize, 9230);
+    assert.equal(dev.rxLen.length, 8);
+    assert.ok(tapExists('vtdv1'));
+  } finally {
+    dev.close();
+  }
+});
+
+test('a persistent device survives close, can be re-attached, and tapDestroy removes it', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const a = TapDevice.open({ name: 'vtdv1', persist: true, mtu: 1280 });
+  a.close();
+  a.close(); // idempotent
+  assert.ok(tapExists('vtdv1'));
+  assert.match(sh('ip', '-d', 'link', 'show', 'vtdv1'), /tun type tap .*persist/);
+  const b = TapDevice.open({ name: 'vtdv1', persist: true });
+  try {
+    assert.equal(b.name, 'vtdv1');
+    assert.equal(hostIfMtu('vtdv1'), 1280, 're-attached to the same device');
+  } finally {
+    b.close();
+  }
+  assert.ok(tapExists('vtdv1'));
+  assert.equal(tapDestroy('vtdv1'), true);
+  assert.equal(tapExists('vtdv1'), false);
+  assert.equal(tapDestroy('vtdv1'), false, 'a missing device is not an error');
+  assert.equal(tapDestroy('vtdv-name-far-too-long'), false);
+});
+
+test('setPersist(false) on an attached persistent device removes it on close', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const dev = TapDevice.open({ name: 'vtdv3', persist: true });
+  dev.setPersist(false);
+  dev.close();
+  assert.equal(tapExists('vtdv3'), false);
+});
+
+test('bad names, busy devices and use after close give coded, readable errors', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  assert.throws(() => TapDevice.open({ name: 'vtdv-twenty-chars-xx' }), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'EINVAL');
+    assert.equal(e.errno, -22);
+    assert.match(e.message, /vtdv-twenty-chars-xx: invalid interface name/);
+    return true;
+  });
+  assert.throws(() => TapDevice.open({ name: 'lo' }), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'EINVAL');
+    assert.match(e.message, /lo: .*not a tap device/);
+    return true;
+  });
+  assert.throws(() => TapDevice.open({ name: 'vtdv2', slots: 0 }), { code: 'EINVAL' });
+
+  const dev = TapDevice.open({ name: 'vtdv2' });
+  try {
+    assert.throws(() => TapDevice.open({ name: 'vtdv2' }), (e: NodeJS.ErrnoException) => {
+      assert.equal(e.code, 'EBUSY');
+      assert.match(e.message, /tap device vtdv2 is busy: another process holds it/);
+      return true;
+    });
+    assert.throws(() => tapDestroy('vtdv2'), { code: 'EBUSY' });
+    assert.throws(() => dev.write(new Uint8Array(10), 4, 10), RangeError);
+  } finally {
+    dev.close();
+  }
+  // Documented: write after close returns -EBADF, never touches a reused fd.
+  assert.equal(dev.write(new Uint8Array(64), 0, 64), -9);
+  assert.throws(() => dev.start(() => {}), { code: 'EBADF' });
+  assert.throws(() => dev.setPersist(true), { code: 'EBADF' });
+  dev.stop();
+  dev.close();
+  assert.throws(() => hostIfMtu('vtdv2'), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'ENODEV');
+    assert.match(e.message, /vtdv2: no such network interface/);
+    return true;
+  });
+});
+
+const OUR_MAC = Uint8Array.of(0x02, 0x00, 0x00, 0x77, 0x00, 0x02);
+const OUR_IP = Uint8Array.of(10, 77, 0, 2);
+const HOST_IP = Uint8Array.of(10, 77, 0, 1);
+
+/** vnet header (zero: no offload) + ARP reply from OUR_MAC/OUR_IP to the requester. */
+function arpReply(reqMac: Uint8Array): Uint8Array {
+  const f = new Uint8Array(10 + 42);
+  const e = 10;
+  f.set(reqMac, e);
+  f.set(OUR_MAC, e + 6);
+  f[e + 12] = 0x08;
+  f[e + 13] = 0x06;
+  const a = e + 14;
+  f.set([0, 1, 0x08, 0x00, 6, 4, 0, 2], a); // Ethernet/IPv4, op 2 (reply)
+  f.set(OUR_MAC, a + 8);
+  f.set(OUR_IP, a + 14);
+  f.set(reqMac, a + 18);
+  f.set(HOST_IP, a + 24);
+  return f;
+}
+
+test('host frames arrive in batches and written frames reach the host (ARP round trip in a netns)', async (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const dev = TapDevice.open({ name: 'vtdv4', slots: 16 });
+  try {
+    sh('ip', 'netns', 'add', NS);
+    sh('ip', 'link', 'set', 'vtdv4', 'netns', NS);
+    sh('ip', '-n', NS, 'link', 'set', 'vtdv4', 'up');
+    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'vtdv4');
+
+    let arpRequest: ((f: Uint8Array) => void) | null = null;
+    let udpToUs: ((f: Uint8Array) => void) | null = null;
+    const gotArp = new Promise<Uint8Array>((r) => (arpRequest = r));
+    const gotUdp = new Promise<Uint8Array>((r) => (udpToUs = r));
+    let batches = 0;
+    dev.start((count) => {
+      batches++;
+      assert.ok(count >= 1 && count <= 16);
+      for (let i = 0; i < count; i++) {
+        const base = i * dev.slotSize;
+        const len = dev.rxLen[i]!;
+        const f = dev.rx.subarray(base + dev.vnetHdrLen, base + len);
+        const type = (f[12]! << 8) | f[13]!;
+        if (type === 0x0806 && f[21] === 1) arpRequest?.(f.slice());
+        if (type === 0x0800 && f.subarray(0, 6).every((b, k) => b === OUR_MAC[k])) udpToUs?.(f.slice());
+      }
+    });
+
+    // One UDP datagram to 10.77.0.2 makes the host ARP for it, then (once
+    // answered) sends the datagram to the MAC we gave.
+    const sender = spawn(
+      'ip',
+      ['netns', 'exec', NS, process.execPath, '-e',
+        "const s=require('dgram').createSocket('udp4');s.send('vtdv',9999,'10.77.0.2',()=>setTimeout(()=>s.close(),3000))"],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((r) => sender.once('exit', () => r()));
+    try {
+      const req = await withTimeout(gotArp, 5000, 'an ARP request on the tap');
+      assert.deepEqual([...req.subarray(28, 32)], [...HOST_IP], 'sender IP');
+      assert.deepEqual([...req.subarray(38, 42)], [...OUR_IP], 'target IP');
+      const reqMac = req.subarray(6, 12);
+      assert.deepEqual([...req.subarray(22, 28)], [...reqMac], 'sender MAC');
+
+      const reply = arpReply(reqMac);
+      assert.equal(dev.write(reply, 0, reply.length), reply.length);
+
+      const udp = await withTimeout(gotUdp, 5000, 'the held UDP datagram addressed to our MAC');
+      assert.equal(udp[23], 17, 'IP protocol UDP');
+      assert.match(sh('ip', '-n', NS, 'neigh', 'show', '10.77.0.2'), /lladdr 02:00:00:77:00:02/);
+      assert.ok(batches >= 2);
+    } finally {
+      sender.kill();
+      await exited;
+    }
+  } finally {
+    dev.close();
+    quiet('ip', 'netns', 'del', NS);
+  }
+});

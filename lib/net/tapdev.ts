@@ -1,0 +1,250 @@
+/**
+ * Host TAP devices through the native binding (native/tap.c, built by
+ * node-gyp into build/Release/vimage_tap.node).
+ *
+ * A TapDevice owns one /dev/net/tun file descriptor attached to a TAP
+ * interface, by default with a 10-byte virtio-net header in front of every
+ * frame and checksum/TSO offloads negotiated (see `offloads`). Receiving is
+ * batched: one native wake-up reads as many frames as are queued (up to the
+ * number of slots) into `rx`, frame i at `i * slotSize` with its length,
+ * header included, in `rxLen[i]`, then calls `onBatch(count)` once. Slots are
+ * reused by the next batch, so a consumer must be done with them when
+ * `onBatch` returns.
+ *
+ * Errors: control calls throw a plain Error with `code` set to the errno name
+ * ('EPERM', 'EBUSY', 'EINVAL', 'ENODEV', ...) and `errno` to the negative
+ * errno, with a message that says what to do. The data path never throws for
+ * a network condition: `write` returns bytes written or -errno (-EAGAIN when
+ * the device queue is full, -EIO while the host side is down, -EBADF after
+ * close). It throws only for programming errors (off/len outside `buf`).
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The native module's surface (native/tap.c). */
+interface TapAddon {
+  open(name: string, flags: { vnetHdr: boolean; persist: boolean }): TapOpened;
+  setPersist(fd: number, on: boolean): void;
+  close(fd: number): number;
+  setMtu(name: string, mtu: number): void;
+  getMtu(name: string): number;
+  setUp(name: string, up: boolean): void;
+  exists(name: string): boolean;
+  destroy(name: string): boolean;
+  write(fd: number, buf: Uint8Array, off: number, len: number): number;
+  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number) => void): RxHandle;
+  stop(handle: RxHandle): void;
+}
+
+interface TapOpened {
+  fd: number;
+  /** The name the kernel gave (differs from the request for patterns like 'vtap%d'). */
+  name: string;
+  /** Negotiated TUN_F_* bits; 0 without a virtio-net header. */
+  offloads: number;
+  vnetHdrLen: number;
+}
+
+declare const rxHandleBrand: unique symbol;
+type RxHandle = { readonly [rxHandleBrand]: true };
+
+const ADDON_FILE = join('build', 'Release', 'vimage_tap.node');
+const EBADF = 9;
+
+/** TUN_F_* offload bits as in linux/if_tun.h. */
+export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08 } as const;
+
+/** Walk up from `dir` to the vimage project root (package.json named vimage). */
+function findRoot(dir: string): string | null {
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'vimage') return dir;
+      } catch {
+        // not ours; keep walking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+function addonError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ENOENT', errno: -2 });
+}
+
+// The loaded binding is immutable once loaded; caching it is not image state.
+let addon: TapAddon | null = null;
+
+/** Load the binding on first use, so importing this module never needs it. */
+function native(): TapAddon {
+  if (addon !== null) return addon;
+  const root = findRoot(dirname(fileURLToPath(import.meta.url))) ?? findRoot(process.cwd());
+  if (root === null) {
+    throw addonError(`native TAP binding: cannot find the vimage project root above ${fileURLToPath(import.meta.url)}`);
+  }
+  const file = join(root, ADDON_FILE);
+  if (!existsSync(file)) {
+    throw addonError(`native TAP binding not built: ${file} is missing, run \`npx node-gyp rebuild\` in ${root}`);
+  }
+  addon = createRequire(import.meta.url)(file) as TapAddon;
+  return addon;
+}
+
+export interface TapOpenOptions {
+  /** Host interface name, at most 15 bytes; 'vtap%d' lets the kernel pick. */
+  name: string;
+  /** Prefix frames with a virtio-net header and negotiate offloads (default true). */
+  vnetHdr?: boolean;
+  /** Keep the host device after close (default false). */
+  persist?: boolean;
+  /** Bring the host side up after opening. */
+  up?: boolean;
+  /** Host-side MTU to set after opening. */
+  mtu?: number;
+  /** Receive slots, i.e. the largest batch (default 64). */
+  slots?: number;
+  /** Bytes per slot (default 65550 with a virtio-net header: a 64 KiB GSO frame plus header; else 9216 + 14). */
+  slotSize?: number;
+}
+
+export class TapDevice {
+  readonly name: string;
+  readonly vnetHdrLen: number;
+  readonly slotSize: number;
+  readonly rx: Uint8Array;
+  readonly rxLen: Int32Array;
+  readonly offloads: number;
+  /** Set when receiving stopped on a device error (e.g. EBADFD after the host device was deleted): the negative errno. */
+  rxError = 0;
+  private fd: number;
+  private handle: RxHandle | null = null;
+  private readonly addon: TapAddon;
+
+  private constructor(addon: TapAddon, opened: TapOpened, slots: number, slotSize: number) {
+    this.addon = addon;
+    this.fd = opened.fd;
+    this.name = opened.name;
+    this.vnetHdrLen = opened.vnetHdrLen;
+    this.offloads = opened.offloads;
+    this.slotSize = slotSize;
+    this.rx = new Uint8Array(slots * slotSize);
+    this.rxLen = new Int32Array(slots);
+  }
+
+  /**
+   * Create the TAP device, or attach to an existing (persistent) one of the
+   * same name. Throws coded errors, e.g. EPERM without CAP_NET_ADMIN, EBUSY
+   * when another process holds the device, EINVAL for a bad name.
+   */
+  static open(opts: TapOpenOptions): TapDevice {
+    const vnetHdr = opts.vnetHdr ?? true;
+    const slots = opts.slots ?? 64;
+    const slotSize = opts.slotSize ?? (vnetHdr ? 65550 : 9216 + 14);
+    if (!Number.isInteger(slots) || slots < 1 || slots > 4096) {
+      throw Object.assign(new RangeError(`tap ${opts.name}: slots must be an integer in [1, 4096], got ${slots}`), {
+        code: 'EINVAL',
+        errno: -22,
+      });
+    }
+    if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize > 1 << 20) {
+      throw Object.assign(new RangeError(`tap ${opts.name}: slotSize must be an integer in [64, 1048576], got ${slotSize}`), {
+        code: 'EINVAL',
+        errno: -22,
+      });
+    }
+    const a = native();
+    const opened = a.open(opts.name, { vnetHdr, persist: opts.persist ?? false });
+    const dev = new TapDevice(a, opened, slots, slotSize);
+    try {
+      if (opts.mtu !== undefined) a.setMtu(dev.name, opts.mtu);
+      if (opts.up) a.setUp(dev.name, true);
+    } catch (err) {
+      dev.close();
+      throw err;
+    }
+    return dev;
+  }
+
+  /** True until close(). */
+  get isOpen(): boolean {
+    return this.fd >= 0;
+  }
+
+  /**
+   * Begin receiving: `onBatch(count)` runs once per batch of frames in `rx`.
+   * If the device fails (the host side was deleted), receiving stops and
+   * `rxError` holds the negative errno; onBatch is not called for it.
+   */
+  start(onBatch: (count: number) => void): void {
+    if (this.fd < 0) throw Object.assign(new Error(`tap ${this.name}: device is closed`), { code: 'EBADF', errno: -EBADF });
+    if (this.handle !== null) {
+      throw Object.assign(new Error(`tap ${this.name}: already receiving`), { code: 'EALREADY', errno: -114 });
+    }
+    this.rxError = 0;
+    this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number): void => {
+      if (count >= 0) onBatch(count);
+      else this.rxError = count;
+    });
+  }
+
+  /** Stop receiving; idempotent. */
+  stop(): void {
+    const h = this.handle;
+    if (h === null) return;
+    this.handle = null;
+    this.addon.stop(h);
+  }
+
+  /** Send one frame (with its virtio-net header when vnetHdrLen is 10): bytes written or -errno, -EBADF after close. */
+  write(buf: Uint8Array, off: number, len: number): number {
+    const fd = this.fd;
+    if (fd < 0) return -EBADF;
+    return this.addon.write(fd, buf, off, len);
+  }
+
+  /** Make the host device outlive this descriptor (or not). */
+  setPersist(on: boolean): void {
+    if (this.fd < 0) throw Object.assign(new Error(`tap ${this.name}: device is closed`), { code: 'EBADF', errno: -EBADF });
+    this.addon.setPersist(this.fd, on);
+  }
+
+  /** Bring the host side up or down (in this process's network namespace). */
+  setHostUp(up: boolean): void {
+    this.addon.setUp(this.name, up);
+  }
+
+  /** Set the host side's MTU (in this process's network namespace). */
+  setHostMtu(mtu: number): void {
+    this.addon.setMtu(this.name, mtu);
+  }
+
+  /** Stop receiving and release the descriptor; idempotent. A non-persistent device disappears. */
+  close(): void {
+    this.stop();
+    const fd = this.fd;
+    if (fd < 0) return;
+    this.fd = -1;
+    this.addon.close(fd);
+  }
+}
+
+/** Remove a (persistent) TAP device by name: true if removed, false if there was none. Throws EBUSY if a process holds it. */
+export function tapDestroy(name: string): boolean {
+  return native().destroy(name);
+}
+
+/** Whether a network interface of this name exists in this network namespace. */
+export function tapExists(name: string): boolean {
+  return native().exists(name);
+}
+
+/** The MTU of a host network interface; throws ENODEV if there is none. */
+export function hostIfMtu(name: string): number {
+  return native().getMtu(name);
+}
