@@ -1,0 +1,189 @@
+/**
+ * npm run bench: forwarding through an image against the ceiling of
+ * user-space forwarding on this machine, measured in the same run.
+ *
+ *   ceiling: host A --tap-- [copy loop: frames copied as they are] --tap-- host B
+ *   image:   host A --tap-- [image R routing 10.83.1/24 <-> 10.83.2/24] --tap-- host B
+ *
+ * Both sides use the project's own TAP binding; hosts are Linux network
+ * namespaces and the load is stock iperf3 (TCP, and 64-byte UDP). Rounds
+ * alternate ceiling and image so both see the same machine noise; the best
+ * round of each is compared. Prints the ratios image/ceiling.
+ *
+ * BENCH_SECONDS (default 5) and BENCH_ROUNDS (default 2) tune the run.
+ */
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { RealClock } from '../lib/clock.js';
+import { Registry } from '../lib/image.js';
+import { silentLogger } from '../lib/log.js';
+import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
+import { inAddAddress } from '../lib/netinet/in.js';
+import { parseIp4 } from '../lib/wire/ipv4.js';
+
+const P = 'vbn'; // prefix of every namespace and device the bench makes
+const NS_A = `${P}A`;
+const NS_B = `${P}B`;
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+
+function sh(args: string[], allowFail = false): string {
+  const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0 && !allowFail) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+  return r.stdout ?? '';
+}
+
+/** Run a command without blocking the event loop (the stack runs in this process). */
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(args[0]!, args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited ${code}: ${err}${out.slice(0, 400)}`))));
+  });
+}
+
+function cleanup(): void {
+  sh(['ip', 'netns', 'del', NS_A], true);
+  sh(['ip', 'netns', 'del', NS_B], true);
+  for (const d of [`${P}a0`, `${P}b0`]) {
+    try {
+      tapDestroy(d);
+    } catch {
+      // held or gone
+    }
+  }
+}
+
+function wire(dev: string, ns: string, cidr: string, gw: string | null): void {
+  sh(['ip', 'link', 'set', dev, 'netns', ns]);
+  sh(['ip', '-n', ns, 'addr', 'add', cidr, 'dev', dev]);
+  sh(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+  if (gw !== null) sh(['ip', '-n', ns, 'route', 'add', 'default', 'via', gw]);
+}
+
+interface Setup {
+  target: string;
+  close(): void;
+}
+
+/** The ceiling: frames copied unchanged (virtio header included) between two TAPs. */
+function copyLoop(offload: boolean): Setup {
+  const a = TapDevice.open({ name: `${P}a0`, vnetHdr: offload, up: true });
+  const b = TapDevice.open({ name: `${P}b0`, vnetHdr: offload, up: true });
+  const pump = (from: TapDevice, to: TapDevice) => (count: number): void => {
+    const { rx, rxLen, slotSize } = from;
+    for (let i = 0; i < count; i++) to.write(rx, i * slotSize, rxLen[i]!);
+  };
+  a.start(pump(a, b));
+  b.start(pump(b, a));
+  wire(a.name, NS_A, '10.83.0.1/24', null);
+  wire(b.name, NS_B, '10.83.0.2/24', null);
+  return {
+    target: '10.83.0.2',
+    close() {
+      a.close();
+      b.close();
+    },
+  };
+}
+
+/** The image: R routes between two TAP interfaces. */
+function imageRouter(offload: boolean): Setup {
+  const reg = new Registry({
+    clock: new RealClock(),
+    log: silentLogger,
+    openTap: ({ name }) => TapDevice.open({ name, vnetHdr: offload, up: true }),
+  });
+  const r = reg.create('R');
+  const ta = reg.createTap(r, `${P}a0`);
+  const tb = reg.createTap(r, `${P}b0`);
+  r.setUp(ta, true);
+  r.setUp(tb, true);
+  inAddAddress(r, ta, parseIp4('10.83.1.1')!, 24, { alias: false });
+  inAddAddress(r, tb, parseIp4('10.83.2.1')!, 24, { alias: false });
+  r.sysctl.set('net.inet.ip.forwarding', '1');
+  wire(`${P}a0`, NS_A, '10.83.1.2/24', '10.83.1.1');
+  wire(`${P}b0`, NS_B, '10.83.2.2/24', '10.83.2.1');
+  return { target: '10.83.2.2', close: () => reg.close(false) };
+}
+
+interface Iperf {
+  end: {
+    sum_received?: { bits_per_second: number };
+    sum?: { packets: number; lost_packets: number; seconds: number };
+  };
+}
+
+async function iperf(target: string, udp: boolean): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', NS_B, 'iperf3', '-s', '-1'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  try {
+    const args = ['ip', 'netns', 'exec', NS_A, 'iperf3', '-c', target, '-t', String(SECONDS), '-J'];
+    if (udp) args.push('-u', '-l', '64', '-b', '0');
+    const j = JSON.parse(await run(args)) as Iperf;
+    if (udp) {
+      const s = j.end.sum!;
+      return (s.packets - s.lost_packets) / s.seconds;
+    }
+    return j.end.sum_received!.bits_per_second;
+  } finally {
+    server.kill();
+  }
+}
+
+async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean): Promise<number> {
+  cleanup();
+  sh(['ip', 'netns', 'add', NS_A]);
+  sh(['ip', 'netns', 'add', NS_B]);
+  const s = kind === 'ceiling' ? copyLoop(offload) : imageRouter(offload);
+  try {
+    // ARP and the first TCP handshake settle before the clock starts.
+    await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', s.target]);
+    return await iperf(s.target, udp);
+  } finally {
+    s.close();
+    cleanup();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
+    console.error('bench: needs root and /dev/net/tun (TAP devices and network namespaces)');
+    process.exit(1);
+  }
+  if (spawnSync('iperf3', ['--version']).status !== 0) {
+    console.error('bench: iperf3 is missing; run scripts/install-test-tools.sh');
+    process.exit(1);
+  }
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  const cases: Array<{ name: string; offload: boolean; udp: boolean; unit: string; scale: number }> = [
+    { name: 'TCP, offloads on', offload: true, udp: false, unit: 'Gbit/s', scale: 1e9 },
+    { name: 'TCP, offloads off', offload: false, udp: false, unit: 'Gbit/s', scale: 1e9 },
+    { name: 'UDP 64-byte', offload: true, udp: true, unit: 'kpps', scale: 1e3 },
+  ];
+  console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
+  console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
+  for (const c of cases) {
+    let ceil = 0;
+    let img = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      ceil = Math.max(ceil, await measure('ceiling', c.offload, c.udp));
+      img = Math.max(img, await measure('image', c.offload, c.udp));
+    }
+    const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
+    console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  cleanup();
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});
