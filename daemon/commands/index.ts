@@ -4,8 +4,10 @@
  */
 
 import type { Command } from '../command.js';
+import { commands as ping } from './ping.js';
+import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [];
+const modules: ReadonlyArray<Record<string, Command>> = [ping, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

@@ -126,7 +126,7 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
     const rt = im.routes.lookup(dst);
     if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
       st.noroute++;
-      return rt === undefined ? 'ENETUNREACH' : 'EHOSTUNREACH';
+      return 'EHOSTUNREACH'; // as FreeBSD's ip_output: "No route to host"
     }
     if ((rt.flags & RTF.BLACKHOLE) !== 0) return 0;
     rt.use++;

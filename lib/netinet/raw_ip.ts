@@ -27,7 +27,8 @@ export function rawAttach(im: Image, pcb: RawPcb): () => void {
     if (!open) return;
     open = false;
     const i = im.raw.pcbs.indexOf(pcb);
-    if (i >= 0) im.raw.pcbs.splice(i, 1);
+    if (i < 0) return; // already dropped by rawDestroy
+    im.raw.pcbs.splice(i, 1);
     im.raw.byProto[pcb.proto]!--;
   };
 }

@@ -1,0 +1,514 @@
+/**
+ * ping(8): ICMP echo requests to a host, as FreeBSD 14 prints them.
+ *
+ * The echo requests are built here and sent with ipOutputLocal; replies and
+ * ICMP errors quoting our requests come back through a raw ICMP endpoint.
+ * All timing uses the image's clock, so tests drive it with a ManualClock:
+ * one request every -i seconds, and after the last one a linger of twice the
+ * longest round trip (at least 1 s), or -W ms when nothing came back, as
+ * FreeBSD's main loop does. Ctrl-C, -t and the end of -c all print the
+ * statistics; the exit status is 0 when a reply came back, else 2.
+ *
+ * FreeBSD's ping has no "Request timeout" line (that is macOS); neither do we.
+ */
+
+import type { Timer } from '../../lib/clock.js';
+import { rawAttach } from '../../lib/netinet/raw_ip.js';
+import { allocPacket, buildIpHeader, ipOutputLocal } from '../../lib/netinet/ip_output.js';
+import type { OutResult } from '../../lib/netinet/ip_var.js';
+import { ICMP_TYPE, ICMP_UNREACH, ICMP_TIMXCEED, emitIcmpEcho } from '../../lib/wire/icmp.js';
+import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
+import { EX_FAIL, EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
+
+// ---------------------------------------------------------------------------
+// Small helpers shared with traceroute.ts.
+
+/** Options parsed by `getopt`: each letter with its argument, in order. */
+export interface ParsedArgs {
+  opts: Array<[string, string]>;
+  operands: string[];
+}
+
+/**
+ * getopt(3) over argv[1..] with a BSD optstring ("c:n" = -c takes an
+ * argument, -n does not). Options may follow operands (as GNU permutes them),
+ * "--" ends options. Returns the getopt message on a bad option.
+ */
+export function getopt(argv: readonly string[], spec: string): ParsedArgs | { error: string } {
+  const opts: Array<[string, string]> = [];
+  const operands: string[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      operands.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.length < 2 || a[0] !== '-') {
+      operands.push(a);
+      continue;
+    }
+    for (let j = 1; j < a.length; j++) {
+      const ch = a[j]!;
+      const at = ch === ':' ? -1 : spec.indexOf(ch);
+      if (at < 0) return { error: `illegal option -- ${ch}` };
+      if (spec[at + 1] !== ':') {
+        opts.push([ch, '']);
+        continue;
+      }
+      if (j + 1 < a.length) {
+        opts.push([ch, a.slice(j + 1)]);
+      } else if (i + 1 < argv.length) {
+        opts.push([ch, argv[++i]!]);
+      } else {
+        return { error: `option requires an argument -- ${ch}` };
+      }
+      break;
+    }
+  }
+  return { opts, operands };
+}
+
+/** strtol(s, &ep, 0) over the whole string: decimal, 0x hex or 0 octal; undefined if anything is left over. */
+export function parseCInt(s: string): number | undefined {
+  const m = /^([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(s);
+  if (m === null) return undefined;
+  const v = m[2] !== undefined ? parseInt(m[2], 16) : m[3] !== undefined ? parseInt(m[3], 8) : parseInt(m[4]!, 10);
+  return m[1] === '-' ? -v : v;
+}
+
+/** strtod over the whole string (decimal notation only). */
+export function parseCDouble(s: string): number | undefined {
+  if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) return undefined;
+  return Number(s);
+}
+
+/** strerror(3) for what a local output can fail with. */
+export function outError(r: Exclude<OutResult, 0>): string {
+  switch (r) {
+    case 'ENETUNREACH':
+      return 'Network is unreachable';
+    case 'EHOSTUNREACH':
+      return 'No route to host';
+    case 'EMSGSIZE':
+      return 'Message too long';
+    case 'EHOSTDOWN':
+      return 'Host is down';
+    case 'ENOBUFS':
+      return 'No buffer space available';
+  }
+}
+
+/** Exit status of a process stopped by a signal, as sh(1) reports it. */
+export function signalStatus(reason: unknown): number {
+  const n: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+  return 128 + (typeof reason === 'string' && n[reason] !== undefined ? n[reason]! : 2);
+}
+
+// ---------------------------------------------------------------------------
+
+const DEFDATALEN = 56;
+/** Bytes of the send timestamp at the start of the data (FreeBSD's TIMEVAL_LEN). */
+const TIMEVAL_LEN = 8;
+const MAXPAYLOAD = 65535 - 20 - 8;
+/** Default -W: ms to wait for a reply after the last request when none came back. */
+const MAXWAIT = 10_000;
+const MAXALARM = 60 * 60;
+const MAXTTL = 255;
+/** Sequence numbers remembered for duplicate detection (FreeBSD's MAX_DUP_CHK). */
+const MAX_DUP_CHK = 8 * 128;
+
+const USAGE =
+  'usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout] [-W waittime] host';
+
+interface PingOptions {
+  count: number;
+  intervalMs: number;
+  datalen: number;
+  timeoutS: number;
+  waitMs: number;
+  waitSet: boolean;
+  ttl: number | undefined;
+  quiet: boolean;
+  quiet2: boolean;
+  once: boolean;
+  dontFrag: boolean;
+  source: string | undefined;
+  target: string;
+}
+
+function parseArgs(argv: readonly string[]): PingOptions | string {
+  const p = getopt(argv, 'c:Di:m:noQqS:s:t:W:');
+  if ('error' in p) return `${p.error}; ${USAGE}`;
+  const o: PingOptions = {
+    count: 0,
+    intervalMs: 1000,
+    datalen: DEFDATALEN,
+    timeoutS: 0,
+    waitMs: MAXWAIT,
+    waitSet: false,
+    ttl: undefined,
+    quiet: false,
+    quiet2: false,
+    once: false,
+    dontFrag: false,
+    source: undefined,
+    target: '',
+  };
+  for (const [ch, arg] of p.opts) {
+    switch (ch) {
+      case 'c': {
+        const v = parseCInt(arg);
+        if (v === undefined || v <= 0) return `invalid count of packets to transmit: \`${arg}': give a positive integer`;
+        o.count = v;
+        break;
+      }
+      case 'D':
+        o.dontFrag = true;
+        break;
+      case 'i': {
+        const v = parseCDouble(arg);
+        // Root may go below 1 s; 1 ms is the floor so a typo cannot flood the link.
+        if (v === undefined || !(v * 1000 >= 1) || v * 1000 > 0x7fffffff) {
+          return `invalid timing interval: \`${arg}': give seconds between packets, at least 0.001`;
+        }
+        o.intervalMs = Math.trunc(v * 1000);
+        break;
+      }
+      case 'm': {
+        const v = parseCInt(arg);
+        if (v === undefined || v < 0 || v > MAXTTL) return `invalid TTL: \`${arg}': give a number from 0 to ${MAXTTL}`;
+        o.ttl = v;
+        break;
+      }
+      case 'n':
+        break; // FreeBSD 14 prints addresses numerically anyway, and there is no DNS here
+      case 'o':
+        o.once = true;
+        break;
+      case 'Q':
+        o.quiet2 = true;
+        break;
+      case 'q':
+        o.quiet = true;
+        break;
+      case 'S':
+        o.source = arg;
+        break;
+      case 's': {
+        const v = parseCInt(arg);
+        if (v === undefined || v < 0) return `invalid packet size: \`${arg}': give the number of data bytes, 0 to ${MAXPAYLOAD}`;
+        if (v > MAXPAYLOAD) return `packet size too large: ${v} > ${MAXPAYLOAD}`;
+        o.datalen = v;
+        break;
+      }
+      case 't': {
+        const v = parseCInt(arg);
+        if (v === undefined || v < 1) return `invalid timeout: \`${arg}': give whole seconds, 1 to ${MAXALARM}`;
+        if (v > MAXALARM) return `invalid timeout: \`${arg}' > ${MAXALARM}`;
+        o.timeoutS = v;
+        break;
+      }
+      case 'W': {
+        const v = parseCDouble(arg);
+        if (v === undefined || v < 0 || v > 0x7fffffff) return `invalid timing interval: \`${arg}': give the wait for a reply in milliseconds`;
+        o.waitMs = Math.trunc(v);
+        o.waitSet = true;
+        break;
+      }
+    }
+  }
+  if (p.operands.length !== 1) return `${p.operands.length === 0 ? 'missing host operand' : 'too many operands'}; ${USAGE}`;
+  o.target = p.operands[0]!;
+  return o;
+}
+
+/** What the raw endpoint saw and kept of one packet for us. */
+interface Received {
+  kind: 'reply' | 'error';
+  from: number;
+  /** ICMP bytes (IP header excluded), as FreeBSD prints them. */
+  cc: number;
+  ttl: number;
+  seq: number;
+  /** Send timestamp from the echoed data, or NaN. */
+  sentAt: number;
+  at: number;
+  /** Length of the whole IP packet. */
+  recvLen: number;
+  type: number;
+  code: number;
+  /** Next-hop MTU of a fragmentation-needed message; pointer of a parameter problem. */
+  aux: number;
+}
+
+/** pr_icmph: the text FreeBSD prints for an ICMP message about one of our requests. */
+function icmpText(type: number, code: number, aux: number): string {
+  switch (type) {
+    case ICMP_TYPE.ECHO_REPLY:
+      return 'Echo Reply';
+    case ICMP_TYPE.UNREACH:
+      switch (code) {
+        case ICMP_UNREACH.NET:
+          return 'Destination Net Unreachable';
+        case ICMP_UNREACH.HOST:
+          return 'Destination Host Unreachable';
+        case ICMP_UNREACH.PROTOCOL:
+          return 'Destination Protocol Unreachable';
+        case ICMP_UNREACH.PORT:
+          return 'Destination Port Unreachable';
+        case ICMP_UNREACH.NEEDFRAG:
+          return `frag needed and DF set (MTU ${aux})`;
+        case ICMP_UNREACH.SRCFAIL:
+          return 'Source Route Failed';
+        case ICMP_UNREACH.FILTER_PROHIB:
+          return 'Communication prohibited by filter';
+        default:
+          return `Dest Unreachable, Bad Code: ${code}`;
+      }
+    case ICMP_TYPE.SOURCE_QUENCH:
+      return 'Source Quench';
+    case ICMP_TYPE.REDIRECT: {
+      const names = ['Redirect Network', 'Redirect Host', 'Redirect Type of Service and Network', 'Redirect Type of Service and Host'];
+      return names[code] ?? `Redirect, Bad Code: ${code}`;
+    }
+    case ICMP_TYPE.ECHO:
+      return 'Echo Request';
+    case ICMP_TYPE.TIME_EXCEEDED:
+      if (code === ICMP_TIMXCEED.INTRANS) return 'Time to live exceeded';
+      if (code === ICMP_TIMXCEED.REASS) return 'Frag reassembly time exceeded';
+      return `Time exceeded, Bad Code: ${code}`;
+    case ICMP_TYPE.PARAM_PROB:
+      return `Parameter problem: pointer = 0x${aux.toString(16).padStart(2, '0')}`;
+    default:
+      return `Bad ICMP type: ${type}`;
+  }
+}
+
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+const ping: Command = (ctx: CommandContext): Promise<number> => {
+  const prog = ctx.argv[0] ?? 'ping';
+  const o = parseArgs(ctx.argv);
+  if (typeof o === 'string') {
+    ctx.stderr.write(`${prog}: ${o}\n`);
+    return Promise.resolve(EX_USAGE);
+  }
+  let src = 0;
+  if (o.source !== undefined) {
+    const s = parseIp4(o.source);
+    if (s === undefined) {
+      ctx.stderr.write(`${prog}: cannot resolve ${o.source}: Unknown host\n`);
+      return Promise.resolve(EX_NOHOST);
+    }
+    if (ctx.image.localIfnet(s) === undefined) {
+      ctx.stderr.write(`${prog}: bind: Can't assign requested address (${o.source} is not an address of image ${ctx.image.name}; 'ifconfig' lists them)\n`);
+      return Promise.resolve(EX_FAIL);
+    }
+    src = s;
+  }
+  const dst = parseIp4(o.target);
+  if (dst === undefined) {
+    ctx.stderr.write(`${prog}: cannot resolve ${o.target}: Unknown host\n`);
+    return Promise.resolve(EX_NOHOST);
+  }
+  return run(ctx, prog, o, src, dst);
+};
+
+function run(ctx: CommandContext, prog: string, o: PingOptions, src: number, dst: number): Promise<number> {
+  const im = ctx.image;
+  const clock = im.clock;
+  const out = ctx.stdout;
+  const ident = ctx.pid & 0xffff;
+  let timing = o.datalen >= TIMEVAL_LEN;
+  const icmpLen = 8 + o.datalen;
+  const sendLen = 20 + icmpLen;
+  const rcvd = new Uint8Array(MAX_DUP_CHK / 8);
+
+  let ntransmitted = 0;
+  let nreceived = 0;
+  let nrepeats = 0;
+  let nrcvtimeout = 0;
+  let tmin = Infinity;
+  let tmax = 0;
+  let tsum = 0;
+  let tsumsq = 0;
+  let almostDone = false;
+  let finished = false;
+  let tick: Timer | null = null;
+  let alarm: Timer | null = null;
+  const inbox: Received[] = [];
+  let flushQueued = false;
+
+  out.write(`PING ${o.target} (${ip4ToString(dst)})${o.source !== undefined ? ` from ${o.source}` : ''}: ${o.datalen} data bytes\n`);
+
+  let resolveDone!: (status: number) => void;
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+
+  // The raw endpoint runs on the packet path: it only filters and copies
+  // what it needs, and hands the rest to a microtask.
+  const detach = rawAttach(im, {
+    proto: 1,
+    input(buf, off, len) {
+      if (finished || len < 20) return;
+      const hlen = (buf[off]! & 0xf) << 2;
+      if (len < hlen + 8) return;
+      const io = off + hlen;
+      const type = buf[io]!;
+      const ident16 = (buf[io + 4]! << 8) | buf[io + 5]!;
+      let r: Received;
+      if (type === ICMP_TYPE.ECHO_REPLY) {
+        if (ident16 !== ident) return; // 'Twas not our ECHO
+        const cc = len - hlen;
+        let sentAt = NaN;
+        if (timing && cc - 8 >= TIMEVAL_LEN) sentAt = new DataView(buf.buffer, buf.byteOffset + io + 8, 8).getFloat64(0);
+        r = { kind: 'reply', from: u32(buf, off + 12), cc, ttl: buf[off + 8]!, seq: (buf[io + 6]! << 8) | buf[io + 7]!, sentAt, at: clock.now(), recvLen: len, type, code: 0, aux: 0 };
+      } else {
+        // Something else: print it only if it quotes one of our requests.
+        const q = io + 8;
+        if (len < hlen + 8 + 20) return;
+        const qhlen = (buf[q]! & 0xf) << 2;
+        if (qhlen < 20 || len < hlen + 8 + qhlen + 8) return;
+        const qi = q + qhlen;
+        if (u32(buf, q + 16) !== dst || buf[q + 9] !== 1 || buf[qi] !== ICMP_TYPE.ECHO) return;
+        if (((buf[qi + 4]! << 8) | buf[qi + 5]!) !== ident) return;
+        r = {
+          kind: 'error',
+          from: u32(buf, off + 12),
+          cc: len - hlen,
+          ttl: buf[off + 8]!,
+          seq: (buf[qi + 6]! << 8) | buf[qi + 7]!,
+          sentAt: NaN,
+          at: clock.now(),
+          recvLen: len,
+          type,
+          code: buf[io + 1]!,
+          aux: type === ICMP_TYPE.PARAM_PROB ? buf[io + 4]! : (buf[io + 6]! << 8) | buf[io + 7]!,
+        };
+      }
+      inbox.push(r);
+      if (!flushQueued) {
+        flushQueued = true;
+        queueMicrotask(flush);
+      }
+    },
+  });
+
+  function flush(): void {
+    flushQueued = false;
+    while (inbox.length > 0 && !finished) {
+      const r = inbox.shift()!;
+      if (r.kind === 'reply') prReply(r);
+      else if (!o.quiet2) out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}\n`);
+      if ((o.once && nreceived > 0) || (o.count > 0 && nreceived >= o.count)) finish();
+    }
+  }
+
+  function prReply(r: Received): void {
+    nreceived++;
+    let triptime = 0;
+    if (timing) {
+      // Too short to carry our timestamp: stop timing, as FreeBSD does.
+      if (Number.isNaN(r.sentAt)) timing = false;
+      else {
+        triptime = r.at - r.sentAt;
+        tsum += triptime;
+        tsumsq += triptime * triptime;
+        if (triptime < tmin) tmin = triptime;
+        if (triptime > tmax) tmax = triptime;
+      }
+    }
+    const bit = r.seq % MAX_DUP_CHK;
+    let dup = false;
+    if ((rcvd[bit >> 3]! & (1 << (bit & 7))) !== 0) {
+      nrepeats++;
+      nreceived--;
+      dup = true;
+    } else {
+      rcvd[bit >> 3]! |= 1 << (bit & 7);
+    }
+    if (o.quiet) return;
+    if (o.waitSet && triptime > o.waitMs) {
+      nrcvtimeout++;
+      return;
+    }
+    let line = `${r.cc} bytes from ${ip4ToString(r.from)}: icmp_seq=${r.seq} ttl=${r.ttl}`;
+    if (timing) line += ` time=${triptime.toFixed(3)} ms`;
+    if (dup) line += ' (DUP!)';
+    if (r.recvLen !== sendLen) line += `\nwrong total length ${r.recvLen} instead of ${sendLen}`;
+    out.write(line + '\n');
+  }
+
+  function pinger(): void {
+    const seq = ntransmitted & 0xffff;
+    const bit = seq % MAX_DUP_CHK;
+    rcvd[bit >> 3]! &= ~(1 << (bit & 7));
+    // A fresh buffer each time: output may hold it (ARP, netisr) without copying.
+    const p = allocPacket(sendLen);
+    const io = p.off + 20;
+    for (let i = TIMEVAL_LEN; i < o.datalen; i++) p.buf[io + 8 + i] = i & 0xff;
+    if (timing) new DataView(p.buf.buffer, p.buf.byteOffset + io + 8, 8).setFloat64(0, clock.now());
+    emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident, seq }, p.buf, io, icmpLen);
+    buildIpHeader(im, p.buf, p.off, sendLen, 1, src, dst, o.ttl);
+    const r = ipOutputLocal(im, p.buf, p.off, sendLen, im.noOffload, { dontFrag: o.dontFrag });
+    if (r !== 0) ctx.stderr.write(`${prog}: sendto: ${outError(r)}\n`);
+    ntransmitted++;
+  }
+
+  function onTick(): void {
+    tick = null;
+    if (finished) return;
+    if (o.count === 0 || ntransmitted < o.count) {
+      pinger();
+      tick = clock.after(o.intervalMs, onTick);
+      return;
+    }
+    if (almostDone) {
+      finish();
+      return;
+    }
+    // After the last request: twice the longest round trip (whole seconds,
+    // at least one) if anything came back, else -W.
+    almostDone = true;
+    const linger = nreceived > 0 ? Math.max(1, Math.trunc((2 * tmax) / 1000)) * 1000 : o.waitMs;
+    tick = clock.after(linger, onTick);
+  }
+
+  function finish(): void {
+    if (finished) return;
+    finished = true;
+    tick?.cancel();
+    alarm?.cancel();
+    detach();
+    ctx.signal.removeEventListener('abort', finish);
+    let s = `\n--- ${o.target} ping statistics ---\n`;
+    s += `${ntransmitted} packets transmitted, ${nreceived} packets received, `;
+    if (nrepeats > 0) s += `+${nrepeats} duplicates, `;
+    if (ntransmitted > 0) {
+      if (nreceived > ntransmitted) s += "-- somebody's printing up packets!";
+      else s += `${(((ntransmitted - nreceived) * 100) / ntransmitted).toFixed(1)}% packet loss`;
+    }
+    if (nrcvtimeout > 0) s += `, ${nrcvtimeout} packets out of wait time`;
+    s += '\n';
+    if (nreceived > 0 && timing) {
+      const n = nreceived + nrepeats;
+      const avg = tsum / n;
+      const vari = Math.max(0, tsumsq / n - avg * avg);
+      const f = (x: number): string => x.toFixed(3);
+      s += `round-trip min/avg/max/stddev = ${f(tmin)}/${f(avg)}/${f(tmax)}/${f(Math.sqrt(vari))} ms\n`;
+    }
+    out.write(s);
+    resolveDone(nreceived > 0 ? EX_OK : 2);
+  }
+
+  if (o.timeoutS > 0) alarm = clock.after(o.timeoutS * 1000, finish);
+  ctx.signal.addEventListener('abort', finish, { once: true });
+  if (ctx.signal.aborted) finish();
+  else onTick();
+  return done;
+}
+
+export const commands: Record<string, Command> = { ping };
