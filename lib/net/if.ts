@@ -24,6 +24,8 @@ export const IFF = {
   ALLMULTI: 0x200,
   SIMPLEX: 0x800,
   MULTICAST: 0x8000,
+  /** Link is up (carrier). Reported by ifconfig from the link state; never stored in `Ifnet.flags`. */
+  LOWER_UP: 0x1000000,
 } as const;
 
 /** The flag names in the order ifconfig prints them. */
@@ -39,6 +41,7 @@ export const IFF_NAMES: ReadonlyArray<readonly [number, string]> = [
   [IFF.ALLMULTI, 'ALLMULTI'],
   [IFF.SIMPLEX, 'SIMPLEX'],
   [IFF.MULTICAST, 'MULTICAST'],
+  [IFF.LOWER_UP, 'LOWER_UP'],
 ];
 
 export const ifCounters = defineStats({

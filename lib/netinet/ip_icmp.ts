@@ -57,7 +57,7 @@ export const icmpStats = defineStats({
   oldshort: 'errors not generated because old message was too short',
   badcode: 'messages with bad code fields',
   tooshort: 'messages less than the minimum length',
-  checksum: 'bad checksums',
+  checksum: 'messages with bad checksum',
   badlen: 'messages with bad length',
   bmcastecho: 'multicast echo requests ignored',
   bmcasttstamp: 'multicast timestamp requests ignored',

@@ -1,0 +1,446 @@
+/**
+ * ifconfig(8) inside an image: list interfaces in FreeBSD's layout, clone
+ * and destroy epair/tap interfaces, set addresses, flags, MTU, name and
+ * link address, and move an interface to another image (`vnet`).
+ *
+ * Parameters are validated before anything changes, so a typo never leaves
+ * an interface half-configured. As in FreeBSD, flag and MTU changes apply in
+ * argument order and the address change is made last.
+ */
+
+import { IFF, IFF_NAMES, type Ifnet } from '../../lib/net/if.js';
+import type { Image, Registry } from '../../lib/image.js';
+import { inAddAddress, inDeleteAddress } from '../../lib/netinet/in.js';
+import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
+import { macToString, parseMac, type Mac } from '../../lib/wire/ethernet.js';
+import { EX_OK, type Command, type CommandContext } from '../command.js';
+import { failure, guarded, printJson, usageError } from './util.js';
+
+const CMD = 'ifconfig';
+
+/** Interfaces of `im` in index order (FreeBSD lists them so). */
+export function ifnetsByIndex(im: Image): Ifnet[] {
+  return [...im.ifnets.values()].sort((a, b) => a.index - b.index);
+}
+
+/** Link state: an epair end has carrier while its peer exists; tap and lo always do here. */
+function linkUp(ifp: Ifnet): boolean {
+  if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
+  return true;
+}
+
+/** The flags word ifconfig reports: the stored flags plus LOWER_UP from the link state. */
+function reportedFlags(ifp: Ifnet): number {
+  return (ifp.flags | (linkUp(ifp) ? IFF.LOWER_UP : 0)) >>> 0;
+}
+
+function flagNames(flags: number): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of IFF_NAMES) if ((flags & bit) !== 0) out.push(name);
+  return out;
+}
+
+function hasLinkAddress(ifp: Ifnet): boolean {
+  return !ifp.loopback;
+}
+
+function media(ifp: Ifnet): string | undefined {
+  if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
+  if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
+  return undefined;
+}
+
+/** One interface in FreeBSD's `ifconfig` layout. */
+function formatStatus(ifp: Ifnet): string {
+  const flags = reportedFlags(ifp);
+  let s = `${ifp.name}: flags=${flags.toString(16)}<${flagNames(flags).join(',')}> metric 0 mtu ${ifp.mtu}\n`;
+  if (hasLinkAddress(ifp)) s += `\tether ${macToString(ifp.mac)}\n`;
+  for (const a of ifp.addrs) {
+    s += `\tinet ${ip4ToString(a.addr)} netmask 0x${(a.mask >>> 0).toString(16)}`;
+    if ((ifp.flags & IFF.BROADCAST) !== 0 && a.broadcast !== 0) s += ` broadcast ${ip4ToString(a.broadcast)}`;
+    s += '\n';
+  }
+  s += `\tgroups: ${ifp.kind}\n`;
+  const m = media(ifp);
+  if (m !== undefined) {
+    s += `\tmedia: ${m}\n`;
+    s += `\tstatus: ${linkUp(ifp) ? 'active' : 'no carrier'}\n`;
+  }
+  const d = ifp.driver.describe(ifp);
+  if (typeof d['hostif'] === 'string') s += `\thostif: ${d['hostif']}\n`;
+  return s;
+}
+
+function statusJson(ifp: Ifnet): Record<string, unknown> {
+  const flags = reportedFlags(ifp);
+  const m = media(ifp);
+  return {
+    name: ifp.name,
+    index: ifp.index,
+    kind: ifp.kind,
+    flags,
+    flagNames: flagNames(flags),
+    metric: 0,
+    mtu: ifp.mtu,
+    ...(hasLinkAddress(ifp) ? { ether: macToString(ifp.mac) } : {}),
+    inet: ifp.addrs.map((a) => ({
+      address: ip4ToString(a.addr),
+      prefixLen: a.prefixLen,
+      netmask: ip4ToString(a.mask),
+      ...(a.broadcast !== 0 ? { broadcast: ip4ToString(a.broadcast) } : {}),
+    })),
+    groups: [ifp.kind],
+    ...(m !== undefined ? { media: m, status: linkUp(ifp) ? 'active' : 'no carrier' } : {}),
+    link: ifp.driver.describe(ifp),
+  };
+}
+
+/** Parse a netmask given as dotted quad or hex (`0xffffff00`), as inet_aton accepts. */
+function parseMask(text: string): number | undefined {
+  if (/^0x[0-9a-f]{1,8}$/i.test(text)) return parseInt(text.slice(2), 16) >>> 0;
+  return parseIp4(text);
+}
+
+/** The historical classful mask, used when an address is given without one. */
+function classfulLen(addr: number): number {
+  if (addr >>> 31 === 0) return 8;
+  if (addr >>> 30 === 2) return 16;
+  return 24;
+}
+
+type Op =
+  | { kind: 'up' }
+  | { kind: 'down' }
+  | { kind: 'mtu'; mtu: number }
+  | { kind: 'name'; name: string }
+  | { kind: 'lladdr'; mac: Mac }
+  | { kind: 'arp'; on: boolean };
+
+interface Plan {
+  ops: Op[];
+  addr?: number;
+  prefixLen?: number;
+  broadcast?: number;
+  alias: boolean;
+  remove: boolean;
+  vnet?: string;
+  destroy: boolean;
+  create: boolean;
+  hostname?: string;
+}
+
+/** Parse the parameters after the interface name; an error text on bad input. */
+function parsePlan(args: readonly string[]): Plan | string {
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false };
+  const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    switch (a) {
+      case 'up':
+        p.ops.push({ kind: 'up' });
+        break;
+      case 'down':
+        p.ops.push({ kind: 'down' });
+        break;
+      case 'mtu': {
+        const e = need(i, 'value (e.g. mtu 1500)');
+        if (e !== undefined) return e;
+        const t = args[++i]!;
+        if (!/^\d{1,6}$/.test(t)) return `mtu ${t}: bad value; give a number such as 1500`;
+        p.ops.push({ kind: 'mtu', mtu: Number(t) });
+        break;
+      }
+      case 'name': {
+        const e = need(i, 'new name (e.g. name lan0)');
+        if (e !== undefined) return e;
+        p.ops.push({ kind: 'name', name: args[++i]! });
+        break;
+      }
+      case 'ether':
+      case 'lladdr':
+      case 'link': {
+        const e = need(i, 'MAC address (e.g. lladdr 02:00:00:00:00:01)');
+        if (e !== undefined) return e;
+        const t = args[++i]!;
+        const mac = parseMac(t);
+        if (mac === undefined) return `${t}: bad value; give a MAC address like 02:00:00:00:00:01`;
+        if ((Math.floor(mac / 2 ** 40) & 1) !== 0) return `${t}: a multicast address cannot be an interface address`;
+        p.ops.push({ kind: 'lladdr', mac });
+        break;
+      }
+      case 'arp':
+        p.ops.push({ kind: 'arp', on: true });
+        break;
+      case '-arp':
+        p.ops.push({ kind: 'arp', on: false });
+        break;
+      case 'inet':
+        break;
+      case 'inet6':
+        return 'inet6: IPv6 is not available in this image yet';
+      case 'netmask': {
+        const e = need(i, 'mask (e.g. netmask 255.255.255.0 or 0xffffff00)');
+        if (e !== undefined) return e;
+        const t = args[++i]!;
+        const m = parseMask(t);
+        if (m === undefined) return `netmask ${t}: bad value; give a mask like 255.255.255.0 or 0xffffff00`;
+        const len = maskToLen(m);
+        if (len < 0) return `netmask ${t}: not a contiguous mask; give one like 255.255.255.0 or 0xffffff00`;
+        p.prefixLen = len;
+        break;
+      }
+      case 'broadcast': {
+        const e = need(i, 'address');
+        if (e !== undefined) return e;
+        const t = args[++i]!;
+        const b = parseIp4(t);
+        if (b === undefined) return `broadcast ${t}: bad value; give an IPv4 address`;
+        p.broadcast = b;
+        break;
+      }
+      case 'alias':
+      case 'add':
+        p.alias = true;
+        break;
+      case '-alias':
+      case 'delete':
+      case 'remove':
+        p.remove = true;
+        break;
+      case 'vnet':
+      case '-vnet': {
+        const e = need(i, 'image name (e.g. vnet R)');
+        if (e !== undefined) return e;
+        if (a === '-vnet') return '-vnet: run it as \'ifconfig IF -vnet IMAGE\' with no other parameters';
+        p.vnet = args[++i]!;
+        break;
+      }
+      case 'destroy':
+        p.destroy = true;
+        break;
+      case 'create':
+        p.create = true;
+        break;
+      case 'hostname': {
+        const e = need(i, 'host device name (e.g. hostname vtap0)');
+        if (e !== undefined) return e;
+        p.hostname = args[++i]!;
+        break;
+      }
+      case 'metric': {
+        const e = need(i, 'value');
+        if (e !== undefined) return e;
+        if (args[++i] !== '0') return 'metric: only metric 0 is supported';
+        break;
+      }
+      default: {
+        if (p.addr !== undefined) return `${a}: unknown parameter (a destination address needs a point-to-point interface)`;
+        const slash = a.indexOf('/');
+        const addr = parseIp4(slash < 0 ? a : a.slice(0, slash));
+        if (addr === undefined) return `${a}: bad value; give an IPv4 address like 10.0.0.1/24 or a parameter (up, down, mtu, alias, -alias, name, vnet, destroy)`;
+        if (slash >= 0) {
+          const lenText = a.slice(slash + 1);
+          const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : -1;
+          if (len < 0 || len > 32) return `${a}: bad value (width invalid); the prefix length must be 0 to 32`;
+          p.prefixLen = len;
+        }
+        p.addr = addr;
+      }
+    }
+  }
+  if (p.destroy && (p.ops.length > 0 || p.addr !== undefined || p.remove || p.vnet !== undefined || p.create)) {
+    return 'destroy takes no other parameters';
+  }
+  if (p.vnet !== undefined && (p.ops.length > 0 || p.addr !== undefined || p.remove)) {
+    return 'vnet cannot be combined with other parameters; configure the interface inside the target image';
+  }
+  if (p.hostname !== undefined && !p.create) return 'hostname is only valid with create (ifconfig tap create hostname HOSTIF)';
+  if (p.alias && p.addr === undefined) return 'alias: give the address to add, e.g. ifconfig IF inet 10.0.0.2/24 alias';
+  return p;
+}
+
+/** Does any image hold an interface of this name (clone units are global)? */
+function nameTaken(reg: Registry, name: string): boolean {
+  return reg.list().some((im) => im.ifnets.has(name));
+}
+
+/** `ifconfig epair|tap[N] create ...`; returns the new interface (epair: the `a` end). */
+function clone(ctx: CommandContext, requested: string, plan: Plan): Ifnet | string {
+  const m = /^(epair|tap)(\d+)?$/.exec(requested);
+  if (m === null) return `${requested}: cannot create interfaces of this kind; use 'ifconfig epair create' or 'ifconfig tap create'`;
+  const kind = m[1]!;
+  const unit = m[2];
+  const im = ctx.image;
+  const reg = ctx.registry;
+  if (kind === 'epair') {
+    if (plan.hostname !== undefined) return 'hostname is only valid for tap interfaces';
+    if (unit !== undefined && (nameTaken(reg, `epair${unit}a`) || nameTaken(reg, `epair${unit}b`))) {
+      return `epair${unit}: interface already exists; 'ifconfig epair create' picks a free unit`;
+    }
+    const [a, b] = reg.createEpair(im);
+    if (unit !== undefined) {
+      im.rename(a, `epair${unit}a`);
+      im.rename(b, `epair${unit}b`);
+    }
+    return a;
+  }
+  if (unit !== undefined && nameTaken(reg, requested)) return `${requested}: interface already exists; 'ifconfig tap create' picks a free unit`;
+  const ifp = reg.createTap(im, plan.hostname ?? (unit !== undefined ? requested : undefined));
+  if (unit !== undefined && ifp.name !== requested) im.rename(ifp, requested);
+  return ifp;
+}
+
+function show(ctx: CommandContext, list: Ifnet[]): number {
+  if (ctx.json) printJson(ctx, { interfaces: list.map(statusJson) });
+  else ctx.stdout.write(list.map(formatStatus).join(''));
+  return EX_OK;
+}
+
+/** `ifconfig IF -vnet IMAGE`: take IF back from IMAGE into this image. */
+function reclaim(ctx: CommandContext, ifname: string, from: string): number {
+  const src = ctx.registry.get(from);
+  if (src === undefined) return failure(ctx, CMD, `image ${from} does not exist; 'vimage -l' lists images`);
+  const ifp = src.ifnets.get(ifname);
+  if (ifp === undefined) return failure(ctx, CMD, `interface ${ifname} does not exist in image ${from}`);
+  return guarded(ctx, CMD, () => {
+    ctx.registry.move(src, ifp, ctx.image);
+    return EX_OK;
+  });
+}
+
+const ifconfig: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  let all = false;
+  let names = false;
+  let onlyUp = false;
+  let onlyDown = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (!/^-[a-zA-Z]+$/.test(a)) break;
+    for (const c of a.slice(1)) {
+      if (c === 'a') all = true;
+      else if (c === 'l') names = true;
+      else if (c === 'u') onlyUp = true;
+      else if (c === 'd') onlyDown = true;
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [inet | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+    }
+  }
+  const operands = args.slice(i);
+
+  if (all || names || operands.length === 0 || (operands.length === 1 && (operands[0] === 'inet' || operands[0] === 'ether'))) {
+    const af = operands[0];
+    if (operands.length > 1 || (af !== undefined && af !== 'inet' && af !== 'ether')) {
+      return usageError(ctx, CMD, `-${names ? 'l' : 'a'} takes at most an address family (inet or ether), not '${operands.join(' ')}'`);
+    }
+    const list = ifnetsByIndex(ctx.image).filter(
+      (f) =>
+        (!onlyUp || f.up) &&
+        (!onlyDown || !f.up) &&
+        (af !== 'inet' || f.addrs.length > 0) &&
+        (af !== 'ether' || hasLinkAddress(f)),
+    );
+    if (names) {
+      if (ctx.json) printJson(ctx, { interfaces: list.map((f) => f.name) });
+      else ctx.stdout.write(list.map((f) => f.name).join(' ') + '\n');
+      return EX_OK;
+    }
+    return show(ctx, list);
+  }
+
+  const ifname = operands[0]!;
+  const rest = operands.slice(1);
+  if (rest.length === 2 && rest[0] === '-vnet') return reclaim(ctx, ifname, rest[1]!);
+
+  const plan = parsePlan(rest);
+  if (typeof plan === 'string') return usageError(ctx, CMD, plan);
+
+  let ifp: Ifnet;
+  let printName: string | undefined;
+  if (plan.create) {
+    if (ctx.image.ifnets.has(ifname)) return failure(ctx, CMD, `interface ${ifname} already exists`);
+    const box: { made?: Ifnet | string } = {};
+    const st = guarded(ctx, CMD, () => {
+      box.made = clone(ctx, ifname, plan);
+      return EX_OK;
+    });
+    if (st !== EX_OK || box.made === undefined) return st;
+    if (typeof box.made === 'string') return failure(ctx, CMD, box.made);
+    ifp = box.made;
+    if (ifp.name !== ifname) printName = ifp.name;
+  } else {
+    const found = ctx.image.ifnets.get(ifname);
+    if (found === undefined) return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
+    ifp = found;
+  }
+
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === 'inet')) return show(ctx, [ifp]);
+
+  if (!hasLinkAddress(ifp) && plan.ops.some((op) => op.kind === 'lladdr')) {
+    return failure(ctx, CMD, `${ifp.name} has no link-level address to set`);
+  }
+
+  return guarded(ctx, CMD, () => {
+    const im = ctx.image;
+    if (plan.destroy) {
+      ctx.registry.destroyIfnet(im, ifp);
+      return EX_OK;
+    }
+    if (plan.vnet !== undefined) {
+      ctx.registry.move(im, ifp, ctx.registry.image(plan.vnet));
+      return EX_OK;
+    }
+    for (const op of plan.ops) {
+      switch (op.kind) {
+        case 'up':
+          im.setUp(ifp, true);
+          break;
+        case 'down':
+          im.setUp(ifp, false);
+          break;
+        case 'mtu':
+          im.setMtu(ifp, op.mtu);
+          break;
+        case 'name':
+          im.rename(ifp, op.name);
+          printName = op.name;
+          break;
+        case 'lladdr':
+          ifp.mac = op.mac;
+          break;
+        case 'arp':
+          if (op.on) ifp.flags &= ~IFF.NOARP;
+          else ifp.flags |= IFF.NOARP;
+          break;
+      }
+    }
+    if (plan.remove) {
+      const target = plan.addr ?? ifp.addrs[0]?.addr;
+      if (target === undefined) return failure(ctx, CMD, `${ifp.name} has no IPv4 address to delete`);
+      inDeleteAddress(im, ifp, target);
+    } else if (plan.addr !== undefined) {
+      let len = plan.prefixLen;
+      if (len === undefined) {
+        len = classfulLen(plan.addr);
+        if ((ifp.flags & (IFF.LOOPBACK | IFF.POINTOPOINT)) === 0) {
+          ctx.stderr.write(`${CMD}: WARNING: setting interface address without mask is deprecated, default mask may not be correct (using /${len}); give one as A.B.C.D/LEN\n`);
+        }
+      }
+      const opts: { alias: boolean; broadcast?: number } = { alias: plan.alias };
+      if (plan.broadcast !== undefined) {
+        if ((plan.broadcast & prefixMask(len)) >>> 0 !== (plan.addr & prefixMask(len)) >>> 0) {
+          return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
+        }
+        opts.broadcast = plan.broadcast;
+      }
+      inAddAddress(im, ifp, plan.addr, len, opts);
+    }
+    if (printName !== undefined) {
+      if (ctx.json) printJson(ctx, { name: printName });
+      else ctx.stdout.write(`${printName}\n`);
+    }
+    return EX_OK;
+  });
+};
+
+export const commands: Record<string, Command> = { ifconfig };

@@ -1,0 +1,371 @@
+/**
+ * netstat(1) inside an image: the routing table (-r), interfaces (-i, -I),
+ * protocol statistics (-s, -p) and the (empty, for now) list of active
+ * sockets, in FreeBSD 14's layouts and column widths.
+ *
+ * Protocol statistics print every counter with the description from its
+ * stats definition (the netstat text), singular for a count of one as
+ * FreeBSD's plural() does; `-ss` leaves out zero counters and `-z` zeroes
+ * them after printing.
+ */
+
+import type { Image } from '../../lib/image.js';
+import type { Ifnet } from '../../lib/net/if.js';
+import { ICMP_MAXTYPE, ICMP_TYPE_NAMES, icmpStats } from '../../lib/netinet/ip_icmp.js';
+import { ipStats } from '../../lib/netinet/ip_var.js';
+import { arpStats } from '../../lib/netinet/if_ether.js';
+import { udpStats } from '../../lib/netinet/udp_usrreq.js';
+import { RTF, rtFlagString, type Route } from '../../lib/netinet/route.js';
+import { snapshot, type Stats, type StatsDef } from '../../lib/stats.js';
+import { macToString } from '../../lib/wire/ethernet.js';
+import { ip4ToString } from '../../lib/wire/ipv4.js';
+import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
+import { ifnetsByIndex } from './ifconfig.js';
+import { hostName } from './route.js';
+import { getopt, left, printJson, right, usageError } from './util.js';
+
+const CMD = 'netstat';
+const USAGE = 'usage: netstat [-46an] [-f inet] | -r [-46n] [-f inet] | -i [-bdn] [-f inet|link] [-I IF] | -s [-s] [-z] [-p ip|icmp|udp|arp]';
+
+// ---------------------------------------------------------------- routes
+
+/** `10.2.0.0/24`, `default`, or a host name for host routes (FreeBSD's fmt_sockaddr). */
+function destName(r: Route, numeric: boolean): string {
+  if ((r.flags & RTF.HOST) !== 0) return hostName(r.dst, numeric);
+  if (r.prefixLen === 0 && r.dst === 0) return 'default';
+  return `${ip4ToString(r.dst)}/${r.prefixLen}`;
+}
+
+function gatewayName(r: Route, numeric: boolean): string {
+  if ((r.flags & RTF.GATEWAY) !== 0) return hostName(r.gateway, numeric);
+  return `link#${r.ifp.index}`;
+}
+
+/**
+ * One column as FreeBSD's p_sockaddr prints it: truncated to the width by
+ * default, with -n never truncated and the overflow taken from the next
+ * column. Returns the text (with its separating space) and the overflow.
+ */
+function column(text: string, width: number, wide: boolean): [string, number] {
+  if (wide) return [left(text, width) + ' ', Math.max(0, text.length - width)];
+  return [left(text.slice(0, Math.max(0, width)), width) + ' ', 0];
+}
+
+const WID_DST = 18;
+const WID_GW = 18;
+const WID_FLAGS = 6;
+const WID_IF = 12;
+const WID_EXPIRE = 6;
+
+function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): number {
+  const routes = ctx.image.routes.list();
+  if (ctx.json) {
+    printJson(ctx, {
+      routes: routes.map((r) => ({
+        destination: destName(r, true),
+        prefixLen: r.prefixLen,
+        gateway: gatewayName(r, true),
+        flags: rtFlagString(r.flags),
+        netif: r.ifp.name,
+        mtu: r.mtu !== 0 ? r.mtu : r.ifp.mtu,
+        use: r.use,
+      })),
+    });
+    return EX_OK;
+  }
+  let s = 'Routing tables\n\nInternet:\n';
+  s += `${left('Destination', WID_DST)} ${left('Gateway', WID_GW)} ${left('Flags', WID_FLAGS)} ${right('Netif', WID_IF)} ${right('Expire', WID_EXPIRE)}\n`;
+  for (const r of routes) {
+    const [d, p1] = column(destName(r, numeric), WID_DST, numeric || wide);
+    const [g, p2] = column(gatewayName(r, numeric), WID_GW - p1, numeric || wide);
+    s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.ifp.name : r.ifp.name.slice(0, WID_IF), WID_IF) + '\n';
+  }
+  ctx.stdout.write(s);
+  return EX_OK;
+}
+
+// ------------------------------------------------------------ interfaces
+
+interface IfRow {
+  ifp: Ifnet;
+  name: string;
+  mtu: string;
+  network: string;
+  address: string;
+  link: boolean;
+}
+
+/** FreeBSD's max_num_len: the column width a counter needs (quirk included). */
+function numLen(max: number, n: number): number {
+  let len = 2;
+  for (; n > 10; len++) n = Math.floor(n / 10);
+  return Math.max(max, len);
+}
+
+function interfaceTable(ctx: CommandContext, o: { numeric: boolean; bytes: boolean; drops: boolean; af: string | undefined; only: string | undefined }): number {
+  const rows: IfRow[] = [];
+  for (const ifp of ifnetsByIndex(ctx.image)) {
+    if (o.only !== undefined && ifp.name !== o.only) continue;
+    const name = ifp.up ? ifp.name : ifp.name + '*';
+    if (o.af === undefined || o.af === 'link') {
+      rows.push({ ifp, name, mtu: String(ifp.mtu), network: `<Link#${ifp.index}>`, address: ifp.loopback ? ifp.name : macToString(ifp.mac), link: true });
+    }
+    if (o.af === undefined || o.af === 'inet') {
+      for (const a of ifp.addrs) {
+        rows.push({ ifp, name, mtu: '-', network: `${ip4ToString((a.addr & a.mask) >>> 0)}/${a.prefixLen}`, address: hostName(a.addr, o.numeric), link: false });
+      }
+    }
+  }
+  if (ctx.json) {
+    printJson(ctx, {
+      interfaces: rows.map((r) => {
+        const c = r.ifp.counters;
+        return {
+          name: r.ifp.name,
+          flags: r.ifp.flags,
+          mtu: r.link ? r.ifp.mtu : null,
+          network: r.network,
+          address: r.address,
+          receivedPackets: c.ipackets,
+          ...(r.link ? { receivedErrors: c.ierrors, droppedPackets: c.iqdrops } : {}),
+          receivedBytes: c.ibytes,
+          sentPackets: c.opackets,
+          ...(r.link ? { sendErrors: c.oerrors, collisions: c.collisions, sentDropped: c.oqdrops } : {}),
+          sentBytes: c.obytes,
+        };
+      }),
+    });
+    return EX_OK;
+  }
+  let nameLen = 5;
+  let netLen = 'Network '.length;
+  let addrLen = 'Address '.length;
+  let pktLen = 8;
+  let errLen = 5;
+  let byteLen = 10;
+  for (const r of rows) {
+    const c = r.ifp.counters;
+    nameLen = Math.max(nameLen, r.name.length);
+    netLen = Math.max(netLen, r.network.length);
+    addrLen = Math.max(addrLen, r.address.length);
+    pktLen = numLen(numLen(pktLen, c.ipackets), c.opackets);
+    errLen = numLen(numLen(numLen(errLen, c.ierrors), c.iqdrops), c.collisions);
+    if (o.drops) errLen = numLen(errLen, c.oqdrops);
+    if (o.bytes) byteLen = numLen(numLen(byteLen, c.ibytes), c.obytes);
+  }
+  let s = left('Name', nameLen) + ` ${right('Mtu', 5)} ${left('Network', netLen)}  ${left('Address', addrLen)} ${right('Ipkts', pktLen)} ${right('Ierrs', errLen)} ${right('Idrop', errLen)}`;
+  if (o.bytes) s += ` ${right('Ibytes', byteLen)}`;
+  s += ` ${right('Opkts', pktLen)} ${right('Oerrs', errLen)}`;
+  if (o.bytes) s += ` ${right('Obytes', byteLen)}`;
+  s += ` ${right('Coll', errLen)}`;
+  if (o.drops) s += ` ${right('Drop', errLen)}`;
+  s += '\n';
+  for (const r of rows) {
+    const c = r.ifp.counters;
+    const stat = (v: number, w: number, show: boolean): string => right(show ? v : '-', w);
+    let line = left(r.name, nameLen) + right(r.mtu, 6) + ' ';
+    line += left(r.network, netLen) + '  ' + left(r.address, addrLen) + ' ';
+    line += stat(c.ipackets, pktLen, true) + ' ';
+    line += stat(c.ierrors, errLen, r.link) + ' ';
+    line += stat(c.iqdrops, errLen, r.link) + ' ';
+    if (o.bytes) line += stat(c.ibytes, byteLen, true) + ' ';
+    line += stat(c.opackets, pktLen, true) + ' ';
+    line += stat(c.oerrors, errLen, r.link) + ' ';
+    if (o.bytes) line += stat(c.obytes, byteLen, true) + ' ';
+    line += stat(c.collisions, errLen, r.link);
+    if (o.drops) line += ' ' + stat(c.oqdrops, errLen, r.link);
+    s += line + '\n';
+  }
+  ctx.stdout.write(s);
+  return EX_OK;
+}
+
+// ------------------------------------------------------------ statistics
+
+/** Plural words in counter descriptions and their singular, as FreeBSD's plural()/plurales()/pluralies() print a count of one. */
+const SINGULAR: Readonly<Record<string, string>> = {
+  packets: 'packet',
+  checksums: 'checksum',
+  fragments: 'fragment',
+  redirects: 'redirect',
+  datagrams: 'datagram',
+  calls: 'call',
+  errors: 'error',
+  messages: 'message',
+  responses: 'response',
+  addresses: 'address',
+  routes: 'route',
+  requests: 'request',
+  replies: 'reply',
+  entrys: 'entry',
+  IPs: 'IP',
+};
+
+/** The description for `n`: FreeBSD pluralises the first counted noun. */
+function describeCount(descr: string, n: number, fixed: boolean): string {
+  if (n !== 1 || fixed) return descr;
+  const words = descr.split(' ');
+  for (let i = 0; i < words.length; i++) {
+    const s = SINGULAR[words[i]!];
+    if (s !== undefined) {
+      words[i] = s;
+      break;
+    }
+  }
+  return words.join(' ');
+}
+
+interface Proto<K extends string> {
+  readonly name: string;
+  readonly def: StatsDef<K>;
+  get(im: Image): Stats<K>;
+  /** Counters FreeBSD prints with a fixed (never singular) text. */
+  readonly fixed: ReadonlySet<string>;
+}
+
+function proto<K extends string>(name: string, def: StatsDef<K>, get: (im: Image) => Stats<K>, fixed: readonly K[] = []): Proto<K> {
+  return { name, def, get, fixed: new Set(fixed) };
+}
+
+// FreeBSD's protox order: udp, ip, icmp, ..., arp (tcp is not here yet).
+const PROTOS = {
+  udp: proto('udp', udpStats, (im) => im.udpstat),
+  ip: proto('ip', ipStats, (im) => im.ipstat),
+  icmp: proto('icmp', icmpStats, (im) => im.icmpstat, ['bmcastecho', 'bmcasttstamp']),
+  arp: proto('arp', arpStats, (im) => im.arpstat),
+} as const;
+type ProtoName = keyof typeof PROTOS;
+const PROTO_ORDER: readonly ProtoName[] = ['udp', 'ip', 'icmp', 'arp'];
+/** Protocols FreeBSD's netstat knows that this stack does not have (yet). */
+const NOT_YET = new Set(['tcp', 'sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
+
+function histogram(title: string, h: Float64Array): string {
+  let s = '';
+  for (let t = 0; t <= ICMP_MAXTYPE; t++) {
+    const n = h[t]!;
+    if (n === 0) continue;
+    if (s === '') s = `\t${title} histogram:\n`;
+    s += `\t\t${ICMP_TYPE_NAMES[t] ?? `#${t}`}: ${n}\n`;
+  }
+  return s;
+}
+
+function histJson(h: Float64Array): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let t = 0; t <= ICMP_MAXTYPE; t++) if (h[t]! !== 0) out[ICMP_TYPE_NAMES[t] ?? `#${t}`] = h[t]!;
+  return out;
+}
+
+function protoStats<K extends string>(im: Image, p: Proto<K>, omitZero: boolean): string {
+  const st = p.get(im);
+  const line = (k: K): string => {
+    const n = st[k];
+    if (n === 0 && omitZero) return '';
+    return `\t${n} ${describeCount(p.def.descr[k], n, p.fixed.has(k))}\n`;
+  };
+  let s = `${p.name}:\n`;
+  for (const k of p.def.keys) {
+    if (p.name === 'ip' && (k === 'forward' || k === 'fastforward')) {
+      if (k === 'fastforward') continue;
+      const ff = (st as unknown as Stats<'forward' | 'fastforward'>).fastforward;
+      const fw = st[k];
+      if (fw !== 0 || !omitZero) s += `\t${fw} ${describeCount(p.def.descr[k], fw, false)}`;
+      if (ff !== 0 || !omitZero) s += ` (${ff} ${describeCount('packets fast forwarded', ff, false)})`;
+      if (fw !== 0 || !omitZero) s += '\n';
+      continue;
+    }
+    s += line(k);
+    if (p.name === 'icmp' && k === 'oldshort') s += histogram('Output', im.icmp.outhist);
+    if (p.name === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', im.icmp.inhist);
+  }
+  if (p.name === 'icmp') s += '\tICMP address mask responses are disabled\n';
+  return s;
+}
+
+function statistics(ctx: CommandContext, which: readonly ProtoName[], omitZero: boolean, zero: boolean): number {
+  const im = ctx.image;
+  if (ctx.json) {
+    const doc: Record<string, unknown> = {};
+    for (const n of which) {
+      const p = PROTOS[n] as Proto<string>;
+      const snap: Record<string, unknown> = snapshot(p.def, p.get(im));
+      if (n === 'icmp') {
+        snap['outputHistogram'] = histJson(im.icmp.outhist);
+        snap['inputHistogram'] = histJson(im.icmp.inhist);
+      }
+      doc[n] = snap;
+    }
+    printJson(ctx, doc);
+  } else {
+    ctx.stdout.write(which.map((n) => protoStats(im, PROTOS[n] as Proto<string>, omitZero)).join(''));
+  }
+  if (zero) {
+    for (const n of which) {
+      const p = PROTOS[n] as Proto<string>;
+      p.def.reset(p.get(im));
+      if (n === 'icmp') {
+        im.icmp.inhist.fill(0);
+        im.icmp.outhist.fill(0);
+      }
+    }
+  }
+  return EX_OK;
+}
+
+// --------------------------------------------------------------- sockets
+
+function sockets(ctx: CommandContext, all: boolean): number {
+  if (ctx.json) {
+    printJson(ctx, { sockets: [] });
+    return EX_OK;
+  }
+  ctx.stdout.write(
+    `Active Internet connections${all ? ' (including servers)' : ''}\n` +
+      `${left('Proto', 5)} ${left('Recv-Q', 6)} ${left('Send-Q', 6)} ${left('Local Address', 22)} ${left('Foreign Address', 22)} ${left('(state)', 11)}\n`,
+  );
+  return EX_OK;
+}
+
+const netstat: Command = async (ctx) => {
+  const g = getopt(ctx.argv.slice(1), '46abdf:iI:np:rsWz');
+  if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
+  if (g.rest.length > 0) return usageError(ctx, CMD, `unexpected argument '${g.rest[0]}'; ${USAGE}`);
+  const has = (c: string): boolean => g.count.has(c);
+  if (has('6')) return usageError(ctx, CMD, '-6: IPv6 is not available in this image yet');
+  let af = g.value.get('f');
+  if (af !== undefined) {
+    if (af === 'inet6') return usageError(ctx, CMD, '-f inet6: IPv6 is not available in this image yet');
+    if (af !== 'inet' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet or -f link`);
+  }
+  if (has('4')) af = 'inet';
+  const numeric = has('n');
+
+  if (has('s') || has('p')) {
+    const p = g.value.get('p');
+    let which: readonly ProtoName[] = PROTO_ORDER;
+    if (p !== undefined) {
+      if (p in PROTOS) which = [p as ProtoName];
+      else if (NOT_YET.has(p)) {
+        ctx.stderr.write(`${CMD}: protocol ${p} is not available in this image yet; try -p ip, icmp, udp or arp\n`);
+        return EX_UNAVAILABLE;
+      } else return usageError(ctx, CMD, `unknown protocol: ${p}; use -p ip, icmp, udp or arp`);
+    } else if (af === 'link') which = ['arp'];
+    if (!has('s')) return sockets(ctx, has('a'));
+    return statistics(ctx, which, (g.count.get('s') ?? 0) > 1, has('z'));
+  }
+  if (has('r')) {
+    if (af === 'link') return usageError(ctx, CMD, '-r -f link: there is no link-layer routing table; use -f inet');
+    return routeTable(ctx, numeric, has('W'));
+  }
+  if (has('i') || has('I')) {
+    const only = g.value.get('I');
+    if (only !== undefined && !ctx.image.ifnets.has(only)) {
+      ctx.stderr.write(`${CMD}: interface ${only} not found; 'ifconfig -l' lists interfaces\n`);
+      return 1;
+    }
+    return interfaceTable(ctx, { numeric, bytes: has('b'), drops: has('d'), af, only });
+  }
+  return sockets(ctx, has('a'));
+};
+
+export const commands: Record<string, Command> = { netstat };

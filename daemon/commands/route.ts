@@ -1,0 +1,382 @@
+/**
+ * route(8) inside an image: add, delete, change and get IPv4 routes, with
+ * FreeBSD's arguments and messages (`add net 10.2.0.0: gateway 10.1.0.1`,
+ * the `route get` block). Failures are one line on stderr, FreeBSD's
+ * `add net ...: gateway ... fib 0: route already in table` prefixed by
+ * `route: `, and status 1.
+ */
+
+import type { Ifnet } from '../../lib/net/if.js';
+import type { Image } from '../../lib/image.js';
+import { RTF, type Route } from '../../lib/netinet/route.js';
+import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
+import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
+import { parseIntIn, printJson, right, usageError } from './util.js';
+
+const CMD = 'route';
+const USAGE = 'usage: route [-nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]';
+
+/** Route flag names in bit order, as route(8) prints them in `flags: <...>`. */
+const ROUTE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [RTF.UP, 'UP'],
+  [RTF.GATEWAY, 'GATEWAY'],
+  [RTF.HOST, 'HOST'],
+  [RTF.REJECT, 'REJECT'],
+  [RTF.DYNAMIC, 'DYNAMIC'],
+  [RTF.MODIFIED, 'MODIFIED'],
+  [RTF.DONE, 'DONE'],
+  [RTF.STATIC, 'STATIC'],
+  [RTF.BLACKHOLE, 'BLACKHOLE'],
+  [RTF.PROTO2, 'PROTO2'],
+  [RTF.PROTO1, 'PROTO1'],
+  [RTF.PINNED, 'PINNED'],
+  [RTF.LOCAL, 'LOCAL'],
+  [RTF.BROADCAST, 'BROADCAST'],
+];
+
+function routeFlagNames(flags: number): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of ROUTE_FLAG_NAMES) if ((flags & bit) !== 0) out.push(name);
+  return out;
+}
+
+/** An address as route(8) and netstat print it without DNS: `default`, `localhost`, or the dotted quad. */
+export function hostName(a: number, numeric: boolean): string {
+  if (!numeric && a === 0x7f000001) return 'localhost';
+  return ip4ToString(a);
+}
+
+/** Interface whose connected subnet holds `a` (lo0 included), preferring one that is up. */
+function connectedIfnet(im: Image, a: number): Ifnet | undefined {
+  let found: Ifnet | undefined;
+  for (const ifp of im.ifnets.values()) {
+    if (ifp.subnetOf(a) === undefined) continue;
+    if (ifp.up) return ifp;
+    found ??= ifp;
+  }
+  return found;
+}
+
+interface Req {
+  cmd: 'add' | 'delete' | 'change' | 'get';
+  /** Destination as typed, for messages. */
+  destText: string;
+  dst: number;
+  /** Prefix length; undefined for `route get A.B.C.D` (longest match). */
+  prefixLen: number | undefined;
+  host: boolean;
+  gatewayText?: string;
+  iface: boolean;
+  flags: number;
+  mtu?: number;
+}
+
+/** Number of trailing zero octets decides the mask of `-net A.B.C.D` given without one. */
+function impliedNetLen(a: number): number {
+  if (a === 0) return 0;
+  let len = 32;
+  while (len > 8 && (a & ((1 << (32 - len + 8)) - 1)) === 0) len -= 8;
+  return len;
+}
+
+function parseReq(cmd: Req['cmd'], args: readonly string[]): Req | string {
+  let forceNet = false;
+  let forceHost = false;
+  let maskLen: number | undefined;
+  let iface = false;
+  let flags = 0;
+  let mtu: number | undefined;
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = (): string | undefined => {
+      const v = args[i + 1];
+      if (v !== undefined) i++;
+      return v;
+    };
+    if (!a.startsWith('-')) {
+      positional.push(a);
+      continue;
+    }
+    switch (a) {
+      case '-net':
+        forceNet = true;
+        break;
+      case '-host':
+        forceHost = true;
+        break;
+      case '-inet':
+        break;
+      case '-inet6':
+        return '-inet6: IPv6 is not available in this image yet';
+      case '-netmask': {
+        const v = next();
+        if (v === undefined) return '-netmask: missing mask (e.g. -netmask 255.255.255.0)';
+        const m = /^0x[0-9a-f]{1,8}$/i.test(v) ? parseInt(v.slice(2), 16) >>> 0 : parseIp4(v);
+        if (m === undefined) return `bad netmask: ${v}; give one like 255.255.255.0`;
+        const len = maskToLen(m);
+        if (len < 0) return `bad netmask: ${v} is not contiguous`;
+        maskLen = len;
+        forceNet = true;
+        break;
+      }
+      case '-prefixlen': {
+        const v = next();
+        const len = v === undefined ? undefined : parseIntIn(v, 0, 32);
+        if (len === undefined) return `-prefixlen: ${v ?? 'missing value'}: invalid prefixlen; give 0 to 32`;
+        maskLen = len;
+        forceNet = len !== 32;
+        forceHost = len === 32;
+        break;
+      }
+      case '-interface':
+      case '-iface':
+        iface = true;
+        break;
+      case '-gateway': {
+        const v = next();
+        if (v === undefined) return '-gateway: missing address';
+        if (positional.length < 1) return '-gateway: give the destination first';
+        positional.splice(1, 0, v);
+        break;
+      }
+      case '-blackhole':
+        flags |= RTF.BLACKHOLE;
+        break;
+      case '-reject':
+        flags |= RTF.REJECT;
+        break;
+      case '-static':
+        break;
+      case '-mtu': {
+        const v = next();
+        const n = v === undefined ? undefined : parseIntIn(v, 68, 65535);
+        if (n === undefined) return `-mtu: ${v ?? 'missing value'}: give an MTU between 68 and 65535`;
+        mtu = n;
+        break;
+      }
+      case '-fib': {
+        const v = next();
+        if (v !== '0') return `invalid fib number: ${v ?? ''}; an image has one routing table, fib 0`;
+        break;
+      }
+      default:
+        return `bad keyword: ${a.slice(1)}`;
+    }
+  }
+  if ((flags & RTF.BLACKHOLE) !== 0 && (flags & RTF.REJECT) !== 0) return 'choose one of -blackhole or -reject, not both';
+  const destText = positional[0];
+  if (destText === undefined) return 'destination parameter required';
+  if (positional.length > 3) return `${positional[3]}: unexpected argument`;
+  if (positional[2] !== undefined) {
+    const m = parseIp4(positional[2]);
+    const len = m === undefined ? -1 : maskToLen(m);
+    if (len < 0) return `bad netmask: ${positional[2]}`;
+    maskLen = len;
+    forceNet = true;
+  }
+  let dst: number;
+  let prefixLen: number | undefined;
+  let host: boolean;
+  if (destText === 'default') {
+    dst = 0;
+    prefixLen = 0;
+    host = false;
+  } else {
+    const slash = destText.indexOf('/');
+    const addr = parseIp4(slash < 0 ? destText : destText.slice(0, slash));
+    if (addr === undefined) return `bad address: ${destText}`;
+    dst = addr;
+    if (slash >= 0) {
+      const lenText = destText.slice(slash + 1);
+      const len = /^\d{1,2}$/.test(lenText) ? Number(lenText) : -1;
+      if (len < 0 || len > 32) return `bad mask length: ${lenText}`;
+      prefixLen = len;
+      host = forceHost || len === 32;
+    } else if (maskLen !== undefined) {
+      prefixLen = maskLen;
+      host = maskLen === 32;
+    } else if (forceNet) {
+      prefixLen = impliedNetLen(addr);
+      host = prefixLen === 32;
+    } else {
+      host = true;
+      prefixLen = cmd === 'get' ? undefined : 32;
+    }
+    if (forceHost) {
+      host = true;
+      prefixLen = cmd === 'get' && slash < 0 ? undefined : 32;
+    }
+  }
+  if (prefixLen !== undefined && (dst & ~prefixMask(prefixLen)) !== 0) {
+    return `${destText}: host bits are set for a /${prefixLen} network; give the network address ${ip4ToString((dst & prefixMask(prefixLen)) >>> 0)}`;
+  }
+  const req: Req = { cmd, destText, dst, prefixLen, host, iface, flags, ...(mtu !== undefined ? { mtu } : {}) };
+  if (positional[1] !== undefined) req.gatewayText = positional[1];
+  if (iface && req.gatewayText === undefined) return '-interface: give the interface name, e.g. -interface epair0a';
+  return req;
+}
+
+/** `add net 10.2.0.0: gateway 10.1.0.1`, as route(8) prefixes its reports. */
+function what(req: Req): string {
+  let s = `${req.cmd} ${req.host ? 'host' : 'net'} ${req.destText}`;
+  if (req.gatewayText !== undefined) s += `: gateway ${req.gatewayText}`;
+  return s;
+}
+
+function routeFailed(ctx: CommandContext, req: Req, why: string): number {
+  ctx.stderr.write(`${CMD}: ${what(req)} fib 0: ${why}\n`);
+  return EX_FAIL;
+}
+
+/** Resolve the gateway argument to (interface, next hop, is-gateway). */
+function resolveGateway(ctx: CommandContext, req: Req): { ifp: Ifnet; gateway: number; viaGateway: boolean } | string {
+  const im = ctx.image;
+  const g = req.gatewayText;
+  if (g === undefined) {
+    if ((req.flags & (RTF.BLACKHOLE | RTF.REJECT)) !== 0) return { ifp: im.lo0, gateway: 0, viaGateway: false };
+    return 'gateway required';
+  }
+  if (req.iface) {
+    const byName = im.ifnets.get(g);
+    if (byName !== undefined) return { ifp: byName, gateway: 0, viaGateway: false };
+    const a = parseIp4(g);
+    const byAddr = a === undefined ? undefined : im.localIfnet(a);
+    if (byAddr !== undefined) return { ifp: byAddr, gateway: 0, viaGateway: false };
+    return `interface '${g}' does not exist`;
+  }
+  const gw = parseIp4(g);
+  if (gw === undefined) return `bad address: ${g}`;
+  // A gateway that is one of our own addresses makes an interface route (BSD tradition).
+  const own = im.localIfnet(gw);
+  if (own !== undefined && !own.loopback) return { ifp: own, gateway: 0, viaGateway: false };
+  const ifp = connectedIfnet(im, gw);
+  if (ifp === undefined) return 'Network is unreachable';
+  return { ifp, gateway: gw, viaGateway: true };
+}
+
+function doAddChange(ctx: CommandContext, req: Req, quiet: boolean): number {
+  const im = ctx.image;
+  const prefixLen = req.prefixLen!;
+  const r = resolveGateway(ctx, req);
+  if (typeof r === 'string') {
+    if (r === 'gateway required') return usageError(ctx, CMD, `${req.cmd}: a gateway address or -interface IF is required`);
+    if (r.startsWith('bad address') || r.startsWith('interface')) return usageError(ctx, CMD, r);
+    return routeFailed(ctx, req, r);
+  }
+  const flags = RTF.UP | RTF.STATIC | req.flags | (r.viaGateway ? RTF.GATEWAY : 0) | (prefixLen === 32 ? RTF.HOST : 0);
+  if (req.cmd === 'add') {
+    if (im.routes.get(req.dst, prefixLen) !== undefined) return routeFailed(ctx, req, 'route already in table');
+    im.routes.add({ dst: req.dst, prefixLen, gateway: r.gateway, ifp: r.ifp, flags, mtu: req.mtu ?? 0 });
+  } else {
+    const old = im.routes.get(req.dst, prefixLen);
+    if (old === undefined) return routeFailed(ctx, req, 'not in table');
+    old.gateway = r.gateway;
+    old.ifp = r.ifp;
+    old.flags = flags;
+    if (req.mtu !== undefined) old.mtu = req.mtu;
+  }
+  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
+  return EX_OK;
+}
+
+function doDelete(ctx: CommandContext, req: Req, quiet: boolean): number {
+  const im = ctx.image;
+  const prefixLen = req.prefixLen!;
+  const r = im.routes.get(req.dst, prefixLen);
+  if (r === undefined) return routeFailed(ctx, req, 'not in table');
+  if (req.gatewayText !== undefined && !req.iface) {
+    const gw = parseIp4(req.gatewayText);
+    if (gw === undefined) return usageError(ctx, CMD, `bad address: ${req.gatewayText}`);
+    if ((r.flags & RTF.GATEWAY) !== 0 && r.gateway !== gw) return routeFailed(ctx, req, 'not in table');
+  }
+  im.routes.delete(req.dst, prefixLen);
+  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
+  return EX_OK;
+}
+
+/** The metrics block of `route get`. */
+function metricsLines(r: Route): string {
+  const v = (n: number): string => `${right(n, 8)} `;
+  const mtu = r.mtu !== 0 ? r.mtu : r.ifp.mtu;
+  const head = `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}`;
+  return `${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(0, 8)} \n`;
+}
+
+function maskName(len: number, numeric: boolean): string {
+  return len === 0 ? 'default' : hostName(prefixMask(len), numeric);
+}
+
+function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
+  const im = ctx.image;
+  const r = req.prefixLen === undefined ? im.routes.lookup(req.dst) : im.routes.get(req.dst, req.prefixLen);
+  if (r === undefined) {
+    ctx.stderr.write(`${CMD}: route has not been found; 'netstat -rn' lists the routes\n`);
+    return EX_FAIL;
+  }
+  const flags = r.flags | RTF.DONE;
+  if (ctx.json) {
+    printJson(ctx, {
+      routeTo: req.destText === 'default' ? 'default' : ip4ToString(req.dst),
+      destination: r.prefixLen === 0 ? 'default' : ip4ToString(r.dst),
+      prefixLen: r.prefixLen,
+      ...((r.flags & RTF.HOST) === 0 ? { mask: ip4ToString(r.mask) } : {}),
+      ...((r.flags & RTF.GATEWAY) !== 0 ? { gateway: ip4ToString(r.gateway) } : {}),
+      fib: 0,
+      interface: r.ifp.name,
+      flags: routeFlagNames(flags),
+      mtu: r.mtu !== 0 ? r.mtu : r.ifp.mtu,
+      weight: 1,
+      expire: 0,
+    });
+    return EX_OK;
+  }
+  const dstName = (a: number, len: number): string => (len === 0 && a === 0 ? 'default' : hostName(a, numeric));
+  let s = `   route to: ${req.destText === 'default' ? 'default' : hostName(req.dst, numeric)}\n`;
+  s += `destination: ${dstName(r.dst, r.prefixLen)}\n`;
+  if ((r.flags & RTF.HOST) === 0) s += `       mask: ${maskName(r.prefixLen, numeric)}\n`;
+  if ((r.flags & RTF.GATEWAY) !== 0) s += `    gateway: ${hostName(r.gateway, numeric)}\n`;
+  s += `        fib: 0\n`;
+  s += `  interface: ${r.ifp.name}\n`;
+  s += `      flags: <${routeFlagNames(flags).join(',')}>\n`;
+  s += metricsLines(r);
+  ctx.stdout.write(s);
+  return EX_OK;
+}
+
+const route: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  let numeric = false;
+  let quiet = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (!/^-[a-zA-Z0-9]+$/.test(a)) break;
+    for (const c of a.slice(1)) {
+      if (c === 'n') numeric = true;
+      else if (c === 'q') quiet = true;
+      else if (c === 'v' || c === '4') continue;
+      else if (c === '6') return usageError(ctx, CMD, '-6: IPv6 is not available in this image yet');
+      else return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
+    }
+  }
+  const word = args[i];
+  if (word === undefined) return usageError(ctx, CMD, USAGE);
+  const cmd = word === 'show' ? 'get' : word === 'del' ? 'delete' : word;
+  if (cmd !== 'add' && cmd !== 'delete' && cmd !== 'change' && cmd !== 'get') {
+    if (word === 'flush' || word === 'monitor') return usageError(ctx, CMD, `${word} is not supported here; use 'route delete' for each route`);
+    return usageError(ctx, CMD, `${word}: unknown command; ${USAGE}`);
+  }
+  const req = parseReq(cmd, args.slice(i + 1));
+  if (typeof req === 'string') return usageError(ctx, CMD, req);
+  switch (req.cmd) {
+    case 'get':
+      return doGet(ctx, req, numeric);
+    case 'delete':
+      return doDelete(ctx, req, quiet);
+    default:
+      return doAddChange(ctx, req, quiet);
+  }
+};
+
+export const commands: Record<string, Command> = { route };
