@@ -207,3 +207,33 @@ test('creating and destroying many images leaks no timers', () => {
   assert.equal(clock.pending, base);
   assert.equal(reg.list().length, 1);
 });
+
+test('ICMP errors are rate limited by net.inet.icmp.icmplim and the excess is counted', () => {
+  const { reg, clock, a, r } = topology();
+  r.sysctl.set('net.inet.ip.forwarding', '1');
+  r.sysctl.set('net.inet.icmp.icmplim', '50');
+  let unreach = 0;
+  const detach = rawAttach(a, {
+    proto: 1,
+    input(buf, off) {
+      const hl = (buf[off]! & 0xf) << 2;
+      if (buf[off + hl] === 3) unreach++;
+    },
+  });
+  const send = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const p = allocPacket(28);
+      p.buf[p.off + 20] = 8;
+      buildIpHeader(a, p.buf, p.off, 28, 1, 0, ip('10.9.0.1'));
+      ipOutputLocal(a, p.buf, p.off, 28, a.noOffload);
+      reg.netisr.drain();
+    }
+  };
+  send(120);
+  assert.equal(unreach, 50, 'at most icmplim answers in one second');
+  assert.equal(r.icmpstat.ratelimited, 70);
+  clock.advance(1000);
+  send(10);
+  assert.equal(unreach, 60, 'the limit resets after a second');
+  detach();
+});

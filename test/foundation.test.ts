@@ -183,6 +183,18 @@ describe('foundation: images routing IPv4 between Linux hosts', { skip }, () => 
     assert.equal(gone.code, 1);
   });
 
+  test('vimage -i moves an interface from the default image into an image, renamed', async () => {
+    const def = await lab.ok(['default', 'ifconfig', '-l']);
+    const eb = def.match(/epair\d+b/)![0];
+    const out = await lab.ok(['-i', 'R', eb, 'back0']);
+    assert.equal(out.trim(), 'back0@R');
+    assert.match(await lab.ok(['R', 'ifconfig', '-l']), /\bback0\b/);
+    assert.doesNotMatch(await lab.ok(['default', 'ifconfig', '-l']), new RegExp(eb));
+    const again = await lab.vimage(['-i', 'R', eb]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /not in the default image/);
+  });
+
   test('on SIGTERM the daemon removes its socket and its TAP devices', async () => {
     const d = lab.daemonProcess!;
     const exited = new Promise<number | null>((r) => d.once('exit', (code) => r(code)));
