@@ -709,6 +709,8 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 
 /* ---- module ------------------------------------------------------------ */
 
+napi_status vimage_sys_register(napi_env env, napi_value exports); /* native/sys.c */
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -724,5 +726,6 @@ NAPI_MODULE_INIT() {
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (vimage_sys_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -19,7 +19,7 @@
  * close). It throws only for programming errors (off/len outside `buf`).
  */
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,17 @@ interface TapAddon {
   write(fd: number, buf: Uint8Array, off: number, len: number): number;
   start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number) => void): RxHandle;
   stop(handle: RxHandle): void;
+  nsEnter(path: string): number;
+  nsLeave(saved: number): void;
+  sdNotify(socketPath: string, message: string): number;
+  peerCred(fd: number): PeerCred;
+}
+
+/** The process at the other end of a Unix socket (SO_PEERCRED). */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 interface TapOpened {
@@ -247,4 +258,78 @@ export function tapExists(name: string): boolean {
 /** The MTU of a host network interface; throws ENODEV if there is none. */
 export function hostIfMtu(name: string): number {
   return native().getMtu(name);
+}
+
+/** Run `fn` with this thread inside the network namespace at `nsPath`. */
+export function withNetns<T>(nsPath: string, fn: () => T): T {
+  const a = native();
+  const saved = a.nsEnter(nsPath);
+  try {
+    return fn();
+  } finally {
+    a.nsLeave(saved);
+  }
+}
+
+/**
+ * Network namespaces other than ours: named ones (/run/netns) first, then
+ * those of running processes (containers, VMs' helpers), one path each.
+ */
+export function otherNetnsPaths(): string[] {
+  const seen = new Set<number>();
+  const out: string[] = [];
+  const add = (p: string): void => {
+    try {
+      const ino = statSync(p).ino;
+      if (seen.has(ino)) return;
+      seen.add(ino);
+      out.push(p);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  };
+  add('/proc/self/ns/net');
+  out.length = 0; // ours is only marked as seen
+  try {
+    for (const n of readdirSync('/run/netns')) add(`/run/netns/${n}`);
+  } catch {
+    // no named namespaces
+  }
+  try {
+    for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) add(`/proc/${pid}/ns/net`);
+  } catch {
+    // no /proc
+  }
+  return out;
+}
+
+/**
+ * Attach to a persistent TAP device by name wherever its host side now
+ * lives: in our namespace, or in one it was moved to (needs CAP_SYS_ADMIN to
+ * enter). When it exists nowhere, it is created here. Returns the device and
+ * the namespace it was found in (null for ours).
+ */
+export function tapReattach(opts: TapOpenOptions): { dev: TapDevice; netns: string | null; created: boolean } {
+  if (tapExists(opts.name)) return { dev: TapDevice.open({ ...opts, up: false }), netns: null, created: false };
+  for (const ns of otherNetnsPaths()) {
+    let found: TapDevice | undefined;
+    try {
+      found = withNetns(ns, () => (tapExists(opts.name) ? TapDevice.open({ ...opts, up: false, mtu: undefined }) : undefined));
+    } catch {
+      continue; // not enterable, or a device of that name that is not our tap
+    }
+    if (found !== undefined) return { dev: found, netns: ns, created: false };
+  }
+  return { dev: TapDevice.open(opts), netns: null, created: true };
+}
+
+/** sd_notify(3): 0 or -errno; does nothing (returns 0) when `socketPath` is empty. */
+export function sdNotify(socketPath: string, message: string): number {
+  if (socketPath === '') return 0;
+  return native().sdNotify(socketPath, message);
+}
+
+/** SO_PEERCRED of a connected Unix socket's file descriptor. */
+export function peerCred(fd: number): PeerCred {
+  return native().peerCred(fd);
 }

@@ -1,0 +1,268 @@
+/**
+ * The configuration of a whole Registry as a plain, readable document:
+ * images, interfaces (with host device names and epair peers), addresses,
+ * static routes, static ARP entries and sysctls that differ from their
+ * defaults. Subsystems added later (ipfw, dummynet, weights) contribute
+ * their own sections with `registerConfigSection`.
+ *
+ * `exportConfig` is a pure read. `applyConfig` builds what the document
+ * describes on top of what exists, item by item: a failing item is reported
+ * and skipped, never aborting the rest ("start with what it can restore").
+ */
+
+import { VimageError } from './errors.js';
+import type { Image, Registry } from './image.js';
+import { IFF, type Ifnet } from './net/if.js';
+import { EpairDriver } from './net/if_epair.js';
+import { TapDriver } from './net/if_tap.js';
+import { LLE_STATIC, arpAddStatic } from './netinet/if_ether.js';
+import { inAddAddress } from './netinet/in.js';
+import { RTF } from './netinet/route.js';
+import { macToString, parseMac } from './wire/ethernet.js';
+import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
+
+export const CONFIG_VERSION = 1;
+
+export interface InterfaceConfig {
+  name: string;
+  kind: string;
+  /** tap: the host device. */
+  hostif?: string;
+  /** epair: where the other end is. */
+  peer?: { image: string; name: string };
+  mtu: number;
+  up: boolean;
+  mac: string;
+  /** `A.B.C.D/LEN`, first is the primary address. */
+  addrs: string[];
+}
+
+export interface RouteConfig {
+  dst: string;
+  gateway?: string;
+  interface: string;
+  flags: Array<'blackhole' | 'reject'>;
+  mtu?: number;
+}
+
+export interface ImageConfig {
+  name: string;
+  interfaces: InterfaceConfig[];
+  routes: RouteConfig[];
+  arp: Array<{ ip: string; mac: string }>;
+  sysctl: Record<string, number>;
+  [section: string]: unknown;
+}
+
+export interface ConfigDocument {
+  version: number;
+  images: ImageConfig[];
+}
+
+/** A subsystem's own part of an image's configuration (ipfw rules, pipes, ...). */
+export interface ConfigSection {
+  readonly name: string;
+  /** undefined when the image has nothing to save in this section. */
+  save(im: Image): unknown;
+  restore(im: Image, data: unknown): void;
+}
+
+// Declarations, like sysctl declarations: fixed at module load, not image state.
+const sections: ConfigSection[] = [];
+
+export function registerConfigSection(s: ConfigSection): void {
+  if (sections.some((x) => x.name === s.name)) throw new Error(`config section ${s.name} registered twice`);
+  sections.push(s);
+}
+
+function interfaceConfig(ifp: Ifnet): InterfaceConfig {
+  const c: InterfaceConfig = {
+    name: ifp.name,
+    kind: ifp.kind,
+    mtu: ifp.mtu,
+    up: (ifp.flags & IFF.UP) !== 0,
+    mac: macToString(ifp.mac),
+    addrs: ifp.addrs.map((a) => `${ip4ToString(a.addr)}/${a.prefixLen}`),
+  };
+  if (ifp.driver instanceof TapDriver) c.hostif = ifp.driver.port.name;
+  if (ifp.driver instanceof EpairDriver && ifp.driver.peer !== null) {
+    const peer = ifp.driver.peer;
+    c.peer = { image: peer.owner.name, name: peer.name };
+  }
+  return c;
+}
+
+export function exportConfig(reg: Registry): ConfigDocument {
+  const images: ImageConfig[] = [];
+  for (const im of reg.list()) {
+    const sysctl: Record<string, number> = {};
+    for (const { decl, value } of im.sysctl.list()) if (!decl.readOnly && value !== decl.def) sysctl[decl.name] = value;
+    const ic: ImageConfig = {
+      name: im.name,
+      interfaces: [...im.ifnets.values()].filter((i) => i !== im.lo0).sort((a, b) => a.index - b.index).map(interfaceConfig),
+      routes: im.routes
+        .list()
+        // Static routes the user added; not the host routes of our own addresses.
+        .filter((r) => (r.flags & RTF.STATIC) !== 0 && !(r.prefixLen === 32 && im.inAddrs.has(r.dst) && r.ifp === im.lo0))
+        .map((r) => {
+          const rc: RouteConfig = {
+            dst: `${ip4ToString(r.dst)}/${r.prefixLen}`,
+            interface: r.ifp.name,
+            flags: [...((r.flags & RTF.BLACKHOLE) !== 0 ? (['blackhole'] as const) : []), ...((r.flags & RTF.REJECT) !== 0 ? (['reject'] as const) : [])],
+          };
+          if ((r.flags & RTF.GATEWAY) !== 0) rc.gateway = ip4ToString(r.gateway);
+          if (r.mtu !== 0) rc.mtu = r.mtu;
+          return rc;
+        }),
+      arp: [...im.arp.entries.values()]
+        .filter((e) => e.state === LLE_STATIC && !im.inAddrs.has(e.ip))
+        .map((e) => ({ ip: ip4ToString(e.ip), mac: macToString(e.mac) })),
+      sysctl,
+    };
+    for (const s of sections) {
+      const data = s.save(im);
+      if (data !== undefined) ic[s.name] = data;
+    }
+    images.push(ic);
+  }
+  return { version: CONFIG_VERSION, images };
+}
+
+export interface ApplyReport {
+  applied: number;
+  errors: string[];
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new Error(`${what} must be a string`);
+  return v;
+}
+
+/** Check the document's shape; throws a message naming the first bad field. */
+export function validateConfig(doc: unknown): ConfigDocument {
+  if (typeof doc !== 'object' || doc === null) throw new Error('the configuration must be a JSON object');
+  const d = doc as Partial<ConfigDocument>;
+  if (d.version !== CONFIG_VERSION) throw new Error(`unsupported configuration version ${String(d.version)}; this vimaged reads version ${CONFIG_VERSION}`);
+  if (!Array.isArray(d.images)) throw new Error("'images' must be a list");
+  d.images.forEach((im, i) => {
+    const at = `images[${i}]`;
+    if (typeof im !== 'object' || im === null) throw new Error(`${at} must be an object`);
+    str(im.name, `${at}.name`);
+    for (const k of ['interfaces', 'routes', 'arp'] as const) if (im[k] !== undefined && !Array.isArray(im[k])) throw new Error(`${at}.${k} must be a list`);
+    if (im.sysctl !== undefined && (typeof im.sysctl !== 'object' || im.sysctl === null)) throw new Error(`${at}.sysctl must be an object`);
+  });
+  return d as ConfigDocument;
+}
+
+/**
+ * Build the document's configuration. `openTap` failures, clashes and bad
+ * values are collected in the report; everything else is applied.
+ */
+export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
+  const report: ApplyReport = { applied: 0, errors: [] };
+  const attempt = (what: string, fn: () => void): void => {
+    try {
+      fn();
+      report.applied++;
+    } catch (e) {
+      report.errors.push(`${what}: ${e instanceof VimageError || e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  // Images first, so epair peers have somewhere to go.
+  for (const ic of doc.images) {
+    if (reg.get(ic.name) === undefined) attempt(`image ${ic.name}`, () => void reg.create(ic.name));
+  }
+  // Interfaces.
+  for (const ic of doc.images) {
+    const im = reg.get(ic.name);
+    if (im === undefined) continue;
+    for (const fc of ic.interfaces ?? []) {
+      attempt(`image ${ic.name} interface ${fc.name}`, () => restoreInterface(reg, im, fc));
+    }
+  }
+  // Addresses, then routes and ARP entries that depend on them, then sysctls and sections.
+  for (const ic of doc.images) {
+    const im = reg.get(ic.name);
+    if (im === undefined) continue;
+    for (const fc of ic.interfaces ?? []) {
+      const ifp = im.ifnets.get(fc.name);
+      if (ifp === undefined) continue;
+      (fc.addrs ?? []).forEach((text, i) => {
+        if (ifp.addrs.some((a) => `${ip4ToString(a.addr)}/${a.prefixLen}` === text)) return;
+        attempt(`image ${ic.name} ${fc.name} inet ${text}`, () => {
+          const c = parseCidr(str(text, 'address'));
+          if (c === undefined) throw new Error(`bad address ${text}`);
+          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 });
+        });
+      });
+    }
+    for (const rc of ic.routes ?? []) {
+      attempt(`image ${ic.name} route ${rc.dst}`, () => restoreRoute(im, rc));
+    }
+    for (const ac of ic.arp ?? []) {
+      attempt(`image ${ic.name} arp ${ac.ip}`, () => {
+        const ip = parseIp4(ac.ip);
+        const mac = parseMac(ac.mac);
+        if (ip === undefined || mac === undefined) throw new Error(`bad ARP entry ${ac.ip} ${ac.mac}`);
+        arpAddStatic(im, ip, mac);
+      });
+    }
+    for (const [name, value] of Object.entries(ic.sysctl ?? {})) {
+      attempt(`image ${ic.name} sysctl ${name}`, () => void im.sysctl.set(name, String(value)));
+    }
+    for (const s of sections) {
+      if (ic[s.name] !== undefined) attempt(`image ${ic.name} ${s.name}`, () => s.restore(im, ic[s.name]));
+    }
+  }
+  return report;
+}
+
+function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
+  let ifp = im.ifnets.get(fc.name);
+  if (ifp === undefined) {
+    if (fc.kind === 'tap') {
+      ifp = reg.createTap(im, str(fc.hostif, 'hostif'));
+      if (ifp.name !== fc.name) im.rename(ifp, fc.name);
+    } else if (fc.kind === 'epair') {
+      // One pair per two records: the end whose peer already exists was made with it.
+      if (fc.peer === undefined) throw new Error('epair without its peer');
+      const peerIm = reg.get(fc.peer.image);
+      if (peerIm?.ifnets.get(fc.peer.name) !== undefined) return;
+      const [a, b] = reg.createEpair(im);
+      if (a.name !== fc.name) {
+        // Free the names first: both ends are still in `im`.
+        im.rename(a, fc.name);
+      }
+      if (peerIm === undefined) throw new Error(`image ${fc.peer.image} of the peer does not exist`);
+      if (peerIm !== im) reg.move(im, b, peerIm, fc.peer.name);
+      else if (b.name !== fc.peer.name) im.rename(b, fc.peer.name);
+      ifp = a;
+    } else {
+      throw new Error(`unknown interface kind ${fc.kind}`);
+    }
+  }
+  const mac = parseMac(fc.mac);
+  if (mac !== undefined) ifp.mac = mac;
+  if (fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
+  im.setUp(ifp, fc.up === true);
+}
+
+function restoreRoute(im: Image, rc: RouteConfig): void {
+  const c = parseCidr(str(rc.dst, 'dst'));
+  if (c === undefined) throw new Error(`bad destination ${rc.dst}`);
+  const ifp = im.ifnets.get(str(rc.interface, 'interface'));
+  if (ifp === undefined) throw new Error(`interface ${rc.interface} does not exist`);
+  let flags = RTF.UP | RTF.STATIC;
+  let gateway = 0;
+  if (rc.gateway !== undefined) {
+    const g = parseIp4(rc.gateway);
+    if (g === undefined) throw new Error(`bad gateway ${rc.gateway}`);
+    gateway = g;
+    flags |= RTF.GATEWAY;
+  }
+  if (c.prefixLen === 32) flags |= RTF.HOST;
+  if (rc.flags?.includes('blackhole')) flags |= RTF.BLACKHOLE;
+  if (rc.flags?.includes('reject')) flags |= RTF.REJECT;
+  if (im.routes.get(c.addr, c.prefixLen) !== undefined) return;
+  im.routes.add({ dst: c.addr, prefixLen: c.prefixLen, gateway, ifp, flags, mtu: rc.mtu ?? 0 });
+}
