@@ -8,8 +8,10 @@
  *   vimage -l [-v] [NAME] | vimage list      list images
  *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
  *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
+ *   vimage save FILE | vimage load FILE      export / import the whole configuration
  */
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
@@ -131,6 +133,45 @@ async function run(): Promise<number> {
     .argument('[name]')
     .option('-v, --verbose', 'interfaces, packets and CPU time')
     .action((name: string | undefined, o: { verbose?: boolean }) => list(name, o.verbose === true));
+  program
+    .command('save')
+    .description('write the whole configuration to FILE (- for stdout) as JSON')
+    .argument('<file>')
+    .action(async (file: string) => {
+      const doc = await client().request<unknown>('GET', '/v1/config');
+      const text = JSON.stringify(doc, null, 2) + '\n';
+      if (file === '-') process.stdout.write(text);
+      else {
+        try {
+          writeFileSync(file, text);
+        } catch (e) {
+          throw new CliError(`cannot write ${file}: ${(e as Error).message}`, 73);
+        }
+      }
+    });
+  program
+    .command('load')
+    .description('apply a configuration saved with vimage save (- for stdin)')
+    .argument('<file>')
+    .action(async (file: string) => {
+      let text: string;
+      try {
+        text = readFileSync(file === '-' ? 0 : file, 'utf8');
+      } catch (e) {
+        throw new CliError(`cannot read ${file}: ${(e as Error).message}`, 66);
+      }
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch (e) {
+        throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
+      }
+      const r = await client().request<{ applied: number; errors: string[] }>('POST', '/v1/config', doc);
+      if (json()) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else process.stdout.write(`${r.applied} items applied${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
+      for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
+      if (r.errors.length > 0) status = 1;
+    });
   program
     .command('exec')
     .description('run a command inside an image (vimage NAME CMD ...)')

@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 /**
- * vimaged: the daemon that holds every image. Listens on the control
- * socket, runs in-image commands, logs pino JSON to stdout (for journald),
- * and on SIGTERM/SIGINT stops its processes, releases its TAP devices and
- * removes its socket.
+ * vimaged: the daemon that holds every image.
+ *
+ * Start: read settings, restore the saved configuration (re-attaching the
+ * persistent TAP devices wherever their host sides now live), listen on the
+ * control socket (or the one systemd passed), then tell systemd READY=1.
+ * Every change is saved to the state directory as it happens.
+ * SIGTERM/SIGINT: stop in-image processes, save, release TAP devices (kept
+ * persistent, so host wiring survives a restart) and remove the socket.
+ * SIGHUP: re-read the settings file (log level, limits) and the vimage group.
  */
 
-import { mkdirSync, readFileSync, unlinkSync, chmodSync, chownSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Command as Cli, Option } from 'commander';
@@ -14,18 +19,23 @@ import { pino } from 'pino';
 import { RealClock } from '../lib/clock.js';
 import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
-import { TapDevice, tapExists } from '../lib/net/tapdev.js';
+import { tapExists, tapReattach } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
+import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
 import { createControlServer } from './server.js';
+import { StateStore } from './state.js';
+import { activationFd, notify, startWatchdog } from './systemd.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface DaemonOptions {
   socket: string;
   stateDir: string;
-  logLevel: string;
+  logLevel?: LogLevel;
+  config?: string;
 }
 
 /** Is something answering on `sock`? A stale socket file refuses connections. */
@@ -40,17 +50,9 @@ function socketAnswers(sock: string): Promise<boolean> {
   });
 }
 
-/** The gid of the `vimage` group, if the system has one. */
-function vimageGid(): number | undefined {
-  try {
-    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-      const [name, , gid] = line.split(':');
-      if (name === 'vimage' && gid !== undefined) return Number(gid);
-    }
-  } catch {
-    // no /etc/group: leave the socket's group alone
-  }
-  return undefined;
+function die(message: string): never {
+  process.stderr.write(`vimaged: ${message}\n`);
+  process.exit(1);
 }
 
 async function main(): Promise<void> {
@@ -58,85 +60,124 @@ async function main(): Promise<void> {
     .description('vimage daemon: holds the images (virtual network stacks) and serves the vimage command')
     .version(VERSION)
     .addOption(new Option('--socket <path>', 'control socket').default(process.env['VIMAGE_SOCKET'] ?? DEFAULT_SOCKET))
-    .addOption(new Option('--state-dir <dir>', 'state directory').default(DEFAULT_STATE_DIR))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .addOption(new Option('--state-dir <dir>', 'state directory').default(process.env['STATE_DIRECTORY'] ?? DEFAULT_STATE_DIR))
+    .addOption(new Option('--log-level <level>', 'log level (default: info, or logLevel in the settings file)').choices(LOG_LEVELS))
+    .addOption(new Option('--config <file>', `settings file (JSON: logLevel, limits; default ${DEFAULT_CONFIG_FILE} if it exists)`))
     .showHelpAfterError();
   cli.parse();
   const opts = cli.opts<DaemonOptions>();
-  const log = pino({ name: 'vimaged', level: opts.logLevel });
+  const configFile = opts.config ?? DEFAULT_CONFIG_FILE;
+  let settings;
+  try {
+    settings = readSettings(configFile, opts.config !== undefined);
+  } catch (e) {
+    die((e as Error).message);
+  }
+  const limits: DaemonLimits = { ...DEFAULT_DAEMON_LIMITS, ...settings.limits };
+  const pinoLog = pino({ name: 'vimaged', level: opts.logLevel ?? settings.logLevel ?? 'info' });
+  const log = pinoLog as unknown as Logger;
 
   const sock = path.resolve(opts.socket);
+  const activated = activationFd();
   try {
-    mkdirSync(path.dirname(sock), { recursive: true, mode: 0o755 });
+    if (activated === undefined) mkdirSync(path.dirname(sock), { recursive: true, mode: 0o755 });
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o750 });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    process.stderr.write(`vimaged: cannot create ${err.path ?? 'directory'}: ${err.code === 'EACCES' ? 'permission denied, run as root or choose --socket/--state-dir you can write' : err.message}\n`);
-    process.exit(1);
+    die(`cannot create ${err.path ?? 'directory'}: ${err.code === 'EACCES' ? 'permission denied, run as root or choose --socket/--state-dir you can write' : err.message}`);
   }
-  if (existsSync(sock)) {
-    if (await socketAnswers(sock)) {
-      process.stderr.write(`vimaged: another vimaged is already serving ${sock}; stop it first or use --socket\n`);
-      process.exit(1);
-    }
+  if (activated === undefined && existsSync(sock)) {
+    if (await socketAnswers(sock)) die(`another vimaged is already serving ${sock}; stop it first or use --socket`);
     unlinkSync(sock); // stale socket from a daemon that did not exit cleanly
   }
 
   const registry = new Registry({
     clock: new RealClock(),
-    log: log as unknown as Logger,
-    openTap: ({ name, persist }) => TapDevice.open({ name, persist, up: true }),
+    log,
+    limits,
+    openTap: ({ name, persist }) => {
+      const { dev, netns, created } = tapReattach({ name, persist, up: true });
+      if (netns !== null) log.info({ hostif: name, netns }, 'TAP device re-attached in another network namespace');
+      else if (!created) log.debug({ hostif: name }, 'TAP device re-attached');
+      return dev;
+    },
     hostIfExists: tapExists,
   });
-  const procs = new ProcTable(registry, allCommands(), log as unknown as Logger);
-  const server = createControlServer({ registry, procs, log: log as unknown as Logger, version: VERSION });
+  const procs = new ProcTable(registry, allCommands(), log);
+  const state = new StateStore(opts.stateDir, registry, log);
+  notify('STATUS=restoring state', log);
+  state.restore();
+  const guard = new Guard(vimageGid());
+  const server = createControlServer({ registry, procs, log, version: VERSION, onChange: () => state.save(), guard, maxProcesses: limits.processes });
+  server.maxConnections = limits.connections;
 
   let stopping = false;
+  const stopWatchdog = startWatchdog(log);
   const shutdown = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    notify('STOPPING=1', log);
     log.info({ why }, 'shutting down');
+    stopWatchdog?.();
     server.close();
     server.closeAllConnections();
     await procs.stopAll();
-    registry.close(false);
-    try {
-      unlinkSync(sock);
-    } catch {
-      // already gone
+    state.save();
+    registry.close(true);
+    if (activated === undefined) {
+      try {
+        unlinkSync(sock);
+      } catch {
+        // already gone
+      }
     }
     log.info('stopped');
-    log.flush();
+    pinoLog.flush();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('uncaughtException', (e) => {
-    log.fatal({ err: e }, 'uncaught exception');
+  process.on('SIGHUP', () => {
     try {
-      registry.close(false);
-      unlinkSync(sock);
-    } catch {
-      // best effort
+      const s = readSettings(configFile, opts.config !== undefined);
+      const level = opts.logLevel ?? s.logLevel ?? 'info';
+      pinoLog.level = level;
+      guard.reload();
+      log.info({ level, file: configFile }, 'settings reloaded');
+      notify(`STATUS=serving ${registry.list().length} images; log level ${level}`, log);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'settings not reloaded; keeping the current ones');
     }
-    log.flush();
+  });
+  process.on('uncaughtException', (e) => {
+    log.error({ err: e }, 'uncaught exception');
+    state.save();
+    registry.close(true);
+    pinoLog.flush();
     process.exit(70);
   });
 
   server.on('error', (e: NodeJS.ErrnoException) => {
-    process.stderr.write(`vimaged: cannot listen on ${sock}: ${e.code === 'EACCES' ? 'permission denied, run as root or use --socket' : e.message}\n`);
-    process.exit(1);
+    die(`cannot listen on ${sock}: ${e.code === 'EACCES' ? 'permission denied, run as root or use --socket' : e.message}`);
   });
-  server.listen(sock, () => {
-    try {
-      chmodSync(sock, 0o660);
-      const gid = vimageGid();
-      if (gid !== undefined) chownSync(sock, 0, gid);
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
-    }
-    log.info({ socket: sock, stateDir: opts.stateDir, version: VERSION, pid: process.pid }, 'vimaged ready');
-  });
+  const ready = (): void => {
+    log.info({ socket: activated !== undefined ? `fd ${activated}` : sock, stateDir: opts.stateDir, version: VERSION, pid: process.pid }, 'vimaged ready');
+    notify(`READY=1\nSTATUS=serving ${registry.list().length} images\nMAINPID=${process.pid}`, log);
+  };
+  if (activated !== undefined) {
+    server.listen({ fd: activated }, ready);
+  } else {
+    server.listen(sock, () => {
+      try {
+        chmodSync(sock, 0o660);
+        const gid = vimageGid();
+        if (gid !== undefined) chownSync(sock, 0, gid);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
+      }
+      ready();
+    });
+  }
 }
 
 void main();

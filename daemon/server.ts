@@ -6,6 +6,7 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
@@ -21,6 +22,7 @@ import {
   type ImageSummary,
   type VersionInfo,
 } from '../lib/protocol.js';
+import type { Guard, Peer } from './auth.js';
 import { InputQueue, type ProcTable } from './proc.js';
 
 export interface ServerDeps {
@@ -28,7 +30,20 @@ export interface ServerDeps {
   procs: ProcTable;
   log: Logger;
   version: string;
+  /** Called after anything may have changed the configuration (to save state). */
+  onChange?: () => void;
+  /** Peer credentials check; without it every peer may do everything (tests). */
+  guard?: Guard;
+  /** In-image processes at once. */
+  maxProcesses?: number;
 }
+
+function denied(peer: Peer, what: string): never {
+  fail(E.PERMISSION, `permission denied: ${what} needs root or membership of the vimage group (you are uid ${peer.uid}); others may only list`);
+}
+
+/** Largest configuration document `vimage load` may send. */
+const MAX_CONFIG_BODY = 8 * 1024 * 1024;
 
 const MAX_ARGS = 256;
 const MAX_ARG_LEN = 4096;
@@ -70,12 +85,12 @@ function errorBody(e: VimageError): ApiError {
   return { error: { code: e.code, message: e.message } };
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
+async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > MAX_BODY) fail(E.BAD_REQUEST, `request body larger than ${MAX_BODY} bytes`);
+    if (size > limit) fail(E.BAD_REQUEST, `request body larger than ${limit} bytes`);
     chunks.push(c);
   }
   if (size === 0) return {};
@@ -109,7 +124,9 @@ export function createControlServer(deps: ServerDeps): http.Server {
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 });
 
   server.on('request', (req, res) => {
-    handle(req, res).catch((e: unknown) => {
+    handle(req, res).then(() => {
+      if (req.method !== 'GET') deps.onChange?.();
+    }).catch((e: unknown) => {
       if (e instanceof VimageError) {
         sendJson(res, e.status, errorBody(e));
         return;
@@ -124,11 +141,32 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const path = url.pathname;
     const verbose = url.searchParams.get('verbose') === '1';
     const method = req.method ?? 'GET';
+    if (method !== 'GET' && deps.guard !== undefined) {
+      const peer = deps.guard.peer(req.socket);
+      if (!peer.admin) denied(peer, `${method} ${path}`);
+    }
     if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
     const parts = path.split('/').slice(2);
     if (parts.length === 1 && parts[0] === 'version' && method === 'GET') {
       sendJson(res, 200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
       return;
+    }
+    if (parts.length === 1 && parts[0] === 'config') {
+      if (method === 'GET') {
+        sendJson(res, 200, exportConfig(registry));
+        return;
+      }
+      if (method === 'POST') {
+        const body = await readJson(req, MAX_CONFIG_BODY);
+        let doc;
+        try {
+          doc = validateConfig(body);
+        } catch (e) {
+          fail(E.BAD_REQUEST, `configuration refused: ${(e as Error).message}`);
+        }
+        sendJson(res, 200, applyConfig(registry, doc));
+        return;
+      }
     }
     if (parts[0] !== 'images') fail(E.NOT_FOUND, `no such endpoint ${path}`);
     if (parts.length === 1) {
@@ -191,6 +229,12 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const m = new RegExp(`^/${API_VERSION}/images/([^/]+)/exec$`).exec(url.pathname);
     if (m === null) fail(E.NOT_FOUND, `no such endpoint for an upgrade: ${url.pathname}`);
     if ((req.headers.upgrade ?? '').toLowerCase() !== EXEC_UPGRADE) fail(E.BAD_REQUEST, `exec needs 'Upgrade: ${EXEC_UPGRADE}'`);
+    if (deps.guard !== undefined) {
+      const peer = deps.guard.peer(req.socket as import('node:net').Socket);
+      if (!peer.admin) denied(peer, 'running commands in an image');
+    }
+    const maxProcs = deps.maxProcesses ?? Infinity;
+    if (deps.procs.size >= maxProcs) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${maxProcs} (limits.processes in vimaged's configuration)`);
     const im = registry.image(imageName(m[1]!));
     let argv: unknown;
     try {
@@ -236,6 +280,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       proc.abort.abort('client went away');
     });
     void proc.done.then((status) => {
+      deps.onChange?.();
       if (!open) return;
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, status);

@@ -97,3 +97,14 @@ test('malformed documents are refused with the field named', () => {
   assert.throws(() => validateConfig({ version: 1, images: {} }), /'images' must be a list/);
   assert.throws(() => validateConfig({ version: 1, images: [{ name: 3 }] }), /images\[0\]\.name/);
 });
+
+test('loading a configuration moves a TAP interface that went home back into its image', () => {
+  const reg = build();
+  const doc = exportConfig(reg);
+  reg.destroy('R');
+  assert.ok([...reg.default.ifnets.values()].some((i) => i.kind === 'tap'));
+  const report = applyConfig(reg, doc);
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(exportConfig(reg).images.find((i) => i.name === 'R'), doc.images.find((i) => i.name === 'R'));
+  assert.ok(![...reg.default.ifnets.values()].some((i) => i.kind === 'tap'));
+});

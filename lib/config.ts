@@ -221,22 +221,36 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   let ifp = im.ifnets.get(fc.name);
   if (ifp === undefined) {
     if (fc.kind === 'tap') {
-      ifp = reg.createTap(im, str(fc.hostif, 'hostif'));
-      if (ifp.name !== fc.name) im.rename(ifp, fc.name);
+      const hostif = str(fc.hostif, 'hostif');
+      const bound = findTap(reg, hostif);
+      if (bound !== undefined) {
+        // Already attached (e.g. returned to the default image): move it where the document has it.
+        reg.move(bound.im, bound.ifp, im, fc.name);
+        ifp = bound.ifp;
+      } else {
+        ifp = reg.createTap(im, hostif);
+        if (ifp.name !== fc.name) im.rename(ifp, fc.name);
+      }
     } else if (fc.kind === 'epair') {
       // One pair per two records: the end whose peer already exists was made with it.
       if (fc.peer === undefined) throw new Error('epair without its peer');
       const peerIm = reg.get(fc.peer.image);
-      if (peerIm?.ifnets.get(fc.peer.name) !== undefined) return;
-      const [a, b] = reg.createEpair(im);
-      if (a.name !== fc.name) {
-        // Free the names first: both ends are still in `im`.
-        im.rename(a, fc.name);
+      const peerIfp = peerIm?.ifnets.get(fc.peer.name);
+      if (peerIfp !== undefined) {
+        // The pair exists: bring this end home if it wandered (image destroyed).
+        const mine = peerIfp.driver instanceof EpairDriver ? peerIfp.driver.peer : null;
+        if (mine === null) throw new Error(`${fc.peer.name} in image ${fc.peer.image} is not the other end of an epair`);
+        if (mine.owner !== im) reg.move(mine.owner as Image, mine, im, fc.name);
+        else if (mine.name !== fc.name) im.rename(mine, fc.name);
+        ifp = mine;
+      } else {
+        if (peerIm === undefined) throw new Error(`image ${fc.peer.image} of the peer does not exist`);
+        const [a, b] = reg.createEpair(im);
+        if (a.name !== fc.name) im.rename(a, fc.name);
+        if (peerIm !== im) reg.move(im, b, peerIm, fc.peer.name);
+        else if (b.name !== fc.peer.name) im.rename(b, fc.peer.name);
+        ifp = a;
       }
-      if (peerIm === undefined) throw new Error(`image ${fc.peer.image} of the peer does not exist`);
-      if (peerIm !== im) reg.move(im, b, peerIm, fc.peer.name);
-      else if (b.name !== fc.peer.name) im.rename(b, fc.peer.name);
-      ifp = a;
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
@@ -245,6 +259,13 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   if (mac !== undefined) ifp.mac = mac;
   if (fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
   im.setUp(ifp, fc.up === true);
+}
+
+function findTap(reg: Registry, hostif: string): { im: Image; ifp: Ifnet } | undefined {
+  for (const im of reg.list()) {
+    for (const ifp of im.ifnets.values()) if (ifp.driver instanceof TapDriver && ifp.driver.port.name === hostif) return { im, ifp };
+  }
+  return undefined;
 }
 
 function restoreRoute(im: Image, rc: RouteConfig): void {

@@ -46,6 +46,7 @@ export const E = {
   DEVICE: kind('DEVICE', 'EIO', 500),
   PERMISSION: kind('PERMISSION', 'EPERM', 403),
   INTERNAL: kind('INTERNAL', 'EIO', 500),
+  LIMIT: kind('LIMIT', 'EAGAIN', 429),
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorName = keyof typeof E;

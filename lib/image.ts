@@ -29,7 +29,8 @@ import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
 import { RouteTable } from './netinet/route.js';
-import { udpStats } from './netinet/udp_usrreq.js';
+import { udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/udp_usrreq.js';
+import type { PcbTable } from './socket/in_pcb.js';
 import { SysctlValues } from './sysctl.js';
 import type { Mac } from './wire/ethernet.js';
 import { VnetHdr } from './wire/vnet.js';
@@ -48,6 +49,8 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
+  { name: 'udp', init: udpInit, destroy: udpDestroy },
+  { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
 
 export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -77,6 +80,10 @@ export class Image {
   readonly icmp = new IcmpState();
   readonly reass = new ReassTable();
   readonly raw = new RawTable();
+  /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
+  udb!: PcbTable<UdpPcb>;
+  /** Open sockets of programs in this image; destroying the image closes them. */
+  readonly sockets = new Set<{ close(): void }>();
   /** Unicast addresses of this image, to the interface that holds each. */
   readonly inAddrs = new Map<number, Ifnet>();
   /** Directed broadcast addresses of this image's subnets. */
@@ -195,7 +202,17 @@ export interface RegistryOptions {
   /** Does a host network device of this name exist (to pick free TAP names)? */
   hostIfExists?: (name: string) => boolean;
   random?: () => number;
+  limits?: Partial<RegistryLimits>;
 }
+
+/** Caps on what clients can create (configurable in the daemon). */
+export interface RegistryLimits {
+  images: number;
+  /** Interfaces per image, lo0 included. */
+  interfaces: number;
+}
+
+export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024 };
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {
@@ -206,6 +223,7 @@ export class Registry {
   private readonly openTap: TapOpener | undefined;
   private readonly hostIfExists: (name: string) => boolean;
   private readonly images = new Map<string, Image>();
+  readonly limits: RegistryLimits;
   private nextImageId = 0;
   private nextIfIndex = 1;
 
@@ -215,6 +233,7 @@ export class Registry {
     this.random = o.random ?? Math.random;
     this.openTap = o.openTap;
     this.hostIfExists = o.hostIfExists ?? (() => false);
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.netisr = new Netisr();
     this.create('default');
   }
@@ -240,6 +259,7 @@ export class Registry {
   create(name: string): Image {
     if (!IMAGE_NAME_RE.test(name)) fail(E.BAD_NAME, `invalid image name '${name}': use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`);
     if (this.images.has(name)) fail(E.IMAGE_EXISTS, `image ${name} already exists`);
+    if (this.images.size >= this.limits.images) fail(E.LIMIT, `cannot create image ${name}: the daemon's limit of ${this.limits.images} images is reached (limits.images in vimaged's configuration)`);
     const im = new Image(this, this.nextImageId++ as ImageId, name);
     this.images.set(name, im);
     this.log.info({ image: name, id: im.id }, 'image created');
@@ -273,6 +293,7 @@ export class Registry {
     if (from === to) fail(E.SAME_IMAGE, `${ifp.name} is already in image ${to.name}`);
     if (!IFNAME_RE.test(name)) fail(E.BAD_NAME, `invalid interface name '${name}'`);
     if (to.ifnets.has(name)) fail(E.INTERFACE_EXISTS, `interface ${name} already exists in image ${to.name}; give a new name: vimage -i ${to.name} ${ifp.name} NEWNAME`);
+    if (to !== this.default) this.checkRoom(to, 1); // the default image takes back whatever comes home
     inPurgeInterface(from, ifp);
     from.ifnets.delete(ifp.name);
     ifp.name = name;
@@ -282,6 +303,12 @@ export class Registry {
   }
 
   /** @internal Allocate an interface (never reusing an index within this daemon's life). */
+  private checkRoom(im: Image, n: number): void {
+    if (im.ifnets.size + n > this.limits.interfaces) {
+      fail(E.LIMIT, `image ${im.name} has ${im.ifnets.size} interfaces; the daemon's limit is ${this.limits.interfaces} (limits.interfaces in vimaged's configuration)`);
+    }
+  }
+
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
     return new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
   }
@@ -299,6 +326,7 @@ export class Registry {
 
   /** `ifconfig epair create`: both ends in `im`; returns [a, b]. */
   createEpair(im: Image): [Ifnet, Ifnet] {
+    this.checkRoom(im, 2);
     const base = this.freeName('epair', 'a').slice(0, -1);
     const da = new EpairDriver(this.netisr);
     const db = new EpairDriver(this.netisr);
@@ -318,6 +346,7 @@ export class Registry {
   /** `ifconfig tap create [hostname NAME]`: a new interface bound to a host TAP device. */
   createTap(im: Image, hostName?: string): Ifnet {
     if (this.openTap === undefined) fail(E.DEVICE, 'TAP devices are not available in this daemon');
+    this.checkRoom(im, 1);
     const name = this.freeName('tap', '', hostName === undefined);
     const host = hostName ?? name;
     if (!HOST_IFNAME_RE.test(host)) fail(E.BAD_NAME, `invalid host interface name '${host}': up to 15 letters, digits, '_', '.' or '-'`);

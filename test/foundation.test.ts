@@ -195,15 +195,36 @@ describe('foundation: images routing IPv4 between Linux hosts', { skip }, () => 
     assert.match(again.stderr, /not in the default image/);
   });
 
-  test('on SIGTERM the daemon removes its socket and its TAP devices', async () => {
+  test('on SIGTERM the daemon removes its socket and keeps its TAP devices for a restart', async () => {
     const d = lab.daemonProcess!;
     const exited = new Promise<number | null>((r) => d.once('exit', (code) => r(code)));
     d.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.equal(sh('test', ['-e', lab.sock], { allowFail: true }).code, 1, 'socket removed');
-    assert.doesNotMatch(sh('ip', ['-n', A, 'link', 'show']).stdout, new RegExp(`${P}a0`));
+    assert.match(sh('ip', ['-n', A, 'link', 'show']).stdout, new RegExp(`${P}a0`), 'the host side stays wired in A');
     const r = await lab.vimage(['-l']);
     assert.equal(r.code, 69);
     assert.match(r.stderr, /cannot reach vimaged/);
+  });
+
+  test('a restarted daemon restores the configuration and traffic resumes by itself', async () => {
+    await lab.start();
+    assert.match(await lab.ok(['-l']), /"R":/);
+    assert.equal((await lab.ok(['R', 'sysctl', '-n', 'net.inet.ip.forwarding'])).trim(), '1');
+    const r = lab.inNs(A, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.71.2.2']);
+    assert.match(r.stdout, /3 received/);
+    assert.match(lab.daemonLog(), /TAP device re-attached in another network namespace/);
+  });
+
+  test('kill -9 loses no configuration', async () => {
+    await lab.ok(['R', 'route', 'add', '-net', '10.72.0.0/16', '10.71.2.2']);
+    const d = lab.daemonProcess!;
+    const exited = new Promise<void>((r) => d.once('exit', () => r()));
+    d.kill('SIGKILL');
+    await exited;
+    await lab.start();
+    assert.match(await lab.ok(['R', 'netstat', '-rn']), /^10\.72\.0\.0\/16 +10\.71\.2\.2 +UGS/m);
+    const r = lab.inNs(A, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.71.2.2']);
+    assert.match(r.stdout, /2 received/);
   });
 });

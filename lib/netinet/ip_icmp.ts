@@ -9,11 +9,12 @@ import type { Ifnet } from '../net/if.js';
 import { defineStats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
-import { ICMP_TYPE, isIcmpError } from '../wire/icmp.js';
+import { ICMP_TIMXCEED, ICMP_TYPE, ICMP_UNREACH, isIcmpError } from '../wire/icmp.js';
 import { IP_OFFMASK } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, type VnetHdr } from '../wire/vnet.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32, writeU32 } from './ip_output.js';
 import { ipDefTtl } from './ip_var.js';
+import { udpCtlInput } from './udp_usrreq.js';
 
 export const icmpLim = sysctlInt({
   name: 'net.inet.icmp.icmplim',
@@ -182,11 +183,38 @@ export function icmpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
     case ICMP_TYPE.PARAM_PROB:
     case ICMP_TYPE.SOURCE_QUENCH:
       // An error must quote at least the offending IP header and 8 bytes (RFC 792).
-      if (icmpLen < 8 + 20 + 8 || ((buf[io + 8]! & 0xf) << 2) < 20) st.badlen++;
+      if (icmpLen < 8 + 20 + 8 || ((buf[io + 8]! & 0xf) << 2) < 20) {
+        st.badlen++;
+        return;
+      }
+      if (icmpLen >= 8 + ((buf[io + 8]! & 0xf) << 2) + 8) ctlInput(im, type, buf[io + 1]!, buf, io + 8, (buf[io + 6]! << 8) | buf[io + 7]!);
       return;
     default:
       return;
   }
+}
+
+/**
+ * Hand an ICMP error to the transport protocol of the datagram it quotes
+ * (FreeBSD's pr_ctlinput), so the socket it concerns hears it: unreachable
+ * net/host/admin and time exceeded as EHOSTUNREACH, port and protocol
+ * unreachable as ECONNREFUSED, fragmentation needed as EMSGSIZE (with the
+ * next-hop MTU, RFC 1191), parameter problem as ENOPROTOOPT.
+ */
+function ctlInput(im: Image, type: number, code: number, buf: Uint8Array, q: number, mtu: number): void {
+  let errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT';
+  if (type === ICMP_TYPE.UNREACH) {
+    if (code === ICMP_UNREACH.PORT || code === ICMP_UNREACH.PROTOCOL) errno = 'ECONNREFUSED';
+    else if (code === ICMP_UNREACH.NEEDFRAG) errno = 'EMSGSIZE';
+    else if (code <= ICMP_UNREACH.HOST_PRECEDENCE) errno = 'EHOSTUNREACH';
+    else return;
+  } else if (type === ICMP_TYPE.TIME_EXCEEDED) {
+    if (code !== ICMP_TIMXCEED.INTRANS) return;
+    errno = 'EHOSTUNREACH';
+  } else if (type === ICMP_TYPE.PARAM_PROB) errno = 'ENOPROTOOPT';
+  else return; // source quench is deprecated (RFC 6633): ignored
+  const proto = buf[q + 9];
+  if (proto === 17) udpCtlInput(im, errno, buf, q);
 }
 
 function getSum(b: Uint8Array, o: number): number {
