@@ -65,10 +65,11 @@ export class Lab {
   }
 
   /** Start vimaged and wait until its socket answers. */
-  async start(extra: string[] = []): Promise<void> {
+  async start(extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    this.daemon = spawn(process.execPath, [DAEMON, '--socket', this.sock, '--state-dir', path.join(this.dir, 'state'), '--log-level', 'info', ...extra], {
+    this.daemon = spawn(process.execPath, [DAEMON, '--socket', this.sock, '--state-dir', this.stateDir, ...(extra.includes('--config') ? [] : ['--log-level', 'info']), ...extra], {
       stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...env },
     });
     closeSync(fd);
     for (let i = 0; i < 200; i++) {
@@ -85,6 +86,10 @@ export class Lab {
     } catch {
       return '';
     }
+  }
+
+  get stateDir(): string {
+    return path.join(this.dir, 'state');
   }
 
   get daemonProcess(): ChildProcess | null {
