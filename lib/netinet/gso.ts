@@ -48,7 +48,9 @@ export function softwareSegment(im: Image, ifp: Ifnet, nexthop: number, buf: Uin
   const tcpHl = (buf[t + 12]! >> 4) << 2;
   const hdrs = ipHl + tcpHl;
   const mss = meta.gsoSize;
-  if (tcpHl < 20 || hdrs > len || mss === 0) {
+  // gso_size comes from outside: refuse sizes no real sender uses, which
+  // would turn one frame into thousands of segments.
+  if (tcpHl < 20 || hdrs > len || mss < 64) {
     im.ipstat.odropped++;
     return;
   }

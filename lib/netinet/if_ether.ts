@@ -46,6 +46,14 @@ export const arpWait = sysctlInt({
   descr: 'Incomplete ARP entry lifetime in seconds',
 });
 
+export const arpMaxEntries = sysctlInt({
+  name: 'net.link.ether.inet.max_entries',
+  def: 4096,
+  min: 16,
+  max: 1 << 20,
+  descr: 'Most ARP entries per image (vimage: bounds memory under ARP storms and scans)',
+});
+
 export const arpStats = defineStats({
   txrequests: 'ARP requests sent',
   txerrors: 'ARP requests failed to sent',
@@ -173,7 +181,9 @@ export function arpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, le
     return;
   }
   const known = im.arp.entries.get(spa);
-  if (spa !== 0 && (mine !== undefined || known !== undefined)) {
+  // Learn only neighbours on one of this interface's subnets (FreeBSD's
+  // in_lltable_rtcheck), and no new ones when the table is full.
+  if (spa !== 0 && (known !== undefined || (mine !== undefined && ifp.subnetOf(spa) !== undefined && roomForEntry(im)))) {
     learn(im, ifp, spa, sha, known);
   }
   if (mine === undefined) {
@@ -184,6 +194,10 @@ export function arpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, le
     arpSend(im, ifp, ARPOP.REPLY, sha, mine.addr, sha, spa);
     st.txreplies++;
   }
+}
+
+function roomForEntry(im: Image): boolean {
+  return im.arp.entries.size < im.sysctl.v[arpMaxEntries.slot]!;
 }
 
 function learn(im: Image, ifp: Ifnet, ip: number, mac: Mac, e: LlEntry | undefined): void {
@@ -224,6 +238,10 @@ export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
   }
   const now = im.clock.now();
   let entry = e;
+  if (entry === undefined && !roomForEntry(im)) {
+    im.arpstat.dropped++;
+    return false;
+  }
   if (entry === undefined || entry.ifp !== ifp) {
     if (entry !== undefined) dropHeld(im, entry);
     entry = { ip: nexthop, mac: 0 as Mac, ifp, state: LLE_INCOMPLETE, expire: now + im.sysctl.v[arpWait.slot]! * 1000, asked: 0, lastAsked: -Infinity, hold: [] };
