@@ -142,6 +142,8 @@ async function main(): Promise<void> {
       const s = readSettings(configFile, opts.config !== undefined);
       const level = opts.logLevel ?? s.logLevel ?? 'info';
       pinoLog.level = level;
+      // pino children keep the level they were made with: images' too.
+      for (const im of registry.list()) (im.log as unknown as { level: string }).level = level;
       guard.reload();
       log.info({ level, file: configFile }, 'settings reloaded');
       notify(`STATUS=serving ${registry.list().length} images; log level ${level}`, log);
