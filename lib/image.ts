@@ -12,7 +12,8 @@
  * later be spread over worker threads.
  */
 
-import type { Clock } from './clock.js';
+import type { Clock, Timer } from './clock.js';
+import { ImageCpu, LOAD_INTERVAL_MS, Scheduler } from './sched.js';
 import { E, VimageError, fail } from './errors.js';
 import type { Logger } from './log.js';
 import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
@@ -25,11 +26,13 @@ import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
 import { inAddAddress, inPurgeInterface } from './netinet/in.js';
 import { IcmpState, icmpStats } from './netinet/ip_icmp.js';
 import { ipDeliver, ipInput } from './netinet/ip_input.js';
+import { Ipfw, ipfwDestroy, ipfwInit } from './ipfw/ip_fw2.js';
 import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
 import { RouteTable } from './netinet/route.js';
 import { udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/udp_usrreq.js';
+import { tcpDestroy, tcpInit, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
 import type { PcbTable } from './socket/in_pcb.js';
 import { SysctlValues } from './sysctl.js';
 import type { Mac } from './wire/ethernet.js';
@@ -49,7 +52,9 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
+  { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
+  { name: 'tcp', init: tcpInit, destroy: tcpDestroy },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
 
@@ -71,6 +76,7 @@ export class Image {
   readonly icmpstat = icmpStats.create();
   readonly arpstat = arpStats.create();
   readonly udpstat = udpStats.create();
+  readonly tcpstat = tcpStats.create();
   readonly etherstat = etherStats.create();
 
   readonly ifnets = new Map<string, Ifnet>();
@@ -80,8 +86,12 @@ export class Image {
   readonly icmp = new IcmpState();
   readonly reass = new ReassTable();
   readonly raw = new RawTable();
+  /** ipfw rule chain, dynamic states and dummynet (made by the ipfw subsystem's init). */
+  fw!: Ipfw;
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
   udb!: PcbTable<UdpPcb>;
+  /** TCP connections and listeners (FreeBSD's tcbinfo); made by the tcp subsystem. */
+  tcp!: TcpImage;
   /** Open sockets of programs in this image; destroying the image closes them. */
   readonly sockets = new Set<{ close(): void }>();
   /** Unicast addresses of this image, to the interface that holds each. */
@@ -90,8 +100,8 @@ export class Image {
   readonly bcastAddrs = new Set<number>();
   /** Offload metadata for packets built here: none. Never mutated. */
   readonly noOffload = new VnetHdr();
-  /** Milliseconds of CPU spent processing this image's input. */
-  cpuMs = 0;
+  /** CPU accounting, load averages and scheduling parameters (lib/sched.ts). */
+  readonly cpu = new ImageCpu();
   private ipId: number;
   private alive = true;
 
@@ -99,11 +109,17 @@ export class Image {
     this.registry = registry;
     this.id = id;
     this.name = name;
-    this.clock = registry.clock;
+    this.clock = accountedClock(registry, this.cpu);
     this.netisr = registry.netisr;
     this.log = registry.log.child({ image: name });
     this.ipId = Math.floor(registry.random() * 0x10000);
+    registry.sched.add(this.cpu);
     for (const s of SUBSYSTEMS) s.init(this);
+  }
+
+  /** Milliseconds of CPU spent on this image (packets, timers, processes). */
+  get cpuMs(): number {
+    return this.cpu.ms;
   }
 
   get live(): boolean {
@@ -115,6 +131,7 @@ export class Image {
     if (!this.alive) return;
     this.alive = false;
     for (let i = SUBSYSTEMS.length - 1; i >= 0; i--) SUBSYSTEMS[i]!.destroy(this);
+    this.registry.sched.remove(this.cpu);
   }
 
   /** @internal subsystem init: lo0 with 127.0.0.1/8. */
@@ -139,7 +156,9 @@ export class Image {
       const dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
       if (this.inAddrs.has(dst) || dst >>> 24 === 127) {
         this.ipstat.total++;
-        ipDeliver(this, ifp, buf, off, hlen, (buf[off + 2]! << 8) | buf[off + 3]!, meta, false);
+        const ipLen = (buf[off + 2]! << 8) | buf[off + 3]!;
+        if (!this.fw.input(ifp, buf, off, ipLen, meta)) return;
+        ipDeliver(this, ifp, buf, off, hlen, ipLen, meta, false);
         return;
       }
     }
@@ -224,6 +243,10 @@ export class Registry {
   private readonly hostIfExists: (name: string) => boolean;
   private readonly images = new Map<string, Image>();
   readonly limits: RegistryLimits;
+  readonly sched: Scheduler;
+  /** Set by the daemon while an in-image process runs, so its timers are not counted twice. */
+  procCpuActive = false;
+  private readonly sampler: Timer;
   private nextImageId = 0;
   private nextIfIndex = 1;
 
@@ -234,6 +257,14 @@ export class Registry {
     this.openTap = o.openTap;
     this.hostIfExists = o.hostIfExists ?? (() => false);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.sched = new Scheduler(
+      () => o.clock.now(),
+      () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1000;
+      },
+    );
+    this.sampler = o.clock.every(LOAD_INTERVAL_MS, () => this.sched.sample());
     this.netisr = new Netisr();
     this.create('default');
   }
@@ -364,8 +395,10 @@ export class Registry {
       const err = e as NodeJS.ErrnoException;
       throw new VimageError(E.DEVICE, err.message);
     }
-    const driver = new TapDriver(port, this.netisr, (ifp, ms) => {
-      (ifp.owner as Image).cpuMs += ms;
+    const sched = this.sched;
+    const driver = new TapDriver(port, this.netisr, {
+      admit: (ifp) => sched.admit((ifp.owner as Image).cpu),
+      charge: (ifp, ms) => sched.charge((ifp.owner as Image).cpu, ms, true),
     });
     const r = Math.floor(this.random() * 0xffffff);
     // FreeBSD's tap(4) uses its own OUI, 58:9c:fc.
@@ -409,5 +442,28 @@ export class Registry {
       im.teardown();
     }
     this.images.clear();
+    this.sampler.cancel();
   }
+}
+
+/** The image's view of the clock: timer callbacks are CPU spent on the image. */
+function accountedClock(reg: Registry, cpu: ImageCpu): Clock {
+  const base = reg.clock;
+  const wrap = (fn: () => void) => (): void => {
+    if (reg.procCpuActive) {
+      fn(); // the process's own accounting covers it
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      fn();
+    } finally {
+      reg.sched.charge(cpu, performance.now() - t0, false);
+    }
+  };
+  return {
+    now: () => base.now(),
+    after: (ms, fn) => base.after(ms, wrap(fn)),
+    every: (ms, fn) => base.every(ms, wrap(fn)),
+  };
 }

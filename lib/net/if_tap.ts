@@ -33,8 +33,12 @@ export interface TapOpenRequest {
 
 export type TapOpener = (req: TapOpenRequest) => TapPort;
 
-/** Called once per batch with the time spent, for per-image CPU accounting. */
-export type BatchAccount = (ifp: Ifnet, ms: number, frames: number) => void;
+/** The scheduler's say on each batch, and the CPU time it cost (lib/sched.ts). */
+export interface BatchAccount {
+  /** false: the image is over its share; the batch is dropped (iqdrops). */
+  admit(ifp: Ifnet): boolean;
+  charge(ifp: Ifnet, ms: number): void;
+}
 
 export class TapDriver implements LinkDriver {
   readonly kind = 'tap';
@@ -64,6 +68,10 @@ export class TapDriver implements LinkDriver {
   private readonly onBatch = (count: number): void => {
     const ifp = this.ifp;
     if (ifp === null) return;
+    if (!this.account.admit(ifp)) {
+      ifp.counters.iqdrops += count;
+      return;
+    }
     const t0 = performance.now();
     const { rx, rxLen, slotSize, vnetHdrLen } = this.port;
     const meta = this.meta;
@@ -79,7 +87,7 @@ export class TapDriver implements LinkDriver {
       ifp.input(rx, base + vnetHdrLen, len - vnetHdrLen, meta);
     }
     this.netisr.drain();
-    this.account(ifp, performance.now() - t0, count);
+    this.account.charge(ifp, performance.now() - t0);
   };
 
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {

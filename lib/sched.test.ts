@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ImageCpu, Scheduler } from './sched.js';
+
+/** Saturated images taking turns: each turn, an admitted batch costs `cost` ms of a single CPU. */
+function simulate(cpus: ImageCpu[], ms: number, cost = 0.05): number[] {
+  let now = 0;
+  const s = new Scheduler(() => now);
+  for (const c of cpus) s.add(c);
+  const used = cpus.map(() => 0);
+  while (now < ms) {
+    for (let i = 0; i < cpus.length; i++) {
+      if (s.admit(cpus[i]!)) {
+        s.charge(cpus[i]!, cost, true);
+        used[i]! += cost;
+        now += cost;
+      } else {
+        now += 0.001; // a dropped batch costs next to nothing
+      }
+    }
+  }
+  return used;
+}
+
+test('an image alone may use all the CPU (work conserving)', () => {
+  const a = new ImageCpu();
+  const [u] = simulate([a], 1000);
+  assert.ok(u! > 990, `${u}`);
+});
+
+test('two saturated images with equal weights share the CPU equally', () => {
+  const [a, b] = simulate([new ImageCpu(), new ImageCpu()], 2000);
+  assert.ok(Math.abs(a! / b! - 1) < 0.05, `${a} / ${b}`);
+});
+
+test('weights 1 and 3 share the CPU 1:3', () => {
+  const a = new ImageCpu();
+  const b = new ImageCpu();
+  a.weight = 1;
+  b.weight = 3;
+  const [ua, ub] = simulate([a, b], 3000);
+  const ratio = ub! / ua!;
+  assert.ok(ratio > 2.7 && ratio < 3.3, `ratio ${ratio}`);
+});
+
+test('cpu.max caps an image even when it is alone', () => {
+  const a = new ImageCpu();
+  a.max = 20;
+  const [u] = simulate([a], 2000);
+  assert.ok(u! > 350 && u! < 450, `${u} ms of 2000`);
+});
+
+test('a flooded image cannot take more than its share from a light one', () => {
+  let now = 0;
+  const s = new Scheduler(() => now);
+  const flood = new ImageCpu();
+  const light = new ImageCpu();
+  s.add(flood);
+  s.add(light);
+  let lightDropped = 0;
+  let floodUsed = 0;
+  // The flood offers work constantly; the light image a 0.05 ms batch every 1 ms.
+  let nextLight = 0;
+  while (now < 1000) {
+    if (now >= nextLight) {
+      if (s.admit(light)) s.charge(light, 0.05, true);
+      else lightDropped++;
+      now += 0.05;
+      nextLight += 1;
+    }
+    if (s.admit(flood)) {
+      s.charge(flood, 0.05, true);
+      floodUsed += 0.05;
+    }
+    now += 0.05;
+  }
+  assert.equal(lightDropped, 0, 'the light image never lost a batch');
+  assert.ok(floodUsed > 800, 'the flood still used the CPU nobody else wanted');
+});
+
+test('load averages follow BSD\'s decay: a busy image approaches 1', () => {
+  let now = 0;
+  const s = new Scheduler(() => now);
+  const c = new ImageCpu();
+  s.add(c);
+  for (let i = 0; i < 12 * 5; i++) {
+    // 5 s fully busy per interval
+    c.ms += 5000;
+    now += 5000;
+    s.sample();
+  }
+  assert.ok(c.load[0] > 0.99, `1 min ${c.load[0]}`);
+  assert.ok(c.load[1] > 0.6 && c.load[1] < 0.7, `5 min ${c.load[1]}`); // 1 - e^-1 after 5 minutes
+  assert.ok(c.load[2] > 0.25 && c.load[2] < 0.35, `15 min ${c.load[2]}`);
+});

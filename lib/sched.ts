@@ -1,0 +1,153 @@
+/**
+ * CPU accounting and fair scheduling of images (the seed's "system load and
+ * CPU usage accounting and scheduling", per image).
+ *
+ * Accounting: every image has an ImageCpu with the milliseconds spent on it
+ * (packet processing, its timers, its in-image processes' own work), its
+ * share of the daemon's CPU over the last interval, and BSD load averages
+ * over 1, 5 and 15 minutes computed as 4.4BSD's loadav() does: every 5 s,
+ * load = load * e^(-5/T) + n * (1 - e^(-5/T)), where n is the image's run
+ * queue length: its busy fraction (CPU ms in the interval / interval) plus
+ * the number of its processes that ran in the interval.
+ *
+ * Scheduling: deficit round robin on measured CPU time. Time is cut into
+ * rounds of ROUND_MS; at each round every image that had input lately gets a
+ * quantum proportional to its weight (cpu.weight, default 100) among the
+ * active ones, capped by cpu.max (percent of one CPU). A TAP batch for an
+ * image whose deficit is spent is dropped at that image's queue and counted
+ * in the interface's iqdrops, but only when another image wants the CPU or
+ * the image is capped: alone, an image may use everything (work conserving).
+ */
+
+export const ROUND_MS = 10;
+export const LOAD_INTERVAL_MS = 5000;
+export const CPU_WEIGHT_DEFAULT = 100;
+export const CPU_WEIGHT_MAX = 10000;
+export const CPU_MAX_DEFAULT = 100;
+
+// exp(-5/60), exp(-5/300), exp(-5/900): 4.4BSD's cexp[] for 1, 5, 15 minutes.
+const DECAY = [Math.exp(-5 / 60), Math.exp(-5 / 300), Math.exp(-5 / 900)] as const;
+
+export class ImageCpu {
+  /** cpu.weight: share of the CPU among busy images, relative to others. */
+  weight = CPU_WEIGHT_DEFAULT;
+  /** cpu.max: cap in percent of one CPU (100: no cap). */
+  max = CPU_MAX_DEFAULT;
+  /** Milliseconds of CPU spent on this image since it was created. */
+  ms = 0;
+  /** Milliseconds spent by its in-image processes (part of `ms`). */
+  procMs = 0;
+  /** Percent of the daemon's CPU this image used over the last interval. */
+  share = 0;
+  /** Load averages over 1, 5 and 15 minutes. */
+  readonly load: [number, number, number] = [0, 0, 0];
+  /** Processes of this image that ran in the current interval (set by the daemon). */
+  procsRan = 0;
+  /** Frames dropped by the scheduler because the image was over its share. */
+  throttled = 0;
+
+  /** @internal scheduler state */
+  deficit = 0;
+  lastActive = -1e9;
+  msAtInterval = 0;
+}
+
+export class Scheduler {
+  private roundStart: number;
+  private readonly members = new Set<ImageCpu>();
+  private lastSample: number;
+  private daemonMsAtSample: number;
+
+  constructor(
+    private readonly now: () => number,
+    /** Total CPU milliseconds of the process (user + system), for shares. */
+    private readonly processCpuMs: () => number = () => 0,
+  ) {
+    this.roundStart = now();
+    this.lastSample = this.roundStart;
+    this.daemonMsAtSample = processCpuMs();
+  }
+
+  add(c: ImageCpu): void {
+    this.members.add(c);
+  }
+
+  remove(c: ImageCpu): void {
+    this.members.delete(c);
+  }
+
+  /** Asked for the CPU within the last two rounds. */
+  private active(c: ImageCpu, now: number): boolean {
+    return now - c.lastActive < 2 * ROUND_MS;
+  }
+
+  private activeWeight(now: number): number {
+    let sumW = 0;
+    for (const c of this.members) if (this.active(c, now)) sumW += c.weight;
+    return sumW;
+  }
+
+  /** An active image's CPU milliseconds per round: its weight's part, capped by cpu.max. */
+  private quantum(c: ImageCpu, sumW: number): number {
+    const q = (ROUND_MS * c.weight) / Math.max(sumW, c.weight);
+    const cap = (ROUND_MS * c.max) / 100;
+    return q > cap ? cap : q;
+  }
+
+  /** A new round: every active image gets its quantum (no hoarding beyond one). */
+  private replenish(now: number): void {
+    this.roundStart = now;
+    const sumW = this.activeWeight(now);
+    for (const c of this.members) {
+      if (!this.active(c, now)) continue;
+      const q = this.quantum(c, sumW);
+      c.deficit = Math.min(c.deficit + q, q);
+    }
+  }
+
+  /** May a batch of input for this image be processed now? */
+  admit(c: ImageCpu): boolean {
+    const now = this.now();
+    const since = c.lastActive;
+    if (!this.active(c, now)) {
+      // Waking up: a full quantum at once, so a light image's first batch is never the one dropped.
+      c.lastActive = now;
+      c.deficit = Math.max(c.deficit, this.quantum(c, this.activeWeight(now)));
+    }
+    c.lastActive = now;
+    if (now - this.roundStart >= ROUND_MS) this.replenish(now);
+    if (c.deficit > 0) return true;
+    if (c.max < 100) return false; // capped: waits for the next round even when alone
+    // Another image asked since this one last did and still holds credit: it
+    // wants the CPU now, and this image waits its turn.
+    for (const o of this.members) if (o !== c && o.deficit > 0 && o.lastActive >= since) return false;
+    // Everyone who wants the CPU has spent their quantum: the next round starts now (DRR).
+    this.replenish(now);
+    return true;
+  }
+
+  /** Account `ms` of CPU to the image (and its deficit, for packet work). */
+  charge(c: ImageCpu, ms: number, scheduled: boolean): void {
+    c.ms += ms;
+    if (scheduled) c.deficit -= ms;
+  }
+
+  /** Every LOAD_INTERVAL_MS: load averages and shares. */
+  sample(): void {
+    const now = this.now();
+    const interval = now - this.lastSample;
+    if (interval <= 0) return;
+    const daemonMs = this.processCpuMs();
+    const daemonDelta = daemonMs - this.daemonMsAtSample;
+    for (const c of this.members) {
+      const used = c.ms - c.msAtInterval;
+      c.msAtInterval = c.ms;
+      c.share = daemonDelta > 0 ? Math.min(100, (100 * used) / daemonDelta) : 0;
+      const n = used / interval + c.procsRan;
+      for (let i = 0; i < 3; i++) c.load[i] = c.load[i]! * DECAY[i]! + n * (1 - DECAY[i]!);
+      c.procsRan = 0;
+    }
+    this.lastSample = now;
+    this.daemonMsAtSample = daemonMs;
+  }
+}
