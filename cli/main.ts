@@ -7,6 +7,7 @@
  *   vimage -d NAME | vimage destroy NAME     destroy it
  *   vimage -l [-v] [NAME] | vimage list      list images
  *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
+ *   vimage -b NAME CMD [ARGS...]             run CMD in the background (ps, kill, logs inside NAME)
  *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
  *   vimage save FILE | vimage load FILE      export / import the whole configuration
  */
@@ -26,6 +27,7 @@ interface GlobalOptions {
   list?: boolean;
   verbose?: boolean;
   interface?: string;
+  detach?: boolean;
 }
 
 function printImages(images: ImageSummary[], verbose: boolean): void {
@@ -34,13 +36,27 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
     out += `    ${im.sockets} sockets, ${im.interfaces} ifnets, ${im.processes} processes\n`;
     if (verbose) {
       const ifs = (im.ifnets ?? []).map((i) => (i.hostif !== undefined ? `${i.name} (host ${i.hostif})` : i.name));
+      const load = (im.load ?? [0, 0, 0]).map((x) => x.toFixed(2)).join(', ');
       out += `    interfaces: ${ifs.join(' ')}\n`;
-      out += `    packets: ${im.ipackets ?? 0} in, ${im.opackets ?? 0} out\n`;
-      out += `    CPU time: ${((im.cpuMs ?? 0) / 1000).toFixed(3)} s\n`;
+      out += `    packets: ${im.ipackets ?? 0} in, ${im.opackets ?? 0} out, ${im.iqdrops ?? 0} input drops\n`;
+      out += `    CPU time: ${((im.cpuMs ?? 0) / 1000).toFixed(3)} s (processes ${((im.procCpuMs ?? 0) / 1000).toFixed(3)} s), ${(im.cpuShare ?? 0).toFixed(1)}% of the daemon's CPU over the last 5 s\n`;
+      out += `    load averages: ${load}\n`;
+      out += `    cpu.weight=${im.cpuWeight ?? 100} cpu.max=${im.cpuMax ?? 100}%\n`;
       out += `    created: ${im.createdAt}\n`;
     }
     process.stdout.write(out);
   }
+}
+
+/** `cpu.weight=N` / `cpu.max=P` operands of vimage -c NAME. */
+function cpuOperands(ops: string[]): { weight?: number; max?: number } {
+  const cpu: { weight?: number; max?: number } = {};
+  for (const o of ops) {
+    const m = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
+    if (m === null) throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT]`, EX_USAGE);
+    cpu[m[1] as 'weight' | 'max'] = Number(m[2]);
+  }
+  return cpu;
 }
 
 async function run(): Promise<number> {
@@ -58,8 +74,9 @@ async function run(): Promise<number> {
     if (json()) process.stdout.write(JSON.stringify(name === undefined ? { images } : images[0], null, 2) + '\n');
     else printImages(images, verbose);
   };
-  const create = async (name: string): Promise<void> => {
-    const s = await client().request<ImageSummary>('POST', '/v1/images', { name });
+  const create = async (name: string, ops: string[] = []): Promise<void> => {
+    const cpu = cpuOperands(ops);
+    const s = await client().request<ImageSummary>('POST', '/v1/images', Object.keys(cpu).length > 0 ? { name, cpu } : { name });
     if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   };
   const destroy = async (name: string): Promise<void> => {
@@ -77,6 +94,7 @@ async function run(): Promise<number> {
     .option('-l, --list', 'list images (with -v: interfaces, packets, CPU)')
     .option('-v, --verbose', 'more detail with -l')
     .option('-i, --interface <name>', 'move IF from the default image into image NAME: vimage -i NAME IF [NEWNAME]')
+    .option('-b, --detach', 'run the command in the background; it keeps running after vimage exits (vimage -b NAME CMD ...)')
     .argument('[name]', 'image to run the command in')
     .argument('[cmd...]', 'command and arguments')
     .passThroughOptions()
@@ -87,8 +105,7 @@ async function run(): Promise<number> {
       const forms = [o.create, o.destroy, o.list, o.interface].filter((x) => x !== undefined).length;
       if (forms > 1) throw new CliError('use one of -c, -d, -l and -i at a time', EX_USAGE);
       if (o.create !== undefined) {
-        if (name !== undefined) throw new CliError(`unexpected argument '${name}' after -c ${o.create}`, EX_USAGE);
-        return create(o.create);
+        return create(o.create, name === undefined ? [] : [name, ...cmd]);
       }
       if (o.destroy !== undefined) {
         if (name !== undefined) throw new CliError(`unexpected argument '${name}' after -d ${o.destroy}`, EX_USAGE);
@@ -114,14 +131,21 @@ async function run(): Promise<number> {
         return;
       }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
+      if (o.detach === true) {
+        const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() });
+        if (json()) process.stdout.write(JSON.stringify(r) + '\n');
+        else process.stdout.write(`[${r.pid}]\n`);
+        return;
+      }
       status = await client().exec(name, cmd, json());
     });
 
   program
     .command('create')
-    .description('create an image (vimage -c NAME)')
+    .description('create an image (vimage -c NAME), optionally with cpu.weight=N cpu.max=PERCENT')
     .argument('<name>')
-    .action((name: string) => create(name));
+    .argument('[params...]')
+    .action((name: string, params: string[]) => create(name, params));
   program
     .command('destroy')
     .description('destroy an image (vimage -d NAME)')

@@ -32,6 +32,30 @@ export interface CommandContext {
   readonly json: boolean;
   /** The in-image process id, for commands that print it (ping uses it as ICMP id). */
   readonly pid: number;
+  /** The daemon's process table, for ps, kill and logs (absent in unit tests that do not need it). */
+  readonly procs?: ProcView;
+}
+
+/** One in-image process as ps shows it. */
+export interface ProcInfo {
+  pid: number;
+  image: string;
+  argv: readonly string[];
+  /** 'S' sleeping (waiting for I/O or time), 'R' running (this ps), 'Z' exited (detached, log kept). */
+  stat: 'S' | 'R' | 'Z';
+  detached: boolean;
+  startedAt: number;
+  cpuMs: number;
+  exitStatus: number | null;
+}
+
+/** What in-image commands may do with the process table. */
+export interface ProcView {
+  list(image: Image): ProcInfo[];
+  /** false when there is no such process in `image`. */
+  kill(image: Image, pid: number, signal: string): boolean;
+  /** The kept output of a detached process, or undefined. */
+  log(image: Image, pid: number): string | undefined;
 }
 
 export type Command = (ctx: CommandContext) => Promise<number>;

@@ -1,18 +1,29 @@
 /**
  * In-image processes: every command run inside an image gets a pid, an
- * AbortController (Ctrl-C, kill, image destroyed) and an entry in the
- * daemon's process table while it runs.
+ * AbortController (Ctrl-C, kill, image destroyed), CPU accounting and an
+ * entry in the daemon's process table while it runs. A detached process
+ * (`vimage -b`) keeps its output in a bounded log, kept after it exits for
+ * `vimage NAME logs PID`.
+ *
+ * CPU time: a command runs inside an AsyncLocalStorage context naming its
+ * process; an async hook times every callback that runs in that context and
+ * charges it to the process and its image.
  */
 
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { VimageError } from '../lib/errors.js';
-import { EX_FAIL, type Command, type Output } from './command.js';
+import { EX_FAIL, type Command, type Output, type ProcInfo, type ProcView } from './command.js';
 
 /** Exit status of a command that is not found (as sh(1) reports it). */
 export const EX_NOTFOUND = 127;
 /** Exit status of an internal error (sysexits EX_SOFTWARE). */
 export const EX_SOFTWARE = 70;
+/** Bytes of output kept per detached process. */
+export const LOG_BYTES = 64 * 1024;
+/** Exited detached processes whose logs are kept. */
+export const KEEP_EXITED = 64;
 
 export type ProcState = 'running' | 'exited';
 
@@ -21,10 +32,16 @@ export interface Proc {
   readonly image: Image;
   readonly argv: readonly string[];
   readonly startedAt: number;
+  readonly detached: boolean;
   state: ProcState;
   exitStatus: number | null;
   readonly abort: AbortController;
   done: Promise<number>;
+  cpuMs: number;
+  /** Output kept for `logs` (detached processes only). */
+  log: string;
+  /** The scheduler's sample epoch in which this process last ran. */
+  ranEpoch: number;
 }
 
 export interface ProcIo {
@@ -34,21 +51,62 @@ export interface ProcIo {
   json: boolean;
 }
 
-export class ProcTable {
+const EMPTY_STDIN: AsyncIterable<Uint8Array> = {
+  async *[Symbol.asyncIterator]() {},
+};
+
+export class ProcTable implements ProcView {
   private nextPid = 100;
   private readonly procs = new Map<number, Proc>();
+  private readonly exited: Proc[] = [];
+  private readonly als = new AsyncLocalStorage<Proc>();
+  private readonly running: Array<{ p: Proc; t0: number }> = [];
 
   constructor(
     private readonly registry: Registry,
     private readonly commands: ReadonlyMap<string, Command>,
-    private readonly log: Logger,
-  ) {}
+    private readonly logger: Logger,
+  ) {
+    const als = this.als;
+    createHook({
+      before: () => {
+        const p = als.getStore();
+        if (p !== undefined) this.enter(p);
+      },
+      after: () => {
+        if (als.getStore() !== undefined) this.leave();
+      },
+    }).enable();
+  }
 
+  private enter(p: Proc): void {
+    this.running.push({ p, t0: performance.now() });
+    this.registry.procCpuActive = true;
+  }
+
+  private leave(): void {
+    const top = this.running.pop();
+    this.registry.procCpuActive = this.running.length > 0;
+    if (top === undefined) return;
+    const ms = performance.now() - top.t0;
+    const p = top.p;
+    p.cpuMs += ms;
+    const cpu = p.image.cpu;
+    cpu.ms += ms;
+    cpu.procMs += ms;
+    const epoch = this.registry.sched.epoch;
+    if (p.ranEpoch !== epoch) {
+      p.ranEpoch = epoch;
+      cpu.procsRan++;
+    }
+  }
+
+  /** Running processes. */
   get size(): number {
     return this.procs.size;
   }
 
-  list(image?: Image): Proc[] {
+  processes(image?: Image): Proc[] {
     return [...this.procs.values()].filter((p) => image === undefined || p.image === image);
   }
 
@@ -59,14 +117,63 @@ export class ProcTable {
 
   /** Start `argv` inside `image`; `done` resolves to its exit status. */
   spawn(image: Image, argv: readonly string[], io: ProcIo): Proc {
+    return this.start(image, argv, io, false);
+  }
+
+  /** Start a detached process (`vimage -b`): output goes to its bounded log. */
+  spawnDetached(image: Image, argv: readonly string[], json: boolean): Proc {
+    // Output written before start() returns (the command's synchronous
+    // beginning) lands here first.
+    const out = { proc: undefined as Proc | undefined, early: '' };
+    const keep = (t: string): void => {
+      const p = out.proc;
+      if (p === undefined) {
+        out.early += t;
+        return;
+      }
+      p.log += t;
+      if (p.log.length > LOG_BYTES) p.log = p.log.slice(p.log.length - LOG_BYTES);
+    };
+    const proc = this.start(image, argv, { stdout: { write: keep }, stderr: { write: keep }, stdin: EMPTY_STDIN, json }, true);
+    proc.log = out.early.slice(-LOG_BYTES);
+    out.proc = proc;
+    return proc;
+  }
+
+  private start(image: Image, argv: readonly string[], io: ProcIo, detached: boolean): Proc {
     const pid = this.nextPid++;
     const abort = new AbortController();
-    const proc: Proc = { pid, image, argv, startedAt: Date.now(), state: 'running', exitStatus: null, abort, done: Promise.resolve(0) };
+    const proc: Proc = {
+      pid,
+      image,
+      argv,
+      startedAt: Date.now(),
+      detached,
+      state: 'running',
+      exitStatus: null,
+      abort,
+      done: Promise.resolve(0),
+      cpuMs: 0,
+      log: '',
+      ranEpoch: -1,
+    };
     this.procs.set(pid, proc);
-    proc.done = this.run(proc, io).then((status) => {
+    proc.done = this.als.run(proc, () => {
+      // The synchronous start of the command is the process's CPU too.
+      this.enter(proc);
+      try {
+        return this.run(proc, io);
+      } finally {
+        this.leave();
+      }
+    }).then((status) => {
       proc.state = 'exited';
       proc.exitStatus = status;
       this.procs.delete(pid);
+      if (detached) {
+        this.exited.push(proc);
+        if (this.exited.length > KEEP_EXITED) this.exited.shift();
+      }
       return status;
     });
     return proc;
@@ -79,8 +186,8 @@ export class ProcTable {
       io.stderr.write(`vimage: ${name}: command not found; commands in an image: ${this.commandNames().join(', ')}\n`);
       return EX_NOTFOUND;
     }
-    const log = this.log.child({ image: proc.image.name, pid: proc.pid });
-    log.debug({ argv: proc.argv }, 'process started');
+    const log = this.logger.child({ image: proc.image.name, pid: proc.pid });
+    log.debug({ argv: proc.argv, detached: proc.detached }, 'process started');
     try {
       const status = await cmd({
         argv: proc.argv,
@@ -92,6 +199,7 @@ export class ProcTable {
         signal: proc.abort.signal,
         json: io.json,
         pid: proc.pid,
+        procs: this,
       });
       log.debug({ status }, 'process exited');
       return status;
@@ -106,23 +214,46 @@ export class ProcTable {
     }
   }
 
-  /** Deliver a signal: every signal we support stops the command. */
-  kill(pid: number, signal: string): boolean {
+  // ---- ProcView, for ps, kill and logs --------------------------------
+
+  list(image: Image): ProcInfo[] {
+    const self = this.als.getStore();
+    const info = (p: Proc): ProcInfo => ({
+      pid: p.pid,
+      image: p.image.name,
+      argv: p.argv,
+      stat: p.state === 'exited' ? 'Z' : p === self ? 'R' : 'S',
+      detached: p.detached,
+      startedAt: p.startedAt,
+      cpuMs: p.cpuMs,
+      exitStatus: p.exitStatus,
+    });
+    return [...this.processes(image), ...this.exited.filter((p) => p.image === image)].sort((a, b) => a.pid - b.pid).map(info);
+  }
+
+  kill(image: Image, pid: number, signal: string): boolean {
     const p = this.procs.get(pid);
-    if (p === undefined) return false;
+    if (p === undefined || p.image !== image) return false;
     p.abort.abort(signal);
     return true;
   }
 
+  log(image: Image, pid: number): string | undefined {
+    const p = this.procs.get(pid) ?? this.exited.find((e) => e.pid === pid);
+    if (p === undefined || p.image !== image || !p.detached) return undefined;
+    return p.log;
+  }
+
   /** Stop every process of `image` (image destroyed) and wait for them. */
   async stopImage(image: Image): Promise<void> {
-    const ps = this.list(image);
+    const ps = this.processes(image);
     for (const p of ps) p.abort.abort('image destroyed');
     await Promise.all(ps.map((p) => p.done));
+    for (let i = this.exited.length - 1; i >= 0; i--) if (this.exited[i]!.image === image) this.exited.splice(i, 1);
   }
 
   async stopAll(): Promise<void> {
-    const ps = this.list();
+    const ps = this.processes();
     for (const p of ps) p.abort.abort('daemon shutting down');
     await Promise.all(ps.map((p) => p.done));
   }

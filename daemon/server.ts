@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
+import { CPU_WEIGHT_MAX } from '../lib/sched.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { TapDriver } from '../lib/net/if_tap.js';
@@ -54,7 +55,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     id: im.id,
     interfaces: im.ifnets.size,
     sockets: im.raw.pcbs.length,
-    processes: deps.procs.list(im).length,
+    processes: deps.procs.processes(im).length,
     createdAt: new Date(im.createdAt).toISOString(),
   };
   if (verbose) {
@@ -70,7 +71,13 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     }
     s.ipackets = ipackets;
     s.opackets = opackets;
+    s.iqdrops = [...im.ifnets.values()].reduce((n, i) => n + i.counters.iqdrops, 0);
     s.cpuMs = Math.round(im.cpuMs * 1000) / 1000;
+    s.procCpuMs = Math.round(im.cpu.procMs * 1000) / 1000;
+    s.cpuShare = Math.round(im.cpu.share * 100) / 100;
+    s.load = [im.cpu.load[0], im.cpu.load[1], im.cpu.load[2]].map((x) => Math.round(x * 100) / 100) as [number, number, number];
+    s.cpuWeight = im.cpu.weight;
+    s.cpuMax = im.cpu.max;
   }
   return s;
 }
@@ -117,6 +124,30 @@ function imageName(raw: string): string {
   } catch {
     fail(E.BAD_NAME, 'image name in the path is not valid percent-encoding');
   }
+}
+
+function checkArgv(argv: unknown, what = "field 'argv'"): asserts argv is string[] {
+  if (!Array.isArray(argv) || argv.length === 0 || argv.length > MAX_ARGS || !argv.every((a) => typeof a === 'string' && a.length <= MAX_ARG_LEN)) {
+    fail(E.BAD_REQUEST, `${what} must be a JSON array of 1 to ${MAX_ARGS} strings of at most ${MAX_ARG_LEN} characters`);
+  }
+}
+
+/** Optional `cpu: {weight, max}` of a create request. */
+function cpuParams(body: unknown): { weight?: number; max?: number } {
+  const cpu = (body as { cpu?: unknown }).cpu;
+  if (cpu === undefined) return {};
+  if (typeof cpu !== 'object' || cpu === null) fail(E.BAD_REQUEST, "field 'cpu' must be an object");
+  const { weight, max } = cpu as { weight?: unknown; max?: unknown };
+  const out: { weight?: number; max?: number } = {};
+  if (weight !== undefined) {
+    if (!Number.isInteger(weight) || (weight as number) < 1 || (weight as number) > CPU_WEIGHT_MAX) fail(E.OUT_OF_RANGE, `cpu.weight must be an integer between 1 and ${CPU_WEIGHT_MAX}`);
+    out.weight = weight as number;
+  }
+  if (max !== undefined) {
+    if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > 100) fail(E.OUT_OF_RANGE, 'cpu.max must be a percentage between 1 and 100');
+    out.max = max as number;
+  }
+  return out;
 }
 
 export function createControlServer(deps: ServerDeps): http.Server {
@@ -176,7 +207,10 @@ export function createControlServer(deps: ServerDeps): http.Server {
       }
       if (method === 'POST') {
         const body = await readJson(req);
+        const cpu = cpuParams(body);
         const im = registry.create(field(body, 'name'));
+        if (cpu.weight !== undefined) im.cpu.weight = cpu.weight;
+        if (cpu.max !== undefined) im.cpu.max = cpu.max;
         sendJson(res, 201, summarize(deps, im, verbose));
         return;
       }
@@ -195,6 +229,18 @@ export function createControlServer(deps: ServerDeps): http.Server {
         sendJson(res, 200, { destroyed: name });
         return;
       }
+    }
+    if (parts.length === 3 && parts[2] === 'processes' && method === 'POST') {
+      const im = registry.image(imageName(parts[1]!));
+      const body = await readJson(req);
+      const argv = (body as { argv?: unknown }).argv;
+      checkArgv(argv);
+      if (deps.procs.size >= (deps.maxProcesses ?? Infinity)) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${deps.maxProcesses} (limits.processes in vimaged's configuration)`);
+      if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
+      const p = deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
+      void p.done.then(() => deps.onChange?.());
+      sendJson(res, 201, { pid: p.pid, image: im.name });
+      return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {
       const to = registry.image(imageName(parts[1]!));
@@ -242,9 +288,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     } catch {
       fail(E.BAD_REQUEST, "query parameter 'argv' must be a JSON array of strings");
     }
-    if (!Array.isArray(argv) || argv.length === 0 || argv.length > MAX_ARGS || !argv.every((a) => typeof a === 'string' && a.length <= MAX_ARG_LEN)) {
-      fail(E.BAD_REQUEST, `query parameter 'argv' must be a JSON array of 1 to ${MAX_ARGS} strings of at most ${MAX_ARG_LEN} characters`);
-    }
+    checkArgv(argv, "query parameter 'argv'");
     const json = url.searchParams.get('json') === '1';
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${EXEC_UPGRADE}\r\n\r\n`);
 

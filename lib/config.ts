@@ -18,6 +18,7 @@ import { TapDriver } from './net/if_tap.js';
 import { LLE_STATIC, arpAddStatic } from './netinet/if_ether.js';
 import { inAddAddress } from './netinet/in.js';
 import { RTF } from './netinet/route.js';
+import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT, CPU_WEIGHT_MAX } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
 
@@ -51,6 +52,8 @@ export interface ImageConfig {
   routes: RouteConfig[];
   arp: Array<{ ip: string; mac: string }>;
   sysctl: Record<string, number>;
+  /** Scheduling parameters, when not the defaults. */
+  cpu?: { weight: number; max: number };
   [section: string]: unknown;
 }
 
@@ -119,6 +122,7 @@ export function exportConfig(reg: Registry): ConfigDocument {
         .map((e) => ({ ip: ip4ToString(e.ip), mac: macToString(e.mac) })),
       sysctl,
     };
+    if (im.cpu.weight !== CPU_WEIGHT_DEFAULT || im.cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: im.cpu.weight, max: im.cpu.max };
     for (const s of sections) {
       const data = s.save(im);
       if (data !== undefined) ic[s.name] = data;
@@ -209,6 +213,15 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
     }
     for (const [name, value] of Object.entries(ic.sysctl ?? {})) {
       attempt(`image ${ic.name} sysctl ${name}`, () => void im.sysctl.set(name, String(value)));
+    }
+    if (ic.cpu !== undefined) {
+      const cpu = ic.cpu;
+      attempt(`image ${ic.name} cpu`, () => {
+        if (!Number.isInteger(cpu.weight) || cpu.weight < 1 || cpu.weight > CPU_WEIGHT_MAX) throw new Error(`cpu.weight ${cpu.weight} out of range`);
+        if (!Number.isInteger(cpu.max) || cpu.max < 1 || cpu.max > 100) throw new Error(`cpu.max ${cpu.max} out of range`);
+        im.cpu.weight = cpu.weight;
+        im.cpu.max = cpu.max;
+      });
     }
     for (const s of sections) {
       if (ic[s.name] !== undefined) attempt(`image ${ic.name} ${s.name}`, () => s.restore(im, ic[s.name]));

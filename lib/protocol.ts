@@ -8,6 +8,9 @@
  *   POST   /v1/images            CreateImage    -> 201 ImageSummary
  *   DELETE /v1/images/NAME                      -> 200 { destroyed: NAME }
  *   POST   /v1/images/NAME/interfaces  MoveInterface -> 200 { name, image }
+ *   POST   /v1/images/NAME/processes   StartDetached -> 201 { pid, image }
+ *   GET    /v1/config                           -> the whole configuration
+ *   POST   /v1/config            (document)     -> { applied, errors }
  *   GET    /v1/images/NAME/exec?argv=JSON[&json=1]
  *          with `Connection: Upgrade`, `Upgrade: vimage-exec`
  *                                              -> 101, then exec frames
@@ -65,11 +68,28 @@ export interface ImageSummary {
   ifnets?: InterfaceSummary[];
   ipackets?: number;
   opackets?: number;
+  /** Frames dropped at the image's input queues (scheduler, interface down). */
+  iqdrops?: number;
+  /** CPU milliseconds spent on the image: packets, timers and processes. */
   cpuMs?: number;
+  /** Of which the in-image processes' own work. */
+  procCpuMs?: number;
+  /** Percent of the daemon's CPU over the last 5 s interval. */
+  cpuShare?: number;
+  /** Load averages over 1, 5 and 15 minutes. */
+  load?: [number, number, number];
+  cpuWeight?: number;
+  cpuMax?: number;
 }
 
 export interface CreateImage {
   name: string;
+  cpu?: { weight?: number; max?: number };
+}
+
+export interface StartDetached {
+  argv: string[];
+  json?: boolean;
 }
 
 export interface MoveInterface {

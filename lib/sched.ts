@@ -57,6 +57,8 @@ export class Scheduler {
   private readonly members = new Set<ImageCpu>();
   private lastSample: number;
   private daemonMsAtSample: number;
+  /** Counts load samples, so the daemon can count a process once per interval. */
+  epoch = 0;
 
   constructor(
     private readonly now: () => number,
@@ -149,5 +151,6 @@ export class Scheduler {
     }
     this.lastSample = now;
     this.daemonMsAtSample = daemonMs;
+    this.epoch++;
   }
 }

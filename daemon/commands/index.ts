@@ -6,13 +6,15 @@
 import type { Command } from '../command.js';
 import { commands as arp } from './arp.js';
 import { commands as ifconfig } from './ifconfig.js';
+import { commands as ipfw } from './ipfw.js';
 import { commands as netstat } from './netstat.js';
 import { commands as ping } from './ping.js';
+import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
 import { commands as sysctl } from './sysctl.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, ifconfig, netstat, ping, route, sysctl, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, ifconfig, ipfw, netstat, ping, proc, route, sysctl, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

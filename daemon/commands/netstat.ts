@@ -15,6 +15,8 @@ import { ICMP_MAXTYPE, ICMP_TYPE_NAMES, icmpStats } from '../../lib/netinet/ip_i
 import { ipStats } from '../../lib/netinet/ip_var.js';
 import { arpStats } from '../../lib/netinet/if_ether.js';
 import { udpStats } from '../../lib/netinet/udp_usrreq.js';
+import { tcpStats } from '../../lib/netinet/tcp/tcp_var.js';
+import { listSockets, type SocketRow } from '../../lib/socket/list.js';
 import { RTF, rtFlagString, type Route } from '../../lib/netinet/route.js';
 import { snapshot, type Stats, type StatsDef } from '../../lib/stats.js';
 import { macToString } from '../../lib/wire/ethernet.js';
@@ -25,7 +27,7 @@ import { hostName } from './route.js';
 import { getopt, left, printJson, right, usageError } from './util.js';
 
 const CMD = 'netstat';
-const USAGE = 'usage: netstat [-46an] [-f inet] | -r [-46n] [-f inet] | -i [-bdn] [-f inet|link] [-I IF] | -s [-s] [-z] [-p ip|icmp|udp|arp]';
+const USAGE = 'usage: netstat [-46aLn] [-f inet] [-p tcp|udp] | -r [-46n] [-f inet] | -i [-bdn] [-f inet|link] [-I IF] | -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]';
 
 // ---------------------------------------------------------------- routes
 
@@ -199,6 +201,16 @@ const SINGULAR: Readonly<Record<string, string>> = {
   replies: 'reply',
   entrys: 'entry',
   IPs: 'IP',
+  connections: 'connection',
+  acks: 'ack',
+  segments: 'segment',
+  bytes: 'byte',
+  timeouts: 'timeout',
+  probes: 'probe',
+  resets: 'reset',
+  cookies: 'cookie',
+  overflows: 'overflow',
+  RSTs: 'RST',
 };
 
 /** The description for `n`: FreeBSD pluralises the first counted noun. */
@@ -227,17 +239,18 @@ function proto<K extends string>(name: string, def: StatsDef<K>, get: (im: Image
   return { name, def, get, fixed: new Set(fixed) };
 }
 
-// FreeBSD's protox order: udp, ip, icmp, ..., arp (tcp is not here yet).
+// FreeBSD's protox order: tcp, udp, ip, icmp, ..., arp.
 const PROTOS = {
+  tcp: proto('tcp', tcpStats, (im) => im.tcpstat),
   udp: proto('udp', udpStats, (im) => im.udpstat),
   ip: proto('ip', ipStats, (im) => im.ipstat),
   icmp: proto('icmp', icmpStats, (im) => im.icmpstat, ['bmcastecho', 'bmcasttstamp']),
   arp: proto('arp', arpStats, (im) => im.arpstat),
 } as const;
 type ProtoName = keyof typeof PROTOS;
-const PROTO_ORDER: readonly ProtoName[] = ['udp', 'ip', 'icmp', 'arp'];
+const PROTO_ORDER: readonly ProtoName[] = ['tcp', 'udp', 'ip', 'icmp', 'arp'];
 /** Protocols FreeBSD's netstat knows that this stack does not have (yet). */
-const NOT_YET = new Set(['tcp', 'sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
+const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
 
 function histogram(title: string, h: Float64Array): string {
   let s = '';
@@ -314,20 +327,66 @@ function statistics(ctx: CommandContext, which: readonly ProtoName[], omitZero: 
 
 // --------------------------------------------------------------- sockets
 
-function sockets(ctx: CommandContext, all: boolean): number {
+/** An address as FreeBSD's inetprint: `*.port`, `addr.port`, `*.*`. */
+function sockAddr(a: number, port: number, numeric: boolean): string {
+  const host = a === 0 ? '*' : hostName(a, numeric);
+  return `${host}.${port === 0 ? '*' : port}`;
+}
+
+function sockets(ctx: CommandContext, o: { all: boolean; numeric: boolean; proto: string | undefined; wide: boolean }): number {
+  let rows = listSockets(ctx.image);
+  if (o.proto !== undefined) rows = rows.filter((r) => r.proto.startsWith(o.proto!));
+  // Without -a, servers (listeners, unconnected datagram sockets) are left out.
+  if (!o.all) rows = rows.filter((r) => r.fport !== 0);
   if (ctx.json) {
-    printJson(ctx, { sockets: [] });
+    printJson(ctx, { sockets: rows.map((r) => sockJson(r)) });
     return EX_OK;
   }
-  ctx.stdout.write(
-    `Active Internet connections${all ? ' (including servers)' : ''}\n` +
-      `${left('Proto', 5)} ${left('Recv-Q', 6)} ${left('Send-Q', 6)} ${left('Local Address', 22)} ${left('Foreign Address', 22)} ${left('(state)', 11)}\n`,
-  );
+  let s =
+    `Active Internet connections${o.all ? ' (including servers)' : ''}\n` +
+    `${left('Proto', 5)} ${left('Recv-Q', 6)} ${left('Send-Q', 6)} ${left('Local Address', 22)} ${left('Foreign Address', 22)} ${left('(state)', 11)}\n`;
+  for (const r of rows) {
+    const la = sockAddr(r.laddr, r.lport, o.numeric);
+    const fa = sockAddr(r.faddr, r.fport, o.numeric);
+    const w = o.wide ? Math.max(22, la.length, fa.length) : 22;
+    const line = `${left(r.proto, 5)} ${right(r.recvQ, 6)} ${right(r.sendQ, 6)} ${left(la.slice(0, w), w)} ${left(fa.slice(0, w), w)} ${r.state}`;
+    s += line.trimEnd() + '\n';
+  }
+  ctx.stdout.write(s);
+  return EX_OK;
+}
+
+function sockJson(r: SocketRow): Record<string, unknown> {
+  return {
+    protocol: r.proto,
+    receiveBytesWaiting: r.recvQ,
+    sendBytesWaiting: r.sendQ,
+    local: { address: ip4ToString(r.laddr), port: r.lport },
+    remote: { address: ip4ToString(r.faddr), port: r.fport },
+    ...(r.state !== '' ? { state: r.state } : {}),
+    ...(r.listen !== undefined ? { listenQueue: r.listen } : {}),
+  };
+}
+
+/** netstat -L: listen queue sizes (qlen/incqlen/maxqlen). */
+function listenQueues(ctx: CommandContext, numeric: boolean): number {
+  const rows = listSockets(ctx.image).filter((r) => r.listen !== undefined);
+  if (ctx.json) {
+    printJson(ctx, { listenQueues: rows.map((r) => ({ protocol: r.proto, local: { address: ip4ToString(r.laddr), port: r.lport }, ...r.listen })) });
+    return EX_OK;
+  }
+  let s = 'Current listen queue sizes (qlen/incqlen/maxqlen)\n';
+  s += `${left('Proto', 5)} ${left('Listen', 32)} ${left('Local Address', 22)}\n`;
+  for (const r of rows) {
+    const q = r.listen!;
+    s += `${left(r.proto, 5)} ${left(`${q.qlen}/${q.incqlen}/${q.maxqlen}`, 32)} ${sockAddr(r.laddr, r.lport, numeric)}\n`;
+  }
+  ctx.stdout.write(s);
   return EX_OK;
 }
 
 const netstat: Command = async (ctx) => {
-  const g = getopt(ctx.argv.slice(1), '46abdf:iI:np:rsWz');
+  const g = getopt(ctx.argv.slice(1), '46abdf:iI:Lnp:rsWz');
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   if (g.rest.length > 0) return usageError(ctx, CMD, `unexpected argument '${g.rest[0]}'; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
@@ -346,11 +405,15 @@ const netstat: Command = async (ctx) => {
     if (p !== undefined) {
       if (p in PROTOS) which = [p as ProtoName];
       else if (NOT_YET.has(p)) {
-        ctx.stderr.write(`${CMD}: protocol ${p} is not available in this image yet; try -p ip, icmp, udp or arp\n`);
+        ctx.stderr.write(`${CMD}: protocol ${p} is not available in this image yet; try -p tcp, udp, ip, icmp or arp\n`);
         return EX_UNAVAILABLE;
-      } else return usageError(ctx, CMD, `unknown protocol: ${p}; use -p ip, icmp, udp or arp`);
+      } else return usageError(ctx, CMD, `unknown protocol: ${p}; use -p tcp, udp, ip, icmp or arp`);
     } else if (af === 'link') which = ['arp'];
-    if (!has('s')) return sockets(ctx, has('a'));
+    if (!has('s')) {
+      if (p !== 'tcp' && p !== 'udp') return usageError(ctx, CMD, `-p ${p}: sockets are listed for tcp and udp; use -s -p ${p} for statistics`);
+      if (has('L')) return listenQueues(ctx, numeric);
+      return sockets(ctx, { all: has('a'), numeric, proto: p, wide: has('W') });
+    }
     return statistics(ctx, which, (g.count.get('s') ?? 0) > 1, has('z'));
   }
   if (has('r')) {
@@ -365,7 +428,8 @@ const netstat: Command = async (ctx) => {
     }
     return interfaceTable(ctx, { numeric, bytes: has('b'), drops: has('d'), af, only });
   }
-  return sockets(ctx, has('a'));
+  if (has('L')) return listenQueues(ctx, numeric);
+  return sockets(ctx, { all: has('a'), numeric, proto: undefined, wide: has('W') });
 };
 
 export const commands: Record<string, Command> = { netstat };

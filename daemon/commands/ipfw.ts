@@ -1,0 +1,409 @@
+/**
+ * ipfw(8) inside an image: the rule chain (add, delete, flush, zero,
+ * resetlog, list, show, enable/disable) and dummynet (pipe, queue, sched:
+ * config, delete, flush, show), printing as FreeBSD 14's ipfw does.
+ *
+ * A rule that does not parse prints FreeBSD's message, then the rule with
+ * the wrong token marked, and changes nothing.
+ */
+
+import type { Image } from '../../lib/image.js';
+import { ruleLine, width } from '../../lib/ipfw/format.js';
+import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit, type Ipfw } from '../../lib/ipfw/ip_fw2.js';
+import { dnByteLimit, dnSlotLimit } from '../../lib/ipfw/dummynet.js';
+import { RuleSyntaxError, parseDnConfig, parseRule } from '../../lib/ipfw/parse.js';
+import { DEFAULT_RULE, protoName } from '../../lib/ipfw/rule.js';
+import { ip4ToString } from '../../lib/wire/ipv4.js';
+import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
+import { getopt, printJson } from './util.js';
+
+const CMD = 'ipfw';
+const EX_DATAERR = 65;
+
+const USAGE =
+  'ipfw syntax summary (but please do read the ipfw(8) manpage):\n\n' +
+  '\tipfw [-abcdefhnNqStTv] <command>\n\n' +
+  'where <command> is one of the following:\n\n' +
+  'add [num] rule\n' +
+  'delete [num[-num]...]\n' +
+  '{pipe|queue|sched} N config PIPE-BODY\n' +
+  '[pipe|queue|sched] {zero|delete|show} [N{,N}]\n' +
+  '{enable|disable} {firewall|one_pass|verbose}\n' +
+  '{flush|zero|resetlog} [num ...]\n' +
+  '{list|show} [num[-num] ...]\n\n' +
+  'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
+  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | check-state\n' +
+  'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +
+  'SRC/DST:\tany | me | A.B.C.D[/LEN] | A.B.C.D{,A.B.C.D...} | { ADDR or ADDR ... } | not ADDR\n' +
+  'PORTS:\tN | N-M | N,M,...\n' +
+  'OPTIONS:\tin | out | via IF | recv IF | xmit IF | keep-state [:name] | setup | established |\n' +
+  '\ttcpflags [!]FLAG,... | icmptypes T,... | frag | iplen N | ipttl N | ipid N | proto P |\n' +
+  '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | // comment\n' +
+  'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe N]\n';
+
+interface Opts {
+  counters: boolean;
+  dynamic: boolean;
+  force: boolean;
+  quiet: boolean;
+  testOnly: boolean;
+}
+
+class Out {
+  out = '';
+  err = '';
+  status = EX_OK;
+  warn(msg: string, status?: number): void {
+    this.err += `${CMD}: ${msg}\n`;
+    if (status !== undefined && this.status === EX_OK) this.status = status;
+  }
+}
+
+/** The rule (or config) as typed, with the offending token underlined. */
+function pointAt(prefix: string, tokens: readonly string[], at: number): string {
+  let line = prefix;
+  let col = -1;
+  let len = 1;
+  for (let k = 0; k < tokens.length; k++) {
+    line += ' ';
+    if (k === at) {
+      col = line.length;
+      len = tokens[k]!.length;
+    }
+    line += tokens[k]!;
+  }
+  if (col < 0) col = line.length + 1;
+  return `  ${line}\n  ${' '.repeat(col)}${'^'.repeat(Math.max(1, len))}\n`;
+}
+
+function syntaxError(o: Out, e: RuleSyntaxError, prefix: string, tokens: readonly string[]): number {
+  o.err += `${CMD}: ${e.message}\n` + pointAt(prefix, tokens, e.at);
+  o.status = e.status;
+  return e.status;
+}
+
+/** `100`, `100-200`: [lo, hi], or undefined. */
+function ruleRange(t: string): [number, number] | undefined {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(t);
+  if (m === null) return undefined;
+  const lo = Number(m[1]);
+  const hi = m[2] === undefined ? lo : Number(m[2]);
+  if (lo > DEFAULT_RULE || hi > DEFAULT_RULE) return undefined;
+  return [lo, hi];
+}
+
+function dynLines(fw: Ipfw, now: number, pcw: number, bcw: number, lo: number, hi: number): string[] {
+  const dyn = fw.dyn;
+  const out: string[] = [];
+  for (const s of dyn.slots(now)) {
+    const r = dyn.rule[s]!;
+    if (r.num < lo || r.num > hi) continue;
+    const h = dyn.h;
+    let l = String(r.num).padStart(5, '0');
+    if (pcw > 0 || bcw > 0) {
+      l += ' ' + String(dyn.pcnt[s]).padStart(pcw) + ' ' + String(dyn.bcnt[s]).padStart(bcw) + ' ';
+      l += `(${Math.ceil((dyn.expire[s]! - now) / 1000)}s)`;
+    }
+    const p = h.proto[s]!;
+    const name = protoName(p);
+    l += ' STATE' + (name !== undefined ? ` ${name}` : ` proto ${p}`);
+    l += ` ${ip4ToString(h.a[s]!)} ${h.pa[s]} <-> ${ip4ToString(h.b[s]!)} ${h.pb[s]} :${dyn.name[s]}`;
+    out.push(l);
+  }
+  return out;
+}
+
+/** `ipfw list|show [N[-M] ...]`. */
+function list(ctx: CommandContext, o: Out, fw: Ipfw, args: readonly string[], opts: Opts): void {
+  const now = ctx.image.clock.now();
+  const defAction = fw.defaultAccepts() ? 'allow' : undefined;
+  const rules = fw.rules;
+  const states = opts.dynamic ? fw.dyn.slots(now) : [];
+  if (ctx.json) {
+    printJson(ctx, {
+      rules: rules.map((r) => ({
+        rule: r.num,
+        text: ruleLine(r, 0, 0, r.num === DEFAULT_RULE ? defAction : undefined).slice(6),
+        packets: r.pcnt,
+        bytes: r.bcnt,
+      })),
+      dynamic: states.map((s) => ({
+        rule: fw.dyn.rule[s]!.num,
+        proto: fw.dyn.h.proto[s],
+        src: ip4ToString(fw.dyn.h.a[s]!),
+        srcPort: fw.dyn.h.pa[s],
+        dst: ip4ToString(fw.dyn.h.b[s]!),
+        dstPort: fw.dyn.h.pb[s],
+        packets: fw.dyn.pcnt[s],
+        bytes: fw.dyn.bcnt[s],
+        expiresIn: Math.ceil((fw.dyn.expire[s]! - now) / 1000),
+        name: fw.dyn.name[s],
+      })),
+    });
+    return;
+  }
+  let pcw = 0;
+  let bcw = 0;
+  if (opts.counters) {
+    for (const r of rules) {
+      pcw = Math.max(pcw, width(r.pcnt));
+      bcw = Math.max(bcw, width(r.bcnt));
+    }
+    for (const s of states) {
+      pcw = Math.max(pcw, width(fw.dyn.pcnt[s]!));
+      bcw = Math.max(bcw, width(fw.dyn.bcnt[s]!));
+    }
+  }
+  const line = (r: (typeof rules)[number]): string => ruleLine(r, pcw, bcw, r.num === DEFAULT_RULE ? defAction : undefined) + '\n';
+  if (args.length === 0) {
+    for (const r of rules) o.out += line(r);
+    if (opts.dynamic && states.length > 0) {
+      o.out += `## Dynamic rules (${states.length} ${16 + 136 * states.length}):\n`;
+      for (const l of dynLines(fw, now, pcw, bcw, 0, DEFAULT_RULE)) o.out += l + '\n';
+    }
+    return;
+  }
+  const ranges: Array<[number, number]> = [];
+  for (const a of args) {
+    const r = ruleRange(a);
+    if (r === undefined) {
+      o.warn(`invalid rule number: ${a}`, EX_USAGE);
+      continue;
+    }
+    ranges.push(r);
+    const hit = rules.filter((x) => x.num >= r[0] && x.num <= r[1]);
+    for (const x of hit) o.out += line(x);
+    if (hit.length === 0) o.warn(r[0] === r[1] ? `rule ${r[0]} does not exist` : `no rules in range ${r[0]}-${r[1]}`, EX_UNAVAILABLE);
+  }
+  if (opts.dynamic && states.length > 0) {
+    o.out += '## Dynamic rules:\n';
+    for (const [lo, hi] of ranges) for (const l of dynLines(fw, now, pcw, bcw, lo, hi)) o.out += l + '\n';
+  }
+}
+
+async function confirm(ctx: CommandContext): Promise<boolean> {
+  ctx.stdout.write('Are you sure? [yn] ');
+  let text = '';
+  for await (const chunk of ctx.stdin) {
+    text += Buffer.from(chunk).toString('utf8');
+    for (const line of text.split('\n').slice(0, -1)) {
+      const c = line.trim().toUpperCase()[0];
+      if (c === 'Y' || c === 'N') {
+        ctx.stdout.write('\n');
+        return c === 'Y';
+      }
+    }
+    text = text.slice(text.lastIndexOf('\n') + 1);
+  }
+  const c = text.trim().toUpperCase()[0];
+  if (c === 'Y' || c === 'N') {
+    ctx.stdout.write('\n');
+    return c === 'Y';
+  }
+  return false;
+}
+
+/** `ipfw pipe|queue|sched ...`. */
+function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched', args: readonly string[], opts: Opts): void {
+  const im = ctx.image;
+  const dn = im.fw.dn;
+  const show = (nums: readonly string[]): void => {
+    const wanted: Array<[number, number]> = [];
+    for (const a of nums) {
+      for (const part of a.split(',')) {
+        const r = ruleRange(part);
+        if (r === undefined) o.warn(`invalid number: ${part}`);
+        else wanted.push(r);
+      }
+    }
+    const only = wanted.length === 0 ? undefined : (n: number): boolean => wanted.some(([lo, hi]) => n >= lo && n <= hi);
+    if (ctx.json) {
+      printJson(ctx, dn.snapshot());
+      return;
+    }
+    o.out += kind === 'pipe' ? dn.showPipes(only) : kind === 'queue' ? dn.showQueues(only) : dn.showScheds(only);
+  };
+  const a0 = args[0];
+  if (a0 === undefined || a0 === 'show' || a0 === 'list') return show(args.slice(1));
+  if (a0 === 'flush') {
+    dn.flush();
+    if (!opts.quiet) o.out += 'Flushed all pipes.\n';
+    return;
+  }
+  if (a0 === 'delete') {
+    if (args.length < 2) return o.warn('missing rule specification', EX_USAGE);
+    for (const t of args.slice(1)) {
+      const n = /^\d+$/.test(t) ? Number(t) : NaN;
+      const ok = kind === 'queue' ? dn.deleteQueue(n) : dn.deletePipe(n);
+      if (!ok) o.warn(`rule ${t}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
+    }
+    return;
+  }
+  if (!/^\d+$/.test(a0)) return o.warn(`need a pipe/flowset/sched number`, EX_USAGE);
+  const nr = Number(a0);
+  if (nr <= 0 || nr >= 65536) return o.warn(`need a pipe/flowset/sched number`, EX_USAGE);
+  const verb = args[1];
+  if (verb === 'delete') {
+    const ok = kind === 'queue' ? dn.deleteQueue(nr) : dn.deletePipe(nr);
+    if (!ok) o.warn(`rule ${nr}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
+    return;
+  }
+  if (verb === 'show' || verb === 'list') return show([a0]);
+  if (verb !== 'config') return o.warn(`unrecognised option \`\`${verb ?? ''}''`, EX_USAGE);
+  if (kind === 'sched') return o.warn('sched config is not supported; pipe N config makes the WF2Q+ scheduler N', EX_USAGE);
+  const tokens = args.slice(2);
+  let spec;
+  try {
+    spec = parseDnConfig(kind, tokens, { slots: im.sysctl.v[dnSlotLimit.slot]!, bytes: im.sysctl.v[dnByteLimit.slot]! });
+  } catch (e) {
+    if (e instanceof RuleSyntaxError) {
+      syntaxError(o, e, `${kind} ${a0} config`, tokens);
+      return;
+    }
+    throw e;
+  }
+  if (opts.testOnly) return;
+  if (kind === 'pipe') dn.configPipe(nr, spec);
+  else {
+    if (!dn.queues.has(nr) && spec.pipe === undefined) {
+      o.warn(`queue ${nr} needs a pipe: ipfw queue ${nr} config pipe P [weight W] ...`, EX_DATAERR);
+      return;
+    }
+    dn.configQueue(nr, spec);
+  }
+}
+
+const ipfw: Command = async (ctx) => {
+  const g = getopt(ctx.argv.slice(1), 'acdefnNqSv');
+  const o = new Out();
+  const finish = (): number => {
+    if (o.out !== '') ctx.stdout.write(o.out);
+    if (o.err !== '') ctx.stderr.write(o.err);
+    return o.status;
+  };
+  if (typeof g === 'string') {
+    o.warn(g, EX_USAGE);
+    return finish();
+  }
+  const opts: Opts = { counters: g.count.has('a'), dynamic: g.count.has('d') || g.count.has('e'), force: g.count.has('f'), quiet: g.count.has('q'), testOnly: g.count.has('n') };
+  const im: Image = ctx.image;
+  const fw = im.fw;
+  const args = g.rest;
+  const cmd = args[0];
+  if (cmd === undefined) {
+    ctx.stderr.write(USAGE);
+    return EX_USAGE;
+  }
+  const rest = args.slice(1);
+  switch (cmd) {
+    case 'add': {
+      let rule;
+      try {
+        rule = parseRule(rest, { verboseLimit: im.sysctl.v[fwVerboseLimit.slot]! });
+      } catch (e) {
+        if (!(e instanceof RuleSyntaxError)) throw e;
+        syntaxError(o, e, 'add', rest);
+        return finish();
+      }
+      if (opts.testOnly) return finish();
+      try {
+        fw.add(rule);
+      } catch (e) {
+        o.warn((e as Error).message, EX_DATAERR);
+        return finish();
+      }
+      if (ctx.json) printJson(ctx, { rule: rule.num, text: ruleLine(rule, 0, 0).slice(6) });
+      else if (!opts.quiet) o.out += ruleLine(rule, 0, 0) + '\n';
+      return finish();
+    }
+    case 'delete': {
+      if (rest.length === 0) {
+        o.warn('missing rule specification', EX_USAGE);
+        return finish();
+      }
+      if (rest[0] === 'set') {
+        o.warn('rule sets are not supported (ipfw set)', EX_USAGE);
+        return finish();
+      }
+      for (const t of rest) {
+        const r = ruleRange(t);
+        if (r === undefined) {
+          o.warn(`invalid rule number ${t}`, EX_USAGE);
+          break;
+        }
+        if (r[0] === DEFAULT_RULE) {
+          o.warn(`rule ${r[0]}: setsockopt(IP_FW_XDEL): Invalid argument`, EX_UNAVAILABLE);
+          continue;
+        }
+        const n = fw.deleteRange(r[0], Math.min(r[1], DEFAULT_RULE - 1));
+        if (n === 0 && !opts.quiet) o.warn(r[0] !== r[1] ? `no rules rules in ${r[0]}-${r[1]} range` : `rule ${r[0]} not found`, EX_UNAVAILABLE);
+      }
+      if (o.status !== EX_OK && opts.force) o.status = EX_OK;
+      return finish();
+    }
+    case 'flush': {
+      if (!opts.force && !opts.quiet && !(await confirm(ctx))) return finish();
+      fw.flush();
+      if (!opts.quiet) o.out += 'Flushed all rules.\n';
+      return finish();
+    }
+    case 'zero':
+    case 'resetlog': {
+      const zero = cmd === 'zero';
+      if (rest.length === 0) {
+        if (zero) fw.zero();
+        else fw.resetLog();
+        if (!opts.quiet) o.out += zero ? 'Accounting cleared.\n' : 'Logging counts reset.\n';
+        return finish();
+      }
+      for (const t of rest) {
+        if (!/^\d+$/.test(t) || Number(t) > 0xffff) {
+          o.warn(`invalid rule number \`\`${t}''`, EX_USAGE);
+          return finish();
+        }
+        const n = Number(t);
+        const hit = zero ? fw.zero(n) : fw.resetLog(n);
+        if (hit === 0) {
+          o.out += `Entry ${n} not found\n`;
+          if (o.status === EX_OK) o.status = EX_UNAVAILABLE;
+        } else if (!opts.quiet) o.out += `Entry ${n} ${zero ? 'cleared' : 'logging count reset'}.\n`;
+      }
+      return finish();
+    }
+    case 'list':
+    case 'show':
+      list(ctx, o, fw, rest, { ...opts, counters: opts.counters || cmd === 'show' });
+      return finish();
+    case 'enable':
+    case 'disable': {
+      const which = rest[0];
+      const v = cmd === 'enable' ? '1' : '0';
+      if (which === undefined) o.warn('missing keyword to enable/disable');
+      else if (which === 'firewall') im.sysctl.set(fwEnable.name, v);
+      else if (which === 'one_pass') im.sysctl.set(fwOnePass.name, v);
+      else if (which === 'verbose') im.sysctl.set(fwVerbose.name, v);
+      else o.warn(`unrecognize enable/disable keyword: ${which}`);
+      return finish();
+    }
+    case 'pipe':
+    case 'queue':
+    case 'sched':
+      dummynet(ctx, o, cmd, rest, opts);
+      return finish();
+    case 'set':
+    case 'table':
+    case 'nat':
+    case 'nat64lsn':
+    case 'nat64stl':
+    case 'nptv6':
+    case 'internal':
+    case 'iflist':
+      o.warn(`${cmd} is not supported in vimage`, EX_USAGE);
+      return finish();
+    default:
+      o.warn(`bad command \`${cmd}'`, EX_USAGE);
+      return finish();
+  }
+};
+
+export const commands: Record<string, Command> = { ipfw };

@@ -1,0 +1,127 @@
+/**
+ * Process control inside an image: ps, kill and logs, as FreeBSD's ps(1)
+ * and kill(1) print them; and `set` for the image's scheduling parameters
+ * (cpu.weight, cpu.max).
+ */
+
+import { CPU_WEIGHT_MAX } from '../../lib/sched.js';
+import { EX_FAIL, EX_OK, type Command, type CommandContext, type ProcInfo } from '../command.js';
+import { getopt, left, parseIntIn, printJson, right, usageError } from './util.js';
+
+/** FreeBSD's signal numbers for the names kill(1) takes. */
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, ALRM: 14, TERM: 15, USR1: 30, USR2: 31 };
+
+/** CPU time as ps prints it: m:ss.cc */
+function cpuTime(ms: number): string {
+  const cs = Math.floor(ms / 10);
+  const m = Math.floor(cs / 6000);
+  const s = Math.floor((cs % 6000) / 100);
+  return `${m}:${String(s).padStart(2, '0')}.${String(cs % 100).padStart(2, '0')}`;
+}
+
+function noProcs(ctx: CommandContext, cmd: string): number {
+  ctx.stderr.write(`${cmd}: the process table is not available here\n`);
+  return EX_FAIL;
+}
+
+const ps: Command = async (ctx) => {
+  const o = getopt(ctx.argv.slice(1), 'axuwj');
+  if (typeof o === 'string') return usageError(ctx, 'ps', `${o}\nusage: ps [-ax]`);
+  if (ctx.procs === undefined) return noProcs(ctx, 'ps');
+  const list: ProcInfo[] = ctx.procs.list(ctx.image);
+  if (ctx.json) {
+    printJson(ctx, { image: ctx.image.name, processes: list });
+    return EX_OK;
+  }
+  let out = `${right('PID', 5)} TT  STAT    TIME COMMAND\n`;
+  for (const p of list) {
+    const tt = p.detached ? ' -' : 'vc';
+    const stat = p.stat + (p.detached ? 's' : '+');
+    out += `${right(p.pid, 5)} ${left(tt, 3)} ${left(stat, 4)} ${right(cpuTime(p.cpuMs), 7)} ${p.argv.join(' ')}${p.stat === 'Z' ? ` <exited ${p.exitStatus}>` : ''}\n`;
+  }
+  ctx.stdout.write(out);
+  return EX_OK;
+};
+
+const kill: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  if (args[0] === '-l') {
+    ctx.stdout.write(Object.keys(SIGNALS).join(' ') + '\n');
+    return EX_OK;
+  }
+  let sig = 'TERM';
+  let i = 0;
+  if (args[0] === '-s') {
+    sig = (args[1] ?? '').toUpperCase().replace(/^SIG/, '');
+    i = 2;
+  } else if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) {
+    sig = args[0].slice(1).toUpperCase().replace(/^SIG/, '');
+    i = 1;
+  }
+  if (/^\d+$/.test(sig)) sig = Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`;
+  if (SIGNALS[sig] === undefined) return usageError(ctx, 'kill', `${sig}: unknown signal; valid signals: ${Object.keys(SIGNALS).join(' ')}`);
+  const pids = args.slice(i);
+  if (pids.length === 0) return usageError(ctx, 'kill', 'usage: kill [-s signal_name] pid ...');
+  if (ctx.procs === undefined) return noProcs(ctx, 'kill');
+  let status = EX_OK;
+  for (const text of pids) {
+    const pid = parseIntIn(text, 1, 2 ** 31 - 1);
+    if (pid === undefined) {
+      ctx.stderr.write(`kill: ${text}: illegal process id\n`);
+      status = EX_FAIL;
+      continue;
+    }
+    if (!ctx.procs.kill(ctx.image, pid, sig)) {
+      ctx.stderr.write(`kill: ${pid}: No such process\n`);
+      status = EX_FAIL;
+    }
+  }
+  return status;
+};
+
+const logs: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  if (args.length !== 1) return usageError(ctx, 'logs', 'usage: logs PID (the output kept for a process started with vimage -b)');
+  const pid = parseIntIn(args[0]!, 1, 2 ** 31 - 1);
+  if (pid === undefined) return usageError(ctx, 'logs', `${args[0]}: illegal process id`);
+  if (ctx.procs === undefined) return noProcs(ctx, 'logs');
+  const text = ctx.procs.log(ctx.image, pid);
+  if (text === undefined) {
+    ctx.stderr.write(`logs: ${pid}: no such background process in image ${ctx.image.name}; 'ps' lists them\n`);
+    return EX_FAIL;
+  }
+  ctx.stdout.write(text);
+  return EX_OK;
+};
+
+/** `set cpu.weight=N cpu.max=P`; without arguments, print them. */
+const set: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  const cpu = ctx.image.cpu;
+  if (args.length === 0) {
+    if (ctx.json) printJson(ctx, { 'cpu.weight': cpu.weight, 'cpu.max': cpu.max });
+    else ctx.stdout.write(`cpu.weight=${cpu.weight}\ncpu.max=${cpu.max}\n`);
+    return EX_OK;
+  }
+  const changes: Array<() => void> = [];
+  for (const a of args) {
+    const m = /^([a-z.]+)=(.*)$/.exec(a);
+    if (m === null) return usageError(ctx, 'set', `${a}: expected NAME=VALUE, e.g. cpu.weight=200`);
+    const [, key, val] = m;
+    if (key === 'cpu.weight') {
+      const n = parseIntIn(val!, 1, CPU_WEIGHT_MAX);
+      if (n === undefined) return usageError(ctx, 'set', `cpu.weight: ${val} out of range, must be an integer between 1 and ${CPU_WEIGHT_MAX}`);
+      changes.push(() => (cpu.weight = n));
+    } else if (key === 'cpu.max') {
+      const n = parseIntIn(val!.replace(/%$/, ''), 1, 100);
+      if (n === undefined) return usageError(ctx, 'set', `cpu.max: ${val} out of range, must be a percentage between 1 and 100`);
+      changes.push(() => (cpu.max = n));
+    } else {
+      return usageError(ctx, 'set', `${key}: unknown parameter; known: cpu.weight, cpu.max`);
+    }
+  }
+  for (const c of changes) c();
+  return EX_OK;
+};
+
+export const commands: Record<string, Command> = { ps, kill, logs, set };
