@@ -60,7 +60,8 @@ export class ProcTable implements ProcView {
   private readonly procs = new Map<number, Proc>();
   private readonly exited: Proc[] = [];
   private readonly als = new AsyncLocalStorage<Proc>();
-  private readonly running: Array<{ p: Proc; t0: number }> = [];
+  /** Callbacks being timed, innermost last; null for ones that are not a live process's. */
+  private readonly running: Array<{ p: Proc; t0: number } | null> = [];
 
   constructor(
     private readonly registry: Registry,
@@ -68,10 +69,16 @@ export class ProcTable implements ProcView {
     private readonly logger: Logger,
   ) {
     const als = this.als;
+    // Resources made while a process ran (a TAP device's poll handle made by
+    // `ifconfig tap create`, say) carry its context forever; only a live
+    // process's callbacks are its work. Packet work is charged by the
+    // scheduler, not here.
     createHook({
       before: () => {
         const p = als.getStore();
-        if (p !== undefined) this.enter(p);
+        if (p === undefined) return;
+        if (p.state === 'running') this.enter(p);
+        else this.running.push(null);
       },
       after: () => {
         if (als.getStore() !== undefined) this.leave();
@@ -86,8 +93,8 @@ export class ProcTable implements ProcView {
 
   private leave(): void {
     const top = this.running.pop();
-    this.registry.procCpuActive = this.running.length > 0;
-    if (top === undefined) return;
+    this.registry.procCpuActive = this.running.some((r) => r !== null);
+    if (top === undefined || top === null) return;
     const ms = performance.now() - top.t0;
     const p = top.p;
     p.cpuMs += ms;
