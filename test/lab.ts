@@ -67,7 +67,8 @@ export class Lab {
   /** Start vimaged and wait until its socket answers. */
   async start(extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    this.daemon = spawn(process.execPath, [DAEMON, '--socket', this.sock, '--state-dir', this.stateDir, ...(extra.includes('--config') ? [] : ['--log-level', 'info']), ...extra], {
+    // The priority vimaged.service gives it (Nice=-10).
+    this.daemon = spawn('nice', ['-n', '-10', process.execPath, DAEMON, '--socket', this.sock, '--state-dir', this.stateDir, ...(extra.includes('--config') ? [] : ['--log-level', 'info']), ...extra], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...env },
     });

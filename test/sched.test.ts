@@ -10,10 +10,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Lab, labUnavailable } from './lab.js';
 
 const P = 'vsch';
 const skip = labUnavailable() ?? (spawnSync('hping3', ['--version']).status === 0 && spawnSync('iperf3', ['--version']).status === 0 ? undefined : 'hping3 and iperf3 are needed: scripts/install-test-tools.sh');
+
+/** utime + stime of a process, in ms. */
+function daemonCpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // fields 14 and 15, in clock ticks of 1/100 s
+}
 
 interface Summary {
   name: string;
@@ -153,9 +160,17 @@ describe('processes, accounting and scheduling', { skip }, () => {
     await lab.ok(['X', 'set', 'cpu.weight=1']);
     await lab.ok(['Y', 'set', 'cpu.weight=3']);
     await new Promise((r) => setTimeout(r, 500));
+    const pid = lab.daemonProcess!.pid!;
+    const cpu0 = daemonCpuMs(pid);
+    const t0 = performance.now();
     const [x, y] = await Promise.all([iperf(ns['xa']!, '10.61.2.2', 5, 2), iperf(ns['ya']!, '10.62.2.2', 5, 2)]);
-    console.log(`# weights 1:3: X ${(x / 1e9).toFixed(2)} Gbit/s, Y ${(y / 1e9).toFixed(2)} Gbit/s, ratio ${(y / x).toFixed(2)}`);
-    assert.ok(y / x > 1.5, `ratio ${y / x}`);
+    const busy = (daemonCpuMs(pid) - cpu0) / (performance.now() - t0);
+    console.log(`# weights 1:3: X ${(x / 1e9).toFixed(2)} Gbit/s, Y ${(y / 1e9).toFixed(2)} Gbit/s, ratio ${(y / x).toFixed(2)}; vimaged busy ${(100 * busy).toFixed(0)}% of a CPU`);
+    // Weights divide the daemon's CPU: they shape throughput only when the
+    // daemon is the bottleneck. When it is not (the senders are), each image
+    // gets what it asks for, and the weight-3 image must not fall behind.
+    if (busy >= 0.9) assert.ok(y / x > 2, `saturated, yet ratio ${(y / x).toFixed(2)}`);
+    else assert.ok(y / x > 0.8, `not saturated, yet the weight-3 image fell behind: ratio ${(y / x).toFixed(2)}`);
     await lab.ok(['X', 'set', 'cpu.weight=100']);
     await lab.ok(['Y', 'set', 'cpu.weight=100']);
   });

@@ -41,6 +41,7 @@ describe('systemd units', () => {
     const one = (k: string): string => u.get(`Service.${k}`)?.[0] ?? '';
     assert.equal(one('Type'), 'notify');
     assert.equal(one('NotifyAccess'), 'main');
+    assert.equal(one('Nice'), '-10');
     assert.match(one('WatchdogSec'), /^\d+s$/);
     assert.match(one('ExecReload'), /kill -HUP \$MAINPID/);
     assert.deepEqual(one('CapabilityBoundingSet').split(' ').sort(), ['CAP_CHOWN', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN']);
