@@ -10,13 +10,15 @@
  * alternate ceiling and image so both see the same machine noise; the best
  * round of each is compared. Prints the ratios image/ceiling.
  *
- * BENCH_SECONDS (default 5) and BENCH_ROUNDS (default 2) tune the run.
+ * BENCH_SECONDS (default 5) and BENCH_ROUNDS (default 2) tune the run;
+ * BENCH_IPFW=0 skips the ipfw section, BENCH_IPFW=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { RealClock } from '../lib/clock.js';
-import { Registry } from '../lib/image.js';
+import { Registry, type Image } from '../lib/image.js';
+import { parseRule } from '../lib/ipfw/parse.js';
 import { silentLogger } from '../lib/log.js';
 import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
@@ -91,8 +93,31 @@ function copyLoop(offload: boolean): Setup {
   };
 }
 
+/**
+ * ipfw in R for the ipfw section: `empty` is ipfw on with only the default
+ * rule (accepting); `rules100` adds 100 rules no benchmark packet matches;
+ * `pipe` sends every packet in through a pipe of bw 0 (unlimited) delay 0.
+ */
+type FwSetup = 'off' | 'empty' | 'rules100' | 'pipe';
+
+function setupFirewall(r: Image, fw: FwSetup): void {
+  if (fw === 'off') return;
+  r.sysctl.set('net.inet.ip.fw.default_to_accept', '1');
+  r.sysctl.set('net.inet.ip.fw.enable', '1');
+  const add = (rule: string): void => void r.fw.add(parseRule(rule.split(' ')));
+  if (fw === 'rules100') {
+    for (let i = 0; i < 100; i++) {
+      if (i % 2 === 0) add(`deny ip from 10.99.${i}.0/24 to 10.98.${i}.0/24`);
+      else add(`deny ${i % 4 === 1 ? 'tcp' : 'udp'} from any to any ${20000 + i}`);
+    }
+  } else if (fw === 'pipe') {
+    r.fw.dn.configPipe(1, { bw: 0, delay: 0 });
+    add('pipe 1 ip from any to any in');
+  }
+}
+
 /** The image: R routes between two TAP interfaces. */
-function imageRouter(offload: boolean): Setup {
+function imageRouter(offload: boolean, fw: FwSetup = 'off'): Setup {
   const reg = new Registry({
     clock: new RealClock(),
     log: silentLogger,
@@ -106,6 +131,7 @@ function imageRouter(offload: boolean): Setup {
   inAddAddress(r, ta, parseIp4('10.83.1.1')!, 24, { alias: false });
   inAddAddress(r, tb, parseIp4('10.83.2.1')!, 24, { alias: false });
   r.sysctl.set('net.inet.ip.forwarding', '1');
+  setupFirewall(r, fw);
   wire(`${P}a0`, NS_A, '10.83.1.2/24', '10.83.1.1');
   wire(`${P}b0`, NS_B, '10.83.2.2/24', '10.83.2.1');
   return { target: '10.83.2.2', close: () => reg.close(false) };
@@ -135,11 +161,11 @@ async function iperf(target: string, udp: boolean): Promise<number> {
   }
 }
 
-async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean): Promise<number> {
+async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean, fw: FwSetup = 'off'): Promise<number> {
   cleanup();
   sh(['ip', 'netns', 'add', NS_A]);
   sh(['ip', 'netns', 'add', NS_B]);
-  const s = kind === 'ceiling' ? copyLoop(offload) : imageRouter(offload);
+  const s = kind === 'ceiling' ? copyLoop(offload) : imageRouter(offload, fw);
   try {
     // ARP and the first TCP handshake settle before the clock starts.
     await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', s.target]);
@@ -170,7 +196,7 @@ async function main(): Promise<void> {
   ];
   console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
   console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
-  for (const c of cases) {
+  for (const c of process.env['BENCH_IPFW'] === 'only' ? [] : cases) {
     let ceil = 0;
     let img = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -179,6 +205,24 @@ async function main(): Promise<void> {
     }
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
+  }
+  if (process.env['BENCH_IPFW'] === '0') return;
+  // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
+  console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);
+  console.log(`${'case'.padEnd(20)}${'empty'.padStart(14)}${'100 rules'.padStart(14)}${'ratio'.padStart(9)}${'pipe bw 0'.padStart(14)}${'ratio'.padStart(9)}`);
+  for (const c of cases.filter((x) => !x.offload || x.udp)) {
+    let empty = 0;
+    let rules = 0;
+    let pipe = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      empty = Math.max(empty, await measure('image', c.offload, c.udp, 'empty'));
+      rules = Math.max(rules, await measure('image', c.offload, c.udp, 'rules100'));
+      pipe = Math.max(pipe, await measure('image', c.offload, c.udp, 'pipe'));
+    }
+    const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
+    console.log(
+      `${c.name.padEnd(20)}${fmt(empty).padStart(14)}${fmt(rules).padStart(14)}${(rules / empty).toFixed(2).padStart(9)}${fmt(pipe).padStart(14)}${(pipe / empty).toFixed(2).padStart(9)}`,
+    );
   }
 }
 

@@ -15,6 +15,11 @@ import type { Image, Registry } from '../lib/image.js';
 
 export interface Output {
   write(text: string): void;
+  /**
+   * Raw bytes (nc and other data movers). Optional: a runner that only
+   * carries text leaves it out and callers decode UTF-8 instead.
+   */
+  writeBytes?(bytes: Uint8Array): void;
 }
 
 export interface CommandContext {

@@ -7,14 +7,17 @@ import type { Command } from '../command.js';
 import { commands as arp } from './arp.js';
 import { commands as ifconfig } from './ifconfig.js';
 import { commands as ipfw } from './ipfw.js';
+import { commands as iperf3 } from './iperf3.js';
+import { commands as nc } from './nc.js';
 import { commands as netstat } from './netstat.js';
 import { commands as ping } from './ping.js';
 import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
+import { commands as servers } from './servers.js';
 import { commands as sysctl } from './sysctl.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, ifconfig, ipfw, netstat, ping, proc, route, sysctl, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

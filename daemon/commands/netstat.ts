@@ -376,7 +376,7 @@ function listenQueues(ctx: CommandContext, numeric: boolean): number {
     return EX_OK;
   }
   let s = 'Current listen queue sizes (qlen/incqlen/maxqlen)\n';
-  s += `${left('Proto', 5)} ${left('Listen', 32)} ${left('Local Address', 22)}\n`;
+  s += `${left('Proto', 5)} ${left('Listen', 32)} Local Address\n`;
   for (const r of rows) {
     const q = r.listen!;
     s += `${left(r.proto, 5)} ${left(`${q.qlen}/${q.incqlen}/${q.maxqlen}`, 32)} ${sockAddr(r.laddr, r.lport, numeric)}\n`;

@@ -14,6 +14,7 @@ import { IP_OFFMASK } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, type VnetHdr } from '../wire/vnet.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32, writeU32 } from './ip_output.js';
 import { ipDefTtl } from './ip_var.js';
+import { tcpCtlInput } from './tcp/tcp_usrreq.js';
 import { udpCtlInput } from './udp_usrreq.js';
 
 export const icmpLim = sysctlInt({
@@ -215,6 +216,7 @@ function ctlInput(im: Image, type: number, code: number, buf: Uint8Array, q: num
   else return; // source quench is deprecated (RFC 6633): ignored
   const proto = buf[q + 9];
   if (proto === 17) udpCtlInput(im, errno, buf, q);
+  else if (proto === 6) tcpCtlInput(im, errno, mtu, buf, q);
 }
 
 function getSum(b: Uint8Array, o: number): number {

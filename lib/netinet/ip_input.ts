@@ -15,11 +15,12 @@ import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmpError, icmpInput } from './ip_icmp.js';
-import { ipFragment, ipToLink, readU32 } from './ip_output.js';
+import { ipOutputFinish, readU32 } from './ip_output.js';
 import { ipReass } from './ip_reass.js';
 import { ipForwarding } from './ip_var.js';
 import { rawInput } from './raw_ip.js';
 import { RTF } from './route.js';
+import { tcpInput } from './tcp/tcp_usrreq.js';
 import { udpInput } from './udp_usrreq.js';
 
 const IPTTLDEC = 1;
@@ -62,6 +63,14 @@ export function ipInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len
     st.badaddr++;
     return;
   }
+  // pfil: the firewall sees every valid packet before delivery or forwarding.
+  if (!im.fw.input(ifp, buf, off, ipLen, meta)) return;
+  ipInputDispatch(im, ifp, buf, off, hlen, ipLen, meta, dst);
+}
+
+/** Local delivery or forwarding of a valid packet past the input filter (dummynet re-enters here). */
+export function ipInputDispatch(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
+  const st = im.ipstat;
   if (im.inAddrs.has(dst)) {
     ipDeliver(im, ifp, buf, off, hlen, ipLen, meta, false);
     return;
@@ -101,6 +110,9 @@ export function ipDeliver(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
     case 1:
       icmpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
       return;
+    case 6:
+      tcpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
+      return;
     case 17:
       udpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
       return;
@@ -136,23 +148,19 @@ function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: nu
     const gso = meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE;
     // A GSO super-frame leaves as segments: what must fit is one segment.
     const segLen = gso ? gsoSegmentLength(buf, off, hlen, meta) : ipLen;
-    if (segLen > mtu) {
-      if ((buf[off + 6]! & (IP_DF >> 8)) !== 0 || gso) {
-        st.cantfrag++;
-        icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.NEEDFRAG, mtu);
-        return;
-      }
-      decrementTtl(buf, off);
-      st.forward++;
-      rt.use++;
-      ipFragment(im, out, (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst, buf, off, ipLen, mtu, meta);
+    if (segLen > mtu && ((buf[off + 6]! & (IP_DF >> 8)) !== 0 || gso)) {
+      st.cantfrag++;
+      icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.NEEDFRAG, mtu);
       return;
     }
   }
   decrementTtl(buf, off);
   st.forward++;
   rt.use++;
-  ipToLink(im, out, (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst, buf, off, ipLen, meta);
+  const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
+  // pfil output; then fragmentation (if needed) and the link.
+  if (!im.fw.output(ifp, out, nexthop, buf, off, ipLen, mtu, meta)) return;
+  ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);
 }
 
 /** TTL minus one with the header checksum patched (RFC 1624). */

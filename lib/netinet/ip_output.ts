@@ -147,15 +147,25 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
   buf[off + 10] = sum >> 8;
   buf[off + 11] = sum & 0xff;
   st.localout++;
-  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) {
-    if ((buf[off + 6]! & (IP_DF >> 8)) !== 0) {
-      st.cantfrag++;
-      return 'EMSGSIZE';
-    }
-    return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE && (buf[off + 6]! & (IP_DF >> 8)) !== 0) {
+    st.cantfrag++;
+    return 'EMSGSIZE';
   }
+  // pfil output: a packet the firewall takes is gone, as far as the sender knows.
+  if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return 0;
+  return ipOutputFinish(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+}
+
+/**
+ * The last step of output, past the output filter (dummynet re-enters
+ * here): fragment a packet larger than `mtu` (unless it is a GSO frame,
+ * which the link or software segmentation cuts), else hand it to the link.
+ * False when it could not be fragmented.
+ */
+export function ipOutputFinish(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta);
   ipToLink(im, ifp, nexthop, buf, off, len, meta);
-  return 0;
+  return true;
 }
 
 /**

@@ -68,6 +68,8 @@ export const udpStats = defineStats({
 
 /** What a UDP endpoint's owner (the socket) is told. */
 export interface UdpSockHooks {
+  /** Bytes waiting to be read (netstat's Recv-Q). */
+  readonly recvQueued: number;
   /**
    * A datagram from src:sport to dst at buf[off, off+len): copy what is kept
    * before returning. False when the receive buffer is full (counted fullsock).

@@ -1,0 +1,158 @@
+/**
+ * Dynamic states (FreeBSD's ip_fw_dynamic.c): `keep-state` installs one per
+ * flow; `check-state` and the implicit probe of every keep-state rule find
+ * it for packets of either direction. Lifetimes follow the protocol state
+ * (TCP SYN, established, closing, reset; UDP; other), all in seconds from
+ * net.inet.ip.fw.dyn_*_lifetime, measured on the image clock.
+ */
+
+import { FlowHash } from './flowhash.js';
+import { TH, type Rule } from './rule.js';
+
+export const MATCH_FORWARD = 1;
+export const MATCH_REVERSE = 2;
+
+const TCP_FLAGS = TH.FIN | TH.SYN | TH.RST;
+const BOTH_SYN = TH.SYN | (TH.SYN << 8);
+const BOTH_FIN = TH.FIN | (TH.FIN << 8);
+
+export interface DynLifetimes {
+  ack: number;
+  syn: number;
+  fin: number;
+  rst: number;
+  udp: number;
+  short: number;
+}
+
+export class DynTable {
+  readonly h = new FlowHash(64);
+  rule: Array<Rule | null>;
+  name: string[];
+  expire: Float64Array;
+  state: Uint32Array;
+  pcnt: Float64Array;
+  bcnt: Float64Array;
+  /** Result of the last `lookup`: MATCH_FORWARD or MATCH_REVERSE. */
+  dir = 0;
+
+  constructor() {
+    const cap = this.h.capacity;
+    this.rule = new Array<Rule | null>(cap).fill(null);
+    this.name = new Array<string>(cap).fill('');
+    this.expire = new Float64Array(cap);
+    this.state = new Uint32Array(cap);
+    this.pcnt = new Float64Array(cap);
+    this.bcnt = new Float64Array(cap);
+    this.h.onGrow = (n) => {
+      const f64 = (x: Float64Array): Float64Array => {
+        const y = new Float64Array(n);
+        y.set(x);
+        return y;
+      };
+      const old = this.expire.length;
+      this.rule.length = n;
+      this.rule.fill(null, old);
+      this.name.length = n;
+      this.name.fill('', old);
+      this.expire = f64(this.expire);
+      this.pcnt = f64(this.pcnt);
+      this.bcnt = f64(this.bcnt);
+      const s = new Uint32Array(n);
+      s.set(this.state);
+      this.state = s;
+    };
+  }
+
+  get count(): number {
+    return this.h.count;
+  }
+
+  /**
+   * Find the live state for this packet in either direction; -1 if none.
+   * `name` 'any' matches states of every name. Sets `dir`.
+   */
+  lookup(now: number, proto: number, src: number, dst: number, sport: number, dport: number, name: string): number {
+    let s = this.h.find(proto, src, dst, sport, dport);
+    let dir = MATCH_FORWARD;
+    if (s < 0) {
+      s = this.h.find(proto, dst, src, dport, sport);
+      dir = MATCH_REVERSE;
+    }
+    if (s < 0) return -1;
+    if (this.expire[s]! <= now) {
+      this.remove(s);
+      return -1;
+    }
+    if (name !== 'any' && this.name[s] !== name) return -1;
+    this.dir = dir;
+    return s;
+  }
+
+  install(now: number, rule: Rule, name: string, proto: number, src: number, dst: number, sport: number, dport: number): number {
+    const s = this.h.insert(proto, src, dst, sport, dport);
+    this.rule[s] = rule;
+    this.name[s] = name;
+    this.state[s] = 0;
+    this.pcnt[s] = 0;
+    this.bcnt[s] = 0;
+    this.expire[s] = now;
+    return s;
+  }
+
+  /** Count a packet and refresh the lifetime (dyn_update_proto_state). */
+  update(s: number, now: number, dir: number, proto: number, tcpFlags: number, len: number, lt: DynLifetimes): void {
+    this.pcnt[s]!++;
+    this.bcnt[s]! += len;
+    let life: number;
+    if (proto === 6) {
+      const f = tcpFlags & TCP_FLAGS;
+      const st = (this.state[s]! | (dir === MATCH_FORWARD ? f : f << 8)) >>> 0;
+      this.state[s] = st;
+      switch (st & (TCP_FLAGS | (TCP_FLAGS << 8))) {
+        case TH.SYN: // opening
+          life = lt.syn;
+          break;
+        case BOTH_SYN: // established
+        case BOTH_SYN | TH.FIN: // one side closing
+        case BOTH_SYN | (TH.FIN << 8):
+          life = lt.ack;
+          break;
+        case BOTH_SYN | BOTH_FIN: // both sides closed
+          life = lt.fin;
+          break;
+        default:
+          // A reset, or a state made mid-connection without `setup`.
+          life = lt.rst;
+      }
+    } else if (proto === 17) life = lt.udp;
+    else life = lt.short;
+    this.expire[s] = now + life * 1000;
+  }
+
+  remove(s: number): void {
+    this.rule[s] = null;
+    this.h.remove(s);
+  }
+
+  /** Remove expired states; returns how many are left. */
+  expireAll(now: number): number {
+    const cap = this.h.capacity;
+    for (let s = 0; s < cap; s++) if (this.h.used[s] === 1 && this.expire[s]! <= now) this.remove(s);
+    return this.h.count;
+  }
+
+  /** Remove the states a rule made (the rule was deleted), or all when `rule` is null. */
+  removeRule(rule: Rule | null): void {
+    const cap = this.h.capacity;
+    for (let s = 0; s < cap; s++) if (this.h.used[s] === 1 && (rule === null || this.rule[s] === rule)) this.remove(s);
+  }
+
+  /** Live slots in slot order, for listings. */
+  slots(now: number): number[] {
+    const out: number[] = [];
+    const cap = this.h.capacity;
+    for (let s = 0; s < cap; s++) if (this.h.used[s] === 1 && this.expire[s]! > now) out.push(s);
+    return out;
+  }
+}
