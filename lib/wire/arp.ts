@@ -4,6 +4,7 @@
  * data the caller counts as malformed.
  */
 
+import { WireView, put32, u32 } from './bytes.js';
 import { readMac, writeMac, type Mac } from './ethernet.js';
 
 export const ARP_LEN = 28;
@@ -12,33 +13,12 @@ export const ARPOP = { REQUEST: 1, REPLY: 2 } as const;
 
 const F = { HTYPE: 0, PTYPE: 2, HLEN: 4, PLEN: 5, OP: 6, SHA: 8, SPA: 14, THA: 18, TPA: 24 } as const;
 
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-
-export class ArpPacket {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class ArpPacket extends WireView {
   /** Long enough, and Ethernet/IPv4 with the right address lengths. */
   checked(): boolean {
     const b = this.buf;
     const o = this.off;
-    if (this.len < ARP_LEN || o + ARP_LEN > b.length) return false;
+    if (!this.holds(ARP_LEN)) return false;
     return (
       ((b[o + F.HTYPE]! << 8) | b[o + F.HTYPE + 1]!) === ARPHRD_ETHER &&
       ((b[o + F.PTYPE]! << 8) | b[o + F.PTYPE + 1]!) === 0x0800 &&

@@ -3,6 +3,8 @@
  * a double), so comparing and storing one costs nothing.
  */
 
+import { WireView } from './bytes.js';
+
 declare const macBrand: unique symbol;
 /** A 48-bit MAC address as an integer, most significant byte first. */
 export type Mac = number & { readonly [macBrand]: true };
@@ -66,20 +68,9 @@ export function isMulticastMac(mac: Mac): boolean {
 const F = { DST: 0, SRC: 6, TYPE: 12 } as const;
 
 /** A view over an Ethernet II header. */
-export class EthernetFrame {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class EthernetFrame extends WireView {
   checked(): boolean {
-    return this.len >= ETHER_HDR_LEN && this.off + this.len <= this.buf.length;
+    return this.holds(ETHER_HDR_LEN);
   }
 
   get dst(): Mac {

@@ -3,6 +3,7 @@
  * 8-byte header. Unknown types are data, counted by the caller.
  */
 
+import { WireView } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 
 export const ICMP_MINLEN = 8;
@@ -61,20 +62,9 @@ export function isIcmpError(type: number): boolean {
 
 const F = { TYPE: 0, CODE: 1, SUM: 2, ID: 4, SEQ: 6, MTU: 6 } as const;
 
-export class IcmpPacket {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class IcmpPacket extends WireView {
   checked(): boolean {
-    return this.len >= ICMP_MINLEN && this.off + this.len <= this.buf.length;
+    return this.holds(ICMP_MINLEN);
   }
 
   get type(): number {

@@ -5,6 +5,8 @@
  * once; after it returns true no accessor reads out of bounds.
  */
 
+import { WireView, put16, put32, u16, u32 } from './bytes.js';
+
 export const IP_HDR_LEN = 20;
 export const IP_MAXPACKET = 65535;
 export const IP_RF = 0x8000;
@@ -71,40 +73,12 @@ export function isMulticast(a: number): boolean {
 
 const F = { VHL: 0, TOS: 1, LEN: 2, ID: 4, OFF: 6, TTL: 8, PROTO: 9, SUM: 10, SRC: 12, DST: 16 } as const;
 
-function u16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-
 /** Why `Ipv4Packet.check()` refused a packet; names match `struct ipstat`. */
 export type Ipv4Fault = 'ok' | 'toosmall' | 'badvers' | 'badhlen' | 'badlen' | 'tooshort';
 
-export class Ipv4Packet {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class Ipv4Packet extends WireView {
   check(): Ipv4Fault {
-    if (this.len < IP_HDR_LEN || this.off + this.len > this.buf.length) return 'toosmall';
+    if (!this.holds(IP_HDR_LEN)) return 'toosmall';
     const b = this.buf[this.off]!;
     if (b >>> 4 !== 4) return 'badvers';
     const hl = (b & 0xf) << 2;
