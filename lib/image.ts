@@ -398,7 +398,11 @@ export class Registry {
     const sched = this.sched;
     const driver = new TapDriver(port, this.netisr, {
       admit: (ifp) => sched.admit((ifp.owner as Image).cpu),
-      charge: (ifp, ms) => sched.charge((ifp.owner as Image).cpu, ms, true),
+      charge: (ifp, ms) => {
+        const cpu = (ifp.owner as Image).cpu;
+        sched.charge(cpu, ms, true);
+        return !sched.othersWaiting(cpu);
+      },
     });
     const r = Math.floor(this.random() * 0xffffff);
     // FreeBSD's tap(4) uses its own OUI, 58:9c:fc.

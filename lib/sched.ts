@@ -128,6 +128,14 @@ export class Scheduler {
     return true;
   }
 
+  /** Has another image asked for the CPU within the last round? Then this one should yield after its batch. */
+  othersWaiting(c: ImageCpu): boolean {
+    if (this.members.size < 2) return false;
+    const now = this.now();
+    for (const o of this.members) if (o !== c && now - o.lastActive < ROUND_MS) return true;
+    return false;
+  }
+
   /** Account `ms` of CPU to the image (and its deficit, for packet work). */
   charge(c: ImageCpu, ms: number, scheduled: boolean): void {
     c.ms += ms;

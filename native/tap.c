@@ -11,7 +11,8 @@
  * uv_poll_t that, on each wake-up, reads frames straight into caller-owned
  * slots (rx[i * slotSize], length in rxLen[i]) until EAGAIN or the slots are
  * full, then calls JS once with the count. A full batch is followed by up to
- * MAX_BATCHES - 1 more in the same wake-up before yielding to the loop.
+ * MAX_BATCHES - 1 more in the same wake-up before yielding to the loop,
+ * unless the callback returns false (another device should have its turn).
  */
 
 #define _GNU_SOURCE
@@ -543,12 +544,15 @@ static void rx_finalize(napi_env env, void *data, void *hint) {
   else if (r->closed) free(r);
 }
 
-/* Call the JS callback with `count`; false if it threw. */
-static bool rx_deliver(tap_rx_t *r, int32_t count) {
+/*
+ * Call the JS callback with `count`: -1 if it threw, 0 if it returned false
+ * (yield to the loop now: another device's turn), 1 to go on reading.
+ */
+static int rx_deliver(tap_rx_t *r, int32_t count) {
   napi_env env = r->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  bool ok = true;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return -1;
+  int ok = 1;
   napi_value cb, recv, arg, result;
   /* napi_make_callback (not call_function) so nextTicks and microtasks run
    * after the batch; its receiver must be an object, hence the global. */
@@ -563,7 +567,10 @@ static bool rx_deliver(tap_rx_t *r, int32_t count) {
         napi_get_and_clear_last_exception(env, &exc);
         napi_fatal_exception(env, exc); /* 'uncaughtException', not abort */
       }
-      ok = false;
+      ok = -1;
+    } else {
+      bool more = true;
+      if (napi_get_value_bool(env, result, &more) == napi_ok && !more) ok = 0;
     }
   }
   napi_close_handle_scope(env, scope);
@@ -593,7 +600,7 @@ static void rx_on_readable(uv_poll_t *h, int status, int events) {
       if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
       break;
     }
-    if (n > 0 && !rx_deliver(r, (int32_t)n)) return;
+    if (n > 0 && rx_deliver(r, (int32_t)n) <= 0) return;
     if (err != 0 && r->active) {
       /* e.g. EBADFD once the host device was deleted: polling again would
        * spin, so stop and report -errno through the same callback. */

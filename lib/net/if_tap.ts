@@ -18,7 +18,8 @@ export interface TapPort {
   readonly slotSize: number;
   readonly rx: Uint8Array;
   readonly rxLen: Int32Array;
-  start(onBatch: (count: number) => void): void;
+  /** onBatch returning false: stop reading this device for now, let the others have their turn. */
+  start(onBatch: (count: number) => boolean | void): void;
   stop(): void;
   write(buf: Uint8Array, off: number, len: number): number;
   setPersist(on: boolean): void;
@@ -37,7 +38,8 @@ export type TapOpener = (req: TapOpenRequest) => TapPort;
 export interface BatchAccount {
   /** false: the image is over its share; the batch is dropped (iqdrops). */
   admit(ifp: Ifnet): boolean;
-  charge(ifp: Ifnet, ms: number): void;
+  /** Charge a processed batch; false when another image is waiting for the CPU (yield). */
+  charge(ifp: Ifnet, ms: number): boolean;
 }
 
 export class TapDriver implements LinkDriver {
@@ -65,12 +67,12 @@ export class TapDriver implements LinkDriver {
     this.port.start(this.onBatch);
   }
 
-  private readonly onBatch = (count: number): void => {
+  private readonly onBatch = (count: number): boolean => {
     const ifp = this.ifp;
-    if (ifp === null) return;
+    if (ifp === null) return false;
     if (!this.account.admit(ifp)) {
       ifp.counters.iqdrops += count;
-      return;
+      return false;
     }
     const t0 = performance.now();
     const { rx, rxLen, slotSize, vnetHdrLen } = this.port;
@@ -87,7 +89,7 @@ export class TapDriver implements LinkDriver {
       ifp.input(rx, base + vnetHdrLen, len - vnetHdrLen, meta);
     }
     this.netisr.drain();
-    this.account.charge(ifp, performance.now() - t0);
+    return this.account.charge(ifp, performance.now() - t0);
   };
 
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {

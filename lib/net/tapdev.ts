@@ -35,7 +35,7 @@ interface TapAddon {
   exists(name: string): boolean;
   destroy(name: string): boolean;
   write(fd: number, buf: Uint8Array, off: number, len: number): number;
-  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number) => void): RxHandle;
+  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number) => boolean | void): RxHandle;
   stop(handle: RxHandle): void;
   nsEnter(path: string): number;
   nsLeave(saved: number): void;
@@ -191,16 +191,19 @@ export class TapDevice {
    * Begin receiving: `onBatch(count)` runs once per batch of frames in `rx`.
    * If the device fails (the host side was deleted), receiving stops and
    * `rxError` holds the negative errno; onBatch is not called for it.
+   * onBatch returning false ends this wake-up's reading: other devices get
+   * their turn before more of this one's frames are read.
    */
-  start(onBatch: (count: number) => void): void {
+  start(onBatch: (count: number) => boolean | void): void {
     if (this.fd < 0) throw Object.assign(new Error(`tap ${this.name}: device is closed`), { code: 'EBADF', errno: -EBADF });
     if (this.handle !== null) {
       throw Object.assign(new Error(`tap ${this.name}: already receiving`), { code: 'EALREADY', errno: -114 });
     }
     this.rxError = 0;
-    this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number): void => {
-      if (count >= 0) onBatch(count);
-      else this.rxError = count;
+    this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number): boolean => {
+      if (count >= 0) return onBatch(count) !== false;
+      this.rxError = count;
+      return false;
     });
   }
 
