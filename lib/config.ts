@@ -11,6 +11,7 @@
  */
 
 import { VimageError } from './errors.js';
+import { ipfwSection } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
@@ -71,7 +72,7 @@ export interface ConfigSection {
 }
 
 // Declarations, like sysctl declarations: fixed at module load, not image state.
-const sections: ConfigSection[] = [];
+const sections: ConfigSection[] = [ipfwSection];
 
 export function registerConfigSection(s: ConfigSection): void {
   if (sections.some((x) => x.name === s.name)) throw new Error(`config section ${s.name} registered twice`);

@@ -1,0 +1,86 @@
+/**
+ * The ipfw part of an image's saved configuration: rules as `ipfw list`
+ * prints them (and re-parses them), pipes and queues as their parameters.
+ * Dynamic states and counters are not configuration and are not saved.
+ */
+
+import type { ConfigSection } from '../config.js';
+import type { Image } from '../image.js';
+import type { FlowMask, PipeConfig } from './dummynet.js';
+import { ruleBody } from './format.js';
+import { parseRule } from './parse.js';
+
+interface DnSaved {
+  nr: number;
+  bw?: number;
+  delay?: number;
+  plr: number;
+  qsize: number;
+  qbytes: boolean;
+  mask?: FlowMask;
+  buckets?: number;
+  pipe?: number;
+  weight?: number;
+}
+
+export interface IpfwConfig {
+  rules: string[];
+  pipes: DnSaved[];
+  queues: DnSaved[];
+}
+
+export const ipfwSection: ConfigSection = {
+  name: 'ipfw',
+  save(im: Image): IpfwConfig | undefined {
+    const fw = im.fw;
+    const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
+    const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
+      nr: p.nr,
+      bw: p.bw,
+      delay: p.delay,
+      plr: p.fs.plr,
+      qsize: p.fs.qsize,
+      qbytes: p.fs.qbytes,
+      ...(p.hasMask ? { mask: { ...p.mask }, buckets: p.buckets } : {}),
+    }));
+    const queues: DnSaved[] = [...fw.dn.queues.values()].map((q) => ({
+      nr: q.nr,
+      pipe: q.schedNr,
+      weight: q.weight,
+      plr: q.plr,
+      qsize: q.qsize,
+      qbytes: q.qbytes,
+      ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
+    }));
+    if (rules.length === 0 && pipes.length === 0 && queues.length === 0) return undefined;
+    return { rules, pipes, queues };
+  },
+  restore(im: Image, data: unknown): void {
+    const d = data as Partial<IpfwConfig>;
+    const fw = im.fw;
+    for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
+    for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
+    const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
+    const errors: string[] = [];
+    for (const text of d.rules ?? []) {
+      if (typeof text !== 'string' || have.has(text)) continue;
+      try {
+        fw.add(parseRule(text.trim().split(/\s+/)));
+      } catch (e) {
+        errors.push(`rule '${text}': ${(e as Error).message}`);
+      }
+    }
+    if (errors.length > 0) throw new Error(errors.join('; '));
+  },
+};
+
+function toConfig(s: DnSaved): PipeConfig {
+  const c: PipeConfig = { plr: s.plr, qsize: s.qsize, qbytes: s.qbytes };
+  if (s.bw !== undefined) c.bw = s.bw;
+  if (s.delay !== undefined) c.delay = s.delay;
+  if (s.mask !== undefined) c.mask = s.mask;
+  if (s.buckets !== undefined) c.buckets = s.buckets;
+  if (s.pipe !== undefined) c.pipe = s.pipe;
+  if (s.weight !== undefined) c.weight = s.weight;
+  return c;
+}
