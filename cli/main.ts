@@ -112,8 +112,10 @@ async function run(): Promise<number> {
         return destroy(o.destroy);
       }
       if (o.list === true) {
-        if (cmd.length > 0) throw new CliError(`unexpected argument '${cmd[0]}': vimage -l [-v] [NAME]`, EX_USAGE);
-        return list(name, o.verbose === true);
+        // `vimage -l NAME -v`: options after NAME arrive as operands.
+        const extra = cmd.filter((a) => a !== '-v');
+        if (extra.length > 0) throw new CliError(`unexpected argument '${extra[0]}': vimage -l [-v] [NAME]`, EX_USAGE);
+        return list(name, o.verbose === true || cmd.includes('-v'));
       }
       if (o.interface !== undefined) {
         if (name === undefined || cmd.length > 1) throw new CliError('usage: vimage -i NAME IF [NEWNAME]', EX_USAGE);

@@ -29,14 +29,31 @@ export function vimageGid(): number | undefined {
   return undefined;
 }
 
-/** Supplementary groups of a process, from /proc (empty when it is gone). */
-function groupsOf(pid: number): number[] {
+/**
+ * Is the user `uid` a member of group `gid`, by the user databases (primary
+ * group in /etc/passwd, members in /etc/group)? Decided from the uid the
+ * kernel vouches for, not from a pid that could be reused.
+ */
+function userInGroup(uid: number, gid: number): boolean {
   try {
-    const m = /^Groups:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? [] : m[1]!.trim().split(/\s+/).filter(Boolean).map(Number);
+    let user: string | undefined;
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 4 && Number(f[2]) === uid) {
+        if (Number(f[3]) === gid) return true;
+        user = f[0];
+        break;
+      }
+    }
+    if (user === undefined) return false;
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 4 && Number(f[2]) === gid) return f[3]!.split(',').includes(user);
+    }
   } catch {
-    return [];
+    // no user database: not a member
   }
+  return false;
 }
 
 export class Guard {
@@ -59,7 +76,7 @@ export class Guard {
       try {
         const c = peerCred(fd);
         const g = this.gid;
-        const admin = c.uid === 0 || (g !== undefined && (c.gid === g || groupsOf(c.pid).includes(g)));
+        const admin = c.uid === 0 || (g !== undefined && (c.gid === g || userInGroup(c.uid, g)));
         p = { ...c, admin };
       } catch {
         // not a Unix socket: unprivileged

@@ -50,7 +50,7 @@ export function readSettings(file: string, required: boolean): FileSettings {
     if (typeof l !== 'object' || l === null) throw new Error(`${file}: limits must be an object`);
     out.limits = {};
     for (const [k, v] of Object.entries(l)) {
-      if (!(k in DEFAULT_DAEMON_LIMITS)) throw new Error(`${file}: unknown limit '${k}' (known: ${Object.keys(DEFAULT_DAEMON_LIMITS).join(', ')})`);
+      if (!Object.hasOwn(DEFAULT_DAEMON_LIMITS, k)) throw new Error(`${file}: unknown limit '${k}' (known: ${Object.keys(DEFAULT_DAEMON_LIMITS).join(', ')})`);
       if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`${file}: limits.${k} must be a positive integer`);
       out.limits[k as keyof DaemonLimits] = v as number;
     }

@@ -11,7 +11,7 @@
  * SIGHUP: re-read the settings file (log level, limits) and the vimage group.
  */
 
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Command as Cli, Option } from 'commander';
@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import { RealClock } from '../lib/clock.js';
 import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
-import { tapExists, tapReattach } from '../lib/net/tapdev.js';
+import { TapDevice, tapExists, tapReattach } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
@@ -48,6 +48,23 @@ function socketAnswers(sock: string): Promise<boolean> {
     });
     c.once('error', () => resolve(false));
   });
+}
+
+/** The pid of a live vimaged that holds `pidFile`, if any (a stale file from a kill -9 does not count). */
+function stateDirHolder(pidFile: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return /vimaged|daemon\/main\.js/.test(cmd) ? pid : undefined;
+  } catch {
+    return undefined; // no such process
+  }
 }
 
 function die(message: string): never {
@@ -86,6 +103,10 @@ async function main(): Promise<void> {
     const err = e as NodeJS.ErrnoException;
     die(`cannot create ${err.path ?? 'directory'}: ${err.code === 'EACCES' ? 'permission denied, run as root or choose --socket/--state-dir you can write' : err.message}`);
   }
+  const pidFile = path.join(opts.stateDir, 'vimaged.pid');
+  const holder = stateDirHolder(pidFile);
+  if (holder !== undefined) die(`another vimaged (pid ${holder}) is using the state directory ${opts.stateDir}; stop it first or use --state-dir`);
+  writeFileSync(pidFile, `${process.pid}\n`);
   if (activated === undefined && existsSync(sock)) {
     if (await socketAnswers(sock)) die(`another vimaged is already serving ${sock}; stop it first or use --socket`);
     unlinkSync(sock); // stale socket from a daemon that did not exit cleanly
@@ -95,7 +116,8 @@ async function main(): Promise<void> {
     clock: new RealClock(),
     log,
     limits,
-    openTap: ({ name, persist }) => {
+    openTap: ({ name, persist, reattach }) => {
+      if (reattach !== true) return TapDevice.open({ name, persist, up: true });
       const { dev, netns, created } = tapReattach({ name, persist, up: true });
       if (netns !== null) log.info({ hostif: name, netns }, 'TAP device re-attached in another network namespace');
       else if (!created) log.debug({ hostif: name }, 'TAP device re-attached');
@@ -108,8 +130,15 @@ async function main(): Promise<void> {
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const server = createControlServer({ registry, procs, log, version: VERSION, onChange: () => state.save(), guard, maxProcesses: limits.processes });
+  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes };
+  const server = createControlServer(deps);
   server.maxConnections = limits.connections;
+  const applyLimits = (l: DaemonLimits): void => {
+    registry.limits.images = l.images;
+    registry.limits.interfaces = l.interfaces;
+    deps.maxProcesses = l.processes;
+    server.maxConnections = l.connections;
+  };
 
   let stopping = false;
   const stopWatchdog = startWatchdog(log);
@@ -131,6 +160,11 @@ async function main(): Promise<void> {
         // already gone
       }
     }
+    try {
+      unlinkSync(pidFile);
+    } catch {
+      // already gone
+    }
     log.info('stopped');
     pinoLog.flush();
     process.exit(0);
@@ -141,11 +175,13 @@ async function main(): Promise<void> {
     try {
       const s = readSettings(configFile, opts.config !== undefined);
       const level = opts.logLevel ?? s.logLevel ?? 'info';
+      const newLimits = { ...DEFAULT_DAEMON_LIMITS, ...s.limits };
+      applyLimits(newLimits);
       pinoLog.level = level;
       // pino children keep the level they were made with: images' too.
       for (const im of registry.list()) (im.log as unknown as { level: string }).level = level;
       guard.reload();
-      log.info({ level, file: configFile }, 'settings reloaded');
+      log.info({ logLevel: level, limits: newLimits, file: configFile }, 'settings reloaded');
       notify(`STATUS=serving ${registry.list().length} images; log level ${level}`, log);
     } catch (e) {
       log.error({ err: (e as Error).message }, 'settings not reloaded; keeping the current ones');

@@ -24,6 +24,8 @@ export const EX_SOFTWARE = 70;
 export const LOG_BYTES = 64 * 1024;
 /** Exited detached processes whose logs are kept. */
 export const KEEP_EXITED = 64;
+/** How long shutdown and image destruction wait for processes to stop. */
+export const STOP_WAIT_MS = 3000;
 
 export type ProcState = 'running' | 'exited';
 
@@ -40,8 +42,6 @@ export interface Proc {
   cpuMs: number;
   /** Output kept for `logs` (detached processes only). */
   log: string;
-  /** The scheduler's sample epoch in which this process last ran. */
-  ranEpoch: number;
 }
 
 export interface ProcIo {
@@ -101,11 +101,6 @@ export class ProcTable implements ProcView {
     const cpu = p.image.cpu;
     cpu.ms += ms;
     cpu.procMs += ms;
-    const epoch = this.registry.sched.epoch;
-    if (p.ranEpoch !== epoch) {
-      p.ranEpoch = epoch;
-      cpu.procsRan++;
-    }
   }
 
   /** Running processes. */
@@ -162,7 +157,6 @@ export class ProcTable implements ProcView {
       done: Promise.resolve(0),
       cpuMs: 0,
       log: '',
-      ranEpoch: -1,
     };
     this.procs.set(pid, proc);
     proc.done = this.als.run(proc, () => {
@@ -251,18 +245,32 @@ export class ProcTable implements ProcView {
     return p.log;
   }
 
-  /** Stop every process of `image` (image destroyed) and wait for them. */
+  /** Wait for `ps` to finish, at most STOP_WAIT_MS; name the ones that did not. */
+  private async reap(ps: Proc[], why: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), STOP_WAIT_MS);
+    });
+    const r = await Promise.race([Promise.all(ps.map((p) => p.done)), late]);
+    clearTimeout(timer);
+    if (r === 'late') {
+      const stuck = ps.filter((p) => p.state === 'running').map((p) => p.pid);
+      this.logger.warn({ pids: stuck, why }, 'processes did not stop in time; going on without them');
+    }
+  }
+
+  /** Stop every process of `image` (image destroyed) and wait for them (bounded). */
   async stopImage(image: Image): Promise<void> {
     const ps = this.processes(image);
-    for (const p of ps) p.abort.abort('image destroyed');
-    await Promise.all(ps.map((p) => p.done));
+    for (const p of ps) p.abort.abort('TERM');
+    await this.reap(ps, `image ${image.name} destroyed`);
     for (let i = this.exited.length - 1; i >= 0; i--) if (this.exited[i]!.image === image) this.exited.splice(i, 1);
   }
 
   async stopAll(): Promise<void> {
     const ps = this.processes();
-    for (const p of ps) p.abort.abort('daemon shutting down');
-    await Promise.all(ps.map((p) => p.done));
+    for (const p of ps) p.abort.abort('TERM');
+    await this.reap(ps, 'daemon shutting down');
   }
 }
 
@@ -273,6 +281,8 @@ export class InputQueue implements AsyncIterable<Uint8Array> {
   private wake: (() => void) | null = null;
   /** Bytes queued and not yet read, for flow control. */
   queued = 0;
+  /** Called when the reader has taken everything queued. */
+  onDrain: (() => void) | null = null;
 
   push(chunk: Uint8Array): void {
     if (this.ended) return;
@@ -291,6 +301,7 @@ export class InputQueue implements AsyncIterable<Uint8Array> {
       const c = this.chunks.shift();
       if (c !== undefined) {
         this.queued -= c.length;
+        if (this.chunks.length === 0) this.onDrain?.();
         yield c;
         continue;
       }

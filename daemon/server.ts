@@ -31,8 +31,8 @@ export interface ServerDeps {
   procs: ProcTable;
   log: Logger;
   version: string;
-  /** Called after anything may have changed the configuration (to save state). */
-  onChange?: () => void;
+  /** Called after anything may have changed the configuration; resolves once it is saved. */
+  onChange?: () => Promise<void> | void;
   /** Peer credentials check; without it every peer may do everything (tests). */
   guard?: Guard;
   /** In-image processes at once. */
@@ -47,6 +47,8 @@ function denied(peer: Peer, what: string): never {
 const MAX_CONFIG_BODY = 8 * 1024 * 1024;
 
 const MAX_ARGS = 256;
+/** Bytes of unread standard input a command may have queued before the client is paused. */
+const STDIN_HIGH_WATER = 1024 * 1024;
 const MAX_ARG_LEN = 4096;
 
 export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageSummary {
@@ -54,7 +56,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     name: im.name,
     id: im.id,
     interfaces: im.ifnets.size,
-    sockets: im.raw.pcbs.length,
+    sockets: im.raw.pcbs.length + im.sockets.size,
     processes: deps.procs.processes(im).length,
     createdAt: new Date(im.createdAt).toISOString(),
   };
@@ -101,11 +103,14 @@ async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<un
     chunks.push(c);
   }
   if (size === 0) return {};
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     fail(E.BAD_REQUEST, 'request body is not valid JSON');
   }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) fail(E.BAD_REQUEST, 'request body must be a JSON object');
+  return body;
 }
 
 function field(body: unknown, name: string, optional: true): string | undefined;
@@ -155,9 +160,8 @@ export function createControlServer(deps: ServerDeps): http.Server {
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 });
 
   server.on('request', (req, res) => {
-    handle(req, res).then(() => {
-      if (req.method !== 'GET') deps.onChange?.();
-    }).catch((e: unknown) => {
+    handle(req, res).catch(async (e: unknown) => {
+      if (req.method !== 'GET') await deps.onChange?.(); // whatever did change is saved
       if (e instanceof VimageError) {
         sendJson(res, e.status, errorBody(e));
         return;
@@ -172,6 +176,11 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const path = url.pathname;
     const verbose = url.searchParams.get('verbose') === '1';
     const method = req.method ?? 'GET';
+    // A change is on disk before the client hears it is done (kill -9 loses nothing).
+    const reply = async (status: number, doc: unknown): Promise<void> => {
+      if (method !== 'GET') await deps.onChange?.();
+      sendJson(res, status, doc);
+    };
     if (method !== 'GET' && deps.guard !== undefined) {
       const peer = deps.guard.peer(req.socket);
       if (!peer.admin) denied(peer, `${method} ${path}`);
@@ -179,12 +188,12 @@ export function createControlServer(deps: ServerDeps): http.Server {
     if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
     const parts = path.split('/').slice(2);
     if (parts.length === 1 && parts[0] === 'version' && method === 'GET') {
-      sendJson(res, 200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
+      await reply(200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
       return;
     }
     if (parts.length === 1 && parts[0] === 'config') {
       if (method === 'GET') {
-        sendJson(res, 200, exportConfig(registry));
+        await reply(200, exportConfig(registry));
         return;
       }
       if (method === 'POST') {
@@ -195,14 +204,14 @@ export function createControlServer(deps: ServerDeps): http.Server {
         } catch (e) {
           fail(E.BAD_REQUEST, `configuration refused: ${(e as Error).message}`);
         }
-        sendJson(res, 200, applyConfig(registry, doc));
+        await reply(200, applyConfig(registry, doc));
         return;
       }
     }
     if (parts[0] !== 'images') fail(E.NOT_FOUND, `no such endpoint ${path}`);
     if (parts.length === 1) {
       if (method === 'GET') {
-        sendJson(res, 200, { images: registry.list().map((im) => summarize(deps, im, verbose)) });
+        await reply(200, { images: registry.list().map((im) => summarize(deps, im, verbose)) });
         return;
       }
       if (method === 'POST') {
@@ -211,14 +220,14 @@ export function createControlServer(deps: ServerDeps): http.Server {
         const im = registry.create(field(body, 'name'));
         if (cpu.weight !== undefined) im.cpu.weight = cpu.weight;
         if (cpu.max !== undefined) im.cpu.max = cpu.max;
-        sendJson(res, 201, summarize(deps, im, verbose));
+        await reply(201, summarize(deps, im, verbose));
         return;
       }
     }
     if (parts.length === 2) {
       const name = imageName(parts[1]!);
       if (method === 'GET') {
-        sendJson(res, 200, summarize(deps, registry.image(name), verbose));
+        await reply(200, summarize(deps, registry.image(name), verbose));
         return;
       }
       if (method === 'DELETE') {
@@ -226,7 +235,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
         if (im === registry.default) fail(E.IMAGE_IS_DEFAULT, 'the default image cannot be destroyed');
         await deps.procs.stopImage(im);
         registry.destroy(name);
-        sendJson(res, 200, { destroyed: name });
+        await reply(200, { destroyed: name });
         return;
       }
     }
@@ -239,7 +248,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
       const p = deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
       void p.done.then(() => deps.onChange?.());
-      sendJson(res, 201, { pid: p.pid, image: im.name });
+      await reply(201, { pid: p.pid, image: im.name });
       return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {
@@ -251,7 +260,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       const ifp = from.ifnets.get(ifname);
       if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${ifname} is not in the default image; 'vimage default ifconfig -l' lists what is there`);
       registry.move(from, ifp, to, newName);
-      sendJson(res, 200, { name: ifp.name, image: to.name });
+      await reply(200, { name: ifp.name, image: to.name });
       return;
     }
     fail(E.NOT_FOUND, `no such endpoint ${method} ${path}`);
@@ -303,8 +312,16 @@ export function createControlServer(deps: ServerDeps): http.Server {
       stdin,
       json,
     });
+    // Flow control: stop reading the client while the command has not
+    // consumed what it was sent (a fast pipe into a slow command).
+    stdin.onDrain = () => {
+      if (socket.isPaused()) socket.resume();
+    };
     const decoder = new FrameDecoder((type, payload) => {
-      if (type === FRAME.STDIN) stdin.push(Uint8Array.prototype.slice.call(payload));
+      if (type === FRAME.STDIN) {
+        stdin.push(Uint8Array.prototype.slice.call(payload));
+        if (stdin.queued > STDIN_HIGH_WATER) socket.pause();
+      }
       else if (type === FRAME.STDIN_EOF) stdin.end();
       else if (type === FRAME.SIGNAL) proc.abort.abort(Buffer.from(payload).toString('ascii').slice(0, 16) || 'INT');
     });
@@ -323,8 +340,8 @@ export function createControlServer(deps: ServerDeps): http.Server {
       stdin.end();
       proc.abort.abort('client went away');
     });
-    void proc.done.then((status) => {
-      deps.onChange?.();
+    void proc.done.then(async (status) => {
+      await deps.onChange?.();
       if (!open) return;
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, status);

@@ -56,7 +56,27 @@ export class StateStore {
     this.file = path.join(dir, STATE_FILE);
   }
 
-  /** Save if the configuration changed since the last save. Never throws. */
+  private pending: Promise<void> | null = null;
+
+  /**
+   * Save soon: changes that arrive together (many clients at once) share
+   * one write. Resolves once the state is on disk (or the write failed and
+   * was logged).
+   */
+  commit(): Promise<void> {
+    if (this.pending === null) {
+      this.pending = new Promise((resolve) => {
+        setImmediate(() => {
+          this.pending = null;
+          this.save();
+          resolve();
+        });
+      });
+    }
+    return this.pending;
+  }
+
+  /** Save now if the configuration changed since the last save. Never throws. */
   save(): boolean {
     let text: string;
     try {
@@ -113,7 +133,14 @@ export class StateStore {
         return { applied: 0, errors: ['no readable state'] };
       }
     }
-    const report = applyConfig(this.registry, doc);
+    let report: ApplyReport;
+    try {
+      report = applyConfig(this.registry, doc);
+    } catch (e) {
+      // A shape validateConfig let through: keep what was applied, keep the file, carry on.
+      this.log.error({ err: (e as Error).message }, 'restoring the saved configuration stopped early');
+      report = { applied: 0, errors: [(e as Error).message] };
+    }
     for (const err of report.errors) this.log.error({ err }, 'could not restore an item of the saved configuration');
     if (report.errors.length > 0 && existsSync(this.file)) {
       // The next save writes only what is live; keep the full document too.

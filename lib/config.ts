@@ -154,7 +154,30 @@ export function validateConfig(doc: unknown): ConfigDocument {
     if (typeof im !== 'object' || im === null) throw new Error(`${at} must be an object`);
     str(im.name, `${at}.name`);
     for (const k of ['interfaces', 'routes', 'arp'] as const) if (im[k] !== undefined && !Array.isArray(im[k])) throw new Error(`${at}.${k} must be a list`);
-    if (im.sysctl !== undefined && (typeof im.sysctl !== 'object' || im.sysctl === null)) throw new Error(`${at}.sysctl must be an object`);
+    if (im.sysctl !== undefined && (typeof im.sysctl !== 'object' || im.sysctl === null || Array.isArray(im.sysctl))) throw new Error(`${at}.sysctl must be an object`);
+    (im.interfaces ?? []).forEach((f: unknown, j) => {
+      const it = `${at}.interfaces[${j}]`;
+      if (typeof f !== 'object' || f === null) throw new Error(`${it} must be an object`);
+      const o = f as Record<string, unknown>;
+      str(o['name'], `${it}.name`);
+      str(o['kind'], `${it}.kind`);
+      if (o['addrs'] !== undefined && (!Array.isArray(o['addrs']) || !o['addrs'].every((a) => typeof a === 'string'))) throw new Error(`${it}.addrs must be a list of A.B.C.D/LEN strings`);
+      if (typeof o['mtu'] !== 'number') throw new Error(`${it}.mtu must be a number`);
+      if (o['peer'] !== undefined && (typeof o['peer'] !== 'object' || o['peer'] === null)) throw new Error(`${it}.peer must be an object`);
+    });
+    (im.routes ?? []).forEach((r: unknown, j) => {
+      if (typeof r !== 'object' || r === null) throw new Error(`${at}.routes[${j}] must be an object`);
+      str((r as Record<string, unknown>)['dst'], `${at}.routes[${j}].dst`);
+      str((r as Record<string, unknown>)['interface'], `${at}.routes[${j}].interface`);
+      const fl = (r as Record<string, unknown>)['flags'];
+      if (fl !== undefined && !Array.isArray(fl)) throw new Error(`${at}.routes[${j}].flags must be a list`);
+    });
+    (im.arp ?? []).forEach((a: unknown, j) => {
+      if (typeof a !== 'object' || a === null) throw new Error(`${at}.arp[${j}] must be an object`);
+      str((a as Record<string, unknown>)['ip'], `${at}.arp[${j}].ip`);
+      str((a as Record<string, unknown>)['mac'], `${at}.arp[${j}].mac`);
+    });
+    if (im.cpu !== undefined && (typeof im.cpu !== 'object' || im.cpu === null)) throw new Error(`${at}.cpu must be an object`);
   });
   return d as ConfigDocument;
 }
@@ -242,7 +265,7 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
         reg.move(bound.im, bound.ifp, im, fc.name);
         ifp = bound.ifp;
       } else {
-        ifp = reg.createTap(im, hostif);
+        ifp = reg.createTap(im, hostif, { reattach: true });
         if (ifp.name !== fc.name) im.rename(ifp, fc.name);
       }
     } else if (fc.kind === 'epair') {

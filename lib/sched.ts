@@ -6,9 +6,11 @@
  * (packet processing, its timers, its in-image processes' own work), its
  * share of the daemon's CPU over the last interval, and BSD load averages
  * over 1, 5 and 15 minutes computed as 4.4BSD's loadav() does: every 5 s,
- * load = load * e^(-5/T) + n * (1 - e^(-5/T)), where n is the image's run
- * queue length: its busy fraction (CPU ms in the interval / interval) plus
- * the number of its processes that ran in the interval.
+ * load = load * e^(-5/T) + n * (1 - e^(-5/T)), where n stands for the
+ * image's run queue length: the mean number of its activities wanting the
+ * CPU over the interval, i.e. its CPU milliseconds (packets, timers and
+ * processes) divided by the interval. A sleeping `ping -i 1` adds next to
+ * nothing; an image that keeps the daemon busy approaches 1.
  *
  * Scheduling: deficit round robin on measured CPU time. Time is cut into
  * rounds of ROUND_MS; at each round every image that had input lately gets a
@@ -41,8 +43,6 @@ export class ImageCpu {
   share = 0;
   /** Load averages over 1, 5 and 15 minutes. */
   readonly load: [number, number, number] = [0, 0, 0];
-  /** Processes of this image that ran in the current interval (set by the daemon). */
-  procsRan = 0;
   /** Frames dropped by the scheduler because the image was over its share. */
   throttled = 0;
 
@@ -57,8 +57,6 @@ export class Scheduler {
   private readonly members = new Set<ImageCpu>();
   private lastSample: number;
   private daemonMsAtSample: number;
-  /** Counts load samples, so the daemon can count a process once per interval. */
-  epoch = 0;
 
   constructor(
     private readonly now: () => number,
@@ -153,12 +151,10 @@ export class Scheduler {
       const used = c.ms - c.msAtInterval;
       c.msAtInterval = c.ms;
       c.share = daemonDelta > 0 ? Math.min(100, (100 * used) / daemonDelta) : 0;
-      const n = used / interval + c.procsRan;
+      const n = used / interval;
       for (let i = 0; i < 3; i++) c.load[i] = c.load[i]! * DECAY[i]! + n * (1 - DECAY[i]!);
-      c.procsRan = 0;
     }
     this.lastSample = now;
     this.daemonMsAtSample = daemonMs;
-    this.epoch++;
   }
 }

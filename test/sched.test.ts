@@ -101,7 +101,7 @@ describe('processes, accounting and scheduling', { skip }, () => {
     await lab.ok(['X', 'kill', String(pid)]);
     await new Promise((r) => setTimeout(r, 200));
     assert.match(await lab.ok(['X', 'logs', String(pid)]), /packets transmitted/, 'killed: it printed its statistics');
-    assert.match(await lab.ok(['X', 'ps']), new RegExp(`^ *${pid} +- +Zs .*<exited 0>`, 'm'));
+    assert.match(await lab.ok(['X', 'ps']), new RegExp(`^ *${pid} +- +Zs .*<defunct> \\(ping -i 0\\.2 10\\.61\\.2\\.2, exit 0\\)$`, 'm'));
     const bad = await lab.vimage(['X', 'kill', '99999']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /kill: 99999: No such process/);

@@ -5,6 +5,7 @@
 
 import type { Command } from '../command.js';
 import { commands as arp } from './arp.js';
+import { commands as httpd } from './httpd.js';
 import { commands as ifconfig } from './ifconfig.js';
 import { commands as ipfw } from './ipfw.js';
 import { commands as iperf3 } from './iperf3.js';
@@ -17,7 +18,7 @@ import { commands as servers } from './servers.js';
 import { commands as sysctl } from './sysctl.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

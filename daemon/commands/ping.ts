@@ -100,8 +100,9 @@ export function outError(r: Exclude<OutResult, 0>): string {
 
 /** Exit status of a process stopped by a signal, as sh(1) reports it. */
 export function signalStatus(reason: unknown): number {
-  const n: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
-  return 128 + (typeof reason === 'string' && n[reason] !== undefined ? n[reason]! : 2);
+  const n: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, TERM: 15 };
+  const name = typeof reason === 'string' ? reason.replace(/^SIG/, '') : '';
+  return 128 + (n[name] ?? 2);
 }
 
 // ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ const ps: Command = async (ctx) => {
   for (const p of list) {
     const tt = p.detached ? ' -' : 'vc';
     const stat = p.stat + (p.detached ? 's' : '+');
-    out += `${right(p.pid, 5)} ${left(tt, 3)} ${left(stat, 4)} ${right(cpuTime(p.cpuMs), 7)} ${p.argv.join(' ')}${p.stat === 'Z' ? ` <exited ${p.exitStatus}>` : ''}\n`;
+    out += `${right(p.pid, 5)} ${left(tt, 3)} ${left(stat, 4)} ${right(cpuTime(p.cpuMs), 7)} ${p.stat === 'Z' ? `<defunct> (${p.argv.join(' ')}, exit ${p.exitStatus})` : p.argv.join(' ')}\n`;
   }
   ctx.stdout.write(out);
   return EX_OK;
@@ -57,6 +57,19 @@ const kill: Command = async (ctx) => {
   } else if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) {
     sig = args[0].slice(1).toUpperCase().replace(/^SIG/, '');
     i = 1;
+  }
+  if (sig === '0') {
+    // kill -0: does the process exist?
+    if (ctx.procs === undefined) return noProcs(ctx, 'kill');
+    let status = EX_OK;
+    for (const text of args.slice(i)) {
+      const pid = parseIntIn(text, 1, 2 ** 31 - 1);
+      if (pid === undefined || !ctx.procs.list(ctx.image).some((p) => p.pid === pid && p.stat !== 'Z')) {
+        ctx.stderr.write(`kill: ${text}: No such process\n`);
+        status = EX_FAIL;
+      }
+    }
+    return status;
   }
   if (/^\d+$/.test(sig)) sig = Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`;
   if (SIGNALS[sig] === undefined) return usageError(ctx, 'kill', `${sig}: unknown signal; valid signals: ${Object.keys(SIGNALS).join(' ')}`);

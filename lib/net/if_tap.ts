@@ -30,6 +30,8 @@ export interface TapOpenRequest {
   /** Host-side device name. */
   name: string;
   persist: boolean;
+  /** Restoring saved state: look for the device in other network namespaces too. */
+  reattach?: boolean;
 }
 
 export type TapOpener = (req: TapOpenRequest) => TapPort;

@@ -316,10 +316,19 @@ export function tapReattach(opts: TapOpenOptions): { dev: TapDevice; netns: stri
   if (tapExists(opts.name)) return { dev: TapDevice.open({ ...opts, up: false }), netns: null, created: false };
   for (const ns of otherNetnsPaths()) {
     let found: TapDevice | undefined;
+    let saved: number;
     try {
-      found = withNetns(ns, () => (tapExists(opts.name) ? TapDevice.open({ ...opts, up: false, mtu: undefined }) : undefined));
+      saved = native().nsEnter(ns);
     } catch {
-      continue; // not enterable, or a device of that name that is not our tap
+      continue; // not ours to enter
+    }
+    try {
+      if (tapExists(opts.name)) found = TapDevice.open({ ...opts, up: false, mtu: undefined });
+    } catch {
+      // a device of that name there that is not a TAP we can attach: keep looking
+    } finally {
+      // Failing to come back would leave the daemon in a foreign namespace: let that throw.
+      native().nsLeave(saved);
     }
     if (found !== undefined) return { dev: found, netns: ns, created: false };
   }
