@@ -266,6 +266,7 @@ export class Registry {
     );
     this.sampler = o.clock.every(LOAD_INTERVAL_MS, () => this.sched.sample());
     this.netisr = new Netisr();
+    this.netisr.account = (owner, ms) => this.sched.charge((owner as Image).cpu, ms, true);
     this.create('default');
   }
 

@@ -14,7 +14,7 @@
  */
 
 import { VnetHdr } from '../wire/vnet.js';
-import type { Ifnet } from './if.js';
+import type { Ifnet, IfnetOwner } from './if.js';
 
 /** What an entry carries: an Ethernet frame to `etherInput`, or an IPv4 packet to `ipInput`. */
 export const NETISR_ETHER = 0;
@@ -41,6 +41,12 @@ export class Netisr {
   drops = 0;
   /** Called when the first entry is queued outside a drain, so the owner can schedule one. */
   private readonly kick: () => void;
+  /**
+   * CPU accounting: time spent delivering consecutive entries for the same
+   * owner (image) is charged to it, so work done in an image reached over an
+   * epair is that image's, not the sender's.
+   */
+  account: ((owner: IfnetOwner, ms: number) => void) | null = null;
 
   constructor(capacity = 4096, kick?: () => void) {
     this.capacity = capacity;
@@ -99,10 +105,19 @@ export class Netisr {
     this.draining = true;
     this.scheduled = false;
     const m = this.scratch;
+    const account = this.account;
+    let owner: IfnetOwner | null = null;
+    let since = 0;
     try {
       while (this.count > 0) {
         const i = this.head;
         const ifp = this.ifp[i]!;
+        if (account !== null && ifp.owner !== owner) {
+          const now = performance.now();
+          if (owner !== null) account(owner, now - since);
+          owner = ifp.owner;
+          since = now;
+        }
         const buf = this.buf[i]!;
         const h = i * 6;
         m.flags = this.hdr[h]!;
@@ -122,6 +137,7 @@ export class Netisr {
         else (ifp.owner as unknown as IpInputSink).ipInputFrom(ifp, buf, off, len, m);
       }
     } finally {
+      if (account !== null && owner !== null) account(owner, performance.now() - since);
       this.draining = false;
     }
   }
