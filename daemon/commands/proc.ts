@@ -25,12 +25,31 @@ function noProcs(ctx: CommandContext, cmd: string): number {
 }
 
 const ps: Command = async (ctx) => {
-  const o = getopt(ctx.argv.slice(1), 'axuwj');
-  if (typeof o === 'string') return usageError(ctx, 'ps', `${o}\nusage: ps [-ax]`);
+  const args = ctx.argv.slice(1);
+  // BSD style without a dash: `ps aux`.
+  if (args[0] !== undefined && /^[axuwj]+$/.test(args[0])) args[0] = `-${args[0]}`;
+  const o = getopt(args, 'axuwj');
+  if (typeof o === 'string') return usageError(ctx, 'ps', `${o}\nusage: ps [-aux]`);
   if (ctx.procs === undefined) return noProcs(ctx, 'ps');
   const list: ProcInfo[] = ctx.procs.list(ctx.image);
   if (ctx.json) {
     printJson(ctx, { image: ctx.image.name, processes: list });
+    return EX_OK;
+  }
+  if (o.count.has('u')) {
+    // ps -u: FreeBSD's user-oriented columns. In-image processes share the
+    // daemon's memory, so VSZ/RSS/%MEM are 0; %CPU is over the process's life.
+    const now = Date.now();
+    let out = `USER   ${right('PID', 5)} %CPU %MEM   VSZ  RSS TT  STAT STARTED     TIME COMMAND\n`;
+    for (const p of list) {
+      const life = Math.max(1, now - p.startedAt);
+      const pcpu = p.stat === 'Z' ? 0 : Math.min(100, (100 * p.cpuMs) / life);
+      const started = new Date(p.startedAt);
+      const st = now - p.startedAt < 86_400_000 ? `${String(started.getHours()).padStart(2, '0')}:${String(started.getMinutes()).padStart(2, '0')}` : started.toDateString().slice(4, 10);
+      const cmdText = p.stat === 'Z' ? `<defunct> (${p.argv.join(' ')}, exit ${p.exitStatus})` : p.argv.join(' ');
+      out += `${left('root', 6)} ${right(p.pid, 5)} ${right(pcpu.toFixed(1), 4)}  0.0     0    0 ${left(p.detached ? ' -' : 'vc', 3)} ${left(p.stat + (p.detached ? 's' : '+'), 4)} ${left(st, 7)} ${right(cpuTime(p.cpuMs), 8)} ${cmdText}\n`;
+    }
+    ctx.stdout.write(out);
     return EX_OK;
   }
   let out = `${right('PID', 5)} TT  STAT    TIME COMMAND\n`;
