@@ -48,15 +48,18 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
   }
 }
 
-/** `cpu.weight=N` / `cpu.max=P` operands of vimage -c NAME. */
-function cpuOperands(ops: string[]): { weight?: number; max?: number } {
+/** `cpu.weight=N`, `cpu.max=P` and `sysctl.name=N` operands of vimage -c NAME. */
+function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }; sysctl: Record<string, number> } {
   const cpu: { weight?: number; max?: number } = {};
+  const sysctl: Record<string, number> = {};
   for (const o of ops) {
-    const m = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
-    if (m === null) throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT]`, EX_USAGE);
-    cpu[m[1] as 'weight' | 'max'] = Number(m[2]);
+    const c = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
+    const s = /^([a-z][a-z0-9_.]*)=(-?\d+)$/.exec(o);
+    if (c !== null) cpu[c[1] as 'weight' | 'max'] = Number(c[2]);
+    else if (s !== null) sysctl[s[1]!] = Number(s[2]);
+    else throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT] [sysctl.name=VALUE ...]`, EX_USAGE);
   }
-  return cpu;
+  return { cpu, sysctl };
 }
 
 async function run(): Promise<number> {
@@ -75,8 +78,11 @@ async function run(): Promise<number> {
     else printImages(images, verbose);
   };
   const create = async (name: string, ops: string[] = []): Promise<void> => {
-    const cpu = cpuOperands(ops);
-    const s = await client().request<ImageSummary>('POST', '/v1/images', Object.keys(cpu).length > 0 ? { name, cpu } : { name });
+    const { cpu, sysctl } = createOperands(ops);
+    const body: { name: string; cpu?: typeof cpu; sysctl?: typeof sysctl } = { name };
+    if (Object.keys(cpu).length > 0) body.cpu = cpu;
+    if (Object.keys(sysctl).length > 0) body.sysctl = sysctl;
+    const s = await client().request<ImageSummary>('POST', '/v1/images', body);
     if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   };
   const destroy = async (name: string): Promise<void> => {
@@ -144,7 +150,7 @@ async function run(): Promise<number> {
 
   program
     .command('create')
-    .description('create an image (vimage -c NAME), optionally with cpu.weight=N cpu.max=PERCENT')
+    .description('create an image (vimage -c NAME), optionally with cpu.weight=N cpu.max=PERCENT and sysctl.name=VALUE (tunables)')
     .argument('<name>')
     .argument('[params...]')
     .action((name: string, params: string[]) => create(name, params));

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
 import { CPU_WEIGHT_MAX } from '../lib/sched.js';
+import { SysctlValues } from '../lib/sysctl.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { TapDriver } from '../lib/net/if_tap.js';
@@ -137,6 +138,19 @@ function checkArgv(argv: unknown, what = "field 'argv'"): asserts argv is string
   }
 }
 
+/** Optional `sysctl: {name: value}` of a create request (tunables and other sysctls). */
+function sysctlParams(body: unknown): Array<[string, string]> {
+  const sc = (body as { sysctl?: unknown }).sysctl;
+  if (sc === undefined) return [];
+  if (typeof sc !== 'object' || sc === null || Array.isArray(sc)) fail(E.BAD_REQUEST, "field 'sysctl' must be an object of name: value");
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries(sc)) {
+    if (typeof v !== 'number' && typeof v !== 'string') fail(E.BAD_REQUEST, `sysctl ${k}: the value must be a number`);
+    out.push([k, String(v)]);
+  }
+  return out;
+}
+
 /** Optional `cpu: {weight, max}` of a create request. */
 function cpuParams(body: unknown): { weight?: number; max?: number } {
   const cpu = (body as { cpu?: unknown }).cpu;
@@ -217,7 +231,13 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (method === 'POST') {
         const body = await readJson(req);
         const cpu = cpuParams(body);
-        const im = registry.create(field(body, 'name'));
+        const tunables = sysctlParams(body);
+        const name = field(body, 'name');
+        // Check the tunables on a scratch set of values first: a bad one creates nothing.
+        const check = new SysctlValues();
+        for (const [k, v] of tunables) check.set(k, v, true);
+        const im = registry.create(name);
+        for (const [k, v] of tunables) im.sysctl.set(k, v, true);
         if (cpu.weight !== undefined) im.cpu.weight = cpu.weight;
         if (cpu.max !== undefined) im.cpu.max = cpu.max;
         await reply(201, summarize(deps, im, verbose));

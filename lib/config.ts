@@ -236,7 +236,7 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
       });
     }
     for (const [name, value] of Object.entries(ic.sysctl ?? {})) {
-      attempt(`image ${ic.name} sysctl ${name}`, () => void im.sysctl.set(name, String(value)));
+      attempt(`image ${ic.name} sysctl ${name}`, () => void im.sysctl.set(name, String(value), true));
     }
     if (ic.cpu !== undefined) {
       const cpu = ic.cpu;

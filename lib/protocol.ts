@@ -85,6 +85,8 @@ export interface ImageSummary {
 export interface CreateImage {
   name: string;
   cpu?: { weight?: number; max?: number };
+  /** Sysctls set before anything else, tunables included (net.inet.ip.fw.default_to_accept). */
+  sysctl?: Record<string, number>;
 }
 
 export interface StartDetached {

@@ -21,16 +21,18 @@ export interface SysctlDecl {
   readonly descr: string;
   /** Read-only tunables report a value but refuse writes. */
   readonly readOnly: boolean;
+  /** A boot-time tunable (FreeBSD's CTLFLAG_RDTUN): set when the image is created, read-only after. */
+  readonly tunable: boolean;
 }
 
 const decls: SysctlDecl[] = [];
 const byName = new Map<string, SysctlDecl>();
 
-export function sysctlInt(d: { name: string; def: number; min: number; max: number; descr: string; readOnly?: boolean }): SysctlDecl {
+export function sysctlInt(d: { name: string; def: number; min: number; max: number; descr: string; readOnly?: boolean; tunable?: boolean }): SysctlDecl {
   const existing = byName.get(d.name);
   if (existing !== undefined) throw new Error(`sysctl ${d.name} declared twice`);
   if (!Number.isInteger(d.def) || d.def < d.min || d.def > d.max) throw new Error(`sysctl ${d.name}: default outside bounds`);
-  const decl: SysctlDecl = Object.freeze({ ...d, slot: decls.length, readOnly: d.readOnly ?? false });
+  const decl: SysctlDecl = Object.freeze({ ...d, slot: decls.length, readOnly: d.readOnly ?? false, tunable: d.tunable ?? false });
   decls.push(decl);
   byName.set(d.name, decl);
   return decl;
@@ -66,10 +68,11 @@ export class SysctlValues {
   }
 
   /** Parse and set a value from text; throws a coded error naming the bounds. */
-  set(name: string, text: string): { decl: SysctlDecl; old: number; value: number } {
+  set(name: string, text: string, atCreation = false): { decl: SysctlDecl; old: number; value: number } {
     const decl = byName.get(name);
     if (decl === undefined) fail(E.NO_SUCH_SYSCTL, `unknown oid '${name}'`);
     if (decl.readOnly) fail(E.READ_ONLY, `oid '${name}' is read only`);
+    if (decl.tunable && !atCreation) fail(E.READ_ONLY, `oid '${name}' is a tunable, read only once the image exists: set it when creating the image, vimage -c NAME ${name}=VALUE`);
     const t = text.trim();
     if (!/^-?\d+$/.test(t)) fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
     const value = Number(t);

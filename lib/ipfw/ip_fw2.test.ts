@@ -22,7 +22,7 @@ test('the default rule denies once ipfw is on, and counts what it denied', () =>
   assert.equal(def.pcnt, 1);
   assert.equal(def.bcnt, 40);
   assert.equal(bed.r.fw.stat.denied, 1);
-  bed.r.sysctl.set('net.inet.ip.fw.default_to_accept', '1');
+  bed.r.sysctl.set('net.inet.ip.fw.default_to_accept', '1', true); // a tunable: as if given at creation
   send(bed.reg, bed.a, { proto: 17, dst: '10.2.0.2', dport: 53, size: 12 });
   assert.equal(s.seen.length, 1);
   assert.equal(ruleLine(def, 0, 0, 'allow'), '65535 allow ip from any to any');

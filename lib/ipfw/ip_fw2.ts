@@ -44,6 +44,7 @@ export const fwDefaultToAccept = sysctlInt({
   min: 0,
   max: 1,
   descr: 'Make the default rule accept all packets',
+  tunable: true,
 });
 export const fwAutoincStep = sysctlInt({ name: 'net.inet.ip.fw.autoinc_step', def: 100, min: 1, max: 1000, descr: 'Rule number auto-increment step' });
 export const fwVerbose = sysctlInt({ name: 'net.inet.ip.fw.verbose', def: 1, min: 0, max: 1, descr: 'Log matches to log rules' });
