@@ -3,31 +3,14 @@ import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
 import { silentLogger } from './log.js';
 import { Registry } from './image.js';
-import type { TapOpener, TapPort } from './net/if_tap.js';
+import { fakeTapOpener } from './testing.js';
 import { inAddAddress } from './netinet/in.js';
 import { arpAddStatic } from './netinet/if_ether.js';
 import { RTF } from './netinet/route.js';
 import { applyConfig, exportConfig, validateConfig } from './config.js';
 import type { Mac } from './wire/ethernet.js';
 
-function opener(opened: string[]): TapOpener {
-  return (req) => {
-    opened.push(req.name);
-    const port: TapPort = {
-      name: req.name,
-      vnetHdrLen: 0,
-      slotSize: 2048,
-      rx: new Uint8Array(2048),
-      rxLen: new Int32Array(1),
-      start() {},
-      stop() {},
-      write: (_b, _o, len) => len,
-      setPersist() {},
-      close() {},
-    };
-    return port;
-  };
-}
+const opener = fakeTapOpener;
 
 function build(): Registry {
   const reg = new Registry({ clock: new ManualClock(), log: silentLogger, openTap: opener([]) });

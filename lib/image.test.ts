@@ -3,45 +3,14 @@ import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
 import { silentLogger } from './log.js';
 import { Registry, type Image } from './image.js';
-import { inAddAddress } from './netinet/in.js';
-import { RTF } from './netinet/route.js';
 import { rawAttach } from './netinet/raw_ip.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from './netinet/ip_output.js';
 import { internetChecksum } from './wire/checksum.js';
-import { parseIp4 } from './wire/ipv4.js';
+import { ip, routerTopology, type Topology } from './testing.js';
 import { VimageError } from './errors.js';
 
-const ip = (s: string): number => {
-  const a = parseIp4(s);
-  assert.notEqual(a, undefined, s);
-  return a!;
-};
-
-/** A --(epair0)-- R --(epair1)-- B, R routing between 10.1.0.0/24 and 10.2.0.0/24. */
-function topology(): { reg: Registry; clock: ManualClock; a: Image; r: Image; b: Image } {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random: () => 0.5 });
-  const a = reg.create('A');
-  const r = reg.create('R');
-  const b = reg.create('B');
-  const [e0a, e0b] = reg.createEpair(r);
-  const [e1a, e1b] = reg.createEpair(r);
-  reg.move(r, e0b, a);
-  reg.move(r, e1b, b);
-  for (const [im, ifp, addr] of [
-    [a, e0b, '10.1.0.2'],
-    [r, e0a, '10.1.0.1'],
-    [r, e1a, '10.2.0.1'],
-    [b, e1b, '10.2.0.2'],
-  ] as const) {
-    im.setUp(ifp, true);
-    inAddAddress(im, ifp, ip(addr), 24, { alias: false });
-  }
-  a.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.1.0.1'), ifp: e0b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  b.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.2.0.1'), ifp: e1b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  reg.netisr.drain();
-  return { reg, clock, a, r, b };
-}
+/** A --(epair0)-- R --(epair1)-- B, R routing between 10.1.0.0/24 and 10.2.0.0/24 (forwarding off). */
+const topology = (): Topology => routerTopology({ forwarding: false });
 
 /** Send an ICMP echo request from `im` to `dst`; returns what the raw socket saw. */
 function ping(reg: Registry, im: Image, dst: number, opts: { ttl?: number; size?: number } = {}): Array<{ type: number; code: number; src: number }> {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../lib/clock.js';
 import { silentLogger } from '../../lib/log.js';
 import { Registry, type Image } from '../../lib/image.js';
-import type { TapOpener, TapPort } from '../../lib/net/if_tap.js';
+import type { TapOpener } from '../../lib/net/if_tap.js';
+import { fakeTapOpener } from '../../lib/testing.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from '../../lib/netinet/ip_output.js';
 import { internetChecksum } from '../../lib/wire/checksum.js';
 import { parseIp4 } from '../../lib/wire/ipv4.js';
@@ -56,23 +57,7 @@ async function ok(reg: Registry, im: Image, line: string): Promise<string> {
 
 function fakeTap(): { opener: TapOpener; opened: string[] } {
   const opened: string[] = [];
-  const opener: TapOpener = (req) => {
-    opened.push(req.name);
-    const port: TapPort = {
-      name: req.name,
-      vnetHdrLen: 0,
-      slotSize: 2048,
-      rx: new Uint8Array(2048),
-      rxLen: new Int32Array(1),
-      start() {},
-      stop() {},
-      write: (_b, _o, len) => len,
-      setPersist() {},
-      close() {},
-    };
-    return port;
-  };
-  return { opener, opened };
+  return { opener: fakeTapOpener(opened), opened };
 }
 
 /**

@@ -1,11 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../lib/clock.js';
-import { silentLogger } from '../../lib/log.js';
-import { Registry, type Image } from '../../lib/image.js';
-import { inAddAddress } from '../../lib/netinet/in.js';
-import { RTF } from '../../lib/netinet/route.js';
-import { parseIp4 } from '../../lib/wire/ipv4.js';
+import type { ManualClock } from '../../lib/clock.js';
+import type { Registry, Image } from '../../lib/image.js';
+import { routerTopology, type Topology } from '../../lib/testing.js';
 import type { Command, CommandContext } from '../command.js';
 import { commands as pingCommands } from './ping.js';
 import { commands as tracerouteCommands } from './traceroute.js';
@@ -13,34 +10,8 @@ import { commands as tracerouteCommands } from './traceroute.js';
 const ping = pingCommands['ping']!;
 const traceroute = tracerouteCommands['traceroute']!;
 
-const ip = (s: string): number => parseIp4(s)!;
-
 /** A --(epair0)-- R --(epair1)-- B; R forwards between 10.1.0.0/24 and 10.2.0.0/24. */
-function topology(forwarding = true): { reg: Registry; clock: ManualClock; a: Image; r: Image; b: Image } {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random: () => 0.5 });
-  const a = reg.create('A');
-  const r = reg.create('R');
-  const b = reg.create('B');
-  const [e0a, e0b] = reg.createEpair(r);
-  const [e1a, e1b] = reg.createEpair(r);
-  reg.move(r, e0b, a);
-  reg.move(r, e1b, b);
-  for (const [im, ifp, addr] of [
-    [a, e0b, '10.1.0.2'],
-    [r, e0a, '10.1.0.1'],
-    [r, e1a, '10.2.0.1'],
-    [b, e1b, '10.2.0.2'],
-  ] as const) {
-    im.setUp(ifp, true);
-    inAddAddress(im, ifp, ip(addr), 24, { alias: false });
-  }
-  a.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.1.0.1'), ifp: e0b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  b.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.2.0.1'), ifp: e1b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  if (forwarding) r.sysctl.set('net.inet.ip.forwarding', '1');
-  reg.netisr.drain();
-  return { reg, clock, a, r, b };
-}
+const topology = (forwarding = true): Topology => routerTopology({ forwarding });
 
 interface Result {
   status: number;

@@ -5,19 +5,16 @@
  *   A 10.1.0.2 --(epair0)-- 10.1.0.1 R 10.2.0.1 --(epair1)-- 10.2.0.2 B
  */
 
-import { ManualClock } from '../clock.js';
-import { Registry, type Image } from '../image.js';
-import { silentLogger } from '../log.js';
-import { inAddAddress } from '../netinet/in.js';
+import type { ManualClock } from '../clock.js';
+import type { Registry, Image } from '../image.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../netinet/ip_output.js';
 import { rawAttach } from '../netinet/raw_ip.js';
-import { RTF } from '../netinet/route.js';
 import { internetChecksum } from '../wire/checksum.js';
-import { parseIp4 } from '../wire/ipv4.js';
+import { ip, routerTopology } from '../testing.js';
 import { parseRule } from './parse.js';
 import type { Rule } from './rule.js';
 
-export const ip = (s: string): number => parseIp4(s)!;
+export { ip };
 
 /** A small seeded PRNG (mulberry32), for reproducible plr tests. */
 export function seeded(seed: number): () => number {
@@ -40,28 +37,7 @@ export interface Bed {
 }
 
 export function testbed(random: () => number = () => 0.5): Bed {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random });
-  const a = reg.create('A');
-  const r = reg.create('R');
-  const b = reg.create('B');
-  const [e0a, e0b] = reg.createEpair(r);
-  const [e1a, e1b] = reg.createEpair(r);
-  reg.move(r, e0b, a);
-  reg.move(r, e1b, b);
-  for (const [im, ifp, addr] of [
-    [a, e0b, '10.1.0.2'],
-    [r, e0a, '10.1.0.1'],
-    [r, e1a, '10.2.0.1'],
-    [b, e1b, '10.2.0.2'],
-  ] as const) {
-    im.setUp(ifp, true);
-    inAddAddress(im, ifp, ip(addr), 24, { alias: false });
-  }
-  a.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.1.0.1'), ifp: e0b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  b.routes.add({ dst: 0, prefixLen: 0, gateway: ip('10.2.0.1'), ifp: e1b, flags: RTF.GATEWAY | RTF.STATIC, mtu: 0 });
-  r.sysctl.set('net.inet.ip.forwarding', '1');
-  reg.netisr.drain();
+  const { reg, clock, a, r, b } = routerTopology({ random });
   // Resolve ARP everywhere before the firewall goes on.
   for (const [from, to] of [
     [a, '10.2.0.2'],
