@@ -102,7 +102,7 @@ type FwSetup = 'off' | 'empty' | 'rules100' | 'pipe';
 
 function setupFirewall(r: Image, fw: FwSetup): void {
   if (fw === 'off') return;
-  r.sysctl.set('net.inet.ip.fw.default_to_accept', '1');
+  r.sysctl.set('net.inet.ip.fw.default_to_accept', '1', true); // a tunable, as at creation
   r.sysctl.set('net.inet.ip.fw.enable', '1');
   const add = (rule: string): void => void r.fw.add(parseRule(rule.split(' ')));
   if (fw === 'rules100') {
