@@ -128,4 +128,52 @@ describe('ipfw and dummynet between Linux hosts', { skip }, () => {
       server.kill();
     }
   });
+
+  test('plr 0.1 loses a tenth of thousands of pings, within statistical bounds', async () => {
+    await lab.ok(['R', 'ipfw', '-q', 'flush']);
+    await lab.ok(['R', 'ipfw', 'pipe', 'flush']);
+    await lab.ok(['R', 'ipfw', 'pipe', '3', 'config', 'plr', '0.1']);
+    await lab.ok(['R', 'ipfw', '-q', 'add', '100', 'pipe', '3', 'icmp', 'from', '10.73.1.2', 'to', '10.73.2.2', 'icmptypes', '8', 'in', 'recv', tA]); // once: a router sees the packet on input and on output
+    await lab.ok(['R', 'ipfw', '-q', 'add', '1000', 'allow', 'ip', 'from', 'any', 'to', 'any']);
+    const n = 2000;
+    const r = lab.inNs(A, ['ping', '-q', '-c', String(n), '-i', '0.002', '-W', '1', '10.73.2.2'], { allowFail: true, timeoutMs: 60_000 });
+    const got = Number(/(\d+) received/.exec(r.stdout)?.[1]);
+    const lost = (n - got) / n;
+    // Binomial: sd = sqrt(0.1 * 0.9 / 2000) = 0.0067; allow 3.5 sd.
+    assert.ok(Math.abs(lost - 0.1) < 0.024, `lost ${(100 * lost).toFixed(2)}% of ${n}`);
+  });
+
+  test('two queues with weights 1 and 3 share a pipe in that ratio', async () => {
+    await lab.ok(['R', 'ipfw', '-q', 'flush']);
+    await lab.ok(['R', 'ipfw', 'pipe', 'flush']);
+    await lab.ok(['R', 'ipfw', 'pipe', '4', 'config', 'bw', '8Mbit/s', 'queue', '100']);
+    await lab.ok(['R', 'ipfw', 'queue', '1', 'config', 'pipe', '4', 'weight', '1', 'queue', '100']);
+    await lab.ok(['R', 'ipfw', 'queue', '2', 'config', 'pipe', '4', 'weight', '3', 'queue', '100']);
+    await lab.ok(['R', 'ipfw', '-q', 'add', '100', 'queue', '1', 'udp', 'from', '10.73.1.2', 'to', '10.73.2.2', 'dst-port', '5301', 'in', 'recv', tA]);
+    await lab.ok(['R', 'ipfw', '-q', 'add', '110', 'queue', '2', 'udp', 'from', '10.73.1.2', 'to', '10.73.2.2', 'dst-port', '5302', 'in', 'recv', tA]);
+    await lab.ok(['R', 'ipfw', '-q', 'add', '1000', 'allow', 'ip', 'from', 'any', 'to', 'any']);
+    const servers = ['5301', '5302'].map((port) => spawn('ip', ['netns', 'exec', B, 'iperf3', '-s', '-1', '-p', port], { stdio: 'ignore' }));
+    await new Promise((r) => setTimeout(r, 400));
+    const client = (port: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const c = spawn('ip', ['netns', 'exec', A, 'iperf3', '-c', '10.73.2.2', '-p', port, '-u', '-b', '10M', '-l', '1000', '-t', '5', '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let out = '';
+        c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        c.on('close', () => {
+          try {
+            resolve((JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second);
+          } catch (e) {
+            reject(new Error(`iperf3 -p ${port}: ${out.slice(0, 300)} ${(e as Error).message}`));
+          }
+        });
+      });
+    try {
+      const [w1, w3] = await Promise.all([client('5301'), client('5302')]);
+      const ratio = w3 / w1;
+      assert.ok(ratio > 2.5 && ratio < 3.5, `weight 1: ${(w1 / 1e6).toFixed(2)} Mbit/s, weight 3: ${(w3 / 1e6).toFixed(2)} Mbit/s, ratio ${ratio.toFixed(2)}`);
+      assert.ok((w1 + w3) / 8e6 < 1.03, 'together they do not exceed the pipe');
+    } finally {
+      for (const s of servers) s.kill();
+    }
+  });
 });
