@@ -136,6 +136,7 @@ async function main(): Promise<void> {
   const applyLimits = (l: DaemonLimits): void => {
     registry.limits.images = l.images;
     registry.limits.interfaces = l.interfaces;
+    registry.limits.rules = l.rules;
     deps.maxProcesses = l.processes;
     server.maxConnections = l.connections;
   };

@@ -229,9 +229,11 @@ export interface RegistryLimits {
   images: number;
   /** Interfaces per image, lo0 included. */
   interfaces: number;
+  /** ipfw rules per image, the default rule not counted. */
+  rules: number;
 }
 
-export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024 };
+export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534 };
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {

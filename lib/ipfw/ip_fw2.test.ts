@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ruleLine } from './format.js';
+import { parseRule } from './parse.js';
 import { ip, rules, send, settle, sniff, testbed } from './testbed.js';
 
 test('with net.inet.ip.fw.enable=0 the chain is not consulted', () => {
@@ -266,4 +267,12 @@ test('destroying an image with states and ipfw on leaves no timer', () => {
   assert.equal(bed.clock.pending, before + 1, 'the state sweeper runs while there are states');
   bed.reg.destroy('R');
   assert.equal(bed.clock.pending, plain.clock.pending);
+});
+
+test('the daemon limit on rules per image is enforced with a clear error', () => {
+  const bed = testbed();
+  bed.reg.limits.rules = 3;
+  for (let i = 1; i <= 3; i++) bed.r.fw.add(parseRule(['allow', 'ip', 'from', 'any', 'to', 'any']));
+  assert.throws(() => bed.r.fw.add(parseRule(['allow', 'ip', 'from', 'any', 'to', 'any'])), /has 3 rules, the daemon's limit/);
+  assert.equal(bed.r.fw.rules.length, 4);
 });

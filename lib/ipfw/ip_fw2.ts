@@ -199,6 +199,8 @@ export class Ipfw {
 
   /** Add a parsed rule, numbering it when it has no number; returns it. */
   add(rule: Rule): Rule {
+    const max = this.im.registry.limits.rules;
+    if (this.rules.length - 1 >= max) fail(E.LIMIT, `image ${this.im.name} has ${max} rules, the daemon's limit (limits.rules in vimaged's configuration)`);
     if (rule.num === 0) {
       const step = this.im.sysctl.v[fwAutoincStep.slot]!;
       const last = this.rules.length > 1 ? this.rules[this.rules.length - 2]!.num : 0;
