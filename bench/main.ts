@@ -12,10 +12,24 @@
  *
  * BENCH_SECONDS (default 5) and BENCH_ROUNDS (default 2) tune the run;
  * BENCH_IPFW=0 skips the ipfw section, BENCH_IPFW=only runs only it.
+ *
+ * The transport section measures TCP between a Linux host and an image
+ * (stock iperf3 against `iperf3 -s` running in image R, both directions) as
+ * a ratio to forwarding through an image in the same run, then connections
+ * per second to `httpd` in the image and the memory an open connection
+ * costs. BENCH_TRANSPORT=0 skips it, BENCH_TRANSPORT=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Command, CommandContext } from '../daemon/command.js';
+import { commands as httpdCommands } from '../daemon/commands/httpd.js';
+import { commands as iperf3Commands } from '../daemon/commands/iperf3.js';
+import { TcpListener, type TcpSocket } from '../lib/socket/tcp.js';
 import { RealClock } from '../lib/clock.js';
 import { Registry, type Image } from '../lib/image.js';
 import { parseRule } from '../lib/ipfw/parse.js';
@@ -176,6 +190,174 @@ async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean
   }
 }
 
+// ------------------------------------------------------------- transport
+
+/** Image R with one TAP to host A (10.83.1.2); R is 10.83.1.1. */
+function imageHost(offload: boolean): { reg: Registry; r: Image; close(): void } {
+  const reg = new Registry({
+    clock: new RealClock(),
+    log: silentLogger,
+    openTap: ({ name }) => TapDevice.open({ name, vnetHdr: offload, up: true }),
+  });
+  const r = reg.create('R');
+  const ta = reg.createTap(r, `${P}a0`);
+  r.setUp(ta, true);
+  inAddAddress(r, ta, parseIp4('10.83.1.1')!, 24, { alias: false });
+  wire(`${P}a0`, NS_A, '10.83.1.2/24', null);
+  return { reg, r, close: () => reg.close(false) };
+}
+
+/** Start an in-image command (as vimaged would) and return a stopper. */
+function startCommand(reg: Registry, im: Image, cmd: Command, argv: string[]): { stop(): Promise<number> } {
+  const ac = new AbortController();
+  const ctx: CommandContext = {
+    argv,
+    image: im,
+    registry: reg,
+    stdout: { write: () => {} },
+    stderr: { write: (t) => void process.stderr.write(`[${argv[0]}] ${t}`) },
+    stdin: { async *[Symbol.asyncIterator]() {} },
+    signal: ac.signal,
+    json: false,
+    pid: 1,
+  };
+  const done = cmd(ctx);
+  return {
+    stop: () => {
+      ac.abort('SIGINT');
+      return done;
+    },
+  };
+}
+
+async function hostToImage(reverse: boolean): Promise<number> {
+  cleanup();
+  sh(['ip', 'netns', 'add', NS_A]);
+  const h = imageHost(true);
+  const srv = startCommand(h.reg, h.r, iperf3Commands['iperf3']!, ['iperf3', '-s']);
+  try {
+    await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '10.83.1.1']);
+    const args = ['ip', 'netns', 'exec', NS_A, 'iperf3', '-c', '10.83.1.1', '-t', String(SECONDS), '-J'];
+    if (reverse) args.push('-R');
+    const j = JSON.parse(await run(args)) as Iperf;
+    return j.end.sum_received!.bits_per_second;
+  } finally {
+    await srv.stop();
+    h.close();
+    cleanup();
+  }
+}
+
+/** Python load generator: N parallel workers making one-request HTTP/1.0 connections for `secs`. */
+const CPS_PY = `
+import socket, sys, time, os
+host, secs, workers = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+def work():
+    n = 0
+    end = time.time() + secs
+    while time.time() < end:
+        s = socket.create_connection((host, 8080))
+        s.sendall(b"GET /small HTTP/1.0\\r\\n\\r\\n")
+        while s.recv(65536):
+            pass
+        s.close()
+        n += 1
+    return n
+pids = []
+r, w = os.pipe()
+for i in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, (str(work()) + "\\n").encode()); os._exit(0)
+    pids.append(pid)
+for p in pids: os.waitpid(p, 0)
+os.close(w)
+print(sum(int(x) for x in os.read(r, 65536).split()))
+`;
+
+async function httpConnectionsPerSecond(): Promise<number> {
+  cleanup();
+  sh(['ip', 'netns', 'add', NS_A]);
+  const h = imageHost(true);
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${P}-www-`));
+  writeFileSync(path.join(dir, 'small'), 'x'.repeat(512));
+  const srv = startCommand(h.reg, h.r, httpdCommands['httpd']!, ['httpd', '-p', '8080', '-r', dir]);
+  try {
+    await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '10.83.1.1']);
+    const out = await run(['ip', 'netns', 'exec', NS_A, 'python3', '-c', CPS_PY, '10.83.1.1', String(SECONDS), '4']);
+    return Number(out.trim()) / SECONDS;
+  } finally {
+    await srv.stop();
+    h.close();
+    rmSync(dir, { recursive: true, force: true });
+    cleanup();
+  }
+}
+
+/** Hold N idle connections from host A open to a listener in R; returns heap bytes per connection. */
+async function memoryPerConnection(n: number): Promise<number> {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  cleanup();
+  sh(['ip', 'netns', 'add', NS_A]);
+  const h = imageHost(true);
+  const l = new TcpListener(h.r);
+  l.listen(9000, 4096);
+  const held: TcpSocket[] = [];
+  const acceptor = (async () => {
+    for await (const c of l) held.push(c);
+  })();
+  const py = `
+import socket, sys, time
+socks = [socket.create_connection(("10.83.1.1", 9000)) for _ in range(int(sys.argv[1]))]
+print("open", flush=True)
+time.sleep(float(sys.argv[2]))
+`;
+  try {
+    await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '1', '-W', '2', '10.83.1.1']);
+    gc();
+    const mem = (): number => {
+      // Small typed arrays (a connection's timers, SACK blocks) live in the V8 heap too.
+      return process.memoryUsage().heapUsed;
+    };
+    const before = mem();
+    const holder = spawn('ip', ['netns', 'exec', NS_A, 'python3', '-c', py, String(n), '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.on('data', () => resolve()));
+    for (let i = 0; i < 100 && held.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+    gc();
+    const after = mem();
+    const count = held.length;
+    holder.kill();
+    return count > 0 ? (after - before) / count : NaN;
+  } finally {
+    l.close();
+    for (const c of held) c.destroy();
+    await acceptor;
+    h.close();
+    cleanup();
+  }
+}
+
+async function transport(): Promise<void> {
+  console.log(`\nTCP between a Linux host and an image (iperf3 -s in the image), ratio to forwarding through an image; offloads on; best of ${ROUNDS}\n`);
+  console.log(`${'case'.padEnd(20)}${'forwarding'.padStart(14)}${'to image'.padStart(14)}${'ratio'.padStart(9)}`);
+  let fwd = 0;
+  let up = 0;
+  let down = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    fwd = Math.max(fwd, await measure('image', true, false));
+    up = Math.max(up, await hostToImage(false));
+    down = Math.max(down, await hostToImage(true));
+  }
+  const g = (v: number): string => `${(v / 1e9).toFixed(2)} Gbit/s`;
+  console.log(`${'host -> image'.padEnd(20)}${g(fwd).padStart(14)}${g(up).padStart(14)}${(up / fwd).toFixed(2).padStart(9)}`);
+  console.log(`${'image -> host'.padEnd(20)}${g(fwd).padStart(14)}${g(down).padStart(14)}${(down / fwd).toFixed(2).padStart(9)}`);
+  const cps = await httpConnectionsPerSecond();
+  console.log(`\nhttpd in the image: ${cps.toFixed(0)} connections/s (HTTP/1.0, 512-byte file, 4 clients)`);
+  const mem = await memoryPerConnection(2000);
+  console.log(`memory per open idle connection in the image: ${(mem / 1024).toFixed(1)} KiB of heap (2000 connections; receive and send buffers empty)`);
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
     console.error('bench: needs root and /dev/net/tun (TAP devices and network namespaces)');
@@ -194,6 +376,10 @@ async function main(): Promise<void> {
     { name: 'TCP, offloads off', offload: false, udp: false, unit: 'Gbit/s', scale: 1e9 },
     { name: 'UDP 64-byte', offload: true, udp: true, unit: 'kpps', scale: 1e3 },
   ];
+  if (process.env['BENCH_TRANSPORT'] === 'only') {
+    await transport();
+    return;
+  }
   console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
   console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
   for (const c of process.env['BENCH_IPFW'] === 'only' ? [] : cases) {
@@ -206,6 +392,7 @@ async function main(): Promise<void> {
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
   }
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);

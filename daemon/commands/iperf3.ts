@@ -336,6 +336,10 @@ class Session {
     }
   }
 
+  closeStreams(): void {
+    for (const s of this.streams) s.tcp?.close();
+  }
+
   close(): void {
     this.running = false;
     for (const t of this.timers) t.cancel();
@@ -407,6 +411,8 @@ async function runTest(ctx: CommandContext, sess: Session, ctrl: TcpSocket, r: R
     if (state === S.TEST_END) {
       sess.running = false;
       sess.ended = ctx.image.clock.now();
+      // As iperf3's server: the data streams close at once (a client blocked reading one sees its end).
+      sess.closeStreams();
       await sendState(ctrl, S.EXCHANGE_RESULTS);
       const theirs = await readJson(r);
       if (theirs === null) return;

@@ -184,6 +184,8 @@ test('echo, discard and chargen serve TCP and UDP; netstat -an lists the sockets
   const st = start(n, n.b, netstat, ['netstat', '-s', '-p', 'tcp']);
   await finish(n, st);
   assert.match(st.stdout(), /^tcp:\n\t\d+ connection requests\n\t2 connection accepts\n/);
+  assert.match(st.stdout(), /\tTCP connection count by state:\n\t\t0 connections in CLOSED state\n\t\t2 connections in LISTEN state\n(?:\t\t\d+ connections? in [A-Z_12]+ state\n){9}$/);
+  assert.match(st.stdout(), /\t\t1 connection in ESTABLISHED state\n/);
   s.destroy();
   echo.abort();
   chargen.abort();

@@ -15,7 +15,7 @@ import { ICMP_MAXTYPE, ICMP_TYPE_NAMES, icmpStats } from '../../lib/netinet/ip_i
 import { ipStats } from '../../lib/netinet/ip_var.js';
 import { arpStats } from '../../lib/netinet/if_ether.js';
 import { udpStats } from '../../lib/netinet/udp_usrreq.js';
-import { tcpStats } from '../../lib/netinet/tcp/tcp_var.js';
+import { TCP_STATE_NAMES, tcpStats } from '../../lib/netinet/tcp/tcp_var.js';
 import { listSockets, type SocketRow } from '../../lib/socket/list.js';
 import { RTF, rtFlagString, type Route } from '../../lib/netinet/route.js';
 import { snapshot, type Stats, type StatsDef } from '../../lib/stats.js';
@@ -292,6 +292,14 @@ function protoStats<K extends string>(im: Image, p: Proto<K>, omitZero: boolean)
     if (p.name === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', im.icmp.inhist);
   }
   if (p.name === 'icmp') s += '\tICMP address mask responses are disabled\n';
+  if (p.name === 'tcp') {
+    // FreeBSD's per-state gauges.
+    s += '\tTCP connection count by state:\n';
+    im.tcp.states.forEach((n, st) => {
+      if (n === 0 && omitZero) return;
+      s += `\t\t${n} ${n === 1 ? 'connection' : 'connections'} in ${TCP_STATE_NAMES[st]} state\n`;
+    });
+  }
   return s;
 }
 
@@ -305,6 +313,11 @@ function statistics(ctx: CommandContext, which: readonly ProtoName[], omitZero: 
       if (n === 'icmp') {
         snap['outputHistogram'] = histJson(im.icmp.outhist);
         snap['inputHistogram'] = histJson(im.icmp.inhist);
+      }
+      if (n === 'tcp') {
+        const byState: Record<string, number> = {};
+        im.tcp.states.forEach((v, st) => (byState[TCP_STATE_NAMES[st]!] = v));
+        snap['connectionsByState'] = byState;
       }
       doc[n] = snap;
     }
