@@ -58,6 +58,7 @@ interface Params {
   len?: number;
   bandwidth?: number;
   udp_counters_64bit?: number;
+  congestion?: string;
   [k: string]: unknown;
 }
 
@@ -132,6 +133,7 @@ class Session {
   private timers: Timer[] = [];
   private streamWait: (() => void) | null = null;
   running = false;
+  congestion = 'newreno';
 
   constructor(
     readonly ctx: CommandContext,
@@ -172,6 +174,15 @@ class Session {
   async offerTcp(c: TcpSocket, cookie: string, rest: Uint8Array): Promise<boolean> {
     if (cookie !== this.cookie || this.params.udp === true || this.streams.length >= this.nStreams) return false;
     const sender = this.params.reverse === true;
+    // -C NAME: the congestion control the client asked for (when we know it).
+    if (typeof this.params.congestion === 'string') {
+      try {
+        c.setCongestionControl(this.params.congestion);
+      } catch {
+        /* unknown: keep the default */
+      }
+    }
+    this.congestion = c.congestionControl;
     const st = this.addStream({ tcp: c, udpPeer: null, bytes: 0, packets: 0, errors: 0, jitter: 0, lastTransit: null, lastSeq: 0, outOfOrder: 0, sender });
     const local = c.localAddress();
     const remote = c.remoteAddress();
@@ -304,7 +315,7 @@ class Session {
       cpu_util_user: 0,
       cpu_util_system: 0,
       sender_has_retransmits: sender ? 1 : -1,
-      congestion_used: 'newreno',
+      congestion_used: this.congestion,
       streams: this.streams.map((s) => ({
         id: s.id,
         bytes: s.bytes,

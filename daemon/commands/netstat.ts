@@ -269,7 +269,94 @@ function histJson(h: Float64Array): Record<string, number> {
   return out;
 }
 
+/**
+ * FreeBSD's tcp_stats() layout: counters grouped under "packets sent",
+ * "packets received" and so on, some lines carrying two counters. Each
+ * entry is [indent, format, counter, second counter]; `%n` is the first
+ * number with `%s` its plural ending, `%m`/`%t` the second.
+ */
+type TcpKey = (typeof tcpStats.keys)[number];
+const TCP_LINES: ReadonlyArray<readonly [number, string, TcpKey, TcpKey?]> = [
+  [1, '%n packet%s sent', 'sndtotal'],
+  [2, '%n data packet%s (%m byte%t)', 'sndpack', 'sndbyte'],
+  [2, '%n data packet%s (%m byte%t) retransmitted', 'sndrexmitpack', 'sndrexmitbyte'],
+  [2, '%n resend%s initiated by MTU discovery', 'mturesent'],
+  [2, '%n ack-only packet%s (%m delayed)', 'sndacks', 'delack'],
+  [2, '%n window probe packet%s', 'sndprobe'],
+  [2, '%n window update packet%s', 'sndwinup'],
+  [2, '%n control packet%s', 'sndctrl'],
+  [2, '%n TSO segment%s', 'sndtso'],
+  [1, '%n packet%s received', 'rcvtotal'],
+  [2, '%n ack%s (for %m byte%t)', 'rcvackpack', 'rcvackbyte'],
+  [2, '%n duplicate ack%s', 'rcvdupack'],
+  [2, '%n ack%s for unsent data', 'rcvacktoomuch'],
+  [2, '%n packet%s (%m byte%t) received in-sequence', 'rcvpack', 'rcvbyte'],
+  [2, '%n completely duplicate packet%s (%m byte%t)', 'rcvduppack', 'rcvdupbyte'],
+  [2, '%n old duplicate packet%s', 'pawsdrop'],
+  [2, '%n packet%s with some dup. data (%m byte%t duped)', 'rcvpartduppack', 'rcvpartdupbyte'],
+  [2, '%n out-of-order packet%s (%m byte%t)', 'rcvoopack', 'rcvoobyte'],
+  [2, '%n packet%s (%m byte%t) of data after window', 'rcvpackafterwin', 'rcvbyteafterwin'],
+  [2, '%n window probe%s', 'rcvwinprobe'],
+  [2, '%n window update packet%s', 'rcvwinupd'],
+  [2, '%n packet%s received after close', 'rcvafterclose'],
+  [2, '%n discarded for bad checksum%s', 'rcvbadsum'],
+  [2, '%n discarded for bad header offset field%s', 'rcvbadoff'],
+  [2, '%n discarded because packet too short', 'rcvshort'],
+  [2, '%n discarded due to full reassembly queue', 'rcvreassfull'],
+  [1, '%n connection request%s', 'connattempt'],
+  [1, '%n connection accept%s', 'accepts'],
+  [1, '%n bad connection attempt%s', 'badsyn'],
+  [1, '%n listen queue overflow%s', 'listendrop'],
+  [1, '%n ignored RSTs in the window%s', 'badrst'],
+  [1, '%n connection%s established (including accepts)', 'connects'],
+  [1, '%n connection%s closed (including %m drop%t)', 'closed', 'drops'],
+  [1, '%n embryonic connection%s dropped', 'conndrops'],
+  [1, '%n segment%s updated rtt (of %m attempt%t)', 'rttupdated', 'segstimed'],
+  [1, '%n retransmit timeout%s', 'rexmttimeo'],
+  [2, '%n connection%s dropped by rexmit timeout', 'timeoutdrop'],
+  [1, '%n persist timeout%s', 'persisttimeo'],
+  [1, '%n keepalive timeout%s', 'keeptimeo'],
+  [2, '%n keepalive probe%s sent', 'keepprobe'],
+  [2, '%n connection%s dropped by keepalive', 'keepdrops'],
+  [1, '%n challenge ACK%s sent', 'challengeack'],
+  [1, '%n reset%s sent', 'sndrst'],
+  [1, '%n segment%s for closed ports', 'noport'],
+  [1, '%n syncache entr%y added', 'sc_added'],
+  [2, '%n cookie%s sent', 'sc_sendcookie'],
+  [2, '%n cookie%s received', 'sc_recvcookie'],
+  [1, '%n fast retransmit%s', 'fastrexmit'],
+  [1, '%n SACK recovery episode%s', 'recoveryepisode'],
+  [1, '%n segment rexmit%s in SACK recovery episodes', 'sackrexmitpack'],
+  [1, '%n SACK option%s (SACK blocks) received', 'sackrcvblocks'],
+  [1, '%n SACK option%s (SACK blocks) sent', 'sacksndblocks'],
+];
+
+function tcpStatsText(im: Image, omitZero: boolean): string {
+  const st = im.tcpstat;
+  let s = 'tcp:\n';
+  for (const [indent, fmt, k1, k2] of TCP_LINES) {
+    const n = st[k1];
+    const m = k2 !== undefined ? st[k2] : 0;
+    if (omitZero && n === 0 && m === 0) continue;
+    const text = fmt
+      .replace('%n', String(n))
+      .replace('%s', n === 1 ? '' : 's')
+      .replace('%y', n === 1 ? 'y' : 'ies')
+      .replace('%m', String(m))
+      .replace('%t', m === 1 ? '' : 's');
+    s += `${'\t'.repeat(indent)}${text}\n`;
+  }
+  // FreeBSD's per-state gauges.
+  s += '\tTCP connection count by state:\n';
+  im.tcp.states.forEach((n, state) => {
+    if (n === 0 && omitZero) return;
+    s += `\t\t${n} ${n === 1 ? 'connection' : 'connections'} in ${TCP_STATE_NAMES[state]} state\n`;
+  });
+  return s;
+}
+
 function protoStats<K extends string>(im: Image, p: Proto<K>, omitZero: boolean): string {
+  if (p.name === 'tcp') return tcpStatsText(im, omitZero);
   const st = p.get(im);
   const line = (k: K): string => {
     const n = st[k];
@@ -292,14 +379,6 @@ function protoStats<K extends string>(im: Image, p: Proto<K>, omitZero: boolean)
     if (p.name === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', im.icmp.inhist);
   }
   if (p.name === 'icmp') s += '\tICMP address mask responses are disabled\n';
-  if (p.name === 'tcp') {
-    // FreeBSD's per-state gauges.
-    s += '\tTCP connection count by state:\n';
-    im.tcp.states.forEach((n, st) => {
-      if (n === 0 && omitZero) return;
-      s += `\t\t${n} ${n === 1 ? 'connection' : 'connections'} in ${TCP_STATE_NAMES[st]} state\n`;
-    });
-  }
   return s;
 }
 

@@ -29,6 +29,7 @@ export const ERRNO_TEXT = {
   EPIPE: 'Broken pipe',
   ETIMEDOUT: 'Operation timed out',
   EBADF: 'Bad file descriptor',
+  ENOENT: 'No such file or directory',
 } as const;
 
 export type Errno = keyof typeof ERRNO_TEXT;

@@ -7,6 +7,7 @@ import { RawSocket } from './raw.js';
 import { TH, emitTcp, newTcpRepr, tcpChecksum, tcpHeaderLen } from '../wire/tcp.js';
 import type { SocketError } from './errno.js';
 import { TcpListener, TcpSocket } from './tcp.js';
+import { UdpSocket } from './udp.js';
 import { A_ADDR, B_ADDR, twoImages, type TestNet } from './testnet.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
@@ -82,6 +83,32 @@ test('a closed port answers RST: connect fails with ECONNREFUSED', async () => {
   assert.equal(n.b.tcpstat.sndrst, 1);
   s.close();
   assert.equal(n.a.tcp.conns.size, 0);
+});
+
+test('resets for closed ports are limited to net.inet.icmp.icmplim per second', async () => {
+  const n = twoImages();
+  n.b.sysctl.set('net.inet.icmp.icmplim', '50');
+  n.a.sysctl.set('net.inet.tcp.blackhole', '2'); // A ignores the RSTs it gets
+  const raw = new RawSocket(n.a, 6);
+  // Resolve ARP first so the burst is not held back.
+  new UdpSocket(n.a).send(new Uint8Array(1), B_ADDR, 9);
+  await n.settle();
+  for (let i = 0; i < 300; i++) {
+    const r = newTcpRepr();
+    Object.assign(r, { srcPort: 20000 + i, dstPort: 9, seq: i, flags: TH.SYN, window: 1024 });
+    const seg = new Uint8Array(tcpHeaderLen(r));
+    emitTcp(r, seg, 0);
+    tcpChecksum(seg, 0, seg.length, A_ADDR, B_ADDR);
+    raw.send(seg, B_ADDR);
+    if (i % 50 === 49) await n.settle();
+  }
+  await n.settle();
+  assert.equal(n.b.tcpstat.noport, 300);
+  assert.equal(n.b.tcpstat.sndrst, 50);
+  n.clock.advance(1000);
+  const s = new TcpSocket(n.a);
+  await assert.rejects(drive(n, s.connect(B_ADDR, 9)), (e: SocketError) => e.code === 'ECONNREFUSED', 'a new second, a new allowance');
+  raw.close();
 });
 
 test('net.inet.tcp.blackhole=1 drops SYNs to closed ports: connect times out', async () => {

@@ -72,6 +72,15 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
     if (on) this.cb.output();
   }
 
+  /** TCP_CONGESTION: 'newreno' or 'cubic'; ENOENT for another name, as FreeBSD. */
+  setCongestionControl(name: string): void {
+    if (!this.cb.setCongestionControl(name)) throw new SocketError('ENOENT', 'setsockopt');
+  }
+
+  get congestionControl(): string {
+    return this.cb.ccName;
+  }
+
   /** SO_KEEPALIVE. */
   setKeepAlive(on = true): void {
     this.cb.setKeepAlive(on);

@@ -145,6 +145,19 @@ test('a megabyte arrives intact through 2% loss, reordering and duplication, usi
   assert.ok(link.b.stat.sacksndblocks > 0, 'SACK blocks reported');
 });
 
+test('CUBIC (TCP_CONGESTION) also carries a megabyte through loss intact', () => {
+  const rnd = mulberry(11);
+  const { link, a, b } = pair();
+  assert.ok(a.cb.setCongestionControl('cubic'));
+  assert.equal(a.cb.ccName, 'cubic');
+  assert.equal(a.cb.setCongestionControl('vegas'), false);
+  link.opts = { delayMs: 5, drop: () => rnd() < 0.01 };
+  const data = pattern(1 << 20);
+  transfer(link, a, data);
+  assert.equal(sha(b.bytes()), sha(data));
+  assert.ok(link.a.stat.recoveryepisode > 0);
+});
+
 test('transfer across sequence number wrap-around', () => {
   const { link, a, b } = pair({}, (l) => {
     l.isn.a = (0x100000000 - 5000) / 0x100000000;

@@ -15,7 +15,7 @@
 
 import type { Timer } from '../../clock.js';
 import { TH, newTcpRepr, type TcpRepr } from '../../wire/tcp.js';
-import { newCc, type CcVars, type CongestionControl } from './tcp_cc.js';
+import { CC_ALGORITHMS, newCc, type CcVars, type CongestionControl } from './tcp_cc.js';
 import { seq, seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqSub, tsLt, type Seq } from './tcp_seq.js';
 import { ReassQueue, RecvBuffer, SendBuffer } from './tcp_sockbuf.js';
 import {
@@ -221,6 +221,14 @@ export class TcpCb implements CcVars {
 
   get ccName(): string {
     return this.cc.name;
+  }
+
+  /** TCP_CONGESTION: switch the algorithm ('newreno' or 'cubic'); false for an unknown name. */
+  setCongestionControl(name: string): boolean {
+    const i = CC_ALGORITHMS.indexOf(name as (typeof CC_ALGORITHMS)[number]);
+    if (i < 0) return false;
+    if (this.cc.name !== name) this.cc = newCc(i);
+    return true;
   }
 
   /** Bytes sent and not yet acknowledged (FlightSize). */

@@ -18,6 +18,7 @@ import { foldComplement, pseudoHeaderSum, sum16 } from '../../wire/checksum.js';
 import { ETHER_HDR_LEN } from '../../wire/ethernet.js';
 import { TH, TcpPacket, emitTcp, newTcpRepr, parseTcp, tcpChecksum, tcpHeaderLen, tcpPseudoChecksum, type TcpRepr } from '../../wire/tcp.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, VnetHdr, type VnetHdr as VnetHdrT } from '../../wire/vnet.js';
+import { icmpLim, icmpLimOutput } from '../ip_icmp.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../ip_output.js';
 import { RTF } from '../route.js';
 import { TcpCb, type TcpErrno, type TcpHost } from './tcp_cb.js';
@@ -335,7 +336,30 @@ export class TcpImage implements TcpHost {
     const bh = this.sysctl[tcpBlackhole.slot]!;
     // net.inet.tcp.blackhole: 1 drops SYNs silently, 2 every segment.
     if (bh === 2 || (bh === 1 && (r.flags & TH.SYN) !== 0)) return;
+    if (!this.rstAllowed()) return;
     this.respondRst(src, dst, r, dLen + ((r.flags & TH.SYN) !== 0 ? 1 : 0) + ((r.flags & TH.FIN) !== 0 ? 1 : 0));
+  }
+
+  private rstWindow = -Infinity;
+  private rstCount = 0;
+
+  /**
+   * FreeBSD's badport_bandlim(BANDLIM_RST_CLOSEDPORT): resets for closed
+   * ports share net.inet.icmp.icmplim per second, so a scan or flood cannot
+   * turn the image into a reflector.
+   */
+  private rstAllowed(): boolean {
+    const lim = this.sysctl[icmpLim.slot]!;
+    if (lim <= 0) return true;
+    const now = this.now();
+    if (now - this.rstWindow >= 1000) {
+      if (this.rstCount > lim && this.sysctl[icmpLimOutput.slot] === 1) {
+        this.im.log.info(`Limiting closed port RST response from ${this.rstCount} to ${lim} packets/sec`);
+      }
+      this.rstWindow = now;
+      this.rstCount = 0;
+    }
+    return ++this.rstCount <= lim;
   }
 
   private listenInput(lpcb: TcpPcb, l: TcpListen, src: number, dst: number, r: TcpRepr): void {
