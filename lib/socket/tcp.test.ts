@@ -264,3 +264,73 @@ test('the peer resetting an established connection makes reads fail with ECONNRE
   await assert.rejects(drive(n, r), (e: SocketError) => e.code === 'ECONNRESET');
 });
 
+
+test('creating and destroying hundreds of images with open connections leaks no timer or socket', async () => {
+  const n = twoImages();
+  const base = n.clock.pending;
+  for (let i = 0; i < 200; i++) {
+    const im = n.reg.create(`L${i}`);
+    const l = new TcpListener(im);
+    l.listen(80, 8, '127.0.0.1');
+    const s = new TcpSocket(im);
+    const p = s.connect('127.0.0.1', 80);
+    await n.settle();
+    await p;
+    const c = (await l.accept())!;
+    await c.write(new Uint8Array(100)); // unacknowledged data and a running retransmit timer
+    s.setKeepAlive(true);
+    const u = new UdpSocket(im);
+    u.bind(53);
+    n.reg.destroy(`L${i}`);
+    assert.equal(im.sockets.size, 0);
+    assert.equal(im.tcp.conns.size, 0);
+  }
+  await n.settle();
+  assert.equal(n.clock.pending, base, 'every timer of the destroyed images is gone');
+});
+
+test('ICMP fragmentation needed lowers the MSS of the connection it quotes (RFC 1191); a bogus quote is ignored', async () => {
+  const n = twoImages();
+  const l = new TcpListener(n.b);
+  l.listen(80);
+  const s = new TcpSocket(n.a);
+  await drive(n, s.connect(B_ADDR, 80));
+  const c = (await drive(n, l.accept()))!;
+  assert.equal(s.cb.maxseg, 1460);
+  const tap = new RawSocket(n.b, 6);
+  s.setNoDelay(true);
+  await s.write(new Uint8Array(500));
+  await n.settle();
+  const seg = (await tap.recv())!.packet;
+  // A router on the way says the path carries 1000 bytes, quoting A's segment.
+  icmpError(n.b, null, seg, 0, seg.length, 3, 4, 1000);
+  await n.settle();
+  assert.equal(s.cb.maxseg, 960);
+  // The same error quoting a sequence number outside the window changes nothing.
+  const bogus = seg.slice();
+  bogus[24] ^= 0x80;
+  icmpError(n.b, null, bogus, 0, bogus.length, 3, 4, 600);
+  await n.settle();
+  assert.equal(s.cb.maxseg, 960);
+  tap.close();
+  c.close();
+  s.close();
+});
+
+test('a closed socket in FIN_WAIT_2 gives up on a silent peer after net.inet.tcp.finwait2_timeout', async () => {
+  const n = twoImages();
+  n.a.sysctl.set('net.inet.tcp.finwait2_timeout', '5000');
+  const l = new TcpListener(n.b);
+  l.listen(80);
+  const s = new TcpSocket(n.a);
+  await drive(n, s.connect(B_ADDR, 80));
+  const c = (await drive(n, l.accept()))!; // B never closes its side
+  s.close();
+  await n.run(100);
+  assert.equal(n.a.tcp.states[TCPS.FIN_WAIT_2], 1);
+  assert.equal(n.b.tcp.states[TCPS.CLOSE_WAIT], 1);
+  await n.run(5000, 100);
+  assert.equal(n.a.tcp.states[TCPS.FIN_WAIT_2], 0);
+  assert.equal(n.a.tcp.conns.size, 0);
+  c.close();
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { TH } from '../../wire/tcp.js';
-import { TcpCb } from './tcp_cb.js';
+import { TCP_REASS_MAXQ, TcpCb } from './tcp_cb.js';
 import { seq, seqAdd, seqGt, seqLt, seqSub } from './tcp_seq.js';
 import { Link, Side, pair } from './tcp_testlink.js';
 import { TCPS } from './tcp_var.js';
@@ -267,6 +267,21 @@ test('PAWS drops a segment with an old timestamp (RFC 7323 5)', () => {
   inject(link, 'a', { seq: b.cb.rcvNxt, flags: TH.ACK | TH.PSH, ack: b.cb.sndNxt, ts: [(b.cb.tsRecent - 1000) >>> 0, 0], data: 'stale' });
   assert.equal(b.text(), 'fresh');
   assert.equal(link.b.stat.pawsdrop, 1);
+});
+
+test('the reassembly queue is bounded against a peer sending tiny out-of-order pieces', () => {
+  const { link, b } = pair();
+  const base = b.cb.rcvNxt;
+  for (let i = 0; i < TCP_REASS_MAXQ + 100; i++) {
+    inject(link, 'a', { seq: seqAdd(base, 2 + 2 * i), flags: TH.ACK, data: 'x' });
+  }
+  assert.equal(b.cb.reass.length, TCP_REASS_MAXQ);
+  assert.equal(link.b.stat.rcvreassfull, 100);
+  // Filling the first hole delivers the piece behind it, in order.
+  inject(link, 'a', { seq: base, flags: TH.ACK, data: 'yz' });
+  assert.equal(b.cb.rcvNxt, seqAdd(base, 3));
+  assert.equal(b.cb.reass.length, TCP_REASS_MAXQ - 1);
+  assert.ok(b.text().endsWith('yzx'));
 });
 
 test('delayed ACK: one segment is acknowledged after delacktime, the second at once', () => {

@@ -102,6 +102,9 @@ const T_KEEP = 3;
 const T_2MSL = 4;
 const NTIMERS = 5;
 
+/** Most out-of-order pieces kept per connection (FreeBSD's net.inet.tcp.reass.maxqueuelen idea). */
+export const TCP_REASS_MAXQ = 4096;
+
 // Option sizes that reduce the payload of each segment.
 const TS_OPTLEN = 12;
 
@@ -755,6 +758,11 @@ export class TcpCb implements CcVars {
     // (RFC 5681 4.2: a duplicate ACK for a gap, an immediate ACK when it fills).
     this.ackNow = true;
     if (s !== this.rcvNxt) {
+      if (this.reass.length >= TCP_REASS_MAXQ) {
+        // A peer slicing the window into tiny pieces does not get unbounded memory.
+        st.rcvreassfull++;
+        return;
+      }
       st.rcvoopack++;
       st.rcvoobyte += len;
       this.reass.insert(s, buf, off, len);
@@ -813,8 +821,8 @@ export class TcpCb implements CcVars {
         this.dupAcks = 0;
         this.cc.postRecovery(this, now);
       } else {
-        // Partial acknowledgment: retransmit the next hole at once (RFC 6582 3.2 step 4).
-        this.retransmitHole();
+        // Partial acknowledgment: retransmit the next hole at once (RFC 6582 3.2 step 4; with SACK, RFC 6675 NextSeg).
+        if (!this.retransmitHole(!this.sackOn) && this.sackOn) this.retransmitHole(true);
         this.cwnd = Math.max(this.cwnd - seqSub(ack, prevUna) + this.smss, this.smss);
       }
     } else {
@@ -847,21 +855,28 @@ export class TcpCb implements CcVars {
       this.inRecovery = true;
       this.highRxt = this.sndUna;
       this.rtStart = -1; // Karn: no RTT sample from retransmitted data
-      this.retransmitHole();
+      this.retransmitHole(true);
       this.cwnd = this.ssthresh + 3 * this.smss;
     }
   }
 
-  /** Retransmit one segment: the first range above SND.UNA the peer does not hold. */
-  private retransmitHole(): void {
+  /**
+   * Retransmit one segment. Without SACK (or for the first retransmission of
+   * a recovery, `first`) it is the segment at SND.UNA (RFC 6582, RFC 6675
+   * 5 step 4). With SACK it is RFC 6675's NextSeg() rule 1: the first byte
+   * above HighRxt the peer does not hold and that counts as lost (enough
+   * SACKed data above it); when there is none, nothing is retransmitted and
+   * new data may go instead. Returns whether a segment was sent.
+   */
+  private retransmitHole(first = false): boolean {
     let start = this.sndUna;
-    if (this.sackOn) {
+    if (this.sackOn && !first) {
       if (seqGt(this.highRxt, start)) start = this.highRxt;
       // Skip ranges the peer holds.
       for (let i = 0; i < this.sacked.length; i += 2) {
         if (seqLeq(this.sacked[i]!, start) && seqGt(this.sacked[i + 1]!, start)) start = this.sacked[i + 1]!;
       }
-      if (seqGeq(start, this.sndMax)) start = this.sndUna;
+      if (!this.isLost(start)) return false;
     }
     let len = Math.min(this.smss, seqSub(this.sndMax, start));
     if (this.sackOn) {
@@ -870,11 +885,26 @@ export class TcpCb implements CcVars {
         if (seqGt(l, start) && seqSub(l, start) < len) len = seqSub(l, start);
       }
     }
-    if (len <= 0) return;
+    if (len <= 0) return false;
     this.sendAt(start, len);
     const end = seqAdd(start, len);
     if (seqGt(end, this.highRxt)) this.highRxt = end;
     if (this.sackOn) this.host.stat.sackrexmitpack++;
+    return true;
+  }
+
+  /** RFC 6675 IsLost(): at least DupThresh (3) SACKed segments' worth of data above `s`. */
+  private isLost(s: Seq): boolean {
+    let above = 0;
+    let blocks = 0;
+    for (let i = 0; i < this.sacked.length; i += 2) {
+      const l = this.sacked[i]!;
+      const r = this.sacked[i + 1]!;
+      if (seqLeq(r, s)) continue;
+      above += seqSub(r, seqGt(l, s) ? l : s);
+      blocks++;
+    }
+    return blocks >= 3 || above > 2 * this.smss;
   }
 
   /** Send the data at sequence `s` (retransmission) without disturbing SND.NXT. */
