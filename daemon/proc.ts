@@ -136,7 +136,8 @@ export class ProcTable implements ProcView {
       p.log += t;
       if (p.log.length > LOG_BYTES) p.log = p.log.slice(p.log.length - LOG_BYTES);
     };
-    const proc = this.start(image, argv, { stdout: { write: keep }, stderr: { write: keep }, stdin: EMPTY_STDIN, json }, true);
+    const keepBytes = (b: Uint8Array): void => keep(Buffer.from(b).toString('latin1'));
+    const proc = this.start(image, argv, { stdout: { write: keep, writeBytes: keepBytes }, stderr: { write: keep }, stdin: EMPTY_STDIN, json }, true);
     proc.log = out.early.slice(-LOG_BYTES);
     out.proc = proc;
     return proc;

@@ -326,8 +326,11 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const send = (type: typeof FRAME.STDOUT | typeof FRAME.STDERR, text: string): void => {
       if (open && text.length > 0) socket.write(encodeFrame(type, Buffer.from(text, 'utf8')));
     };
+    const sendBytes = (b: Uint8Array): void => {
+      if (open && b.length > 0) socket.write(encodeFrame(FRAME.STDOUT, b));
+    };
     const proc = deps.procs.spawn(im, argv as string[], {
-      stdout: { write: (t) => send(FRAME.STDOUT, t) },
+      stdout: { write: (t) => send(FRAME.STDOUT, t), writeBytes: sendBytes },
       stderr: { write: (t) => send(FRAME.STDERR, t) },
       stdin,
       json,
