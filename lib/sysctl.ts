@@ -23,12 +23,14 @@ export interface SysctlDecl {
   readonly readOnly: boolean;
   /** A boot-time tunable (FreeBSD's CTLFLAG_RDTUN): set when the image is created, read-only after. */
   readonly tunable: boolean;
+  /** A sysctl whose value is one of these names (stored as the index), e.g. net.inet.tcp.cc.algorithm. */
+  readonly names?: readonly string[];
 }
 
 const decls: SysctlDecl[] = [];
 const byName = new Map<string, SysctlDecl>();
 
-export function sysctlInt(d: { name: string; def: number; min: number; max: number; descr: string; readOnly?: boolean; tunable?: boolean }): SysctlDecl {
+export function sysctlInt(d: { name: string; def: number; min: number; max: number; descr: string; readOnly?: boolean; tunable?: boolean; names?: readonly string[] }): SysctlDecl {
   const existing = byName.get(d.name);
   if (existing !== undefined) throw new Error(`sysctl ${d.name} declared twice`);
   if (!Number.isInteger(d.def) || d.def < d.min || d.def > d.max) throw new Error(`sysctl ${d.name}: default outside bounds`);
@@ -36,6 +38,18 @@ export function sysctlInt(d: { name: string; def: number; min: number; max: numb
   decls.push(decl);
   byName.set(d.name, decl);
   return decl;
+}
+
+/** A sysctl that takes one of `names` (FreeBSD's string sysctls with a fixed set of values). */
+export function sysctlEnum(d: { name: string; names: readonly string[]; def: string; descr: string }): SysctlDecl {
+  const def = d.names.indexOf(d.def);
+  if (def < 0) throw new Error(`sysctl ${d.name}: default ${d.def} is not one of its names`);
+  return sysctlInt({ name: d.name, def, min: 0, max: d.names.length - 1, descr: d.descr, names: d.names });
+}
+
+/** A value as sysctl prints it: the name for enum sysctls, else the number. */
+export function sysctlText(d: SysctlDecl, value: number): string {
+  return d.names?.[value] ?? String(value);
 }
 
 /** All declarations, sorted by name (as `sysctl -a` prints them). */
@@ -74,8 +88,14 @@ export class SysctlValues {
     if (decl.readOnly) fail(E.READ_ONLY, `oid '${name}' is read only`);
     if (decl.tunable && !atCreation) fail(E.READ_ONLY, `oid '${name}' is a tunable, read only once the image exists: set it when creating the image, vimage -c NAME ${name}=VALUE`);
     const t = text.trim();
-    if (!/^-?\d+$/.test(t)) fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
-    const value = Number(t);
+    let value: number;
+    if (decl.names !== undefined) {
+      value = decl.names.indexOf(t);
+      if (value < 0) fail(E.BAD_ARGUMENT, `${name}: '${text}' is not available; choose one of ${decl.names.join(', ')}`);
+    } else {
+      if (!/^-?\d+$/.test(t)) fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
+      value = Number(t);
+    }
     if (value < decl.min || value > decl.max) {
       fail(E.OUT_OF_RANGE, `${name}: ${value} out of range, must be between ${decl.min} and ${decl.max}`);
     }

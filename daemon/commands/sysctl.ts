@@ -5,7 +5,7 @@
  */
 
 import { VimageError } from '../../lib/errors.js';
-import { findSysctl, sysctlDecls, type SysctlDecl } from '../../lib/sysctl.js';
+import { findSysctl, sysctlDecls, type SysctlDecl, sysctlText } from '../../lib/sysctl.js';
 import { EX_FAIL, EX_OK, type Command } from '../command.js';
 import { getopt, printJson, usageError } from './util.js';
 
@@ -22,7 +22,7 @@ interface Opts {
 
 function line(d: SysctlDecl, value: number, o: Opts): string {
   if (o.names) return `${d.name}\n`;
-  const shown = o.descr ? d.descr : String(value);
+  const shown = o.descr ? d.descr : sysctlText(d, value);
   if (o.values) return `${shown}\n`;
   return `${d.name}${o.equals && !o.descr ? '=' : ': '}${shown}\n`;
 }
@@ -46,7 +46,7 @@ const sysctl: Command = async (ctx) => {
   const report = (list: Array<{ decl: SysctlDecl; value: number }>): void => {
     for (const { decl, value } of list) {
       out += line(decl, value, o);
-      doc[decl.name] = o.descr ? decl.descr : value;
+      doc[decl.name] = o.descr ? decl.descr : decl.names !== undefined ? sysctlText(decl, value) : value;
     }
   };
 
@@ -72,8 +72,10 @@ const sysctl: Command = async (ctx) => {
     }
     try {
       const r = vals.set(name, arg.slice(eq + 1));
-      out += o.values ? `${r.old} -> ${r.value}\n` : `${name}: ${r.old} -> ${r.value}\n`;
-      doc[name] = { old: r.old, new: r.value };
+      const from = sysctlText(r.decl, r.old);
+      const to = sysctlText(r.decl, r.value);
+      out += o.values ? `${from} -> ${to}\n` : `${name}: ${from} -> ${to}\n`;
+      doc[name] = r.decl.names !== undefined ? { old: from, new: to } : { old: r.old, new: r.value };
     } catch (e) {
       if (!(e instanceof VimageError)) throw e;
       err(e.message);

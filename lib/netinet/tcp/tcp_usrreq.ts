@@ -23,7 +23,7 @@ import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../ip_output
 import { RTF } from '../route.js';
 import { TcpCb, type TcpErrno, type TcpHost } from './tcp_cb.js';
 import { seq, seqAdd, seqGt } from './tcp_seq.js';
-import { TCPS, tcpBlackhole, tcpMssDflt, tcpStats, tcpSyncookies, tcpTso, type TcpStat, type TcpState } from './tcp_var.js';
+import { TCPS, tcpBlackhole, tcpCcAlgorithm, tcpMssDflt, tcpStats, tcpSyncookies, tcpTso, type TcpStat, type TcpState } from './tcp_var.js';
 
 /** A TCP endpoint in the table: a connection or a listener. */
 export class TcpPcb extends InPcb {
@@ -106,7 +106,7 @@ export class TcpImage implements TcpHost {
 
   /** A new connection object registered with this image. */
   newCb(): TcpCb {
-    const cb = new TcpCb(this);
+    const cb = new TcpCb(this, this.sysctl[tcpCcAlgorithm.slot]);
     this.states[TCPS.CLOSED]!++;
     this.conns.add(cb);
     return cb;

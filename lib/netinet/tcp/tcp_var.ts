@@ -5,7 +5,8 @@
  */
 
 import { defineStats, type Stats } from '../../stats.js';
-import { sysctlInt } from '../../sysctl.js';
+import { sysctlEnum, sysctlInt } from '../../sysctl.js';
+import { CC_ALGORITHMS } from './tcp_cc.js';
 
 export const TCPS = {
   CLOSED: 0,
@@ -59,6 +60,12 @@ export const tcpSendbufMax = sysctlInt({ name: 'net.inet.tcp.sendbuf_max', def: 
 export const tcpRecvbufMax = sysctlInt({ name: 'net.inet.tcp.recvbuf_max', def: 2097152, min: 1024, max: 64 * 1024 * 1024, descr: 'Max size of automatic receive buffer' });
 export const tcpSendbufAuto = sysctlInt({ name: 'net.inet.tcp.sendbuf_auto', def: 1, min: 0, max: 1, descr: 'Enable automatic send buffer sizing' });
 export const tcpRecvbufAuto = sysctlInt({ name: 'net.inet.tcp.recvbuf_auto', def: 1, min: 0, max: 1, descr: 'Enable automatic receive buffer sizing' });
+export const tcpCcAlgorithm = sysctlEnum({
+  name: 'net.inet.tcp.cc.algorithm',
+  names: CC_ALGORITHMS,
+  def: 'newreno',
+  descr: 'Default congestion control algorithm',
+});
 export const tcpInitCwndSegs = sysctlInt({ name: 'net.inet.tcp.initcwnd_segments', def: 10, min: 1, max: 100, descr: 'Slow-start flight size (initial congestion window) in number of segments' });
 export const tcpSyncookies = sysctlInt({ name: 'net.inet.tcp.syncookies', def: 1, min: 0, max: 1, descr: 'Use TCP SYN cookies if the syncache overflows' });
 export const tcpAckWarCnt = sysctlInt({ name: 'net.inet.tcp.ack_war_cnt', def: 5, min: 0, max: 1000, descr: 'Maximum number of challenge ACKs sent per ack_war_timewindow' });
