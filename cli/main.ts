@@ -49,14 +49,14 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
 }
 
 /** `cpu.weight=N`, `cpu.max=P` and `sysctl.name=N` operands of vimage -c NAME. */
-function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }; sysctl: Record<string, number> } {
+function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }; sysctl: Record<string, number | string> } {
   const cpu: { weight?: number; max?: number } = {};
-  const sysctl: Record<string, number> = {};
+  const sysctl: Record<string, number | string> = {};
   for (const o of ops) {
     const c = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
-    const s = /^([a-z][a-z0-9_.]*)=(-?\d+)$/.exec(o);
+    const s = /^([a-z][a-z0-9_.]*)=([A-Za-z0-9_-]+)$/.exec(o);
     if (c !== null) cpu[c[1] as 'weight' | 'max'] = Number(c[2]);
-    else if (s !== null) sysctl[s[1]!] = Number(s[2]);
+    else if (s !== null) sysctl[s[1]!] = /^-?\d+$/.test(s[2]!) ? Number(s[2]) : s[2]!;
     else throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT] [sysctl.name=VALUE ...]`, EX_USAGE);
   }
   return { cpu, sysctl };

@@ -32,6 +32,7 @@ function build(): Registry {
   arpAddStatic(r, 0x0a000105, 0x020000000005 as Mac);
   r.sysctl.set('net.inet.ip.forwarding', '1');
   s.sysctl.set('net.inet.ip.ttl', '32');
+  s.sysctl.set('net.inet.tcp.cc.algorithm', 'cubic');
   return reg;
 }
 

@@ -20,6 +20,7 @@ import { LLE_STATIC, arpAddStatic } from './netinet/if_ether.js';
 import { inAddAddress } from './netinet/in.js';
 import { RTF } from './netinet/route.js';
 import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT, CPU_WEIGHT_MAX } from './sched.js';
+import { sysctlText } from './sysctl.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
 
@@ -52,7 +53,8 @@ export interface ImageConfig {
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   arp: Array<{ ip: string; mac: string }>;
-  sysctl: Record<string, number>;
+  /** Values that differ from the defaults; names for sysctls with named values. */
+  sysctl: Record<string, number | string>;
   /** Scheduling parameters, when not the defaults. */
   cpu?: { weight: number; max: number };
   [section: string]: unknown;
@@ -99,8 +101,10 @@ function interfaceConfig(ifp: Ifnet): InterfaceConfig {
 export function exportConfig(reg: Registry): ConfigDocument {
   const images: ImageConfig[] = [];
   for (const im of reg.list()) {
-    const sysctl: Record<string, number> = {};
-    for (const { decl, value } of im.sysctl.list()) if (!decl.readOnly && value !== decl.def) sysctl[decl.name] = value;
+    const sysctl: Record<string, number | string> = {};
+    for (const { decl, value } of im.sysctl.list()) {
+      if (!decl.readOnly && value !== decl.def) sysctl[decl.name] = decl.names !== undefined ? sysctlText(decl, value) : value;
+    }
     const ic: ImageConfig = {
       name: im.name,
       interfaces: [...im.ifnets.values()].filter((i) => i !== im.lo0).sort((a, b) => a.index - b.index).map(interfaceConfig),

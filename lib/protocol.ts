@@ -86,7 +86,7 @@ export interface CreateImage {
   name: string;
   cpu?: { weight?: number; max?: number };
   /** Sysctls set before anything else, tunables included (net.inet.ip.fw.default_to_accept). */
-  sysctl?: Record<string, number>;
+  sysctl?: Record<string, number | string>;
 }
 
 export interface StartDetached {
