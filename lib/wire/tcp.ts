@@ -11,6 +11,7 @@
  * `emitTcp` writes header and options in place and returns the header length.
  */
 
+import { WireView, put16, put32, u16, u32 } from './bytes.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from './checksum.js';
 
 export const TCP_HDR_LEN = 20;
@@ -42,41 +43,13 @@ export const TCP_MAX_SACK = 4;
 
 const F = { SPORT: 0, DPORT: 2, SEQ: 4, ACK: 8, OFF: 12, FLAGS: 13, WIN: 14, SUM: 16, URP: 18 } as const;
 
-function u16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
-
 /** Why `TcpPacket.check()` refused a segment; names match `struct tcpstat`. */
 export type TcpFault = 'ok' | 'rcvshort' | 'rcvbadoff';
 
-export class TcpPacket {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  /** Bytes of the segment (the IP payload length). */
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+/** A view over a TCP segment; `len` is the IP payload length. */
+export class TcpPacket extends WireView {
   check(): TcpFault {
-    if (this.len < TCP_HDR_LEN || this.off + this.len > this.buf.length) return 'rcvshort';
+    if (!this.holds(TCP_HDR_LEN)) return 'rcvshort';
     const hl = this.headerLen;
     if (hl < TCP_HDR_LEN || hl > this.len) return 'rcvbadoff';
     return 'ok';

@@ -7,6 +7,7 @@
  * of zero is sent as 0xffff, and zero on the wire means "no checksum".
  */
 
+import { WireView, u16 } from './bytes.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from './checksum.js';
 
 export const UDP_HDR_LEN = 8;
@@ -16,21 +17,10 @@ const F = { SPORT: 0, DPORT: 2, LEN: 4, SUM: 6 } as const;
 /** Why `UdpPacket.check()` refused a datagram; names match `struct udpstat`. */
 export type UdpFault = 'ok' | 'hdrops' | 'badlen';
 
-export class UdpPacket {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-  /** Bytes available for the datagram (the IP payload length). */
-  len = 0;
-
-  reset(buf: Uint8Array, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+/** A view over a UDP datagram; `len` is the bytes available for it (the IP payload length). */
+export class UdpPacket extends WireView {
   check(): UdpFault {
-    if (this.len < UDP_HDR_LEN || this.off + this.len > this.buf.length) return 'hdrops';
+    if (!this.holds(UDP_HDR_LEN)) return 'hdrops';
     const l = this.length;
     if (l < UDP_HDR_LEN || l > this.len) return 'badlen';
     return 'ok';
@@ -41,17 +31,17 @@ export class UdpPacket {
   }
 
   get srcPort(): number {
-    return (this.buf[this.off + F.SPORT]! << 8) | this.buf[this.off + F.SPORT + 1]!;
+    return u16(this.buf, this.off + F.SPORT);
   }
   get dstPort(): number {
-    return (this.buf[this.off + F.DPORT]! << 8) | this.buf[this.off + F.DPORT + 1]!;
+    return u16(this.buf, this.off + F.DPORT);
   }
   /** The length field: header plus data. */
   get length(): number {
-    return (this.buf[this.off + F.LEN]! << 8) | this.buf[this.off + F.LEN + 1]!;
+    return u16(this.buf, this.off + F.LEN);
   }
   get checksum(): number {
-    return (this.buf[this.off + F.SUM]! << 8) | this.buf[this.off + F.SUM + 1]!;
+    return u16(this.buf, this.off + F.SUM);
   }
   get payloadOffset(): number {
     return this.off + UDP_HDR_LEN;
