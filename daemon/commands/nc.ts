@@ -193,9 +193,18 @@ function sleep(im: Image, ms: number): { done: Promise<void>; timer: Timer } {
   return { done, timer };
 }
 
+// One promise per signal: `nc -lk` races it against every accept, and a
+// listener per connection would pile up on the signal.
+const abortPromises = new WeakMap<AbortSignal, Promise<'abort'>>();
+
 function aborted(signal: AbortSignal): Promise<'abort'> {
   if (signal.aborted) return Promise.resolve('abort');
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve('abort'), { once: true }));
+  let p = abortPromises.get(signal);
+  if (p === undefined) {
+    p = new Promise((resolve) => signal.addEventListener('abort', () => resolve('abort'), { once: true }));
+    abortPromises.set(signal, p);
+  }
+  return p;
 }
 
 /** An idle timer (-w): rearmed on every byte moved; resolves when it runs out. */
