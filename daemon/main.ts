@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     registry.limits.images = l.images;
     registry.limits.interfaces = l.interfaces;
     registry.limits.rules = l.rules;
+    registry.limits.sockets = l.sockets;
     deps.maxProcesses = l.processes;
     server.maxConnections = l.connections;
   };

@@ -231,9 +231,11 @@ export interface RegistryLimits {
   interfaces: number;
   /** ipfw rules per image, the default rule not counted. */
   rules: number;
+  /** Sockets opened by programs per image (accepted connections are not refused). */
+  sockets: number;
 }
 
-export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534 };
+export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534, sockets: 65536 };
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {

@@ -24,6 +24,7 @@ export const ERRNO_TEXT = {
   ENETDOWN: 'Network is down',
   ENETUNREACH: 'Network is unreachable',
   ENOBUFS: 'No buffer space available',
+  EMFILE: 'Too many open files',
   ENOPROTOOPT: 'Protocol not available',
   ENOTCONN: 'Socket is not connected',
   EPIPE: 'Broken pipe',
@@ -84,4 +85,9 @@ export function icmpErrno(type: number, code: number): Errno | undefined {
     default:
       return undefined;
   }
+}
+
+/** A new socket in `im`, unless the daemon's limit on sockets per image is reached (EMFILE). */
+export function socketRoom(im: { sockets: { size: number }; registry: { limits: { sockets: number } } }): void {
+  if (im.sockets.size >= im.registry.limits.sockets) throw new SocketError('EMFILE', 'socket');
 }

@@ -21,7 +21,7 @@ import type { TcpCb, TcpErrno, TcpSockHooks } from '../netinet/tcp/tcp_cb.js';
 import { TcpListen, TcpPcb, type TcpListenHooks } from '../netinet/tcp/tcp_usrreq.js';
 import { TCPS, tcpSomaxconn } from '../netinet/tcp/tcp_var.js';
 import { parseIp4 } from '../wire/ipv4.js';
-import { SocketError, type Errno } from './errno.js';
+import { SocketError, socketRoom, type Errno } from './errno.js';
 import { localAddressFor } from './in_pcb.js';
 
 export interface Endpoint {
@@ -54,6 +54,7 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
       this.cb = accepted;
       this.pcb = im.tcp.pcbFor(accepted)!;
     } else {
+      socketRoom(im);
       this.cb = im.tcp.newCb();
       this.pcb = new TcpPcb();
       im.tcp.attach(this.cb, this.pcb);
@@ -292,6 +293,7 @@ export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
   noDelay = false;
 
   constructor(im: Image) {
+    socketRoom(im);
     this.im = im;
     im.sockets.add(this);
   }

@@ -152,3 +152,15 @@ test('raw sockets see every packet of their protocol and send with a built heade
   raw.close();
   tx.close();
 });
+
+test('the daemon limit on sockets per image refuses new sockets with EMFILE', () => {
+  const n = twoImages();
+  n.a.registry.limits.sockets = n.a.sockets.size + 2;
+  const s1 = new UdpSocket(n.a);
+  const s2 = new UdpSocket(n.a);
+  assert.throws(() => new UdpSocket(n.a), { code: 'EMFILE' });
+  s1.close();
+  const s3 = new UdpSocket(n.a);
+  s2.close();
+  s3.close();
+});

@@ -13,7 +13,7 @@
 import type { Image } from '../image.js';
 import { UdpPcb, udpOutput, udpRecvspace, type UdpSockHooks } from '../netinet/udp_usrreq.js';
 import { parseIp4 } from '../wire/ipv4.js';
-import { SocketError, type Errno } from './errno.js';
+import { SocketError, socketRoom, type Errno } from './errno.js';
 import { localAddressFor } from './in_pcb.js';
 import { AsyncQueue } from './queue.js';
 
@@ -39,6 +39,7 @@ export class UdpSocket implements UdpSockHooks, AsyncIterable<Datagram> {
   rcvBuf: number;
 
   constructor(im: Image) {
+    socketRoom(im);
     this.im = im;
     this.pcb = new UdpPcb(this);
     this.rcvBuf = im.sysctl.v[udpRecvspace.slot]!;
