@@ -135,6 +135,23 @@ export function newTcpRepr(): TcpRepr {
   };
 }
 
+/** Point `r` at a new segment: ports, numbers, flags and window, no options and no urgent data. */
+export function setTcpRepr(r: TcpRepr, srcPort: number, dstPort: number, seq: number, ack: number, flags: number, window: number): TcpRepr {
+  r.srcPort = srcPort;
+  r.dstPort = dstPort;
+  r.seq = seq;
+  r.ack = ack;
+  r.flags = flags;
+  r.window = window;
+  r.urgent = 0;
+  r.mss = 0;
+  r.wscale = -1;
+  r.sackPermitted = false;
+  r.tsPresent = false;
+  r.sackCount = 0;
+  return r;
+}
+
 /** Fill `r` from a checked view; returns `r`. */
 export function parseTcp(v: TcpPacket, r: TcpRepr): TcpRepr {
   const b = v.buf;

@@ -14,7 +14,7 @@
  */
 
 import type { Timer } from '../../clock.js';
-import { TH, newTcpRepr, type TcpRepr } from '../../wire/tcp.js';
+import { TH, newTcpRepr, setTcpRepr, type TcpRepr } from '../../wire/tcp.js';
 import { CC_ALGORITHMS, newCc, type CcVars, type CongestionControl } from './tcp_cc.js';
 import { seq, seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqSub, tsLt, type Seq } from './tcp_seq.js';
 import { ReassQueue, RecvBuffer, SendBuffer } from './tcp_sockbuf.js';
@@ -1185,19 +1185,7 @@ export class TcpCb implements CcVars {
 
   /** RST with sequence `s` (our reply to an unacceptable ACK, or an abort). */
   private respondRst(s: Seq): void {
-    const r = this.out;
-    r.srcPort = this.lport;
-    r.dstPort = this.fport;
-    r.seq = s;
-    r.ack = this.rcvNxt;
-    r.flags = TH.RST | TH.ACK;
-    r.window = 0;
-    r.urgent = 0;
-    r.mss = 0;
-    r.wscale = -1;
-    r.sackPermitted = false;
-    r.tsPresent = false;
-    r.sackCount = 0;
+    const r = setTcpRepr(this.out, this.lport, this.fport, s, this.rcvNxt, TH.RST | TH.ACK, 0);
     this.host.stat.sndtotal++;
     this.host.stat.sndrst++;
     this.host.output(this, r, 0, 0);
@@ -1205,19 +1193,7 @@ export class TcpCb implements CcVars {
 
   /** RST for a bad ACK in SYN-SENT: <SEQ=SEG.ACK><CTL=RST>. */
   private sendRstFor(ack: Seq): void {
-    const r = this.out;
-    r.srcPort = this.lport;
-    r.dstPort = this.fport;
-    r.seq = ack;
-    r.ack = 0;
-    r.flags = TH.RST;
-    r.window = 0;
-    r.urgent = 0;
-    r.mss = 0;
-    r.wscale = -1;
-    r.sackPermitted = false;
-    r.tsPresent = false;
-    r.sackCount = 0;
+    const r = setTcpRepr(this.out, this.lport, this.fport, ack, 0, TH.RST, 0);
     this.host.stat.sndtotal++;
     this.host.stat.sndrst++;
     this.host.output(this, r, 0, 0);

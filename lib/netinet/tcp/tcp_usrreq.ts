@@ -16,7 +16,7 @@ import type { Ifnet } from '../../net/if.js';
 import { InPcb, PcbTable } from '../../socket/in_pcb.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../../wire/checksum.js';
 import { ETHER_HDR_LEN } from '../../wire/ethernet.js';
-import { TH, TcpPacket, emitTcp, newTcpRepr, parseTcp, tcpChecksum, tcpHeaderLen, tcpPseudoChecksum, type TcpRepr } from '../../wire/tcp.js';
+import { TH, TcpPacket, emitTcp, newTcpRepr, parseTcp, tcpChecksum, tcpHeaderLen, tcpPseudoChecksum, setTcpRepr, type TcpRepr } from '../../wire/tcp.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, VnetHdr, type VnetHdr as VnetHdrT } from '../../wire/vnet.js';
 import { icmpLim, icmpLimOutput } from '../ip_icmp.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../ip_output.js';
@@ -200,25 +200,10 @@ export class TcpImage implements TcpHost {
 
   /** Answer a segment no connection wants with RST (RFC 9293 3.10.7.1). */
   respondRst(src: number, dst: number, r: TcpRepr, segLen: number): void {
-    const x = this.rst;
-    x.srcPort = r.dstPort;
-    x.dstPort = r.srcPort;
-    x.window = 0;
-    x.urgent = 0;
-    x.mss = 0;
-    x.wscale = -1;
-    x.sackPermitted = false;
-    x.tsPresent = false;
-    x.sackCount = 0;
-    if ((r.flags & TH.ACK) !== 0) {
-      x.seq = r.ack;
-      x.ack = 0;
-      x.flags = TH.RST;
-    } else {
-      x.seq = 0;
-      x.ack = seqAdd(seq(r.seq), segLen);
-      x.flags = TH.RST | TH.ACK;
-    }
+    const x =
+      (r.flags & TH.ACK) !== 0
+        ? setTcpRepr(this.rst, r.dstPort, r.srcPort, r.ack, 0, TH.RST, 0)
+        : setTcpRepr(this.rst, r.dstPort, r.srcPort, 0, seqAdd(seq(r.seq), segLen), TH.RST | TH.ACK, 0);
     this.sendBare(dst, src, x);
     this.stat.sndrst++;
   }
@@ -259,19 +244,8 @@ export class TcpImage implements TcpHost {
     for (let i = 0; i < TcpImage.MSS_TABLE.length; i++) if (TcpImage.MSS_TABLE[i]! <= Math.min(peerMss, mssOffer)) mi = i;
     const h = this.cookieHash(src, r.srcPort, dst, r.dstPort, epoch, r.seq);
     const iss = ((h & 0xffffffe0) | (epoch << 3) | mi) >>> 0;
-    const x = this.rst;
-    x.srcPort = r.dstPort;
-    x.dstPort = r.srcPort;
-    x.seq = iss;
-    x.ack = (r.seq + 1) >>> 0;
-    x.flags = TH.SYN | TH.ACK;
-    x.window = 65535;
-    x.urgent = 0;
+    const x = setTcpRepr(this.rst, r.dstPort, r.srcPort, iss, (r.seq + 1) >>> 0, TH.SYN | TH.ACK, 65535);
     x.mss = TcpImage.MSS_TABLE[mi]!;
-    x.wscale = -1;
-    x.sackPermitted = false;
-    x.tsPresent = false;
-    x.sackCount = 0;
     this.stat.sc_sendcookie++;
     this.sendBare(dst, src, x);
   }
