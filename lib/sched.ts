@@ -22,6 +22,8 @@
  */
 
 export const ROUND_MS = 10;
+/** Distinct recent askers the per-batch checks consider (images busy at the same moment). */
+const RECENT_ASKERS = 8;
 export const LOAD_INTERVAL_MS = 5000;
 export const CPU_WEIGHT_DEFAULT = 100;
 export const CPU_WEIGHT_MAX = 10000;
@@ -55,6 +57,11 @@ export class ImageCpu {
 export class Scheduler {
   private roundStart: number;
   private readonly members = new Set<ImageCpu>();
+  /**
+   * The last few distinct images that asked for the CPU, most recent first:
+   * the per-batch checks look at these, not at every image of the daemon.
+   */
+  private readonly recent: Array<ImageCpu | null> = new Array<ImageCpu | null>(RECENT_ASKERS).fill(null);
   private lastSample: number;
   private daemonMsAtSample: number;
 
@@ -74,6 +81,8 @@ export class Scheduler {
 
   remove(c: ImageCpu): void {
     this.members.delete(c);
+    const i = this.recent.indexOf(c);
+    if (i >= 0) this.recent[i] = null;
   }
 
   /** Asked for the CPU within the last two rounds. */
@@ -115,12 +124,13 @@ export class Scheduler {
       c.deficit = Math.max(c.deficit, this.quantum(c, this.activeWeight(now)));
     }
     c.lastActive = now;
+    this.noteAsker(c);
     if (now - this.roundStart >= ROUND_MS) this.replenish(now);
     if (c.deficit > 0) return true;
     if (c.max < 100) return false; // capped: waits for the next round even when alone
     // Another image asked since this one last did and still holds credit: it
     // wants the CPU now, and this image waits its turn.
-    for (const o of this.members) if (o !== c && o.deficit > 0 && o.lastActive >= since) return false;
+    for (const o of this.recent) if (o !== null && o !== c && o.deficit > 0 && o.lastActive >= since) return false;
     // Everyone who wants the CPU has spent their quantum: the next round starts now (DRR).
     this.replenish(now);
     return true;
@@ -128,10 +138,18 @@ export class Scheduler {
 
   /** Has another image asked for the CPU within the last round? Then this one should yield after its batch. */
   othersWaiting(c: ImageCpu): boolean {
-    if (this.members.size < 2) return false;
     const now = this.now();
-    for (const o of this.members) if (o !== c && now - o.lastActive < ROUND_MS) return true;
+    for (const o of this.recent) if (o !== null && o !== c && now - o.lastActive < ROUND_MS) return true;
     return false;
+  }
+
+  private noteAsker(c: ImageCpu): void {
+    const r = this.recent;
+    if (r[0] === c) return;
+    let i = r.indexOf(c);
+    if (i < 0) i = r.length - 1;
+    for (; i > 0; i--) r[i] = r[i - 1]!;
+    r[0] = c;
   }
 
   /** Account `ms` of CPU to the image (and its deficit, for packet work). */
