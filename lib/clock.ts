@@ -9,15 +9,25 @@ export interface Timer {
 }
 
 export interface Clock {
+  /**
+   * True when timers run on Node's event loop, which fires them up to a
+   * millisecond or more late; precise timers (dummynet) then poll the last
+   * stretch with `immediate`. False on a manual clock, where timers are exact.
+   */
+  readonly realTime: boolean;
   /** Milliseconds, monotonic, fractional. */
   now(): number;
   /** Call fn once after ms milliseconds. */
   after(ms: number, fn: () => void): Timer;
   /** Call fn every ms milliseconds until cancelled. */
   every(ms: number, fn: () => void): Timer;
+  /** Call fn once on the next turn of the event loop, after pending I/O. */
+  immediate(fn: () => void): Timer;
 }
 
 export class RealClock implements Clock {
+  readonly realTime = true;
+
   now(): number {
     return performance.now();
   }
@@ -33,6 +43,12 @@ export class RealClock implements Clock {
     t.unref();
     return { cancel: () => clearInterval(t) };
   }
+
+  immediate(fn: () => void): Timer {
+    // Not unref'd: an unref'd immediate does not stop the loop from blocking in poll.
+    const t = setImmediate(fn);
+    return { cancel: () => clearImmediate(t) };
+  }
 }
 
 interface ManualTimer extends Timer {
@@ -45,6 +61,7 @@ interface ManualTimer extends Timer {
 
 /** A clock that moves only when the test says so. */
 export class ManualClock implements Clock {
+  readonly realTime = false;
   private t = 0;
   private seq = 0;
   private timers: ManualTimer[] = [];
@@ -63,6 +80,10 @@ export class ManualClock implements Clock {
 
   every(ms: number, fn: () => void): Timer {
     return this.add(ms, Math.max(ms, 1e-3), fn);
+  }
+
+  immediate(fn: () => void): Timer {
+    return this.add(0, 0, fn);
   }
 
   /** Number of live timers: a test can check that destroy left none. */

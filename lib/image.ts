@@ -471,8 +471,10 @@ function accountedClock(reg: Registry, cpu: ImageCpu): Clock {
     }
   };
   return {
+    realTime: base.realTime,
     now: () => base.now(),
     after: (ms, fn) => base.after(ms, wrap(fn)),
     every: (ms, fn) => base.every(ms, wrap(fn)),
+    immediate: (fn) => base.immediate(wrap(fn)),
   };
 }

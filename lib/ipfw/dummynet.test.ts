@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../clock.js';
+import { ManualClock, RealClock } from '../clock.js';
+import { Registry } from '../image.js';
+import { silentLogger } from '../log.js';
 import { HiresTimer } from './timer.js';
 import { parseDnConfig } from './parse.js';
 import { rules, seeded, send, settle, sniff, testbed, type Bed } from './testbed.js';
@@ -198,4 +200,30 @@ test('HiresTimer on a manual clock fires exactly at the time asked, never before
   clock.advance(20);
   assert.deepEqual(fired, [12.5]);
   assert.equal(t.accuracy.lateMax, 0);
+});
+
+test('an image clock over the real clock keeps dummynet precise: ten 20 ms waits each end within half a millisecond', async () => {
+  // The image's clock wraps the registry's for CPU accounting; the wrapper must
+  // still say it runs in real time, or the timer falls back to Node's 1 ms steps.
+  const reg = new Registry({ clock: new RealClock(), log: silentLogger });
+  const im = reg.create('hires');
+  assert.equal(im.clock.realTime, true);
+  const lates: number[] = [];
+  const keepAlive = setInterval(() => {}, 1000); // the clock's own timers are unref'd, as in the daemon
+  for (let i = 0; i < 10; i++) {
+    await new Promise<void>((done) => {
+      let due = 0;
+      const t = new HiresTimer(im.clock, () => {
+        lates.push(im.clock.now() - due);
+        done();
+      });
+      due = im.clock.now() + 20;
+      t.arm(due);
+    });
+  }
+  clearInterval(keepAlive);
+  lates.sort((a, b) => a - b);
+  assert.ok(lates[0]! >= 0, `fired early: ${lates.join(' ')}`);
+  assert.ok(lates[8]! < 0.5, `late by ${lates.map((x) => x.toFixed(3)).join(' ')} ms`);
+  reg.close();
 });

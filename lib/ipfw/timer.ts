@@ -3,18 +3,22 @@
  *
  * Entries (scheduler instances with a wake-up time) sit in a binary
  * min-heap; one clock timer is armed for the earliest. Node's timers step
- * in whole milliseconds and usually fire up to a millisecond late, so on
- * the real clock the timer is armed SPIN_MS early and the last stretch is
- * finished by polling performance.now() from setImmediate, which yields to
- * I/O on every turn and runs only while something is due within SPIN_MS.
- * On any other clock (ManualClock in tests) the timer is armed for the
- * exact time, so tests are deterministic.
+ * in whole milliseconds and usually fire up to a millisecond late, more on
+ * a busy or virtualised machine, so on a real-time clock the timer is armed
+ * a lead early and the last stretch is finished by polling the clock from
+ * `clock.immediate`, which yields to I/O on every turn and runs only while
+ * something is due within the lead. The lead starts at SPIN_MS and follows
+ * how late the coarse timer has recently been, up to SPIN_MAX_MS. On a
+ * manual clock (tests) the timer is armed for the exact time, so tests are
+ * deterministic.
  */
 
-import { RealClock, type Clock, type Timer } from '../clock.js';
+import type { Clock, Timer } from '../clock.js';
 
-/** Start polling this many ms before the due time on the real clock. */
+/** Start polling at least this many ms before the due time on a real-time clock. */
 export const SPIN_MS = 2;
+/** ... and at most this many. */
+export const SPIN_MAX_MS = 8;
 
 export interface HeapEntry {
   /** Clock ms at which the entry wants to run; meaningful while in the heap. */
@@ -122,6 +126,10 @@ export class HiresTimer {
   private readonly precise: boolean;
   private coarse: Timer | null = null;
   private spinning = false;
+  /** Current lead, ms: SPIN_MS plus a margin over the coarse timer's recent lateness. */
+  private lead = SPIN_MS;
+  /** Recent worst lateness of the coarse timer, decaying by a tenth per fire. */
+  private recentLate = 0;
   private due = Infinity;
   readonly accuracy: TimerAccuracy = { fires: 0, lateSum: 0, lateMax: 0, coarseLate: 0 };
   private dead = false;
@@ -130,7 +138,7 @@ export class HiresTimer {
     private readonly clock: Clock,
     private readonly fn: () => void,
   ) {
-    this.precise = clock instanceof RealClock;
+    this.precise = clock.realTime;
   }
 
   get armedFor(): number {
@@ -148,7 +156,7 @@ export class HiresTimer {
       this.coarse = this.clock.after(Math.max(0, dt), this.onCoarse);
       return;
     }
-    if (dt > SPIN_MS) this.coarse = this.clock.after(dt - SPIN_MS, this.onCoarse);
+    if (dt > this.lead) this.coarse = this.clock.after(dt - this.lead, this.onCoarse);
     else this.startSpin();
   }
 
@@ -166,6 +174,7 @@ export class HiresTimer {
   private readonly onCoarse = (): void => {
     this.coarse = null;
     if (this.due === Infinity) return;
+    if (this.precise) this.learn(this.clock.now() - (this.due - this.lead));
     if (this.clock.now() >= this.due) {
       if (this.precise) this.accuracy.coarseLate++;
       this.fire();
@@ -173,10 +182,16 @@ export class HiresTimer {
     else this.coarse = this.clock.after(this.due - this.clock.now(), this.onCoarse);
   };
 
+  /** Adjust the lead to how late the coarse timer came (`late` ms after it was set for). */
+  private learn(late: number): void {
+    this.recentLate = Math.max(this.recentLate * 0.9, late);
+    this.lead = Math.min(SPIN_MAX_MS, Math.max(SPIN_MS, this.recentLate + 1));
+  }
+
   private startSpin(): void {
     if (this.spinning) return;
     this.spinning = true;
-    setImmediate(this.spin);
+    this.clock.immediate(this.spin);
   }
 
   private readonly spin = (): void => {
@@ -184,11 +199,11 @@ export class HiresTimer {
       this.spinning = false;
       return;
     }
-    const now = performance.now();
+    const now = this.clock.now();
     if (now < this.due) {
       // Re-armed for later while polling: the coarse timer takes over.
-      if (this.due - now > SPIN_MS && this.coarse !== null) this.spinning = false;
-      else setImmediate(this.spin);
+      if (this.due - now > this.lead && this.coarse !== null) this.spinning = false;
+      else this.clock.immediate(this.spin);
       return;
     }
     this.spinning = false;
