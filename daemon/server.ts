@@ -57,7 +57,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     name: im.name,
     id: im.id,
     interfaces: im.ifnets.size,
-    sockets: im.raw.pcbs.length + im.sockets.size,
+    sockets: im.sockets.size, // raw sockets (ping, traceroute) are in the set too
     processes: deps.procs.processes(im).length,
     createdAt: new Date(im.createdAt).toISOString(),
   };

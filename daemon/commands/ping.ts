@@ -1,8 +1,12 @@
 /**
  * ping(8): ICMP echo requests to a host, as FreeBSD 14 prints them.
  *
- * The echo requests are built here and sent with ipOutputLocal; replies and
- * ICMP errors quoting our requests come back through a raw ICMP endpoint.
+ * Like FreeBSD's, it works over a raw ICMP socket (socket(AF_INET,
+ * SOCK_RAW, IPPROTO_ICMP)): echo requests are built here and sent with
+ * `send` (IP_TTL for -m, IP_DONTFRAG for -D, bind(2) for -S); replies and
+ * ICMP errors quoting our requests are read from the same socket, so a
+ * running ping is one of the image's sockets. The socket is closed however
+ * ping ends (count, -t, Ctrl-C or kill).
  * All timing uses the image's clock, so tests drive it with a ManualClock:
  * one request every -i seconds, and after the last one a linger of twice the
  * longest round trip (at least 1 s), or -W ms when nothing came back, as
@@ -13,9 +17,8 @@
  */
 
 import type { Timer } from '../../lib/clock.js';
-import { rawAttach } from '../../lib/netinet/raw_ip.js';
-import { allocPacket, buildIpHeader, ipOutputLocal } from '../../lib/netinet/ip_output.js';
-import type { OutResult } from '../../lib/netinet/ip_var.js';
+import { SocketError } from '../../lib/socket/errno.js';
+import { RawSocket } from '../../lib/socket/raw.js';
 import { ICMP_TYPE, ICMP_UNREACH, ICMP_TIMXCEED, emitIcmpEcho } from '../../lib/wire/icmp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
@@ -80,22 +83,6 @@ export function parseCInt(s: string): number | undefined {
 export function parseCDouble(s: string): number | undefined {
   if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(s)) return undefined;
   return Number(s);
-}
-
-/** strerror(3) for what a local output can fail with. */
-export function outError(r: Exclude<OutResult, 0>): string {
-  switch (r) {
-    case 'ENETUNREACH':
-      return 'Network is unreachable';
-    case 'EHOSTUNREACH':
-      return 'No route to host';
-    case 'EMSGSIZE':
-      return 'Message too long';
-    case 'EHOSTDOWN':
-      return 'Host is down';
-    case 'ENOBUFS':
-      return 'No buffer space available';
-  }
 }
 
 /** Exit status of a process stopped by a signal, as sh(1) reports it. */
@@ -289,6 +276,9 @@ function u32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
+/** EX_OSERR: the socket could not be made (sysexits(3)). */
+const EX_OSERR = 71;
+
 const ping: Command = (ctx: CommandContext): Promise<number> => {
   const prog = ctx.argv[0] ?? 'ping';
   const o = parseArgs(ctx.argv);
@@ -296,30 +286,46 @@ const ping: Command = (ctx: CommandContext): Promise<number> => {
     ctx.stderr.write(`${prog}: ${o}\n`);
     return Promise.resolve(EX_USAGE);
   }
-  let src = 0;
+  let src: number | undefined;
   if (o.source !== undefined) {
-    const s = parseIp4(o.source);
-    if (s === undefined) {
+    src = parseIp4(o.source);
+    if (src === undefined) {
       ctx.stderr.write(`${prog}: cannot resolve ${o.source}: Unknown host\n`);
       return Promise.resolve(EX_NOHOST);
     }
-    if (ctx.image.localIfnet(s) === undefined) {
-      ctx.stderr.write(`${prog}: bind: Can't assign requested address (${o.source} is not an address of image ${ctx.image.name}; 'ifconfig' lists them)\n`);
+  }
+  let sock: RawSocket;
+  try {
+    sock = new RawSocket(ctx.image, 1);
+  } catch (e) {
+    if (!(e instanceof SocketError)) throw e;
+    ctx.stderr.write(`${prog}: socket: ${e.message}\n`);
+    return Promise.resolve(EX_OSERR);
+  }
+  if (src !== undefined) {
+    try {
+      sock.bind(src);
+    } catch (e) {
+      sock.close();
+      if (!(e instanceof SocketError)) throw e;
+      const why = e.code === 'EADDRNOTAVAIL' ? ` (${o.source} is not an address of image ${ctx.image.name}; 'ifconfig' lists them)` : '';
+      ctx.stderr.write(`${prog}: bind: ${e.message}${why}\n`);
       return Promise.resolve(EX_FAIL);
     }
-    src = s;
   }
   const dst = parseIp4(o.target);
   if (dst === undefined) {
+    sock.close();
     ctx.stderr.write(`${prog}: cannot resolve ${o.target}: Unknown host\n`);
     return Promise.resolve(EX_NOHOST);
   }
-  return run(ctx, prog, o, src, dst);
+  sock.ttl = o.ttl;
+  sock.dontFrag = o.dontFrag;
+  return run(ctx, prog, o, sock, dst);
 };
 
-function run(ctx: CommandContext, prog: string, o: PingOptions, src: number, dst: number): Promise<number> {
-  const im = ctx.image;
-  const clock = im.clock;
+function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket, dst: number): Promise<number> {
+  const clock = ctx.image.clock;
   const out = ctx.stdout;
   const ident = ctx.pid & 0xffff;
   let timing = o.datalen >= TIMEVAL_LEN;
@@ -349,53 +355,50 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, src: number, dst
     resolveDone = resolve;
   });
 
-  // The raw endpoint runs on the packet path: it only filters and copies
-  // what it needs, and hands the rest to a microtask.
-  const detach = rawAttach(im, {
-    proto: 1,
-    input(buf, off, len) {
-      if (finished || len < 20) return;
-      const hlen = (buf[off]! & 0xf) << 2;
-      if (len < hlen + 8) return;
-      const io = off + hlen;
-      const type = buf[io]!;
-      const ident16 = (buf[io + 4]! << 8) | buf[io + 5]!;
-      let r: Received;
-      if (type === ICMP_TYPE.ECHO_REPLY) {
-        if (ident16 !== ident) return; // 'Twas not our ECHO
-        const cc = len - hlen;
-        let sentAt = NaN;
-        if (timing && cc - 8 >= TIMEVAL_LEN) sentAt = new DataView(buf.buffer, buf.byteOffset + io + 8, 8).getFloat64(0);
-        r = { kind: 'reply', from: u32(buf, off + 12), cc, ttl: buf[off + 8]!, seq: (buf[io + 6]! << 8) | buf[io + 7]!, sentAt, at: clock.now(), recvLen: len, type, code: 0, aux: 0 };
-      } else {
-        // Something else: print it only if it quotes one of our requests.
-        const q = io + 8;
-        if (len < hlen + 8 + 20) return;
-        const qhlen = (buf[q]! & 0xf) << 2;
-        if (qhlen < 20 || len < hlen + 8 + qhlen + 8) return;
-        const qi = q + qhlen;
-        if (u32(buf, q + 16) !== dst || buf[q + 9] !== 1 || buf[qi] !== ICMP_TYPE.ECHO) return;
-        if (((buf[qi + 4]! << 8) | buf[qi + 5]!) !== ident) return;
-        r = {
-          kind: 'error',
-          from: u32(buf, off + 12),
-          cc: len - hlen,
-          ttl: buf[off + 8]!,
-          seq: (buf[qi + 6]! << 8) | buf[qi + 7]!,
-          sentAt: NaN,
-          at: clock.now(),
-          recvLen: len,
-          type,
-          code: buf[io + 1]!,
-          aux: type === ICMP_TYPE.PARAM_PROB ? buf[io + 4]! : (buf[io + 6]! << 8) | buf[io + 7]!,
-        };
-      }
-      inbox.push(r);
-      if (!flushQueued) {
-        flushQueued = true;
-        queueMicrotask(flush);
-      }
-    },
+  // The socket's handler runs on the packet path: it only filters and
+  // copies what it needs, and hands the rest to a microtask.
+  sock.onPacket((buf, off, len) => {
+    if (finished || len < 20) return;
+    const hlen = (buf[off]! & 0xf) << 2;
+    if (len < hlen + 8) return;
+    const io = off + hlen;
+    const type = buf[io]!;
+    const ident16 = (buf[io + 4]! << 8) | buf[io + 5]!;
+    let r: Received;
+    if (type === ICMP_TYPE.ECHO_REPLY) {
+      if (ident16 !== ident) return; // 'Twas not our ECHO
+      const cc = len - hlen;
+      let sentAt = NaN;
+      if (timing && cc - 8 >= TIMEVAL_LEN) sentAt = new DataView(buf.buffer, buf.byteOffset + io + 8, 8).getFloat64(0);
+      r = { kind: 'reply', from: u32(buf, off + 12), cc, ttl: buf[off + 8]!, seq: (buf[io + 6]! << 8) | buf[io + 7]!, sentAt, at: clock.now(), recvLen: len, type, code: 0, aux: 0 };
+    } else {
+      // Something else: print it only if it quotes one of our requests.
+      const q = io + 8;
+      if (len < hlen + 8 + 20) return;
+      const qhlen = (buf[q]! & 0xf) << 2;
+      if (qhlen < 20 || len < hlen + 8 + qhlen + 8) return;
+      const qi = q + qhlen;
+      if (u32(buf, q + 16) !== dst || buf[q + 9] !== 1 || buf[qi] !== ICMP_TYPE.ECHO) return;
+      if (((buf[qi + 4]! << 8) | buf[qi + 5]!) !== ident) return;
+      r = {
+        kind: 'error',
+        from: u32(buf, off + 12),
+        cc: len - hlen,
+        ttl: buf[off + 8]!,
+        seq: (buf[qi + 6]! << 8) | buf[qi + 7]!,
+        sentAt: NaN,
+        at: clock.now(),
+        recvLen: len,
+        type,
+        code: buf[io + 1]!,
+        aux: type === ICMP_TYPE.PARAM_PROB ? buf[io + 4]! : (buf[io + 6]! << 8) | buf[io + 7]!,
+      };
+    }
+    inbox.push(r);
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flush);
+    }
   });
 
   function flush(): void {
@@ -447,15 +450,16 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, src: number, dst
     const seq = ntransmitted & 0xffff;
     const bit = seq % MAX_DUP_CHK;
     rcvd[bit >> 3]! &= ~(1 << (bit & 7));
-    // A fresh buffer each time: output may hold it (ARP, netisr) without copying.
-    const p = allocPacket(sendLen);
-    const io = p.off + 20;
-    for (let i = TIMEVAL_LEN; i < o.datalen; i++) p.buf[io + 8 + i] = i & 0xff;
-    if (timing) new DataView(p.buf.buffer, p.buf.byteOffset + io + 8, 8).setFloat64(0, clock.now());
-    emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident, seq }, p.buf, io, icmpLen);
-    buildIpHeader(im, p.buf, p.off, sendLen, 1, src, dst, o.ttl);
-    const r = ipOutputLocal(im, p.buf, p.off, sendLen, im.noOffload, { dontFrag: o.dontFrag });
-    if (r !== 0) ctx.stderr.write(`${prog}: sendto: ${outError(r)}\n`);
+    const icmp = new Uint8Array(icmpLen);
+    for (let i = TIMEVAL_LEN; i < o.datalen; i++) icmp[8 + i] = i & 0xff;
+    if (timing) new DataView(icmp.buffer, icmp.byteOffset + 8, 8).setFloat64(0, clock.now());
+    emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident, seq }, icmp, 0, icmpLen);
+    try {
+      sock.send(icmp, dst);
+    } catch (e) {
+      if (!(e instanceof SocketError)) throw e;
+      ctx.stderr.write(`${prog}: sendto: ${e.message}\n`);
+    }
     ntransmitted++;
   }
 
@@ -483,7 +487,7 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, src: number, dst
     finished = true;
     tick?.cancel();
     alarm?.cancel();
-    detach();
+    sock.close();
     ctx.signal.removeEventListener('abort', finish);
     let s = `\n--- ${o.target} ping statistics ---\n`;
     s += `${ntransmitted} packets transmitted, ${nreceived} packets received, `;

@@ -1,25 +1,28 @@
 /**
  * traceroute(8): the hops to a host, as FreeBSD 14 prints them.
  *
- * Probes are UDP datagrams to port 33434+seq (source port pid|0x8000) built
- * here with their checksum, or ICMP echo requests with -I, sent with rising
- * TTLs through ipOutputLocal. Time exceeded and unreachable messages come
- * back through a raw ICMP endpoint and are matched to the probe in flight by
- * the quoted header's ports (or echo id and sequence), as FreeBSD's
- * packet_ok() does. Each probe waits up to -w seconds on the image's clock.
+ * Like FreeBSD's, it uses two raw sockets: probes go out on an IPPROTO_RAW
+ * socket with IP_HDRINCL, built here whole (IP header with id ident+seq and
+ * the probe's TTL, then a UDP datagram to port 33434+seq from port
+ * pid|0x8000 with its checksum, or an ICMP echo request with -I); time
+ * exceeded and unreachable messages are read from an IPPROTO_ICMP socket and
+ * matched to the probe in flight by the quoted header's ports (or echo id and
+ * sequence), as FreeBSD's packet_ok() does. Each probe waits up to -w
+ * seconds on the image's clock. Both sockets are closed however it ends.
  * Like FreeBSD, the "traceroute to ..." banner goes to stderr.
  */
 
 import type { Timer } from '../../lib/clock.js';
-import { rawAttach } from '../../lib/netinet/raw_ip.js';
-import { allocPacket, buildIpHeader, ipOutputLocal, selectSource } from '../../lib/netinet/ip_output.js';
+import { buildIpHeader, selectSource } from '../../lib/netinet/ip_output.js';
 import { ipDefTtl } from '../../lib/netinet/ip_var.js';
 import { RTF } from '../../lib/netinet/route.js';
+import { SocketError } from '../../lib/socket/errno.js';
+import { RawSocket } from '../../lib/socket/raw.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../../lib/wire/checksum.js';
 import { ICMP_TIMXCEED, ICMP_TYPE, ICMP_UNREACH, emitIcmpEcho } from '../../lib/wire/icmp.js';
-import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
+import { IP_DF, ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
-import { getopt, outError, signalStatus } from './ping.js';
+import { getopt, signalStatus } from './ping.js';
 
 const EX_OSERR = 71;
 const MAXPACKET = 32 * 1024;
@@ -196,22 +199,41 @@ const traceroute: Command = async (ctx: CommandContext): Promise<number> => {
     ctx.stderr.write(`${prog}: unknown host ${o.target}\n`);
     return EX_NOHOST;
   }
-  let src: number;
+  let src = 0;
   if (o.source !== undefined) {
     const s = parseIp4(o.source);
     if (s === undefined) {
       ctx.stderr.write(`${prog}: unknown host ${o.source}\n`);
       return EX_NOHOST;
     }
-    if (im.localIfnet(s) === undefined) {
-      ctx.stderr.write(`${prog}: bind: Can't assign requested address (${o.source} is not an address of image ${im.name}; 'ifconfig' lists them)\n`);
+    src = s;
+  }
+  // FreeBSD's pair: ICMP in, raw IP (IP_HDRINCL) out.
+  let rcv: RawSocket | null = null;
+  let snd: RawSocket | null = null;
+  try {
+    try {
+      rcv = new RawSocket(im, 1);
+      snd = new RawSocket(im, 255);
+    } catch (e) {
+      if (!(e instanceof SocketError)) throw e;
+      ctx.stderr.write(`${prog}: socket: ${e.message}\n`);
       return EX_OSERR;
     }
-    src = s;
-  } else {
-    // findsaddr(): the source output would pick, needed up front for the UDP checksum.
-    if (im.localIfnet(dst) !== undefined) src = dst;
-    else {
+    snd.hdrIncl = true;
+    if (o.source !== undefined) {
+      try {
+        snd.bind(src);
+      } catch (e) {
+        if (!(e instanceof SocketError)) throw e;
+        const why = e.code === 'EADDRNOTAVAIL' ? ` (${o.source} is not an address of image ${im.name}; 'ifconfig' lists them)` : '';
+        ctx.stderr.write(`${prog}: bind: ${e.message}${why}\n`);
+        return EX_OSERR;
+      }
+    } else if (im.localIfnet(dst) !== undefined) {
+      // findsaddr(): the source output would pick, needed up front for the UDP checksum.
+      src = dst;
+    } else {
       const rt = im.routes.lookup(dst);
       if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
         ctx.stderr.write(`${prog}: findsaddr: failed to connect to peer for src addr selection (no route to ${o.target}; 'netstat -rn' shows the routes)\n`);
@@ -219,11 +241,14 @@ const traceroute: Command = async (ctx: CommandContext): Promise<number> => {
       }
       src = selectSource(im, rt, dst);
     }
+    return await run(ctx, prog, o, { rcv, snd }, src, dst);
+  } finally {
+    rcv?.close();
+    snd?.close();
   }
-  return run(ctx, prog, o, src, dst);
 };
 
-async function run(ctx: CommandContext, prog: string, o: TraceOptions, src: number, dst: number): Promise<number> {
+async function run(ctx: CommandContext, prog: string, o: TraceOptions, socks: { rcv: RawSocket; snd: RawSocket }, src: number, dst: number): Promise<number> {
   const im = ctx.image;
   const clock = im.clock;
   const out = ctx.stdout;
@@ -240,31 +265,28 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, src: numb
       ? u16(buf, p) === ident && u16(buf, p + 2) === ((o.port + seq) & 0xffff)
       : u16(buf, p + 4) === ident && u16(buf, p + 6) === seq;
 
-  const detach = rawAttach(im, {
-    proto: 1,
-    input(buf, off, len) {
-      const w = waiting;
-      if (w === null || len < 20) return;
-      const hlen = (buf[off]! & 0xf) << 2;
-      if (len < hlen + 8) return;
-      const cc = len - hlen;
-      const io = off + hlen;
-      const type = buf[io]!;
-      const code = buf[io + 1]!;
-      let i = 0;
-      if (type === ICMP_TYPE.ECHO_REPLY && o.proto === ICMP && check(buf, io, w.seq)) i = -2;
-      else if ((type === ICMP_TYPE.TIME_EXCEEDED && code === ICMP_TIMXCEED.INTRANS) || type === ICMP_TYPE.UNREACH) {
-        const hip = io + 8;
-        if (cc < 8 + 20) return;
-        const qhlen = (buf[hip]! & 0xf) << 2;
-        if (qhlen + 16 <= cc && buf[hip + 9] === o.proto.num && check(buf, hip + qhlen, w.seq)) {
-          i = type === ICMP_TYPE.TIME_EXCEEDED ? -1 : code + 1;
-        }
+  socks.rcv.onPacket((buf, off, len) => {
+    const w = waiting;
+    if (w === null || len < 20) return;
+    const hlen = (buf[off]! & 0xf) << 2;
+    if (len < hlen + 8) return;
+    const cc = len - hlen;
+    const io = off + hlen;
+    const type = buf[io]!;
+    const code = buf[io + 1]!;
+    let i = 0;
+    if (type === ICMP_TYPE.ECHO_REPLY && o.proto === ICMP && check(buf, io, w.seq)) i = -2;
+    else if ((type === ICMP_TYPE.TIME_EXCEEDED && code === ICMP_TIMXCEED.INTRANS) || type === ICMP_TYPE.UNREACH) {
+      const hip = io + 8;
+      if (cc < 8 + 20) return;
+      const qhlen = (buf[hip]! & 0xf) << 2;
+      if (qhlen + 16 <= cc && buf[hip + 9] === o.proto.num && check(buf, hip + qhlen, w.seq)) {
+        i = type === ICMP_TYPE.TIME_EXCEEDED ? -1 : code + 1;
       }
-      if (i === 0) return;
-      waiting = null;
-      w.resolve({ from: u32(buf, off + 12), ttl: buf[off + 8]!, at: clock.now(), i, pmtu: code === ICMP_UNREACH.NEEDFRAG ? u16(buf, io + 6) : 0 });
-    },
+    }
+    if (i === 0) return;
+    waiting = null;
+    w.resolve({ from: u32(buf, off + 12), ttl: buf[off + 8]!, at: clock.now(), i, pmtu: code === ICMP_UNREACH.NEEDFRAG ? u16(buf, io + 6) : 0 });
   });
   const onAbort = (): void => {
     const w = waiting;
@@ -274,9 +296,8 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, src: numb
   ctx.signal.addEventListener('abort', onAbort, { once: true });
 
   const sendProbe = (seq: number, ttl: number): void => {
-    const p = allocPacket(o.packlen);
-    const b = p.buf;
-    const l4 = p.off + 20;
+    const b = new Uint8Array(o.packlen);
+    const l4 = 20;
     const s8 = seq & 0xff; // FreeBSD keeps the probe's sequence in a u_char
     if (o.proto === UDP) {
       const dport = (o.port + s8) & 0xffff;
@@ -293,13 +314,16 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, src: numb
     } else {
       emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident, seq: s8 }, b, l4, protlen);
     }
-    buildIpHeader(im, b, p.off, o.packlen, o.proto.num, src, dst, ttl);
+    buildIpHeader(im, b, 0, o.packlen, o.proto.num, src, dst, ttl);
     const id = (ident + seq) & 0xffff;
-    b[p.off + 4] = id >> 8;
-    b[p.off + 5] = id & 0xff;
-    const r = ipOutputLocal(im, b, p.off, o.packlen, im.noOffload, { dontFrag: o.dontFrag });
-    if (r !== 0) {
-      ctx.stderr.write(`${prog}: sendto: ${outError(r)}\n`);
+    b[4] = id >> 8;
+    b[5] = id & 0xff;
+    if (o.dontFrag) b[6] = b[6]! | (IP_DF >> 8);
+    try {
+      socks.snd.send(b, dst);
+    } catch (e) {
+      if (!(e instanceof SocketError)) throw e;
+      ctx.stderr.write(`${prog}: sendto: ${e.message}\n`);
       out.write(`${prog}: wrote ${o.target} ${o.packlen} chars, ret=-1\n`);
     }
   };
@@ -382,7 +406,7 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, src: numb
   } finally {
     waiting = null;
     ctx.signal.removeEventListener('abort', onAbort);
-    detach();
+    socks.rcv.onPacket(null);
   }
 }
 

@@ -224,23 +224,36 @@ function learn(im: Image, ifp: Ifnet, ip: number, mac: Mac, e: LlEntry | undefin
 }
 
 /**
- * Resolve `nexthop` for an outgoing frame whose Ethernet header starts at
- * buf[off] (src and type already written). Writes the destination MAC and
- * returns true when the frame can go now; otherwise the frame is copied onto
- * the entry's hold queue (or dropped and counted when the queue is full) and
- * a request goes out.
+ * What arpResolve did with a frame: 0, the destination MAC is written and
+ * the frame can go now; 'held', it waits on the entry's hold queue for a
+ * reply (or was dropped and counted), which the sender does not hear about
+ * (FreeBSD's EWOULDBLOCK, masked by ether_output); or the errno of a
+ * resolution that failed recently, as FreeBSD's arpresolve returns it once
+ * maxtries requests went unanswered: EHOSTDOWN for a neighbour, EHOSTUNREACH
+ * when the next hop is a gateway.
  */
-export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean {
+export type ArpResult = 0 | 'held' | 'EHOSTDOWN' | 'EHOSTUNREACH';
+
+/**
+ * Resolve `nexthop` for an outgoing IPv4 frame whose Ethernet header starts
+ * at buf[off] (src and type already written). Writes the destination MAC and
+ * returns 0 when the frame can go now; otherwise the frame is copied onto
+ * the entry's hold queue (or dropped and counted when the queue is full), a
+ * request goes out and the result is 'held'. While the entry is in its
+ * failed state (maxtries requests unanswered, until net.link.ether.inet.wait
+ * expires it) frames are dropped and counted, and the errno is returned.
+ */
+export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): ArpResult {
   const e = im.arp.entries.get(nexthop);
   if (e !== undefined && e.state !== LLE_INCOMPLETE && e.ifp === ifp) {
     writeMac(buf, off, e.mac);
-    return true;
+    return 0;
   }
   const now = im.clock.now();
   let entry = e;
   if (entry === undefined && !roomForEntry(im)) {
     im.arpstat.dropped++;
-    return false;
+    return 'held';
   }
   if (entry === undefined || entry.ifp !== ifp) {
     if (entry !== undefined) dropHeld(im, entry);
@@ -248,9 +261,10 @@ export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
     im.arp.entries.set(nexthop, entry);
   }
   if (entry.asked >= im.sysctl.v[arpMaxTries.slot]!) {
-    // Resolution failed recently: drop until the incomplete entry expires.
+    // Resolution failed recently: drop until the incomplete entry expires,
+    // and tell the sender (FreeBSD's is_gw test: the packet is not for the next hop).
     im.arpstat.dropped++;
-    return false;
+    return ipDstOf(buf, off) !== nexthop ? 'EHOSTUNREACH' : 'EHOSTDOWN';
   }
   if (entry.hold.length >= im.sysctl.v[arpMaxHold.slot]!) {
     entry.hold.shift();
@@ -272,7 +286,13 @@ export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
     entry.asked++;
     entry.lastAsked = now;
   }
-  return false;
+  return 'held';
+}
+
+/** The IPv4 destination of the frame at buf[off]. */
+function ipDstOf(buf: Uint8Array, off: number): number {
+  const d = off + ETHER_HDR_LEN + 16;
+  return ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
 }
 
 /** Broadcast a request for `tpa`; `spa` 0 picks the interface's address on that subnet. */

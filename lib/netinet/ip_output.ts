@@ -42,17 +42,19 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
  * Hand an IPv4 packet at buf[off, off+len) to `ifp` for `nexthop`. Frames
  * the packet for Ethernet and resolves the next hop (holding the packet if
  * ARP has no answer yet), or loops it back when `ifp` is a loopback.
+ * Returns the errno of an ARP resolution that failed recently (EHOSTDOWN,
+ * or EHOSTUNREACH via a gateway), else 0.
  */
-export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): 0 | 'EHOSTDOWN' | 'EHOSTUNREACH' {
   if ((ifp.flags & IFF.LOOPBACK) !== 0) {
     ifp.counters.opackets++;
     ifp.counters.obytes += len;
     im.netisr.enqueue(NETISR_IP, ifp, buf, off, len, meta);
-    return;
+    return 0;
   }
   if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE && !ifp.driver.offload) {
     softwareSegment(im, ifp, nexthop, buf, off, len, meta);
-    return;
+    return 0;
   }
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
   if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
@@ -73,10 +75,12 @@ export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array
     // RFC 1112 6.4: 01:00:5e plus the low 23 bits of the group.
     writeMac(buf, e, (0x01005e000000 + (nexthop & 0x7fffff)) as Mac);
     ifp.counters.omcasts++;
-  } else if ((ifp.flags & IFF.NOARP) === 0 && !arpResolve(im, ifp, nexthop, buf, e, len + ETHER_HDR_LEN, meta)) {
-    return;
+  } else if ((ifp.flags & IFF.NOARP) === 0) {
+    const r = arpResolve(im, ifp, nexthop, buf, e, len + ETHER_HDR_LEN, meta);
+    if (r !== 0) return r === 'held' ? 0 : r;
   }
   ifp.output(buf, e, len + ETHER_HDR_LEN, meta);
+  return 0;
 }
 
 function isSubnetBroadcast(ifp: Ifnet, a: number): boolean {
@@ -153,7 +157,9 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
   }
   // pfil output: a packet the firewall takes is gone, as far as the sender knows.
   if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return 0;
-  return ipOutputFinish(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+  // ipOutputFinish's last step, keeping ARP's verdict for the sender.
+  return ipToLink(im, ifp, nexthop, buf, off, len, meta);
 }
 
 /**
