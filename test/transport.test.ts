@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Lab, labUnavailable, type Run } from './lab.js';
@@ -45,6 +45,49 @@ function bg(ns: string, cmd: string[], opts: { stdin?: string | Buffer; timeoutM
 }
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+const has = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+
+/** Named counters' packet counts from `nft -j list counters`. */
+function nftCounters(json: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const j = JSON.parse(json) as { nftables: Array<{ counter?: { name: string; packets: number } }> };
+  for (const e of j.nftables) if (e.counter !== undefined) out[e.counter.name] = e.counter.packets;
+  return out;
+}
+
+/**
+ * TCP data segments in a pcap (Ethernet, tcpdump -w) that were overtaken on
+ * the wire: Linux numbers the IP ID of a connected TCP socket's packets in
+ * the order it sends them (a GSO packet takes one ID per segment), so a
+ * data segment whose ID is behind the highest already seen in its flow left
+ * after later ones. Drops before the capture point do not count (the next
+ * packet just skips IDs); a duplicate repeats an ID and does not count.
+ */
+function overtaken(pcap: Buffer): { segments: number; overtaken: number } {
+  const le = pcap.readUInt32LE(0) === 0xa1b2c3d4 || pcap.readUInt32LE(0) === 0xa1b23c4d;
+  const u32 = (o: number): number => (le ? pcap.readUInt32LE(o) : pcap.readUInt32BE(o));
+  const maxId = new Map<string, number>();
+  let segments = 0;
+  let late = 0;
+  for (let o = 24; o + 16 <= pcap.length; ) {
+    const caplen = u32(o + 8);
+    const f = pcap.subarray(o + 16, o + 16 + caplen);
+    o += 16 + caplen;
+    if (f.length < 14 + 20 || f.readUInt16BE(12) !== 0x0800) continue;
+    const ihl = (f[14]! & 0x0f) * 4;
+    if (f[14 + 9] !== 6 || f.length < 14 + ihl + 14) continue;
+    const payload = f.readUInt16BE(14 + 2) - ihl - (f[14 + ihl + 12]! >> 4) * 4;
+    if (payload <= 0) continue;
+    segments++;
+    const flow = `${f.readUInt32BE(14 + 12)}:${f.readUInt16BE(14 + ihl)}>${f.readUInt32BE(14 + 16)}:${f.readUInt16BE(14 + ihl + 2)}`;
+    const id = f.readUInt16BE(14 + 4);
+    const max = maxId.get(flow);
+    if (max === undefined || ((id - max) & 0xffff) < 0x8000) maxId.set(flow, id);
+    else late++;
+  }
+  return { segments, overtaken: late };
+}
 
 describe('transport: TCP and UDP sockets in an image against Linux', { skip }, () => {
   const lab = new Lab(P);
@@ -208,7 +251,6 @@ except socket.timeout:
       const r = lab.inNs(A, ['curl', '-sS', '--fail', '-w', '%{num_connects} ', ...args], { timeoutMs: 30_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim().split(/\s+/).map(Number).reduce((x, y) => x + y, 0), 1, 'one connection for all files (keep-alive)');
-      const { readFileSync } = await import('node:fs');
       sizes.forEach((n, i) => assert.equal(sha(readFileSync(outs[i]!)), sums[i], `file of ${n} bytes`));
       const idx = lab.inNs(A, ['curl', '-sS', `http://${IMG}:8080/`]);
       assert.equal(idx.stdout, '<h1>vimage</h1>\n');
@@ -259,7 +301,6 @@ except socket.timeout:
       const got = path.join(dir, 'got.bin');
       const r = lab.inNs(A, ['curl', '-sS', '--fail', '-o', got, `http://${IMG}:8090/blob.bin`], { timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
-      const { readFileSync } = await import('node:fs');
       assert.equal(sha(readFileSync(got)), sha(data), 'downloaded intact');
       // Stop both servers (they would otherwise hold the ports for the next test).
       await stop('echo');
@@ -299,6 +340,116 @@ except socket.timeout:
       lab.inNs(A, ['tc', 'qdisc', 'del', 'dev', dev, 'root'], { allowFail: true });
       lab.inNs(A, ['tc', 'qdisc', 'del', 'dev', dev, 'ingress'], { allowFail: true });
       lab.inNs(A, ['ip', 'link', 'del', ifb], { allowFail: true });
+    }
+  });
+
+  test('with loss, reordering and duplication made by nftables and HTB on the host side (and delay from dummynet in the image), transfers arrive intact', async (t) => {
+    // The netem test's impairments, from parts that every kernel here has (no sch_netem):
+    //   loss          1% each way: nft netdev ingress (image -> Linux) and egress (Linux -> image)
+    //   duplication   1% each way: Linux -> image, netdev egress `dup to` the TAP itself;
+    //                 image -> Linux, ip prerouting `dup to` Linux's own address via lo, so the
+    //                 copy is delivered to Linux's TCP as well
+    //   reordering    Linux -> image: nft sets skb->priority 1:20 on ~10% of packets; HTB holds
+    //                 them in a class of lower priority, so later segments overtake them
+    //   delay         dummynet pipes in the image, 2 ms each way
+    // Loss and delay are smaller than the netem test's, and segments are MSS-sized, to keep it
+    // within ~15 s: with data flowing both ways (the echo) every lost segment costs the image an
+    // RTO (at least rexmit_min + rexmit_slop, 230 ms).
+    // Not skips: CI installs both (scripts/install-test-tools.sh), so a missing one is a broken setup.
+    assert.ok(has('nft'), 'nft is not installed: run scripts/install-test-tools.sh (Debian package nftables)');
+    assert.ok(has('tcpdump'), 'tcpdump is not installed: run scripts/install-test-tools.sh');
+    const dev = `${P}a0`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), `${P}-nft-`));
+    const rules = `
+table netdev ${P}_impair {
+  counter in_seen {}
+  counter in_drop {}
+  counter out_seen {}
+  counter out_drop {}
+  counter out_dup {}
+  counter out_slow {}
+  chain in {
+    type filter hook ingress device "${dev}" priority 0; policy accept;
+    meta protocol ip counter name "in_seen"
+    meta protocol ip numgen random mod 100 < 1 counter name "in_drop" drop
+  }
+  chain out {
+    type filter hook egress device "${dev}" priority 0; policy accept;
+    meta protocol ip counter name "out_seen"
+    meta protocol ip numgen random mod 100 < 1 counter name "out_drop" drop
+    meta protocol ip numgen random mod 100 < 1 counter name "out_dup" dup to "${dev}"
+    meta protocol ip numgen random mod 100 < 10 counter name "out_slow" meta priority set 1:20
+  }
+}
+table ip ${P}_dup {
+  counter in_dup {}
+  chain pre {
+    type filter hook prerouting priority 0; policy accept;
+    iifname "${dev}" numgen random mod 100 < 1 counter name "in_dup" dup to ${HOST} device "lo"
+  }
+}
+`;
+    const rulesFile = path.join(dir, 'impair.nft');
+    writeFileSync(rulesFile, rules);
+    const pcap = path.join(dir, 'out.pcap');
+    let capture: ReturnType<typeof bg> | undefined;
+    // One segment per packet both ways, so that the per-packet impairments act on thousands of
+    // segments, not on a few dozen 64 KiB GSO packets.
+    const gsoSegs = /gso_max_segs (\d+)/.exec(lab.inNs(A, ['ip', '-d', 'link', 'show', dev]).stdout)?.[1] ?? '65535';
+    const tso = (await lab.ok(['R', 'sysctl', '-n', 'net.inet.tcp.tso'])).trim();
+    try {
+      lab.inNs(A, ['ip', 'link', 'set', dev, 'gso_max_segs', '1']);
+      await lab.ok(['R', 'sysctl', 'net.inet.tcp.tso=0']);
+      lab.inNs(A, ['nft', '-f', rulesFile]);
+      // Linux -> image at 100 Mbit/s (2 packets of burst, so TCP's bursts queue). The marked ~10%
+      // wait in a class of lower priority and 10 Mbit/s: queued packets of the default class go
+      // first, so later segments overtake them. At most ~24 ms in that class, then it drops.
+      const htb = (...a: string[]): Run => lab.inNs(A, ['tc', ...a, 'quantum', '3000']);
+      lab.inNs(A, ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '10']);
+      htb('class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100mbit', 'burst', '3000', 'cburst', '3000');
+      htb('class', 'add', 'dev', dev, 'parent', '1:1', 'classid', '1:10', 'htb', 'rate', '100mbit', 'burst', '3000', 'cburst', '3000', 'prio', '0');
+      htb('class', 'add', 'dev', dev, 'parent', '1:1', 'classid', '1:20', 'htb', 'rate', '10mbit', 'ceil', '10mbit', 'burst', '1600', 'cburst', '1600', 'prio', '1');
+      lab.inNs(A, ['tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:20', 'handle', '20:', 'bfifo', 'limit', '30000']);
+      await lab.ok(['R', 'ipfw', '-q', 'flush']);
+      await lab.ok(['R', 'ipfw', 'pipe', '11', 'config', 'delay', '2']);
+      await lab.ok(['R', 'ipfw', 'pipe', '12', 'config', 'delay', '2']);
+      await lab.ok(['R', 'ipfw', '-q', 'add', '100', 'pipe', '11', 'tcp', 'from', 'any', 'to', 'any', 'in']);
+      await lab.ok(['R', 'ipfw', '-q', 'add', '110', 'pipe', '12', 'tcp', 'from', 'any', 'to', 'any', 'out']);
+      await lab.ok(['R', 'ipfw', '-q', 'add', '1000', 'allow', 'ip', 'from', 'any', 'to', 'any']);
+      await lab.ok(['R', 'sysctl', 'net.inet.ip.fw.enable=1']);
+      // What leaves Linux for the image, in wire order (after HTB), to count overtaken segments.
+      capture = bg(A, ['tcpdump', '-i', dev, '-Q', 'out', '-n', '-s', '96', '-U', '-w', pcap, 'tcp'], { timeoutMs: 90_000 });
+      for (let i = 0; i < 100 && !(existsSync(pcap) && statSync(pcap).size >= 24); i++) await new Promise((r) => setTimeout(r, 50));
+      const before = await lab.ok(['R', 'netstat', '-s', '-p', 'tcp']);
+      await transfersIntact('nft');
+      const st = await lab.ok(['R', 'netstat', '-s', '-p', 'tcp']);
+      capture.kill();
+      await capture.done;
+      capture = undefined;
+      const c = nftCounters(lab.inNs(A, ['nft', '-j', 'list', 'counters']).stdout);
+      const w = overtaken(readFileSync(pcap));
+      const stat = (re: RegExp, text: string): number => Number(re.exec(text)?.[1] ?? 0);
+      const ooo = /\t(\d+) out-of-order packets? \(/;
+      const dupp = /\t(\d+) completely duplicate packets? \(/;
+      const report = `nft ${JSON.stringify(c)}; wire: ${w.segments} data segments, ${w.overtaken} overtaken; image: ${stat(ooo, st) - stat(ooo, before)} out-of-order, ${stat(dupp, st) - stat(dupp, before)} duplicate`;
+      t.diagnostic(report);
+      for (const k of ['in_drop', 'out_drop', 'in_dup', 'out_dup', 'out_slow']) assert.ok((c[k] ?? 0) > 0, `${k} happened (${report})`);
+      assert.ok(w.overtaken > 0, `HTB reordered Linux -> image segments (${report})`);
+      assert.ok(stat(ooo, st) > stat(ooo, before), `the image reassembled out-of-order segments (${report})`);
+      assert.ok(stat(dupp, st) > stat(dupp, before), `the image discarded duplicate segments (${report})`);
+    } finally {
+      capture?.kill();
+      await capture?.done;
+      lab.inNs(A, ['nft', 'delete', 'table', 'netdev', `${P}_impair`], { allowFail: true });
+      lab.inNs(A, ['nft', 'delete', 'table', 'ip', `${P}_dup`], { allowFail: true });
+      lab.inNs(A, ['tc', 'qdisc', 'del', 'dev', dev, 'root'], { allowFail: true });
+      lab.inNs(A, ['ip', 'link', 'set', dev, 'gso_max_segs', gsoSegs], { allowFail: true });
+      await lab.vimage(['R', 'sysctl', `net.inet.tcp.tso=${tso}`]);
+      await lab.vimage(['R', 'sysctl', 'net.inet.ip.fw.enable=0']);
+      await lab.vimage(['R', 'ipfw', '-q', 'flush']);
+      await lab.vimage(['R', 'ipfw', 'pipe', '11', 'delete']);
+      await lab.vimage(['R', 'ipfw', 'pipe', '12', 'delete']);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
