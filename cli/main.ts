@@ -38,7 +38,7 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
       const ifs = (im.ifnets ?? []).map((i) => (i.hostif !== undefined ? `${i.name} (host ${i.hostif})` : i.name));
       const load = (im.load ?? [0, 0, 0]).map((x) => x.toFixed(2)).join(', ');
       out += `    interfaces: ${ifs.join(' ')}\n`;
-      out += `    packets: ${im.ipackets ?? 0} in, ${im.opackets ?? 0} out, ${im.iqdrops ?? 0} input drops\n`;
+      out += `    packets: ${im.ipackets ?? 0} in, ${im.opackets ?? 0} out, ${im.iqdrops ?? 0} input drops, input held off ${im.heldOff ?? 0} times\n`;
       out += `    CPU time: ${((im.cpuMs ?? 0) / 1000).toFixed(3)} s (processes ${((im.procCpuMs ?? 0) / 1000).toFixed(3)} s), ${(im.cpuShare ?? 0).toFixed(1)}% of the daemon's CPU over the last 5 s\n`;
       out += `    load averages: ${load}\n`;
       out += `    cpu.weight=${im.cpuWeight ?? 100} cpu.max=${im.cpuMax ?? 100}%\n`;

@@ -10,6 +10,7 @@
  * charges it to the process and its image.
  */
 
+import { cpuNow } from '../lib/cpu.js';
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
@@ -87,7 +88,7 @@ export class ProcTable implements ProcView {
   }
 
   private enter(p: Proc): void {
-    this.running.push({ p, t0: performance.now() });
+    this.running.push({ p, t0: cpuNow() });
     this.registry.procCpuActive = true;
   }
 
@@ -95,7 +96,7 @@ export class ProcTable implements ProcView {
     const top = this.running.pop();
     this.registry.procCpuActive = this.running.some((r) => r !== null);
     if (top === undefined || top === null) return;
-    const ms = performance.now() - top.t0;
+    const ms = cpuNow() - top.t0;
     const p = top.p;
     p.cpuMs += ms;
     const cpu = p.image.cpu;

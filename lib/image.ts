@@ -12,6 +12,7 @@
  * later be spread over worker threads.
  */
 
+import { cpuNow } from './cpu.js';
 import type { Clock, Timer } from './clock.js';
 import { ImageCpu, LOAD_INTERVAL_MS, Scheduler } from './sched.js';
 import { E, VimageError, fail } from './errors.js';
@@ -402,12 +403,14 @@ export class Registry {
     }
     const sched = this.sched;
     const driver = new TapDriver(port, this.netisr, {
-      admit: (ifp) => sched.admit((ifp.owner as Image).cpu),
+      begin: (ifp) => sched.begin((ifp.owner as Image).cpu),
       charge: (ifp, ms) => {
         const cpu = (ifp.owner as Image).cpu;
         sched.charge(cpu, ms, true);
         return !sched.othersWaiting(cpu);
       },
+      holdOff: (ifp) => sched.holdOff((ifp.owner as Image).cpu),
+      after: (ms, fn) => this.clock.after(ms, fn),
     });
     const r = Math.floor(this.random() * 0xffffff);
     // FreeBSD's tap(4) uses its own OUI, 58:9c:fc.
@@ -463,11 +466,11 @@ function accountedClock(reg: Registry, cpu: ImageCpu): Clock {
       fn(); // the process's own accounting covers it
       return;
     }
-    const t0 = performance.now();
+    const t0 = cpuNow();
     try {
       fn();
     } finally {
-      reg.sched.charge(cpu, performance.now() - t0, false);
+      reg.sched.charge(cpu, cpuNow() - t0, false);
     }
   };
   return {

@@ -70,6 +70,8 @@ export interface ImageSummary {
   opackets?: number;
   /** Frames dropped at the image's input queues (scheduler, interface down). */
   iqdrops?: number;
+  /** Times the scheduler held the image's input off because it had spent its share. */
+  heldOff?: number;
   /** CPU milliseconds spent on the image: packets, timers and processes. */
   cpuMs?: number;
   /** Of which the in-image processes' own work. */

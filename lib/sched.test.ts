@@ -2,22 +2,31 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImageCpu, Scheduler } from './sched.js';
 
-/** Saturated images taking turns: each turn, an admitted batch costs `cost` ms of a single CPU. */
+/**
+ * Saturated images taking turns as the TAP driver drives the scheduler: a
+ * batch costs `cost` ms of a single CPU, and an image held off is not read
+ * until its hold-off ends.
+ */
 function simulate(cpus: ImageCpu[], ms: number, cost = 0.05): number[] {
   let now = 0;
   const s = new Scheduler(() => now);
   for (const c of cpus) s.add(c);
   const used = cpus.map(() => 0);
+  const heldUntil = cpus.map(() => 0);
   while (now < ms) {
+    let ran = false;
     for (let i = 0; i < cpus.length; i++) {
-      if (s.admit(cpus[i]!)) {
-        s.charge(cpus[i]!, cost, true);
-        used[i]! += cost;
-        now += cost;
-      } else {
-        now += 0.001; // a dropped batch costs next to nothing
-      }
+      if (now < heldUntil[i]!) continue;
+      const c = cpus[i]!;
+      s.begin(c);
+      s.charge(c, cost, true);
+      used[i]! += cost;
+      now += cost;
+      ran = true;
+      const h = s.holdOff(c);
+      if (h > 0) heldUntil[i] = now + h;
     }
+    if (!ran) now += 0.01; // everyone held off: the CPU idles
   }
   return used;
 }
@@ -50,32 +59,68 @@ test('cpu.max caps an image even when it is alone', () => {
   assert.ok(u! > 350 && u! < 450, `${u} ms of 2000`);
 });
 
-test('a flooded image cannot take more than its share from a light one', () => {
+test('a flooded image gets its fair share while a light one is active, and everything once it is quiet', () => {
   let now = 0;
   const s = new Scheduler(() => now);
   const flood = new ImageCpu();
   const light = new ImageCpu();
   s.add(flood);
   s.add(light);
-  let lightDropped = 0;
+  let lightWaited = 0;
   let floodUsed = 0;
+  let floodHeldUntil = 0;
   // The flood offers work constantly; the light image a 0.05 ms batch every 1 ms.
   let nextLight = 0;
+  const floodTurn = (): void => {
+    if (now < floodHeldUntil) return;
+    s.begin(flood);
+    s.charge(flood, 0.05, true);
+    floodUsed += 0.05;
+    now += 0.05;
+    const h = s.holdOff(flood);
+    if (h > 0) floodHeldUntil = now + h;
+  };
   while (now < 1000) {
     if (now >= nextLight) {
-      if (s.admit(light)) s.charge(light, 0.05, true);
-      else lightDropped++;
+      s.begin(light);
+      s.charge(light, 0.05, true);
+      if (s.holdOff(light) > 0) lightWaited++;
       now += 0.05;
       nextLight += 1;
     }
-    if (s.admit(flood)) {
-      s.charge(flood, 0.05, true);
-      floodUsed += 0.05;
-    }
-    now += 0.05;
+    floodTurn();
+    now += 0.01;
   }
-  assert.equal(lightDropped, 0, 'the light image never lost a batch');
-  assert.ok(floodUsed > 800, 'the flood still used the CPU nobody else wanted');
+  assert.equal(lightWaited, 0, 'the light image was never held off');
+  // While the light image is active the flood gets its fair half, no more.
+  assert.ok(floodUsed > 450 && floodUsed < 560, `flood used ${floodUsed} ms of 1000`);
+  // Once the light image goes quiet, the flood has the whole CPU again.
+  const t0 = now;
+  const before = floodUsed;
+  while (now < t0 + 1000) {
+    floodTurn();
+    now += 0.001;
+  }
+  assert.ok(floodUsed - before > 950, `flood alone used ${floodUsed - before} ms of 1000`);
+});
+
+test('an image that spent its quantum under a cap is held off until the next round', () => {
+  let now = 0;
+  const s = new Scheduler(() => now);
+  const a = new ImageCpu();
+  a.max = 10; // 1 ms per 10 ms round
+  s.add(a);
+  s.begin(a);
+  s.charge(a, 2.5, true);
+  now = 4;
+  assert.equal(s.holdOff(a), 6);
+  now = 10;
+  s.begin(a);
+  assert.ok(s.holdOff(a) > 0, 'still in debt after one quantum');
+  now = 20;
+  s.begin(a);
+  assert.equal(s.holdOff(a), 0);
+  assert.equal(a.throttled, 2);
 });
 
 test('load averages follow BSD\'s decay: a busy image approaches 1', () => {

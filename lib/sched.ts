@@ -15,10 +15,14 @@
  * Scheduling: deficit round robin on measured CPU time. Time is cut into
  * rounds of ROUND_MS; at each round every image that had input lately gets a
  * quantum proportional to its weight (cpu.weight, default 100) among the
- * active ones, capped by cpu.max (percent of one CPU). A TAP batch for an
- * image whose deficit is spent is dropped at that image's queue and counted
- * in the interface's iqdrops, but only when another image wants the CPU or
- * the image is capped: alone, an image may use everything (work conserving).
+ * active ones, capped by cpu.max (percent of one CPU). An image that has
+ * spent its quantum while another wants the CPU (or that is capped) has its
+ * TAP devices held off: they are not read until its next round. What a
+ * flood sends meanwhile waits in the kernel's queue for the device and, once
+ * that is full, is dropped there, at no cost to the daemon; those drops are
+ * counted in the interface's iqdrops when reading resumes. A frame the
+ * daemon has read is always processed. Alone, an image may use everything
+ * (work conserving).
  */
 
 export const ROUND_MS = 10;
@@ -45,12 +49,13 @@ export class ImageCpu {
   share = 0;
   /** Load averages over 1, 5 and 15 minutes. */
   readonly load: [number, number, number] = [0, 0, 0];
-  /** Frames dropped by the scheduler because the image was over its share. */
+  /** Times the image's input was held off because it was over its share. */
   throttled = 0;
 
   /** @internal scheduler state */
   deficit = 0;
   lastActive = -1e9;
+  held = false;
   msAtInterval = 0;
 }
 
@@ -114,26 +119,50 @@ export class Scheduler {
     }
   }
 
-  /** May a batch of input for this image be processed now? */
-  admit(c: ImageCpu): boolean {
+  /** A batch of input for this image is about to be processed: it wants the CPU. */
+  begin(c: ImageCpu): void {
     const now = this.now();
-    const since = c.lastActive;
-    if (!this.active(c, now)) {
-      // Waking up: a full quantum at once, so a light image's first batch is never the one dropped.
+    if (!c.held && now - c.lastActive > ROUND_MS) {
+      // Quiet for a round (its queue ran empty, as DRR resets a flow whose
+      // queue empties): a full quantum at once, debts forgiven, so a light
+      // image such as one answering pings is never the one held off.
       c.lastActive = now;
       c.deficit = Math.max(c.deficit, this.quantum(c, this.activeWeight(now)));
     }
+    c.held = false;
     c.lastActive = now;
     this.noteAsker(c);
     if (now - this.roundStart >= ROUND_MS) this.replenish(now);
-    if (c.deficit > 0) return true;
-    if (c.max < 100) return false; // capped: waits for the next round even when alone
-    // Another image asked since this one last did and still holds credit: it
-    // wants the CPU now, and this image waits its turn.
-    for (const o of this.recent) if (o !== null && o !== c && o.deficit > 0 && o.lastActive >= since) return false;
-    // Everyone who wants the CPU has spent their quantum: the next round starts now (DRR).
-    this.replenish(now);
-    return true;
+  }
+
+  /**
+   * After a charged batch: 0 if the image's devices may be read on, else the
+   * ms until its next quantum. An image that has spent its quantum waits
+   * while another image that asked within the round still holds credit (it
+   * is using its share: a TCP flow asks again within a round trip), or when
+   * it is capped. When nobody else wants the CPU, the next round starts at
+   * once (work conserving).
+   */
+  holdOff(c: ImageCpu): number {
+    if (c.deficit > 0) return 0;
+    const now = this.now();
+    if (now - this.roundStart >= ROUND_MS) {
+      this.replenish(now);
+      if (c.deficit > 0) return 0;
+    }
+    if (c.max >= 100 && !this.othersHoldCredit(c, now)) {
+      this.replenish(now);
+      return 0;
+    }
+    c.throttled++;
+    c.held = true; // its queue is not empty: the hold-off is not a quiet spell
+    const left = this.roundStart + ROUND_MS - now;
+    return left > 0.5 ? left : 0.5;
+  }
+
+  private othersHoldCredit(c: ImageCpu, now: number): boolean {
+    for (const o of this.recent) if (o !== null && o !== c && o.deficit > 0 && now - o.lastActive < ROUND_MS) return true;
+    return false;
   }
 
   /** Has another image asked for the CPU within the last round? Then this one should yield after its batch. */

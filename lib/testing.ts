@@ -68,6 +68,8 @@ export function fakeTapOpener(opened: string[] = []): TapOpener {
       rxLen: new Int32Array(1),
       start() {},
       stop() {},
+      pause() {},
+      hostDrops: () => -1,
       write: (_b, _o, len) => len,
       setPersist() {},
       close() {},

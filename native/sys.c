@@ -1,7 +1,8 @@
 /*
  * vimage_tap, system glue: network namespaces (to re-attach persistent TAP
  * devices whose host side was moved into a namespace), sd_notify for
- * systemd's Type=notify, and SO_PEERCRED for the control socket.
+ * systemd's Type=notify, SO_PEERCRED for the control socket, and the
+ * thread CPU clock the scheduler charges images by.
  *
  * Errors throw an Error with .code = errno name and .errno = -errno, like
  * the rest of the binding.
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -154,12 +156,23 @@ static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* threadCpuMs() -> CPU time of the calling thread, ms: what packet work really cost, preemption excluded. */
+static napi_value js_thread_cpu_ms(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  napi_value v;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  napi_create_double(env, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6, &v);
+  return v;
+}
+
 napi_status vimage_sys_register(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"nsEnter", NULL, js_ns_enter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nsLeave", NULL, js_ns_leave, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sdNotify", NULL, js_sd_notify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"threadCpuMs", NULL, js_thread_cpu_ms, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -25,7 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
@@ -35,7 +38,7 @@
 
 #define TUN_PATH "/dev/net/tun"
 #define VNET_HDR_LEN 10 /* sizeof(struct virtio_net_hdr), no num_buffers */
-#define MAX_BATCHES 8   /* full batches read per wake-up before yielding */
+#define MAX_BATCHES 2   /* full batches read per wake-up before yielding */
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -509,6 +512,7 @@ typedef struct tap_rx {
   int fd;
   bool active;    /* refs held, handle not yet closing */
   bool polling;   /* uv_poll_start in effect */
+  bool failed;    /* receiving stopped on an error: pause(false) does not restart it */
   bool closed;    /* uv close callback ran */
   bool finalized; /* JS handle collected */
 } tap_rx_t;
@@ -545,20 +549,22 @@ static void rx_finalize(napi_env env, void *data, void *hint) {
 }
 
 /*
- * Call the JS callback with `count`: -1 if it threw, 0 if it returned false
- * (yield to the loop now: another device's turn), 1 to go on reading.
+ * Call the JS callback with `count` and the thread CPU ms the reads of the
+ * batch cost: -1 if it threw, 0 if it returned false (yield to the loop now:
+ * another device's turn), 1 to go on reading.
  */
-static int rx_deliver(tap_rx_t *r, int32_t count) {
+static int rx_deliver(tap_rx_t *r, int32_t count, double read_ms) {
   napi_env env = r->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return -1;
   int ok = 1;
-  napi_value cb, recv, arg, result;
+  napi_value cb, recv, args[2], result;
   /* napi_make_callback (not call_function) so nextTicks and microtasks run
    * after the batch; its receiver must be an object, hence the global. */
   if (napi_get_reference_value(env, r->cb_ref, &cb) == napi_ok && cb != NULL &&
-      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, count, &arg) == napi_ok) {
-    napi_status s = napi_make_callback(env, r->actx, recv, cb, 1, &arg, &result);
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, count, &args[0]) == napi_ok &&
+      napi_create_double(env, read_ms, &args[1]) == napi_ok) {
+    napi_status s = napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
     if (s != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
@@ -577,6 +583,12 @@ static int rx_deliver(tap_rx_t *r, int32_t count) {
   return ok;
 }
 
+static double thread_cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static void rx_on_readable(uv_poll_t *h, int status, int events) {
   tap_rx_t *r = h->data;
   if (!r->active) return;
@@ -584,12 +596,14 @@ static void rx_on_readable(uv_poll_t *h, int status, int events) {
     /* libuv reports the poll itself failed: stop, tell JS once. */
     uv_poll_stop(&r->poll);
     r->polling = false;
-    rx_deliver(r, status);
+    r->failed = true;
+    rx_deliver(r, status, 0);
     return;
   }
   for (int batch = 0; batch < MAX_BATCHES && r->active; batch++) {
     size_t n = 0;
     int err = 0;
+    double t0 = thread_cpu_ms();
     while (n < r->slots) {
       ssize_t k = read(r->fd, r->rx + n * r->slot_size, r->slot_size);
       if (k > 0) {
@@ -600,13 +614,14 @@ static void rx_on_readable(uv_poll_t *h, int status, int events) {
       if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
       break;
     }
-    if (n > 0 && rx_deliver(r, (int32_t)n) <= 0) return;
+    if (n > 0 && rx_deliver(r, (int32_t)n, thread_cpu_ms() - t0) <= 0) return;
     if (err != 0 && r->active) {
       /* e.g. EBADFD once the host device was deleted: polling again would
        * spin, so stop and report -errno through the same callback. */
       uv_poll_stop(&r->poll);
       r->polling = false;
-      rx_deliver(r, -err);
+      r->failed = true;
+      rx_deliver(r, -err, 0);
       return;
     }
     if (n < r->slots) return;
@@ -714,6 +729,139 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * pause(handle, on): stop reading the device (on) or read it again (off).
+ * While paused, frames wait in the kernel's queue for the device and, once
+ * that is full, the kernel drops them (counted by hostDrops). Idempotent.
+ */
+static napi_value js_pause(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2] = {NULL, NULL};
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  bool on = false;
+  if (argv[0] == NULL || napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "pause: not a receive handle");
+    return NULL;
+  }
+  if (argv[1] == NULL || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "pause: on must be a boolean");
+    return NULL;
+  }
+  tap_rx_t *r = data;
+  if (!r->active || r->failed) return NULL;
+  if (on && r->polling) {
+    uv_poll_stop(&r->poll);
+    r->polling = false;
+  } else if (!on && !r->polling) {
+    int ue = uv_poll_start(&r->poll, UV_READABLE, rx_on_readable);
+    if (ue < 0) {
+      throw_errno(env, -ue, "tap receive: cannot poll fd %d again: %s", r->fd, uv_strerror(ue));
+      return NULL;
+    }
+    r->polling = true;
+  }
+  return NULL;
+}
+
+/*
+ * The `drop` field of the transmit half of `name`'s line in a /proc/net/dev
+ * text: frames the kernel could not queue for us. -1 if the line is missing.
+ */
+static double parse_tx_drops(const char *text, const char *name) {
+  size_t nlen = strlen(name);
+  for (const char *line = text; *line != '\0';) {
+    const char *p = line;
+    while (*p == ' ') p++;
+    const char *eol = strchr(p, '\n');
+    if (strncmp(p, name, nlen) == 0 && p[nlen] == ':') {
+      p += nlen + 1;
+      /* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets errs drop */
+      double v = -1;
+      for (int field = 0; field < 12; field++) {
+        char *end;
+        v = strtod(p, &end);
+        if (end == p) return -1;
+        p = end;
+      }
+      return v;
+    }
+    if (eol == NULL) break;
+    line = eol + 1;
+  }
+  return -1;
+}
+
+/*
+ * hostDrops(fd) -> the host-side device's transmit drop counter: frames the
+ * kernel dropped because its queue towards us was full (we were not reading
+ * fast enough, or paused). The device may live in another network namespace
+ * (moved into a container); TUNGETDEVNETNS finds it, and /proc/net/dev is
+ * opened there and read back home. Returns -errno on failure.
+ */
+static napi_value js_host_drops(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1] = {NULL};
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd, "fd")) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return make_i32(env, -errno);
+  int devns = ioctl(fd, TUNGETDEVNETNS);
+  if (devns < 0) return make_i32(env, -errno);
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    int e = errno;
+    close(devns);
+    return make_i32(env, -e);
+  }
+  struct stat a, b;
+  bool same = fstat(devns, &a) == 0 && fstat(home, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+  int f = -1, e = 0;
+  if (same) {
+    f = open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC);
+    if (f < 0) e = errno;
+  } else if (setns(devns, CLONE_NEWNET) == 0) {
+    f = open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC);
+    if (f < 0) e = errno;
+    if (setns(home, CLONE_NEWNET) != 0) {
+      /* Carrying on in the device's namespace would misroute everything. */
+      fprintf(stderr, "vimage_tap: cannot return to the daemon's network namespace: %s\n", strerror(errno));
+      abort();
+    }
+  } else {
+    e = errno;
+  }
+  close(devns);
+  close(home);
+  if (f < 0) return make_i32(env, -e);
+  size_t cap = 16384, len = 0;
+  char *text = malloc(cap);
+  while (text != NULL) {
+    if (len + 1 >= cap) {
+      if (cap >= (8u << 20)) break; /* a namespace with tens of thousands of devices: read no further */
+      char *t = realloc(text, cap * 2);
+      if (t == NULL) break;
+      text = t;
+      cap *= 2;
+    }
+    ssize_t k = read(f, text + len, cap - len - 1);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    len += (size_t)k;
+  }
+  close(f);
+  if (text == NULL) return make_i32(env, -ENOMEM);
+  text[len] = '\0';
+  double v = parse_tx_drops(text, ifr.ifr_name);
+  free(text);
+  if (v < 0) return make_i32(env, -ENODEV);
+  napi_value out;
+  NAPI_CALL(env, napi_create_double(env, v, &out));
+  return out;
+}
+
 /* ---- module ------------------------------------------------------------ */
 
 napi_status vimage_sys_register(napi_env env, napi_value exports); /* native/sys.c */
@@ -731,6 +879,8 @@ NAPI_MODULE_INIT() {
       {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
       {"start", NULL, js_start, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pause", NULL, js_pause, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"hostDrops", NULL, js_host_drops, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (vimage_sys_register(env, exports) != napi_ok) return NULL;

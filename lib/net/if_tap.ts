@@ -7,6 +7,8 @@
  * one system call.
  */
 
+import type { Timer } from '../clock.js';
+import { cpuNow } from '../cpu.js';
 import { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet, LinkDriver } from './if.js';
 import type { Netisr } from './netisr.js';
@@ -19,8 +21,13 @@ export interface TapPort {
   readonly rx: Uint8Array;
   readonly rxLen: Int32Array;
   /** onBatch returning false: stop reading this device for now, let the others have their turn. */
-  start(onBatch: (count: number) => boolean | void): void;
+  /** onBatch(count, readMs): `count` frames are in the slots; reading them cost `readMs` of CPU. */
+  start(onBatch: (count: number, readMs: number) => boolean | void): void;
   stop(): void;
+  /** Stop reading for now (frames wait, then drop, in the kernel) or read again. */
+  pause(on: boolean): void;
+  /** The kernel's count of frames it dropped on their way to us; negative when unknown. */
+  hostDrops(): number;
   write(buf: Uint8Array, off: number, len: number): number;
   setPersist(on: boolean): void;
   close(): void;
@@ -38,10 +45,14 @@ export type TapOpener = (req: TapOpenRequest) => TapPort;
 
 /** The scheduler's say on each batch, and the CPU time it cost (lib/sched.ts). */
 export interface BatchAccount {
-  /** false: the image is over its share; the batch is dropped (iqdrops). */
-  admit(ifp: Ifnet): boolean;
+  /** A batch for this interface's image is about to be processed. */
+  begin(ifp: Ifnet): void;
   /** Charge a processed batch; false when another image is waiting for the CPU (yield). */
   charge(ifp: Ifnet, ms: number): boolean;
+  /** After a charged batch: 0, or the image is over its share and the device is not read for this many ms. */
+  holdOff(ifp: Ifnet): number;
+  /** Run `fn` after `ms` (the end of a hold-off). */
+  after(ms: number, fn: () => void): Timer;
 }
 
 export class TapDriver implements LinkDriver {
@@ -52,6 +63,13 @@ export class TapDriver implements LinkDriver {
   private readonly meta = new VnetHdr();
   private ifp: Ifnet | null = null;
   private closed = false;
+  /**
+   * Set while the device is not read because its image is over its share:
+   * the frames the kernel drops meanwhile cost the daemon nothing, and are
+   * added to iqdrops when reading resumes.
+   */
+  private holdOff: Timer | null = null;
+  private hostDropsAtHold = -1;
 
   constructor(
     port: TapPort,
@@ -69,14 +87,11 @@ export class TapDriver implements LinkDriver {
     this.port.start(this.onBatch);
   }
 
-  private readonly onBatch = (count: number): boolean => {
+  private readonly onBatch = (count: number, readMs: number): boolean => {
     const ifp = this.ifp;
     if (ifp === null) return false;
-    if (!this.account.admit(ifp)) {
-      ifp.counters.iqdrops += count;
-      return false;
-    }
-    const t0 = performance.now();
+    this.account.begin(ifp);
+    const t0 = cpuNow();
     const { rx, rxLen, slotSize, vnetHdrLen } = this.port;
     const meta = this.meta;
     for (let i = 0; i < count; i++) {
@@ -90,10 +105,32 @@ export class TapDriver implements LinkDriver {
       else meta.clear();
       ifp.input(rx, base + vnetHdrLen, len - vnetHdrLen, meta);
     }
-    const more = this.account.charge(ifp, performance.now() - t0);
+    const more = this.account.charge(ifp, readMs + cpuNow() - t0);
+    const hold = this.account.holdOff(ifp);
     // What the batch queued for other images (epairs) is charged to them by the netisr.
     this.netisr.drain();
+    if (hold > 0) {
+      this.hold(hold);
+      return false;
+    }
     return more;
+  };
+
+  /** Stop reading for `ms`: the kernel queues, then drops, what comes meanwhile. */
+  private hold(ms: number): void {
+    if (this.holdOff !== null) return;
+    this.port.pause(true);
+    this.hostDropsAtHold = this.port.hostDrops();
+    this.holdOff = this.account.after(ms, this.endHold);
+  }
+
+  private readonly endHold = (): void => {
+    this.holdOff = null;
+    const ifp = this.ifp;
+    if (ifp === null) return;
+    const d = this.port.hostDrops();
+    if (d > this.hostDropsAtHold && this.hostDropsAtHold >= 0) ifp.counters.iqdrops += d - this.hostDropsAtHold;
+    this.port.pause(false);
   };
 
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
@@ -114,6 +151,8 @@ export class TapDriver implements LinkDriver {
     if (this.closed) return;
     this.closed = true;
     this.ifp = null;
+    this.holdOff?.cancel();
+    this.holdOff = null;
     try {
       this.port.stop();
       if (!keep) this.port.setPersist(false);

@@ -13,6 +13,7 @@
  * Entries live in preallocated parallel arrays; queuing allocates nothing.
  */
 
+import { cpuNow } from '../cpu.js';
 import { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet, IfnetOwner } from './if.js';
 
@@ -113,7 +114,7 @@ export class Netisr {
         const i = this.head;
         const ifp = this.ifp[i]!;
         if (account !== null && ifp.owner !== owner) {
-          const now = performance.now();
+          const now = cpuNow();
           if (owner !== null) account(owner, now - since);
           owner = ifp.owner;
           since = now;
@@ -137,7 +138,7 @@ export class Netisr {
         else (ifp.owner as unknown as IpInputSink).ipInputFrom(ifp, buf, off, len, m);
       }
     } finally {
-      if (account !== null && owner !== null) account(owner, performance.now() - since);
+      if (account !== null && owner !== null) account(owner, cpuNow() - since);
       this.draining = false;
     }
   }

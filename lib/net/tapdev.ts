@@ -35,12 +35,15 @@ interface TapAddon {
   exists(name: string): boolean;
   destroy(name: string): boolean;
   write(fd: number, buf: Uint8Array, off: number, len: number): number;
-  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number) => boolean | void): RxHandle;
+  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number, readMs: number) => boolean | void): RxHandle;
   stop(handle: RxHandle): void;
+  pause(handle: RxHandle, on: boolean): void;
+  hostDrops(fd: number): number;
   nsEnter(path: string): number;
   nsLeave(saved: number): void;
   sdNotify(socketPath: string, message: string): number;
   peerCred(fd: number): PeerCred;
+  threadCpuMs(): number;
 }
 
 /** The process at the other end of a Unix socket (SO_PEERCRED). */
@@ -194,14 +197,14 @@ export class TapDevice {
    * onBatch returning false ends this wake-up's reading: other devices get
    * their turn before more of this one's frames are read.
    */
-  start(onBatch: (count: number) => boolean | void): void {
+  start(onBatch: (count: number, readMs: number) => boolean | void): void {
     if (this.fd < 0) throw Object.assign(new Error(`tap ${this.name}: device is closed`), { code: 'EBADF', errno: -EBADF });
     if (this.handle !== null) {
       throw Object.assign(new Error(`tap ${this.name}: already receiving`), { code: 'EALREADY', errno: -114 });
     }
     this.rxError = 0;
-    this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number): boolean => {
-      if (count >= 0) return onBatch(count) !== false;
+    this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number, readMs: number): boolean => {
+      if (count >= 0) return onBatch(count, readMs) !== false;
       this.rxError = count;
       return false;
     });
@@ -213,6 +216,24 @@ export class TapDevice {
     if (h === null) return;
     this.handle = null;
     this.addon.stop(h);
+  }
+
+  /**
+   * Stop reading the device for a while (on) or read it again (off). While
+   * paused, frames wait in the kernel and, once its queue is full, are
+   * dropped there, at no cost to the daemon. Does nothing when not receiving.
+   */
+  pause(on: boolean): void {
+    if (this.handle !== null) this.addon.pause(this.handle, on);
+  }
+
+  /**
+   * Frames the kernel dropped on their way to us (the host device's transmit
+   * drops, in whatever namespace it lives), or -errno when it cannot tell.
+   */
+  hostDrops(): number {
+    if (this.fd < 0) return -EBADF;
+    return this.addon.hostDrops(this.fd);
   }
 
   /** Send one frame (with its virtio-net header when vnetHdrLen is 10): bytes written or -errno, -EBADF after close. */
@@ -344,4 +365,9 @@ export function sdNotify(socketPath: string, message: string): number {
 /** SO_PEERCRED of a connected Unix socket's file descriptor. */
 export function peerCred(fd: number): PeerCred {
   return native().peerCred(fd);
+}
+
+/** CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID). */
+export function threadCpuMs(): number {
+  return native().threadCpuMs();
 }
