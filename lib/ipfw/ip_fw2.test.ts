@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { ruleLine } from './format.js';
 import { parseRule } from './parse.js';
 import { ip, rules, send, settle, sniff, testbed } from './testbed.js';
+import { UdpSocket } from '../socket/udp.js';
+import { SocketError } from '../socket/errno.js';
 
 test('with net.inet.ip.fw.enable=0 the chain is not consulted', () => {
   const bed = testbed();
@@ -275,4 +277,15 @@ test('the daemon limit on rules per image is enforced with a clear error', () =>
   for (let i = 1; i <= 3; i++) bed.r.fw.add(parseRule(['allow', 'ip', 'from', 'any', 'to', 'any']));
   assert.throws(() => bed.r.fw.add(parseRule(['allow', 'ip', 'from', 'any', 'to', 'any'])), /has 3 rules, the daemon's limit/);
   assert.equal(bed.r.fw.rules.length, 4);
+});
+
+test('a local send the chain denies fails with EACCES; one a pipe takes does not', () => {
+  const bed = testbed();
+  bed.a.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(bed.a, '100 pipe 1 udp from any to any 9', '200 deny udp from any to any out', '300 allow ip from any to any');
+  bed.a.fw.dn.configPipe(1, {});
+  const so = new UdpSocket(bed.a);
+  assert.throws(() => so.send(new Uint8Array(4), ip('10.2.0.2'), 53), (e: unknown) => e instanceof SocketError && e.code === 'EACCES');
+  so.send(new Uint8Array(4), ip('10.2.0.2'), 9);
+  so.close();
 });

@@ -266,6 +266,9 @@ export class Ipfw {
    * pfil output hook, for packets leaving through `ifp` towards `nexthop`
    * (`rcvif` is where a forwarded packet came in, null for our own).
    */
+  /** Whether the last packet output() or input() refused was denied (not taken by dummynet). */
+  denied = false;
+
   output(rcvif: Ifnet | null, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
     if (this.im.sysctl.v[fwEnable.slot] === 0) return true;
     return this.run(true, rcvif, ifp, nexthop, buf, off, len, mtu, meta, 0);
@@ -290,6 +293,7 @@ export class Ipfw {
   private run(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, start: number): boolean {
     const v = this.check(out, rcvif, outif, buf, off, len, start);
     const st = this.stat;
+    this.denied = v === V_DENY || v === V_REJECT || v === V_RESET;
     switch (v) {
       case V_PASS:
         st.passed++;

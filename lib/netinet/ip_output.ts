@@ -155,8 +155,9 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
     st.cantfrag++;
     return 'EMSGSIZE';
   }
-  // pfil output: a packet the firewall takes is gone, as far as the sender knows.
-  if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return 0;
+  // pfil output: a packet the firewall denies is EACCES to the sender (ping:
+  // "sendto: Permission denied"); one dummynet queues is sent, as far as it knows.
+  if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return im.fw.denied ? 'EACCES' : 0;
   if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
   // ipOutputFinish's last step, keeping ARP's verdict for the sender.
   return ipToLink(im, ifp, nexthop, buf, off, len, meta);

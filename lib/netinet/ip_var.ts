@@ -74,4 +74,4 @@ export const ipStats = defineStats({
 });
 
 /** Result of a local output attempt: 0, or the errno name a socket would see. */
-export type OutResult = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'ENOBUFS';
+export type OutResult = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'ENOBUFS' | 'EACCES';
