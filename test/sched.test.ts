@@ -170,8 +170,12 @@ describe('processes, accounting and scheduling', { skip }, () => {
           `X: ${x.iqdrops - dropsBefore} input drops, held off ${x.heldOff - x0.heldOff} times, ${x.cpuShare}% CPU; Y: held off ${y.heldOff - y0.heldOff} times, ${y.cpuShare}% CPU`,
       );
       assert.ok(x.iqdrops - dropsBefore > 0, 'the excess was dropped at X and counted there');
-      assert.ok(loaded > 0, 'Y kept forwarding TCP');
-      assert.ok(Number.isFinite(p99Loaded), 'Y kept answering pings');
+      // The issue's goals are 45% and 5 ms; this machine is shared and its
+      // two cores also run the senders, so the assertions leave room and
+      // the figures above are the measurement.
+      assert.ok(loaded / alone > 0.3, `Y kept only ${((100 * loaded) / alone).toFixed(0)}% of its throughput`);
+      assert.ok(p99Loaded < 12, `Y's ping p99 ${p99Loaded} ms`);
+      assert.ok(x.heldOff > x0.heldOff, 'X, over its share, was held off');
     } finally {
       flood.kill('SIGKILL');
       udp.kill('SIGKILL');
