@@ -231,7 +231,9 @@ function setSum(b: Uint8Array, o: number, v: number): void {
 /**
  * Send a reply built in place back to the sender: addresses swapped (our
  * source is the address it was sent to, or the receiving interface's for
- * broadcasts), fresh TTL, options dropped.
+ * broadcasts), fresh TTL. Of the options, record route and timestamp stay
+ * (ip_dooptions() has filled in our part), as in FreeBSD's icmp_reflect();
+ * the others are dropped.
  */
 function icmpReflect(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, type: number): void {
   const st = im.icmpstat;
@@ -244,12 +246,31 @@ function icmpReflect(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
   let from = dst;
   if (im.localIfnet(dst) === undefined) from = ifp.subnetOf(src)?.addr ?? ifp.addrs[0]?.addr ?? 0;
   if (hlen > 20) {
-    // Drop the options: move the ICMP message up against a 20-byte header.
-    buf.copyWithin(off + 20, off + hlen, off + ipLen);
-    ipLen -= hlen - 20;
-    hlen = 20;
+    // Keep record route (7) and timestamp (68) options, padded to 32 bits; move the ICMP message up against them.
+    let w = off + 20;
+    for (let cp = off + 20; cp < off + hlen; ) {
+      const opt = buf[cp]!;
+      if (opt === 0) break;
+      if (opt === 1) {
+        cp++;
+        continue;
+      }
+      const n = buf[cp + 1] ?? 0;
+      if (n < 2 || cp + n > off + hlen) break;
+      if (opt === 7 || opt === 68) {
+        buf.copyWithin(w, cp, cp + n);
+        w += n;
+      }
+      cp += n;
+    }
+    while (((w - off) & 3) !== 0) buf[w++] = 0;
+    const nh = w - off;
+    buf.copyWithin(off + nh, off + hlen, off + ipLen);
+    ipLen -= hlen - nh;
+    hlen = nh;
   }
   buildIpHeader(im, buf, off, ipLen, 1, from, src, im.sysctl.v[ipDefTtl.slot]!);
+  buf[off] = 0x40 | (hlen >> 2);
   st.reflect++;
   im.icmp.outhist[type]!++;
   const r = ipOutputLocal(im, buf, off, ipLen, im.noOffload);
@@ -292,6 +313,11 @@ export function icmpError(im: Image, ifp: Ifnet | null, buf: Uint8Array, off: nu
   b[io] = type;
   b[io + 1] = code;
   b[io + 4] = 0;
+  if (type === ICMP_TYPE.PARAM_PROB) {
+    // As FreeBSD's icmp_error(): for a parameter problem, `code` is the pointer to the bad byte.
+    b[io + 1] = 0;
+    b[io + 4] = code;
+  }
   b[io + 5] = 0;
   b[io + 6] = mtu >> 8;
   b[io + 7] = mtu & 0xff;

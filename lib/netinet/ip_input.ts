@@ -15,7 +15,7 @@ import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmpError, icmpInput } from './ip_icmp.js';
-import { ipOutputFinish, readU32 } from './ip_output.js';
+import { ipOutputFinish, readU32, selectSource, writeU32 } from './ip_output.js';
 import { ipReass } from './ip_reass.js';
 import { ipForwarding } from './ip_var.js';
 import { rawInput } from './raw_ip.js';
@@ -71,6 +71,7 @@ export function ipInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len
 /** Local delivery or forwarding of a valid packet past the input filter (dummynet re-enters here). */
 export function ipInputDispatch(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
   const st = im.ipstat;
+  if (hlen > 20 && ipDoOptions(im, ifp, buf, off, hlen, ipLen, dst)) return;
   if (im.inAddrs.has(dst)) {
     ipDeliver(im, ifp, buf, off, hlen, ipLen, meta, false);
     return;
@@ -122,6 +123,139 @@ export function ipDeliver(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
         if (!bcast) icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.PROTOCOL, 0);
       }
   }
+}
+
+const IPOPT = { EOL: 0, NOP: 1, RR: 7, TS: 68, LSRR: 131, SSRR: 137 } as const;
+const IPOPT_TS = { TSONLY: 0, TSANDADDR: 1, PRESPEC: 3 } as const;
+
+/**
+ * FreeBSD's ip_dooptions() with its defaults (net.inet.ip.sourceroute=0,
+ * accept_sourceroute=0): every option is checked; a record route (RFC 791)
+ * gets our address and a timestamp option (RFC 791) our time, while they
+ * have room (icmp_reflect() copies both into an echo reply); source-routed
+ * packets are refused, with "source route failed" from a router and silently
+ * by a host. A malformed option earns a parameter problem pointing at the
+ * bad byte (RFC 1122 3.2.1.8, 3.2.2.5). True when the packet is consumed.
+ */
+function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, dst: number): boolean {
+  const st = im.ipstat;
+  const end = off + hlen;
+  let type: number = ICMP_TYPE.PARAM_PROB;
+  let code = 0;
+  let changed = false;
+  const ours = im.inAddrs.has(dst);
+  bad: {
+    for (let cp = off + 20; cp < end; ) {
+      const opt = buf[cp]!;
+      if (opt === IPOPT.EOL) break;
+      if (opt === IPOPT.NOP) {
+        cp++;
+        continue;
+      }
+      const optlen = end - cp < 2 ? 0 : buf[cp + 1]!;
+      if (optlen < 2 || optlen > end - cp) {
+        code = cp + 1 - off;
+        break bad;
+      }
+      switch (opt) {
+        case IPOPT.LSRR:
+        case IPOPT.SSRR:
+          if (optlen < 3) {
+            code = cp + 1 - off;
+            break bad;
+          }
+          if (buf[cp + 2]! < 4) {
+            code = cp + 2 - off;
+            break bad;
+          }
+          // No source routing: a strict route through a host that is not ours failed;
+          // otherwise a router says so and a host drops the packet.
+          if ((opt === IPOPT.SSRR && !ours) || im.sysctl.v[ipForwarding.slot] === 1) {
+            type = ICMP_TYPE.UNREACH;
+            code = ICMP_UNREACH.SRCFAIL;
+            break bad;
+          }
+          st.cantforward++;
+          return true;
+        case IPOPT.RR: {
+          if (optlen < 3 || buf[cp + 2]! < 4) {
+            code = cp + 2 - off;
+            break bad;
+          }
+          const at = buf[cp + 2]! - 1;
+          if (at > optlen - 4) break; // full: nothing to record
+          // Our address: the destination when it is ours, else where the packet leaves.
+          let addr = ours ? dst : 0;
+          if (addr === 0) {
+            const rt = im.routes.lookup(dst);
+            if (rt !== undefined) addr = selectSource(im, rt, dst);
+          }
+          if (addr === 0) {
+            type = ICMP_TYPE.UNREACH;
+            code = ICMP_UNREACH.HOST;
+            break bad;
+          }
+          writeU32(buf, cp + at, addr);
+          buf[cp + 2] = at + 5;
+          changed = true;
+          break;
+        }
+        case IPOPT.TS: {
+          if (optlen < 4 || optlen > 40 || buf[cp + 2]! < 5) {
+            code = cp + 1 - off;
+            break bad;
+          }
+          let at = buf[cp + 2]! - 1;
+          if (at > optlen - 4) {
+            // Full: count the overflow; the count itself overflowing is an error.
+            buf[cp + 3] = (buf[cp + 3]! + 0x10) & 0xff;
+            changed = true;
+            if ((buf[cp + 3]! & 0xf0) === 0) {
+              code = cp + 2 - off;
+              break bad;
+            }
+            break;
+          }
+          const flg = buf[cp + 3]! & 0xf;
+          if (flg !== IPOPT_TS.TSONLY && flg !== IPOPT_TS.TSANDADDR && flg !== IPOPT_TS.PRESPEC) {
+            code = cp + 3 - off;
+            break bad;
+          }
+          if (flg !== IPOPT_TS.TSONLY) {
+            if (at + 8 > optlen) {
+              code = cp + 2 - off;
+              break bad;
+            }
+            if (flg === IPOPT_TS.TSANDADDR) {
+              const a = ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr;
+              if (a === undefined) break;
+              writeU32(buf, cp + at, a);
+            } else if (!im.inAddrs.has(readU32(buf, cp + at))) break; // prespecified for someone else
+            at += 4;
+            buf[cp + 2] = buf[cp + 2]! + 4;
+          }
+          // Milliseconds since midnight UT (RFC 791), as iptime().
+          writeU32(buf, cp + at, Date.now() % 86_400_000);
+          buf[cp + 2] = buf[cp + 2]! + 4;
+          changed = true;
+          break;
+        }
+      }
+      cp += optlen;
+    }
+    if (changed) {
+      // The header changed: its checksum must be whole again for forwarding's incremental update.
+      buf[off + 10] = 0;
+      buf[off + 11] = 0;
+      const sum = internetChecksum(buf, off, hlen);
+      buf[off + 10] = sum >> 8;
+      buf[off + 11] = sum & 0xff;
+    }
+    return false;
+  }
+  st.badoptions++;
+  icmpError(im, ifp, buf, off, ipLen, type, code, 0);
+  return true;
 }
 
 function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {

@@ -269,6 +269,60 @@ test('PAWS drops a segment with an old timestamp (RFC 7323 5)', () => {
   assert.equal(link.b.stat.pawsdrop, 1);
 });
 
+test('an unacceptable ACK in SYN-RECEIVED is answered with <SEQ=SEG.ACK><CTL=RST>, no ACK bit (RFC 9293 3.10.7.4)', () => {
+  // The handshake's third segment is lost: b stays in SYN_RECEIVED.
+  const { link, b } = pair({ drop: (w) => w.from === 'a' && w.r.flags === TH.ACK });
+  assert.equal(b.cb.state, TCPS.SYN_RECEIVED);
+  const bad = seqAdd(b.cb.sndNxt, 1000);
+  inject(link, 'a', { seq: b.cb.rcvNxt, flags: TH.ACK, ack: bad });
+  const last = link.log[link.log.length - 1]!;
+  assert.equal(last.from, 'b');
+  assert.equal(last.r.flags, TH.RST, 'as FreeBSD (syncache_expand fails: tcp_dropwithreset) and Linux answer');
+  assert.equal(last.r.seq, bad);
+  assert.equal(b.cb.state, TCPS.SYN_RECEIVED, 'the half-open connection survives a forged ACK');
+});
+
+test('a duplicate segment is acknowledged with a D-SACK block for it (RFC 2883)', () => {
+  const { link, a, b } = pair();
+  a.cb.send(bytes('0123456789'));
+  link.run(100);
+  assert.equal(b.text(), '0123456789');
+  const start = seqAdd(b.cb.rcvNxt, -10);
+  inject(link, 'a', { seq: start, flags: TH.ACK | TH.PSH, ack: b.cb.sndNxt, ts: [(b.cb.tsRecent + 10) >>> 0, 0], data: '0123456789' });
+  const ack = link.log[link.log.length - 1]!;
+  assert.equal(ack.from, 'b');
+  assert.equal(ack.r.flags, TH.ACK);
+  assert.equal(ack.r.sackCount, 1);
+  assert.deepEqual([ack.r.sack[0], ack.r.sack[1]], [start, b.cb.rcvNxt]);
+  assert.equal(link.b.stat.snddsackopt, 1);
+  // Reported once: the next ACK carries no block.
+  a.cb.send(bytes('more'));
+  link.run(100);
+  assert.ok(link.sent('b', TH.ACK).slice(-1)[0]!.r.sackCount === 0);
+  // Part old, part new: the old part is reported, the new part taken.
+  const rn = b.cb.rcvNxt;
+  inject(link, 'a', { seq: seqAdd(rn, -2), flags: TH.ACK | TH.PSH, ack: b.cb.sndNxt, ts: [(b.cb.tsRecent + 20) >>> 0, 0], data: 'reXY' });
+  assert.equal(b.text(), '0123456789moreXY');
+  const last = link.sent('b', TH.ACK).slice(-1)[0]!;
+  assert.deepEqual([last.r.sackCount, last.r.sack[0], last.r.sack[1]], [1, seqAdd(rn, -2), rn]);
+});
+
+test('a keepalive probe (one old byte) is acknowledged echoing its timestamp (RFC 7323 4.3, as FreeBSD and Linux)', () => {
+  const { link, a, b } = pair();
+  a.cb.send(bytes('x'));
+  link.run(100);
+  link.run(1000);
+  const tsv = (b.cb.tsRecent + 500) >>> 0;
+  inject(link, 'a', { seq: seqAdd(b.cb.rcvNxt, -1), flags: TH.ACK, ack: b.cb.sndNxt, ts: [tsv, 0], data: 'x' });
+  const ack = link.log[link.log.length - 1]!;
+  assert.equal(ack.from, 'b');
+  assert.equal(ack.r.ack, b.cb.rcvNxt);
+  assert.equal(ack.r.tsEcr, tsv);
+  // An old duplicate that ends before RCV.NXT does not move TS.Recent.
+  inject(link, 'a', { seq: seqAdd(b.cb.rcvNxt, -1), flags: TH.ACK, ack: b.cb.sndNxt, ts: [(tsv + 500) >>> 0, 0], data: '' });
+  assert.equal(b.cb.tsRecent, tsv);
+});
+
 test('the reassembly queue is bounded against a peer sending tiny out-of-order pieces', () => {
   const { link, b } = pair();
   const base = b.cb.rcvNxt;

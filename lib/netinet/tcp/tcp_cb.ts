@@ -176,6 +176,9 @@ export class TcpCb implements CcVars {
   private sacked: Seq[] = [];
   /** Highest byte retransmitted in this recovery (RFC 6675 HighRxt). */
   private highRxt: Seq = seq(0);
+  /** A duplicate range to report once as the first SACK block of the next ACK (RFC 2883 D-SACK); empty when start === end. */
+  private dsackStart: Seq = seq(0);
+  private dsackEnd: Seq = seq(0);
 
   // Flags.
   ackNow = false;
@@ -481,6 +484,13 @@ export class TcpCb implements CcVars {
       if (seqLt(segSeq, this.rcvNxt) && seqLeq(endSeq, this.rcvNxt)) {
         st.rcvduppack++;
         st.rcvdupbyte += len;
+        if (len > 0) this.noteDsack(segSeq, seqAdd(segSeq, len));
+        // A segment ending at RCV.NXT (a keepalive probe) covers Last.ACK.sent, so its
+        // timestamp is the one to echo (RFC 7323 4.3), as FreeBSD and Linux echo it.
+        if (this.tsOn && r.tsPresent && endSeq === this.rcvNxt && seqLeq(segSeq, this.lastAckSent) && seqLeq(this.lastAckSent, endSeq)) {
+          this.tsRecent = r.tsVal;
+          this.tsRecentAge = now;
+        }
       } else {
         st.rcvpackafterwin++;
         st.rcvbyteafterwin += len;
@@ -528,6 +538,7 @@ export class TcpCb implements CcVars {
       if (cut > 0) {
         st.rcvpartduppack++;
         st.rcvpartdupbyte += cut;
+        this.noteDsack(segSeq, seqAdd(segSeq, cut));
         dOff += cut;
         dLen -= cut;
         segSeq = seqAdd(segSeq, cut);
@@ -568,8 +579,8 @@ export class TcpCb implements CcVars {
     const ack = seq(r.ack);
     if (this.state === TCPS.SYN_RECEIVED) {
       if (!(seqGt(ack, this.sndUna) && seqLeq(ack, this.sndMax))) {
-        // RFC 9293: an unacceptable ACK in SYN-RECEIVED is answered with a reset.
-        this.respondRst(ack);
+        // RFC 9293 3.10.7.4: an unacceptable ACK in SYN-RECEIVED is answered with <SEQ=SEG.ACK><CTL=RST>.
+        this.sendRstFor(ack);
         return;
       }
       this.host.stat.connects++;
@@ -1109,9 +1120,20 @@ export class TcpCb implements CcVars {
       }
     } else {
       if (this.tsOn) r.tsPresent = true;
-      if (this.sackOn && this.reass.length > 0) {
-        r.sackCount = this.reass.sackBlocks(r.sack, this.tsOn ? 3 : 4);
-        if (r.sackCount > 0) st.sacksndblocks++;
+      if (this.sackOn) {
+        const max = this.tsOn ? 3 : 4;
+        let n = 0;
+        if (this.dsackStart !== this.dsackEnd) {
+          // RFC 2883 4: the D-SACK block first, then the usual blocks.
+          r.sack[0] = this.dsackStart;
+          r.sack[1] = this.dsackEnd;
+          this.dsackEnd = this.dsackStart;
+          n = 1;
+          st.snddsackopt++;
+        }
+        if (this.reass.length > 0) n += this.reass.sackBlocks(r.sack.subarray(2 * n), max - n);
+        r.sackCount = n;
+        if (n > 0) st.sacksndblocks++;
       }
     }
     if (r.tsPresent) {
@@ -1191,7 +1213,15 @@ export class TcpCb implements CcVars {
     this.host.output(this, r, 0, 0);
   }
 
-  /** RST for a bad ACK in SYN-SENT: <SEQ=SEG.ACK><CTL=RST>. */
+  /** A duplicate segment arrived: tell the peer in the next ACK (RFC 2883), as FreeBSD and Linux do. */
+  private noteDsack(start: Seq, end: Seq): void {
+    if (!this.sackOn) return;
+    this.dsackStart = start;
+    this.dsackEnd = end;
+    this.ackNow = true;
+  }
+
+  /** RST for an unacceptable ACK in SYN-SENT or SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>. */
   private sendRstFor(ack: Seq): void {
     const r = setTcpRepr(this.out, this.lport, this.fport, ack, 0, TH.RST, 0);
     this.host.stat.sndtotal++;

@@ -132,6 +132,7 @@ export const tcpStats = defineStats({
   sackrexmitpack: 'segment rexmits in SACK recovery episodes',
   sackrcvblocks: 'SACK options (SACK blocks) received',
   sacksndblocks: 'SACK options (SACK blocks) sent',
+  snddsackopt: 'D-SACK options sent',
   sndtso: 'TSO segments sent',
   sc_sendcookie: 'cookies sent',
   sc_recvcookie: 'cookies received',
