@@ -223,6 +223,12 @@ export interface RegistryOptions {
   hostIfExists?: (name: string) => boolean;
   random?: () => number;
   limits?: Partial<RegistryLimits>;
+  /**
+   * Drop frames passed between images (epairs) for an image over its CPU
+   * share. Defaults to on with a real-time clock: shares mean something only
+   * when time moves with the CPU charged, not on a manual clock.
+   */
+  scheduleEpairs?: boolean;
 }
 
 /** Caps on what clients can create (configurable in the daemon). */
@@ -272,6 +278,7 @@ export class Registry {
     this.sampler = o.clock.every(LOAD_INTERVAL_MS, () => this.sched.sample());
     this.netisr = new Netisr();
     this.netisr.account = (owner, ms) => this.sched.charge((owner as Image).cpu, ms, true);
+    if (o.scheduleEpairs ?? o.clock.realTime) this.netisr.admit = (owner) => this.sched.admitQueued((owner as Image).cpu);
     this.create('default');
   }
 

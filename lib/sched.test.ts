@@ -166,3 +166,42 @@ test('work done in an image reached over an epair is charged to that image', asy
   assert.ok(b.cpu.ms > before, 'B was charged for answering the echoes');
   assert.ok(b.ipstat.delivered >= 2000);
 });
+
+test('frames from another image (epair) for an image over its share are dropped there while others want the CPU', async () => {
+  const { ManualClock } = await import('./clock.js');
+  const { silentLogger } = await import('./log.js');
+  const { Registry } = await import('./image.js');
+  const { inAddAddress } = await import('./netinet/in.js');
+  const { allocPacket, buildIpHeader, ipOutputLocal } = await import('./netinet/ip_output.js');
+  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, scheduleEpairs: true });
+  const a = reg.create('A');
+  const b = reg.create('B');
+  const c = reg.create('C');
+  const [ea, eb] = reg.createEpair(a);
+  reg.move(a, eb, b);
+  a.setUp(ea, true);
+  b.setUp(eb, true);
+  inAddAddress(a, ea, 0x0a000001, 24, { alias: false });
+  inAddAddress(b, eb, 0x0a000002, 24, { alias: false });
+  reg.netisr.drain();
+  const echo = (): void => {
+    const p = allocPacket(28);
+    p.buf[p.off + 20] = 8;
+    buildIpHeader(a, p.buf, p.off, 28, 1, 0, 0x0a000002);
+    ipOutputLocal(a, p.buf, p.off, 28, a.noOffload);
+    reg.netisr.drain();
+  };
+  echo();
+  const delivered = b.ipstat.delivered;
+  // B has spent its quantum; C asked for the CPU just now and holds credit.
+  b.cpu.deficit = -5;
+  reg.sched.begin(c.cpu);
+  echo();
+  assert.equal(b.ipstat.delivered, delivered, 'the echo was not processed');
+  assert.equal(eb.counters.iqdrops, 1, 'it was dropped at B\'s input and counted');
+  // Nobody else holds credit (A, which got the first reply, has spent its own too): B is served again.
+  c.cpu.deficit = 0;
+  a.cpu.deficit = 0;
+  echo();
+  assert.equal(b.ipstat.delivered, delivered + 1);
+});

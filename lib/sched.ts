@@ -160,6 +160,23 @@ export class Scheduler {
     return left > 0.5 ? left : 0.5;
   }
 
+  /**
+   * Input that cannot be held off (frames from another image over an epair,
+   * already in hand): may it be processed now? false when the image has
+   * spent its quantum while others want the CPU, or is capped; the caller
+   * drops it.
+   */
+  admitQueued(c: ImageCpu): boolean {
+    this.begin(c);
+    if (c.deficit > 0) return true;
+    const now = this.now();
+    if (c.max >= 100 && !this.othersHoldCredit(c, now)) {
+      this.replenish(now);
+      return true;
+    }
+    return false;
+  }
+
   private othersHoldCredit(c: ImageCpu, now: number): boolean {
     for (const o of this.recent) if (o !== null && o !== c && o.deficit > 0 && now - o.lastActive < ROUND_MS) return true;
     return false;

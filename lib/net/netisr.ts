@@ -48,6 +48,12 @@ export class Netisr {
    * epair is that image's, not the sender's.
    */
   account: ((owner: IfnetOwner, ms: number) => void) | null = null;
+  /**
+   * Scheduling of frames between images (epairs): asked once per run of
+   * entries for the same owner; false drops the run's Ethernet frames at the
+   * receiving interface (iqdrops), as FreeBSD's netisr drops at a full queue.
+   */
+  admit: ((owner: IfnetOwner) => boolean) | null = null;
 
   constructor(capacity = 4096, kick?: () => void) {
     this.capacity = capacity;
@@ -109,15 +115,19 @@ export class Netisr {
     const account = this.account;
     let owner: IfnetOwner | null = null;
     let since = 0;
+    let refused = false;
     try {
       while (this.count > 0) {
         const i = this.head;
         const ifp = this.ifp[i]!;
-        if (account !== null && ifp.owner !== owner) {
-          const now = cpuNow();
-          if (owner !== null) account(owner, now - since);
+        if (ifp.owner !== owner) {
+          if (account !== null) {
+            const now = cpuNow();
+            if (owner !== null) account(owner, now - since);
+            since = now;
+          }
           owner = ifp.owner;
-          since = now;
+          refused = this.admit !== null && !this.admit(owner);
         }
         const buf = this.buf[i]!;
         const h = i * 6;
@@ -134,7 +144,8 @@ export class Netisr {
         this.buf[i] = null;
         this.head = (i + 1) % this.capacity;
         this.count--;
-        if (kind === NETISR_ETHER) ifp.input(buf, off, len, m);
+        if (kind === NETISR_ETHER && refused) ifp.counters.iqdrops++;
+        else if (kind === NETISR_ETHER) ifp.input(buf, off, len, m);
         else (ifp.owner as unknown as IpInputSink).ipInputFrom(ifp, buf, off, len, m);
       }
     } finally {
