@@ -484,7 +484,7 @@ function mulberry(seed: number): () => number {
 }
 
 /** Hand-craft a segment from `from` and deliver it to the other side at once. */
-function inject(link: Link, from: 'a' | 'b', s: { seq: number; ack?: number; flags: number; ts?: [number, number]; data?: string }, target?: TcpCb): void {
+function inject(link: Link, from: 'a' | 'b', s: { seq: number; ack?: number; flags: number; ts?: [number, number]; data?: string; sack?: Array<[number, number]> }, target?: TcpCb): void {
   const to = target ?? (from === 'a' ? link.b.cb : link.a.cb);
   const r = {
     srcPort: to.fport,
@@ -500,9 +500,34 @@ function inject(link: Link, from: 'a' | 'b', s: { seq: number; ack?: number; fla
     tsPresent: s.ts !== undefined,
     tsVal: s.ts?.[0] ?? 0,
     tsEcr: s.ts?.[1] ?? 0,
-    sackCount: 0,
-    sack: new Uint32Array(8),
+    sackCount: s.sack?.length ?? 0,
+    sack: Uint32Array.from([...(s.sack ?? []).flat(), 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8)),
   };
   const d = s.data !== undefined ? bytes(s.data) : new Uint8Array(0);
   to.input(r, d, 0, d.length);
 }
+
+test('ACKs that carry data but bring new SACK blocks count as duplicates (RFC 6675 2): a peer sending data still gets fast recovery', () => {
+  const { link, a, b } = pair();
+  link.opts = { drop: (w) => w.from === 'a' }; // what a sends never arrives; the test plays b's answers
+  const una = a.cb.sndUna;
+  a.cb.send(pattern(8 * a.cb.smss));
+  link.run(1);
+  assert.ok(seqSub(a.cb.sndMax, una) >= 8 * a.cb.smss, 'a window of eight segments in flight');
+  // The first segment was lost; b's replies carry data of its own and SACK the second to fourth.
+  let ts = (a.cb.tsRecent + 10) >>> 0;
+  for (let k = 1; k <= 3; k++) {
+    inject(link, 'b', {
+      seq: a.cb.rcvNxt,
+      ack: una,
+      flags: TH.ACK | TH.PSH,
+      ts: [ts++, 0],
+      data: `reply ${k}`,
+      sack: [[seqAdd(una, a.cb.smss), seqAdd(una, (k + 1) * a.cb.smss)]],
+    });
+  }
+  assert.equal(link.a.stat.fastrexmit, 1, 'fast retransmit on the third');
+  assert.equal(link.a.stat.rcvdupack, 3);
+  assert.equal(a.text(), 'reply 1reply 2reply 3');
+  void b;
+});

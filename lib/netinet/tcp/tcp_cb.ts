@@ -607,12 +607,17 @@ export class TcpCb implements CcVars {
       return;
     }
 
-    if (r.sackCount > 0 && this.sackOn) this.sackUpdate(r, ack);
+    const newSack = r.sackCount > 0 && this.sackOn && this.sackUpdate(r, ack);
 
     const wnd = r.window << this.sndScale;
     if (seqLeq(ack, this.sndUna)) {
-      // Duplicate ACK detection (RFC 5681 section 2, the five conditions).
-      if (dLen === 0 && (flags & TH.FIN) === 0 && ack === this.sndUna && wnd === this.sndWnd && this.sndMax !== this.sndUna) {
+      // Duplicate ACK detection (RFC 5681 section 2, the five conditions);
+      // with SACK, an ACK at SND.UNA that brings previously unknown SACK
+      // information is a duplicate too, data or a window change
+      // notwithstanding (RFC 6675 section 2), as from a peer that is sending
+      // data of its own.
+      const pending = ack === this.sndUna && this.sndMax !== this.sndUna && (flags & TH.FIN) === 0;
+      if (pending && ((dLen === 0 && wnd === this.sndWnd) || newSack)) {
         st.rcvdupack++;
         this.dupAck(ack);
       } else if (ack === this.sndUna && dLen === 0 && this.sndMax === this.sndUna) {
@@ -927,8 +932,10 @@ export class TcpCb implements CcVars {
     if (this.deadline[T_REXMT] === 0) this.setTimer(T_REXMT, this.rto);
   }
 
-  private sackUpdate(r: TcpRepr, ack: Seq): void {
+  /** Merge the segment's SACK blocks into the scoreboard; true if they covered data not SACKed before. */
+  private sackUpdate(r: TcpRepr, ack: Seq): boolean {
     this.host.stat.sackrcvblocks++;
+    const before = this.sackedBytes();
     for (let k = 0; k < r.sackCount; k++) {
       const l = seq(r.sack[k * 2]!);
       const rr = seq(r.sack[k * 2 + 1]!);
@@ -936,6 +943,7 @@ export class TcpCb implements CcVars {
       if (!seqLt(l, rr) || seqLeq(rr, ack) || seqGt(rr, this.sndMax)) continue;
       this.addSacked(seqMax(l, ack), rr);
     }
+    return this.sackedBytes() > before;
   }
 
   private addSacked(l: Seq, r: Seq): void {
