@@ -329,6 +329,7 @@ const TCP_LINES: ReadonlyArray<readonly [number, string, TcpKey, TcpKey?]> = [
   [1, '%n segment rexmit%s in SACK recovery episodes', 'sackrexmitpack'],
   [1, '%n SACK option%s (SACK blocks) received', 'sackrcvblocks'],
   [1, '%n SACK option%s (SACK blocks) sent', 'sacksndblocks'],
+  [1, '%n D-SACK option%s sent', 'snddsackopt'],
 ];
 
 function tcpStatsText(im: Image, omitZero: boolean): string {

@@ -423,6 +423,30 @@ test('a lost SYN is retransmitted after the initial RTO and connect times out af
   assert.deepEqual(a.errors, ['ETIMEDOUT']);
 });
 
+test('a connect answered by repeated host unreachables ends with EHOSTUNREACH, not ETIMEDOUT (tcp_notify, tcp_drop)', () => {
+  const link = new Link({ drop: () => true });
+  const ca = new TcpCb(link.a);
+  link.a.cb = ca;
+  link.b.cb = new TcpCb(link.b);
+  const a = new Side(ca);
+  ca.so = a;
+  ca.connect();
+  link.run(1000, 1);
+  ca.softError('EHOSTUNREACH'); // early: kept, not fatal
+  assert.equal(ca.state, TCPS.SYN_SENT);
+  link.run(200_000, 100);
+  assert.deepEqual(a.errors, ['EHOSTUNREACH']);
+});
+
+test('host unreachable on an established connection is transient: ignored', () => {
+  const { link, a, b } = pair();
+  a.cb.softError('EHOSTUNREACH');
+  assert.equal(a.cb.softErr, null);
+  a.cb.send(bytes('still here'));
+  link.run(50);
+  assert.equal(b.text(), 'still here');
+});
+
 test('closing with unread data sends RST (RFC 9293 3.6)', () => {
   const { link, a, b } = pair();
   b.autoRead = false;

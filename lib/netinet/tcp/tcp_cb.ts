@@ -55,7 +55,7 @@ import {
   type TcpState,
 } from './tcp_var.js';
 
-export type TcpErrno = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'ECONNABORTED' | 'EMSGSIZE';
+export type TcpErrno = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'EHOSTDOWN' | 'ECONNABORTED' | 'EMSGSIZE';
 
 /** What a connection needs from where it lives. */
 export interface TcpHost {
@@ -172,6 +172,12 @@ export class TcpCb implements CcVars {
   private cc: CongestionControl;
   private rtSeq: Seq = seq(0);
   private rtStart = -1;
+  /**
+   * FreeBSD's t_softerror: the last unreachable or host-down error seen
+   * (ICMP, or ARP giving up under our output). A connection that then times
+   * out reports it instead of ETIMEDOUT; an RTT sample (the path works) clears it.
+   */
+  softErr: TcpErrno | null = null;
   /** SACK scoreboard: ranges above SND.UNA the peer holds (left, right pairs, sorted). */
   private sacked: Seq[] = [];
   /** Highest byte retransmitted in this recovery (RFC 6675 HighRxt). */
@@ -996,6 +1002,7 @@ export class TcpCb implements CcVars {
     }
     if (this.rtStart >= 0 && seqGt(ack, this.rtSeq)) this.rtStart = -1;
     if (rtt < 0) return;
+    this.softErr = null;
     const st = this.host.stat;
     st.rttupdated++;
     if (this.srtt === 0) {
@@ -1403,14 +1410,25 @@ export class TcpCb implements CcVars {
     }
   }
 
-  /** A soft error from ICMP (host/net unreachable): fatal only while connecting (FreeBSD's tcp_notify). */
+  /**
+   * A soft error from ICMP (host/net unreachable) or from our own output
+   * (ARP gave up: EHOSTDOWN), as FreeBSD's tcp_notify: refused or repeated
+   * while connecting is fatal; on an established connection unreachability
+   * is transient and ignored; otherwise it is kept for a later timeout.
+   */
   softError(e: TcpErrno): void {
-    if (this.state === TCPS.SYN_SENT && (e === 'ECONNREFUSED' || this.rxtShift > 3)) this.drop(e);
+    if (this.state === TCPS.SYN_SENT && (e === 'ECONNREFUSED' || (this.rxtShift > 3 && this.softErr !== null))) {
+      this.drop(e);
+      return;
+    }
+    if (this.state === TCPS.ESTABLISHED && (e === 'EHOSTUNREACH' || e === 'ENETUNREACH' || e === 'EHOSTDOWN')) return;
+    this.softErr = e;
   }
 
   /** Drop the connection: CLOSED, timers off, the socket told. `e` null for an orderly end. */
   drop(e: TcpErrno | null): void {
     if (this.state === TCPS.CLOSED) return;
+    if (e === 'ETIMEDOUT' && this.softErr !== null) e = this.softErr; // tcp_drop reports the soft error
     const st = this.host.stat;
     if (this.state < TCPS.ESTABLISHED) {
       if (e !== null || !this.passive) st.conndrops++;

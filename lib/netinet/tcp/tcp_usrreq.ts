@@ -196,6 +196,8 @@ export class TcpImage implements TcpHost {
     } else tcpChecksum(b, t, hl + len, cb.laddr, cb.faddr);
     const res = ipOutputLocal(im, b, o, total, m, { dontFrag: true });
     if (res === 'EMSGSIZE') cb.mtuChanged(576);
+    // FreeBSD's tcp_output: once a SYN was received, unreachable or down is a soft error, kept for a timeout.
+    else if ((res === 'EHOSTDOWN' || res === 'EHOSTUNREACH' || res === 'ENETUNREACH') && cb.state >= TCPS.SYN_RECEIVED) cb.softErr = res;
   }
 
   /** Answer a segment no connection wants with RST (RFC 9293 3.10.7.1). */
