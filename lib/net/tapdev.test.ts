@@ -109,6 +109,22 @@ test('without a virtio-net header there are no offloads and 9230-byte slots', (t
   }
 });
 
+test('devices of the same slot geometry share one receive area; another geometry gets its own', (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const a = TapDevice.open({ name: 'vtdv2' });
+  const b = TapDevice.open({ name: 'vtdv3' });
+  const c = TapDevice.open({ name: 'vtdv4', vnetHdr: false, slots: 8 });
+  try {
+    assert.equal(a.rx, b.rx);
+    assert.equal(a.rxLen, b.rxLen);
+    assert.notEqual(a.rx, c.rx);
+  } finally {
+    a.close();
+    b.close();
+    c.close();
+  }
+});
+
 test('a persistent device survives close, can be re-attached, and tapDestroy removes it', (t) => {
   if (!canRun) return t.skip(SKIP);
   const a = TapDevice.open({ name: 'vtdv1', persist: true, mtu: 1280 });
