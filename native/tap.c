@@ -38,7 +38,7 @@
 
 #define TUN_PATH "/dev/net/tun"
 #define VNET_HDR_LEN 10 /* sizeof(struct virtio_net_hdr), no num_buffers */
-#define MAX_BATCHES 2   /* full batches read per wake-up before yielding */
+#define MAX_BATCHES 1   /* full batches read per wake-up before other devices get their turn */
 
 /* ---- errors ------------------------------------------------------------ */
 
