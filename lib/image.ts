@@ -468,17 +468,27 @@ export class Registry {
 /** The image's view of the clock: timer callbacks are CPU spent on the image. */
 function accountedClock(reg: Registry, cpu: ImageCpu): Clock {
   const base = reg.clock;
-  const wrap = (fn: () => void) => (): void => {
-    if (reg.procCpuActive) {
-      fn(); // the process's own accounting covers it
-      return;
+  // One accounting wrapper per callback, made once: timers are re-armed with
+  // the same handlers (TCP's, dummynet's poll), so no closure per arming.
+  const wrapped = new WeakMap<() => void, () => void>();
+  const wrap = (fn: () => void): (() => void) => {
+    let w = wrapped.get(fn);
+    if (w === undefined) {
+      w = (): void => {
+        if (reg.procCpuActive) {
+          fn(); // the process's own accounting covers it
+          return;
+        }
+        const t0 = cpuNow();
+        try {
+          fn();
+        } finally {
+          reg.sched.charge(cpu, cpuNow() - t0, false);
+        }
+      };
+      wrapped.set(fn, w);
     }
-    const t0 = cpuNow();
-    try {
-      fn();
-    } finally {
-      reg.sched.charge(cpu, cpuNow() - t0, false);
-    }
+    return w;
   };
   return {
     realTime: base.realTime,
