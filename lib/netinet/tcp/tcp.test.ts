@@ -555,3 +555,25 @@ test('ACKs that carry data but bring new SACK blocks count as duplicates (RFC 66
   assert.equal(a.text(), 'reply 1reply 2reply 3');
   void b;
 });
+
+test('the SACK scoreboard merges blocks in place like a plain interval union (random blocks, across sequence wrap)', () => {
+  const rnd = mulberry(11);
+  for (let round = 0; round < 200; round++) {
+    const { a } = pair();
+    const sb = a.cb as unknown as { addSacked(l: number, r: number): void; sacked: number[] };
+    const base = (0xffff0000 + Math.floor(rnd() * 0x20000)) >>> 0; // straddles 2^32 about half the time
+    const held = new Uint8Array(400);
+    for (let k = 0; k < 12; k++) {
+      const l = Math.floor(rnd() * 380);
+      const r = l + 1 + Math.floor(rnd() * 20);
+      sb.addSacked(seqAdd(seq(base), l), seqAdd(seq(base), r));
+      held.fill(1, l, r);
+    }
+    const want: number[] = [];
+    for (let x = 0; x < held.length; x++) {
+      if (held[x] === 1 && (x === 0 || held[x - 1] === 0)) want.push(seqAdd(seq(base), x));
+      if (held[x] === 1 && (x === held.length - 1 || held[x + 1] === 0)) want.push(seqAdd(seq(base), x + 1));
+    }
+    assert.deepEqual(sb.sacked, want, `round ${round}`);
+  }
+});

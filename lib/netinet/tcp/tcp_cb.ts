@@ -179,7 +179,7 @@ export class TcpCb implements CcVars {
    */
   softErr: TcpErrno | null = null;
   /** SACK scoreboard: ranges above SND.UNA the peer holds (left, right pairs, sorted). */
-  private sacked: Seq[] = [];
+  private readonly sacked: Seq[] = [];
   /** Highest byte retransmitted in this recovery (RFC 6675 HighRxt). */
   private highRxt: Seq = seq(0);
   /** A duplicate range to report once as the first SACK block of the next ACK (RFC 2883 D-SACK); empty when start === end. */
@@ -952,27 +952,29 @@ export class TcpCb implements CcVars {
     return this.sackedBytes() > before;
   }
 
+  /** Merge [l, r) into the scoreboard (sorted, disjoint pairs), in place: no allocation per ACK. */
   private addSacked(l: Seq, r: Seq): void {
     const s = this.sacked;
-    const out: Seq[] = [];
-    let placed = false;
-    for (let i = 0; i < s.length; i += 2) {
-      const a = s[i]!;
-      const b = s[i + 1]!;
-      if (seqLt(b, l)) out.push(a, b);
-      else if (seqGt(a, r)) {
-        if (!placed) {
-          out.push(l, r);
-          placed = true;
-        }
-        out.push(a, b);
-      } else {
-        l = seqLt(a, l) ? a : l;
-        r = seqGt(b, r) ? b : r;
-      }
+    let i = 0;
+    while (i < s.length && seqLt(s[i + 1]!, l)) i += 2; // blocks wholly below
+    let j = i;
+    while (j < s.length && !seqGt(s[j]!, r)) {
+      // overlapping or touching: absorbed
+      if (seqLt(s[j]!, l)) l = s[j]!;
+      if (seqGt(s[j + 1]!, r)) r = s[j + 1]!;
+      j += 2;
     }
-    if (!placed) out.push(l, r);
-    this.sacked = out;
+    const absorbed = (j - i) >> 1;
+    if (absorbed === 0) {
+      // a new block at i: move the tail up one pair
+      s.push(0 as Seq, 0 as Seq);
+      for (let k = s.length - 1; k >= i + 2; k--) s[k] = s[k - 2]!;
+    } else if (absorbed > 1) {
+      s.copyWithin(i + 2, j);
+      s.length -= (absorbed - 1) * 2;
+    }
+    s[i] = l;
+    s[i + 1] = r;
   }
 
   private pruneSacked(): void {
@@ -981,8 +983,11 @@ export class TcpCb implements CcVars {
     const una = this.sndUna;
     let i = 0;
     while (i < s.length && seqLeq(s[i + 1]!, una)) i += 2;
-    if (i > 0) this.sacked = s.slice(i);
-    if (this.sacked.length > 0 && seqLt(this.sacked[0]!, una)) this.sacked[0] = una;
+    if (i > 0) {
+      s.copyWithin(0, i);
+      s.length -= i;
+    }
+    if (s.length > 0 && seqLt(s[0]!, una)) s[0] = una;
   }
 
   private sackedBytes(): number {
@@ -1308,7 +1313,7 @@ export class TcpCb implements CcVars {
         this.inRecovery = false;
         this.dupAcks = 0;
         this.recover = this.sndMax;
-        this.sacked = [];
+        this.sacked.length = 0;
         this.rtStart = -1;
         // Go back to SND.UNA (RFC 5681 3.1 after a timeout: one segment, slow start).
         // A FIN already sent goes again when the retransmission reaches it (SND.NXT < SND.MAX).
@@ -1441,7 +1446,7 @@ export class TcpCb implements CcVars {
     this.timerAt = Infinity;
     this.reass.clear();
     this.snd.clear();
-    this.sacked = [];
+    this.sacked.length = 0;
     this.host.detach(this);
     const so = this.so;
     this.so = NO_HOOKS;
