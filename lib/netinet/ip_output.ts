@@ -196,25 +196,60 @@ export function ipFragment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
   for (let p = 0; p < plen; p += chunk) {
     const n = Math.min(chunk, plen - p);
     const last = p + n >= plen;
+    // The first fragment keeps every option; the others only those marked to be copied.
     const f = allocPacket(hlen + n);
-    f.buf.set(buf.subarray(off, off + hlen), f.off);
-    f.buf.set(buf.subarray(off + hlen + p, off + hlen + p + n), f.off + hlen);
+    const o = f.off;
+    const fh = p === 0 ? hlen : ipOptCopy(buf, off, hlen, f.buf, o);
+    if (p === 0) f.buf.set(buf.subarray(off, off + hlen), o);
+    f.buf[o] = 0x40 | (fh >> 2);
+    f.buf.set(buf.subarray(off + hlen + p, off + hlen + p + n), o + fh);
     const fo = origOff + (p >> 3);
     const mf = !last || origMf;
-    const o = f.off;
-    f.buf[o + 2] = (hlen + n) >> 8;
-    f.buf[o + 3] = (hlen + n) & 0xff;
+    f.buf[o + 2] = (fh + n) >> 8;
+    f.buf[o + 3] = (fh + n) & 0xff;
     f.buf[o + 6] = (mf ? IP_MF >> 8 : 0) | ((fo >> 8) & 0x1f);
     f.buf[o + 7] = fo & 0xff;
     f.buf[o + 10] = 0;
     f.buf[o + 11] = 0;
-    const sum = internetChecksum(f.buf, o, hlen);
+    const sum = internetChecksum(f.buf, o, fh);
     f.buf[o + 10] = sum >> 8;
     f.buf[o + 11] = sum & 0xff;
     st.ofragments++;
-    ipToLink(im, ifp, nexthop, f.buf, o, hlen + n, im.noOffload);
+    ipToLink(im, ifp, nexthop, f.buf, o, fh + n, im.noOffload);
   }
   return true;
+}
+
+/**
+ * FreeBSD's ip_optcopy: write the header of the packet at src[off] (hlen
+ * bytes) to dst[doff] with only the options a fragment after the first
+ * carries: those with the copied flag (RFC 791), NOPs kept for alignment,
+ * padded with EOL to 32 bits. Returns the new header length.
+ */
+export function ipOptCopy(src: Uint8Array, off: number, hlen: number, dst: Uint8Array, doff: number): number {
+  dst.set(src.subarray(off, off + 20), doff);
+  let w = doff + 20;
+  const end = off + hlen;
+  for (let i = off + 20; i < end; ) {
+    const t = src[i]!;
+    if (t === 0) break; // EOL
+    if (t === 1) {
+      dst[w++] = 1;
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) break;
+    let optlen = src[i + 1]!;
+    if (optlen < 2) break; // ip_dooptions refuses these; nothing sane to copy
+    if (optlen > end - i) optlen = end - i;
+    if ((t & 0x80) !== 0) {
+      dst.set(src.subarray(i, i + optlen), w);
+      w += optlen;
+    }
+    i += optlen;
+  }
+  while ((w - doff) & 3) dst[w++] = 0;
+  return w - doff;
 }
 
 /** Build a plain 20-byte IPv4 header at buf[off]; checksum is left to output. */
