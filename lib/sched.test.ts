@@ -139,41 +139,14 @@ test('load averages follow BSD\'s decay: a busy image approaches 1', () => {
   assert.ok(c.load[2] > 0.25 && c.load[2] < 0.35, `15 min ${c.load[2]}`);
 });
 
-test('work done in an image reached over an epair is charged to that image', async () => {
+/** Images A and B joined by an epair (10.0.0.1 and .2), plus C, and a way to send B an echo from A. */
+async function epairImages(scheduleEpairs?: boolean) {
   const { ManualClock } = await import('./clock.js');
   const { silentLogger } = await import('./log.js');
   const { Registry } = await import('./image.js');
   const { inAddAddress } = await import('./netinet/in.js');
   const { allocPacket, buildIpHeader, ipOutputLocal } = await import('./netinet/ip_output.js');
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger });
-  const a = reg.create('A');
-  const b = reg.create('B');
-  const [ea, eb] = reg.createEpair(a);
-  reg.move(a, eb, b);
-  a.setUp(ea, true);
-  b.setUp(eb, true);
-  inAddAddress(a, ea, 0x0a000001, 24, { alias: false });
-  inAddAddress(b, eb, 0x0a000002, 24, { alias: false });
-  reg.netisr.drain();
-  const before = b.cpu.ms;
-  for (let i = 0; i < 2000; i++) {
-    const p = allocPacket(28);
-    p.buf[p.off + 20] = 8;
-    buildIpHeader(a, p.buf, p.off, 28, 1, 0, 0x0a000002);
-    ipOutputLocal(a, p.buf, p.off, 28, a.noOffload);
-    reg.netisr.drain();
-  }
-  assert.ok(b.cpu.ms > before, 'B was charged for answering the echoes');
-  assert.ok(b.ipstat.delivered >= 2000);
-});
-
-test('frames from another image (epair) for an image over its share are dropped there while others want the CPU', async () => {
-  const { ManualClock } = await import('./clock.js');
-  const { silentLogger } = await import('./log.js');
-  const { Registry } = await import('./image.js');
-  const { inAddAddress } = await import('./netinet/in.js');
-  const { allocPacket, buildIpHeader, ipOutputLocal } = await import('./netinet/ip_output.js');
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, scheduleEpairs: true });
+  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, scheduleEpairs });
   const a = reg.create('A');
   const b = reg.create('B');
   const c = reg.create('C');
@@ -191,6 +164,19 @@ test('frames from another image (epair) for an image over its share are dropped 
     ipOutputLocal(a, p.buf, p.off, 28, a.noOffload);
     reg.netisr.drain();
   };
+  return { reg, a, b, c, eb, echo };
+}
+
+test('work done in an image reached over an epair is charged to that image', async () => {
+  const { b, echo } = await epairImages();
+  const before = b.cpu.ms;
+  for (let i = 0; i < 2000; i++) echo();
+  assert.ok(b.cpu.ms > before, 'B was charged for answering the echoes');
+  assert.ok(b.ipstat.delivered >= 2000);
+});
+
+test('frames from another image (epair) for an image over its share are dropped there while others want the CPU', async () => {
+  const { reg, a, b, c, eb, echo } = await epairImages(true);
   echo();
   const delivered = b.ipstat.delivered;
   // B has spent its quantum; C asked for the CPU just now and holds credit.

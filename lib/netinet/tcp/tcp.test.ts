@@ -409,7 +409,8 @@ test('a connection refused by RST in SYN_SENT reports ECONNREFUSED', () => {
   assert.equal(ca.state, TCPS.CLOSED);
 });
 
-test('a lost SYN is retransmitted after the initial RTO and connect times out after the retries', () => {
+/** A connect whose segments all vanish, run for its first second. */
+function connectIntoTheVoid(): { link: Link; ca: TcpCb; a: Side } {
   const link = new Link({ drop: () => true });
   const ca = new TcpCb(link.a);
   link.a.cb = ca;
@@ -418,20 +419,18 @@ test('a lost SYN is retransmitted after the initial RTO and connect times out af
   ca.so = a;
   ca.connect();
   link.run(1000, 1);
+  return { link, ca, a };
+}
+
+test('a lost SYN is retransmitted after the initial RTO and connect times out after the retries', () => {
+  const { link, a } = connectIntoTheVoid();
   assert.equal(link.sent('a', TH.SYN).length, 2, 'retransmitted at 1 s (net.inet.tcp.rexmit_initial)');
   link.run(200_000, 100);
   assert.deepEqual(a.errors, ['ETIMEDOUT']);
 });
 
 test('a connect answered by repeated host unreachables ends with EHOSTUNREACH, not ETIMEDOUT (tcp_notify, tcp_drop)', () => {
-  const link = new Link({ drop: () => true });
-  const ca = new TcpCb(link.a);
-  link.a.cb = ca;
-  link.b.cb = new TcpCb(link.b);
-  const a = new Side(ca);
-  ca.so = a;
-  ca.connect();
-  link.run(1000, 1);
+  const { link, ca, a } = connectIntoTheVoid();
   ca.softError('EHOSTUNREACH'); // early: kept, not fatal
   assert.equal(ca.state, TCPS.SYN_SENT);
   link.run(200_000, 100);
