@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImageCpu, Scheduler } from './sched.js';
+import { ImageCpu, ROUND_MS, Scheduler } from './sched.js';
 
 /**
  * Saturated images taking turns as the TAP driver drives the scheduler: a
@@ -121,6 +121,31 @@ test('an image that spent its quantum under a cap is held off until the next rou
   s.begin(a);
   assert.equal(s.holdOff(a), 0);
   assert.equal(a.throttled, 2);
+});
+
+test('an image held off that then goes quiet for a while starts afresh, debt forgiven', () => {
+  let now = 0;
+  const s = new Scheduler(() => now);
+  const x = new ImageCpu();
+  const y = new ImageCpu();
+  s.add(x);
+  s.add(y);
+  s.begin(y);
+  s.begin(x);
+  s.charge(x, 30, true); // deep in debt
+  const hold = s.holdOff(x);
+  assert.ok(hold > 0, 'held while Y holds credit');
+  now = hold + ROUND_MS - 1; // read again soon after the hold ended: the same busy spell
+  s.begin(y);
+  s.begin(x);
+  assert.ok(x.deficit < 0, 'no forgiveness right after a hold-off');
+  s.charge(x, 30, true);
+  assert.ok(s.holdOff(x) > 0);
+  now = 3_600_000; // an hour later, a ping, while Y is busy
+  s.begin(y);
+  s.begin(x);
+  assert.ok(x.deficit > 0, 'quiet for more than a round: a fresh quantum');
+  assert.equal(s.holdOff(x), 0);
 });
 
 test('load averages follow BSD\'s decay: a busy image approaches 1', () => {

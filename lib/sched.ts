@@ -55,7 +55,8 @@ export class ImageCpu {
   /** @internal scheduler state */
   deficit = 0;
   lastActive = -1e9;
-  held = false;
+  /** End of the last hold-off: until then the image's queue was waiting, not empty. */
+  heldUntil = -1e9;
   msAtInterval = 0;
 }
 
@@ -122,14 +123,13 @@ export class Scheduler {
   /** A batch of input for this image is about to be processed: it wants the CPU. */
   begin(c: ImageCpu): void {
     const now = this.now();
-    if (!c.held && now - c.lastActive > ROUND_MS) {
+    if (now - Math.max(c.lastActive, c.heldUntil) > ROUND_MS) {
       // Quiet for a round (its queue ran empty, as DRR resets a flow whose
       // queue empties): a full quantum at once, debts forgiven, so a light
       // image such as one answering pings is never the one held off.
       c.lastActive = now;
       c.deficit = Math.max(c.deficit, this.quantum(c, this.activeWeight(now)));
     }
-    c.held = false;
     c.lastActive = now;
     this.noteAsker(c);
     if (now - this.roundStart >= ROUND_MS) this.replenish(now);
@@ -155,9 +155,9 @@ export class Scheduler {
       return 0;
     }
     c.throttled++;
-    c.held = true; // its queue is not empty: the hold-off is not a quiet spell
-    const left = this.roundStart + ROUND_MS - now;
-    return left > 0.5 ? left : 0.5;
+    const left = Math.max(this.roundStart + ROUND_MS - now, 0.5);
+    c.heldUntil = now + left; // its queue is not empty: the hold-off is no quiet spell
+    return left;
   }
 
   /**

@@ -837,6 +837,7 @@ static napi_value js_host_drops(napi_env env, napi_callback_info info) {
   close(home);
   if (f < 0) return make_i32(env, -e);
   size_t cap = 16384, len = 0;
+  int rerr = 0;
   char *text = malloc(cap);
   while (text != NULL) {
     if (len + 1 >= cap) {
@@ -848,6 +849,7 @@ static napi_value js_host_drops(napi_env env, napi_callback_info info) {
     }
     ssize_t k = read(f, text + len, cap - len - 1);
     if (k < 0 && errno == EINTR) continue;
+    if (k < 0) rerr = errno;
     if (k <= 0) break;
     len += (size_t)k;
   }
@@ -856,7 +858,7 @@ static napi_value js_host_drops(napi_env env, napi_callback_info info) {
   text[len] = '\0';
   double v = parse_tx_drops(text, ifr.ifr_name);
   free(text);
-  if (v < 0) return make_i32(env, -ENODEV);
+  if (v < 0) return make_i32(env, rerr != 0 ? -rerr : -ENODEV);
   napi_value out;
   NAPI_CALL(env, napi_create_double(env, v, &out));
   return out;

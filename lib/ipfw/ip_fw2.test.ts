@@ -289,3 +289,12 @@ test('a local send the chain denies fails with EACCES; one a pipe takes does not
   so.send(new Uint8Array(4), ip('10.2.0.2'), 9);
   so.close();
 });
+
+test('a local send an unreach rule refuses fails with EACCES, though the rule answers with an ICMP error of its own', () => {
+  const bed = testbed();
+  bed.a.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(bed.a, '100 unreach host udp from any to any 7 out', '300 allow ip from any to any');
+  const so = new UdpSocket(bed.a);
+  assert.throws(() => so.send(new Uint8Array(4), ip('10.2.0.2'), 7), (e: unknown) => e instanceof SocketError && e.code === 'EACCES');
+  so.close();
+});

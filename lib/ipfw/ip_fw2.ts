@@ -293,26 +293,30 @@ export class Ipfw {
   private run(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, start: number): boolean {
     const v = this.check(out, rcvif, outif, buf, off, len, start);
     const st = this.stat;
-    this.denied = v === V_DENY || v === V_REJECT || v === V_RESET;
+    // `denied` is set last: the ICMP error or RST sent below runs the chain again.
     switch (v) {
       case V_PASS:
         st.passed++;
         return true;
       case V_DENY:
         st.denied++;
+        this.denied = true;
         return false;
       case V_REJECT:
         st.rejected++;
         if (this.fragOff === 0) icmpError(this.im, rcvif, buf, off, len, 3, this.hit!.actArg, 0);
+        this.denied = true;
         return false;
       case V_RESET:
         st.reset++;
         if (this.proto === IPPROTO_TCP && this.fragOff === 0 && (this.tcpFlags & TH.RST) === 0) this.sendReset(buf, off);
+        this.denied = true;
         return false;
       default: {
         const r = this.hit!;
         if (!this.dn.enqueue(r.action === A.PIPE, r.actArg, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, r.num, this.proto, this.src, this.dst, this.sport, this.dport)) st.nopipe++;
         else st.dummynet++;
+        this.denied = false;
         return false;
       }
     }

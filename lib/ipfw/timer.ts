@@ -182,9 +182,13 @@ export class HiresTimer {
     else this.coarse = this.clock.after(this.due - this.clock.now(), this.onCoarse);
   };
 
-  /** Adjust the lead to how late the coarse timer came (`late` ms after it was set for). */
+  /**
+   * Adjust the lead to how late the coarse timer came (`late` ms after it
+   * was set for). One stall (a GC pause, a long batch) must not keep the
+   * lead, and so the polling, long: the memory halves at every fire.
+   */
   private learn(late: number): void {
-    this.recentLate = Math.max(this.recentLate * 0.9, late);
+    this.recentLate = Math.max(this.recentLate * 0.5, Math.min(late, SPIN_MAX_MS));
     this.lead = Math.min(SPIN_MAX_MS, Math.max(SPIN_MS, this.recentLate + 1));
   }
 

@@ -67,9 +67,16 @@ test('an image that spent its share stops reading its TAP until its next turn; t
   assert.equal(port.paused, false);
   assert.equal(ifp.counters.iqdrops, 250);
 
+  // The next hold counts from that reading: drops in between are input drops too.
+  port.kernelDrops = 400;
+  assert.equal(port.deliver(4), false);
+  port.kernelDrops = 450;
+  clock.advance(3);
+  assert.equal(ifp.counters.iqdrops, 250 + 100);
+
   holdMs = 0;
   assert.equal(port.deliver(2), true);
-  assert.equal(seen, 10);
+  assert.equal(seen, 14);
 
   // Released while held off: the timer goes with it.
   holdMs = 5;

@@ -69,7 +69,8 @@ export class TapDriver implements LinkDriver {
    * added to iqdrops when reading resumes.
    */
   private holdOff: Timer | null = null;
-  private hostDropsAtHold = -1;
+  /** The kernel's drop counter when last read (-1: never, or it cannot tell). */
+  private hostDropsSeen = -1;
 
   constructor(
     port: TapPort,
@@ -116,11 +117,16 @@ export class TapDriver implements LinkDriver {
     return more;
   };
 
-  /** Stop reading for `ms`: the kernel queues, then drops, what comes meanwhile. */
+  /**
+   * Stop reading for `ms`: the kernel queues, then drops, what comes
+   * meanwhile. The kernel's drop counter is read once per hold, when it
+   * ends (and once before the first), and what it gained since the last
+   * reading joins iqdrops: those frames never reached the image.
+   */
   private hold(ms: number): void {
     if (this.holdOff !== null) return;
     this.port.pause(true);
-    this.hostDropsAtHold = this.port.hostDrops();
+    if (this.hostDropsSeen < 0) this.hostDropsSeen = this.port.hostDrops();
     this.holdOff = this.account.after(ms, this.endHold);
   }
 
@@ -128,9 +134,12 @@ export class TapDriver implements LinkDriver {
     this.holdOff = null;
     const ifp = this.ifp;
     if (ifp === null) return;
+    const t0 = cpuNow();
     const d = this.port.hostDrops();
-    if (d > this.hostDropsAtHold && this.hostDropsAtHold >= 0) ifp.counters.iqdrops += d - this.hostDropsAtHold;
+    if (d > this.hostDropsSeen && this.hostDropsSeen >= 0) ifp.counters.iqdrops += d - this.hostDropsSeen;
+    if (d >= 0) this.hostDropsSeen = d;
     this.port.pause(false);
+    this.account.charge(ifp, cpuNow() - t0); // reading the counter is the image's cost
   };
 
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {

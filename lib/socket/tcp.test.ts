@@ -9,6 +9,7 @@ import type { SocketError } from './errno.js';
 import { TcpListener, TcpSocket } from './tcp.js';
 import { UdpSocket } from './udp.js';
 import { A_ADDR, B_ADDR, twoImages, type TestNet } from './testnet.js';
+import { parseRule } from '../ipfw/parse.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
@@ -73,6 +74,14 @@ test('connect, accept, echo and orderly close between two images', async () => {
   assert.equal(n.b.tcpstat.accepts, 1);
   await n.run(100);
   assert.equal(n.a.tcp.states[TCPS.TIME_WAIT], 1, 'the active closer waits in TIME_WAIT');
+});
+
+test('a SYN the firewall denies on output fails connect at once with EACCES (Permission denied)', async () => {
+  const n = twoImages();
+  n.a.sysctl.set('net.inet.ip.fw.enable', '1');
+  for (const line of ['100 deny tcp from any to any 80 out', '200 allow ip from any to any']) n.a.fw.add(parseRule(line.split(' ')));
+  const s = new TcpSocket(n.a);
+  await assert.rejects(drive(n, s.connect(B_ADDR, 80)), (e: SocketError) => e.code === 'EACCES' && e.message === 'Permission denied');
 });
 
 test('a closed port answers RST: connect fails with ECONNREFUSED', async () => {

@@ -437,9 +437,10 @@ test('a connect answered by repeated host unreachables ends with EHOSTUNREACH, n
   assert.deepEqual(a.errors, ['EHOSTUNREACH']);
 });
 
-test('host unreachable on an established connection is transient: ignored', () => {
+test('host unreachable or port unreachable on an established connection is ignored (tcp_notify, tcp_drop_syn_sent)', () => {
   const { link, a, b } = pair();
   a.cb.softError('EHOSTUNREACH');
+  a.cb.softError('ECONNREFUSED');
   assert.equal(a.cb.softErr, null);
   a.cb.send(bytes('still here'));
   link.run(50);

@@ -55,7 +55,7 @@ import {
   type TcpState,
 } from './tcp_var.js';
 
-export type TcpErrno = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'EHOSTDOWN' | 'ECONNABORTED' | 'EMSGSIZE';
+export type TcpErrno = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'EHOSTDOWN' | 'EACCES' | 'ECONNABORTED' | 'EMSGSIZE';
 
 /** What a connection needs from where it lives. */
 export interface TcpHost {
@@ -1422,11 +1422,16 @@ export class TcpCb implements CcVars {
    * is transient and ignored; otherwise it is kept for a later timeout.
    */
   softError(e: TcpErrno): void {
-    if (this.state === TCPS.SYN_SENT && (e === 'ECONNREFUSED' || (this.rxtShift > 3 && this.softErr !== null))) {
-      this.drop(e);
+    if (e === 'ECONNREFUSED') {
+      // Port unreachable matters only to a connect in progress (tcp_drop_syn_sent).
+      if (this.state === TCPS.SYN_SENT) this.drop(e);
       return;
     }
     if (this.state === TCPS.ESTABLISHED && (e === 'EHOSTUNREACH' || e === 'ENETUNREACH' || e === 'EHOSTDOWN')) return;
+    if (this.state < TCPS.ESTABLISHED && this.rxtShift > 3 && this.softErr !== null) {
+      this.drop(e);
+      return;
+    }
     this.softErr = e;
   }
 

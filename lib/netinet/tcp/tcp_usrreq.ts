@@ -198,6 +198,11 @@ export class TcpImage implements TcpHost {
     if (res === 'EMSGSIZE') cb.mtuChanged(576);
     // FreeBSD's tcp_output: once a SYN was received, unreachable or down is a soft error, kept for a timeout.
     else if ((res === 'EHOSTDOWN' || res === 'EHOSTUNREACH' || res === 'ENETUNREACH') && cb.state >= TCPS.SYN_RECEIVED) cb.softErr = res;
+    // The firewall refused it: kept; a connect in progress fails at once, as connect(2) returns EACCES.
+    else if (res === 'EACCES') {
+      cb.softErr = 'EACCES';
+      if (cb.state === TCPS.SYN_SENT) cb.drop('EACCES');
+    }
   }
 
   /** Answer a segment no connection wants with RST (RFC 9293 3.10.7.1). */
