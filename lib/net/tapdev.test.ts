@@ -274,3 +274,38 @@ test('host frames arrive in batches and written frames reach the host (ARP round
     quiet('ip', 'netns', 'del', NS);
   }
 });
+
+test('a paused device is not read: the kernel queues, then drops and counts (hostDrops, across namespaces); resumed, it is read again', async (t) => {
+  if (!canRun) return t.skip(SKIP);
+  const dev = TapDevice.open({ name: 'vtdv4' });
+  try {
+    sh('ip', 'netns', 'add', NS);
+    sh('ip', 'link', 'set', 'vtdv4', 'netns', NS);
+    sh('ip', '-n', NS, 'link', 'set', 'vtdv4', 'up');
+    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'vtdv4');
+    sh('ip', '-n', NS, 'neigh', 'add', '10.77.0.2', 'lladdr', '02:00:00:77:00:02', 'dev', 'vtdv4');
+    let frames = 0;
+    dev.start((count) => void (frames += count));
+    const before = dev.hostDrops();
+    assert.ok(before >= 0, `hostDrops: ${before}`);
+    dev.pause(true);
+    // 3000 echo requests as fast as the host sends them: nobody answers.
+    quiet('ip', 'netns', 'exec', NS, 'ping', '-f', '-c', '3000', '-W', '0.01', '10.77.0.2');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(frames, 0, 'nothing read while paused');
+    const dropped = dev.hostDrops() - before;
+    assert.ok(dropped > 1000, `the kernel dropped ${dropped} of 3000 once its queue was full`);
+    dev.pause(false);
+    await withTimeout(
+      (async () => {
+        while (frames + dropped < 3000) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      2000,
+      `the queued frames after resuming (read ${frames}, dropped ${dropped})`,
+    );
+    assert.ok(frames > 0);
+  } finally {
+    dev.close();
+    quiet('ip', 'netns', 'del', NS);
+  }
+});
