@@ -130,13 +130,18 @@ function setupFirewall(r: Image, fw: FwSetup): void {
   }
 }
 
-/** The image: R routes between two TAP interfaces. */
-function imageRouter(offload: boolean, fw: FwSetup = 'off'): Setup {
-  const reg = new Registry({
+/** Images on the real clock whose TAP devices are opened with or without offloads. */
+function benchRegistry(offload: boolean): Registry {
+  return new Registry({
     clock: new RealClock(),
     log: silentLogger,
     openTap: ({ name }) => TapDevice.open({ name, vnetHdr: offload, up: true }),
   });
+}
+
+/** The image: R routes between two TAP interfaces. */
+function imageRouter(offload: boolean, fw: FwSetup = 'off'): Setup {
+  const reg = benchRegistry(offload);
   const r = reg.create('R');
   const ta = reg.createTap(r, `${P}a0`);
   const tb = reg.createTap(r, `${P}b0`);
@@ -194,11 +199,7 @@ async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean
 
 /** Image R with one TAP to host A (10.83.1.2); R is 10.83.1.1. */
 function imageHost(offload: boolean): { reg: Registry; r: Image; close(): void } {
-  const reg = new Registry({
-    clock: new RealClock(),
-    log: silentLogger,
-    openTap: ({ name }) => TapDevice.open({ name, vnetHdr: offload, up: true }),
-  });
+  const reg = benchRegistry(offload);
   const r = reg.create('R');
   const ta = reg.createTap(r, `${P}a0`);
   r.setUp(ta, true);

@@ -75,7 +75,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     s.ipackets = ipackets;
     s.opackets = opackets;
     s.iqdrops = [...im.ifnets.values()].reduce((n, i) => n + i.counters.iqdrops, 0);
-    s.heldOff = im.cpu.throttled;
+    s.heldOff = im.cpu.heldOff;
     s.cpuMs = Math.round(im.cpuMs * 1000) / 1000;
     s.procCpuMs = Math.round(im.cpu.procMs * 1000) / 1000;
     s.cpuShare = Math.round(im.cpu.share * 100) / 100;

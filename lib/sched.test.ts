@@ -120,7 +120,7 @@ test('an image that spent its quantum under a cap is held off until the next rou
   now = 20;
   s.begin(a);
   assert.equal(s.holdOff(a), 0);
-  assert.equal(a.throttled, 2);
+  assert.equal(a.heldOff, 2);
 });
 
 test('an image held off that then goes quiet for a while starts afresh, debt forgiven', () => {

@@ -50,7 +50,7 @@ export class ImageCpu {
   /** Load averages over 1, 5 and 15 minutes. */
   readonly load: [number, number, number] = [0, 0, 0];
   /** Times the image's input was held off because it was over its share. */
-  throttled = 0;
+  heldOff = 0;
 
   /** @internal scheduler state */
   deficit = 0;
@@ -154,7 +154,7 @@ export class Scheduler {
       this.replenish(now);
       return 0;
     }
-    c.throttled++;
+    c.heldOff++;
     const left = Math.max(this.roundStart + ROUND_MS - now, 0.5);
     c.heldUntil = now + left; // its queue is not empty: the hold-off is no quiet spell
     return left;

@@ -431,7 +431,11 @@ table ip ${P}_dup {
       const stat = (re: RegExp, text: string): number => Number(re.exec(text)?.[1] ?? 0);
       const ooo = /\t(\d+) out-of-order packets? \(/;
       const dupp = /\t(\d+) completely duplicate packets? \(/;
-      const report = `nft ${JSON.stringify(c)}; wire: ${w.segments} data segments, ${w.overtaken} overtaken; image: ${stat(ooo, st) - stat(ooo, before)} out-of-order, ${stat(dupp, st) - stat(dupp, before)} duplicate`;
+      const rto = /\t(\d+) retransmit timeouts?\n/;
+      const fast = /\t(\d+) fast retransmits?\n/;
+      const report =
+        `nft ${JSON.stringify(c)}; wire: ${w.segments} data segments, ${w.overtaken} overtaken; image: ${stat(ooo, st) - stat(ooo, before)} out-of-order, ` +
+        `${stat(dupp, st) - stat(dupp, before)} duplicate, ${stat(fast, st) - stat(fast, before)} fast retransmits, ${stat(rto, st) - stat(rto, before)} retransmit timeouts`;
       t.diagnostic(report);
       for (const k of ['in_drop', 'out_drop', 'in_dup', 'out_dup', 'out_slow']) assert.ok((c[k] ?? 0) > 0, `${k} happened (${report})`);
       assert.ok(w.overtaken > 0, `HTB reordered Linux -> image segments (${report})`);

@@ -158,26 +158,25 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
   // pfil output: a packet the firewall denies is EACCES to the sender (ping:
   // "sendto: Permission denied"); one dummynet queues is sent, as far as it knows.
   if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return im.fw.denied ? 'EACCES' : 0;
-  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
-  // ipOutputFinish's last step, keeping ARP's verdict for the sender.
-  return ipToLink(im, ifp, nexthop, buf, off, len, meta);
+  return ipOutputFinish(im, ifp, nexthop, buf, off, len, mtu, meta);
 }
 
 /**
  * The last step of output, past the output filter (dummynet re-enters
  * here): fragment a packet larger than `mtu` (unless it is a GSO frame,
  * which the link or software segmentation cuts), else hand it to the link.
- * False when it could not be fragmented.
+ * EMSGSIZE when it could not be fragmented; ARP's verdict when resolution
+ * of the next hop failed recently (for a local sender).
  */
-export function ipOutputFinish(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
-  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta);
-  ipToLink(im, ifp, nexthop, buf, off, len, meta);
-  return true;
+export function ipOutputFinish(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): OutResult {
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
+  return ipToLink(im, ifp, nexthop, buf, off, len, meta);
 }
 
 /**
  * Split a packet into fragments that fit `mtu` (RFC 791 section 3.2) and send
- * each. Options are not copied (this stack sends none). Returns false when
+ * each; fragments after the first carry only the options marked to be
+ * copied (ipOptCopy). Returns false when
  * the header alone leaves no room for 8 bytes of data.
  */
 export function ipFragment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {

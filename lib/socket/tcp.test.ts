@@ -43,6 +43,16 @@ async function drive<T>(n: TestNet, p: Promise<T>, maxMs = 120_000, step = 1): P
   return v as T;
 }
 
+/** A connection from A to a listener on B's port 80: A's socket `s`, B's accepted `c`. */
+async function connected(n: TestNet): Promise<{ l: TcpListener; s: TcpSocket; c: TcpSocket }> {
+  const l = new TcpListener(n.b);
+  l.listen(80);
+  const s = new TcpSocket(n.a);
+  await drive(n, s.connect(B_ADDR, 80));
+  const c = (await drive(n, l.accept()))!;
+  return { l, s, c };
+}
+
 async function readAll(s: TcpSocket): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const c of s) parts.push(c);
@@ -244,11 +254,7 @@ test('ICMP port unreachable fails a connect in SYN_SENT with ECONNREFUSED', asyn
 
 test('destroying an image closes its sockets and stops their timers', async () => {
   const n = twoImages();
-  const l = new TcpListener(n.b);
-  l.listen(80);
-  const s = new TcpSocket(n.a);
-  await drive(n, s.connect(B_ADDR, 80));
-  const c = (await drive(n, l.accept()))!;
+  const { s, c } = await connected(n);
   const r = c.read();
   n.reg.destroy('B');
   assert.equal(await r, null);
@@ -263,11 +269,7 @@ test('destroying an image closes its sockets and stops their timers', async () =
 
 test('the peer resetting an established connection makes reads fail with ECONNRESET', async () => {
   const n = twoImages();
-  const l = new TcpListener(n.b);
-  l.listen(80);
-  const s = new TcpSocket(n.a);
-  await drive(n, s.connect(B_ADDR, 80));
-  const c = (await drive(n, l.accept()))!;
+  const { s, c } = await connected(n);
   const r = s.read();
   c.destroy();
   await assert.rejects(drive(n, r), (e: SocketError) => e.code === 'ECONNRESET');
@@ -300,11 +302,7 @@ test('creating and destroying hundreds of images with open connections leaks no 
 
 test('ICMP fragmentation needed lowers the MSS of the connection it quotes (RFC 1191); a bogus quote is ignored', async () => {
   const n = twoImages();
-  const l = new TcpListener(n.b);
-  l.listen(80);
-  const s = new TcpSocket(n.a);
-  await drive(n, s.connect(B_ADDR, 80));
-  const c = (await drive(n, l.accept()))!;
+  const { s, c } = await connected(n);
   assert.equal(s.cb.maxseg, 1460);
   const tap = new RawSocket(n.b, 6);
   s.setNoDelay(true);
@@ -329,11 +327,7 @@ test('ICMP fragmentation needed lowers the MSS of the connection it quotes (RFC 
 test('a closed socket in FIN_WAIT_2 gives up on a silent peer after net.inet.tcp.finwait2_timeout', async () => {
   const n = twoImages();
   n.a.sysctl.set('net.inet.tcp.finwait2_timeout', '5000');
-  const l = new TcpListener(n.b);
-  l.listen(80);
-  const s = new TcpSocket(n.a);
-  await drive(n, s.connect(B_ADDR, 80));
-  const c = (await drive(n, l.accept()))!; // B never closes its side
+  const { s, c } = await connected(n); // B never closes its side
   s.close();
   await n.run(100);
   assert.equal(n.a.tcp.states[TCPS.FIN_WAIT_2], 1);

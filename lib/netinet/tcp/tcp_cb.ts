@@ -1112,15 +1112,11 @@ export class TcpCb implements CcVars {
     const now = this.host.now();
     const r = this.out;
     const off = seqSub(this.sndNxt, this.sndUna);
-    r.srcPort = this.lport;
-    r.dstPort = this.fport;
-    r.seq = this.sndNxt;
-    r.urgent = 0;
-    r.mss = 0;
-    r.wscale = -1;
-    r.sackPermitted = false;
-    r.tsPresent = false;
-    r.sackCount = 0;
+    const isSynSent = this.state === TCPS.SYN_SENT && syn;
+    // Window: unscaled in SYNs (RFC 7323 2.2).
+    const win = this.rcvWindow();
+    const window = syn ? Math.min(win, TCP_MAXWIN) : Math.min(win >>> this.rcvScale, TCP_MAXWIN);
+    setTcpRepr(r, this.lport, this.fport, this.sndNxt, isSynSent ? 0 : this.rcvNxt, 0, window);
     let flags: number = TH.ACK;
     if (syn) {
       flags = this.state === TCPS.SYN_SENT ? TH.SYN : TH.SYN | TH.ACK;
@@ -1163,11 +1159,6 @@ export class TcpCb implements CcVars {
     if (fin) flags |= TH.FIN;
     if (len > 0 && off + len === this.snd.length) flags |= TH.PSH;
     r.flags = flags;
-    const isSynSent = this.state === TCPS.SYN_SENT && syn;
-    r.ack = isSynSent ? 0 : this.rcvNxt;
-    // Window: unscaled in SYNs (RFC 7323 2.2).
-    const win = this.rcvWindow();
-    r.window = syn ? Math.min(win, TCP_MAXWIN) : Math.min(win >>> this.rcvScale, TCP_MAXWIN);
     const rexmit = seqLt(this.sndNxt, this.sndMax);
     // Counters.
     st.sndtotal++;
