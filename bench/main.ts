@@ -31,6 +31,7 @@ import { commands as httpdCommands } from '../daemon/commands/httpd.js';
 import { commands as iperf3Commands } from '../daemon/commands/iperf3.js';
 import { TcpListener, type TcpSocket } from '../lib/socket/tcp.js';
 import { RealClock } from '../lib/clock.js';
+import { commandHandles } from '../lib/control/index.js';
 import { Registry, type Image } from '../lib/image.js';
 import { parseRule } from '../lib/ipfw/parse.js';
 import { silentLogger } from '../lib/log.js';
@@ -213,8 +214,7 @@ function startCommand(reg: Registry, im: Image, cmd: Command, argv: string[]): {
   const ac = new AbortController();
   const ctx: CommandContext = {
     argv,
-    image: im,
-    registry: reg,
+    ...commandHandles(im, reg),
     stdout: { write: () => {} },
     stderr: { write: (t) => void process.stderr.write(`[${argv[0]}] ${t}`) },
     stdin: { async *[Symbol.asyncIterator]() {} },

@@ -11,7 +11,7 @@
  * escapes is printed as `CMD: message` with status 1.
  */
 
-import type { Image, Registry } from '../lib/image.js';
+import type { ImageControl, VnetHandle } from '../lib/control/index.js';
 
 export interface Output {
   write(text: string): void;
@@ -25,8 +25,10 @@ export interface Output {
 export interface CommandContext {
   /** argv[0] is the command name as typed. */
   readonly argv: readonly string[];
-  readonly image: Image;
-  readonly registry: Registry;
+  /** The control surface of the image the command runs in. */
+  readonly image: ImageControl;
+  /** Moving interfaces to and from other images; the only reach beyond this image. */
+  readonly vnet: VnetHandle;
   readonly stdout: Output;
   readonly stderr: Output;
   /** Standard input from the CLI; ends when the user closes it. */
@@ -37,7 +39,7 @@ export interface CommandContext {
   readonly json: boolean;
   /** The in-image process id, for commands that print it (ping uses it as ICMP id). */
   readonly pid: number;
-  /** The daemon's process table, for ps, kill and logs (absent in unit tests that do not need it). */
+  /** This image's part of the daemon's process table, for ps, kill and logs (absent in unit tests that do not need it). */
   readonly procs?: ProcView;
 }
 
@@ -54,13 +56,13 @@ export interface ProcInfo {
   exitStatus: number | null;
 }
 
-/** What in-image commands may do with the process table. */
+/** What in-image commands may do with the process table: their own image's processes only. */
 export interface ProcView {
-  list(image: Image): ProcInfo[];
-  /** false when there is no such process in `image`. */
-  kill(image: Image, pid: number, signal: string): boolean;
+  list(): ProcInfo[];
+  /** false when there is no such process in this image. */
+  kill(pid: number, signal: string): boolean;
   /** The kept output of a detached process, or undefined. */
-  log(image: Image, pid: number): string | undefined;
+  log(pid: number): string | undefined;
 }
 
 export type Command = (ctx: CommandContext) => Promise<number>;

@@ -12,6 +12,7 @@
 
 import { cpuNow } from '../lib/cpu.js';
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import { commandHandles } from '../lib/control/index.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { VimageError } from '../lib/errors.js';
@@ -56,7 +57,7 @@ const EMPTY_STDIN: AsyncIterable<Uint8Array> = {
   async *[Symbol.asyncIterator]() {},
 };
 
-export class ProcTable implements ProcView {
+export class ProcTable {
   private nextPid = 100;
   private readonly procs = new Map<number, Proc>();
   private readonly exited: Proc[] = [];
@@ -194,15 +195,14 @@ export class ProcTable implements ProcView {
     try {
       const status = await cmd({
         argv: proc.argv,
-        image: proc.image,
-        registry: this.registry,
+        ...commandHandles(proc.image, this.registry),
         stdout: io.stdout,
         stderr: io.stderr,
         stdin: io.stdin,
         signal: proc.abort.signal,
         json: io.json,
         pid: proc.pid,
-        procs: this,
+        procs: this.view(proc.image),
       });
       log.debug({ status }, 'process exited');
       return status;
@@ -218,6 +218,15 @@ export class ProcTable implements ProcView {
   }
 
   // ---- ProcView, for ps, kill and logs --------------------------------
+
+  /** One image's part of the table, as its commands see it. */
+  private view(image: Image): ProcView {
+    return {
+      list: () => this.list(image),
+      kill: (pid, signal) => this.kill(image, pid, signal),
+      log: (pid) => this.log(image, pid),
+    };
+  }
 
   list(image: Image): ProcInfo[] {
     const self = this.als.getStore();

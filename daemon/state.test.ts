@@ -5,6 +5,7 @@ import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
 import { Registry } from '../lib/image.js';
 import { silentLogger } from '../lib/log.js';
 import { commands } from './commands/ipfw.js';
+import { commandHandles } from '../lib/control/index.js';
 test('ipfw rules, pipes and queues are saved and restored', async () => {
   const reg = new Registry({ clock: new ManualClock(), log: silentLogger });
   const r = reg.create('R');
@@ -13,8 +14,7 @@ test('ipfw rules, pipes and queues are saved and restored', async () => {
     let err = '';
     const status = await commands['ipfw']!({
       argv: ['ipfw', ...args],
-      image: r,
-      registry: reg,
+      ...commandHandles(r, reg),
       stdout: { write: (t) => (out += t) },
       stderr: { write: (t) => (err += t) },
       stdin: (async function* () {})(),

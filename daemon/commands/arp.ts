@@ -7,10 +7,8 @@
  * There is no resolver in an image, so the host name is always `?`.
  */
 
-import type { Image } from '../../lib/image.js';
-import type { Ifnet } from '../../lib/net/if.js';
-import { arpAddStatic, arpDelete, arpMaxAge, LLE_INCOMPLETE, LLE_REACHABLE, LLE_STATIC } from '../../lib/netinet/if_ether.js';
-import { macToString, parseMac, type Mac } from '../../lib/wire/ethernet.js';
+import type { NeighbourInfo } from '../../lib/control/index.js';
+import { macToString, parseMac } from '../../lib/wire/ethernet.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, getopt, guarded, printJson, usageError } from './util.js';
@@ -19,37 +17,14 @@ const CMD = 'arp';
 const USAGE =
   'usage: arp [-n] [-i IF] HOST | arp [-n] [-i IF] -a | arp -d HOST | arp -d [-i IF] -a | arp -s HOST MAC [temp] | arp -S HOST MAC [temp]';
 
-interface Row {
-  ip: number;
-  mac: Mac | null;
-  ifp: Ifnet;
-  /** Seconds left; null for permanent entries. */
-  expires: number | null;
-  /** One of our own addresses (FreeBSD's RTF_PINNED ifaddr entries). */
-  own: boolean;
-}
+type Row = NeighbourInfo;
 
-function rows(im: Image, ifname: string | undefined): Row[] {
-  const now = im.clock.now();
-  const out: Row[] = [];
-  for (const ifp of im.ifnets.values()) {
-    if (ifp.loopback) continue;
-    for (const a of ifp.addrs) out.push({ ip: a.addr, mac: ifp.mac, ifp, expires: null, own: true });
-  }
-  for (const e of im.arp.entries.values()) {
-    out.push({
-      ip: e.ip,
-      mac: e.state === LLE_INCOMPLETE ? null : e.mac,
-      ifp: e.ifp,
-      expires: e.state === LLE_STATIC || e.expire === Infinity ? null : Math.floor((e.expire - now) / 1000),
-      own: false,
-    });
-  }
-  return out.filter((r) => ifname === undefined || r.ifp.name === ifname).sort((a, b) => a.ip - b.ip);
+function rows(ctx: CommandContext, ifname: string | undefined): Row[] {
+  return ctx.image.neighbours.list(ifname);
 }
 
 function formatRow(r: Row): string {
-  let s = `? (${ip4ToString(r.ip)}) at ${r.mac === null ? '(incomplete)' : macToString(r.mac)} on ${r.ifp.name}`;
+  let s = `? (${ip4ToString(r.ip)}) at ${r.mac === null ? '(incomplete)' : macToString(r.mac)} on ${r.interface}`;
   if (r.expires === null) s += ' permanent';
   else if (r.expires > 0) s += ` expires in ${r.expires} seconds`;
   else s += ' expired';
@@ -62,7 +37,7 @@ function rowJson(r: Row): Record<string, unknown> {
     hostname: '?',
     'ip-address': ip4ToString(r.ip),
     ...(r.mac === null ? { incomplete: true } : { 'mac-address': macToString(r.mac) }),
-    interface: r.ifp.name,
+    interface: r.interface,
     ...(r.expires === null ? { permanent: true } : r.expires > 0 ? { expires: r.expires } : { expired: true }),
     type: 'ethernet',
   };
@@ -81,10 +56,10 @@ function host(ctx: CommandContext, text: string): number | undefined {
 }
 
 function deleteOne(ctx: CommandContext, text: string, ip: number): number {
-  const own = ctx.image.localIfnet(ip);
-  if (own !== undefined) return failure(ctx, CMD, `${text}: is an address of ${own.name}; remove it with 'ifconfig ${own.name} inet ${ip4ToString(ip)} -alias'`);
+  const own = ctx.image.interfaces.ownerOf(ip);
+  if (own !== undefined) return failure(ctx, CMD, `${text}: is an address of ${own}; remove it with 'ifconfig ${own} inet ${ip4ToString(ip)} -alias'`);
   return guarded(ctx, CMD, () => {
-    arpDelete(ctx.image, ip);
+    ctx.image.neighbours.delete(ip);
     ctx.stdout.write(`${text} (${ip4ToString(ip)}) deleted\n`);
     return EX_OK;
   });
@@ -103,18 +78,13 @@ function set(ctx: CommandContext, args: readonly string[], replace: boolean): nu
   if (ip === undefined) return EX_FAIL;
   const mac = parseMac(macText);
   if (mac === undefined) return failure(ctx, CMD, `invalid Ethernet address '${macText}'; give one like 02:00:00:00:00:01`);
-  const im = ctx.image;
-  const own = im.localIfnet(ip);
-  if (own !== undefined) return failure(ctx, CMD, `${hostText}: is an address of ${own.name}; its entry is permanent`);
-  if (!replace && im.arp.entries.get(ip)?.state === LLE_STATIC) {
+  const own = ctx.image.interfaces.ownerOf(ip);
+  if (own !== undefined) return failure(ctx, CMD, `${hostText}: is an address of ${own}; its entry is permanent`);
+  if (!replace && ctx.image.neighbours.list().some((r) => r.ip === ip && r.static)) {
     return failure(ctx, CMD, `set ${hostText}: a permanent entry exists; use 'arp -S' to replace it or 'arp -d' first`);
   }
   return guarded(ctx, CMD, () => {
-    const e = arpAddStatic(im, ip, mac);
-    if (temp) {
-      e.state = LLE_REACHABLE;
-      e.expire = im.clock.now() + im.sysctl.get(arpMaxAge) * 1000;
-    }
+    ctx.image.neighbours.set(ip, mac, { temp, replace });
     return EX_OK;
   });
 }
@@ -129,7 +99,7 @@ const arp: Command = async (ctx) => {
   const ifname = g.value.get('i');
   if (ifname !== undefined) {
     if (has('s') || has('S') || (has('d') && !has('a'))) return failure(ctx, CMD, '-i not applicable to this operation');
-    if (!ctx.image.ifnets.has(ifname)) return failure(ctx, CMD, `interface ${ifname} does not exist`);
+    if (!ctx.image.interfaces.has(ifname)) return failure(ctx, CMD, `interface ${ifname} does not exist`);
   }
 
   if (has('s') || has('S')) return set(ctx, g.rest, has('S'));
@@ -138,7 +108,7 @@ const arp: Command = async (ctx) => {
     if (has('a')) {
       if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
       let status = EX_OK;
-      for (const r of rows(ctx.image, ifname)) {
+      for (const r of rows(ctx, ifname)) {
         if (r.own) continue;
         const s = deleteOne(ctx, ip4ToString(r.ip), r.ip);
         if (s !== EX_OK) status = s;
@@ -153,14 +123,14 @@ const arp: Command = async (ctx) => {
 
   if (has('a')) {
     if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
-    show(ctx, rows(ctx.image, ifname));
+    show(ctx, rows(ctx, ifname));
     return EX_OK;
   }
   if (g.rest.length !== 1) return usageError(ctx, CMD, USAGE);
   const text = g.rest[0]!;
   const ip = host(ctx, text);
   if (ip === undefined) return EX_FAIL;
-  const found = rows(ctx.image, ifname).filter((r) => r.ip === ip);
+  const found = rows(ctx, ifname).filter((r) => r.ip === ip);
   if (found.length === 0) {
     if (ctx.json) printJson(ctx, { arp: { 'arp-cache': [] } });
     else ctx.stdout.write(`${text} (${ip4ToString(ip)}) -- no entry${ifname !== undefined ? ` on ${ifname}` : ''}\n`);

@@ -14,6 +14,7 @@ import { commands as routeCommands } from './route.js';
 import { commands as netstatCommands } from './netstat.js';
 import { commands as arpCommands } from './arp.js';
 import { commands as sysctlCommands } from './sysctl.js';
+import { commandHandles } from '../../lib/control/index.js';
 
 const COMMANDS: Record<string, Command> = { ...ifconfigCommands, ...routeCommands, ...netstatCommands, ...arpCommands, ...sysctlCommands };
 
@@ -34,8 +35,7 @@ async function run(reg: Registry, im: Image, argv: string[], json = false): Prom
   let err = '';
   const ctx: CommandContext = {
     argv,
-    image: im,
-    registry: reg,
+    ...commandHandles(im, reg),
     stdout: { write: (t) => void (out += t) },
     stderr: { write: (t) => void (err += t) },
     stdin: noInput,

@@ -7,6 +7,7 @@ import { TcpSocket } from '../../lib/socket/tcp.js';
 import { B_ADDR, twoImages, type TestNet } from '../../lib/socket/testnet.js';
 import type { CommandContext } from '../command.js';
 import { commands, parseRequest } from './httpd.js';
+import { commandHandles } from '../../lib/control/index.js';
 
 const httpd = commands['httpd']!;
 
@@ -66,8 +67,7 @@ test('httpd serves files with keep-alive, HEAD, 404, 405, index.html, and never 
     const err: string[] = [];
     const ctx: CommandContext = {
       argv: ['httpd', '-p', '80', '-r', dir],
-      image: n.b,
-      registry: n.reg,
+      ...commandHandles(n.b, n.reg),
       stdout: { write: () => {} },
       stderr: { write: (t) => void err.push(t) },
       stdin: { async *[Symbol.asyncIterator]() {} },

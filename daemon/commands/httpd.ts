@@ -279,7 +279,7 @@ const httpd: Command = async (ctx) => {
     ctx.stderr.write(`httpd: ${root}: not a directory on the host\n`);
     return EX_FAIL;
   }
-  const l = new TcpListener(ctx.image);
+  const l = ctx.image.sockets.tcpListener();
   l.reuseAddr = true;
   try {
     l.listen(port, 1024);

@@ -8,91 +8,34 @@
  * argument order and the address change is made last.
  */
 
-import { IFF, IFF_NAMES, type Ifnet } from '../../lib/net/if.js';
-import type { Image, Registry } from '../../lib/image.js';
-import { inAddAddress, inDeleteAddress } from '../../lib/netinet/in.js';
+import { E, IFF, classfulLen, fail, type InterfaceInfo, type InterfaceOp } from '../../lib/control/index.js';
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
-import { macToString, parseMac, type Mac } from '../../lib/wire/ethernet.js';
+import { parseMac } from '../../lib/wire/ethernet.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
 
 const CMD = 'ifconfig';
 
-/** Interfaces of `im` in index order (FreeBSD lists them so). */
-export function ifnetsByIndex(im: Image): Ifnet[] {
-  return [...im.ifnets.values()].sort((a, b) => a.index - b.index);
-}
-
-/** Link state: an epair end has carrier while its peer exists; tap and lo always do here. */
-function linkUp(ifp: Ifnet): boolean {
-  if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
-  return true;
-}
-
-/** The flags word ifconfig reports: the stored flags plus LOWER_UP from the link state. */
-function reportedFlags(ifp: Ifnet): number {
-  return (ifp.flags | (linkUp(ifp) ? IFF.LOWER_UP : 0)) >>> 0;
-}
-
-function flagNames(flags: number): string[] {
-  const out: string[] = [];
-  for (const [bit, name] of IFF_NAMES) if ((flags & bit) !== 0) out.push(name);
-  return out;
-}
-
-function hasLinkAddress(ifp: Ifnet): boolean {
-  return !ifp.loopback;
-}
-
-function media(ifp: Ifnet): string | undefined {
-  if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
-  if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
-  return undefined;
+function hasLinkAddress(f: InterfaceInfo): boolean {
+  return f.ether !== undefined;
 }
 
 /** One interface in FreeBSD's `ifconfig` layout. */
-function formatStatus(ifp: Ifnet): string {
-  const flags = reportedFlags(ifp);
-  let s = `${ifp.name}: flags=${flags.toString(16)}<${flagNames(flags).join(',')}> metric 0 mtu ${ifp.mtu}\n`;
-  if (hasLinkAddress(ifp)) s += `\tether ${macToString(ifp.mac)}\n`;
-  for (const a of ifp.addrs) {
-    s += `\tinet ${ip4ToString(a.addr)} netmask 0x${(a.mask >>> 0).toString(16)}`;
-    if ((ifp.flags & IFF.BROADCAST) !== 0 && a.broadcast !== 0) s += ` broadcast ${ip4ToString(a.broadcast)}`;
+function formatStatus(f: InterfaceInfo): string {
+  let s = `${f.name}: flags=${f.flags.toString(16)}<${f.flagNames.join(',')}> metric ${f.metric} mtu ${f.mtu}\n`;
+  if (f.ether !== undefined) s += `\tether ${f.ether}\n`;
+  for (const a of f.inet) {
+    s += `\tinet ${a.address} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
+    if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
     s += '\n';
   }
-  s += `\tgroups: ${ifp.kind}\n`;
-  const m = media(ifp);
-  if (m !== undefined) {
-    s += `\tmedia: ${m}\n`;
-    s += `\tstatus: ${linkUp(ifp) ? 'active' : 'no carrier'}\n`;
+  s += `\tgroups: ${f.groups.join(' ')}\n`;
+  if (f.media !== undefined) {
+    s += `\tmedia: ${f.media}\n`;
+    s += `\tstatus: ${f.status}\n`;
   }
-  const d = ifp.driver.describe(ifp);
-  if (typeof d['hostif'] === 'string') s += `\thostif: ${d['hostif']}\n`;
+  if (typeof f.link['hostif'] === 'string') s += `\thostif: ${f.link['hostif']}\n`;
   return s;
-}
-
-function statusJson(ifp: Ifnet): Record<string, unknown> {
-  const flags = reportedFlags(ifp);
-  const m = media(ifp);
-  return {
-    name: ifp.name,
-    index: ifp.index,
-    kind: ifp.kind,
-    flags,
-    flagNames: flagNames(flags),
-    metric: 0,
-    mtu: ifp.mtu,
-    ...(hasLinkAddress(ifp) ? { ether: macToString(ifp.mac) } : {}),
-    inet: ifp.addrs.map((a) => ({
-      address: ip4ToString(a.addr),
-      prefixLen: a.prefixLen,
-      netmask: ip4ToString(a.mask),
-      ...(a.broadcast !== 0 ? { broadcast: ip4ToString(a.broadcast) } : {}),
-    })),
-    groups: [ifp.kind],
-    ...(m !== undefined ? { media: m, status: linkUp(ifp) ? 'active' : 'no carrier' } : {}),
-    link: ifp.driver.describe(ifp),
-  };
 }
 
 /** Parse a netmask given as dotted quad or hex (`0xffffff00`), as inet_aton accepts. */
@@ -101,20 +44,7 @@ function parseMask(text: string): number | undefined {
   return parseIp4(text);
 }
 
-/** The historical classful mask, used when an address is given without one. */
-function classfulLen(addr: number): number {
-  if (addr >>> 31 === 0) return 8;
-  if (addr >>> 30 === 2) return 16;
-  return 24;
-}
-
-type Op =
-  | { kind: 'up' }
-  | { kind: 'down' }
-  | { kind: 'mtu'; mtu: number }
-  | { kind: 'name'; name: string }
-  | { kind: 'lladdr'; mac: Mac }
-  | { kind: 'arp'; on: boolean };
+type Op = InterfaceOp;
 
 interface Plan {
   ops: Op[];
@@ -259,51 +189,24 @@ function parsePlan(args: readonly string[]): Plan | string {
   return p;
 }
 
-/** Does any image hold an interface of this name (clone units are global)? */
-function nameTaken(reg: Registry, name: string): boolean {
-  return reg.list().some((im) => im.ifnets.has(name));
-}
-
-/** `ifconfig epair|tap[N] create ...`; returns the new interface (epair: the `a` end). */
-function clone(ctx: CommandContext, requested: string, plan: Plan): Ifnet | string {
+/** `ifconfig epair|tap[N] create ...`; returns the new interface's name (epair: the `a` end). */
+function clone(ctx: CommandContext, requested: string, plan: Plan): string {
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) return `${requested}: cannot create interfaces of this kind; use 'ifconfig epair create' or 'ifconfig tap create'`;
-  const kind = m[1]!;
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair create' or 'ifconfig tap create'`);
   const unit = m[2];
-  const im = ctx.image;
-  const reg = ctx.registry;
-  if (kind === 'epair') {
-    if (plan.hostname !== undefined) return 'hostname is only valid for tap interfaces';
-    if (unit !== undefined && (nameTaken(reg, `epair${unit}a`) || nameTaken(reg, `epair${unit}b`))) {
-      return `epair${unit}: interface already exists; 'ifconfig epair create' picks a free unit`;
-    }
-    const [a, b] = reg.createEpair(im);
-    if (unit !== undefined) {
-      im.rename(a, `epair${unit}a`);
-      im.rename(b, `epair${unit}b`);
-    }
-    return a;
-  }
-  if (unit !== undefined && nameTaken(reg, requested)) return `${requested}: interface already exists; 'ifconfig tap create' picks a free unit`;
-  const ifp = reg.createTap(im, plan.hostname ?? (unit !== undefined ? requested : undefined));
-  if (unit !== undefined && ifp.name !== requested) im.rename(ifp, requested);
-  return ifp;
+  return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
 
-function show(ctx: CommandContext, list: Ifnet[]): number {
-  if (ctx.json) printJson(ctx, { interfaces: list.map(statusJson) });
+function show(ctx: CommandContext, list: InterfaceInfo[]): number {
+  if (ctx.json) printJson(ctx, { interfaces: list });
   else ctx.stdout.write(list.map(formatStatus).join(''));
   return EX_OK;
 }
 
 /** `ifconfig IF -vnet IMAGE`: take IF back from IMAGE into this image. */
 function reclaim(ctx: CommandContext, ifname: string, from: string): number {
-  const src = ctx.registry.get(from);
-  if (src === undefined) return failure(ctx, CMD, `image ${from} does not exist; 'vimage -l' lists images`);
-  const ifp = src.ifnets.get(ifname);
-  if (ifp === undefined) return failure(ctx, CMD, `interface ${ifname} does not exist in image ${from}`);
   return guarded(ctx, CMD, () => {
-    ctx.registry.move(src, ifp, ctx.image);
+    ctx.vnet.reclaim(ifname, from);
     return EX_OK;
   });
 }
@@ -333,11 +236,11 @@ const ifconfig: Command = async (ctx) => {
     if (operands.length > 1 || (af !== undefined && af !== 'inet' && af !== 'ether')) {
       return usageError(ctx, CMD, `-${names ? 'l' : 'a'} takes at most an address family (inet or ether), not '${operands.join(' ')}'`);
     }
-    const list = ifnetsByIndex(ctx.image).filter(
+    const list = ctx.image.interfaces.list().filter(
       (f) =>
-        (!onlyUp || f.up) &&
-        (!onlyDown || !f.up) &&
-        (af !== 'inet' || f.addrs.length > 0) &&
+        (!onlyUp || (f.flags & IFF.UP) !== 0) &&
+        (!onlyDown || (f.flags & IFF.UP) === 0) &&
+        (af !== 'inet' || f.inet.length > 0) &&
         (af !== 'ether' || hasLinkAddress(f)),
     );
     if (names) {
@@ -355,85 +258,51 @@ const ifconfig: Command = async (ctx) => {
   const plan = parsePlan(rest);
   if (typeof plan === 'string') return usageError(ctx, CMD, plan);
 
-  let ifp: Ifnet;
+  const ifs = ctx.image.interfaces;
+  let name = ifname;
   let printName: string | undefined;
   if (plan.create) {
-    if (ctx.image.ifnets.has(ifname)) return failure(ctx, CMD, `interface ${ifname} already exists`);
-    const box: { made?: Ifnet | string } = {};
+    if (ifs.has(ifname)) return failure(ctx, CMD, `interface ${ifname} already exists`);
+    const box: { made?: string } = {};
     const st = guarded(ctx, CMD, () => {
       box.made = clone(ctx, ifname, plan);
       return EX_OK;
     });
     if (st !== EX_OK || box.made === undefined) return st;
-    if (typeof box.made === 'string') return failure(ctx, CMD, box.made);
-    ifp = box.made;
-    if (ifp.name !== ifname) printName = ifp.name;
-  } else {
-    const found = ctx.image.ifnets.get(ifname);
-    if (found === undefined) return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
-    ifp = found;
+    name = box.made;
+    if (name !== ifname) printName = name;
+  } else if (!ifs.has(ifname)) {
+    return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
   }
 
-  if (rest.length === 0 || (rest.length === 1 && rest[0] === 'inet')) return show(ctx, [ifp]);
-
-  if (!hasLinkAddress(ifp) && plan.ops.some((op) => op.kind === 'lladdr')) {
-    return failure(ctx, CMD, `${ifp.name} has no link-level address to set`);
-  }
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === 'inet')) return show(ctx, [ifs.get(name)]);
 
   return guarded(ctx, CMD, () => {
-    const im = ctx.image;
     if (plan.destroy) {
-      ctx.registry.destroyIfnet(im, ifp);
+      ifs.destroy(name);
       return EX_OK;
     }
     if (plan.vnet !== undefined) {
-      ctx.registry.move(im, ifp, ctx.registry.image(plan.vnet));
+      ctx.vnet.moveTo(name, plan.vnet);
       return EX_OK;
     }
-    for (const op of plan.ops) {
-      switch (op.kind) {
-        case 'up':
-          im.setUp(ifp, true);
-          break;
-        case 'down':
-          im.setUp(ifp, false);
-          break;
-        case 'mtu':
-          im.setMtu(ifp, op.mtu);
-          break;
-        case 'name':
-          im.rename(ifp, op.name);
-          printName = op.name;
-          break;
-        case 'lladdr':
-          ifp.mac = op.mac;
-          break;
-        case 'arp':
-          if (op.on) ifp.flags &= ~IFF.NOARP;
-          else ifp.flags |= IFF.NOARP;
-          break;
-      }
-    }
+    const renamed = plan.ops.some((op) => op.kind === 'name');
+    name = ifs.configure(name, plan.ops);
+    if (renamed) printName = name;
     if (plan.remove) {
-      const target = plan.addr ?? ifp.addrs[0]?.addr;
-      if (target === undefined) return failure(ctx, CMD, `${ifp.name} has no IPv4 address to delete`);
-      inDeleteAddress(im, ifp, target);
+      ifs.deleteAddress(name, plan.addr);
     } else if (plan.addr !== undefined) {
       let len = plan.prefixLen;
       if (len === undefined) {
         len = classfulLen(plan.addr);
-        if ((ifp.flags & (IFF.LOOPBACK | IFF.POINTOPOINT)) === 0) {
+        if (!ifs.isPointToPoint(name)) {
           ctx.stderr.write(`${CMD}: WARNING: setting interface address without mask is deprecated, default mask may not be correct (using /${len}); give one as A.B.C.D/LEN\n`);
         }
       }
-      const opts: { alias: boolean; broadcast?: number } = { alias: plan.alias };
-      if (plan.broadcast !== undefined) {
-        if ((plan.broadcast & prefixMask(len)) >>> 0 !== (plan.addr & prefixMask(len)) >>> 0) {
-          return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
-        }
-        opts.broadcast = plan.broadcast;
+      if (plan.broadcast !== undefined && (plan.broadcast & prefixMask(len)) >>> 0 !== (plan.addr & prefixMask(len)) >>> 0) {
+        return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
       }
-      inAddAddress(im, ifp, plan.addr, len, opts);
+      ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
     }
     if (printName !== undefined) {
       if (ctx.json) printJson(ctx, { name: printName });

@@ -16,8 +16,8 @@
  * then DISPLAY_RESULTS, and the client says IPERF_DONE.
  */
 
-import type { Timer } from '../../lib/clock.js';
-import type { Image } from '../../lib/image.js';
+import type { Timer } from '../../lib/control/index.js';
+import type { ImageControl } from '../../lib/control/index.js';
 import { TcpListener, type TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
@@ -137,7 +137,7 @@ class Session {
 
   constructor(
     readonly ctx: CommandContext,
-    readonly im: Image,
+    readonly im: ImageControl,
     readonly port: number,
   ) {}
 
@@ -217,7 +217,7 @@ class Session {
 
   /** UDP streams: one socket on the server port; each client port is a stream. */
   startUdp(): void {
-    const u = new UdpSocket(this.im);
+    const u = this.im.sockets.udp();
     u.reuseAddr = true;
     u.bind(this.port);
     this.udp = u;
@@ -481,7 +481,7 @@ const iperf3: Command = async (ctx) => {
     return EX_USAGE;
   }
   const im = ctx.image;
-  const l = new TcpListener(im);
+  const l = im.sockets.tcpListener();
   l.reuseAddr = true;
   try {
     l.listen(port, 128, bind);

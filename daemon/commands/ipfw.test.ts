@@ -4,6 +4,7 @@ import type { Image, Registry } from '../../lib/image.js';
 import { send, testbed } from '../../lib/ipfw/testbed.js';
 import type { CommandContext } from '../command.js';
 import { commands } from './ipfw.js';
+import { commandHandles } from '../../lib/control/index.js';
 
 interface Result {
   status: number;
@@ -17,8 +18,7 @@ async function run(reg: Registry, im: Image, line: string, opts: { stdin?: strin
   const input = opts.stdin;
   const ctx: CommandContext = {
     argv: line.split(' '),
-    image: im,
-    registry: reg,
+    ...commandHandles(im, reg),
     stdout: { write: (t) => void (out += t) },
     stderr: { write: (t) => void (err += t) },
     stdin: {

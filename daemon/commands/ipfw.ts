@@ -205,7 +205,7 @@ async function confirm(ctx: CommandContext): Promise<boolean> {
 
 /** `ipfw pipe|queue|sched ...`. */
 function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched', args: readonly string[], opts: Opts): void {
-  const im = ctx.image;
+  const im = ctx.image.firewallImage;
   const dn = im.fw.dn;
   const show = (nums: readonly string[]): void => {
     const wanted: Array<[number, number]> = [];
@@ -286,7 +286,7 @@ const ipfw: Command = async (ctx) => {
     return finish();
   }
   const opts: Opts = { counters: g.count.has('a'), dynamic: g.count.has('d') || g.count.has('e'), force: g.count.has('f'), quiet: g.count.has('q'), testOnly: g.count.has('n') };
-  const im: Image = ctx.image;
+  const im: Image = ctx.image.firewallImage;
   const fw = im.fw;
   const args = g.rest;
   const cmd = args[0];

@@ -8,6 +8,7 @@ import type { Command, CommandContext } from '../command.js';
 import { commands as ncCommands } from './nc.js';
 import { commands as netstatCommands } from './netstat.js';
 import { commands as serverCommands } from './servers.js';
+import { commandHandles } from '../../lib/control/index.js';
 
 const nc = ncCommands['nc']!;
 const netstat = netstatCommands['netstat']!;
@@ -43,8 +44,7 @@ function start(n: TestNet, im: Image, cmd: Command, argv: string[]): Proc {
   };
   const ctx: CommandContext = {
     argv,
-    image: im,
-    registry: n.reg,
+    ...commandHandles(im, n.reg),
     stdout: { write: (s) => void out.push(s) },
     stderr: { write: (s) => void err.push(s) },
     stdin,

@@ -13,8 +13,8 @@
  * "Connection from H P received!".
  */
 
-import type { Timer } from '../../lib/clock.js';
-import type { Image } from '../../lib/image.js';
+import type { Timer } from '../../lib/control/index.js';
+import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
@@ -185,7 +185,7 @@ function byteSink(ctx: CommandContext): (b: Uint8Array) => void {
 }
 
 /** A promise that resolves after `ms` on the image clock, or never when ms is undefined; cancellable. */
-function sleep(im: Image, ms: number): { done: Promise<void>; timer: Timer } {
+function sleep(im: ImageControl, ms: number): { done: Promise<void>; timer: Timer } {
   let timer!: Timer;
   const done = new Promise<void>((resolve) => {
     timer = im.clock.after(ms, resolve);
@@ -213,7 +213,7 @@ class Idle {
   private fire: (() => void) | null = null;
   readonly expired: Promise<'idle'>;
   constructor(
-    private readonly im: Image,
+    private readonly im: ImageControl,
     private readonly ms: number | undefined,
   ) {
     this.expired = new Promise((resolve) => {
@@ -289,7 +289,7 @@ async function client(ctx: CommandContext, o: NcOptions): Promise<number> {
   if (o.udp) return udpClient(ctx, o, addr);
   let ok = 0;
   for (const port of o.ports) {
-    const s = new TcpSocket(im);
+    const s = im.sockets.tcp();
     try {
       if (o.noDelay) s.setNoDelay(true);
       s.setBufferSizes(o.sndBuf, o.rcvBuf);
@@ -336,7 +336,7 @@ async function client(ctx: CommandContext, o: NcOptions): Promise<number> {
 async function listener(ctx: CommandContext, o: NcOptions): Promise<number> {
   const im = ctx.image;
   if (o.udp) return udpListener(ctx, o);
-  const l = new TcpListener(im);
+  const l = im.sockets.tcpListener();
   l.reuseAddr = true; // as nc does (SO_REUSEADDR)
   try {
     l.listen(o.ports[0]!, 1, o.srcAddr);
@@ -420,7 +420,7 @@ async function udpClient(ctx: CommandContext, o: NcOptions, addr: number): Promi
   const im = ctx.image;
   let ok = 0;
   for (const port of o.ports) {
-    const u = new UdpSocket(im);
+    const u = im.sockets.udp();
     try {
       if (o.srcAddr !== 0 || o.srcPort !== 0) u.bind(o.srcPort, o.srcAddr);
       u.connect(addr, port);
@@ -455,7 +455,7 @@ async function udpClient(ctx: CommandContext, o: NcOptions, addr: number): Promi
 }
 
 async function udpListener(ctx: CommandContext, o: NcOptions): Promise<number> {
-  const u = new UdpSocket(ctx.image);
+  const u = ctx.image.sockets.udp();
   u.reuseAddr = true;
   try {
     u.bind(o.ports[0]!, o.srcAddr);

@@ -9,20 +9,22 @@
  * them after printing.
  */
 
-import type { Image } from '../../lib/image.js';
-import type { Ifnet } from '../../lib/net/if.js';
-import { ICMP_MAXTYPE, ICMP_TYPE_NAMES, icmpStats } from '../../lib/netinet/ip_icmp.js';
-import { ipStats } from '../../lib/netinet/ip_var.js';
-import { arpStats } from '../../lib/netinet/if_ether.js';
-import { udpStats } from '../../lib/netinet/udp_usrreq.js';
-import { TCP_STATE_NAMES, tcpStats } from '../../lib/netinet/tcp/tcp_var.js';
-import { listSockets, type SocketRow } from '../../lib/socket/list.js';
-import { RTF, rtFlagString, type Route } from '../../lib/netinet/route.js';
-import { snapshot, type Stats, type StatsDef } from '../../lib/stats.js';
-import { macToString } from '../../lib/wire/ethernet.js';
-import { ip4ToString } from '../../lib/wire/ipv4.js';
+import {
+  IFF,
+  PROTOCOL_NAMES,
+  RTF,
+  isProtocolName,
+  rtFlagString,
+  type HistogramEntry,
+  type InterfaceCounters,
+  type InterfaceInfo,
+  type ProtocolName,
+  type ProtocolStats,
+  type RouteInfo,
+} from '../../lib/control/index.js';
+import type { SocketRow } from '../../lib/socket/list.js';
+import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
-import { ifnetsByIndex } from './ifconfig.js';
 import { hostName } from './route.js';
 import { getopt, left, printJson, right, usageError } from './util.js';
 
@@ -32,15 +34,15 @@ const USAGE = 'usage: netstat [-46aLn] [-f inet] [-p tcp|udp] | -r [-46n] [-f in
 // ---------------------------------------------------------------- routes
 
 /** `10.2.0.0/24`, `default`, or a host name for host routes (FreeBSD's fmt_sockaddr). */
-function destName(r: Route, numeric: boolean): string {
+function destName(r: RouteInfo, numeric: boolean): string {
   if ((r.flags & RTF.HOST) !== 0) return hostName(r.dst, numeric);
   if (r.prefixLen === 0 && r.dst === 0) return 'default';
   return `${ip4ToString(r.dst)}/${r.prefixLen}`;
 }
 
-function gatewayName(r: Route, numeric: boolean): string {
+function gatewayName(r: RouteInfo, numeric: boolean): string {
   if ((r.flags & RTF.GATEWAY) !== 0) return hostName(r.gateway, numeric);
-  return `link#${r.ifp.index}`;
+  return `link#${r.interfaceIndex}`;
 }
 
 /**
@@ -68,8 +70,8 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): numbe
         prefixLen: r.prefixLen,
         gateway: gatewayName(r, true),
         flags: rtFlagString(r.flags),
-        netif: r.ifp.name,
-        mtu: r.mtu !== 0 ? r.mtu : r.ifp.mtu,
+        netif: r.interface,
+        mtu: r.mtu,
         use: r.use,
       })),
     });
@@ -80,7 +82,7 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): numbe
   for (const r of routes) {
     const [d, p1] = column(destName(r, numeric), WID_DST, numeric || wide);
     const [g, p2] = column(gatewayName(r, numeric), WID_GW - p1, numeric || wide);
-    s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.ifp.name : r.ifp.name.slice(0, WID_IF), WID_IF) + '\n';
+    s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.interface : r.interface.slice(0, WID_IF), WID_IF) + '\n';
   }
   ctx.stdout.write(s);
   return EX_OK;
@@ -89,7 +91,7 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): numbe
 // ------------------------------------------------------------ interfaces
 
 interface IfRow {
-  ifp: Ifnet;
+  ifp: InterfaceInfo & { counters: InterfaceCounters };
   name: string;
   mtu: string;
   network: string;
@@ -106,15 +108,17 @@ function numLen(max: number, n: number): number {
 
 function interfaceTable(ctx: CommandContext, o: { numeric: boolean; bytes: boolean; drops: boolean; af: string | undefined; only: string | undefined }): number {
   const rows: IfRow[] = [];
-  for (const ifp of ifnetsByIndex(ctx.image)) {
+  for (const ifp of ctx.image.interfaces.listWithCounters()) {
     if (o.only !== undefined && ifp.name !== o.only) continue;
-    const name = ifp.up ? ifp.name : ifp.name + '*';
+    const name = (ifp.flags & IFF.UP) !== 0 ? ifp.name : ifp.name + '*';
     if (o.af === undefined || o.af === 'link') {
-      rows.push({ ifp, name, mtu: String(ifp.mtu), network: `<Link#${ifp.index}>`, address: ifp.loopback ? ifp.name : macToString(ifp.mac), link: true });
+      rows.push({ ifp, name, mtu: String(ifp.mtu), network: `<Link#${ifp.index}>`, address: ifp.ether ?? ifp.name, link: true });
     }
     if (o.af === undefined || o.af === 'inet') {
-      for (const a of ifp.addrs) {
-        rows.push({ ifp, name, mtu: '-', network: `${ip4ToString((a.addr & a.mask) >>> 0)}/${a.prefixLen}`, address: hostName(a.addr, o.numeric), link: false });
+      for (const a of ifp.inet) {
+        const addr = parseIp4(a.address)!;
+        const mask = parseIp4(a.netmask)!;
+        rows.push({ ifp, name, mtu: '-', network: `${ip4ToString((addr & mask) >>> 0)}/${a.prefixLen}`, address: hostName(addr, o.numeric), link: false });
       }
     }
   }
@@ -124,7 +128,7 @@ function interfaceTable(ctx: CommandContext, o: { numeric: boolean; bytes: boole
         const c = r.ifp.counters;
         return {
           name: r.ifp.name,
-          flags: r.ifp.flags,
+          flags: r.ifp.flags & ~IFF.LOWER_UP,
           mtu: r.link ? r.ifp.mtu : null,
           network: r.network,
           address: r.address,
@@ -227,45 +231,29 @@ function describeCount(descr: string, n: number, fixed: boolean): string {
   return words.join(' ');
 }
 
-interface Proto<K extends string> {
-  readonly name: string;
-  readonly def: StatsDef<K>;
-  get(im: Image): Stats<K>;
-  /** Counters FreeBSD prints with a fixed (never singular) text. */
-  readonly fixed: ReadonlySet<string>;
-}
-
-function proto<K extends string>(name: string, def: StatsDef<K>, get: (im: Image) => Stats<K>, fixed: readonly K[] = []): Proto<K> {
-  return { name, def, get, fixed: new Set(fixed) };
-}
-
-// FreeBSD's protox order: tcp, udp, ip, icmp, ..., arp.
-const PROTOS = {
-  tcp: proto('tcp', tcpStats, (im) => im.tcpstat),
-  udp: proto('udp', udpStats, (im) => im.udpstat),
-  ip: proto('ip', ipStats, (im) => im.ipstat),
-  icmp: proto('icmp', icmpStats, (im) => im.icmpstat, ['bmcastecho', 'bmcasttstamp']),
-  arp: proto('arp', arpStats, (im) => im.arpstat),
-} as const;
-type ProtoName = keyof typeof PROTOS;
-const PROTO_ORDER: readonly ProtoName[] = ['tcp', 'udp', 'ip', 'icmp', 'arp'];
+/** Counters FreeBSD prints with a fixed (never singular) text. */
+const FIXED: Readonly<Partial<Record<ProtocolName, ReadonlySet<string>>>> = { icmp: new Set(['bmcastecho', 'bmcasttstamp']) };
 /** Protocols FreeBSD's netstat knows that this stack does not have (yet). */
 const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
 
-function histogram(title: string, h: Float64Array): string {
+function histogram(title: string, h: readonly HistogramEntry[] | undefined): string {
   let s = '';
-  for (let t = 0; t <= ICMP_MAXTYPE; t++) {
-    const n = h[t]!;
-    if (n === 0) continue;
+  for (const e of h ?? []) {
     if (s === '') s = `\t${title} histogram:\n`;
-    s += `\t\t${ICMP_TYPE_NAMES[t] ?? `#${t}`}: ${n}\n`;
+    s += `\t\t${e.name}: ${e.count}\n`;
   }
   return s;
 }
 
-function histJson(h: Float64Array): Record<string, number> {
+function histJson(h: readonly HistogramEntry[] | undefined): Record<string, number> {
   const out: Record<string, number> = {};
-  for (let t = 0; t <= ICMP_MAXTYPE; t++) if (h[t]! !== 0) out[ICMP_TYPE_NAMES[t] ?? `#${t}`] = h[t]!;
+  for (const e of h ?? []) out[e.name] = e.count;
+  return out;
+}
+
+function values(p: ProtocolStats): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of p.counters) out[c.name] = c.value;
   return out;
 }
 
@@ -275,8 +263,7 @@ function histJson(h: Float64Array): Record<string, number> {
  * entry is [indent, format, counter, second counter]; `%n` is the first
  * number with `%s` its plural ending, `%m`/`%t` the second.
  */
-type TcpKey = (typeof tcpStats.keys)[number];
-const TCP_LINES: ReadonlyArray<readonly [number, string, TcpKey, TcpKey?]> = [
+const TCP_LINES: ReadonlyArray<readonly [number, string, string, string?]> = [
   [1, '%n packet%s sent', 'sndtotal'],
   [2, '%n data packet%s (%m byte%t)', 'sndpack', 'sndbyte'],
   [2, '%n data packet%s (%m byte%t) retransmitted', 'sndrexmitpack', 'sndrexmitbyte'],
@@ -332,12 +319,12 @@ const TCP_LINES: ReadonlyArray<readonly [number, string, TcpKey, TcpKey?]> = [
   [1, '%n D-SACK option%s sent', 'snddsackopt'],
 ];
 
-function tcpStatsText(im: Image, omitZero: boolean): string {
-  const st = im.tcpstat;
+function tcpStatsText(p: ProtocolStats, omitZero: boolean): string {
+  const st = values(p);
   let s = 'tcp:\n';
   for (const [indent, fmt, k1, k2] of TCP_LINES) {
-    const n = st[k1];
-    const m = k2 !== undefined ? st[k2] : 0;
+    const n = st[k1] ?? 0;
+    const m = k2 !== undefined ? (st[k2] ?? 0) : 0;
     if (omitZero && n === 0 && m === 0) continue;
     const text = fmt
       .replace('%n', String(n))
@@ -349,72 +336,60 @@ function tcpStatsText(im: Image, omitZero: boolean): string {
   }
   // FreeBSD's per-state gauges.
   s += '\tTCP connection count by state:\n';
-  im.tcp.states.forEach((n, state) => {
-    if (n === 0 && omitZero) return;
-    s += `\t\t${n} ${n === 1 ? 'connection' : 'connections'} in ${TCP_STATE_NAMES[state]} state\n`;
-  });
+  for (const { state, count: n } of p.connectionsByState ?? []) {
+    if (n === 0 && omitZero) continue;
+    s += `\t\t${n} ${n === 1 ? 'connection' : 'connections'} in ${state} state\n`;
+  }
   return s;
 }
 
-function protoStats<K extends string>(im: Image, p: Proto<K>, omitZero: boolean): string {
-  if (p.name === 'tcp') return tcpStatsText(im, omitZero);
-  const st = p.get(im);
-  const line = (k: K): string => {
-    const n = st[k];
-    if (n === 0 && omitZero) return '';
-    return `\t${n} ${describeCount(p.def.descr[k], n, p.fixed.has(k))}\n`;
-  };
-  let s = `${p.name}:\n`;
-  for (const k of p.def.keys) {
-    if (p.name === 'ip' && (k === 'forward' || k === 'fastforward')) {
+function protoStats(p: ProtocolStats, omitZero: boolean): string {
+  if (p.protocol === 'tcp') return tcpStatsText(p, omitZero);
+  const fixed = FIXED[p.protocol];
+  const st = values(p);
+  let s = `${p.protocol}:\n`;
+  for (const c of p.counters) {
+    const k = c.name;
+    if (p.protocol === 'ip' && (k === 'forward' || k === 'fastforward')) {
       if (k === 'fastforward') continue;
-      const ff = (st as unknown as Stats<'forward' | 'fastforward'>).fastforward;
-      const fw = st[k];
-      if (fw !== 0 || !omitZero) s += `\t${fw} ${describeCount(p.def.descr[k], fw, false)}`;
+      const ff = st['fastforward'] ?? 0;
+      const fw = c.value;
+      if (fw !== 0 || !omitZero) s += `\t${fw} ${describeCount(c.description, fw, false)}`;
       if (ff !== 0 || !omitZero) s += ` (${ff} ${describeCount('packets fast forwarded', ff, false)})`;
       if (fw !== 0 || !omitZero) s += '\n';
       continue;
     }
-    s += line(k);
-    if (p.name === 'icmp' && k === 'oldshort') s += histogram('Output', im.icmp.outhist);
-    if (p.name === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', im.icmp.inhist);
+    if (c.value !== 0 || !omitZero) s += `\t${c.value} ${describeCount(c.description, c.value, fixed?.has(k) === true)}\n`;
+    if (p.protocol === 'icmp' && k === 'oldshort') s += histogram('Output', p.outputHistogram);
+    if (p.protocol === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', p.inputHistogram);
   }
-  if (p.name === 'icmp') s += '\tICMP address mask responses are disabled\n';
+  if (p.protocol === 'icmp') s += '\tICMP address mask responses are disabled\n';
   return s;
 }
 
-function statistics(ctx: CommandContext, which: readonly ProtoName[], omitZero: boolean, zero: boolean): number {
-  const im = ctx.image;
+function statistics(ctx: CommandContext, which: readonly ProtocolName[], omitZero: boolean, zero: boolean): number {
+  const stats = ctx.image.stats;
+  const tables = which.map((n) => stats.protocol(n));
   if (ctx.json) {
     const doc: Record<string, unknown> = {};
-    for (const n of which) {
-      const p = PROTOS[n] as Proto<string>;
-      const snap: Record<string, unknown> = snapshot(p.def, p.get(im));
-      if (n === 'icmp') {
-        snap['outputHistogram'] = histJson(im.icmp.outhist);
-        snap['inputHistogram'] = histJson(im.icmp.inhist);
+    for (const p of tables) {
+      const snap: Record<string, unknown> = values(p);
+      if (p.protocol === 'icmp') {
+        snap['outputHistogram'] = histJson(p.outputHistogram);
+        snap['inputHistogram'] = histJson(p.inputHistogram);
       }
-      if (n === 'tcp') {
+      if (p.protocol === 'tcp') {
         const byState: Record<string, number> = {};
-        im.tcp.states.forEach((v, st) => (byState[TCP_STATE_NAMES[st]!] = v));
+        for (const { state, count } of p.connectionsByState ?? []) byState[state] = count;
         snap['connectionsByState'] = byState;
       }
-      doc[n] = snap;
+      doc[p.protocol] = snap;
     }
     printJson(ctx, doc);
   } else {
-    ctx.stdout.write(which.map((n) => protoStats(im, PROTOS[n] as Proto<string>, omitZero)).join(''));
+    ctx.stdout.write(tables.map((p) => protoStats(p, omitZero)).join(''));
   }
-  if (zero) {
-    for (const n of which) {
-      const p = PROTOS[n] as Proto<string>;
-      p.def.reset(p.get(im));
-      if (n === 'icmp') {
-        im.icmp.inhist.fill(0);
-        im.icmp.outhist.fill(0);
-      }
-    }
-  }
+  if (zero) for (const n of which) stats.zero(n);
   return EX_OK;
 }
 
@@ -427,7 +402,7 @@ function sockAddr(a: number, port: number, numeric: boolean): string {
 }
 
 function sockets(ctx: CommandContext, o: { all: boolean; numeric: boolean; proto: string | undefined; wide: boolean }): number {
-  let rows = listSockets(ctx.image);
+  let rows = ctx.image.sockets.list();
   if (o.proto !== undefined) rows = rows.filter((r) => r.proto.startsWith(o.proto!));
   // Without -a, servers (listeners, unconnected datagram sockets) are left out.
   if (!o.all) rows = rows.filter((r) => r.fport !== 0);
@@ -463,7 +438,7 @@ function sockJson(r: SocketRow): Record<string, unknown> {
 
 /** netstat -L: listen queue sizes (qlen/incqlen/maxqlen). */
 function listenQueues(ctx: CommandContext, numeric: boolean): number {
-  const rows = listSockets(ctx.image).filter((r) => r.listen !== undefined);
+  const rows = ctx.image.sockets.list().filter((r) => r.listen !== undefined);
   if (ctx.json) {
     printJson(ctx, { listenQueues: rows.map((r) => ({ protocol: r.proto, local: { address: ip4ToString(r.laddr), port: r.lport }, ...r.listen })) });
     return EX_OK;
@@ -494,9 +469,9 @@ const netstat: Command = async (ctx) => {
 
   if (has('s') || has('p')) {
     const p = g.value.get('p');
-    let which: readonly ProtoName[] = PROTO_ORDER;
+    let which: readonly ProtocolName[] = PROTOCOL_NAMES;
     if (p !== undefined) {
-      if (p in PROTOS) which = [p as ProtoName];
+      if (isProtocolName(p)) which = [p];
       else if (NOT_YET.has(p)) {
         ctx.stderr.write(`${CMD}: protocol ${p} is not available in this image yet; try -p tcp, udp, ip, icmp or arp\n`);
         return EX_UNAVAILABLE;
@@ -515,7 +490,7 @@ const netstat: Command = async (ctx) => {
   }
   if (has('i') || has('I')) {
     const only = g.value.get('I');
-    if (only !== undefined && !ctx.image.ifnets.has(only)) {
+    if (only !== undefined && !ctx.image.interfaces.has(only)) {
       ctx.stderr.write(`${CMD}: interface ${only} not found; 'ifconfig -l' lists interfaces\n`);
       return 1;
     }

@@ -16,7 +16,7 @@
  * FreeBSD's ping has no "Request timeout" line (that is macOS); neither do we.
  */
 
-import type { Timer } from '../../lib/clock.js';
+import type { Timer } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import { RawSocket } from '../../lib/socket/raw.js';
 import { ICMP_TYPE, ICMP_UNREACH, ICMP_TIMXCEED, emitIcmpEcho } from '../../lib/wire/icmp.js';
@@ -296,7 +296,7 @@ const ping: Command = (ctx: CommandContext): Promise<number> => {
   }
   let sock: RawSocket;
   try {
-    sock = new RawSocket(ctx.image, 1);
+    sock = ctx.image.sockets.raw(1);
   } catch (e) {
     if (!(e instanceof SocketError)) throw e;
     ctx.stderr.write(`${prog}: socket: ${e.message}\n`);

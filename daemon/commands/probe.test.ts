@@ -6,6 +6,7 @@ import { routerTopology, type Topology } from '../../lib/testing.js';
 import type { Command, CommandContext } from '../command.js';
 import { commands as pingCommands } from './ping.js';
 import { commands as tracerouteCommands } from './traceroute.js';
+import { commandHandles } from '../../lib/control/index.js';
 
 const ping = pingCommands['ping']!;
 const traceroute = tracerouteCommands['traceroute']!;
@@ -38,8 +39,7 @@ async function run(
   const ac = new AbortController();
   const ctx: CommandContext = {
     argv,
-    image: im,
-    registry: env.reg,
+    ...commandHandles(im, env.reg),
     stdout: { write: (s) => void stdout.push(s) },
     stderr: { write: (s) => void stderr.push(s) },
     stdin: { async *[Symbol.asyncIterator]() {} },

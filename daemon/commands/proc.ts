@@ -4,7 +4,7 @@
  * (cpu.weight, cpu.max).
  */
 
-import { CPU_WEIGHT_MAX } from '../../lib/sched.js';
+import { CPU_WEIGHT_MAX, type CpuParams } from '../../lib/control/index.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext, type ProcInfo } from '../command.js';
 import { getopt, left, parseIntIn, printJson, right, usageError } from './util.js';
 
@@ -31,7 +31,7 @@ const ps: Command = async (ctx) => {
   const o = getopt(args, 'axuwj');
   if (typeof o === 'string') return usageError(ctx, 'ps', `${o}\nusage: ps [-aux]`);
   if (ctx.procs === undefined) return noProcs(ctx, 'ps');
-  const list: ProcInfo[] = ctx.procs.list(ctx.image);
+  const list: ProcInfo[] = ctx.procs.list();
   if (ctx.json) {
     printJson(ctx, { image: ctx.image.name, processes: list });
     return EX_OK;
@@ -83,7 +83,7 @@ const kill: Command = async (ctx) => {
     let status = EX_OK;
     for (const text of args.slice(i)) {
       const pid = parseIntIn(text, 1, 2 ** 31 - 1);
-      if (pid === undefined || !ctx.procs.list(ctx.image).some((p) => p.pid === pid && p.stat !== 'Z')) {
+      if (pid === undefined || !ctx.procs.list().some((p) => p.pid === pid && p.stat !== 'Z')) {
         ctx.stderr.write(`kill: ${text}: No such process\n`);
         status = EX_FAIL;
       }
@@ -103,7 +103,7 @@ const kill: Command = async (ctx) => {
       status = EX_FAIL;
       continue;
     }
-    if (!ctx.procs.kill(ctx.image, pid, sig)) {
+    if (!ctx.procs.kill(pid, sig)) {
       ctx.stderr.write(`kill: ${pid}: No such process\n`);
       status = EX_FAIL;
     }
@@ -117,7 +117,7 @@ const logs: Command = async (ctx) => {
   const pid = parseIntIn(args[0]!, 1, 2 ** 31 - 1);
   if (pid === undefined) return usageError(ctx, 'logs', `${args[0]}: illegal process id`);
   if (ctx.procs === undefined) return noProcs(ctx, 'logs');
-  const text = ctx.procs.log(ctx.image, pid);
+  const text = ctx.procs.log(pid);
   if (text === undefined) {
     ctx.stderr.write(`logs: ${pid}: no such background process in image ${ctx.image.name}; 'ps' lists them\n`);
     return EX_FAIL;
@@ -135,7 +135,7 @@ const set: Command = async (ctx) => {
     else ctx.stdout.write(`cpu.weight=${cpu.weight}\ncpu.max=${cpu.max}\n`);
     return EX_OK;
   }
-  const changes: Array<() => void> = [];
+  const plan: Partial<CpuParams> = {};
   for (const a of args) {
     const m = /^([a-z.]+)=(.*)$/.exec(a);
     if (m === null) return usageError(ctx, 'set', `${a}: expected NAME=VALUE, e.g. cpu.weight=200`);
@@ -143,16 +143,16 @@ const set: Command = async (ctx) => {
     if (key === 'cpu.weight') {
       const n = parseIntIn(val!, 1, CPU_WEIGHT_MAX);
       if (n === undefined) return usageError(ctx, 'set', `cpu.weight: ${val} out of range, must be an integer between 1 and ${CPU_WEIGHT_MAX}`);
-      changes.push(() => (cpu.weight = n));
+      plan.weight = n;
     } else if (key === 'cpu.max') {
       const n = parseIntIn(val!.replace(/%$/, ''), 1, 100);
       if (n === undefined) return usageError(ctx, 'set', `cpu.max: ${val} out of range, must be a percentage between 1 and 100`);
-      changes.push(() => (cpu.max = n));
+      plan.max = n;
     } else {
       return usageError(ctx, 'set', `${key}: unknown parameter; known: cpu.weight, cpu.max`);
     }
   }
-  for (const c of changes) c();
+  ctx.image.setCpu(plan);
   return EX_OK;
 };
 

@@ -6,9 +6,7 @@
  * `route: `, and status 1.
  */
 
-import type { Ifnet } from '../../lib/net/if.js';
-import type { Image } from '../../lib/image.js';
-import { RTF, type Route } from '../../lib/netinet/route.js';
+import { RTF, VimageError, type RouteInfo, type RouteSpec, type RouteTarget } from '../../lib/control/index.js';
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
 import { parseIntIn, printJson, right, usageError } from './util.js';
@@ -44,17 +42,6 @@ function routeFlagNames(flags: number): string[] {
 export function hostName(a: number, numeric: boolean): string {
   if (!numeric && a === 0x7f000001) return 'localhost';
   return ip4ToString(a);
-}
-
-/** Interface whose connected subnet holds `a` (lo0 included), preferring one that is up. */
-function connectedIfnet(im: Image, a: number): Ifnet | undefined {
-  let found: Ifnet | undefined;
-  for (const ifp of im.ifnets.values()) {
-    if (ifp.subnetOf(a) === undefined) continue;
-    if (ifp.up) return ifp;
-    found ??= ifp;
-  }
-  return found;
 }
 
 interface Req {
@@ -229,76 +216,58 @@ function routeFailed(ctx: CommandContext, req: Req, why: string): number {
   return EX_FAIL;
 }
 
-/** Resolve the gateway argument to (interface, next hop, is-gateway). */
-function resolveGateway(ctx: CommandContext, req: Req): { ifp: Ifnet; gateway: number; viaGateway: boolean } | string {
-  const im = ctx.image;
+/** Where the gateway argument sends the route; an error text for a usage mistake. */
+function target(ctx: CommandContext, req: Req): RouteTarget | string {
   const g = req.gatewayText;
   if (g === undefined) {
-    if ((req.flags & (RTF.BLACKHOLE | RTF.REJECT)) !== 0) return { ifp: im.lo0, gateway: 0, viaGateway: false };
-    return 'gateway required';
+    if ((req.flags & (RTF.BLACKHOLE | RTF.REJECT)) !== 0) return { none: true };
+    return `${req.cmd}: a gateway address or -interface IF is required`;
   }
   if (req.iface) {
-    const byName = im.ifnets.get(g);
-    if (byName !== undefined) return { ifp: byName, gateway: 0, viaGateway: false };
-    const a = parseIp4(g);
-    const byAddr = a === undefined ? undefined : im.localIfnet(a);
-    if (byAddr !== undefined) return { ifp: byAddr, gateway: 0, viaGateway: false };
-    return `interface '${g}' does not exist`;
+    const name = ctx.image.routes.interfaceFor(g, parseIp4(g));
+    return name === undefined ? `interface '${g}' does not exist` : { interface: name };
   }
   const gw = parseIp4(g);
   if (gw === undefined) return `bad address: ${g}`;
-  // A gateway that is one of our own addresses makes an interface route (BSD tradition).
-  const own = im.localIfnet(gw);
-  if (own !== undefined && !own.loopback) return { ifp: own, gateway: 0, viaGateway: false };
-  const ifp = connectedIfnet(im, gw);
-  if (ifp === undefined) return 'Network is unreachable';
-  return { ifp, gateway: gw, viaGateway: true };
+  return { gateway: gw };
+}
+
+/** Run a change through the control surface; its coded errors become route(8)'s `fib 0: why` line. */
+function act(ctx: CommandContext, req: Req, quiet: boolean, fn: () => void): number {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof VimageError) return routeFailed(ctx, req, e.message);
+    throw e;
+  }
+  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
+  return EX_OK;
 }
 
 function doAddChange(ctx: CommandContext, req: Req, quiet: boolean): number {
-  const im = ctx.image;
-  const prefixLen = req.prefixLen!;
-  const r = resolveGateway(ctx, req);
-  if (typeof r === 'string') {
-    if (r === 'gateway required') return usageError(ctx, CMD, `${req.cmd}: a gateway address or -interface IF is required`);
-    if (r.startsWith('bad address') || r.startsWith('interface')) return usageError(ctx, CMD, r);
-    return routeFailed(ctx, req, r);
-  }
-  const flags = RTF.UP | RTF.STATIC | req.flags | (r.viaGateway ? RTF.GATEWAY : 0) | (prefixLen === 32 ? RTF.HOST : 0);
-  if (req.cmd === 'add') {
-    if (im.routes.get(req.dst, prefixLen) !== undefined) return routeFailed(ctx, req, 'route already in table');
-    im.routes.add({ dst: req.dst, prefixLen, gateway: r.gateway, ifp: r.ifp, flags, mtu: req.mtu ?? 0 });
-  } else {
-    const old = im.routes.get(req.dst, prefixLen);
-    if (old === undefined) return routeFailed(ctx, req, 'not in table');
-    old.gateway = r.gateway;
-    old.ifp = r.ifp;
-    old.flags = flags;
-    if (req.mtu !== undefined) old.mtu = req.mtu;
-  }
-  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
-  return EX_OK;
+  const t = target(ctx, req);
+  if (typeof t === 'string') return usageError(ctx, CMD, t);
+  const spec: RouteSpec = { dst: req.dst, prefixLen: req.prefixLen!, target: t, flags: req.flags, ...(req.mtu !== undefined ? { mtu: req.mtu } : {}) };
+  const routes = ctx.image.routes;
+  return act(ctx, req, quiet, () => (req.cmd === 'add' ? routes.add(spec) : routes.change(spec)));
 }
 
 function doDelete(ctx: CommandContext, req: Req, quiet: boolean): number {
-  const im = ctx.image;
   const prefixLen = req.prefixLen!;
-  const r = im.routes.get(req.dst, prefixLen);
-  if (r === undefined) return routeFailed(ctx, req, 'not in table');
+  const routes = ctx.image.routes;
+  if (routes.get(req.dst, prefixLen) === undefined) return routeFailed(ctx, req, 'not in table');
+  let gw: number | undefined;
   if (req.gatewayText !== undefined && !req.iface) {
-    const gw = parseIp4(req.gatewayText);
+    gw = parseIp4(req.gatewayText);
     if (gw === undefined) return usageError(ctx, CMD, `bad address: ${req.gatewayText}`);
-    if ((r.flags & RTF.GATEWAY) !== 0 && r.gateway !== gw) return routeFailed(ctx, req, 'not in table');
   }
-  im.routes.delete(req.dst, prefixLen);
-  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
-  return EX_OK;
+  return act(ctx, req, quiet, () => routes.delete(req.dst, prefixLen, gw));
 }
 
 /** The metrics block of `route get`. */
-function metricsLines(r: Route): string {
+function metricsLines(r: RouteInfo): string {
   const v = (n: number): string => `${right(n, 8)} `;
-  const mtu = r.mtu !== 0 ? r.mtu : r.ifp.mtu;
+  const mtu = r.mtu;
   const head = `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}`;
   return `${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(0, 8)} \n`;
 }
@@ -308,8 +277,8 @@ function maskName(len: number, numeric: boolean): string {
 }
 
 function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
-  const im = ctx.image;
-  const r = req.prefixLen === undefined ? im.routes.lookup(req.dst) : im.routes.get(req.dst, req.prefixLen);
+  const routes = ctx.image.routes;
+  const r = req.prefixLen === undefined ? routes.lookup(req.dst) : routes.get(req.dst, req.prefixLen);
   if (r === undefined) {
     ctx.stderr.write(`${CMD}: route has not been found; 'netstat -rn' lists the routes\n`);
     return EX_FAIL;
@@ -323,9 +292,9 @@ function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
       ...((r.flags & RTF.HOST) === 0 ? { mask: ip4ToString(r.mask) } : {}),
       ...((r.flags & RTF.GATEWAY) !== 0 ? { gateway: ip4ToString(r.gateway) } : {}),
       fib: 0,
-      interface: r.ifp.name,
+      interface: r.interface,
       flags: routeFlagNames(flags),
-      mtu: r.mtu !== 0 ? r.mtu : r.ifp.mtu,
+      mtu: r.mtu,
       weight: 1,
       expire: 0,
     });
@@ -337,7 +306,7 @@ function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
   if ((r.flags & RTF.HOST) === 0) s += `       mask: ${maskName(r.prefixLen, numeric)}\n`;
   if ((r.flags & RTF.GATEWAY) !== 0) s += `    gateway: ${hostName(r.gateway, numeric)}\n`;
   s += `        fib: 0\n`;
-  s += `  interface: ${r.ifp.name}\n`;
+  s += `  interface: ${r.interface}\n`;
   s += `      flags: <${routeFlagNames(flags).join(',')}>\n`;
   s += metricsLines(r);
   ctx.stdout.write(s);

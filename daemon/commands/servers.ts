@@ -8,7 +8,7 @@
  * -v logs each TCP connection on stderr.
  */
 
-import type { Image } from '../../lib/image.js';
+import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import { TcpListener, type TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket } from '../../lib/socket/udp.js';
@@ -132,9 +132,9 @@ function server(svc: Service): Command {
       ctx.stderr.write(`${svc}: -t and -u exclude each other\n${usage}\n`);
       return EX_USAGE;
     }
-    const im: Image = ctx.image;
-    const l = tcp ? new TcpListener(im) : null;
-    const u = udp ? new UdpSocket(im) : null;
+    const im: ImageControl = ctx.image;
+    const l = tcp ? im.sockets.tcpListener() : null;
+    const u = udp ? im.sockets.udp() : null;
     try {
       if (l !== null) {
         l.reuseAddr = true;

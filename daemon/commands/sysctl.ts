@@ -4,8 +4,7 @@
  * a bad value is refused with the message that names the bounds.
  */
 
-import { VimageError } from '../../lib/errors.js';
-import { findSysctl, sysctlDecls, type SysctlDecl, sysctlText } from '../../lib/sysctl.js';
+import { VimageError, type SysctlInfo } from '../../lib/control/index.js';
 import { EX_FAIL, EX_OK, type Command } from '../command.js';
 import { getopt, printJson, usageError } from './util.js';
 
@@ -20,9 +19,9 @@ interface Opts {
   quiet: boolean;
 }
 
-function line(d: SysctlDecl, value: number, o: Opts): string {
+function line(d: SysctlInfo, o: Opts): string {
   if (o.names) return `${d.name}\n`;
-  const shown = o.descr ? d.descr : sysctlText(d, value);
+  const shown = o.descr ? d.description : d.text;
   if (o.values) return `${shown}\n`;
   return `${d.name}${o.equals && !o.descr ? '=' : ': '}${shown}\n`;
 }
@@ -43,10 +42,10 @@ const sysctl: Command = async (ctx) => {
     status = EX_FAIL;
     if (!o.quiet) ctx.stderr.write(`${CMD}: ${msg}\n`);
   };
-  const report = (list: Array<{ decl: SysctlDecl; value: number }>): void => {
-    for (const { decl, value } of list) {
-      out += line(decl, value, o);
-      doc[decl.name] = o.descr ? decl.descr : decl.names !== undefined ? sysctlText(decl, value) : value;
+  const report = (list: SysctlInfo[]): void => {
+    for (const d of list) {
+      out += line(d, o);
+      doc[d.name] = o.descr ? d.description : d.names !== undefined ? d.text : d.value;
     }
   };
 
@@ -64,18 +63,17 @@ const sysctl: Command = async (ctx) => {
       else report(list);
       continue;
     }
-    const decl = findSysctl(name);
-    if (decl === undefined) {
-      if (sysctlDecls().some((d) => d.name.startsWith(name + '.'))) err(`oid '${name}' isn't a leaf node; set one of 'sysctl ${name}'`);
+    if (vals.get(name) === undefined) {
+      if (vals.isNode(name)) err(`oid '${name}' isn't a leaf node; set one of 'sysctl ${name}'`);
       else err(`unknown oid '${name}'; 'sysctl -a' lists the tunables of an image`);
       continue;
     }
     try {
       const r = vals.set(name, arg.slice(eq + 1));
-      const from = sysctlText(r.decl, r.old);
-      const to = sysctlText(r.decl, r.value);
+      const from = r.old.text;
+      const to = r.now.text;
       out += o.values ? `${from} -> ${to}\n` : `${name}: ${from} -> ${to}\n`;
-      doc[name] = r.decl.names !== undefined ? { old: from, new: to } : { old: r.old, new: r.value };
+      doc[name] = r.now.names !== undefined ? { old: from, new: to } : { old: r.old.value, new: r.now.value };
     } catch (e) {
       if (!(e instanceof VimageError)) throw e;
       err(e.message);

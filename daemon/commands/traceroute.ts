@@ -12,15 +12,12 @@
  * Like FreeBSD, the "traceroute to ..." banner goes to stderr.
  */
 
-import type { Timer } from '../../lib/clock.js';
-import { buildIpHeader, selectSource } from '../../lib/netinet/ip_output.js';
-import { ipDefTtl } from '../../lib/netinet/ip_var.js';
-import { RTF } from '../../lib/netinet/route.js';
+import type { Timer } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import { RawSocket } from '../../lib/socket/raw.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../../lib/wire/checksum.js';
 import { ICMP_TIMXCEED, ICMP_TYPE, ICMP_UNREACH, emitIcmpEcho } from '../../lib/wire/icmp.js';
-import { IP_DF, ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
+import { IP_DF, emitIpv4, ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';
 
@@ -189,7 +186,7 @@ const UNREACH_MARKS: Readonly<Record<number, string>> = {
 const traceroute: Command = async (ctx: CommandContext): Promise<number> => {
   const prog = ctx.argv[0] ?? 'traceroute';
   const im = ctx.image;
-  const o = parseArgs(ctx.argv, im.sysctl.v[ipDefTtl.slot]!);
+  const o = parseArgs(ctx.argv, im.sysctl.get('net.inet.ip.ttl')!.value);
   if (typeof o === 'string') {
     ctx.stderr.write(`${prog}: ${o}\n`);
     return EX_USAGE;
@@ -213,8 +210,8 @@ const traceroute: Command = async (ctx: CommandContext): Promise<number> => {
   let snd: RawSocket | null = null;
   try {
     try {
-      rcv = new RawSocket(im, 1);
-      snd = new RawSocket(im, 255);
+      rcv = im.sockets.raw(1);
+      snd = im.sockets.raw(255);
     } catch (e) {
       if (!(e instanceof SocketError)) throw e;
       ctx.stderr.write(`${prog}: socket: ${e.message}\n`);
@@ -230,16 +227,14 @@ const traceroute: Command = async (ctx: CommandContext): Promise<number> => {
         ctx.stderr.write(`${prog}: bind: ${e.message}${why}\n`);
         return EX_OSERR;
       }
-    } else if (im.localIfnet(dst) !== undefined) {
-      // findsaddr(): the source output would pick, needed up front for the UDP checksum.
-      src = dst;
     } else {
-      const rt = im.routes.lookup(dst);
-      if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
+      // findsaddr(): the source output would pick, needed up front for the UDP checksum.
+      const found = im.routes.sourceFor(dst);
+      if (found === undefined) {
         ctx.stderr.write(`${prog}: findsaddr: failed to connect to peer for src addr selection (no route to ${o.target}; 'netstat -rn' shows the routes)\n`);
         return EX_OSERR;
       }
-      src = selectSource(im, rt, dst);
+      src = found;
     }
     return await run(ctx, prog, o, { rcv, snd }, src, dst);
   } finally {
@@ -314,11 +309,8 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, socks: { 
     } else {
       emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident, seq: s8 }, b, l4, protlen);
     }
-    buildIpHeader(im, b, 0, o.packlen, o.proto.num, src, dst, ttl);
-    const id = (ident + seq) & 0xffff;
-    b[4] = id >> 8;
-    b[5] = id & 0xff;
-    if (o.dontFrag) b[6] = b[6]! | (IP_DF >> 8);
+    // FreeBSD's traceroute numbers its probes in the IP id: ident + seq.
+    emitIpv4({ tos: 0, totalLen: o.packlen, ident: (ident + seq) & 0xffff, fragField: o.dontFrag ? IP_DF : 0, ttl, protocol: o.proto.num, src, dst }, b, 0);
     try {
       socks.snd.send(b, dst);
     } catch (e) {

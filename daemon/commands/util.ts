@@ -4,7 +4,7 @@
  * `cmd: message` form, JSON output and column padding.
  */
 
-import { VimageError } from '../../lib/errors.js';
+import { VimageError } from '../../lib/control/index.js';
 import { EX_FAIL, EX_USAGE, type CommandContext } from '../command.js';
 
 /** Print `cmd: msg` on stderr; returns EX_USAGE (bad arguments). */

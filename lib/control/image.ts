@@ -1,0 +1,146 @@
+/**
+ * One image's control surface: the only way commands, the control API and
+ * configuration save/restore read and change an image. It groups the parts
+ * (interfaces, routes, neighbours, sysctls, statistics, sockets, scheduling)
+ * and hands out sockets for in-image programs. It returns plain data and
+ * throws the project's coded errors; it never hands out stack internals.
+ *
+ * Moving interfaces between images needs the registry; commands get that as
+ * a separate narrow handle (VnetHandle), never the registry itself.
+ */
+
+import type { Clock } from '../clock.js';
+import { E, fail } from '../errors.js';
+import type { Image, Registry } from '../image.js';
+import { CPU_WEIGHT_MAX } from '../sched.js';
+import { listSockets, type SocketRow } from '../socket/list.js';
+import { RawSocket } from '../socket/raw.js';
+import { TcpListener, TcpSocket } from '../socket/tcp.js';
+import { UdpSocket } from '../socket/udp.js';
+import { InterfacesControl } from './interfaces.js';
+import { NeighboursControl } from './neighbours.js';
+import { RoutesControl } from './routes.js';
+import { StatsControl } from './stats.js';
+import { SysctlControl } from './sysctl.js';
+
+/** Scheduling parameters (`set cpu.weight=N cpu.max=P`). */
+export interface CpuParams {
+  weight: number;
+  max: number;
+}
+
+export { CPU_WEIGHT_MAX };
+
+/** Sockets of the image, for in-image programs. Each throws SocketError as the system call would. */
+export class SocketsControl {
+  readonly #im: Image;
+
+  constructor(im: Image) {
+    this.#im = im;
+  }
+
+  /** netstat's list: TCP connections and listeners, then UDP endpoints. */
+  list(): SocketRow[] {
+    return listSockets(this.#im);
+  }
+
+  tcp(): TcpSocket {
+    return new TcpSocket(this.#im);
+  }
+
+  tcpListener(): TcpListener {
+    return new TcpListener(this.#im);
+  }
+
+  udp(): UdpSocket {
+    return new UdpSocket(this.#im);
+  }
+
+  /** socket(AF_INET, SOCK_RAW, proto). */
+  raw(proto: number): RawSocket {
+    return new RawSocket(this.#im, proto);
+  }
+}
+
+export class ImageControl {
+  readonly name: string;
+  /** The image's clock (timers charged to the image). */
+  readonly clock: Clock;
+  readonly interfaces: InterfacesControl;
+  readonly routes: RoutesControl;
+  readonly neighbours: NeighboursControl;
+  readonly sysctl: SysctlControl;
+  readonly stats: StatsControl;
+  readonly sockets: SocketsControl;
+  readonly #im: Image;
+
+  constructor(im: Image, reg: Registry) {
+    this.#im = im;
+    this.name = im.name;
+    this.clock = im.clock;
+    this.interfaces = new InterfacesControl(im, reg);
+    this.routes = new RoutesControl(im);
+    this.neighbours = new NeighboursControl(im);
+    this.sysctl = new SysctlControl(im);
+    this.stats = new StatsControl(im);
+    this.sockets = new SocketsControl(im);
+  }
+
+  /**
+   * @internal The image itself, for the ipfw command alone until the
+   * firewall part of this surface (lib/control/firewall.ts) lands.
+   */
+  get firewallImage(): Image {
+    return this.#im;
+  }
+
+  get cpu(): CpuParams {
+    return { weight: this.#im.cpu.weight, max: this.#im.cpu.max };
+  }
+
+  /** Change scheduling parameters; both are checked before either changes. */
+  setCpu(p: Partial<CpuParams>): void {
+    if (p.weight !== undefined && (!Number.isInteger(p.weight) || p.weight < 1 || p.weight > CPU_WEIGHT_MAX)) {
+      fail(E.OUT_OF_RANGE, `cpu.weight: ${p.weight} out of range, must be an integer between 1 and ${CPU_WEIGHT_MAX}`);
+    }
+    if (p.max !== undefined && (!Number.isInteger(p.max) || p.max < 1 || p.max > 100)) {
+      fail(E.OUT_OF_RANGE, `cpu.max: ${p.max} out of range, must be a percentage between 1 and 100`);
+    }
+    if (p.weight !== undefined) this.#im.cpu.weight = p.weight;
+    if (p.max !== undefined) this.#im.cpu.max = p.max;
+  }
+}
+
+/**
+ * What a command may do across images: move one of its own interfaces to
+ * another image (`ifconfig IF vnet IMAGE`) or take one back from another
+ * (`ifconfig IF -vnet IMAGE`). Nothing else of the registry.
+ */
+export class VnetHandle {
+  readonly #im: Image;
+  readonly #reg: Registry;
+
+  constructor(im: Image, reg: Registry) {
+    this.#im = im;
+    this.#reg = reg;
+  }
+
+  /** Move `ifname` of this image to image `to`, optionally renamed. */
+  moveTo(ifname: string, to: string, newName?: string): void {
+    this.#reg.move(this.#im, this.#im.ifnet(ifname), this.#reg.image(to), newName);
+  }
+
+  /** Take `ifname` back from image `from` into this image. */
+  reclaim(ifname: string, from: string): void {
+    const src = this.#reg.get(from);
+    if (src === undefined) fail(E.NO_SUCH_IMAGE, `image ${from} does not exist; 'vimage -l' lists images`);
+    const ifp = src.ifnets.get(ifname);
+    if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${ifname} does not exist in image ${from}`);
+    this.#reg.move(src, ifp, this.#im);
+  }
+}
+
+/** What a command running in `im` is handed: its image's surface and the move handle. */
+export function commandHandles(im: Image, reg: Registry): { image: ImageControl; vnet: VnetHandle } {
+  return { image: new ImageControl(im, reg), vnet: new VnetHandle(im, reg) };
+}

@@ -1,0 +1,15 @@
+/**
+ * The control surface of an image (lib/control): what in-image commands,
+ * the control API and configuration use to read and change an image.
+ * Commands import this module, lib/socket and lib/wire, and nothing else
+ * of lib/.
+ */
+
+export type { Clock, Timer } from '../clock.js';
+export { E, VimageError, fail } from '../errors.js';
+export { CPU_WEIGHT_MAX, ImageControl, SocketsControl, VnetHandle, commandHandles, type CpuParams } from './image.js';
+export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, type InterfaceInfo, type InterfaceOp } from './interfaces.js';
+export type { NeighbourInfo } from './neighbours.js';
+export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
+export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
+export type { SysctlInfo } from './sysctl.js';

@@ -1,0 +1,255 @@
+/**
+ * The interfaces part of an image's control surface: list interfaces as
+ * plain data, clone and destroy links, set flags, MTU, name, link address
+ * and IPv4 addresses. Every change goes through the subsystem that owns the
+ * state (in_control for addresses, the registry for links), never by
+ * writing another subsystem's tables.
+ */
+
+import type { Image, Registry } from '../image.js';
+import { E, fail } from '../errors.js';
+import { IFF, IFF_NAMES, type Ifnet } from '../net/if.js';
+import { inAddAddress, inDeleteAddress } from '../netinet/in.js';
+import { macToString, type Mac } from '../wire/ethernet.js';
+import { ip4ToString, prefixMask } from '../wire/ipv4.js';
+
+/** One IPv4 address of an interface, as `ifconfig --json` prints it. */
+export interface AddressInfo {
+  address: string;
+  prefixLen: number;
+  netmask: string;
+  broadcast?: string;
+}
+
+/** Interface counters (FreeBSD's if_data), as `netstat -i --json` reads them. */
+export interface InterfaceCounters {
+  ipackets: number;
+  ierrors: number;
+  iqdrops: number;
+  opackets: number;
+  oerrors: number;
+  oqdrops: number;
+  ibytes: number;
+  obytes: number;
+  imcasts: number;
+  omcasts: number;
+  collisions: number;
+  noproto: number;
+}
+
+/** One interface, in the shape `ifconfig --json` prints (counters apart). */
+export interface InterfaceInfo {
+  name: string;
+  index: number;
+  kind: string;
+  /** Stored flags plus LOWER_UP from the link state. */
+  flags: number;
+  flagNames: string[];
+  metric: number;
+  mtu: number;
+  ether?: string;
+  inet: AddressInfo[];
+  groups: string[];
+  media?: string;
+  status?: 'active' | 'no carrier';
+  /** What the link says of itself: `hostif` for tap, `peer`/`peerImage` for epair. */
+  link: Record<string, string | number | boolean>;
+}
+
+/** Interface flag names (IFF_*) in the order ifconfig prints them. */
+export function flagNames(flags: number): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of IFF_NAMES) if ((flags & bit) !== 0) out.push(name);
+  return out;
+}
+
+export { IFF };
+
+/** Link state: an epair end has carrier while its peer exists; tap and lo always do here. */
+function linkUp(ifp: Ifnet): boolean {
+  if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
+  return true;
+}
+
+function media(ifp: Ifnet): string | undefined {
+  if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
+  if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
+  return undefined;
+}
+
+export function interfaceInfo(ifp: Ifnet): InterfaceInfo {
+  const up = linkUp(ifp);
+  const flags = (ifp.flags | (up ? IFF.LOWER_UP : 0)) >>> 0;
+  const m = media(ifp);
+  const info: InterfaceInfo = {
+    name: ifp.name,
+    index: ifp.index,
+    kind: ifp.kind,
+    flags,
+    flagNames: flagNames(flags),
+    metric: 0,
+    mtu: ifp.mtu,
+    ...(ifp.loopback ? {} : { ether: macToString(ifp.mac) }),
+    inet: ifp.addrs.map((a) => ({
+      address: ip4ToString(a.addr),
+      prefixLen: a.prefixLen,
+      netmask: ip4ToString(a.mask),
+      ...(a.broadcast !== 0 ? { broadcast: ip4ToString(a.broadcast) } : {}),
+    })),
+    groups: [ifp.kind],
+    ...(m !== undefined ? { media: m, status: up ? ('active' as const) : ('no carrier' as const) } : {}),
+    link: ifp.driver.describe(ifp),
+  };
+  return info;
+}
+
+/** The classful mask of an address given without one (FreeBSD's in_control default). */
+export function classfulLen(addr: number): number {
+  if (addr >>> 31 === 0) return 8;
+  if (addr >>> 30 === 2) return 16;
+  return 24;
+}
+
+/** What `ifconfig IF ...` may change, applied in order. */
+export type InterfaceOp =
+  | { kind: 'up' }
+  | { kind: 'down' }
+  | { kind: 'mtu'; mtu: number }
+  | { kind: 'name'; name: string }
+  | { kind: 'lladdr'; mac: Mac }
+  | { kind: 'arp'; on: boolean };
+
+export class InterfacesControl {
+  readonly #im: Image;
+  readonly #reg: Registry;
+
+  constructor(im: Image, reg: Registry) {
+    this.#im = im;
+    this.#reg = reg;
+  }
+
+  #ifnet(name: string): Ifnet {
+    return this.#im.ifnet(name);
+  }
+
+  /** Interfaces in index order (FreeBSD lists them so). */
+  list(): InterfaceInfo[] {
+    return this.#sorted().map(interfaceInfo);
+  }
+
+  #sorted(): Ifnet[] {
+    return [...this.#im.ifnets.values()].sort((a, b) => a.index - b.index);
+  }
+
+  /** Interfaces with their counters, in index order (netstat -i). */
+  listWithCounters(): Array<InterfaceInfo & { counters: InterfaceCounters }> {
+    return this.#sorted().map((ifp) => ({ ...interfaceInfo(ifp), counters: { ...ifp.counters } }));
+  }
+
+  get(name: string): InterfaceInfo {
+    return interfaceInfo(this.#ifnet(name));
+  }
+
+  has(name: string): boolean {
+    return this.#im.ifnets.has(name);
+  }
+
+  /** Does any image of the daemon hold an interface of this name (clone units are global)? */
+  nameTaken(name: string): boolean {
+    return this.#reg.list().some((im) => im.ifnets.has(name));
+  }
+
+  /**
+   * `ifconfig epair[N] create` / `ifconfig tap[N] create [hostname H]`:
+   * returns the new interface's name (epair: the `a` end).
+   */
+  create(kind: 'epair' | 'tap', o: { unit?: string; hostname?: string } = {}): string {
+    const im = this.#im;
+    if (kind === 'epair') {
+      if (o.hostname !== undefined) fail(E.BAD_ARGUMENT, 'hostname is only valid for tap interfaces');
+      if (o.unit !== undefined && (this.nameTaken(`epair${o.unit}a`) || this.nameTaken(`epair${o.unit}b`))) {
+        fail(E.INTERFACE_EXISTS, `epair${o.unit}: interface already exists; 'ifconfig epair create' picks a free unit`);
+      }
+      const [a, b] = this.#reg.createEpair(im);
+      if (o.unit !== undefined) {
+        im.rename(a, `epair${o.unit}a`);
+        im.rename(b, `epair${o.unit}b`);
+      }
+      return a.name;
+    }
+    const requested = o.unit !== undefined ? `tap${o.unit}` : undefined;
+    if (requested !== undefined && this.nameTaken(requested)) fail(E.INTERFACE_EXISTS, `${requested}: interface already exists; 'ifconfig tap create' picks a free unit`);
+    const ifp = this.#reg.createTap(im, o.hostname ?? requested);
+    if (requested !== undefined && ifp.name !== requested) im.rename(ifp, requested);
+    return ifp.name;
+  }
+
+  /** `ifconfig IF destroy`: lo0 stays; destroying an epair end destroys both. */
+  destroy(name: string): void {
+    this.#reg.destroyIfnet(this.#im, this.#ifnet(name));
+  }
+
+  /**
+   * Apply `ops` in order (FreeBSD applies flag and MTU changes in argument
+   * order). Returns the interface's name afterwards.
+   */
+  configure(name: string, ops: readonly InterfaceOp[]): string {
+    const im = this.#im;
+    const ifp = this.#ifnet(name);
+    if (ifp.loopback && ops.some((op) => op.kind === 'lladdr')) fail(E.BAD_ARGUMENT, `${ifp.name} has no link-level address to set`);
+    for (const op of ops) {
+      switch (op.kind) {
+        case 'up':
+          im.setUp(ifp, true);
+          break;
+        case 'down':
+          im.setUp(ifp, false);
+          break;
+        case 'mtu':
+          im.setMtu(ifp, op.mtu);
+          break;
+        case 'name':
+          im.rename(ifp, op.name);
+          break;
+        case 'lladdr':
+          ifp.mac = op.mac;
+          break;
+        case 'arp':
+          if (op.on) ifp.flags &= ~IFF.NOARP;
+          else ifp.flags |= IFF.NOARP;
+          break;
+      }
+    }
+    return ifp.name;
+  }
+
+  /**
+   * `ifconfig IF A.B.C.D/LEN [broadcast B] [alias]`. Without `alias` the
+   * interface's first address is replaced, as FreeBSD does.
+   */
+  addAddress(name: string, addr: number, prefixLen: number, o: { alias: boolean; broadcast?: number }): void {
+    const ifp = this.#ifnet(name);
+    if (o.broadcast !== undefined && (o.broadcast & prefixMask(prefixLen)) >>> 0 !== (addr & prefixMask(prefixLen)) >>> 0) {
+      fail(E.BAD_ARGUMENT, `broadcast ${ip4ToString(o.broadcast)} is not in ${ip4ToString(addr)}/${prefixLen}`);
+    }
+    inAddAddress(this.#im, ifp, addr, prefixLen, o.broadcast !== undefined ? { alias: o.alias, broadcast: o.broadcast } : { alias: o.alias });
+  }
+
+  /** `ifconfig IF A.B.C.D -alias`; without an address, the first one. */
+  deleteAddress(name: string, addr?: number): void {
+    const ifp = this.#ifnet(name);
+    const target = addr ?? ifp.addrs[0]?.addr;
+    if (target === undefined) fail(E.NO_SUCH_ADDRESS, `${ifp.name} has no IPv4 address to delete`);
+    inDeleteAddress(this.#im, ifp, target);
+  }
+
+  /** Is `name` a point-to-point or loopback interface (no broadcast, no classful warning)? */
+  isPointToPoint(name: string): boolean {
+    return (this.#ifnet(name).flags & (IFF.LOOPBACK | IFF.POINTOPOINT)) !== 0;
+  }
+
+  /** The interface holding local address `a`, if `a` is one of this image's. */
+  ownerOf(a: number): string | undefined {
+    return this.#im.localIfnet(a)?.name;
+  }
+}
