@@ -16,7 +16,8 @@ import { commandHandles } from '../lib/control/index.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { VimageError } from '../lib/errors.js';
-import { EX_FAIL, type Command, type Output, type ProcInfo, type ProcView } from './command.js';
+import { commandHelp } from './commands/help.js';
+import { EX_FAIL, EX_OK, type Command, type Output, type ProcInfo, type ProcView } from './command.js';
 
 /** Exit status of a command that is not found (as sh(1) reports it). */
 export const EX_NOTFOUND = 127;
@@ -189,6 +190,11 @@ export class ProcTable {
     if (cmd === undefined) {
       io.stderr.write(`vimage: ${name}: command not found; commands in an image: ${this.commandNames().join(', ')}\n`);
       return EX_NOTFOUND;
+    }
+    const help = proc.argv[1] === '--help' ? commandHelp(name) : undefined;
+    if (help !== undefined) {
+      io.stdout.write(help);
+      return EX_OK;
     }
     const log = this.logger.child({ image: proc.image.name, pid: proc.pid });
     log.debug({ argv: proc.argv, detached: proc.detached }, 'process started');

@@ -1,0 +1,70 @@
+/**
+ * `CMD --help` for every in-image command: the synopsis as the FreeBSD 14
+ * man page gives it (for the options this image supports), then one line
+ * on what it does here. The process runner answers `--help` from this table
+ * before the command runs, so a command never sees it; a test checks that
+ * every command has an entry.
+ */
+
+const HELP: Readonly<Record<string, string>> = {
+  arp: `usage: arp [-n] [-i IF] HOST
+       arp [-n] [-i IF] -a
+       arp -d HOST | arp -d [-i IF] -a
+       arp -s HOST MAC [temp] | arp -S HOST MAC [temp]
+Show and change the image's ARP cache (FreeBSD arp(8)).`,
+  chargen: `usage: chargen [-t | -u] [-p port] [-v]
+Character generator service (RFC 864) on TCP and UDP port 19 of the image.`,
+  discard: `usage: discard [-t | -u] [-p port] [-v]
+Discard service (RFC 863) on TCP and UDP port 9 of the image.`,
+  echo: `usage: echo [-t | -u] [-p port] [-v]
+Echo service (RFC 862) on TCP and UDP port 7 of the image.`,
+  httpd: `usage: httpd [-p port] -r docroot [-v]
+A small static HTTP/1.1 server for labs: serves the files under docroot.`,
+  ifconfig: `usage: ifconfig [-a | -l] [-u] [-d] [inet | ether]
+       ifconfig IF [inet] [ADDR[/LEN]] [netmask MASK] [broadcast ADDR] [alias | -alias]
+                   [up | down] [mtu N] [name NEWNAME] [lladdr MAC] [arp | -arp]
+       ifconfig IF vnet IMAGE | ifconfig IF -vnet IMAGE | ifconfig IF destroy
+       ifconfig epair[N] create | ifconfig tap[N] create [hostname HOSTIF]
+Configure the image's interfaces (FreeBSD ifconfig(8)).`,
+  iperf3: `usage: iperf3 -s [-p port] [-1] [-B bind_address]
+An iperf3 server speaking iperf3's protocol: a stock iperf3 client is the peer.`,
+  ipfw: `usage: ipfw [-acdefnNqSv] <command>
+       ipfw add | delete | list | show | zero | resetlog | flush | enable | disable ...
+       ipfw pipe | queue | sched N config | show | delete ...
+The image's firewall and dummynet shaper (FreeBSD ipfw(8), dnctl(8)).`,
+  kill: `usage: kill [-s signal_name] pid ...
+       kill -signal_name pid ... | kill -0 pid ...
+Signal a process of this image (FreeBSD kill(1)).`,
+  logs: `usage: logs PID
+Print the output kept for a background process (vimage -b) of this image.`,
+  nc: `usage: nc [-46DdhklNnrSuvz] [-I length] [-i interval] [-O length] [-p source_port]
+          [-s source] [-w timeout] [destination] [port]
+Arbitrary TCP and UDP connections and listens (FreeBSD nc(1)).`,
+  netstat: `usage: netstat [-46aLnW] [-f inet] [-p tcp|udp]
+       netstat -r [-46nW] [-f inet]
+       netstat -i [-bdn] [-f inet|link] [-I IF]
+       netstat -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]
+Sockets, routes, interfaces and protocol statistics of the image (FreeBSD netstat(1)).`,
+  ping: `usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize]
+            [-t timeout] [-W waittime] host
+Send ICMP echo requests from the image (FreeBSD ping(8)).`,
+  ps: `usage: ps [-aux]
+List the processes of this image (FreeBSD ps(1)).`,
+  route: `usage: route [-nqv] add|delete|change|get [-net|-host] destination
+             [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]
+Change and query the image's routing table (FreeBSD route(8)).`,
+  set: `usage: set [cpu.weight=N] [cpu.max=P]
+Show or set the image's CPU weight (1-10000, default 100) and cap (percent of a core).`,
+  sysctl: `usage: sysctl [-deNnq] name[=value] ...
+       sysctl [-deNn] -a
+Read and set the image's tunables (FreeBSD sysctl(8)).`,
+  traceroute: `usage: traceroute [-FInS] [-f first_ttl] [-m max_ttl] [-P udp|icmp] [-p port]
+                  [-q nprobes] [-s src_addr] [-w waittime] host [packetlen]
+Print the route packets from the image take to a host (FreeBSD traceroute(8)).`,
+};
+
+/** The help text of `name`, ending in a newline; undefined for a command without one. */
+export function commandHelp(name: string): string | undefined {
+  const h = Object.hasOwn(HELP, name) ? HELP[name] : undefined;
+  return h === undefined ? undefined : `${h}\n`;
+}
