@@ -348,7 +348,10 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
   const inbox: Received[] = [];
   let flushQueued = false;
 
-  out.write(`PING ${o.target} (${ip4ToString(dst)})${o.source !== undefined ? ` from ${o.source}` : ''}: ${o.datalen} data bytes\n`);
+  // --json: one object per line as things happen, the summary last (JSON Lines).
+  const emit = (doc: Record<string, unknown>): void => out.write(JSON.stringify(doc) + '\n');
+  if (ctx.json) emit({ type: 'start', target: o.target, address: ip4ToString(dst), ...(o.source !== undefined ? { source: o.source } : {}), dataBytes: o.datalen });
+  else out.write(`PING ${o.target} (${ip4ToString(dst)})${o.source !== undefined ? ` from ${o.source}` : ''}: ${o.datalen} data bytes\n`);
 
   let resolveDone!: (status: number) => void;
   const done = new Promise<number>((resolve) => {
@@ -406,7 +409,10 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     while (inbox.length > 0 && !finished) {
       const r = inbox.shift()!;
       if (r.kind === 'reply') prReply(r);
-      else if (!o.quiet2) out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}\n`);
+      else if (o.quiet2) {
+        // -Q: ICMP errors are not printed.
+      } else if (ctx.json) emit({ type: 'icmp', bytes: r.cc, from: ip4ToString(r.from), icmpSeq: r.seq, icmpType: r.type, icmpCode: r.code, message: icmpText(r.type, r.code, r.aux) });
+      else out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}\n`);
       if ((o.once && nreceived > 0) || (o.count > 0 && nreceived >= o.count)) finish();
     }
   }
@@ -437,6 +443,19 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     if (o.quiet) return;
     if (o.waitSet && triptime > o.waitMs) {
       nrcvtimeout++;
+      return;
+    }
+    if (ctx.json) {
+      emit({
+        type: 'reply',
+        bytes: r.cc,
+        from: ip4ToString(r.from),
+        icmpSeq: r.seq,
+        ttl: r.ttl,
+        ...(timing ? { timeMs: Math.round(triptime * 1000) / 1000 } : {}),
+        ...(dup ? { duplicate: true } : {}),
+        ...(r.recvLen !== sendLen ? { wrongTotalLength: r.recvLen, expectedTotalLength: sendLen } : {}),
+      });
       return;
     }
     let line = `${r.cc} bytes from ${ip4ToString(r.from)}: icmp_seq=${r.seq} ttl=${r.ttl}`;
@@ -489,6 +508,25 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     alarm?.cancel();
     sock.close();
     ctx.signal.removeEventListener('abort', finish);
+    if (ctx.json) {
+      const n = nreceived + nrepeats;
+      const avg = n > 0 ? tsum / n : 0;
+      const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+      emit({
+        type: 'summary',
+        target: o.target,
+        transmitted: ntransmitted,
+        received: nreceived,
+        duplicates: nrepeats,
+        ...(ntransmitted > 0 ? { packetLossPercent: r3(((ntransmitted - nreceived) * 100) / ntransmitted) } : {}),
+        ...(nrcvtimeout > 0 ? { outOfWaitTime: nrcvtimeout } : {}),
+        ...(nreceived > 0 && timing
+          ? { roundTripMs: { min: r3(tmin), avg: r3(avg), max: r3(tmax), stddev: r3(Math.sqrt(Math.max(0, tsumsq / n - avg * avg))) } }
+          : {}),
+      });
+      resolveDone(nreceived > 0 ? EX_OK : 2);
+      return;
+    }
     let s = `\n--- ${o.target} ping statistics ---\n`;
     s += `${ntransmitted} packets transmitted, ${nreceived} packets received, `;
     if (nrepeats > 0) s += `+${nrepeats} duplicates, `;

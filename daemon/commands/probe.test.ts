@@ -32,7 +32,7 @@ async function run(
   im: Image,
   cmd: Command,
   argv: string[],
-  opts: { stepMs?: number; abortAfterMs?: number; maxMs?: number } = {},
+  opts: { stepMs?: number; abortAfterMs?: number; maxMs?: number; json?: boolean } = {},
 ): Promise<Result> {
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -44,7 +44,7 @@ async function run(
     stderr: { write: (s) => void stderr.push(s) },
     stdin: { async *[Symbol.asyncIterator]() {} },
     signal: ac.signal,
-    json: false,
+    json: opts.json ?? false,
     pid: 4242,
   };
   const step = opts.stepMs ?? 100;
@@ -95,6 +95,36 @@ test('ping -c 3 gets three replies through the router and prints FreeBSD statist
   // It stopped on the third reply, without lingering.
   assert.ok(env.clock.now() < 2500, `finished at ${env.clock.now()} ms`);
   assert.equal(env.a.raw.pcbs.length, 0, 'raw endpoint closed');
+});
+
+test('ping --json prints one object per line while it runs, then the summary', async () => {
+  const env = topology();
+  const r = await run(env, env.a, ping, ['ping', '-c', '2', '10.2.0.2'], { json: true });
+  assert.equal(r.status, 0);
+  const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => l['type']),
+    ['start', 'reply', 'reply', 'summary'],
+  );
+  assert.deepEqual(lines[0], { type: 'start', target: '10.2.0.2', address: '10.2.0.2', dataBytes: 56 });
+  assert.deepEqual(lines[2], { type: 'reply', bytes: 64, from: '10.2.0.2', icmpSeq: 1, ttl: 63, timeMs: 0 });
+  assert.deepEqual(lines[3], {
+    type: 'summary',
+    target: '10.2.0.2',
+    transmitted: 2,
+    received: 2,
+    duplicates: 0,
+    packetLossPercent: 0,
+    roundTripMs: { min: 0, avg: 0, max: 0, stddev: 0 },
+  });
+  // An unreachable network: the ICMP error is a line too, and the summary says 100% loss.
+  const env2 = topology(false);
+  const r2 = await run(env2, env2.a, ping, ['ping', '-c', '1', '-t', '3', '10.2.0.2'], { json: true });
+  const last = JSON.parse(r2.stdout.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
+  assert.equal(last['type'], 'summary');
+  assert.equal(last['received'], 0);
+  assert.equal(last['packetLossPercent'], 100);
+  assert.equal(r2.status, 2);
 });
 
 test('ping measures round trips on the image clock', async () => {
@@ -218,6 +248,24 @@ test('traceroute past a router with no route shows !N and gives up', async () =>
   const r = await run(env, env.a, traceroute, ['traceroute', '-n', '10.9.0.1']);
   assert.equal(r.status, 0);
   assert.equal(r.stdout, ' 1  10.1.0.1  0.000 ms  0.000 ms  0.000 ms\n' + ' 2  10.1.0.1  0.000 ms !N  0.000 ms !N  0.000 ms !N\n');
+});
+
+test('traceroute --json prints a start line, one line per hop and a summary', async () => {
+  const env = topology();
+  const r = await run(env, env.a, traceroute, ['traceroute', '-q', '2', '10.9.0.1'], { json: true });
+  assert.equal(r.status, 0);
+  assert.equal(r.stderr, '');
+  const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown);
+  const probe = { from: '10.1.0.1', timeMs: 0 };
+  assert.deepEqual(lines, [
+    { type: 'start', target: '10.9.0.1', address: '10.9.0.1', maxHops: 64, packetBytes: 40 },
+    { type: 'hop', ttl: 1, probes: [probe, probe] },
+    { type: 'hop', ttl: 2, probes: [{ ...probe, mark: '!N' }, { ...probe, mark: '!N' }] },
+    { type: 'summary', target: '10.9.0.1', address: '10.9.0.1', hops: 2, reached: false },
+  ]);
+  const env2 = topology(false);
+  const r2 = await run(env2, env2.a, traceroute, ['traceroute', '-m', '1', '-q', '1', '-w', '1', '10.2.0.2'], { json: true });
+  assert.deepEqual(JSON.parse(r2.stdout.split('\n')[1]!), { type: 'hop', ttl: 1, probes: [{ lost: true }] });
 });
 
 test('traceroute prints * for unanswered probes and waits -w seconds for each', async () => {

@@ -122,7 +122,8 @@ const logs: Command = async (ctx) => {
     ctx.stderr.write(`logs: ${pid}: no such background process in image ${ctx.image.name}; 'ps' lists them\n`);
     return EX_FAIL;
   }
-  ctx.stdout.write(text);
+  if (ctx.json) printJson(ctx, { pid, log: text });
+  else ctx.stdout.write(text);
   return EX_OK;
 };
 

@@ -340,30 +340,44 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, socks: { 
 
   const host = (a: number): string => (o.numeric ? ` ${ip4ToString(a)}` : ` ${ip4ToString(a)} (${ip4ToString(a)})`);
 
+  // --json: a start object, one object per hop as it completes, a summary (JSON Lines on stdout).
+  const json = ctx.json;
+  const emit = (doc: Record<string, unknown>): void => out.write(JSON.stringify(doc) + '\n');
+  const write = (text: string): void => {
+    if (!json) out.write(text);
+  };
+  let hops = 0;
+  let reached = false;
   try {
-    ctx.stderr.write(
-      `${prog} to ${o.target} (${dstText})${o.source !== undefined ? ` from ${o.source}` : ''}, ${o.maxTtl} hops max, ${o.packlen} byte packets\n`,
-    );
+    if (json) {
+      emit({ type: 'start', target: o.target, address: dstText, ...(o.source !== undefined ? { source: o.source } : {}), maxHops: o.maxTtl, packetBytes: o.packlen });
+    } else {
+      ctx.stderr.write(
+        `${prog} to ${o.target} (${dstText})${o.source !== undefined ? ` from ${o.source}` : ''}, ${o.maxTtl} hops max, ${o.packlen} byte packets\n`,
+      );
+    }
     let seq = 0;
     for (let ttl = o.firstTtl; ttl <= o.maxTtl; ttl++) {
+      const probes: Array<Record<string, unknown>> = [];
       let lastaddr = 0;
       let gotlastaddr = false;
       let gotThere = 0;
       let unreachable = 0;
       let loss = 0;
-      out.write(`${String(ttl).padStart(2)} `);
+      write(`${String(ttl).padStart(2)} `);
       for (let probe = 0; probe < o.nprobes; probe++) {
         seq++;
         const t1 = clock.now();
         sendProbe(seq, ttl);
         const r = await waitForReply(seq & 0xff, t1);
         if (ctx.signal.aborted) {
-          out.write('\n');
+          write('\n');
           return signalStatus(ctx.signal.reason);
         }
         if (r === null) {
           loss++;
-          out.write(' *');
+          write(' *');
+          probes.push({ lost: true });
           continue;
         }
         let text = '';
@@ -374,6 +388,7 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, socks: { 
           gotlastaddr = true;
         }
         text += `  ${(r.at - t1).toFixed(3)} ms`;
+        const markAt = text.length;
         if (r.i === -2 || r.i - 1 === ICMP_UNREACH.PORT) {
           if (r.ttl <= 1) text += ' !';
           gotThere++;
@@ -388,12 +403,20 @@ async function run(ctx: CommandContext, prog: string, o: TraceOptions, socks: { 
             else text += ` ${UNREACH_MARKS[code] ?? `!<${code}>`}`;
           }
         }
-        out.write(text);
+        write(text);
+        const mark = text.slice(markAt).trim();
+        probes.push({ from: ip4ToString(r.from), timeMs: Math.round((r.at - t1) * 1000) / 1000, ...(mark !== '' ? { mark } : {}) });
       }
-      if (o.sumLoss) out.write(` (${Math.trunc((loss * 100) / o.nprobes)}% loss)`);
-      out.write('\n');
-      if (gotThere > 0 || (unreachable > 0 && unreachable >= o.nprobes - 1)) break;
+      if (o.sumLoss) write(` (${Math.trunc((loss * 100) / o.nprobes)}% loss)`);
+      write('\n');
+      hops = ttl;
+      if (json) emit({ type: 'hop', ttl, probes, ...(o.sumLoss ? { lossPercent: Math.trunc((loss * 100) / o.nprobes) } : {}) });
+      if (gotThere > 0 || (unreachable > 0 && unreachable >= o.nprobes - 1)) {
+        reached = gotThere > 0;
+        break;
+      }
     }
+    if (json) emit({ type: 'summary', target: o.target, address: dstText, hops, reached });
     return EX_OK;
   } finally {
     waiting = null;
