@@ -93,8 +93,10 @@ export class SysctlValues {
       value = decl.names.indexOf(t);
       if (value < 0) fail(E.BAD_ARGUMENT, `${name}: '${text}' is not available; choose one of ${decl.names.join(', ')}`);
     } else {
-      if (!/^-?\d+$/.test(t)) fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
-      value = Number(t);
+      // Decimal or hex (0x40), as FreeBSD's sysctl reads integers with strtol(3) base 0.
+      if (/^-?\d+$/.test(t)) value = Number(t);
+      else if (/^-?0x[0-9a-f]+$/i.test(t)) value = (t.startsWith('-') ? -1 : 1) * parseInt(t.replace(/^-?0x/i, ''), 16);
+      else fail(E.BAD_ARGUMENT, `invalid integer '${text}' for ${name}`);
     }
     if (value < decl.min || value > decl.max) {
       fail(E.OUT_OF_RANGE, `${name}: ${value} out of range, must be between ${decl.min} and ${decl.max}`);

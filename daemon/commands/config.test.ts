@@ -143,6 +143,15 @@ test('ifconfig alias, -alias, netmask forms and delete', async () => {
   // Without alias the first address is replaced.
   await ok(reg, r, 'ifconfig epair0a inet 10.1.0.3/25');
   assert.match(await ok(reg, r, 'ifconfig epair0a'), /\tinet 10\.1\.0\.3 netmask 0xffffff80 broadcast 10\.1\.0\.127\n\tgroups/);
+  // An alias that is already there is EEXIST, as SIOCAIFADDR says; nothing changes.
+  await ok(reg, r, 'ifconfig epair0a inet 10.9.0.1/16 alias');
+  assert.deepEqual(await run(reg, r, 'ifconfig epair0a inet 10.9.0.1/16 alias'.split(' ')), {
+    status: 1,
+    out: '',
+    err: 'ifconfig: ioctl (SIOCAIFADDR): File exists (10.9.0.1 is already on epair0a)\n',
+  });
+  assert.equal((await ok(reg, r, 'ifconfig epair0a')).match(/inet 10\.9\.0\.1 /g)?.length, 1);
+  await ok(reg, r, 'ifconfig epair0a inet 10.9.0.1 -alias');
   // -alias with no address removes the first one.
   await ok(reg, r, 'ifconfig epair0a -alias');
   assert.doesNotMatch(await ok(reg, r, 'ifconfig epair0a'), /\tinet /);
@@ -351,6 +360,7 @@ test('route failures are one line with status 1, usage errors status 64', async 
     [r, 'route add -net 10.2.0.1/24 10.1.0.2', 64, 'route: 10.2.0.1/24: host bits are set for a /24 network; give the network address 10.2.0.0\n'],
     [r, 'route add -net 10.2.0.0/24 -interface epair7', 64, "route: interface 'epair7' does not exist\n"],
     [r, 'route add -net 10.2.0.0/24 10.1.0.2 -bogus', 64, 'route: bad keyword: bogus\n'],
+    [r, 'route monitor', 64, 'route: monitor is not supported: an image has no routing socket to watch\n'],
     [r, 'route frobnicate', 64, 'route: frobnicate: unknown command; usage: route [-nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]\n'],
   ];
   for (const [im, line, status, err] of cases) {
@@ -517,6 +527,9 @@ test('sysctl reads, sets, describes and lists by prefix', async () => {
   assert.ok(all.includes('net.link.ether.inet.max_age: 1200'));
   assert.deepEqual(all, [...all].sort());
   assert.deepEqual(JSON.parse((await run(reg, r, ['sysctl', 'net.inet.ip.forwarding=0'], true)).out), { 'net.inet.ip.forwarding': { old: 1, new: 0 } });
+  // Hex, as FreeBSD's sysctl takes it (strtol base 0).
+  assert.equal(await ok(reg, r, 'sysctl net.inet.ip.ttl=0x40'), 'net.inet.ip.ttl: 64 -> 64\n');
+  assert.equal(await ok(reg, r, 'sysctl net.inet.ip.ttl=0X1f'), 'net.inet.ip.ttl: 64 -> 31\n');
 });
 
 test('sysctl errors name what was wrong', async () => {

@@ -333,7 +333,8 @@ const route: Command = async (ctx) => {
   if (word === undefined) return usageError(ctx, CMD, USAGE);
   const cmd = word === 'show' ? 'get' : word === 'del' ? 'delete' : word;
   if (cmd !== 'add' && cmd !== 'delete' && cmd !== 'change' && cmd !== 'get') {
-    if (word === 'flush' || word === 'monitor') return usageError(ctx, CMD, `${word} is not supported here; use 'route delete' for each route`);
+    if (word === 'flush') return usageError(ctx, CMD, "flush is not supported here; use 'route delete' for each route");
+    if (word === 'monitor') return usageError(ctx, CMD, 'monitor is not supported: an image has no routing socket to watch');
     return usageError(ctx, CMD, `${word}: unknown command; ${USAGE}`);
   }
   const req = parseReq(cmd, args.slice(i + 1));

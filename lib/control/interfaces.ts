@@ -229,6 +229,9 @@ export class InterfacesControl {
    */
   addAddress(name: string, addr: number, prefixLen: number, o: { alias: boolean; broadcast?: number }): void {
     const ifp = this.#ifnet(name);
+    // FreeBSD's SIOCAIFADDR: an alias that is already there is EEXIST
+    // (without `alias` the first address is replaced, so setting it again is fine).
+    if (o.alias && ifp.addrs.some((a) => a.addr === addr)) fail(E.ADDRESS_EXISTS, `ioctl (SIOCAIFADDR): File exists (${ip4ToString(addr)} is already on ${ifp.name})`);
     if (o.broadcast !== undefined && (o.broadcast & prefixMask(prefixLen)) >>> 0 !== (addr & prefixMask(prefixLen)) >>> 0) {
       fail(E.BAD_ARGUMENT, `broadcast ${ip4ToString(o.broadcast)} is not in ${ip4ToString(addr)}/${prefixLen}`);
     }
