@@ -206,3 +206,13 @@ test('ICMP errors are rate limited by net.inet.icmp.icmplim and the excess is co
   assert.equal(unreach, 60, 'the limit resets after a second');
   detach();
 });
+
+test('limits.images counts the images a user made, not default', () => {
+  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, limits: { images: 2 } });
+  reg.create('one');
+  reg.create('two');
+  assert.throws(() => reg.create('three'), (e: unknown) => e instanceof VimageError && e.code === 'VIMAGE_ERR_LIMIT' && /limit of 2 images/.test(e.message));
+  reg.destroy('two');
+  reg.create('three');
+  reg.close();
+});

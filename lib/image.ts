@@ -303,7 +303,9 @@ export class Registry {
   create(name: string): Image {
     if (!IMAGE_NAME_RE.test(name)) fail(E.BAD_NAME, `invalid image name '${name}': use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`);
     if (this.images.has(name)) fail(E.IMAGE_EXISTS, `image ${name} already exists`);
-    if (this.images.size >= this.limits.images) fail(E.LIMIT, `cannot create image ${name}: the daemon's limit of ${this.limits.images} images is reached (limits.images in vimaged's configuration)`);
+    // The default image is not counted: limits.images is how many a user may create.
+    const made = this.images.size - (this.images.has('default') ? 1 : 0);
+    if (name !== 'default' && made >= this.limits.images) fail(E.LIMIT, `cannot create image ${name}: the daemon's limit of ${this.limits.images} images is reached (limits.images in vimaged's configuration)`);
     const im = new Image(this, this.nextImageId++ as ImageId, name);
     this.images.set(name, im);
     this.log.info({ image: name, id: im.id }, 'image created');
