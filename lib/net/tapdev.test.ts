@@ -1,6 +1,9 @@
 // Real host TAP devices: needs root and /dev/net/tun (CI runs as root).
-// Every device is named vtdv*, the namespace vtdvns; both are removed in
-// before() (stale from a crashed run) and after(), even when a test fails.
+// Every device is named vtdv<run><i>, the namespace vtdvns<run>, where <run>
+// is this process's id: a concurrent run of this file (another checkout, or
+// `npm run test:unit`, which includes lib/) must neither delete our
+// namespace or devices in its cleanup nor we its. Ours are removed in before()
+// and after(), even when a test fails.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +13,10 @@ import { TapDevice, TUN_F, hostIfMtu, tapDestroy, tapExists } from './tapdev.js'
 
 const canRun = process.getuid?.() === 0 && existsSync('/dev/net/tun');
 const SKIP = 'needs root and /dev/net/tun';
-const NS = 'vtdvns';
-const NAMES = ['vtdv0', 'vtdv1', 'vtdv2', 'vtdv3', 'vtdv4'];
+const RUN = (process.pid % 36 ** 4).toString(36); // at most 4 characters: names stay within 15 bytes
+const NS = `vtdvns${RUN}`;
+const [V0, V1, V2, V3, V4] = [0, 1, 2, 3, 4].map((i) => `vtdv${RUN}${i}`) as [string, string, string, string, string];
+const NAMES = [V0, V1, V2, V3, V4];
 
 function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -73,37 +78,37 @@ after(() => {
 
 test('open creates a host device with the requested MTU, up, with offloads', (t) => {
   if (!canRun) return t.skip(SKIP);
-  const dev = TapDevice.open({ name: 'vtdv0', mtu: 1400, up: true });
+  const dev = TapDevice.open({ name: V0, mtu: 1400, up: true });
   try {
-    assert.equal(dev.name, 'vtdv0');
+    assert.equal(dev.name, V0);
     assert.equal(dev.vnetHdrLen, 10);
     assert.equal(dev.slotSize, 65550);
     assert.equal(dev.rx.byteLength, 64 * 65550);
     assert.equal(dev.rxLen.length, 64);
     assert.ok((dev.offloads & TUN_F.CSUM) !== 0, `offloads ${dev.offloads}`);
-    const l = link('vtdv0');
+    const l = link(V0);
     assert.equal(l.mtu, 1400);
     assert.ok(l.flags.includes('UP'), l.flags.join(','));
-    assert.equal(hostIfMtu('vtdv0'), 1400);
+    assert.equal(hostIfMtu(V0), 1400);
     dev.setHostMtu(9000);
-    assert.equal(link('vtdv0').mtu, 9000);
+    assert.equal(link(V0).mtu, 9000);
     dev.setHostUp(false);
-    assert.ok(!link('vtdv0').flags.includes('UP'));
+    assert.ok(!link(V0).flags.includes('UP'));
   } finally {
     dev.close();
   }
-  assert.equal(tapExists('vtdv0'), false, 'a non-persistent device goes away on close');
+  assert.equal(tapExists(V0), false, 'a non-persistent device goes away on close');
 });
 
 test('without a virtio-net header there are no offloads and 9230-byte slots', (t) => {
   if (!canRun) return t.skip(SKIP);
-  const dev = TapDevice.open({ name: 'vtdv1', vnetHdr: false, slots: 8 });
+  const dev = TapDevice.open({ name: V1, vnetHdr: false, slots: 8 });
   try {
     assert.equal(dev.vnetHdrLen, 0);
     assert.equal(dev.offloads, 0);
     assert.equal(dev.slotSize, 9230);
     assert.equal(dev.rxLen.length, 8);
-    assert.ok(tapExists('vtdv1'));
+    assert.ok(tapExists(V1));
   } finally {
     dev.close();
   }
@@ -111,9 +116,9 @@ test('without a virtio-net header there are no offloads and 9230-byte slots', (t
 
 test('devices of the same slot geometry share one receive area; another geometry gets its own', (t) => {
   if (!canRun) return t.skip(SKIP);
-  const a = TapDevice.open({ name: 'vtdv2' });
-  const b = TapDevice.open({ name: 'vtdv3' });
-  const c = TapDevice.open({ name: 'vtdv4', vnetHdr: false, slots: 8 });
+  const a = TapDevice.open({ name: V2 });
+  const b = TapDevice.open({ name: V3 });
+  const c = TapDevice.open({ name: V4, vnetHdr: false, slots: 8 });
   try {
     assert.equal(a.rx, b.rx);
     assert.equal(a.rxLen, b.rxLen);
@@ -127,31 +132,31 @@ test('devices of the same slot geometry share one receive area; another geometry
 
 test('a persistent device survives close, can be re-attached, and tapDestroy removes it', (t) => {
   if (!canRun) return t.skip(SKIP);
-  const a = TapDevice.open({ name: 'vtdv1', persist: true, mtu: 1280 });
+  const a = TapDevice.open({ name: V1, persist: true, mtu: 1280 });
   a.close();
   a.close(); // idempotent
-  assert.ok(tapExists('vtdv1'));
-  assert.match(sh('ip', '-d', 'link', 'show', 'vtdv1'), /tun type tap .*persist/);
-  const b = TapDevice.open({ name: 'vtdv1', persist: true });
+  assert.ok(tapExists(V1));
+  assert.match(sh('ip', '-d', 'link', 'show', V1), /tun type tap .*persist/);
+  const b = TapDevice.open({ name: V1, persist: true });
   try {
-    assert.equal(b.name, 'vtdv1');
-    assert.equal(hostIfMtu('vtdv1'), 1280, 're-attached to the same device');
+    assert.equal(b.name, V1);
+    assert.equal(hostIfMtu(V1), 1280, 're-attached to the same device');
   } finally {
     b.close();
   }
-  assert.ok(tapExists('vtdv1'));
-  assert.equal(tapDestroy('vtdv1'), true);
-  assert.equal(tapExists('vtdv1'), false);
-  assert.equal(tapDestroy('vtdv1'), false, 'a missing device is not an error');
+  assert.ok(tapExists(V1));
+  assert.equal(tapDestroy(V1), true);
+  assert.equal(tapExists(V1), false);
+  assert.equal(tapDestroy(V1), false, 'a missing device is not an error');
   assert.equal(tapDestroy('vtdv-name-far-too-long'), false);
 });
 
 test('setPersist(false) on an attached persistent device removes it on close', (t) => {
   if (!canRun) return t.skip(SKIP);
-  const dev = TapDevice.open({ name: 'vtdv3', persist: true });
+  const dev = TapDevice.open({ name: V3, persist: true });
   dev.setPersist(false);
   dev.close();
-  assert.equal(tapExists('vtdv3'), false);
+  assert.equal(tapExists(V3), false);
 });
 
 test('bad names, busy devices and use after close give coded, readable errors', (t) => {
@@ -167,16 +172,16 @@ test('bad names, busy devices and use after close give coded, readable errors', 
     assert.match(e.message, /lo: .*not a tap device/);
     return true;
   });
-  assert.throws(() => TapDevice.open({ name: 'vtdv2', slots: 0 }), { code: 'EINVAL' });
+  assert.throws(() => TapDevice.open({ name: V2, slots: 0 }), { code: 'EINVAL' });
 
-  const dev = TapDevice.open({ name: 'vtdv2' });
+  const dev = TapDevice.open({ name: V2 });
   try {
-    assert.throws(() => TapDevice.open({ name: 'vtdv2' }), (e: NodeJS.ErrnoException) => {
+    assert.throws(() => TapDevice.open({ name: V2 }), (e: NodeJS.ErrnoException) => {
       assert.equal(e.code, 'EBUSY');
-      assert.match(e.message, /tap device vtdv2 is busy: another process holds it/);
+      assert.match(e.message, new RegExp(`tap device ${V2} is busy: another process holds it`));
       return true;
     });
-    assert.throws(() => tapDestroy('vtdv2'), { code: 'EBUSY' });
+    assert.throws(() => tapDestroy(V2), { code: 'EBUSY' });
     assert.throws(() => dev.write(new Uint8Array(10), 4, 10), RangeError);
   } finally {
     dev.close();
@@ -187,9 +192,9 @@ test('bad names, busy devices and use after close give coded, readable errors', 
   assert.throws(() => dev.setPersist(true), { code: 'EBADF' });
   dev.stop();
   dev.close();
-  assert.throws(() => hostIfMtu('vtdv2'), (e: NodeJS.ErrnoException) => {
+  assert.throws(() => hostIfMtu(V2), (e: NodeJS.ErrnoException) => {
     assert.equal(e.code, 'ENODEV');
-    assert.match(e.message, /vtdv2: no such network interface/);
+    assert.match(e.message, new RegExp(`${V2}: no such network interface`));
     return true;
   });
 });
@@ -217,12 +222,12 @@ function arpReply(reqMac: Uint8Array): Uint8Array {
 
 test('host frames arrive in batches and written frames reach the host (ARP round trip in a netns)', async (t) => {
   if (!canRun) return t.skip(SKIP);
-  const dev = TapDevice.open({ name: 'vtdv4', slots: 16 });
+  const dev = TapDevice.open({ name: V4, slots: 16 });
   try {
     sh('ip', 'netns', 'add', NS);
-    sh('ip', 'link', 'set', 'vtdv4', 'netns', NS);
-    sh('ip', '-n', NS, 'link', 'set', 'vtdv4', 'up');
-    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'vtdv4');
+    sh('ip', 'link', 'set', V4, 'netns', NS);
+    sh('ip', '-n', NS, 'link', 'set', V4, 'up');
+    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', V4);
 
     let arpRequest: ((f: Uint8Array) => void) | null = null;
     let udpToUs: ((f: Uint8Array) => void) | null = null;
@@ -277,13 +282,13 @@ test('host frames arrive in batches and written frames reach the host (ARP round
 
 test('a paused device is not read: the kernel queues, then drops and counts (hostDrops, across namespaces); resumed, it is read again', async (t) => {
   if (!canRun) return t.skip(SKIP);
-  const dev = TapDevice.open({ name: 'vtdv4' });
+  const dev = TapDevice.open({ name: V4 });
   try {
     sh('ip', 'netns', 'add', NS);
-    sh('ip', 'link', 'set', 'vtdv4', 'netns', NS);
-    sh('ip', '-n', NS, 'link', 'set', 'vtdv4', 'up');
-    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'vtdv4');
-    sh('ip', '-n', NS, 'neigh', 'add', '10.77.0.2', 'lladdr', '02:00:00:77:00:02', 'dev', 'vtdv4');
+    sh('ip', 'link', 'set', V4, 'netns', NS);
+    sh('ip', '-n', NS, 'link', 'set', V4, 'up');
+    sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', V4);
+    sh('ip', '-n', NS, 'neigh', 'add', '10.77.0.2', 'lladdr', '02:00:00:77:00:02', 'dev', V4);
     let frames = 0;
     dev.start((count) => void (frames += count));
     const before = dev.hostDrops();
