@@ -6,8 +6,9 @@
  * and segmentation offload when the route's link takes it (TSO: one large
  * segment with virtio-net GSO metadata), and ICMP errors for connections.
  *
- * The protocol itself is in tcp_cb.ts; this file is the glue the image
- * provides as its `TcpHost`.
+ * The protocol itself is in tcp_cb.ts and the files beside it (tcp_input,
+ * tcp_output, tcp_timer, tcp_sack, tcp_congestion, tcp_reass, tcp_subr);
+ * this file is the glue the image provides as its `TcpHost`.
  */
 
 import type { Clock, Timer } from '../../clock.js';

@@ -157,3 +157,14 @@ export const TCP_MAXWIN = 65535;
 export const TCP_MAX_WINSHIFT = 14;
 /** A timestamp older than 24 days no longer proves PAWS (RFC 7323 5.5). */
 export const TCP_PAWS_IDLE = 24 * 24 * 3600 * 1000;
+
+/** Timer slots of a connection (FreeBSD's tt_which). */
+export const TT_REXMT = 0;
+export const TT_PERSIST = 1;
+export const TT_DELACK = 2;
+export const TT_KEEP = 3;
+export const TT_2MSL = 4;
+export const TT_N = 5;
+
+/** Option sizes that reduce the payload of each segment. */
+export const TCPOLEN_TSTAMP_APPA = 12;
