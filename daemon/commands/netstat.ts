@@ -302,6 +302,7 @@ const TCP_LINES: ReadonlyArray<readonly [number, string, string, string?]> = [
   [1, '%n retransmit timeout%s', 'rexmttimeo'],
   [2, '%n connection%s dropped by rexmit timeout', 'timeoutdrop'],
   [1, '%n persist timeout%s', 'persisttimeo'],
+  [2, '%n connection%s dropped by persist timeout', 'persistdrop'],
   [1, '%n keepalive timeout%s', 'keeptimeo'],
   [2, '%n keepalive probe%s sent', 'keepprobe'],
   [2, '%n connection%s dropped by keepalive', 'keepdrops'],

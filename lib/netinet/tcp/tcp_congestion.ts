@@ -12,7 +12,7 @@ import { tcpTsNow } from './tcp_output.js';
 import { tcpRetransmitHole, tcpSackPrune, tcpSackedBytes } from './tcp_sack.js';
 import { seqGeq, seqGt, seqLt, seqSub, type Seq } from './tcp_seq.js';
 import { tcpTimerActivate, tcpTimerStop } from './tcp_timer.js';
-import { TCP_REXMTMAX, TT_REXMT, tcpRexmitMin, tcpRexmitSlop } from './tcp_var.js';
+import { TCP_REXMTMAX, TT_PERSIST, TT_REXMT, tcpRexmitMin, tcpRexmitSlop } from './tcp_var.js';
 
 /** New data acknowledged: free it, time it, grow the window or go on with recovery. */
 export function tcpNewAck(cb: TcpCb, ack: Seq, r: TcpRepr, now: number): void {
@@ -46,8 +46,9 @@ export function tcpNewAck(cb: TcpCb, ack: Seq, r: TcpRepr, now: number): void {
   }
   // RFC 6298 5.2/5.3: restart the timer while data is outstanding, stop it when all is acked.
   cb.rxtShift = 0;
+  // In persist state the persist timer stays in charge (FreeBSD's tcp_do_segment).
   if (cb.sndUna === cb.sndMax) tcpTimerStop(cb, TT_REXMT);
-  else tcpTimerActivate(cb, TT_REXMT, cb.rto);
+  else if (cb.deadline[TT_PERSIST] === 0) tcpTimerActivate(cb, TT_REXMT, cb.rto);
   if (cb.sndSpace > 0) cb.so.writable();
 }
 

@@ -22,7 +22,6 @@ import {
   TCP_PAWS_IDLE,
   TT_2MSL,
   TT_KEEP,
-  TT_PERSIST,
   TT_REXMT,
   tcpAckWarCnt,
   tcpAckWarTimeWindow,
@@ -229,7 +228,10 @@ function tcpDoAck(cb: TcpCb, r: TcpRepr, flags: number, segSeq: Seq, dLen: numbe
     const pending = ack === cb.sndUna && cb.sndMax !== cb.sndUna && (flags & TH.FIN) === 0;
     if (pending && ((dLen === 0 && wnd === cb.sndWnd) || newSack)) {
       st.rcvdupack++;
-      tcpDupAck(cb, ack);
+      // The answer to a window probe is no sign of loss: without the retransmit
+      // timer (persist state) duplicates are not counted (FreeBSD's tcp_do_segment).
+      if (cb.deadline[TT_REXMT] === 0) cb.dupAcks = 0;
+      else tcpDupAck(cb, ack);
     } else if (ack === cb.sndUna && dLen === 0 && cb.sndMax === cb.sndUna) {
       cb.dupAcks = 0;
     }
@@ -269,10 +271,7 @@ function tcpUpdateWindow(cb: TcpCb, segSeq: Seq, ack: Seq, wnd: number, dLen: nu
   cb.sndWl1 = segSeq;
   cb.sndWl2 = ack;
   if (wnd > cb.maxSndWnd) cb.maxSndWnd = wnd;
-  if (wnd > 0 && cb.deadline[TT_PERSIST] !== 0) {
-    tcpTimerStop(cb, TT_PERSIST);
-    cb.rxtShift = 0;
-  }
+  // A persist timer still running stops when data flows again (tcp_output), as in FreeBSD.
 }
 
 /** Our FIN acknowledged: the closing states move on. False when processing ends here. */

@@ -9,7 +9,20 @@ import { TH, setTcpRepr, type TcpRepr } from '../../wire/tcp.js';
 import type { TcpCb } from './tcp_cb.js';
 import { seqAdd, seqGt, seqLt, seqSub, type Seq } from './tcp_seq.js';
 import { tcpTimerActivate, tcpTimerStop } from './tcp_timer.js';
-import { TCPS, TCP_BACKOFF, TCP_MAXWIN, TCP_PERSMAX, TCP_PERSMIN, TT_DELACK, TT_PERSIST, TT_REXMT, tcpRfc1323, tcpSackEnable } from './tcp_var.js';
+import {
+  TCPS,
+  TCP_BACKOFF,
+  TCP_MAXRXTSHIFT,
+  TCP_MAXWIN,
+  TT_DELACK,
+  TT_PERSIST,
+  TT_REXMT,
+  tcpPersMax,
+  tcpPersMin,
+  tcpRexmitSlop,
+  tcpRfc1323,
+  tcpSackEnable,
+} from './tcp_var.js';
 
 /**
  * Send what the state, the windows and Nagle allow (FreeBSD's tcp_output):
@@ -26,18 +39,37 @@ export function tcpOutput(cb: TcpCb): void {
       if (cb.ackNow) tcpEmit(cb, 0, false);
       return;
     }
-    const off = seqSub(cb.sndNxt, cb.sndUna);
+    let off = seqSub(cb.sndNxt, cb.sndUna);
     let win = Math.min(cb.sndWnd, cb.cwnd);
-    if (cb.force && win === 0) win = 1;
+    // A persist probe forces one byte into a zero window; into a small one it
+    // sends what fits, and then the persist timer has done its job.
+    const probe = cb.force && win === 0;
+    if (probe) win = 1;
+    else if (cb.force && cb.deadline[TT_PERSIST] !== 0) {
+      tcpTimerStop(cb, TT_PERSIST);
+      cb.rxtShift = 0;
+    }
     let len = Math.min(cb.snd.length, win) - off;
-    if (len < 0) len = 0;
+    if (len < 0) {
+      len = 0;
+      if (win === 0) {
+        // The window closed under data already sent: stop retransmitting, pull
+        // SND.NXT back to the closed window's edge and persist (FreeBSD's tcp_output).
+        tcpTimerStop(cb, TT_REXMT);
+        cb.rxtShift = 0;
+        cb.sndNxt = cb.sndUna;
+        off = 0;
+        if (cb.deadline[TT_PERSIST] === 0) tcpSetPersist(cb);
+      }
+    }
     const max = cb.tsoMax > 0 ? Math.max(cb.smss, Math.floor(cb.tsoMax / cb.smss) * cb.smss) : cb.smss;
     let full = false;
     if (len > max) {
       len = max;
       full = true;
     } else if (len >= cb.smss) full = true;
-    const sendFin = cb.finQueued && off + len === cb.snd.length && (!cb.sentFin || seqLt(cb.sndNxt, cb.sndMax));
+    // No FIN rides on a probe byte when more data follows it.
+    const sendFin = cb.finQueued && off + len === cb.snd.length && (!cb.sentFin || seqLt(cb.sndNxt, cb.sndMax)) && !(probe && off < cb.snd.length);
     let go = false;
     if (len > 0) {
       const idle = cb.sndMax === cb.sndUna;
@@ -54,16 +86,26 @@ export function tcpOutput(cb: TcpCb): void {
       go = true;
     }
     if (!go) {
-      // Data waiting on a closed or too small window, nothing in flight: the
-      // persist timer polls for the window update (RFC 9293 3.8.6.1, FreeBSD's tcp_output).
-      if (cb.snd.length > off && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0 && seqSub(cb.sndNxt, cb.sndUna) === 0) {
+      // Data waiting on a closed or too small window and neither timer running:
+      // the persist timer polls for the window update (RFC 9293 3.8.6.1, RFC 1122
+      // 4.2.2.17; FreeBSD's tcp_output). Retransmit and persist are exclusive.
+      if (cb.snd.length > 0 && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) {
         cb.rxtShift = 0;
         tcpSetPersist(cb);
       }
       return;
     }
     tcpEmit(cb, len, false, sendFin);
-    if (len === 0) return; // control segment sent; nothing more to do
+    if (probe) return; // one byte per persist timeout
+    if (len === 0) {
+      // An ACK went instead of the data that waits for the window: make sure
+      // the window is still polled (FreeBSD's tcp_output after "timer:").
+      if (cb.snd.length > 0 && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) {
+        cb.rxtShift = 0;
+        tcpSetPersist(cb);
+      }
+      return; // control segment sent; nothing more to do
+    }
   }
 }
 
@@ -153,8 +195,8 @@ export function tcpEmit(cb: TcpCb, len: number, syn: boolean, fin = false): void
   // Counters.
   st.sndtotal++;
   if (len > 0) {
-    if (cb.force && cb.sndWnd === 0) st.sndprobe++;
-    if (rexmit) {
+    if (cb.force && len === 1) st.sndprobe++;
+    else if (rexmit) {
       st.sndrexmitpack++;
       st.sndrexmitbyte += len;
     } else {
@@ -165,10 +207,14 @@ export function tcpEmit(cb: TcpCb, len: number, syn: boolean, fin = false): void
   } else if ((flags & (TH.SYN | TH.FIN)) !== 0) st.sndctrl++;
   else st.sndacks++;
   cb.host.output(cb, r, syn ? 0 : off, len);
-  // Advance the send sequence.
+  // Advance the send sequence. A probe sent by the persist timer leaves SND.NXT
+  // where it is (the byte lies beyond the window) and only extends SND.MAX.
   const consumed = len + (syn ? 1 : 0) + (fin ? 1 : 0);
   if (fin) cb.sentFin = true;
-  if (consumed > 0) {
+  if (cb.force && cb.deadline[TT_PERSIST] !== 0) {
+    const end = seqAdd(cb.sndNxt, consumed);
+    if (seqGt(end, cb.sndMax)) cb.sndMax = end;
+  } else if (consumed > 0) {
     // Time one segment per RTT when there are no timestamps (RFC 6298 3, Karn).
     if (!cb.tsOn && cb.rtStart < 0 && !rexmit) {
       cb.rtStart = now;
@@ -178,8 +224,12 @@ export function tcpEmit(cb: TcpCb, len: number, syn: boolean, fin = false): void
     cb.sndNxt = seqAdd(cb.sndNxt, consumed);
     if (seqGt(cb.sndNxt, cb.sndMax)) cb.sndMax = cb.sndNxt;
     if (cb.deadline[TT_REXMT] === 0 && cb.sndNxt !== cb.sndUna) {
-      if (cb.deadline[TT_PERSIST] !== 0 && !cb.force) tcpTimerStop(cb, TT_PERSIST);
-      if (cb.deadline[TT_PERSIST] === 0) tcpTimerActivate(cb, TT_REXMT, cb.rto);
+      // Data in flight: the retransmit timer takes over from the persist timer.
+      if (cb.deadline[TT_PERSIST] !== 0) {
+        tcpTimerStop(cb, TT_PERSIST);
+        cb.rxtShift = 0;
+      }
+      tcpTimerActivate(cb, TT_REXMT, cb.rto);
     }
   }
   // An ACK went out with this segment.
@@ -199,12 +249,19 @@ export function tcpSendAt(cb: TcpCb, s: Seq, len: number): void {
   if (cb.deadline[TT_REXMT] === 0) tcpTimerActivate(cb, TT_REXMT, cb.rto);
 }
 
-/** Start the persist timer (tcp_setpersist). */
+/**
+ * Start the persist timer and back it off (tcp_setpersist). FreeBSD's base
+ * is ((t_srtt >> 2) + t_rttvar) >> 1 on its fixed-point values (t_srtt
+ * scaled by 32, t_rttvar by 16), which is 4 SRTT + 8 RTTVAR; it is
+ * multiplied by tcp_backoff[t_rxtshift], given the rexmit slop and held
+ * within net.inet.tcp.persmin and persmax (5 s and 60 s).
+ */
 export function tcpSetPersist(cb: TcpCb): void {
-  // RFC 9293 3.8.6.1 with RFC 6298 backoff, bounded as FreeBSD's TCPTV_PERSMIN/MAX.
-  const base = cb.srtt === 0 ? 1000 : cb.srtt + 4 * cb.rttvar;
-  const t = Math.min(Math.max(base * TCP_BACKOFF[Math.min(cb.rxtShift, TCP_BACKOFF.length - 1)]!, TCP_PERSMIN), TCP_PERSMAX);
-  tcpTimerActivate(cb, TT_PERSIST, t);
+  const v = cb.host.sysctl;
+  const t = 4 * cb.srtt + 8 * cb.rttvar;
+  const tt = Math.min(Math.max(t * TCP_BACKOFF[cb.rxtShift]! + v[tcpRexmitSlop.slot]!, v[tcpPersMin.slot]!), v[tcpPersMax.slot]!);
+  tcpTimerActivate(cb, TT_PERSIST, tt);
+  if (cb.rxtShift < TCP_MAXRXTSHIFT) cb.rxtShift++;
 }
 
 /** RST with sequence `s` (our reply to an unacceptable ACK, or an abort). */

@@ -8,14 +8,17 @@
 import type { TcpCb } from './tcp_cb.js';
 import { tcpRangeRto } from './tcp_congestion.js';
 import { tcpEmit, tcpOutput, tcpSetPersist } from './tcp_output.js';
-import { seqAdd, seqSub } from './tcp_seq.js';
+import { seqAdd } from './tcp_seq.js';
 import { tcpDrop } from './tcp_subr.js';
 import {
   TCPS,
   TCP_BACKOFF,
+  TCP_MAXPERSISTIDLE,
   TCP_MAXRXTSHIFT,
+  TCP_PERSMAX,
   TCP_REXMTMAX,
   TCP_SYN_RETRIES,
+  TCP_TOTBACKOFF,
   TT_2MSL,
   TT_DELACK,
   TT_KEEP,
@@ -26,6 +29,7 @@ import {
   tcpKeepIdle,
   tcpKeepIntvl,
   tcpRexmitInitial,
+  tcpRexmitMin,
 } from './tcp_var.js';
 
 /** Start (or restart) timer `slot` to fire `ms` from now (tcp_timer_activate). */
@@ -122,19 +126,30 @@ function tcpTimerRexmt(cb: TcpCb): void {
   tcpOutput(cb);
 }
 
-/** Persist timeout: force a byte into the closed window (RFC 9293 3.8.6.1). */
+/**
+ * Persist timeout (tcp_timer_persist): force a byte into the closed window
+ * (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17) and keep doing so, backing off, for
+ * as long as the peer answers. As FreeBSD: give up only when the peer has
+ * been silent for TCP_MAXPERSISTIDLE or a full retransmit backoff after the
+ * backoff is exhausted, or for TCPTV_PERSMAX once the application has closed.
+ */
 function tcpTimerPersist(cb: TcpCb): void {
-  cb.host.stat.persisttimeo++;
-  if (cb.snd.length > 0) {
-    // A zero window gets the first unacknowledged byte (FreeBSD resets snd_nxt),
-    // a small one whatever fits.
-    if (cb.sndWnd === 0) cb.sndNxt = cb.sndUna;
-    cb.force = true;
-    tcpOutput(cb);
-    cb.force = false;
+  const st = cb.host.stat;
+  st.persisttimeo++;
+  const idle = cb.host.now() - cb.lastRcv;
+  const rexmtval = Math.max(cb.srtt + 4 * cb.rttvar, cb.host.sysctl[tcpRexmitMin.slot]!);
+  if (
+    (cb.rxtShift >= TCP_MAXRXTSHIFT && (idle >= TCP_MAXPERSISTIDLE || idle >= rexmtval * TCP_TOTBACKOFF)) ||
+    (cb.state > TCPS.CLOSE_WAIT && idle >= TCP_PERSMAX)
+  ) {
+    st.persistdrop++;
+    tcpDrop(cb, 'ETIMEDOUT');
+    return;
   }
-  if (cb.rxtShift < TCP_MAXRXTSHIFT) cb.rxtShift++;
-  if (cb.snd.length > seqSub(cb.sndNxt, cb.sndUna) && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) tcpSetPersist(cb);
+  tcpSetPersist(cb);
+  cb.force = true;
+  tcpOutput(cb);
+  cb.force = false;
 }
 
 /** Keepalive, or connection establishment timing out (net.inet.tcp.keepinit). */

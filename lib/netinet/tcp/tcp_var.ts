@@ -52,6 +52,8 @@ export const tcpKeepInit = sysctlInt({ name: 'net.inet.tcp.keepinit', def: 75000
 export const tcpKeepIdle = sysctlInt({ name: 'net.inet.tcp.keepidle', def: 7200000, min: 1, max: 2147483647, descr: 'time before keepalive probes begin (ms)' });
 export const tcpKeepIntvl = sysctlInt({ name: 'net.inet.tcp.keepintvl', def: 75000, min: 1, max: 3600000, descr: 'time between keepalive probes (ms)' });
 export const tcpKeepCnt = sysctlInt({ name: 'net.inet.tcp.keepcnt', def: 8, min: 1, max: 1000, descr: 'Number of keepalive probes to send' });
+export const tcpPersMin = sysctlInt({ name: 'net.inet.tcp.persmin', def: 5000, min: 1, max: 3600000, descr: 'minimum persistence interval (ms)' });
+export const tcpPersMax = sysctlInt({ name: 'net.inet.tcp.persmax', def: 60000, min: 1, max: 3600000, descr: 'maximum persistence interval (ms)' });
 export const tcpFinWait2Timeout = sysctlInt({ name: 'net.inet.tcp.finwait2_timeout', def: 60000, min: 1, max: 3600000, descr: 'FIN-WAIT2 timeout (ms)' });
 export const tcpBlackhole = sysctlInt({ name: 'net.inet.tcp.blackhole', def: 0, min: 0, max: 2, descr: 'Do not send RST on segments to closed ports' });
 export const tcpSendspace = sysctlInt({ name: 'net.inet.tcp.sendspace', def: 32768, min: 1024, max: 64 * 1024 * 1024, descr: 'Initial send socket buffer size' });
@@ -89,6 +91,7 @@ export const tcpStats = defineStats({
   timeoutdrop: 'connections dropped by rexmit timeout',
   rexmttimeo: 'retransmit timeouts',
   persisttimeo: 'persist timeouts',
+  persistdrop: 'connections dropped by persist timeout',
   keeptimeo: 'keepalive timeouts',
   keepprobe: 'keepalive probes sent',
   keepdrops: 'connections dropped by keepalive',
@@ -145,12 +148,22 @@ export type TcpStat = Stats<(typeof tcpStats.keys)[number]>;
 export const TCP_MAXRXTSHIFT = 12;
 /** Retransmissions of a SYN before connect fails (net.inet.tcp.syncnt-like; FreeBSD uses TCP_MAXRXTSHIFT too). */
 export const TCP_SYN_RETRIES = 6;
-/** RFC 6298 backoff multipliers (FreeBSD's tcp_backoff[]). */
-export const TCP_BACKOFF = [1, 2, 4, 8, 16, 32, 64, 64, 64, 64, 64, 64, 64];
+/** RFC 6298 backoff multipliers, indexed by the shift (FreeBSD's tcp_backoff[]). */
+export const TCP_BACKOFF = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
+/** The sum of TCP_BACKOFF (FreeBSD's tcp_totbackoff). */
+export const TCP_TOTBACKOFF = 2559;
+/**
+ * Silence from a peer in persist state, at full backoff, before the
+ * connection is dropped (FreeBSD's tcp_maxpersistidle = TCPTV_KEEP_IDLE, 2 h).
+ */
+export const TCP_MAXPERSISTIDLE = 7_200_000;
 /** Largest RTO (64 s, FreeBSD's TCPTV_REXMTMAX). */
 export const TCP_REXMTMAX = 64_000;
-/** Smallest and largest persist interval (FreeBSD's TCPTV_PERSMIN/MAX). */
-export const TCP_PERSMIN = 5_000;
+/**
+ * Largest persist interval (FreeBSD's TCPTV_PERSMAX): also how long a
+ * connection the application has closed may sit in persist without hearing
+ * from the peer. The intervals themselves are net.inet.tcp.persmin/persmax.
+ */
 export const TCP_PERSMAX = 60_000;
 /** Largest window before scaling; our receive window scale is chosen to cover the buffer. */
 export const TCP_MAXWIN = 65535;
