@@ -16,7 +16,7 @@ export const etherStats = defineStats({
   noproto: 'frames with an unsupported EtherType',
 });
 
-export type EtherStat = Stats<(typeof etherStats.keys)[number]>;
+export type EtherStat = Stats<(typeof etherStats.fields)[number]>;
 
 declare module './vnet.js' {
   interface Vnet {

@@ -68,7 +68,7 @@ export const arpStats = defineStats({
   dupips: 'Duplicate IPs seen',
 });
 
-export type ArpStat = Stats<(typeof arpStats.keys)[number]>;
+export type ArpStat = Stats<(typeof arpStats.fields)[number]>;
 
 declare module '../net/vnet.js' {
   interface Vnet {

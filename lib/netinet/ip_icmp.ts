@@ -95,7 +95,7 @@ const LIM_ECHO = 1;
 const LIM_TSTAMP = 2;
 const LIM_NAMES = ['icmp unreach response', 'icmp ping response', 'icmp tstamp response'];
 
-export type IcmpStat = Stats<(typeof icmpStats.keys)[number]>;
+export type IcmpStat = Stats<(typeof icmpStats.fields)[number]>;
 
 export class IcmpState {
   readonly inhist = new Float64Array(ICMP_MAXTYPE + 1);
@@ -188,10 +188,19 @@ export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
       icmpReflect(im, ifp, buf, off, hlen, ipLen, ICMP_TYPE.TIMESTAMP_REPLY);
       return;
     }
+    case ICMP_TYPE.REDIRECT:
+      // Redirects are not acted on; one with an unknown code is counted as FreeBSD does.
+      if (icp.code > ICMP_REDIRECT_MAXCODE) st.badcode++;
+      return;
     case ICMP_TYPE.UNREACH:
     case ICMP_TYPE.TIME_EXCEEDED:
     case ICMP_TYPE.PARAM_PROB:
     case ICMP_TYPE.SOURCE_QUENCH: {
+      // Codes past the last one RFC 792, 1122 and 1812 define (FreeBSD's icmp_input).
+      if (icp.code > icmpMaxCode(type)) {
+        st.badcode++;
+        return;
+      }
       // An error must quote at least the offending IP header and 8 bytes (RFC 792).
       const q = icp.quoteOffset;
       const quoted = im.icmp.ip.reset(buf, q, icmpLen - ICMP_MINLEN);
@@ -205,6 +214,17 @@ export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
     default:
       return;
   }
+}
+
+/** Highest redirect code: host for TOS (RFC 1122 3.2.2.2). */
+const ICMP_REDIRECT_MAXCODE = 3;
+
+/** Highest known code of an error type (source quench has only 0, but is not checked: it is ignored). */
+function icmpMaxCode(type: number): number {
+  if (type === ICMP_TYPE.UNREACH) return ICMP_UNREACH.PRECEDENCE_CUTOFF;
+  if (type === ICMP_TYPE.TIME_EXCEEDED) return ICMP_TIMXCEED.REASS;
+  if (type === ICMP_TYPE.PARAM_PROB) return 1;
+  return 255;
 }
 
 /**

@@ -12,9 +12,8 @@ import type { Ifnet } from '../net/if.js';
 import { etherRegister, ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import { put32, u32 } from '../wire/bytes.js';
-import { checksumAdjust } from '../wire/checksum.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
-import { IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
+import { IP_HDR_LEN, IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmpError, icmpInput } from './ip_icmp.js';
 import { ipOutputFinish, selectSource } from './ip_output.js';
@@ -264,21 +263,15 @@ function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: num
       return;
     }
   }
-  decrementTtl(ip);
+  ip.decrementTtl(IPTTLDEC);
   st.forward++;
+  // FreeBSD's ip_tryforward takes packets without options: the fast path, counted twice.
+  if (hlen === IP_HDR_LEN) st.fastforward++;
   rt.use++;
   const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
   // pfil output; then fragmentation (if needed) and the link.
   if (!im.fw.output(ifp, out, nexthop, buf, off, ipLen, mtu, meta)) return;
   ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);
-}
-
-/** TTL minus one with the header checksum patched (RFC 1624). */
-function decrementTtl(ip: Ipv4Packet): void {
-  const ttl = ip.ttl;
-  const proto = ip.protocol;
-  ip.checksum = checksumAdjust(ip.checksum, (ttl << 8) | proto, ((ttl - IPTTLDEC) << 8) | proto);
-  ip.ttl = ttl - IPTTLDEC;
 }
 
 /** Size of one IP packet cut from a GSO super-frame: headers plus gso_size. */

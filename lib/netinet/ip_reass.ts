@@ -8,7 +8,7 @@
  */
 
 import type { Vnet } from '../net/vnet.js';
-import { IP_HDR_LEN, IP_MAXPACKET, Ipv4Packet } from '../wire/ipv4.js';
+import { IP_MAXPACKET, Ipv4Packet } from '../wire/ipv4.js';
 import { allocPacket, ipFragTtl, ipMaxFragPackets, ipMaxFragsPerPacket } from './ip_var.js';
 
 interface Frag {
@@ -71,7 +71,13 @@ export function ipReass(im: Vnet, buf: Uint8Array, off: number, hlen: number, ip
   const more = ip.moreFrags;
   const plen = ipLen - hlen;
   // RFC 791: every fragment but the last carries a multiple of 8 bytes.
-  if ((more && (plen & 7) !== 0) || plen === 0 || start + plen > IP_MAXPACKET - IP_HDR_LEN) {
+  if ((more && (plen & 7) !== 0) || plen === 0) {
+    st.fragdropped++;
+    return null;
+  }
+  // As FreeBSD: a fragment must lie within a packet of valid size.
+  if (start + plen > IP_MAXPACKET) {
+    st.toolong++;
     st.fragdropped++;
     return null;
   }
@@ -113,6 +119,12 @@ export function ipReass(im: Vnet, buf: Uint8Array, off: number, hlen: number, ip
   t.queues.delete(key);
   const h = q.header;
   const len = h.length + q.total;
+  // The data fits, but with this header the datagram would not (FreeBSD's second toolong check).
+  if (len > IP_MAXPACKET) {
+    st.toolong++;
+    st.fragdropped += q.frags.length;
+    return null;
+  }
   const p = allocPacket(len);
   p.buf.set(h, p.off);
   for (const f of q.frags) p.buf.set(f.data, p.off + h.length + f.start);

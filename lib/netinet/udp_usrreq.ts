@@ -64,9 +64,10 @@ export const udpStats = defineStats({
   delivered: 'delivered',
   opackets: 'datagrams output',
   filtmcast: 'times multicast source filter matched',
-});
+  // FreeBSD 14 prints pcbhashmiss but never bumps it; there are no multicast source filters here.
+}, { zero: ['pcbhashmiss', 'filtmcast'] });
 
-export type UdpStat = Stats<(typeof udpStats.keys)[number]>;
+export type UdpStat = Stats<(typeof udpStats.fields)[number]>;
 
 /** UDP's header views (reused, never allocated per packet). */
 export class UdpViews {

@@ -70,7 +70,7 @@ const F = { DST: 0, SRC: 6, TYPE: 12 } as const;
 /** A view over an Ethernet II header. */
 export class EthernetFrame extends WireView {
   checked(): boolean {
-    return this.holds(ETHER_HDR_LEN);
+    return this.len >= ETHER_HDR_LEN && this.off >= 0 && this.off + this.len <= this.buf.length;
   }
 
   get dst(): Mac {
