@@ -19,6 +19,7 @@ import { E, VimageError, fail } from './errors.js';
 import type { Logger } from './log.js';
 import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
 import { etherInput, etherStats } from './net/if_ethersubr.js';
+import { ipProtoRegister, ProtoSwitch, type Vnet } from './net/vnet.js';
 import { EpairDriver } from './net/if_epair.js';
 import { LoopDriver } from './net/if_loop.js';
 import { TapDriver, type TapOpener } from './net/if_tap.js';
@@ -26,17 +27,18 @@ import { Netisr } from './net/netisr.js';
 import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
 import { inAddAddress, inPurgeInterface } from './netinet/in.js';
 import { IcmpState, icmpStats } from './netinet/ip_icmp.js';
-import { ipDeliver, ipInput } from './netinet/ip_input.js';
+import { ipDeliver, ipInit, ipInput } from './netinet/ip_input.js';
 import { Ipfw, ipfwDestroy, ipfwInit } from './ipfw/ip_fw2.js';
 import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
-import { ipStats } from './netinet/ip_var.js';
+import { IpViews, ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
 import { RouteTable } from './netinet/route.js';
-import { udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/udp_usrreq.js';
-import { tcpDestroy, tcpInit, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
+import { UdpViews, udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/udp_usrreq.js';
+import { tcpCtlInput, tcpDestroy, tcpInit, tcpInput, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
 import type { PcbTable } from './socket/in_pcb.js';
 import { SysctlValues } from './sysctl.js';
-import type { Mac } from './wire/ethernet.js';
+import { EthernetFrame, type Mac } from './wire/ethernet.js';
+import { IPPROTO } from './wire/ipv4.js';
 import { VnetHdr } from './wire/vnet.js';
 
 export type ImageId = number & { readonly __brand: 'ImageId' };
@@ -49,21 +51,28 @@ interface Subsystem {
 }
 
 const SUBSYSTEMS: readonly Subsystem[] = [
+  { name: 'inet', init: ipInit, destroy: () => {} },
   { name: 'loopback', init: (im) => im.attachLoopback(), destroy: () => {} },
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
-  { name: 'tcp', init: tcpInit, destroy: tcpDestroy },
+  { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
+
+/** TCP's init and its place in the protocol switch (tcp_usrreq.ts takes the Image; the switch hands it back). */
+function tcpAttach(im: Image): void {
+  tcpInit(im);
+  ipProtoRegister(im, IPPROTO.TCP, { input: tcpInput, ctlinput: tcpCtlInput });
+}
 
 export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const IFNAME_RE = /^[a-z][a-z0-9_.]{0,14}$/;
 export const HOST_IFNAME_RE = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/;
 
-export class Image {
+export class Image implements Vnet {
   readonly id: ImageId;
   readonly name: string;
   readonly registry: Registry;
@@ -79,6 +88,11 @@ export class Image {
   readonly udpstat = udpStats.create();
   readonly tcpstat = tcpStats.create();
   readonly etherstat = etherStats.create();
+  /** EtherType table and IP protocol switch, filled by the subsystems' init. */
+  readonly protosw = new ProtoSwitch();
+  readonly etherView = new EthernetFrame();
+  readonly ipViews = new IpViews();
+  readonly udpViews = new UdpViews();
 
   readonly ifnets = new Map<string, Ifnet>();
   lo0!: Ifnet;
@@ -118,6 +132,10 @@ export class Image {
     for (const s of SUBSYSTEMS) s.init(this);
   }
 
+  random(): number {
+    return this.registry.random();
+  }
+
   /** Milliseconds of CPU spent on this image (packets, timers, processes). */
   get cpuMs(): number {
     return this.cpu.ms;
@@ -151,13 +169,14 @@ export class Image {
   ipInputFrom(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
     ifp.counters.ipackets++;
     ifp.counters.ibytes += len;
-    if (ifp.loopback && len >= 20) {
+    const ip = this.ipViews.input.reset(buf, off, len);
+    if (ifp.loopback && ip.check(false) === 'ok') {
       // Our own output: already validated; deliver (broadcasts included).
-      const hlen = (buf[off]! & 0xf) << 2;
-      const dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+      const hlen = ip.headerLen;
+      const dst = ip.dst;
       if (this.inAddrs.has(dst) || dst >>> 24 === 127) {
         this.ipstat.total++;
-        const ipLen = (buf[off + 2]! << 8) | buf[off + 3]!;
+        const ipLen = ip.totalLen;
         if (!this.fw.input(ifp, buf, off, ipLen, meta)) return;
         ipDeliver(this, ifp, buf, off, hlen, ipLen, meta, false);
         return;

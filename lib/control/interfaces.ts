@@ -8,7 +8,8 @@
 
 import type { Image, Registry } from '../image.js';
 import { E, fail } from '../errors.js';
-import { IFF, IFF_NAMES, type Ifnet } from '../net/if.js';
+import { IFF, IFF_NAMES, ifCounters, type Ifnet } from '../net/if.js';
+import { snapshot } from '../stats.js';
 import { inAddAddress, inDeleteAddress } from '../netinet/in.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
 import { ip4ToString, prefixMask } from '../wire/ipv4.js';
@@ -143,7 +144,7 @@ export class InterfacesControl {
 
   /** Interfaces with their counters, in index order (netstat -i). */
   listWithCounters(): Array<InterfaceInfo & { counters: InterfaceCounters }> {
-    return this.#sorted().map((ifp) => ({ ...interfaceInfo(ifp), counters: { ...ifp.counters } }));
+    return this.#sorted().map((ifp) => ({ ...interfaceInfo(ifp), counters: snapshot(ifCounters, ifp.counters) }));
   }
 
   get(name: string): InterfaceInfo {

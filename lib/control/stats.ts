@@ -43,7 +43,7 @@ interface Proto {
   get(im: Image): Stats<string>;
 }
 
-function proto<K extends string>(def: StatsDef<K>, get: (im: Image) => Stats<K>): Proto {
+function proto<K extends string, Z extends string>(def: StatsDef<K, Z>, get: (im: Image) => Stats<K>): Proto {
   return { def: def as unknown as StatsDef<string>, get: get as unknown as (im: Image) => Stats<string> };
 }
 
@@ -80,7 +80,7 @@ export class StatsControl {
     const im = this.#im;
     const p = PROTOS[name];
     const st = p.get(im);
-    const out: ProtocolStats = { protocol: name, counters: p.def.keys.map((k) => ({ name: k, description: p.def.descr[k]!, value: st[k]! })) };
+    const out: ProtocolStats = { protocol: name, counters: p.def.keys.map((k) => ({ name: k, description: p.def.descr[k]!, value: p.def.value(st, k) })) };
     if (name === 'tcp') {
       const byState: Array<{ state: string; count: number }> = [];
       im.tcp.states.forEach((count, s) => byState.push({ state: TCP_STATE_NAMES[s]!, count }));

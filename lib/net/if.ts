@@ -57,8 +57,9 @@ export const ifCounters = defineStats({
   omcasts: 'multicast and broadcast packets sent',
   collisions: 'collisions',
   noproto: 'packets received for an unknown protocol',
-});
-export type IfCounters = Stats<(typeof ifCounters.keys)[number]>;
+  // Links here are full duplex: as FreeBSD's tap and epair, they never count a collision.
+}, { zero: ['collisions'] });
+export type IfCounters = Stats<(typeof ifCounters.fields)[number]>;
 
 /** One IPv4 address on an interface. */
 export interface InAddr {

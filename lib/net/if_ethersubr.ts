@@ -4,13 +4,11 @@
  * counted (noproto) and dropped.
  */
 
-import type { Image } from '../image.js';
-import { defineStats } from '../stats.js';
-import { ETHERTYPE, ETHER_HDR_LEN, readMac } from '../wire/ethernet.js';
+import { defineStats, type Stats } from '../stats.js';
+import { ETHER_HDR_LEN, EthernetFrame } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { arpInput } from '../netinet/if_ether.js';
-import { ipInput } from '../netinet/ip_input.js';
 import { IFF, type Ifnet } from './if.js';
+import type { Vnet } from './vnet.js';
 
 export const etherStats = defineStats({
   runts: 'frames shorter than an Ethernet header',
@@ -18,28 +16,38 @@ export const etherStats = defineStats({
   noproto: 'frames with an unsupported EtherType',
 });
 
-export function etherInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+export type EtherStat = Stats<(typeof etherStats.fields)[number]>;
+
+declare module './vnet.js' {
+  interface Vnet {
+    readonly etherstat: EtherStat;
+    /** ether_input's view of the frame being received (reused). */
+    readonly etherView: EthernetFrame;
+  }
+}
+
+/** Link input: count, filter on the destination, hand the payload to the EtherType's registered input. */
+export function etherInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
   const c = ifp.counters;
-  if (len < ETHER_HDR_LEN) {
+  const eh = im.etherView.reset(buf, off, len);
+  if (!eh.checked()) {
     c.ierrors++;
     im.etherstat.runts++;
     return;
   }
   c.ipackets++;
   c.ibytes += len;
-  if ((buf[off]! & 1) !== 0) {
+  if (eh.isGroup) {
     c.imcasts++;
-  } else if ((ifp.flags & IFF.PROMISC) === 0 && readMac(buf, off) !== ifp.mac) {
+  } else if ((ifp.flags & IFF.PROMISC) === 0 && eh.dst !== ifp.mac) {
     im.etherstat.notours++;
     return;
   }
-  const type = (buf[off + 12]! << 8) | buf[off + 13]!;
-  if (type === ETHERTYPE.IPV4) {
-    ipInput(im, ifp, buf, off + ETHER_HDR_LEN, len - ETHER_HDR_LEN, meta);
-  } else if (type === ETHERTYPE.ARP) {
-    arpInput(im, ifp, buf, off + ETHER_HDR_LEN, len - ETHER_HDR_LEN);
-  } else {
+  const input = im.protosw.ether(eh.etherType);
+  if (input === null) {
     c.noproto++;
     im.etherstat.noproto++;
+    return;
   }
+  input(im, ifp, buf, off + ETHER_HDR_LEN, len - ETHER_HDR_LEN, meta);
 }

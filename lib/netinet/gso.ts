@@ -5,12 +5,18 @@
  * that cannot take it. Links that can take it get the frame intact.
  */
 
-import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
-import { internetChecksum, pseudoHeaderSum, sum16, foldComplement } from '../wire/checksum.js';
+import type { Vnet } from '../net/vnet.js';
+import { put16 } from '../wire/bytes.js';
+import { internetChecksum } from '../wire/checksum.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
+import { IPPROTO } from '../wire/ipv4.js';
+import { TH, TCP_HDR_LEN } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
-import { allocPacket, ipToLink, readU32, writeU32 } from './ip_output.js';
+import { allocPacket } from './ip_var.js';
+
+/** Where a segment goes: ip_output's hand-off to the link (passed in, so this file does not import ip_output). */
+export type SegmentOutput = (im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr) => unknown;
 
 /**
  * Fill in a checksum the sender left partial (VIRTIO_NET_HDR_F_NEEDS_CSUM):
@@ -23,9 +29,7 @@ export function completeChecksum(buf: Uint8Array, ipOff: number, ipLen: number, 
     const at = start + meta.csumOffset;
     const end = ipOff + ipLen;
     if (start >= ipOff && at + 2 <= end) {
-      const c = internetChecksum(buf, start, end - start);
-      buf[at] = c >> 8;
-      buf[at + 1] = c & 0xff;
+      put16(buf, at, internetChecksum(buf, start, end - start));
     }
   }
   meta.flags = 0;
@@ -37,29 +41,32 @@ export function completeChecksum(buf: Uint8Array, ipOff: number, ipLen: number, 
  * segment, sequence numbers advanced, FIN/PSH only on the last segment and
  * CWR only on the first, TCP checksum computed in full.
  */
-export function softwareSegment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+export function softwareSegment(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr, out: SegmentOutput): void {
   const gso = meta.gsoType & ~VIRTIO_NET_HDR_GSO.ECN;
-  const ipHl = (buf[off]! & 0xf) << 2;
-  if (gso !== VIRTIO_NET_HDR_GSO.TCPV4 || len < ipHl + 20 || buf[off + 9] !== 6) {
+  const ip = im.ipViews.output.reset(buf, off, len);
+  const ipHl = ip.headerLen;
+  if (gso !== VIRTIO_NET_HDR_GSO.TCPV4 || len < ipHl + TCP_HDR_LEN || ip.protocol !== IPPROTO.TCP) {
     im.ipstat.odropped++;
     return;
   }
-  const t = off + ipHl;
-  const tcpHl = (buf[t + 12]! >> 4) << 2;
+  const th = im.ipViews.tcp.reset(buf, off + ipHl, len - ipHl);
+  const tcpHl = th.headerLen;
   const hdrs = ipHl + tcpHl;
   const mss = meta.gsoSize;
   // gso_size comes from outside: refuse sizes no real sender uses, which
   // would turn one frame into thousands of segments.
-  if (tcpHl < 20 || hdrs > len || mss < 64) {
+  if (tcpHl < TCP_HDR_LEN || hdrs > len || mss < 64) {
     im.ipstat.odropped++;
     return;
   }
-  const src = readU32(buf, off + 12);
-  const dst = readU32(buf, off + 16);
-  const id0 = (buf[off + 4]! << 8) | buf[off + 5]!;
-  const seq0 = readU32(buf, t + 4);
-  const flags = buf[t + 13]!;
+  const src = ip.src;
+  const dst = ip.dst;
+  const id0 = ip.ident;
+  const seq0 = th.seq;
+  const flags = th.flags;
   const payload = len - hdrs;
+  const sv = im.ipViews.frag;
+  const st = im.ipViews.tcp;
   for (let p = 0, i = 0; p < payload || (payload === 0 && i === 0); p += mss, i++) {
     const n = Math.min(mss, payload - p);
     const seg = allocPacket(hdrs + n);
@@ -68,29 +75,19 @@ export function softwareSegment(im: Image, ifp: Ifnet, nexthop: number, buf: Uin
     b.set(buf.subarray(off, off + hdrs), o);
     b.set(buf.subarray(off + hdrs + p, off + hdrs + p + n), o + hdrs);
     const tot = hdrs + n;
-    b[o + 2] = tot >> 8;
-    b[o + 3] = tot & 0xff;
-    const id = (id0 + i) & 0xffff;
-    b[o + 4] = id >> 8;
-    b[o + 5] = id & 0xff;
-    b[o + 10] = 0;
-    b[o + 11] = 0;
-    const ipSum = internetChecksum(b, o, ipHl);
-    b[o + 10] = ipSum >> 8;
-    b[o + 11] = ipSum & 0xff;
-    const to = o + ipHl;
-    writeU32(b, to + 4, (seq0 + p) >>> 0);
+    const v = sv.reset(b, o, tot);
+    v.totalLen = tot;
+    v.ident = (id0 + i) & 0xffff;
+    v.fillChecksum();
+    const t = st.reset(b, o + ipHl, tcpHl + n);
+    t.seq = (seq0 + p) >>> 0;
     const last = p + n >= payload;
     let f = flags;
-    if (!last) f &= ~(0x01 | 0x08); // FIN, PSH
-    if (i > 0) f &= ~0x80; // CWR
-    b[to + 13] = f;
-    b[to + 16] = 0;
-    b[to + 17] = 0;
-    const c = foldComplement(sum16(b, to, tcpHl + n, pseudoHeaderSum(src, dst, 6, tcpHl + n)));
-    b[to + 16] = c >> 8;
-    b[to + 17] = c & 0xff;
-    ipToLink(im, ifp, nexthop, b, o, tot, im.noOffload);
+    if (!last) f &= ~(TH.FIN | TH.PSH);
+    if (i > 0) f &= ~TH.CWR;
+    t.flags = f;
+    t.fillChecksum(src, dst);
+    out(im, ifp, nexthop, b, o, tot, im.noOffload);
     if (payload === 0) break;
   }
 }

@@ -5,14 +5,14 @@
  * gratuitous ARP when an address is added.
  */
 
-import type { Image } from '../image.js';
+import { etherRegister, type Vnet } from '../net/vnet.js';
 import type { Ifnet } from '../net/if.js';
 import { IFF } from '../net/if.js';
-import { defineStats } from '../stats.js';
+import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { ArpPacket, ARPOP, ARP_LEN, emitArp } from '../wire/arp.js';
-import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, macToString, writeMac, type Mac } from '../wire/ethernet.js';
-import { ip4ToString } from '../wire/ipv4.js';
+import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, emitEthernetSrc, macToString, writeMac, type Mac } from '../wire/ethernet.js';
+import { Ipv4Packet, ip4ToString } from '../wire/ipv4.js';
 import { VnetHdr } from '../wire/vnet.js';
 import { E, fail } from '../errors.js';
 import { PKT_HEADROOM } from '../net/if.js';
@@ -68,6 +68,15 @@ export const arpStats = defineStats({
   dupips: 'Duplicate IPs seen',
 });
 
+export type ArpStat = Stats<(typeof arpStats.fields)[number]>;
+
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly arp: ArpTable;
+    readonly arpstat: ArpStat;
+  }
+}
+
 export const LLE_INCOMPLETE = 0;
 export const LLE_REACHABLE = 1;
 export const LLE_STATIC = 2;
@@ -99,14 +108,17 @@ export class ArpTable {
   /** Reused frame buffer for requests and replies (sent synchronously). */
   readonly frame = new Uint8Array(PKT_HEADROOM + ETHER_HDR_LEN + ARP_LEN + 18);
   readonly view = new ArpPacket();
+  /** The IPv4 header of a frame waiting on resolution. */
+  readonly ipView = new Ipv4Packet();
   readonly meta = new VnetHdr();
 }
 
-export function arpInit(im: Image): void {
+export function arpInit(im: Vnet): void {
+  etherRegister(im, ETHERTYPE.ARP, arpInput);
   im.arp.sweeper = im.clock.every(1000, () => arpSweep(im));
 }
 
-export function arpDestroy(im: Image): void {
+export function arpDestroy(im: Vnet): void {
   im.arp.sweeper?.cancel();
   im.arp.sweeper = null;
   for (const e of im.arp.entries.values()) dropHeld(im, e);
@@ -114,7 +126,7 @@ export function arpDestroy(im: Image): void {
 }
 
 /** Forget every entry on `ifp` (address removed, interface moved away). */
-export function arpPurgeInterface(im: Image, ifp: Ifnet): void {
+export function arpPurgeInterface(im: Vnet, ifp: Ifnet): void {
   for (const [ip, e] of im.arp.entries) {
     if (e.ifp === ifp) {
       dropHeld(im, e);
@@ -123,12 +135,25 @@ export function arpPurgeInterface(im: Image, ifp: Ifnet): void {
   }
 }
 
-function dropHeld(im: Image, e: LlEntry): void {
+/**
+ * Forget the entries on `ifp` in subnet net/mask that no address left on
+ * `ifp` covers (an address was removed; FreeBSD's lltable_prefix_free).
+ */
+export function arpPurgeSubnet(im: Vnet, ifp: Ifnet, net: number, mask: number): void {
+  for (const [ip, e] of im.arp.entries) {
+    if (e.ifp === ifp && ((ip & mask) >>> 0) === net && ifp.subnetOf(ip) === undefined) {
+      dropHeld(im, e);
+      im.arp.entries.delete(ip);
+    }
+  }
+}
+
+function dropHeld(im: Vnet, e: LlEntry): void {
   im.arpstat.dropped += e.hold.length;
   e.hold.length = 0;
 }
 
-function arpSweep(im: Image): void {
+function arpSweep(im: Vnet): void {
   const now = im.clock.now();
   for (const [ip, e] of im.arp.entries) {
     if (e.state === LLE_INCOMPLETE && e.asked < im.sysctl.v[arpMaxTries.slot]! && now - e.lastAsked >= 1000) {
@@ -155,7 +180,7 @@ function arpSweep(im: Image): void {
  * "merge" when we already know the sender), answer requests for our
  * addresses.
  */
-export function arpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len: number): void {
+export function arpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number): void {
   const st = im.arpstat;
   st.received++;
   const v = im.arp.view.reset(buf, off, len);
@@ -196,11 +221,11 @@ export function arpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, le
   }
 }
 
-function roomForEntry(im: Image): boolean {
+function roomForEntry(im: Vnet): boolean {
   return im.arp.entries.size < im.sysctl.v[arpMaxEntries.slot]!;
 }
 
-function learn(im: Image, ifp: Ifnet, ip: number, mac: Mac, e: LlEntry | undefined): void {
+function learn(im: Vnet, ifp: Ifnet, ip: number, mac: Mac, e: LlEntry | undefined): void {
   const now = im.clock.now();
   if (e !== undefined && e.state === LLE_STATIC) return;
   if (e === undefined) {
@@ -243,7 +268,7 @@ export type ArpResult = 0 | 'held' | 'EHOSTDOWN' | 'EHOSTUNREACH';
  * failed state (maxtries requests unanswered, until net.link.ether.inet.wait
  * expires it) frames are dropped and counted, and the errno is returned.
  */
-export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): ArpResult {
+export function arpResolve(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): ArpResult {
   const e = im.arp.entries.get(nexthop);
   if (e !== undefined && e.state !== LLE_INCOMPLETE && e.ifp === ifp) {
     writeMac(buf, off, e.mac);
@@ -264,7 +289,7 @@ export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
     // Resolution failed recently: drop until the incomplete entry expires,
     // and tell the sender (FreeBSD's is_gw test: the packet is not for the next hop).
     im.arpstat.dropped++;
-    return ipDstOf(buf, off) !== nexthop ? 'EHOSTUNREACH' : 'EHOSTDOWN';
+    return ipDstOf(im, buf, off, len) !== nexthop ? 'EHOSTUNREACH' : 'EHOSTDOWN';
   }
   if (entry.hold.length >= im.sysctl.v[arpMaxHold.slot]!) {
     entry.hold.shift();
@@ -289,33 +314,30 @@ export function arpResolve(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
   return 'held';
 }
 
-/** The IPv4 destination of the frame at buf[off]. */
-function ipDstOf(buf: Uint8Array, off: number): number {
-  const d = off + ETHER_HDR_LEN + 16;
-  return ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) >>> 0;
+/** The IPv4 destination of the frame at buf[off, off+len). */
+function ipDstOf(im: Vnet, buf: Uint8Array, off: number, len: number): number {
+  return im.arp.ipView.reset(buf, off + ETHER_HDR_LEN, len - ETHER_HDR_LEN).dst;
 }
 
 /** Broadcast a request for `tpa`; `spa` 0 picks the interface's address on that subnet. */
-export function arpRequest(im: Image, ifp: Ifnet, spa: number, tpa: number): void {
+export function arpRequest(im: Vnet, ifp: Ifnet, spa: number, tpa: number): void {
   const src = spa !== 0 ? spa : (ifp.subnetOf(tpa)?.addr ?? ifp.addrs[0]?.addr ?? 0);
   if (arpSend(im, ifp, ARPOP.REQUEST, MAC_BROADCAST, src, 0 as Mac, tpa)) im.arpstat.txrequests++;
   else im.arpstat.txerrors++;
 }
 
 /** Gratuitous ARP when an address is configured: a request for our own address. */
-export function arpAnnounce(im: Image, ifp: Ifnet, addr: number): void {
+export function arpAnnounce(im: Vnet, ifp: Ifnet, addr: number): void {
   if ((ifp.flags & (IFF.UP | IFF.NOARP | IFF.LOOPBACK)) !== IFF.UP) return;
   arpRequest(im, ifp, addr, addr);
 }
 
-function arpSend(im: Image, ifp: Ifnet, op: number, dst: Mac, spa: number, tha: Mac, tpa: number): boolean {
+function arpSend(im: Vnet, ifp: Ifnet, op: number, dst: Mac, spa: number, tha: Mac, tpa: number): boolean {
   if ((ifp.flags & IFF.UP) === 0) return false;
   const f = im.arp.frame;
   const off = PKT_HEADROOM;
   writeMac(f, off, dst);
-  writeMac(f, off + 6, ifp.mac);
-  f[off + 12] = ETHERTYPE.ARP >> 8;
-  f[off + 13] = ETHERTYPE.ARP & 0xff;
+  emitEthernetSrc(f, off, ifp.mac, ETHERTYPE.ARP);
   emitArp({ op, senderMac: ifp.mac, senderIp: spa, targetMac: tha, targetIp: tpa }, f, off + ETHER_HDR_LEN);
   // Pad to the Ethernet minimum (60 bytes without FCS).
   f.fill(0, off + ETHER_HDR_LEN + ARP_LEN, off + 60);
@@ -324,7 +346,7 @@ function arpSend(im: Image, ifp: Ifnet, op: number, dst: Mac, spa: number, tha: 
 }
 
 /** `arp -s`: a permanent entry. */
-export function arpAddStatic(im: Image, ip: number, mac: Mac): LlEntry {
+export function arpAddStatic(im: Vnet, ip: number, mac: Mac): LlEntry {
   const ifp = im.interfaceForNeighbour(ip);
   if (ifp === undefined) fail(E.NETWORK_UNREACHABLE, `set ${ip4ToString(ip)}: no interface has a subnet containing this address; configure one with ifconfig first`);
   const old = im.arp.entries.get(ip);
@@ -335,7 +357,7 @@ export function arpAddStatic(im: Image, ip: number, mac: Mac): LlEntry {
 }
 
 /** `arp -d`. */
-export function arpDelete(im: Image, ip: number): void {
+export function arpDelete(im: Vnet, ip: number): void {
   const e = im.arp.entries.get(ip);
   if (e === undefined) fail(E.NO_SUCH_ENTRY, `${ip4ToString(ip)}: no such ARP entry`);
   dropHeld(im, e);

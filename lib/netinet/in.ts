@@ -4,14 +4,23 @@
  * local and broadcast addresses that the input path consults.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import { IFF, type Ifnet, type InAddr } from '../net/if.js';
 import { E, fail } from '../errors.js';
 import { ip4ToString, prefixMask } from '../wire/ipv4.js';
-import { arpAnnounce, arpPurgeInterface } from './if_ether.js';
+import { arpAnnounce, arpPurgeInterface, arpPurgeSubnet } from './if_ether.js';
 import { RTF } from './route.js';
 
-export function inAddAddress(im: Image, ifp: Ifnet, addr: number, prefixLen: number, opts: { alias: boolean; broadcast?: number }): InAddr {
+declare module '../net/vnet.js' {
+  interface Vnet {
+    /** Unicast addresses of this image, to the interface that holds each. */
+    readonly inAddrs: Map<number, Ifnet>;
+    /** Directed broadcast addresses of this image's subnets. */
+    readonly bcastAddrs: Set<number>;
+  }
+}
+
+export function inAddAddress(im: Vnet, ifp: Ifnet, addr: number, prefixLen: number, opts: { alias: boolean; broadcast?: number }): InAddr {
   if (addr === 0 || addr === 0xffffffff || addr >>> 28 >= 0xe) fail(E.BAD_ARGUMENT, `${ip4ToString(addr)}: not a usable unicast address`);
   const mask = prefixMask(prefixLen);
   const onThis = ifp.addrs.find((a) => a.addr === addr);
@@ -37,7 +46,7 @@ export function inAddAddress(im: Image, ifp: Ifnet, addr: number, prefixLen: num
   return ia;
 }
 
-export function inDeleteAddress(im: Image, ifp: Ifnet, addr: number): void {
+export function inDeleteAddress(im: Vnet, ifp: Ifnet, addr: number): void {
   const ia = ifp.addrs.find((a) => a.addr === addr);
   if (ia === undefined) fail(E.NO_SUCH_ADDRESS, `${ip4ToString(addr)} is not configured on ${ifp.name}`);
   ifp.addrs = ifp.addrs.filter((a) => a !== ia);
@@ -60,19 +69,17 @@ export function inDeleteAddress(im: Image, ifp: Ifnet, addr: number): void {
   if (host !== undefined && host.ifp === im.lo0 && (host.flags & RTF.GATEWAY) === 0) im.routes.delete(addr, 32);
   // Routes through a gateway that is no longer reachable on this interface go too.
   im.routes.removeWhere((r) => r.ifp === ifp && (r.flags & RTF.GATEWAY) !== 0 && ifp.subnetOf(r.gateway) === undefined);
-  for (const [ip, e] of im.arp.entries) {
-    if (e.ifp === ifp && ((ip & ia.mask) >>> 0) === net && ifp.subnetOf(ip) === undefined) im.arp.entries.delete(ip);
-  }
+  arpPurgeSubnet(im, ifp, net, ia.mask);
 }
 
 /** Remove all addresses, the routes through `ifp` and its ARP entries (interface leaving the image). */
-export function inPurgeInterface(im: Image, ifp: Ifnet): void {
+export function inPurgeInterface(im: Vnet, ifp: Ifnet): void {
   for (const ia of [...ifp.addrs]) inDeleteAddress(im, ifp, ia.addr);
   im.routes.purgeInterface(ifp);
   arpPurgeInterface(im, ifp);
 }
 
-function rebuildBroadcasts(im: Image): void {
+function rebuildBroadcasts(im: Vnet): void {
   im.bcastAddrs.clear();
   for (const ifp of im.ifnets.values()) for (const a of ifp.addrs) if (a.broadcast !== 0) im.bcastAddrs.add(a.broadcast);
 }

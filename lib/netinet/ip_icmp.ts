@@ -4,18 +4,16 @@
  * response limit (FreeBSD's icmplim / badport_bandlim).
  */
 
-import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
-import { defineStats } from '../stats.js';
+import type { CtlErrno, Vnet } from '../net/vnet.js';
+import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
-import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
-import { ICMP_TIMXCEED, ICMP_TYPE, ICMP_UNREACH, isIcmpError } from '../wire/icmp.js';
-import { IP_OFFMASK } from '../wire/ipv4.js';
+import { checksumAdjust } from '../wire/checksum.js';
+import { ICMP_MINLEN, ICMP_TIMXCEED, ICMP_TSLEN, ICMP_TYPE, ICMP_UNREACH, IcmpPacket, isIcmpError } from '../wire/icmp.js';
+import { IP_HDR_LEN, IP_OFFMASK, IPPROTO, Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, type VnetHdr } from '../wire/vnet.js';
-import { allocPacket, buildIpHeader, ipOutputLocal, readU32, writeU32 } from './ip_output.js';
-import { ipDefTtl } from './ip_var.js';
-import { tcpCtlInput } from './tcp/tcp_usrreq.js';
-import { udpCtlInput } from './udp_usrreq.js';
+import { buildIpHeader, ipOutputLocal } from './ip_output.js';
+import { allocPacket, ipDefTtl } from './ip_var.js';
 
 export const icmpLim = sysctlInt({
   name: 'net.inet.icmp.icmplim',
@@ -97,15 +95,28 @@ const LIM_ECHO = 1;
 const LIM_TSTAMP = 2;
 const LIM_NAMES = ['icmp unreach response', 'icmp ping response', 'icmp tstamp response'];
 
+export type IcmpStat = Stats<(typeof icmpStats.fields)[number]>;
+
 export class IcmpState {
   readonly inhist = new Float64Array(ICMP_MAXTYPE + 1);
   readonly outhist = new Float64Array(ICMP_MAXTYPE + 1);
   readonly limWindow = new Float64Array(3).fill(-Infinity);
   readonly limCount = new Float64Array(3);
+  /** The ICMP message being received or built (reused, never allocated per packet). */
+  readonly view = new IcmpPacket();
+  /** The IP header an error quotes, or the packet an error is about. */
+  readonly ip = new Ipv4Packet();
+}
+
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly icmp: IcmpState;
+    readonly icmpstat: IcmpStat;
+  }
 }
 
 /** True when one more response of this kind fits this second's allowance. */
-function bandlim(im: Image, which: number): boolean {
+function bandlim(im: Vnet, which: number): boolean {
   const lim = im.sysctl.v[icmpLim.slot]!;
   if (lim <= 0) return true;
   const s = im.icmp;
@@ -131,19 +142,19 @@ function bandlim(im: Image, which: number): boolean {
  * was sent to a broadcast or multicast address. Raw sockets have already
  * seen it.
  */
-export function icmpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
+export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
   const st = im.icmpstat;
-  const io = off + hlen;
   const icmpLen = ipLen - hlen;
-  if (icmpLen < 8) {
+  const icp = im.icmp.view.reset(buf, off + hlen, icmpLen);
+  if (!icp.checked()) {
     st.tooshort++;
     return;
   }
-  if ((meta.flags & VIRTIO_NET_HDR_F_DATA_VALID) === 0 && internetChecksum(buf, io, icmpLen) !== 0) {
+  if ((meta.flags & VIRTIO_NET_HDR_F_DATA_VALID) === 0 && !icp.verifyChecksum()) {
     st.checksum++;
     return;
   }
-  const type = buf[io]!;
+  const type = icp.type;
   if (type <= ICMP_MAXTYPE) im.icmp.inhist[type]!++;
   switch (type) {
     case ICMP_TYPE.ECHO:
@@ -153,8 +164,8 @@ export function icmpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
       }
       if (!bandlim(im, LIM_ECHO)) return;
       // Echo reply: same identifier, sequence and data (RFC 792).
-      buf[io] = ICMP_TYPE.ECHO_REPLY;
-      setSum(buf, io + 2, checksumAdjust(getSum(buf, io + 2), ICMP_TYPE.ECHO << 8, ICMP_TYPE.ECHO_REPLY << 8));
+      icp.type = ICMP_TYPE.ECHO_REPLY;
+      icp.checksum = checksumAdjust(icp.checksum, ICMP_TYPE.ECHO << 8, ICMP_TYPE.ECHO_REPLY << 8);
       icmpReflect(im, ifp, buf, off, hlen, ipLen, ICMP_TYPE.ECHO_REPLY);
       return;
     case ICMP_TYPE.TIMESTAMP: {
@@ -163,47 +174,69 @@ export function icmpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
         st.bmcasttstamp++;
         return;
       }
-      if (icmpLen < 20) {
+      if (icmpLen < ICMP_TSLEN) {
         st.badlen++;
         return;
       }
       if (!bandlim(im, LIM_TSTAMP)) return;
       // RFC 792: receive and transmit timestamps in ms since midnight UT.
       const ms = Date.now() % 86_400_000;
-      buf[io] = ICMP_TYPE.TIMESTAMP_REPLY;
-      writeU32(buf, io + 12, ms);
-      writeU32(buf, io + 16, ms);
-      buf[io + 2] = 0;
-      buf[io + 3] = 0;
-      setSum(buf, io + 2, internetChecksum(buf, io, icmpLen));
+      icp.type = ICMP_TYPE.TIMESTAMP_REPLY;
+      icp.receiveTime = ms;
+      icp.transmitTime = ms;
+      icp.fillChecksum();
       icmpReflect(im, ifp, buf, off, hlen, ipLen, ICMP_TYPE.TIMESTAMP_REPLY);
       return;
     }
+    case ICMP_TYPE.REDIRECT:
+      // Redirects are not acted on; one with an unknown code is counted as FreeBSD does.
+      if (icp.code > ICMP_REDIRECT_MAXCODE) st.badcode++;
+      return;
     case ICMP_TYPE.UNREACH:
     case ICMP_TYPE.TIME_EXCEEDED:
     case ICMP_TYPE.PARAM_PROB:
-    case ICMP_TYPE.SOURCE_QUENCH:
+    case ICMP_TYPE.SOURCE_QUENCH: {
+      // Codes past the last one RFC 792, 1122 and 1812 define (FreeBSD's icmp_input).
+      if (icp.code > icmpMaxCode(type)) {
+        st.badcode++;
+        return;
+      }
       // An error must quote at least the offending IP header and 8 bytes (RFC 792).
-      if (icmpLen < 8 + 20 + 8 || ((buf[io + 8]! & 0xf) << 2) < 20) {
+      const q = icp.quoteOffset;
+      const quoted = im.icmp.ip.reset(buf, q, icmpLen - ICMP_MINLEN);
+      if (icmpLen < ICMP_MINLEN + IP_HDR_LEN + 8 || quoted.headerLen < IP_HDR_LEN) {
         st.badlen++;
         return;
       }
-      if (icmpLen >= 8 + ((buf[io + 8]! & 0xf) << 2) + 8) ctlInput(im, type, buf[io + 1]!, buf, io + 8, (buf[io + 6]! << 8) | buf[io + 7]!);
+      if (icmpLen >= ICMP_MINLEN + quoted.headerLen + 8) ctlInput(im, type, icp.code, buf, q, quoted.protocol, icp.nextHopMtu);
       return;
+    }
     default:
       return;
   }
 }
 
+/** Highest redirect code: host for TOS (RFC 1122 3.2.2.2). */
+const ICMP_REDIRECT_MAXCODE = 3;
+
+/** Highest known code of an error type (source quench has only 0, but is not checked: it is ignored). */
+function icmpMaxCode(type: number): number {
+  if (type === ICMP_TYPE.UNREACH) return ICMP_UNREACH.PRECEDENCE_CUTOFF;
+  if (type === ICMP_TYPE.TIME_EXCEEDED) return ICMP_TIMXCEED.REASS;
+  if (type === ICMP_TYPE.PARAM_PROB) return 1;
+  return 255;
+}
+
 /**
  * Hand an ICMP error to the transport protocol of the datagram it quotes
- * (FreeBSD's pr_ctlinput), so the socket it concerns hears it: unreachable
- * net/host/admin and time exceeded as EHOSTUNREACH, port and protocol
- * unreachable as ECONNREFUSED, fragmentation needed as EMSGSIZE (with the
- * next-hop MTU, RFC 1191), parameter problem as ENOPROTOOPT.
+ * through the protocol switch (FreeBSD's pr_ctlinput), so the socket it
+ * concerns hears it: unreachable net/host/admin and time exceeded as
+ * EHOSTUNREACH, port and protocol unreachable as ECONNREFUSED,
+ * fragmentation needed as EMSGSIZE (with the next-hop MTU, RFC 1191),
+ * parameter problem as ENOPROTOOPT.
  */
-function ctlInput(im: Image, type: number, code: number, buf: Uint8Array, q: number, mtu: number): void {
-  let errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT';
+function ctlInput(im: Vnet, type: number, code: number, buf: Uint8Array, q: number, proto: number, mtu: number): void {
+  let errno: CtlErrno;
   if (type === ICMP_TYPE.UNREACH) {
     if (code === ICMP_UNREACH.PORT || code === ICMP_UNREACH.PROTOCOL) errno = 'ECONNREFUSED';
     else if (code === ICMP_UNREACH.NEEDFRAG) errno = 'EMSGSIZE';
@@ -214,18 +247,8 @@ function ctlInput(im: Image, type: number, code: number, buf: Uint8Array, q: num
     errno = 'EHOSTUNREACH';
   } else if (type === ICMP_TYPE.PARAM_PROB) errno = 'ENOPROTOOPT';
   else return; // source quench is deprecated (RFC 6633): ignored
-  const proto = buf[q + 9];
-  if (proto === 17) udpCtlInput(im, errno, buf, q);
-  else if (proto === 6) tcpCtlInput(im, errno, mtu, buf, q);
-}
-
-function getSum(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-
-function setSum(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >> 8;
-  b[o + 1] = v & 0xff;
+  const sw = im.protosw.ip[proto];
+  if (sw !== null && sw !== undefined && sw.ctlinput !== undefined) sw.ctlinput(im, errno, mtu, buf, q);
 }
 
 /**
@@ -235,10 +258,11 @@ function setSum(b: Uint8Array, o: number, v: number): void {
  * (ip_dooptions() has filled in our part), as in FreeBSD's icmp_reflect();
  * the others are dropped.
  */
-function icmpReflect(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, type: number): void {
+function icmpReflect(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, type: number): void {
   const st = im.icmpstat;
-  const src = readU32(buf, off + 12);
-  const dst = readU32(buf, off + 16);
+  const ip = im.icmp.ip.reset(buf, off, ipLen);
+  const src = ip.src;
+  const dst = ip.dst;
   if (src === 0 || src === 0xffffffff || src >>> 28 === 0xe || src >>> 24 === 0x7f && !ifp.loopback) {
     st.badaddr++;
     return;
@@ -269,8 +293,8 @@ function icmpReflect(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
     ipLen -= hlen - nh;
     hlen = nh;
   }
-  buildIpHeader(im, buf, off, ipLen, 1, from, src, im.sysctl.v[ipDefTtl.slot]!);
-  buf[off] = 0x40 | (hlen >> 2);
+  buildIpHeader(im, buf, off, ipLen, IPPROTO.ICMP, from, src, im.sysctl.v[ipDefTtl.slot]!);
+  im.icmp.ip.reset(buf, off, ipLen).headerLen = hlen;
   st.reflect++;
   im.icmp.outhist[type]!++;
   const r = ipOutputLocal(im, buf, off, ipLen, im.noOffload);
@@ -282,53 +306,50 @@ function icmpReflect(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
  * `ifp` (RFC 1122 3.2.2, RFC 1812 4.3.2.7: never about an ICMP error, a
  * non-initial fragment, or a broadcast/multicast/invalid source).
  */
-export function icmpError(im: Image, ifp: Ifnet | null, buf: Uint8Array, off: number, ipLen: number, type: number, code: number, mtu: number): void {
+export function icmpError(im: Vnet, ifp: Ifnet | null, buf: Uint8Array, off: number, ipLen: number, type: number, code: number, mtu: number): void {
   const st = im.icmpstat;
   st.error++;
-  const hlen = (buf[off]! & 0xf) << 2;
-  const frag = (((buf[off + 6]! << 8) | buf[off + 7]!) & IP_OFFMASK) !== 0;
-  if (frag) return;
-  const proto = buf[off + 9];
-  if (proto === 1 && ipLen >= hlen + 1 && isIcmpError(buf[off + hlen]!)) {
+  const ip = im.icmp.ip.reset(buf, off, ipLen);
+  const hlen = ip.headerLen;
+  if ((ip.fragField & IP_OFFMASK) !== 0) return;
+  const proto = ip.protocol;
+  if (proto === IPPROTO.ICMP && ipLen >= hlen + 1 && isIcmpError(im.icmp.view.reset(buf, off + hlen, ipLen - hlen).type)) {
     st.oldicmp++;
     return;
   }
-  if (ipLen < hlen + 8 && proto !== 1) {
+  if (ipLen < hlen + 8 && proto !== IPPROTO.ICMP) {
     st.oldshort++;
     return;
   }
-  const src = readU32(buf, off + 12);
-  const dst = readU32(buf, off + 16);
+  const src = ip.src;
+  const dst = ip.dst;
   if (src === 0 || src === 0xffffffff || src >>> 28 >= 0xe || dst === 0xffffffff || dst >>> 28 === 0xe || im.isBroadcast(dst)) {
     st.badaddr++;
     return;
   }
   if (!bandlim(im, LIM_UNREACH)) return;
   const quote = Math.min(ipLen, hlen + im.sysctl.v[icmpQuoteLen.slot]!);
-  const total = 20 + 8 + quote;
+  const total = IP_HDR_LEN + ICMP_MINLEN + quote;
   const p = allocPacket(total);
   const b = p.buf;
   const o = p.off;
-  const io = o + 20;
-  b[io] = type;
-  b[io + 1] = code;
-  b[io + 4] = 0;
+  b.set(buf.subarray(off, off + quote), o + IP_HDR_LEN + ICMP_MINLEN);
+  const icp = im.icmp.view.reset(b, o + IP_HDR_LEN, ICMP_MINLEN + quote);
+  icp.type = type;
+  // As FreeBSD's icmp_error(): for a parameter problem, `code` is the pointer to the bad byte.
   if (type === ICMP_TYPE.PARAM_PROB) {
-    // As FreeBSD's icmp_error(): for a parameter problem, `code` is the pointer to the bad byte.
-    b[io + 1] = 0;
-    b[io + 4] = code;
+    icp.code = 0;
+    icp.setErrorWord(code, mtu);
+  } else {
+    icp.code = code;
+    icp.setErrorWord(0, mtu);
   }
-  b[io + 5] = 0;
-  b[io + 6] = mtu >> 8;
-  b[io + 7] = mtu & 0xff;
-  b.set(buf.subarray(off, off + quote), io + 8);
-  const sum = internetChecksum(b, io, 8 + quote);
-  setSum(b, io + 2, sum);
+  icp.fillChecksum();
   // The source is the address the packet was sent to if it was ours,
   // else the receiving interface's, so traceroute shows the hop it crossed.
   let from = im.localIfnet(dst) !== undefined ? dst : 0;
   if (from === 0 && ifp !== null && !ifp.loopback) from = ifp.subnetOf(src)?.addr ?? ifp.addrs[0]?.addr ?? 0;
-  buildIpHeader(im, b, o, total, 1, from, src, im.sysctl.v[ipDefTtl.slot]!);
+  buildIpHeader(im, b, o, total, IPPROTO.ICMP, from, src, im.sysctl.v[ipDefTtl.slot]!);
   if (type <= ICMP_MAXTYPE) im.icmp.outhist[type]!++;
   const r = ipOutputLocal(im, b, o, total, im.noOffload);
   if (r === 'ENETUNREACH' || r === 'EHOSTUNREACH') st.noroute++;

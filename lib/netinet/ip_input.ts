@@ -8,56 +8,42 @@
  * offload metadata and all.
  */
 
-import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
-import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
+import { etherRegister, ipProtoRegister, type Vnet } from '../net/vnet.js';
+import { ETHERTYPE } from '../wire/ethernet.js';
+import { put32, u32 } from '../wire/bytes.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
-import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
+import { IP_HDR_LEN, IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmpError, icmpInput } from './ip_icmp.js';
-import { ipOutputFinish, readU32, selectSource, writeU32 } from './ip_output.js';
+import { ipOutputFinish, selectSource } from './ip_output.js';
 import { ipReass } from './ip_reass.js';
 import { ipForwarding } from './ip_var.js';
 import { rawInput } from './raw_ip.js';
 import { RTF } from './route.js';
-import { tcpInput } from './tcp/tcp_usrreq.js';
-import { udpInput } from './udp_usrreq.js';
 
 const IPTTLDEC = 1;
 
-export function ipInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+/** Subsystem init: IPv4 on the image's links, ICMP in its protocol switch. */
+export function ipInit(im: Vnet): void {
+  etherRegister(im, ETHERTYPE.IPV4, ipInput);
+  ipProtoRegister(im, IPPROTO.ICMP, { input: icmpInput });
+}
+
+export function ipInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
   const st = im.ipstat;
   st.total++;
-  if (len < 20) {
-    st.toosmall++;
-    return;
-  }
-  const vhl = buf[off]!;
-  if (vhl >> 4 !== 4) {
-    st.badvers++;
-    return;
-  }
-  const hlen = (vhl & 0xf) << 2;
-  if (hlen < 20 || hlen > len) {
-    st.badhlen++;
-    return;
-  }
-  if (internetChecksum(buf, off, hlen) !== 0) {
-    st.badsum++;
-    return;
-  }
-  const ipLen = (buf[off + 2]! << 8) | buf[off + 3]!;
-  if (ipLen < hlen) {
-    st.badlen++;
-    return;
-  }
-  if (len < ipLen) {
-    st.tooshort++;
+  const ip = im.ipViews.input.reset(buf, off, len);
+  const fault = ip.check();
+  if (fault !== 'ok') {
+    st[fault]++;
     return;
   }
   // Bytes past ip_len (Ethernet padding) are ignored from here on.
-  const src = readU32(buf, off + 12);
-  const dst = readU32(buf, off + 16);
+  const hlen = ip.headerLen;
+  const ipLen = ip.totalLen;
+  const src = ip.src;
+  const dst = ip.dst;
   // RFC 1812 5.3.7: never accept a broadcast, multicast or (off the loopback) loopback source.
   if (src === 0xffffffff || src >>> 28 === 0xe || ((src >>> 24 === 127 || dst >>> 24 === 127) && !ifp.loopback)) {
     st.badaddr++;
@@ -69,7 +55,7 @@ export function ipInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len
 }
 
 /** Local delivery or forwarding of a valid packet past the input filter (dummynet re-enters here). */
-export function ipInputDispatch(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
+export function ipInputDispatch(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
   const st = im.ipstat;
   if (hlen > 20 && ipDoOptions(im, ifp, buf, off, hlen, ipLen, dst)) return;
   if (im.inAddrs.has(dst)) {
@@ -93,35 +79,30 @@ export function ipInputDispatch(im: Image, ifp: Ifnet, buf: Uint8Array, off: num
 }
 
 /** From the netisr (loopback): packets that were already framed by our own output. */
-export function ipDeliver(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
+export function ipDeliver(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
   const st = im.ipstat;
-  if ((((buf[off + 6]! << 8) | buf[off + 7]!) & (IP_MF | IP_OFFMASK)) !== 0) {
+  let ip = im.ipViews.input.reset(buf, off, ipLen);
+  if (ip.isFragment) {
     const whole = ipReass(im, buf, off, hlen, ipLen);
     if (whole === null) return;
     buf = whole.buf;
     off = whole.off;
     ipLen = whole.len;
-    hlen = (buf[off]! & 0xf) << 2;
+    ip = im.ipViews.input.reset(buf, off, ipLen);
+    hlen = ip.headerLen;
     meta = im.noOffload;
   }
   st.delivered++;
-  const proto = buf[off + 9]!;
+  const proto = ip.protocol;
   const raw = rawInput(im, proto, buf, off, ipLen, ifp);
-  switch (proto) {
-    case 1:
-      icmpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
-      return;
-    case 6:
-      tcpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
-      return;
-    case 17:
-      udpInput(im, ifp, buf, off, hlen, ipLen, meta, bcast);
-      return;
-    default:
-      if (!raw) {
-        st.noproto++;
-        if (!bcast) icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.PROTOCOL, 0);
-      }
+  const sw = im.protosw.ip[proto];
+  if (sw !== null && sw !== undefined) {
+    sw.input(im, ifp, buf, off, hlen, ipLen, meta, bcast);
+    return;
+  }
+  if (!raw) {
+    st.noproto++;
+    if (!bcast) icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.PROTOCOL, 0);
   }
 }
 
@@ -137,7 +118,7 @@ const IPOPT_TS = { TSONLY: 0, TSANDADDR: 1, PRESPEC: 3 } as const;
  * by a host. A malformed option earns a parameter problem pointing at the
  * bad byte (RFC 1122 3.2.1.8, 3.2.2.5). True when the packet is consumed.
  */
-function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, dst: number): boolean {
+function ipDoOptions(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, dst: number): boolean {
   const st = im.ipstat;
   const end = off + hlen;
   let type: number = ICMP_TYPE.PARAM_PROB;
@@ -195,7 +176,7 @@ function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
             code = ICMP_UNREACH.HOST;
             break bad;
           }
-          writeU32(buf, cp + at, addr);
+          put32(buf, cp + at, addr);
           buf[cp + 2] = at + 5;
           changed = true;
           break;
@@ -229,13 +210,13 @@ function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
             if (flg === IPOPT_TS.TSANDADDR) {
               const a = ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr;
               if (a === undefined) break;
-              writeU32(buf, cp + at, a);
-            } else if (!im.inAddrs.has(readU32(buf, cp + at))) break; // prespecified for someone else
+              put32(buf, cp + at, a);
+            } else if (!im.inAddrs.has(u32(buf, cp + at))) break; // prespecified for someone else
             at += 4;
             buf[cp + 2] = buf[cp + 2]! + 4;
           }
           // Milliseconds since midnight UT (RFC 791), as iptime().
-          writeU32(buf, cp + at, Date.now() % 86_400_000);
+          put32(buf, cp + at, Date.now() % 86_400_000);
           buf[cp + 2] = buf[cp + 2]! + 4;
           changed = true;
           break;
@@ -243,14 +224,8 @@ function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
       }
       cp += optlen;
     }
-    if (changed) {
-      // The header changed: its checksum must be whole again for forwarding's incremental update.
-      buf[off + 10] = 0;
-      buf[off + 11] = 0;
-      const sum = internetChecksum(buf, off, hlen);
-      buf[off + 10] = sum >> 8;
-      buf[off + 11] = sum & 0xff;
-    }
+    // The header changed: its checksum must be whole again for forwarding's incremental update.
+    if (changed) im.ipViews.input.reset(buf, off, ipLen).fillChecksum();
     return false;
   }
   st.badoptions++;
@@ -258,10 +233,10 @@ function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
   return true;
 }
 
-function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
+function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, dst: number): void {
   const st = im.ipstat;
-  const ttl = buf[off + 8]!;
-  if (ttl <= IPTTLDEC) {
+  const ip = im.ipViews.input.reset(buf, off, ipLen);
+  if (ip.ttl <= IPTTLDEC) {
     icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.TIME_EXCEEDED, ICMP_TIMXCEED.INTRANS, 0);
     return;
   }
@@ -281,15 +256,17 @@ function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: nu
   if (ipLen > mtu) {
     const gso = meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE;
     // A GSO super-frame leaves as segments: what must fit is one segment.
-    const segLen = gso ? gsoSegmentLength(buf, off, hlen, meta) : ipLen;
-    if (segLen > mtu && ((buf[off + 6]! & (IP_DF >> 8)) !== 0 || gso)) {
+    const segLen = gso ? gsoSegmentLength(im, ip, hlen, meta) : ipLen;
+    if (segLen > mtu && (ip.dontFrag || gso)) {
       st.cantfrag++;
       icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.NEEDFRAG, mtu);
       return;
     }
   }
-  decrementTtl(buf, off);
+  ip.decrementTtl(IPTTLDEC);
   st.forward++;
+  // FreeBSD's ip_tryforward takes packets without options: the fast path, counted twice.
+  if (hlen === IP_HDR_LEN) st.fastforward++;
   rt.use++;
   const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
   // pfil output; then fragmentation (if needed) and the link.
@@ -297,21 +274,9 @@ function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: nu
   ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);
 }
 
-/** TTL minus one with the header checksum patched (RFC 1624). */
-function decrementTtl(buf: Uint8Array, off: number): void {
-  const ttl = buf[off + 8]!;
-  const proto = buf[off + 9]!;
-  const sum = (buf[off + 10]! << 8) | buf[off + 11]!;
-  const n = checksumAdjust(sum, (ttl << 8) | proto, ((ttl - IPTTLDEC) << 8) | proto);
-  buf[off + 8] = ttl - IPTTLDEC;
-  buf[off + 10] = n >> 8;
-  buf[off + 11] = n & 0xff;
-}
-
 /** Size of one IP packet cut from a GSO super-frame: headers plus gso_size. */
-function gsoSegmentLength(buf: Uint8Array, off: number, hlen: number, meta: VnetHdr): number {
-  const proto = buf[off + 9];
+function gsoSegmentLength(im: Vnet, ip: Ipv4Packet, hlen: number, meta: VnetHdr): number {
   let l4 = 8;
-  if (proto === 6) l4 = (buf[off + hlen + 12]! >> 4) << 2;
+  if (ip.protocol === IPPROTO.TCP) l4 = im.ipViews.tcp.reset(ip.buf, ip.off + hlen, ip.len - hlen).headerLen;
   return hlen + l4 + meta.gsoSize;
 }

@@ -8,35 +8,20 @@
  * Ethernet header (and the TAP's virtio-net header) are written in place.
  */
 
-import type { Image } from '../image.js';
-import { IFF, PKT_HEADROOM, type Ifnet } from '../net/if.js';
+import { IFF, type Ifnet } from '../net/if.js';
 import { NETISR_IP } from '../net/netisr.js';
-import { internetChecksum } from '../wire/checksum.js';
-import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, writeMac, type Mac } from '../wire/ethernet.js';
-import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
+import type { Vnet } from '../net/vnet.js';
+import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
+import { IP_HDR_LEN, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { arpResolve } from './if_ether.js';
-import { ipDefTtl, type OutResult } from './ip_var.js';
+import { allocPacket, ipDefTtl, type OutResult } from './ip_var.js';
 import { RTF, type Route } from './route.js';
 import { softwareSegment, completeChecksum } from './gso.js';
 
-export const FRAME_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;
-
-/** A fresh buffer for a locally built IP packet of `len` bytes, with headroom. */
-export function allocPacket(len: number): { buf: Uint8Array; off: number } {
-  return { buf: new Uint8Array(FRAME_HEADROOM + len), off: FRAME_HEADROOM };
-}
-
-export function readU32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-export function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
-}
+// Kept for callers outside netinet: the byte helpers and packet allocation live in lib/wire and ip_var.
+export { FRAME_HEADROOM, allocPacket } from './ip_var.js';
+export { u32 as readU32, put32 as writeU32 } from '../wire/bytes.js';
 
 /**
  * Hand an IPv4 packet at buf[off, off+len) to `ifp` for `nexthop`. Frames
@@ -45,7 +30,7 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
  * Returns the errno of an ARP resolution that failed recently (EHOSTDOWN,
  * or EHOSTUNREACH via a gateway), else 0.
  */
-export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): 0 | 'EHOSTDOWN' | 'EHOSTUNREACH' {
+export function ipToLink(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): 0 | 'EHOSTDOWN' | 'EHOSTUNREACH' {
   if ((ifp.flags & IFF.LOOPBACK) !== 0) {
     ifp.counters.opackets++;
     ifp.counters.obytes += len;
@@ -53,7 +38,7 @@ export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array
     return 0;
   }
   if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE && !ifp.driver.offload) {
-    softwareSegment(im, ifp, nexthop, buf, off, len, meta);
+    softwareSegment(im, ifp, nexthop, buf, off, len, meta, ipToLink);
     return 0;
   }
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
@@ -65,9 +50,7 @@ export function ipToLink(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array
     off = p.off;
   }
   const e = off - ETHER_HDR_LEN;
-  writeMac(buf, e + 6, ifp.mac);
-  buf[e + 12] = ETHERTYPE.IPV4 >> 8;
-  buf[e + 13] = ETHERTYPE.IPV4 & 0xff;
+  emitEthernetSrc(buf, e, ifp.mac, ETHERTYPE.IPV4);
   if (nexthop === 0xffffffff || isSubnetBroadcast(ifp, nexthop)) {
     writeMac(buf, e, MAC_BROADCAST);
     ifp.counters.omcasts++;
@@ -90,7 +73,7 @@ function isSubnetBroadcast(ifp: Ifnet, a: number): boolean {
 }
 
 /** The source address for packets to `dst` leaving through route `rt`. */
-export function selectSource(im: Image, rt: Route, dst: number): number {
+export function selectSource(im: Vnet, rt: Route, dst: number): number {
   const ifp = rt.ifp;
   const hop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
   const ia = ifp.subnetOf(hop) ?? ifp.addrs[0];
@@ -111,9 +94,10 @@ export interface LocalOutOptions {
  * at buf[off] is complete except that a zero source is filled in here; the
  * header checksum is always computed here.
  */
-export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: number, meta: VnetHdr, opts?: LocalOutOptions): OutResult {
+export function ipOutputLocal(im: Vnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr, opts?: LocalOutOptions): OutResult {
   const st = im.ipstat;
-  const dst = readU32(buf, off + 16);
+  const ip = im.ipViews.output.reset(buf, off, len);
+  const dst = ip.dst;
   let ifp: Ifnet;
   let nexthop = dst;
   let mtu: number;
@@ -121,11 +105,11 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
   if (opts?.ifp !== undefined) {
     ifp = opts.ifp;
     mtu = ifp.mtu;
-    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr ?? 0);
+    if (ip.src === 0) ip.src = ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr ?? 0;
   } else if (local !== undefined) {
     ifp = im.lo0;
     mtu = ifp.mtu;
-    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, dst);
+    if (ip.src === 0) ip.src = dst;
   } else {
     const rt = im.routes.lookup(dst);
     if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
@@ -137,21 +121,16 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
     ifp = rt.ifp;
     if ((rt.flags & RTF.GATEWAY) !== 0) nexthop = rt.gateway;
     mtu = rt.mtu !== 0 ? rt.mtu : ifp.mtu;
-    if (readU32(buf, off + 12) === 0) writeU32(buf, off + 12, selectSource(im, rt, dst));
+    if (ip.src === 0) ip.src = selectSource(im, rt, dst);
   }
   if ((ifp.flags & IFF.UP) === 0) {
     st.odropped++;
     return 'ENETUNREACH';
   }
-  if (opts?.dontFrag === true) buf[off + 6] = buf[off + 6]! | (IP_DF >> 8);
-  buf[off + 10] = 0;
-  buf[off + 11] = 0;
-  const hlen = (buf[off]! & 0xf) << 2;
-  const sum = internetChecksum(buf, off, hlen);
-  buf[off + 10] = sum >> 8;
-  buf[off + 11] = sum & 0xff;
+  if (opts?.dontFrag === true) ip.setDontFrag();
+  ip.fillChecksum();
   st.localout++;
-  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE && (buf[off + 6]! & (IP_DF >> 8)) !== 0) {
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE && ip.dontFrag) {
     st.cantfrag++;
     return 'EMSGSIZE';
   }
@@ -168,7 +147,7 @@ export function ipOutputLocal(im: Image, buf: Uint8Array, off: number, len: numb
  * EMSGSIZE when it could not be fragmented; ARP's verdict when resolution
  * of the next hop failed recently (for a local sender).
  */
-export function ipOutputFinish(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): OutResult {
+export function ipOutputFinish(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): OutResult {
   if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) return ipFragment(im, ifp, nexthop, buf, off, len, mtu, meta) ? 0 : 'EMSGSIZE';
   return ipToLink(im, ifp, nexthop, buf, off, len, meta);
 }
@@ -179,18 +158,21 @@ export function ipOutputFinish(im: Image, ifp: Ifnet, nexthop: number, buf: Uint
  * copied (ipOptCopy). Returns false when
  * the header alone leaves no room for 8 bytes of data.
  */
-export function ipFragment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
+export function ipFragment(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
   const st = im.ipstat;
-  const hlen = (buf[off]! & 0xf) << 2;
+  const ip = im.ipViews.output.reset(buf, off, len);
+  const hlen = ip.headerLen;
   const chunk = (mtu - hlen) & ~7;
   if (chunk < 8) {
     st.cantfrag++;
     return false;
   }
   if (meta.flags !== 0) completeChecksum(buf, off, len, meta);
-  const origOff = ((buf[off + 6]! << 8) | buf[off + 7]!) & IP_OFFMASK;
-  const origMf = (buf[off + 6]! & (IP_MF >> 8)) !== 0;
+  const field = ip.fragField;
+  const origOff = field & IP_OFFMASK;
+  const origMf = field & IP_MF;
   const plen = len - hlen;
+  const fv = im.ipViews.frag;
   st.fragmented++;
   for (let p = 0; p < plen; p += chunk) {
     const n = Math.min(chunk, plen - p);
@@ -200,19 +182,12 @@ export function ipFragment(im: Image, ifp: Ifnet, nexthop: number, buf: Uint8Arr
     const o = f.off;
     const fh = p === 0 ? hlen : ipOptCopy(buf, off, hlen, f.buf, o);
     if (p === 0) f.buf.set(buf.subarray(off, off + hlen), o);
-    f.buf[o] = 0x40 | (fh >> 2);
     f.buf.set(buf.subarray(off + hlen + p, off + hlen + p + n), o + fh);
-    const fo = origOff + (p >> 3);
-    const mf = !last || origMf;
-    f.buf[o + 2] = (fh + n) >> 8;
-    f.buf[o + 3] = (fh + n) & 0xff;
-    f.buf[o + 6] = (mf ? IP_MF >> 8 : 0) | ((fo >> 8) & 0x1f);
-    f.buf[o + 7] = fo & 0xff;
-    f.buf[o + 10] = 0;
-    f.buf[o + 11] = 0;
-    const sum = internetChecksum(f.buf, o, fh);
-    f.buf[o + 10] = sum >> 8;
-    f.buf[o + 11] = sum & 0xff;
+    const v = fv.reset(f.buf, o, fh + n);
+    v.headerLen = fh;
+    v.totalLen = fh + n;
+    v.fragField = (last ? origMf : IP_MF) | ((origOff + (p >> 3)) & IP_OFFMASK);
+    v.fillChecksum();
     st.ofragments++;
     ipToLink(im, ifp, nexthop, f.buf, o, fh + n, im.noOffload);
   }
@@ -252,20 +227,16 @@ export function ipOptCopy(src: Uint8Array, off: number, hlen: number, dst: Uint8
 }
 
 /** Build a plain 20-byte IPv4 header at buf[off]; checksum is left to output. */
-export function buildIpHeader(im: Image, buf: Uint8Array, off: number, totalLen: number, proto: number, src: number, dst: number, ttl?: number): void {
-  buf[off] = 0x45;
-  buf[off + 1] = 0;
-  buf[off + 2] = totalLen >> 8;
-  buf[off + 3] = totalLen & 0xff;
-  const id = im.nextIpId();
-  buf[off + 4] = id >> 8;
-  buf[off + 5] = id & 0xff;
-  buf[off + 6] = 0;
-  buf[off + 7] = 0;
-  buf[off + 8] = ttl ?? im.sysctl.v[ipDefTtl.slot]!;
-  buf[off + 9] = proto;
-  buf[off + 10] = 0;
-  buf[off + 11] = 0;
-  writeU32(buf, off + 12, src);
-  writeU32(buf, off + 16, dst);
+export function buildIpHeader(im: Vnet, buf: Uint8Array, off: number, totalLen: number, proto: number, src: number, dst: number, ttl?: number): void {
+  const ip = im.ipViews.frag.reset(buf, off, IP_HDR_LEN);
+  ip.headerLen = IP_HDR_LEN;
+  ip.tos = 0;
+  ip.totalLen = totalLen;
+  ip.ident = im.nextIpId();
+  ip.fragField = 0;
+  ip.ttl = ttl ?? im.sysctl.v[ipDefTtl.slot]!;
+  ip.protocol = proto;
+  ip.checksum = 0;
+  ip.src = src;
+  ip.dst = dst;
 }

@@ -7,11 +7,9 @@
  * requires for IPv6).
  */
 
-import type { Image } from '../image.js';
-import { IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
-import { allocPacket } from './ip_output.js';
-import { ipFragTtl, ipMaxFragPackets, ipMaxFragsPerPacket } from './ip_var.js';
-import { internetChecksum } from '../wire/checksum.js';
+import type { Vnet } from '../net/vnet.js';
+import { IP_MAXPACKET, Ipv4Packet } from '../wire/ipv4.js';
+import { allocPacket, ipFragTtl, ipMaxFragPackets, ipMaxFragsPerPacket } from './ip_var.js';
 
 interface Frag {
   start: number;
@@ -30,19 +28,27 @@ interface FragQueue {
 export class ReassTable {
   readonly queues = new Map<string, FragQueue>();
   sweeper: { cancel(): void } | null = null;
+  /** The fragment being added, then the datagram being rebuilt (reused). */
+  readonly view = new Ipv4Packet();
 }
 
-export function reassInit(im: Image): void {
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly reass: ReassTable;
+  }
+}
+
+export function reassInit(im: Vnet): void {
   im.reass.sweeper = im.clock.every(1000, () => reassSweep(im));
 }
 
-export function reassDestroy(im: Image): void {
+export function reassDestroy(im: Vnet): void {
   im.reass.sweeper?.cancel();
   im.reass.sweeper = null;
   im.reass.queues.clear();
 }
 
-function reassSweep(im: Image): void {
+function reassSweep(im: Vnet): void {
   const now = im.clock.now();
   for (const [k, q] of im.reass.queues) {
     if (q.expire <= now) {
@@ -56,20 +62,27 @@ function reassSweep(im: Image): void {
  * Add a fragment; returns the reassembled packet when it completes, else
  * null. Every fragment dropped is counted once.
  */
-export function ipReass(im: Image, buf: Uint8Array, off: number, hlen: number, ipLen: number): { buf: Uint8Array; off: number; len: number } | null {
+export function ipReass(im: Vnet, buf: Uint8Array, off: number, hlen: number, ipLen: number): { buf: Uint8Array; off: number; len: number } | null {
   const st = im.ipstat;
   const t = im.reass;
   st.fragments++;
-  const ff = (buf[off + 6]! << 8) | buf[off + 7]!;
-  const start = (ff & IP_OFFMASK) << 3;
-  const more = (ff & IP_MF) !== 0;
+  const ip = t.view.reset(buf, off, ipLen);
+  const start = ip.fragOffset;
+  const more = ip.moreFrags;
   const plen = ipLen - hlen;
   // RFC 791: every fragment but the last carries a multiple of 8 bytes.
-  if ((more && (plen & 7) !== 0) || plen === 0 || start + plen > 65535 - 20) {
+  if ((more && (plen & 7) !== 0) || plen === 0) {
     st.fragdropped++;
     return null;
   }
-  const key = `${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}>${buf[off + 16]}.${buf[off + 17]}.${buf[off + 18]}.${buf[off + 19]}#${buf[off + 4]! * 256 + buf[off + 5]!}/${buf[off + 9]}`;
+  // As FreeBSD: a fragment must lie within a packet of valid size.
+  if (start + plen > IP_MAXPACKET) {
+    st.toolong++;
+    st.fragdropped++;
+    return null;
+  }
+  // RFC 791: fragments of one datagram share source, destination, protocol and identification.
+  const key = `${ip.src}>${ip.dst}#${ip.ident}/${ip.protocol}`;
   let q = t.queues.get(key);
   if (q === undefined) {
     if (t.queues.size >= im.sysctl.v[ipMaxFragPackets.slot]!) {
@@ -106,19 +119,20 @@ export function ipReass(im: Image, buf: Uint8Array, off: number, hlen: number, i
   t.queues.delete(key);
   const h = q.header;
   const len = h.length + q.total;
+  // The data fits, but with this header the datagram would not (FreeBSD's second toolong check).
+  if (len > IP_MAXPACKET) {
+    st.toolong++;
+    st.fragdropped += q.frags.length;
+    return null;
+  }
   const p = allocPacket(len);
   p.buf.set(h, p.off);
   for (const f of q.frags) p.buf.set(f.data, p.off + h.length + f.start);
   const o = p.off;
-  p.buf[o + 2] = len >> 8;
-  p.buf[o + 3] = len & 0xff;
-  p.buf[o + 6] = 0;
-  p.buf[o + 7] = 0;
-  p.buf[o + 10] = 0;
-  p.buf[o + 11] = 0;
-  const sum = internetChecksum(p.buf, o, h.length);
-  p.buf[o + 10] = sum >> 8;
-  p.buf[o + 11] = sum & 0xff;
+  const whole = t.view.reset(p.buf, o, len);
+  whole.totalLen = len;
+  whole.fragField = 0;
+  whole.fillChecksum();
   st.reassembled++;
   return { buf: p.buf, off: o, len };
 }

@@ -2,8 +2,14 @@
  * IPv4 statistics and tunables (FreeBSD's `struct ipstat` and net.inet.ip.*).
  */
 
-import { defineStats } from '../stats.js';
+import type { Ifnet } from '../net/if.js';
+import { PKT_HEADROOM } from '../net/if.js';
+import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
+import { ETHER_HDR_LEN } from '../wire/ethernet.js';
+import { Ipv4Packet } from '../wire/ipv4.js';
+import { TcpPacket } from '../wire/tcp.js';
+import type { VnetHdr } from '../wire/vnet.js';
 
 export const ipForwarding = sysctlInt({
   name: 'net.inet.ip.forwarding',
@@ -71,7 +77,53 @@ export const ipStats = defineStats({
   cantfrag: "datagrams that can't be fragmented",
   nogif: "tunneling packets that can't find gif",
   badaddr: 'datagrams with bad address in header',
-});
+  // No gif tunnels, and no ICMP redirects are sent (FreeBSD's net.inet.ip.redirect is not implemented).
+}, { zero: ['redirectsent', 'nogif'] });
+
+export type IpStat = Stats<(typeof ipStats.fields)[number]>;
+
+/**
+ * The packet filter on IP input and output (ipfw today, pfil hooks next):
+ * false when it keeps the packet (denied, or queued by dummynet).
+ */
+export interface IpFilter {
+  input(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean;
+  output(rcvif: Ifnet | null, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean;
+  /** Whether the last packet refused was denied (not taken by dummynet). */
+  readonly denied: boolean;
+}
+
+/**
+ * Reusable header views of one image's IP layer (never allocated per
+ * packet). Each function that uses one re-points it on entry and reads it
+ * only before calling anything that could re-point it again.
+ */
+export class IpViews {
+  /** ip_input: the packet being received, delivered or forwarded. */
+  readonly input = new Ipv4Packet();
+  /** ip_output: the packet being sent. */
+  readonly output = new Ipv4Packet();
+  /** ip_output: a fragment or segment being built. */
+  readonly frag = new Ipv4Packet();
+  /** The TCP header of a forwarded or segmented GSO frame. */
+  readonly tcp = new TcpPacket();
+}
+
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly ipstat: IpStat;
+    readonly ipViews: IpViews;
+    /** The firewall's hooks on IP input and output. */
+    readonly fw: IpFilter;
+  }
+}
+
+export const FRAME_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;
+
+/** A fresh buffer for a locally built IP packet of `len` bytes, with headroom for the link's headers. */
+export function allocPacket(len: number): { buf: Uint8Array; off: number } {
+  return { buf: new Uint8Array(FRAME_HEADROOM + len), off: FRAME_HEADROOM };
+}
 
 /** Result of a local output attempt: 0, or the errno name a socket would see. */
 export type OutResult = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'ENOBUFS' | 'EACCES';

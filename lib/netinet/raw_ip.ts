@@ -4,7 +4,7 @@
  * that protocol. Endpoints copy what they keep before returning.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { Ifnet } from '../net/if.js';
 
 export interface RawPcb {
@@ -19,7 +19,13 @@ export class RawTable {
   readonly byProto = new Uint16Array(256);
 }
 
-export function rawAttach(im: Image, pcb: RawPcb): () => void {
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly raw: RawTable;
+  }
+}
+
+export function rawAttach(im: Vnet, pcb: RawPcb): () => void {
   im.raw.pcbs.push(pcb);
   im.raw.byProto[pcb.proto]!++;
   let open = true;
@@ -34,13 +40,13 @@ export function rawAttach(im: Image, pcb: RawPcb): () => void {
 }
 
 /** Show a delivered packet to the raw endpoints of its protocol; true if any took it. */
-export function rawInput(im: Image, proto: number, buf: Uint8Array, off: number, len: number, ifp: Ifnet): boolean {
+export function rawInput(im: Vnet, proto: number, buf: Uint8Array, off: number, len: number, ifp: Ifnet): boolean {
   if (im.raw.byProto[proto] === 0) return false;
   for (const pcb of im.raw.pcbs) if (pcb.proto === proto) pcb.input(buf, off, len, ifp);
   return true;
 }
 
-export function rawDestroy(im: Image): void {
+export function rawDestroy(im: Vnet): void {
   im.raw.pcbs.length = 0;
   im.raw.byProto.fill(0);
 }

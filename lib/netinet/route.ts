@@ -11,6 +11,12 @@ import type { Ifnet } from '../net/if.js';
 import { E, fail } from '../errors.js';
 import { ip4ToString, prefixMask } from '../wire/ipv4.js';
 
+declare module '../net/vnet.js' {
+  interface Vnet {
+    readonly routes: RouteTable;
+  }
+}
+
 /** Route flags, FreeBSD's RTF_* values. */
 export const RTF = {
   UP: 0x1,

@@ -9,18 +9,18 @@
  * Input is a validation ladder: each failing check bumps one counter.
  */
 
-import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
+import { ipProtoRegister, type CtlErrno, type Vnet } from '../net/vnet.js';
 import { InPcb, PcbTable, broadcastIfnet } from '../socket/in_pcb.js';
-import { defineStats } from '../stats.js';
+import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
-import { pseudoHeaderSum, foldComplement, sum16 } from '../wire/checksum.js';
 import { ICMP_TYPE, ICMP_UNREACH } from '../wire/icmp.js';
-import { UDP_HDR_LEN, emitUdp } from '../wire/udp.js';
+import { IP_HDR_LEN, IPPROTO, Ipv4Packet } from '../wire/ipv4.js';
+import { UDP_HDR_LEN, UdpPacket, emitUdp } from '../wire/udp.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, type VnetHdr } from '../wire/vnet.js';
 import { icmpError } from './ip_icmp.js';
-import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from './ip_output.js';
-import type { OutResult } from './ip_var.js';
+import { buildIpHeader, ipOutputLocal } from './ip_output.js';
+import { allocPacket, type OutResult } from './ip_var.js';
 
 export const udpBlackhole = sysctlInt({
   name: 'net.inet.udp.blackhole',
@@ -64,7 +64,25 @@ export const udpStats = defineStats({
   delivered: 'delivered',
   opackets: 'datagrams output',
   filtmcast: 'times multicast source filter matched',
-});
+  // FreeBSD 14 prints pcbhashmiss but never bumps it; there are no multicast source filters here.
+}, { zero: ['pcbhashmiss', 'filtmcast'] });
+
+export type UdpStat = Stats<(typeof udpStats.fields)[number]>;
+
+/** UDP's header views (reused, never allocated per packet). */
+export class UdpViews {
+  readonly ip = new Ipv4Packet();
+  readonly udp = new UdpPacket();
+}
+
+declare module '../net/vnet.js' {
+  interface Vnet {
+    /** UDP endpoints (FreeBSD's udbinfo); made by udpInit. */
+    udb: PcbTable<UdpPcb>;
+    readonly udpstat: UdpStat;
+    readonly udpViews: UdpViews;
+  }
+}
 
 /** What a UDP endpoint's owner (the socket) is told. */
 export interface UdpSockHooks {
@@ -76,7 +94,7 @@ export interface UdpSockHooks {
    */
   input(src: number, sport: number, dst: number, buf: Uint8Array, off: number, len: number): boolean;
   /** An ICMP error about a datagram this endpoint sent (connected endpoints only). */
-  ctlError(errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT'): void;
+  ctlError(errno: CtlErrno): void;
 }
 
 export class UdpPcb extends InPcb {
@@ -85,43 +103,37 @@ export class UdpPcb extends InPcb {
   }
 }
 
-export function udpInit(im: Image): void {
+export function udpInit(im: Vnet): void {
   im.udb = new PcbTable<UdpPcb>('udp');
+  ipProtoRegister(im, IPPROTO.UDP, { input: udpInput, ctlinput: udpCtlInput });
 }
 
 /** Destroying an image closes its UDP endpoints. */
-export function udpDestroy(im: Image): void {
+export function udpDestroy(im: Vnet): void {
   im.udb.clear();
 }
 
-export function udpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
+export function udpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdr, bcast: boolean): void {
   const st = im.udpstat;
   st.ipackets++;
-  const u = off + hlen;
-  const ulen = ipLen - hlen;
-  if (ulen < UDP_HDR_LEN) {
-    st.hdrops++;
+  const uh = im.udpViews.udp.reset(buf, off + hlen, ipLen - hlen);
+  const fault = uh.check();
+  if (fault !== 'ok') {
+    st[fault]++;
     return;
   }
-  const fieldLen = (buf[u + 4]! << 8) | buf[u + 5]!;
-  if (fieldLen < UDP_HDR_LEN || fieldLen > ulen) {
-    st.badlen++;
+  const ip = im.udpViews.ip.reset(buf, off, ipLen);
+  const src = ip.src;
+  const dst = ip.dst;
+  if (uh.checksum === 0) st.nosum++;
+  else if ((meta.flags & (VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM)) === 0 && !uh.verifyChecksum(src, dst)) {
+    st.badsum++;
     return;
   }
-  const src = readU32(buf, off + 12);
-  const dst = readU32(buf, off + 16);
-  const csum = (buf[u + 6]! << 8) | buf[u + 7]!;
-  if (csum === 0) st.nosum++;
-  else if ((meta.flags & (VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM)) === 0) {
-    if (foldComplement(sum16(buf, u, fieldLen, pseudoHeaderSum(src, dst, 17, fieldLen))) !== 0) {
-      st.badsum++;
-      return;
-    }
-  }
-  const sport = (buf[u]! << 8) | buf[u + 1]!;
-  const dport = (buf[u + 2]! << 8) | buf[u + 3]!;
-  const data = u + UDP_HDR_LEN;
-  const dlen = fieldLen - UDP_HDR_LEN;
+  const sport = uh.srcPort;
+  const dport = uh.dstPort;
+  const data = uh.payloadOffset;
+  const dlen = uh.payloadLength;
   if (bcast) {
     // Every endpoint bound to the port (wildcard or to this broadcast address) gets a copy.
     let got = false;
@@ -153,16 +165,16 @@ export function udpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hl
  * `src` is the source chosen for the destination) to faddr:fport. Returns
  * 0 or the errno the sender sees.
  */
-export function udpOutput(im: Image, pcb: UdpPcb, src: number, faddr: number, fport: number, data: Uint8Array, dontFrag = false): OutResult {
+export function udpOutput(im: Vnet, pcb: UdpPcb, src: number, faddr: number, fport: number, data: Uint8Array, dontFrag = false): OutResult {
   const n = data.length;
   if (n > 65535 - 20 - UDP_HDR_LEN) return 'EMSGSIZE';
-  const total = 20 + UDP_HDR_LEN + n;
+  const total = IP_HDR_LEN + UDP_HDR_LEN + n;
   const p = allocPacket(total);
   const b = p.buf;
   const o = p.off;
-  b.set(data, o + 20 + UDP_HDR_LEN);
-  buildIpHeader(im, b, o, total, 17, src, faddr);
-  emitUdp({ srcPort: pcb.lport, dstPort: fport, payloadLen: n }, b, o + 20, src, faddr, im.sysctl.v[udpChecksum.slot] === 1);
+  b.set(data, o + IP_HDR_LEN + UDP_HDR_LEN);
+  buildIpHeader(im, b, o, total, IPPROTO.UDP, src, faddr);
+  emitUdp({ srcPort: pcb.lport, dstPort: fport, payloadLen: n }, b, o + IP_HDR_LEN, src, faddr, im.sysctl.v[udpChecksum.slot] === 1);
   im.udpstat.opackets++;
   let ifp: Ifnet | undefined;
   if (faddr === 0xffffffff) {
@@ -177,12 +189,9 @@ export function udpOutput(im: Image, pcb: UdpPcb, src: number, faddr: number, fp
  * the quoted IP header is at buf[q], its UDP ports follow. Only a connected
  * endpoint hears it (an unconnected one could not tell which send failed).
  */
-export function udpCtlInput(im: Image, errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT', buf: Uint8Array, q: number): void {
-  const hl = (buf[q]! & 0xf) << 2;
-  const src = readU32(buf, q + 12);
-  const dst = readU32(buf, q + 16);
-  const sport = (buf[q + hl]! << 8) | buf[q + hl + 1]!;
-  const dport = (buf[q + hl + 2]! << 8) | buf[q + hl + 3]!;
-  const pcb = im.udb.lookupConnected(src, sport, dst, dport);
+export function udpCtlInput(im: Vnet, errno: CtlErrno, _mtu: number, buf: Uint8Array, q: number): void {
+  const ip = im.udpViews.ip.reset(buf, q, IP_HDR_LEN);
+  const uh = im.udpViews.udp.reset(buf, q + ip.headerLen, UDP_HDR_LEN);
+  const pcb = im.udb.lookupConnected(ip.src, uh.srcPort, ip.dst, uh.dstPort);
   if (pcb !== undefined) pcb.so.ctlError(errno);
 }

@@ -9,7 +9,7 @@
  * of the few endpoints bound to the port. Lookups allocate nothing.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import { IFF, type Ifnet } from '../net/if.js';
 import { selectSource } from '../netinet/ip_output.js';
 import { RTF } from '../netinet/route.js';
@@ -72,7 +72,7 @@ export class PcbTable<P extends InPcb> {
    * port with endpoints that are not listening, as for a restarted server
    * whose old connections linger), EADDRNOTAVAIL for a foreign address.
    */
-  bind(im: Image, pcb: P, laddr: number, lport: number): void {
+  bind(im: Vnet, pcb: P, laddr: number, lport: number): void {
     if (pcb.inTable) throw new SocketError('EINVAL', 'bind');
     if (laddr !== 0 && laddr >>> 24 !== 127 && im.localIfnet(laddr) === undefined && !im.isBroadcast(laddr)) {
       throw new SocketError('EADDRNOTAVAIL', 'bind');
@@ -102,12 +102,12 @@ export class PcbTable<P extends InPcb> {
   }
 
   /** A free port from the ephemeral range, starting at a random point (portrange.randomized). */
-  private ephemeral(im: Image, laddr: number): number {
+  private ephemeral(im: Vnet, laddr: number): number {
     let first = im.sysctl.v[portRangeFirst.slot]!;
     let last = im.sysctl.v[portRangeLast.slot]!;
     if (first > last) [first, last] = [last, first];
     const n = last - first + 1;
-    const start = Math.floor(im.registry.random() * n);
+    const start = Math.floor(im.random() * n);
     for (let i = 0; i < n; i++) {
       const port = first + ((start + i) % n);
       const list = this.byPort.get(port);
@@ -136,7 +136,7 @@ export class PcbTable<P extends InPcb> {
    * address and the local address chosen for it. EADDRINUSE when the
    * 4-tuple exists already.
    */
-  connect(im: Image, pcb: P, laddr: number, faddr: number, fport: number): void {
+  connect(im: Vnet, pcb: P, laddr: number, faddr: number, fport: number): void {
     if (!pcb.inTable) this.bind(im, pcb, 0, 0);
     if (pcb.fport !== 0) this.disconnect(pcb);
     const la = pcb.laddr !== 0 ? pcb.laddr : laddr;
@@ -232,7 +232,7 @@ export class PcbTable<P extends InPcb> {
  * it is ours, else the source of the route's interface. An errno when no
  * route leads there.
  */
-export function localAddressFor(im: Image, faddr: number): number | 'EHOSTUNREACH' | 'ENETUNREACH' {
+export function localAddressFor(im: Vnet, faddr: number): number | 'EHOSTUNREACH' | 'ENETUNREACH' {
   if (faddr >>> 24 === 127) return 0x7f000001;
   if (im.localIfnet(faddr) !== undefined) return faddr;
   if (faddr === 0xffffffff) {
@@ -245,7 +245,7 @@ export function localAddressFor(im: Image, faddr: number): number | 'EHOSTUNREAC
 }
 
 /** The interface a limited broadcast (255.255.255.255) leaves from: the one holding `laddr`, else the first up broadcast interface. */
-export function broadcastIfnet(im: Image, laddr: number): Ifnet | undefined {
+export function broadcastIfnet(im: Vnet, laddr: number): Ifnet | undefined {
   if (laddr !== 0) {
     const ifp = im.localIfnet(laddr);
     if (ifp !== undefined && !ifp.loopback) return ifp;

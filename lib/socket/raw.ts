@@ -16,9 +16,10 @@
 
 import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
-import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../netinet/ip_output.js';
+import { buildIpHeader, ipOutputLocal } from '../netinet/ip_output.js';
+import { allocPacket } from '../netinet/ip_var.js';
+import { IP_HDR_LEN, Ipv4Packet, parseIp4 } from '../wire/ipv4.js';
 import { rawAttach, type RawPcb } from '../netinet/raw_ip.js';
-import { parseIp4 } from '../wire/ipv4.js';
 import { SocketError, socketRoom } from './errno.js';
 import { AsyncQueue } from './queue.js';
 
@@ -41,6 +42,8 @@ const RAW_RECVSPACE = 9216 * 4;
 export class RawSocket implements RawPcb, AsyncIterable<RawPacket> {
   readonly proto: number;
   private readonly q = new AsyncQueue<RawPacket>();
+  /** Header view (reused: input runs per packet). */
+  private readonly view = new Ipv4Packet();
   private readonly detach: () => void;
   private queued = 0;
   private open = true;
@@ -111,9 +114,10 @@ export class RawSocket implements RawPcb, AsyncIterable<RawPacket> {
   /** @internal RawPcb */
   input(buf: Uint8Array, off: number, len: number, ifp: Ifnet): void {
     if (!this.open) return;
-    const src = readU32(buf, off + 12);
+    const ip = this.view.reset(buf, off, len);
+    const src = ip.src;
     if (this.faddr !== 0 && src !== this.faddr) return;
-    if (this.boundAddr !== 0 && readU32(buf, off + 16) !== this.boundAddr) return;
+    if (this.boundAddr !== 0 && ip.dst !== this.boundAddr) return;
     const h = this.handler;
     if (h !== null) {
       h(buf, off, len, ifp);
@@ -136,26 +140,22 @@ export class RawSocket implements RawPcb, AsyncIterable<RawPacket> {
     let total;
     if (this.hdrIncl) {
       total = payload.length;
-      if (total < 20) throw new SocketError('EINVAL', 'send');
-      const hlen = (payload[0]! & 0xf) << 2;
-      const ipLen = (payload[2]! << 8) | payload[3]!;
-      if (payload[0]! >> 4 !== 4 || hlen < 20 || ipLen !== total || ipLen < hlen) throw new SocketError('EINVAL', 'send');
+      // The header must be whole and name this payload's length (the checksum is output's to fill).
+      const given = this.view.reset(payload, 0, total);
+      if (given.check(false) !== 'ok' || given.totalLen !== total) throw new SocketError('EINVAL', 'send');
       p = allocPacket(total);
       p.buf.set(payload, p.off);
-      if (p.buf[p.off + 4] === 0 && p.buf[p.off + 5] === 0) {
-        const id = this.im.nextIpId();
-        p.buf[p.off + 4] = id >> 8;
-        p.buf[p.off + 5] = id & 0xff;
-      }
+      const ip = this.view.reset(p.buf, p.off, total);
+      if (ip.ident === 0) ip.ident = this.im.nextIpId();
       this.im.ipstat.rawout++;
     } else {
-      total = 20 + payload.length;
+      total = IP_HDR_LEN + payload.length;
       if (total > 65535) throw new SocketError('EMSGSIZE', 'send');
       p = allocPacket(total);
       // A zero source is chosen by output from the route, as ip_output does.
       buildIpHeader(this.im, p.buf, p.off, total, this.proto, this.boundAddr, dst, this.ttl);
-      p.buf[p.off + 1] = this.tos;
-      p.buf.set(payload, p.off + 20);
+      this.view.reset(p.buf, p.off, total).tos = this.tos;
+      p.buf.set(payload, p.off + IP_HDR_LEN);
     }
     const r = ipOutputLocal(this.im, p.buf, p.off, total, this.im.noOffload, this.dontFrag && !this.hdrIncl ? { dontFrag: true } : undefined);
     if (r !== 0) throw new SocketError(r, 'send');

@@ -70,7 +70,7 @@ const F = { DST: 0, SRC: 6, TYPE: 12 } as const;
 /** A view over an Ethernet II header. */
 export class EthernetFrame extends WireView {
   checked(): boolean {
-    return this.holds(ETHER_HDR_LEN);
+    return this.len >= ETHER_HDR_LEN && this.off >= 0 && this.off + this.len <= this.buf.length;
   }
 
   get dst(): Mac {
@@ -78,6 +78,10 @@ export class EthernetFrame extends WireView {
   }
   get src(): Mac {
     return readMac(this.buf, this.off + F.SRC);
+  }
+  /** The destination is a group (multicast or broadcast) address: the I/G bit. */
+  get isGroup(): boolean {
+    return (this.buf[this.off + F.DST]! & 1) !== 0;
   }
   get etherType(): number {
     return (this.buf[this.off + F.TYPE]! << 8) | this.buf[this.off + F.TYPE + 1]!;
@@ -98,4 +102,11 @@ export function emitEthernet(r: EthernetRepr, buf: Uint8Array, off: number): voi
   writeMac(buf, off + F.SRC, r.src);
   buf[off + F.TYPE] = r.etherType >>> 8;
   buf[off + F.TYPE + 1] = r.etherType & 0xff;
+}
+
+/** Write the source address and EtherType of a header whose destination is written later (after resolution). */
+export function emitEthernetSrc(buf: Uint8Array, off: number, src: Mac, etherType: number): void {
+  writeMac(buf, off + F.SRC, src);
+  buf[off + F.TYPE] = etherType >>> 8;
+  buf[off + F.TYPE + 1] = etherType & 0xff;
 }

@@ -3,7 +3,7 @@
  * 8-byte header. Unknown types are data, counted by the caller.
  */
 
-import { WireView } from './bytes.js';
+import { WireView, put16, put32 } from './bytes.js';
 import { internetChecksum } from './checksum.js';
 
 export const ICMP_MINLEN = 8;
@@ -60,7 +60,10 @@ export function isIcmpError(type: number): boolean {
   );
 }
 
-const F = { TYPE: 0, CODE: 1, SUM: 2, ID: 4, SEQ: 6, MTU: 6 } as const;
+const F = { TYPE: 0, CODE: 1, SUM: 2, ID: 4, SEQ: 6, MTU: 6, PPTR: 4, VOID: 4, RTIME: 12, TTIME: 16, QUOTE: 8 } as const;
+
+/** Length of a timestamp or timestamp reply message (RFC 792). */
+export const ICMP_TSLEN = 20;
 
 export class IcmpPacket extends WireView {
   checked(): boolean {
@@ -89,8 +92,43 @@ export class IcmpPacket extends WireView {
   get payloadOffset(): number {
     return this.off + ICMP_MINLEN;
   }
+  /** Where the IP header an error message quotes starts (RFC 792). */
+  get quoteOffset(): number {
+    return this.off + F.QUOTE;
+  }
   verifyChecksum(): boolean {
     return internetChecksum(this.buf, this.off, this.len) === 0;
+  }
+
+  set type(v: number) {
+    this.buf[this.off + F.TYPE] = v;
+  }
+  set code(v: number) {
+    this.buf[this.off + F.CODE] = v;
+  }
+  set checksum(v: number) {
+    put16(this.buf, this.off + F.SUM, v);
+  }
+  /** Receive and transmit timestamps of a timestamp reply (ms since midnight UT). */
+  set receiveTime(v: number) {
+    put32(this.buf, this.off + F.RTIME, v);
+  }
+  set transmitTime(v: number) {
+    put32(this.buf, this.off + F.TTIME, v);
+  }
+  /**
+   * The second word of an error message: zero, except the pointer of a
+   * parameter problem (RFC 792) and the next-hop MTU of a
+   * fragmentation-needed message (RFC 1191).
+   */
+  setErrorWord(pointer: number, mtu: number): void {
+    put16(this.buf, this.off + F.VOID, pointer << 8);
+    put16(this.buf, this.off + F.MTU, mtu);
+  }
+  /** Compute and store the checksum over the view's `len` bytes. */
+  fillChecksum(): void {
+    put16(this.buf, this.off + F.SUM, 0);
+    put16(this.buf, this.off + F.SUM, internetChecksum(this.buf, this.off, this.len));
   }
 }
 

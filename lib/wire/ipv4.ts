@@ -6,6 +6,7 @@
  */
 
 import { WireView, put16, put32, u16, u32 } from './bytes.js';
+import { checksumAdjust, internetChecksum } from './checksum.js';
 
 export const IP_HDR_LEN = 20;
 export const IP_MAXPACKET = 65535;
@@ -74,19 +75,36 @@ export function isMulticast(a: number): boolean {
 const F = { VHL: 0, TOS: 1, LEN: 2, ID: 4, OFF: 6, TTL: 8, PROTO: 9, SUM: 10, SRC: 12, DST: 16 } as const;
 
 /** Why `Ipv4Packet.check()` refused a packet; names match `struct ipstat`. */
-export type Ipv4Fault = 'ok' | 'toosmall' | 'badvers' | 'badhlen' | 'badlen' | 'tooshort';
+export type Ipv4Fault = 'ok' | 'toosmall' | 'badvers' | 'badhlen' | 'badsum' | 'badlen' | 'tooshort';
 
+/**
+ * A view over an IPv4 packet; `len` is the bytes available for it (a frame's
+ * payload, which may carry padding past the total length). Setters write
+ * fields in place; none of them touches the header checksum except
+ * `fillChecksum`.
+ */
 export class Ipv4Packet extends WireView {
-  check(): Ipv4Fault {
-    if (!this.holds(IP_HDR_LEN)) return 'toosmall';
-    const b = this.buf[this.off]!;
+  /**
+   * The checks of FreeBSD's ip_input, in its order: length, version, header
+   * length, header checksum, total length against the header and the bytes.
+   * With `sum` false the header checksum is not verified (packets this
+   * stack built).
+   */
+  check(sum = true): Ipv4Fault {
+    // Field reads are spelled out in the accessors of this class: they sit
+    // on the forwarding path, where each helper call costs V8 inlining budget.
+    const buf = this.buf;
+    const off = this.off;
+    const len = this.len;
+    if (len < IP_HDR_LEN || off < 0 || off + len > buf.length) return 'toosmall';
+    const b = buf[off]!;
     if (b >>> 4 !== 4) return 'badvers';
     const hl = (b & 0xf) << 2;
-    if (hl < IP_HDR_LEN) return 'badhlen';
-    if (hl > this.len) return 'badhlen';
-    const total = u16(this.buf, this.off + F.LEN);
+    if (hl < IP_HDR_LEN || hl > len) return 'badhlen';
+    if (sum && internetChecksum(buf, off, hl) !== 0) return 'badsum';
+    const total = (buf[off + F.LEN]! << 8) | buf[off + F.LEN + 1]!;
     if (total < hl) return 'badlen';
-    if (total > this.len) return 'tooshort';
+    if (total > len) return 'tooshort';
     return 'ok';
   }
 
@@ -104,13 +122,15 @@ export class Ipv4Packet extends WireView {
     return this.buf[this.off + F.TOS]!;
   }
   get totalLen(): number {
-    return u16(this.buf, this.off + F.LEN);
+    const o = this.off + F.LEN;
+    return (this.buf[o]! << 8) | this.buf[o + 1]!;
   }
   get ident(): number {
     return u16(this.buf, this.off + F.ID);
   }
   get fragField(): number {
-    return u16(this.buf, this.off + F.OFF);
+    const o = this.off + F.OFF;
+    return (this.buf[o]! << 8) | this.buf[o + 1]!;
   }
   get dontFrag(): boolean {
     return (this.fragField & IP_DF) !== 0;
@@ -129,16 +149,80 @@ export class Ipv4Packet extends WireView {
     return this.buf[this.off + F.PROTO]!;
   }
   get checksum(): number {
-    return u16(this.buf, this.off + F.SUM);
+    const o = this.off + F.SUM;
+    return (this.buf[o]! << 8) | this.buf[o + 1]!;
   }
   get src(): number {
-    return u32(this.buf, this.off + F.SRC);
+    const b = this.buf;
+    const o = this.off + F.SRC;
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   }
   get dst(): number {
-    return u32(this.buf, this.off + F.DST);
+    const b = this.buf;
+    const o = this.off + F.DST;
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   }
   get payloadOffset(): number {
     return this.off + this.headerLen;
+  }
+  /** True for a fragment: more fragments follow, or the offset is not zero. */
+  get isFragment(): boolean {
+    return (this.fragField & (IP_MF | IP_OFFMASK)) !== 0;
+  }
+
+  /** Version 4 and the header length in bytes (a multiple of 4). */
+  set headerLen(n: number) {
+    this.buf[this.off + F.VHL] = 0x40 | (n >>> 2);
+  }
+  set tos(v: number) {
+    this.buf[this.off + F.TOS] = v;
+  }
+  set totalLen(v: number) {
+    put16(this.buf, this.off + F.LEN, v);
+  }
+  set ident(v: number) {
+    put16(this.buf, this.off + F.ID, v);
+  }
+  set fragField(v: number) {
+    put16(this.buf, this.off + F.OFF, v);
+  }
+  set ttl(v: number) {
+    this.buf[this.off + F.TTL] = v;
+  }
+  set protocol(v: number) {
+    this.buf[this.off + F.PROTO] = v;
+  }
+  set checksum(v: number) {
+    const o = this.off + F.SUM;
+    this.buf[o] = v >>> 8;
+    this.buf[o + 1] = v & 0xff;
+  }
+  set src(a: number) {
+    put32(this.buf, this.off + F.SRC, a);
+  }
+  set dst(a: number) {
+    put32(this.buf, this.off + F.DST, a);
+  }
+  /** Set DF. */
+  setDontFrag(): void {
+    this.buf[this.off + F.OFF] = this.buf[this.off + F.OFF]! | (IP_DF >>> 8);
+  }
+  /** TTL minus `dec` with the header checksum patched (RFC 1624), as a router forwards. */
+  decrementTtl(dec: number): void {
+    const b = this.buf;
+    const o = this.off;
+    const ttl = b[o + F.TTL]!;
+    const proto = b[o + F.PROTO]!;
+    const s = o + F.SUM;
+    const n = checksumAdjust((b[s]! << 8) | b[s + 1]!, (ttl << 8) | proto, ((ttl - dec) << 8) | proto);
+    b[o + F.TTL] = ttl - dec;
+    b[s] = n >>> 8;
+    b[s + 1] = n & 0xff;
+  }
+  /** Compute and store the header checksum over `headerLen` bytes. */
+  fillChecksum(): void {
+    put16(this.buf, this.off + F.SUM, 0);
+    put16(this.buf, this.off + F.SUM, internetChecksum(this.buf, this.off, this.headerLen));
   }
 }
 

@@ -91,6 +91,21 @@ export class TcpPacket extends WireView {
   verifyChecksum(src: number, dst: number): boolean {
     return foldComplement(sum16(this.buf, this.off, this.len, pseudoHeaderSum(src, dst, 6, this.len))) === 0;
   }
+
+  set seq(v: number) {
+    put32(this.buf, this.off + F.SEQ, v);
+  }
+  set flags(v: number) {
+    this.buf[this.off + F.FLAGS] = v;
+  }
+  set checksum(v: number) {
+    put16(this.buf, this.off + F.SUM, v);
+  }
+  /** Compute and store the checksum over the view's `len` bytes with the pseudo-header. */
+  fillChecksum(src: number, dst: number): void {
+    put16(this.buf, this.off + F.SUM, 0);
+    put16(this.buf, this.off + F.SUM, foldComplement(sum16(this.buf, this.off, this.len, pseudoHeaderSum(src, dst, 6, this.len))));
+  }
 }
 
 export interface TcpRepr {

@@ -120,10 +120,11 @@ test('IPv4 view parses a golden header; emit reproduces it byte for byte', () =>
 });
 
 test('IPv4 check names the fault of each malformed header', () => {
-  const mk = (patch: (b: Uint8Array) => void, len = 0x73): string => {
+  const mk = (patch: (b: Uint8Array) => void, len = 0x73, sum = true): string => {
     const b = new Uint8Array(0x73);
     b.set(IPV4_GOLDEN);
     patch(b);
+    if (sum) new Ipv4Packet().reset(b, 0, 20).fillChecksum();
     return new Ipv4Packet().reset(b, 0, len).check();
   };
   assert.equal(mk(() => {}, 19), 'toosmall');
@@ -132,6 +133,13 @@ test('IPv4 check names the fault of each malformed header', () => {
   assert.equal(mk((b) => (b[0] = 0x4f), 40), 'badhlen');
   assert.equal(mk((b) => ((b[2] = 0), (b[3] = 10))), 'badlen');
   assert.equal(mk((b) => ((b[2] = 0xff), (b[3] = 0xff))), 'tooshort');
+  // FreeBSD's order: the header checksum is verified before the total length.
+  assert.equal(mk((b) => ((b[2] = 0), (b[3] = 10)), 0x73, false), 'badsum');
+  assert.equal(mk((b) => (b[8] = 63), 0x73, false), 'badsum');
+  const b = new Uint8Array(0x73);
+  b.set(IPV4_GOLDEN);
+  b[8] = 63;
+  assert.equal(new Ipv4Packet().reset(b, 0, 0x73).check(false), 'ok', 'checksum not verified when asked not to');
   assert.equal(new Ipv4Packet().reset(new Uint8Array(10), 0, 20).check(), 'toosmall', 'length beyond the buffer');
 });
 

@@ -291,7 +291,11 @@ export class TcpImage implements TcpHost {
       }
     }
     // RFC 1122 4.2.3.10: no TCP to or from broadcast and multicast addresses.
-    if (bcast || src >>> 28 === 0xe) return;
+    if (bcast || src >>> 28 === 0xe) {
+      if ((v.flags & TH.SYN) !== 0) st.badsyn++; // FreeBSD's listen path: a bad connection attempt
+      else st.noport++; // no connection has a broadcast or multicast address
+      return;
+    }
     const r = parseTcp(v, this.seg);
     const dOff = v.payloadOffset;
     const dLen = v.payloadLength;
