@@ -6,9 +6,10 @@
  *   A 10.1.0.2 --(epair0)-- 10.1.0.1 R 10.2.0.1 --(epair1)-- 10.2.0.2 B
  */
 
-import { ManualClock } from './clock.js';
+import type { ManualClock } from './clock.js';
 import { Registry, type Image } from './image.js';
 import { silentLogger } from './log.js';
+import { ManualPlatform } from './platform.js';
 import type { TapOpener, TapPort } from './net/if_tap.js';
 import { inAddAddress } from './netinet/in.js';
 import { RTF } from './netinet/route.js';
@@ -31,8 +32,9 @@ export interface Topology {
 
 /** A and B with default routes through R; R forwards unless `forwarding` is false. */
 export function routerTopology(opts: { forwarding?: boolean; random?: () => number } = {}): Topology {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random: opts.random ?? (() => 0.5) });
+  const platform = new ManualPlatform({ random: opts.random ?? (() => 0.5) });
+  const clock = platform.clock;
+  const reg = new Registry({ platform, log: silentLogger });
   const a = reg.create('A');
   const r = reg.create('R');
   const b = reg.create('B');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock, RealClock, type Clock } from '../clock.js';
+import { ManualClock, type Clock } from '../clock.js';
 import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
 import { HiresTimer, SPIN_MS } from './timer.js';
@@ -205,7 +205,7 @@ test('HiresTimer on a manual clock fires exactly at the time asked, never before
 test('on a real-time clock HiresTimer arms early and polls the last stretch; an image clock over the real clock counts as real time', () => {
   // The image's clock wraps the registry's for CPU accounting; the wrapper must
   // still say it runs in real time, or dummynet falls back to Node's 1 ms steps.
-  const reg = new Registry({ clock: new RealClock(), log: silentLogger });
+  const reg = new Registry({ log: silentLogger });
   assert.equal(reg.create('hires').clock.realTime, true);
   reg.close();
 

@@ -169,7 +169,7 @@ export function icmpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, h
       }
       if (!bandlim(im, LIM_TSTAMP)) return;
       // RFC 792: receive and transmit timestamps in ms since midnight UT.
-      const ms = Date.now() % 86_400_000;
+      const ms = im.platform.wallNow() % 86_400_000;
       buf[io] = ICMP_TYPE.TIMESTAMP_REPLY;
       writeU32(buf, io + 12, ms);
       writeU32(buf, io + 16, ms);

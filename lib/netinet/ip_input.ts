@@ -235,7 +235,7 @@ function ipDoOptions(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: 
             buf[cp + 2] = buf[cp + 2]! + 4;
           }
           // Milliseconds since midnight UT (RFC 791), as iptime().
-          writeU32(buf, cp + at, Date.now() % 86_400_000);
+          writeU32(buf, cp + at, im.platform.wallNow() % 86_400_000);
           buf[cp + 2] = buf[cp + 2]! + 4;
           changed = true;
           break;
