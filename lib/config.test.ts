@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ManualPlatform } from './platform.js';
 import { silentLogger } from './log.js';
 import { Registry } from './image.js';
-import { fakeTapOpener } from './testing.js';
+import { fakeTapOpener } from './testing/fake_tap.js';
 import { inAddAddress } from './netinet/in.js';
 import { arpAddStatic } from './netinet/if_ether.js';
 import { RTF } from './netinet/route.js';

@@ -7,7 +7,7 @@ import { Registry, type Image } from './image.js';
 import { rawAttach } from './netinet/raw_ip.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from './netinet/ip_output.js';
 import { internetChecksum } from './wire/checksum.js';
-import { ip, routerTopology, type Topology } from './testing.js';
+import { ip, routerTopology, type Topology } from './testing/topology.js';
 import { VimageError } from './errors.js';
 
 /** A --(epair0)-- R --(epair1)-- B, R routing between 10.1.0.0/24 and 10.2.0.0/24 (forwarding off). */

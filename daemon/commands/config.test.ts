@@ -5,7 +5,7 @@ import { ManualPlatform } from '../../lib/platform.js';
 import { silentLogger } from '../../lib/log.js';
 import { Registry, type Image } from '../../lib/image.js';
 import type { TapOpener } from '../../lib/net/if_tap.js';
-import { fakeTapOpener } from '../../lib/testing.js';
+import { fakeTapOpener } from '../../lib/testing/fake_tap.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from '../../lib/netinet/ip_output.js';
 import { internetChecksum } from '../../lib/wire/checksum.js';
 import { parseIp4 } from '../../lib/wire/ipv4.js';

@@ -5,7 +5,7 @@ import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
 import { HiresTimer, SPIN_MS } from './timer.js';
 import { parseDnConfig } from './parse.js';
-import { rules, seeded, send, settle, sniff, testbed, type Bed } from './testbed.js';
+import { rules, seeded, send, settle, sniff, testbed, type Bed } from '../testing/testbed.js';
 
 const LIM = { slots: 100, bytes: 1 << 20 };
 const pipe = (bed: Bed, nr: number, cfg: string): void => {
