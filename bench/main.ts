@@ -30,7 +30,6 @@ import type { Command, CommandContext } from '../daemon/command.js';
 import { commands as httpdCommands } from '../daemon/commands/httpd.js';
 import { commands as iperf3Commands } from '../daemon/commands/iperf3.js';
 import { TcpListener, type TcpSocket } from '../lib/socket/tcp.js';
-import { RealClock } from '../lib/clock.js';
 import { commandHandles } from '../lib/control/index.js';
 import { Registry, type Image } from '../lib/image.js';
 import { parseRule } from '../lib/ipfw/parse.js';
@@ -134,7 +133,6 @@ function setupFirewall(r: Image, fw: FwSetup): void {
 /** Images on the real clock whose TAP devices are opened with or without offloads. */
 function benchRegistry(offload: boolean): Registry {
   return new Registry({
-    clock: new RealClock(),
     log: silentLogger,
     openTap: ({ name }) => TapDevice.open({ name, vnetHdr: offload, up: true }),
   });

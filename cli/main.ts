@@ -14,7 +14,18 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
+import {
+  DEFAULT_SOCKET,
+  type ConfigApplied,
+  type CreateImage,
+  type ImageDestroyed,
+  type ImageList,
+  type ImageSummary,
+  type InterfaceMoved,
+  type MoveInterface,
+  type ProcessStarted,
+  type StartDetached,
+} from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
 
 const EX_USAGE = 64;
@@ -48,8 +59,8 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
   }
 }
 
-/** `cpu.weight=N`, `cpu.max=P` and `sysctl.name=N` operands of vimage -c NAME. */
-function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }; sysctl: Record<string, number | string> } {
+/** The request of vimage -c NAME with its `cpu.weight=N`, `cpu.max=P` and `sysctl.name=N` operands. */
+function createRequest(name: string, ops: string[]): CreateImage {
   const cpu: { weight?: number; max?: number } = {};
   const sysctl: Record<string, number | string> = {};
   for (const o of ops) {
@@ -59,7 +70,10 @@ function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }
     else if (s !== null) sysctl[s[1]!] = /^-?\d+$/.test(s[2]!) ? Number(s[2]) : s[2]!;
     else throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT] [sysctl.name=VALUE ...]`, EX_USAGE);
   }
-  return { cpu, sysctl };
+  const body: CreateImage = { name };
+  if (Object.keys(cpu).length > 0) body.cpu = cpu;
+  if (Object.keys(sysctl).length > 0) body.sysctl = sysctl;
+  return body;
 }
 
 async function run(): Promise<number> {
@@ -72,21 +86,17 @@ async function run(): Promise<number> {
     const q = verbose ? '?verbose=1' : '';
     const images =
       name === undefined
-        ? (await client().request<{ images: ImageSummary[] }>('GET', `/v1/images${q}`)).images
+        ? (await client().request<ImageList>('GET', `/v1/images${q}`)).images
         : [await client().request<ImageSummary>('GET', `/v1/images/${encodeURIComponent(name)}${q}`)];
     if (json()) process.stdout.write(JSON.stringify(name === undefined ? { images } : images[0], null, 2) + '\n');
     else printImages(images, verbose);
   };
   const create = async (name: string, ops: string[] = []): Promise<void> => {
-    const { cpu, sysctl } = createOperands(ops);
-    const body: { name: string; cpu?: typeof cpu; sysctl?: typeof sysctl } = { name };
-    if (Object.keys(cpu).length > 0) body.cpu = cpu;
-    if (Object.keys(sysctl).length > 0) body.sysctl = sysctl;
-    const s = await client().request<ImageSummary>('POST', '/v1/images', body);
+    const s = await client().request<ImageSummary>('POST', '/v1/images', createRequest(name, ops));
     if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   };
   const destroy = async (name: string): Promise<void> => {
-    const r = await client().request<{ destroyed: string }>('DELETE', `/v1/images/${encodeURIComponent(name)}`);
+    const r = await client().request<ImageDestroyed>('DELETE', `/v1/images/${encodeURIComponent(name)}`);
     if (json()) process.stdout.write(JSON.stringify(r) + '\n');
   };
 
@@ -125,10 +135,9 @@ async function run(): Promise<number> {
       }
       if (o.interface !== undefined) {
         if (name === undefined || cmd.length > 1) throw new CliError('usage: vimage -i NAME IF [NEWNAME]', EX_USAGE);
-        const r = await client().request<{ name: string; image: string }>('POST', `/v1/images/${encodeURIComponent(o.interface)}/interfaces`, {
-          ifname: name,
-          ...(cmd[0] !== undefined ? { newName: cmd[0] } : {}),
-        });
+        const body: MoveInterface = { ifname: name };
+        if (cmd[0] !== undefined) body.newName = cmd[0];
+        const r = await client().request<InterfaceMoved>('POST', `/v1/images/${encodeURIComponent(o.interface)}/interfaces`, body);
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`${r.name}@${r.image}\n`);
         return;
@@ -140,7 +149,8 @@ async function run(): Promise<number> {
       }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
       if (o.detach === true) {
-        const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() });
+        const body: StartDetached = { argv: cmd, json: json() };
+        const r = await client().request<ProcessStarted>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, body);
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
         return;
@@ -198,7 +208,7 @@ async function run(): Promise<number> {
       } catch (e) {
         throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
       }
-      const r = await client().request<{ applied: number; errors: string[] }>('POST', '/v1/config', doc);
+      const r = await client().request<ConfigApplied>('POST', '/v1/config', doc);
       if (json()) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else process.stdout.write(`${r.applied} items applied${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
       for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);

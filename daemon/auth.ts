@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { peerCred } from '../lib/net/tapdev.js';
+import { peerCred } from '../lib/native/sys.js';
 
 export interface Peer {
   pid: number;

@@ -16,11 +16,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { Command as Cli, Option } from 'commander';
 import { pino } from 'pino';
-import { RealClock } from '../lib/clock.js';
-import { useCpuClock } from '../lib/cpu.js';
 import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
-import { TapDevice, tapExists, tapReattach, threadCpuMs } from '../lib/net/tapdev.js';
+import { realPlatform } from '../lib/platform.js';
+import { threadCpuMs } from '../lib/native/sys.js';
+import { TapDevice, tapExists, tapReattach } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
@@ -113,10 +113,9 @@ async function main(): Promise<void> {
     unlinkSync(sock); // stale socket from a daemon that did not exit cleanly
   }
 
-  // Images are charged the CPU time this thread spends on them, not wall time.
-  useCpuClock(threadCpuMs);
   const registry = new Registry({
-    clock: new RealClock(),
+    // Images are charged the CPU time this thread spends on them, not wall time.
+    platform: realPlatform({ cpuNow: threadCpuMs }),
     log,
     limits,
     openTap: ({ name, persist, reattach }) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../lib/clock.js';
+import { ManualPlatform } from '../lib/platform.js';
 import { Registry } from '../lib/image.js';
 import { silentLogger } from '../lib/log.js';
 import { allCommands } from './commands/index.js';
@@ -19,7 +19,7 @@ async function run(table: ProcTable, reg: Registry, argv: string[]): Promise<{ s
 }
 
 test('every in-image command answers --help with its usage and status 0, and runs nothing', async () => {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger });
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const commands = allCommands();
   const table = new ProcTable(reg, commands, silentLogger);
   try {

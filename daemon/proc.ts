@@ -10,7 +10,6 @@
  * charges it to the process and its image.
  */
 
-import { cpuNow } from '../lib/cpu.js';
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { commandHandles } from '../lib/control/index.js';
 import type { Image, Registry } from '../lib/image.js';
@@ -90,20 +89,13 @@ export class ProcTable {
   }
 
   private enter(p: Proc): void {
-    this.running.push({ p, t0: cpuNow() });
-    this.registry.procCpuActive = true;
+    this.running.push({ p, t0: this.registry.sched.processBegin() });
   }
 
   private leave(): void {
     const top = this.running.pop();
-    this.registry.procCpuActive = this.running.some((r) => r !== null);
     if (top === undefined || top === null) return;
-    const ms = cpuNow() - top.t0;
-    const p = top.p;
-    p.cpuMs += ms;
-    const cpu = p.image.cpu;
-    cpu.ms += ms;
-    cpu.procMs += ms;
+    top.p.cpuMs += this.registry.sched.processEnd(top.p.image.cpu, top.t0);
   }
 
   /** Running processes. */
@@ -153,7 +145,7 @@ export class ProcTable {
       pid,
       image,
       argv,
-      startedAt: Date.now(),
+      startedAt: this.registry.platform.wallNow(),
       detached,
       state: 'running',
       exitStatus: null,

@@ -21,7 +21,16 @@ import {
   MAX_BODY,
   encodeFrame,
   type ApiError,
+  type ConfigApplied,
+  type CreateImage,
+  type ImageDestroyed,
+  type ImageList,
   type ImageSummary,
+  type InterfaceMoved,
+  type InterfaceSummary,
+  type MoveInterface,
+  type ProcessStarted,
+  type StartDetached,
   type VersionInfo,
 } from '../lib/protocol.js';
 import type { Guard, Peer } from './auth.js';
@@ -68,7 +77,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     for (const ifp of im.ifnets.values()) {
       ipackets += ifp.counters.ipackets;
       opackets += ifp.counters.opackets;
-      const entry: { name: string; kind: string; hostif?: string } = { name: ifp.name, kind: ifp.kind };
+      const entry: InterfaceSummary = { name: ifp.name, kind: ifp.kind };
       if (ifp.driver instanceof TapDriver) entry.hostif = ifp.driver.port.name;
       s.ifnets.push(entry);
     }
@@ -140,14 +149,14 @@ function checkArgv(argv: unknown, what = "field 'argv'"): asserts argv is string
 }
 
 /** Optional `sysctl: {name: value}` of a create request (tunables and other sysctls). */
-function sysctlParams(body: unknown): Array<[string, string]> {
+function sysctlParams(body: unknown): Record<string, number | string> {
   const sc = (body as { sysctl?: unknown }).sysctl;
-  if (sc === undefined) return [];
+  if (sc === undefined) return {};
   if (typeof sc !== 'object' || sc === null || Array.isArray(sc)) fail(E.BAD_REQUEST, "field 'sysctl' must be an object of name: value");
-  const out: Array<[string, string]> = [];
+  const out: Record<string, number | string> = {};
   for (const [k, v] of Object.entries(sc)) {
     if (typeof v !== 'number' && typeof v !== 'string') fail(E.BAD_REQUEST, `sysctl ${k}: the value must be a number`);
-    out.push([k, String(v)]);
+    out[k] = v;
   }
   return out;
 }
@@ -168,6 +177,26 @@ function cpuParams(body: unknown): { weight?: number; max?: number } {
     out.max = max as number;
   }
   return out;
+}
+
+/** The request bodies, validated into their protocol types at the edge. */
+function createImageRequest(body: unknown): CreateImage {
+  const cpu = cpuParams(body);
+  const sysctl = sysctlParams(body);
+  return { name: field(body, 'name'), cpu, sysctl };
+}
+
+function moveInterfaceRequest(body: unknown): MoveInterface {
+  const r: MoveInterface = { ifname: field(body, 'ifname') };
+  const newName = field(body, 'newName', true);
+  if (newName !== undefined) r.newName = newName;
+  return r;
+}
+
+function startDetachedRequest(body: unknown): StartDetached {
+  const argv = (body as { argv?: unknown }).argv;
+  checkArgv(argv);
+  return { argv, json: (body as { json?: unknown }).json === true };
 }
 
 export function createControlServer(deps: ServerDeps): http.Server {
@@ -219,28 +248,26 @@ export function createControlServer(deps: ServerDeps): http.Server {
         } catch (e) {
           fail(E.BAD_REQUEST, `configuration refused: ${(e as Error).message}`);
         }
-        await reply(200, applyConfig(registry, doc));
+        await reply(200, applyConfig(registry, doc) satisfies ConfigApplied);
         return;
       }
     }
     if (parts[0] !== 'images') fail(E.NOT_FOUND, `no such endpoint ${path}`);
     if (parts.length === 1) {
       if (method === 'GET') {
-        await reply(200, { images: registry.list().map((im) => summarize(deps, im, verbose)) });
+        await reply(200, { images: registry.list().map((im) => summarize(deps, im, verbose)) } satisfies ImageList);
         return;
       }
       if (method === 'POST') {
-        const body = await readJson(req);
-        const cpu = cpuParams(body);
-        const tunables = sysctlParams(body);
-        const name = field(body, 'name');
+        const r = createImageRequest(await readJson(req));
+        const tunables = Object.entries(r.sysctl ?? {}).map(([k, v]) => [k, String(v)] as const);
         // Check the tunables on a scratch set of values first: a bad one creates nothing.
         const check = new SysctlValues();
         for (const [k, v] of tunables) check.set(k, v, true);
-        const im = registry.create(name);
+        const im = registry.create(r.name);
         for (const [k, v] of tunables) im.sysctl.set(k, v, true);
-        if (cpu.weight !== undefined) im.cpu.weight = cpu.weight;
-        if (cpu.max !== undefined) im.cpu.max = cpu.max;
+        if (r.cpu?.weight !== undefined) im.cpu.weight = r.cpu.weight;
+        if (r.cpu?.max !== undefined) im.cpu.max = r.cpu.max;
         await reply(201, summarize(deps, im, verbose));
         return;
       }
@@ -256,32 +283,29 @@ export function createControlServer(deps: ServerDeps): http.Server {
         if (im === registry.default) fail(E.IMAGE_IS_DEFAULT, 'the default image cannot be destroyed');
         await deps.procs.stopImage(im);
         registry.destroy(name);
-        await reply(200, { destroyed: name });
+        await reply(200, { destroyed: name } satisfies ImageDestroyed);
         return;
       }
     }
     if (parts.length === 3 && parts[2] === 'processes' && method === 'POST') {
       const im = registry.image(imageName(parts[1]!));
-      const body = await readJson(req);
-      const argv = (body as { argv?: unknown }).argv;
-      checkArgv(argv);
+      const r = startDetachedRequest(await readJson(req));
+      const argv = r.argv;
       if (deps.procs.size >= (deps.maxProcesses ?? Infinity)) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${deps.maxProcesses} (limits.processes in vimaged's configuration)`);
       if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
-      const p = deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
+      const p = deps.procs.spawnDetached(im, argv, r.json === true);
       void p.done.then(() => deps.onChange?.());
-      await reply(201, { pid: p.pid, image: im.name });
+      await reply(201, { pid: p.pid, image: im.name } satisfies ProcessStarted);
       return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {
       const to = registry.image(imageName(parts[1]!));
-      const body = await readJson(req);
-      const ifname = field(body, 'ifname');
-      const newName = field(body, 'newName', true);
+      const r = moveInterfaceRequest(await readJson(req));
       const from = registry.default;
-      const ifp = from.ifnets.get(ifname);
-      if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${ifname} is not in the default image; 'vimage default ifconfig -l' lists what is there`);
-      registry.move(from, ifp, to, newName);
-      await reply(200, { name: ifp.name, image: to.name });
+      const ifp = from.ifnets.get(r.ifname);
+      if (ifp === undefined) fail(E.NO_SUCH_INTERFACE, `interface ${r.ifname} is not in the default image; 'vimage default ifconfig -l' lists what is there`);
+      registry.move(from, ifp, to, r.newName);
+      await reply(200, { name: ifp.name, image: to.name } satisfies InterfaceMoved);
       return;
     }
     fail(E.NOT_FOUND, `no such endpoint ${method} ${path}`);

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../lib/clock.js';
+import { ManualPlatform } from '../lib/platform.js';
 import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
 import { Registry } from '../lib/image.js';
 import { silentLogger } from '../lib/log.js';
 import { commands } from './commands/ipfw.js';
 import { commandHandles } from '../lib/control/index.js';
 test('ipfw rules, pipes and queues are saved and restored', async () => {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger });
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const r = reg.create('R');
   const run = async (...args: string[]): Promise<string> => {
     let out = '';
@@ -31,7 +31,7 @@ test('ipfw rules, pipes and queues are saved and restored', async () => {
   await run('add', '200', 'pipe', '1', 'udp', 'from', 'any', 'to', 'any', 'dst-port', '5000-5100', 'in', 'via', 'lo0');
   await run('add', '300', 'deny', 'icmp', 'from', 'any', 'to', 'any', 'icmptypes', '8,13');
   const doc = exportConfig(reg);
-  const fresh = new Registry({ clock: new ManualClock(), log: silentLogger });
+  const fresh = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const report = applyConfig(fresh, validateConfig(JSON.parse(JSON.stringify(doc))));
   assert.deepEqual(report.errors, []);
   assert.deepEqual(exportConfig(fresh), doc);

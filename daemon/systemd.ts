@@ -5,7 +5,7 @@
  * Outside systemd every function here does nothing.
  */
 
-import { sdNotify } from '../lib/net/tapdev.js';
+import { sdNotify } from '../lib/native/sys.js';
 import type { Logger } from '../lib/log.js';
 
 /** The first socket systemd passes (SD_LISTEN_FDS_START). */

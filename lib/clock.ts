@@ -1,6 +1,7 @@
 /**
  * Time is a parameter. Every timer in an image goes through its Clock, so
  * tests run ARP expiry, ICMP rate limits and retransmissions on a manual clock.
+ * The real one (RealClock) is part of the platform, lib/platform.ts.
  */
 
 export interface Timer {
@@ -23,32 +24,6 @@ export interface Clock {
   every(ms: number, fn: () => void): Timer;
   /** Call fn once on the next turn of the event loop, after pending I/O. */
   immediate(fn: () => void): Timer;
-}
-
-export class RealClock implements Clock {
-  readonly realTime = true;
-
-  now(): number {
-    return performance.now();
-  }
-
-  after(ms: number, fn: () => void): Timer {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  }
-
-  every(ms: number, fn: () => void): Timer {
-    const t = setInterval(fn, ms);
-    t.unref();
-    return { cancel: () => clearInterval(t) };
-  }
-
-  immediate(fn: () => void): Timer {
-    // Not unref'd: an unref'd immediate does not stop the loop from blocking in poll.
-    const t = setImmediate(fn);
-    return { cancel: () => clearImmediate(t) };
-  }
 }
 
 interface ManualTimer extends Timer {

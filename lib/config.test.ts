@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from './clock.js';
+import { ManualPlatform } from './platform.js';
 import { silentLogger } from './log.js';
 import { Registry } from './image.js';
-import { fakeTapOpener } from './testing.js';
+import { fakeTapOpener } from './testing/fake_tap.js';
 import { inAddAddress } from './netinet/in.js';
 import { arpAddStatic } from './netinet/if_ether.js';
 import { RTF } from './netinet/route.js';
@@ -13,7 +13,7 @@ import type { Mac } from './wire/ethernet.js';
 const opener = fakeTapOpener;
 
 function build(): Registry {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, openTap: opener([]) });
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger, openTap: opener([]) });
   const r = reg.create('R');
   const s = reg.create('S');
   const tap = reg.createTap(r, 'hostA');
@@ -39,7 +39,7 @@ function build(): Registry {
 test('a configuration exported, applied to an empty daemon and exported again is the same', () => {
   const doc = exportConfig(build());
   const opened: string[] = [];
-  const fresh = new Registry({ clock: new ManualClock(), log: silentLogger, openTap: opener(opened) });
+  const fresh = new Registry({ platform: new ManualPlatform(), log: silentLogger, openTap: opener(opened) });
   const report = applyConfig(fresh, validateConfig(JSON.parse(JSON.stringify(doc))));
   assert.deepEqual(report.errors, []);
   assert.deepEqual(exportConfig(fresh), doc);
@@ -67,7 +67,7 @@ test('a bad item is reported and skipped; the rest is applied', () => {
   const r = doc.images.find((i) => i.name === 'R')!;
   r.sysctl['net.inet.ip.ttl'] = 0;
   r.routes.push({ dst: 'nonsense', interface: 'tap0', flags: [] });
-  const fresh = new Registry({ clock: new ManualClock(), log: silentLogger, openTap: opener([]) });
+  const fresh = new Registry({ platform: new ManualPlatform(), log: silentLogger, openTap: opener([]) });
   const report = applyConfig(fresh, doc);
   assert.equal(report.errors.length, 2);
   assert.match(report.errors.join('\n'), /net\.inet\.ip\.ttl/);

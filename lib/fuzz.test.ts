@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fuzzCodecs, fuzzInput, inputTarget, Rng } from './fuzz.js';
+import { fuzzCodecs, fuzzInput, inputTarget, Rng } from './testing/fuzz.js';
 import { arpMaxEntries } from './netinet/if_ether.js';
 import { ipMaxFragPackets } from './netinet/ip_var.js';
 

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
+import { ManualPlatform } from './platform.js';
 import { silentLogger } from './log.js';
 import { Registry, type Image } from './image.js';
 import { rawAttach } from './netinet/raw_ip.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from './netinet/ip_output.js';
 import { internetChecksum } from './wire/checksum.js';
-import { ip, routerTopology, type Topology } from './testing.js';
+import { ip, routerTopology, type Topology } from './testing/topology.js';
 import { VimageError } from './errors.js';
 
 /** A --(epair0)-- R --(epair1)-- B, R routing between 10.1.0.0/24 and 10.2.0.0/24 (forwarding off). */
@@ -165,8 +166,9 @@ test('moving onto an existing name or into the same image fails', () => {
 });
 
 test('creating and destroying many images leaks no timers', () => {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger });
+  const platform = new ManualPlatform();
+  const clock = platform.clock;
+  const reg = new Registry({ platform, log: silentLogger });
   const base = clock.pending;
   for (let i = 0; i < 500; i++) {
     const im = reg.create(`x${i}`);
@@ -208,7 +210,7 @@ test('ICMP errors are rate limited by net.inet.icmp.icmplim and the excess is co
 });
 
 test('limits.images counts the images a user made, not default', () => {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, limits: { images: 2 } });
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger, limits: { images: 2 } });
   reg.create('one');
   reg.create('two');
   assert.throws(() => reg.create('three'), (e: unknown) => e instanceof VimageError && e.code === 'VIMAGE_ERR_LIMIT' && /limit of 2 images/.test(e.message));

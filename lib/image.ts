@@ -12,11 +12,11 @@
  * later be spread over worker threads.
  */
 
-import { cpuNow } from './cpu.js';
 import type { Clock, Timer } from './clock.js';
 import { ImageCpu, LOAD_INTERVAL_MS, Scheduler } from './sched.js';
 import { E, VimageError, fail } from './errors.js';
 import type { Logger } from './log.js';
+import { realPlatform, type Platform } from './platform.js';
 import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
 import { etherInput, etherStats } from './net/if_ethersubr.js';
 import { ipProtoRegister, ProtoSwitch, type Vnet } from './net/vnet.js';
@@ -77,9 +77,11 @@ export class Image implements Vnet {
   readonly name: string;
   readonly registry: Registry;
   readonly clock: Clock;
+  readonly platform: Platform;
   readonly log: Logger;
   readonly netisr: Netisr;
-  readonly createdAt = Date.now();
+  /** Wall-clock ms of creation. */
+  readonly createdAt: number;
 
   readonly sysctl = new SysctlValues();
   readonly ipstat = ipStats.create();
@@ -125,6 +127,8 @@ export class Image implements Vnet {
     this.id = id;
     this.name = name;
     this.clock = accountedClock(registry, this.cpu);
+    this.platform = registry.platform;
+    this.createdAt = registry.platform.wallNow();
     this.netisr = registry.netisr;
     this.log = registry.log.child({ image: name });
     this.ipId = Math.floor(registry.random() * 0x10000);
@@ -214,7 +218,7 @@ export class Image implements Vnet {
   setUp(ifp: Ifnet, up: boolean): void {
     if (up) ifp.flags |= IFF.UP | IFF.RUNNING;
     else ifp.flags &= ~IFF.UP;
-    ifp.changedAt = Date.now();
+    ifp.changedAt = this.platform.wallNow();
   }
 
   setMtu(ifp: Ifnet, mtu: number): void {
@@ -234,13 +238,13 @@ export class Image implements Vnet {
 }
 
 export interface RegistryOptions {
-  clock: Clock;
+  /** Clocks and randomness (default: the host's, charging wall time); tests pass a ManualPlatform. */
+  platform?: Platform;
   log: Logger;
   /** Opens host TAP devices; absent where no TAP can be made (tests). */
   openTap?: TapOpener;
   /** Does a host network device of this name exist (to pick free TAP names)? */
   hostIfExists?: (name: string) => boolean;
-  random?: () => number;
   limits?: Partial<RegistryLimits>;
   /**
    * Drop frames passed between images (epairs) for an image over its CPU
@@ -265,6 +269,7 @@ export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, 
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {
+  readonly platform: Platform;
   readonly clock: Clock;
   readonly log: Logger;
   readonly netisr: Netisr;
@@ -274,30 +279,24 @@ export class Registry {
   private readonly images = new Map<string, Image>();
   readonly limits: RegistryLimits;
   readonly sched: Scheduler;
-  /** Set by the daemon while an in-image process runs, so its timers are not counted twice. */
-  procCpuActive = false;
   private readonly sampler: Timer;
   private nextImageId = 0;
   private nextIfIndex = 1;
 
   constructor(o: RegistryOptions) {
-    this.clock = o.clock;
+    this.platform = o.platform ?? realPlatform();
+    this.clock = this.platform.clock;
     this.log = o.log;
-    this.random = o.random ?? Math.random;
+    this.random = this.platform.random;
     this.openTap = o.openTap;
     this.hostIfExists = o.hostIfExists ?? (() => false);
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
-    this.sched = new Scheduler(
-      () => o.clock.now(),
-      () => {
-        const u = process.cpuUsage();
-        return (u.user + u.system) / 1000;
-      },
-    );
-    this.sampler = o.clock.every(LOAD_INTERVAL_MS, () => this.sched.sample());
+    this.sched = new Scheduler(this.platform);
+    this.sampler = this.clock.every(LOAD_INTERVAL_MS, () => this.sched.sample());
     this.netisr = new Netisr();
+    this.netisr.cpuNow = this.platform.cpuNow;
     this.netisr.account = (owner, ms) => this.sched.charge((owner as Image).cpu, ms, true);
-    if (o.scheduleEpairs ?? o.clock.realTime) this.netisr.admit = (owner) => this.sched.admitQueued((owner as Image).cpu);
+    if (o.scheduleEpairs ?? this.clock.realTime) this.netisr.admit = (owner) => this.sched.admitQueued((owner as Image).cpu);
     this.create('default');
   }
 
@@ -375,7 +374,9 @@ export class Registry {
   }
 
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
-    return new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
+    const ifp = new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
+    ifp.changedAt = this.platform.wallNow();
+    return ifp;
   }
 
   /** A name `${prefix}${unit}${suffix}` free in every image (units are global, as FreeBSD's cloners). */
@@ -439,6 +440,7 @@ export class Registry {
       },
       holdOff: (ifp) => sched.holdOff((ifp.owner as Image).cpu),
       after: (ms, fn) => this.clock.after(ms, fn),
+      cpuNow: this.platform.cpuNow,
     });
     const r = Math.floor(this.random() * 0xffffff);
     // FreeBSD's tap(4) uses its own OUI, 58:9c:fc.
@@ -495,18 +497,7 @@ function accountedClock(reg: Registry, cpu: ImageCpu): Clock {
   const wrap = (fn: () => void): (() => void) => {
     let w = wrapped.get(fn);
     if (w === undefined) {
-      w = (): void => {
-        if (reg.procCpuActive) {
-          fn(); // the process's own accounting covers it
-          return;
-        }
-        const t0 = cpuNow();
-        try {
-          fn();
-        } finally {
-          reg.sched.charge(cpu, cpuNow() - t0, false);
-        }
-      };
+      w = (): void => reg.sched.runTimer(cpu, fn);
       wrapped.set(fn, w);
     }
     return w;

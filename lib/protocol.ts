@@ -2,20 +2,25 @@
  * The control API between `vimage` and `vimaged`, typed once and shared by
  * both sides. HTTP/1.1 with JSON bodies over a Unix socket, versioned paths:
  *
- *   GET    /v1/version                          -> VersionInfo
- *   GET    /v1/images[?verbose=1]               -> { images: ImageSummary[] }
- *   GET    /v1/images/NAME[?verbose=1]          -> ImageSummary
- *   POST   /v1/images            CreateImage    -> 201 ImageSummary
- *   DELETE /v1/images/NAME                      -> 200 { destroyed: NAME }
- *   POST   /v1/images/NAME/interfaces  MoveInterface -> 200 { name, image }
- *   POST   /v1/images/NAME/processes   StartDetached -> 201 { pid, image }
- *   GET    /v1/config                           -> the whole configuration
- *   POST   /v1/config            (document)     -> { applied, errors }
+ *   method path                        request body   response
+ *   GET    /v1/version                                -> VersionInfo
+ *   GET    /v1/images[?verbose=1]                     -> ImageList
+ *   GET    /v1/images/NAME[?verbose=1]                -> ImageSummary
+ *   POST   /v1/images                  CreateImage    -> 201 ImageSummary
+ *   DELETE /v1/images/NAME                            -> ImageDestroyed
+ *   POST   /v1/images/NAME/interfaces  MoveInterface  -> InterfaceMoved
+ *   POST   /v1/images/NAME/processes   StartDetached  -> 201 ProcessStarted
+ *   GET    /v1/config                                 -> the configuration document
+ *   POST   /v1/config                  (document)     -> ConfigApplied
  *   GET    /v1/images/NAME/exec?argv=JSON[&json=1]
  *          with `Connection: Upgrade`, `Upgrade: vimage-exec`
- *                                              -> 101, then exec frames
+ *                                                    -> 101, then exec frames
  *
- * Errors are `ApiError` bodies with a stable `VIMAGE_ERR_...` code.
+ * The daemon validates every request body into its type at the edge
+ * (daemon/server.ts); the CLI (cli/) builds them from these types. The
+ * configuration document's shape is lib/config.ts's, which the CLI passes
+ * through without reading. Errors are `ApiError` bodies with a stable
+ * `VIMAGE_ERR_...` code.
  *
  * Exec frames, both directions: [type u8][length u32 big-endian][payload].
  * Client to daemon: STDIN (bytes), STDIN_EOF, SIGNAL (signal name, ASCII).
@@ -44,6 +49,7 @@ export const FRAME = {
 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
+/** GET /v1/version */
 export interface VersionInfo {
   name: 'vimaged';
   version: string;
@@ -51,12 +57,14 @@ export interface VersionInfo {
   pid: number;
 }
 
+/** One interface in a verbose ImageSummary. */
 export interface InterfaceSummary {
   name: string;
   kind: string;
   hostif?: string;
 }
 
+/** GET /v1/images/NAME; one entry of ImageList; the answer to CreateImage. */
 export interface ImageSummary {
   name: string;
   id: number;
@@ -84,6 +92,12 @@ export interface ImageSummary {
   cpuMax?: number;
 }
 
+/** GET /v1/images */
+export interface ImageList {
+  images: ImageSummary[];
+}
+
+/** POST /v1/images (vimage -c NAME [cpu.weight=N] [cpu.max=P] [sysctl=V ...]). */
 export interface CreateImage {
   name: string;
   cpu?: { weight?: number; max?: number };
@@ -91,17 +105,44 @@ export interface CreateImage {
   sysctl?: Record<string, number | string>;
 }
 
-export interface StartDetached {
-  argv: string[];
-  json?: boolean;
+/** DELETE /v1/images/NAME */
+export interface ImageDestroyed {
+  destroyed: string;
 }
 
+/** POST /v1/images/NAME/interfaces (vimage -i NAME IF [NEWNAME]). */
 export interface MoveInterface {
-  /** Interface in the default image (vimage -i NAME IF [NEWNAME]). */
+  /** Interface in the default image. */
   ifname: string;
   newName?: string;
 }
 
+/** The answer to MoveInterface: the interface's name in its new image. */
+export interface InterfaceMoved {
+  name: string;
+  image: string;
+}
+
+/** POST /v1/images/NAME/processes (vimage -b NAME CMD ...). */
+export interface StartDetached {
+  argv: string[];
+  /** The command formats its output as JSON (--json). */
+  json?: boolean;
+}
+
+/** The answer to StartDetached. */
+export interface ProcessStarted {
+  pid: number;
+  image: string;
+}
+
+/** POST /v1/config (vimage load): items applied, and a message per item that failed. */
+export interface ConfigApplied {
+  applied: number;
+  errors: string[];
+}
+
+/** The body of every error answer. */
 export interface ApiError {
   error: { code: string; message: string };
 }

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ManualPlatform } from './platform.js';
 import { ImageCpu, ROUND_MS, Scheduler } from './sched.js';
+
+/** A scheduler on a manual platform: `now()` reads its clock, `at(t)` moves the clock to `t`. */
+function manualScheduler() {
+  const p = new ManualPlatform();
+  const s = new Scheduler(p);
+  const now = (): number => p.clock.now();
+  const at = (t: number): void => p.advance(t - now());
+  return { p, s, now, at };
+}
 
 /**
  * Saturated images taking turns as the TAP driver drives the scheduler: a
@@ -8,25 +18,24 @@ import { ImageCpu, ROUND_MS, Scheduler } from './sched.js';
  * until its hold-off ends.
  */
 function simulate(cpus: ImageCpu[], ms: number, cost = 0.05): number[] {
-  let now = 0;
-  const s = new Scheduler(() => now);
+  const { p, s, now } = manualScheduler();
   for (const c of cpus) s.add(c);
   const used = cpus.map(() => 0);
   const heldUntil = cpus.map(() => 0);
-  while (now < ms) {
+  while (now() < ms) {
     let ran = false;
     for (let i = 0; i < cpus.length; i++) {
-      if (now < heldUntil[i]!) continue;
+      if (now() < heldUntil[i]!) continue;
       const c = cpus[i]!;
       s.begin(c);
       s.charge(c, cost, true);
       used[i]! += cost;
-      now += cost;
+      p.advance(cost);
       ran = true;
       const h = s.holdOff(c);
-      if (h > 0) heldUntil[i] = now + h;
+      if (h > 0) heldUntil[i] = now() + h;
     }
-    if (!ran) now += 0.01; // everyone held off: the CPU idles
+    if (!ran) p.advance(0.01); // everyone held off: the CPU idles
   }
   return used;
 }
@@ -60,8 +69,7 @@ test('cpu.max caps an image even when it is alone', () => {
 });
 
 test('a flooded image gets its fair share while a light one is active, and everything once it is quiet', () => {
-  let now = 0;
-  const s = new Scheduler(() => now);
+  const { p, s, now } = manualScheduler();
   const flood = new ImageCpu();
   const light = new ImageCpu();
   s.add(flood);
@@ -72,60 +80,58 @@ test('a flooded image gets its fair share while a light one is active, and every
   // The flood offers work constantly; the light image a 0.05 ms batch every 1 ms.
   let nextLight = 0;
   const floodTurn = (): void => {
-    if (now < floodHeldUntil) return;
+    if (now() < floodHeldUntil) return;
     s.begin(flood);
     s.charge(flood, 0.05, true);
     floodUsed += 0.05;
-    now += 0.05;
+    p.advance(0.05);
     const h = s.holdOff(flood);
-    if (h > 0) floodHeldUntil = now + h;
+    if (h > 0) floodHeldUntil = now() + h;
   };
-  while (now < 1000) {
-    if (now >= nextLight) {
+  while (now() < 1000) {
+    if (now() >= nextLight) {
       s.begin(light);
       s.charge(light, 0.05, true);
       if (s.holdOff(light) > 0) lightWaited++;
-      now += 0.05;
+      p.advance(0.05);
       nextLight += 1;
     }
     floodTurn();
-    now += 0.01;
+    p.advance(0.01);
   }
   assert.equal(lightWaited, 0, 'the light image was never held off');
   // While the light image is active the flood gets its fair half, no more.
   assert.ok(floodUsed > 450 && floodUsed < 560, `flood used ${floodUsed} ms of 1000`);
   // Once the light image goes quiet, the flood has the whole CPU again.
-  const t0 = now;
+  const t0 = now();
   const before = floodUsed;
-  while (now < t0 + 1000) {
+  while (now() < t0 + 1000) {
     floodTurn();
-    now += 0.001;
+    p.advance(0.001);
   }
   assert.ok(floodUsed - before > 950, `flood alone used ${floodUsed - before} ms of 1000`);
 });
 
 test('an image that spent its quantum under a cap is held off until the next round', () => {
-  let now = 0;
-  const s = new Scheduler(() => now);
+  const { s, at } = manualScheduler();
   const a = new ImageCpu();
   a.max = 10; // 1 ms per 10 ms round
   s.add(a);
   s.begin(a);
   s.charge(a, 2.5, true);
-  now = 4;
+  at(4);
   assert.equal(s.holdOff(a), 6);
-  now = 10;
+  at(10);
   s.begin(a);
   assert.ok(s.holdOff(a) > 0, 'still in debt after one quantum');
-  now = 20;
+  at(20);
   s.begin(a);
   assert.equal(s.holdOff(a), 0);
   assert.equal(a.heldOff, 2);
 });
 
 test('an image held off that then goes quiet for a while starts afresh, debt forgiven', () => {
-  let now = 0;
-  const s = new Scheduler(() => now);
+  const { s, at } = manualScheduler();
   const x = new ImageCpu();
   const y = new ImageCpu();
   s.add(x);
@@ -135,13 +141,13 @@ test('an image held off that then goes quiet for a while starts afresh, debt for
   s.charge(x, 30, true); // deep in debt
   const hold = s.holdOff(x);
   assert.ok(hold > 0, 'held while Y holds credit');
-  now = hold + ROUND_MS - 1; // read again soon after the hold ended: the same busy spell
+  at(hold + ROUND_MS - 1); // read again soon after the hold ended: the same busy spell
   s.begin(y);
   s.begin(x);
   assert.ok(x.deficit < 0, 'no forgiveness right after a hold-off');
   s.charge(x, 30, true);
   assert.ok(s.holdOff(x) > 0);
-  now = 3_600_000; // an hour later, a ping, while Y is busy
+  at(3_600_000); // an hour later, a ping, while Y is busy
   s.begin(y);
   s.begin(x);
   assert.ok(x.deficit > 0, 'quiet for more than a round: a fresh quantum');
@@ -149,14 +155,13 @@ test('an image held off that then goes quiet for a while starts afresh, debt for
 });
 
 test('load averages follow BSD\'s decay: a busy image approaches 1', () => {
-  let now = 0;
-  const s = new Scheduler(() => now);
+  const { p, s } = manualScheduler();
   const c = new ImageCpu();
   s.add(c);
   for (let i = 0; i < 12 * 5; i++) {
     // 5 s fully busy per interval
     c.ms += 5000;
-    now += 5000;
+    p.advance(5000);
     s.sample();
   }
   assert.ok(c.load[0] > 0.99, `1 min ${c.load[0]}`);
@@ -166,12 +171,11 @@ test('load averages follow BSD\'s decay: a busy image approaches 1', () => {
 
 /** Images A and B joined by an epair (10.0.0.1 and .2), plus C, and a way to send B an echo from A. */
 async function epairImages(scheduleEpairs?: boolean) {
-  const { ManualClock } = await import('./clock.js');
   const { silentLogger } = await import('./log.js');
   const { Registry } = await import('./image.js');
   const { inAddAddress } = await import('./netinet/in.js');
   const { allocPacket, buildIpHeader, ipOutputLocal } = await import('./netinet/ip_output.js');
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, scheduleEpairs });
+  const reg = new Registry({ platform: new ManualPlatform({ cpuTick: 0.001 }), log: silentLogger, scheduleEpairs });
   const a = reg.create('A');
   const b = reg.create('B');
   const c = reg.create('C');
@@ -204,7 +208,7 @@ test('frames from another image (epair) for an image over its share are dropped 
   const { reg, a, b, c, eb, echo } = await epairImages(true);
   echo();
   const delivered = b.ipstat.delivered;
-  // B has spent its quantum; C asked for the CPU just now and holds credit.
+  // B has spent its quantum; C asked for the CPU just now() and holds credit.
   b.cpu.deficit = -5;
   reg.sched.begin(c.cpu);
   echo();
@@ -215,4 +219,24 @@ test('frames from another image (epair) for an image over its share are dropped 
   a.cpu.deficit = 0;
   echo();
   assert.equal(b.ipstat.delivered, delivered + 1);
+});
+
+test('timers are charged to their image, except inside an in-image process, whose time is its own', () => {
+  const p = new ManualPlatform();
+  const s = new Scheduler(p);
+  const c = new ImageCpu();
+  s.add(c);
+  s.runTimer(c, () => (p.cpuMs += 2));
+  assert.equal(c.ms, 2);
+  assert.equal(c.deficit, 0, 'timer work is not input: the deficit stays');
+  const t0 = s.processBegin();
+  const t1 = s.processBegin(); // a nested callback of the process, done at once
+  assert.equal(s.processEnd(c, t1), 0);
+  s.runTimer(c, () => (p.cpuMs += 5)); // a timer fired while the process ran: counted once, below
+  assert.equal(c.ms, 2);
+  assert.equal(s.processEnd(c, t0), 5);
+  assert.equal(c.ms, 7);
+  assert.equal(c.procMs, 5);
+  s.runTimer(c, () => (p.cpuMs += 4)); // no process running any more
+  assert.equal(c.ms, 11);
 });

@@ -25,6 +25,9 @@
  * (work conserving).
  */
 
+import type { Clock } from './clock.js';
+import type { Platform } from './platform.js';
+
 export const ROUND_MS = 10;
 /** Distinct recent askers the per-batch checks consider (images busy at the same moment). */
 const RECENT_ASKERS = 8;
@@ -60,6 +63,9 @@ export class ImageCpu {
   msAtInterval = 0;
 }
 
+/** The clocks the scheduler reads: a Platform (lib/platform.ts) has them. */
+export type SchedulerClocks = Pick<Platform, 'clock' | 'cpuNow' | 'processCpuMs'>;
+
 export class Scheduler {
   private roundStart: number;
   private readonly members = new Set<ImageCpu>();
@@ -70,15 +76,24 @@ export class Scheduler {
   private readonly recent: Array<ImageCpu | null> = new Array<ImageCpu | null>(RECENT_ASKERS).fill(null);
   private lastSample: number;
   private daemonMsAtSample: number;
+  private readonly clock: Clock;
+  /** The charging clock (ms; only differences mean anything). */
+  readonly cpuNow: () => number;
+  private readonly processCpuMs: () => number;
+  /** In-image process callbacks running (processBegin without processEnd): their accounting covers timers too. */
+  private inProcess = 0;
 
-  constructor(
-    private readonly now: () => number,
-    /** Total CPU milliseconds of the process (user + system), for shares. */
-    private readonly processCpuMs: () => number = () => 0,
-  ) {
-    this.roundStart = now();
+  constructor(p: SchedulerClocks) {
+    this.clock = p.clock;
+    this.cpuNow = p.cpuNow;
+    this.processCpuMs = p.processCpuMs;
+    this.roundStart = this.now();
     this.lastSample = this.roundStart;
-    this.daemonMsAtSample = processCpuMs();
+    this.daemonMsAtSample = this.processCpuMs();
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   add(c: ImageCpu): void {
@@ -202,6 +217,43 @@ export class Scheduler {
   charge(c: ImageCpu, ms: number, scheduled: boolean): void {
     c.ms += ms;
     if (scheduled) c.deficit -= ms;
+  }
+
+  /**
+   * Run one of the image's timer callbacks and charge what it cost (not to
+   * its deficit: timers are not input that can wait). Inside an in-image
+   * process's callback the process's own accounting already covers it.
+   */
+  runTimer(c: ImageCpu, fn: () => void): void {
+    if (this.inProcess > 0) {
+      fn();
+      return;
+    }
+    const t0 = this.cpuNow();
+    try {
+      fn();
+    } finally {
+      this.charge(c, this.cpuNow() - t0, false);
+    }
+  }
+
+  /**
+   * A callback of an in-image process starts (the daemon's process table
+   * calls this, nested calls allowed). Returns the CPU clock reading to hand
+   * to processEnd.
+   */
+  processBegin(): number {
+    this.inProcess++;
+    return this.cpuNow();
+  }
+
+  /** It ended: its CPU time since `t0` is the image's (ms and procMs). Returns the milliseconds charged. */
+  processEnd(c: ImageCpu, t0: number): number {
+    if (this.inProcess > 0) this.inProcess--;
+    const ms = this.cpuNow() - t0;
+    c.ms += ms;
+    c.procMs += ms;
+    return ms;
   }
 
   /** Every LOAD_INTERVAL_MS: load averages and shares. */

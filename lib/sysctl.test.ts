@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcpSocket } from './socket/tcp.js';
-import { twoImages } from './socket/testnet.js';
+import { twoImages } from './testing/testnet.js';
 import { findSysctl, sysctlText } from './sysctl.js';
 
 test('net.inet.tcp.cc.algorithm takes a name, prints it, and refuses others with the choices', () => {

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../lib/clock.js';
+import type { ManualClock } from '../../lib/clock.js';
+import { ManualPlatform } from '../../lib/platform.js';
 import { silentLogger } from '../../lib/log.js';
 import { Registry, type Image } from '../../lib/image.js';
 import type { TapOpener } from '../../lib/net/if_tap.js';
-import { fakeTapOpener } from '../../lib/testing.js';
+import { fakeTapOpener } from '../../lib/testing/fake_tap.js';
 import { allocPacket, buildIpHeader, ipOutputLocal } from '../../lib/netinet/ip_output.js';
 import { internetChecksum } from '../../lib/wire/checksum.js';
 import { parseIp4 } from '../../lib/wire/ipv4.js';
@@ -66,9 +67,10 @@ function fakeTap(): { opener: TapOpener; opened: string[] } {
  * A's default route via R.
  */
 async function lab(): Promise<{ reg: Registry; clock: ManualClock; r: Image; a: Image; opened: string[] }> {
-  const clock = new ManualClock();
+  const platform = new ManualPlatform({ random: () => 0.5 });
+  const clock = platform.clock;
   const { opener, opened } = fakeTap();
-  const reg = new Registry({ clock, log: silentLogger, random: () => 0.5, openTap: opener });
+  const reg = new Registry({ platform, log: silentLogger, openTap: opener });
   const r = reg.create('R');
   const a = reg.create('A');
   assert.equal(await ok(reg, r, 'ifconfig epair create'), 'epair0a\n');
@@ -219,7 +221,7 @@ test('ifconfig tap create binds a host device and shows it', async () => {
       '\tstatus: active\n' +
       '\thostif: vtap9\n',
   );
-  const noTap = new Registry({ clock: new ManualClock(), log: silentLogger });
+  const noTap = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const res = await run(noTap, noTap.default, ['ifconfig', 'tap', 'create']);
   assert.deepEqual(res, { status: 1, out: '', err: 'ifconfig: TAP devices are not available in this daemon\n' });
 });

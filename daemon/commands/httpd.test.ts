@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { TcpSocket } from '../../lib/socket/tcp.js';
-import { B_ADDR, twoImages, type TestNet } from '../../lib/socket/testnet.js';
+import { B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
 import type { CommandContext } from '../command.js';
 import { commands, parseRequest } from './httpd.js';
 import { commandHandles } from '../../lib/control/index.js';

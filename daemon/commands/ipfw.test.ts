@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Image, Registry } from '../../lib/image.js';
-import { send, testbed } from '../../lib/ipfw/testbed.js';
+import { send, testbed } from '../../lib/testing/testbed.js';
 import type { CommandContext } from '../command.js';
 import { commands } from './ipfw.js';
 import { commandHandles } from '../../lib/control/index.js';

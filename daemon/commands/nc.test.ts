@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Image } from '../../lib/image.js';
 import { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket } from '../../lib/socket/udp.js';
-import { B_ADDR, twoImages, type TestNet } from '../../lib/socket/testnet.js';
+import { B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
 import type { Command, CommandContext } from '../command.js';
 import { commands as ncCommands } from './nc.js';
 import { commands as netstatCommands } from './netstat.js';

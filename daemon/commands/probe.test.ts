@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ManualClock } from '../../lib/clock.js';
 import type { Registry, Image } from '../../lib/image.js';
-import { routerTopology, type Topology } from '../../lib/testing.js';
+import { routerTopology, type Topology } from '../../lib/testing/topology.js';
 import type { Command, CommandContext } from '../command.js';
 import { commands as pingCommands } from './ping.js';
 import { commands as tracerouteCommands } from './traceroute.js';

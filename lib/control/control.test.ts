@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../clock.js';
+import { ManualPlatform } from '../platform.js';
 import { VimageError } from '../errors.js';
 import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
@@ -11,7 +11,7 @@ import { ImageControl, RTF, VnetHandle } from './index.js';
 const ip = (s: string): number => parseIp4(s)!;
 
 function setup(): { reg: Registry; r: ImageControl; s: ImageControl; vnet: VnetHandle } {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, random: () => 0.5 });
+  const reg = new Registry({ platform: new ManualPlatform({ random: () => 0.5 }), log: silentLogger });
   const R = reg.create('R');
   const S = reg.create('S');
   return { reg, r: new ImageControl(R, reg), s: new ImageControl(S, reg), vnet: new VnetHandle(R, reg) };

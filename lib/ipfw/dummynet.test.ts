@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock, RealClock, type Clock } from '../clock.js';
+import { ManualClock, type Clock } from '../clock.js';
 import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
 import { HiresTimer, SPIN_MS } from './timer.js';
 import { parseDnConfig } from './parse.js';
-import { rules, seeded, send, settle, sniff, testbed, type Bed } from './testbed.js';
+import { rules, seeded, send, settle, sniff, testbed, type Bed } from '../testing/testbed.js';
 
 const LIM = { slots: 100, bytes: 1 << 20 };
 const pipe = (bed: Bed, nr: number, cfg: string): void => {
@@ -205,7 +205,7 @@ test('HiresTimer on a manual clock fires exactly at the time asked, never before
 test('on a real-time clock HiresTimer arms early and polls the last stretch; an image clock over the real clock counts as real time', () => {
   // The image's clock wraps the registry's for CPU accounting; the wrapper must
   // still say it runs in real time, or dummynet falls back to Node's 1 ms steps.
-  const reg = new Registry({ clock: new RealClock(), log: silentLogger });
+  const reg = new Registry({ log: silentLogger });
   assert.equal(reg.create('hires').clock.realTime, true);
   reg.close();
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ruleLine } from './format.js';
 import { parseRule } from './parse.js';
-import { ip, rules, send, settle, sniff, testbed } from './testbed.js';
+import { ip, rules, send, settle, sniff, testbed } from '../testing/testbed.js';
 import { UdpSocket } from '../socket/udp.js';
 import { SocketError } from '../socket/errno.js';
 

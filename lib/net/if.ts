@@ -113,7 +113,7 @@ export class Ifnet {
   readonly counters: IfCounters = ifCounters.create();
   driver: LinkDriver;
   /** Milliseconds (wall clock) of the last flags change, for JSON listings. */
-  changedAt = Date.now();
+  changedAt = 0;
 
   constructor(a: { index: IfIndex; name: string; kind: string; owner: IfnetOwner; flags: number; mtu: number; mac: Mac; driver: LinkDriver }) {
     this.index = a.index;

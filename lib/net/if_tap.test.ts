@@ -48,6 +48,7 @@ test('an image that spent its share stops reading its TAP until its next turn; t
     charge: () => true,
     holdOff: () => holdMs,
     after: (ms, fn) => clock.after(ms, fn),
+    cpuNow: () => 0,
   });
   driver.attach(ifp);
 
@@ -90,7 +91,7 @@ test('a kernel that cannot tell its drops (negative) adds nothing', () => {
   const port = fakePort();
   port.hostDrops = () => -19;
   const ifp = { counters: { iqdrops: 0, ierrors: 0 }, input: () => {} } as unknown as Ifnet;
-  const driver = new TapDriver(port, new Netisr(), { begin: () => {}, charge: () => true, holdOff: () => 1, after: (ms, fn) => clock.after(ms, fn) });
+  const driver = new TapDriver(port, new Netisr(), { begin: () => {}, charge: () => true, holdOff: () => 1, after: (ms, fn) => clock.after(ms, fn), cpuNow: () => 0 });
   driver.attach(ifp);
   port.deliver(3);
   assert.equal(port.paused, true);

@@ -8,7 +8,6 @@
  */
 
 import type { Timer } from '../clock.js';
-import { cpuNow } from '../cpu.js';
 import { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet, LinkDriver } from './if.js';
 import type { Netisr } from './netisr.js';
@@ -53,6 +52,8 @@ export interface BatchAccount {
   holdOff(ifp: Ifnet): number;
   /** Run `fn` after `ms` (the end of a hold-off). */
   after(ms: number, fn: () => void): Timer;
+  /** The clock batches are charged by (the platform's CPU clock, ms). */
+  cpuNow(): number;
 }
 
 export class TapDriver implements LinkDriver {
@@ -92,7 +93,7 @@ export class TapDriver implements LinkDriver {
     const ifp = this.ifp;
     if (ifp === null) return false;
     this.account.begin(ifp);
-    const t0 = cpuNow();
+    const t0 = this.account.cpuNow();
     const { rx, rxLen, slotSize, vnetHdrLen } = this.port;
     const meta = this.meta;
     for (let i = 0; i < count; i++) {
@@ -106,7 +107,7 @@ export class TapDriver implements LinkDriver {
       else meta.clear();
       ifp.input(rx, base + vnetHdrLen, len - vnetHdrLen, meta);
     }
-    const more = this.account.charge(ifp, readMs + cpuNow() - t0);
+    const more = this.account.charge(ifp, readMs + this.account.cpuNow() - t0);
     const hold = this.account.holdOff(ifp);
     // What the batch queued for other images (epairs) is charged to them by the netisr.
     this.netisr.drain();
@@ -134,12 +135,12 @@ export class TapDriver implements LinkDriver {
     this.holdOff = null;
     const ifp = this.ifp;
     if (ifp === null) return;
-    const t0 = cpuNow();
+    const t0 = this.account.cpuNow();
     const d = this.port.hostDrops();
     if (d > this.hostDropsSeen && this.hostDropsSeen >= 0) ifp.counters.iqdrops += d - this.hostDropsSeen;
     if (d >= 0) this.hostDropsSeen = d;
     this.port.pause(false);
-    this.account.charge(ifp, cpuNow() - t0); // reading the counter is the image's cost
+    this.account.charge(ifp, this.account.cpuNow() - t0); // reading the counter is the image's cost
   };
 
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {

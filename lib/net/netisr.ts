@@ -13,7 +13,6 @@
  * Entries live in preallocated parallel arrays; queuing allocates nothing.
  */
 
-import { cpuNow } from '../cpu.js';
 import { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet, IfnetOwner } from './if.js';
 
@@ -48,6 +47,8 @@ export class Netisr {
    * epair is that image's, not the sender's.
    */
   account: ((owner: IfnetOwner, ms: number) => void) | null = null;
+  /** The clock `account` charges by (the platform's CPU clock). */
+  cpuNow: () => number = () => 0;
   /**
    * Scheduling of frames between images (epairs): asked once per run of
    * entries for the same owner; false drops the run's Ethernet frames at the
@@ -122,7 +123,7 @@ export class Netisr {
         const ifp = this.ifp[i]!;
         if (ifp.owner !== owner) {
           if (account !== null) {
-            const now = cpuNow();
+            const now = this.cpuNow();
             if (owner !== null) account(owner, now - since);
             since = now;
           }
@@ -149,7 +150,7 @@ export class Netisr {
         else (ifp.owner as unknown as IpInputSink).ipInputFrom(ifp, buf, off, len, m);
       }
     } finally {
-      if (account !== null && owner !== null) account(owner, cpuNow() - since);
+      if (account !== null && owner !== null) account(owner, this.cpuNow() - since);
       this.draining = false;
     }
   }

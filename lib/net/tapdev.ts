@@ -1,6 +1,6 @@
 /**
- * Host TAP devices through the native binding (native/tap.c, built by
- * node-gyp into build/Release/vimage_tap.node).
+ * Host TAP devices through the native binding (native/tap.c, loaded by
+ * lib/native/binding.ts). Other system calls are in lib/native/sys.ts.
  *
  * A TapDevice owns one /dev/net/tun file descriptor attached to a TAP
  * interface, by default with a 10-byte virtio-net header in front of every
@@ -21,95 +21,17 @@
  * close). It throws only for programming errors (off/len outside `buf`).
  */
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { binding, type RxHandle, type TapBinding, type TapOpened } from '../native/binding.js';
+import { enterNetns, leaveNetns, otherNetnsPaths } from '../native/sys.js';
 
-/** The native module's surface (native/tap.c). */
-interface TapAddon {
-  open(name: string, flags: { vnetHdr: boolean; persist: boolean }): TapOpened;
-  setPersist(fd: number, on: boolean): void;
-  close(fd: number): number;
-  setMtu(name: string, mtu: number): void;
-  getMtu(name: string): number;
-  setUp(name: string, up: boolean): void;
-  exists(name: string): boolean;
-  destroy(name: string): boolean;
-  write(fd: number, buf: Uint8Array, off: number, len: number): number;
-  start(fd: number, rx: Uint8Array, rxLen: Int32Array, slotSize: number, cb: (count: number, readMs: number) => boolean | void): RxHandle;
-  stop(handle: RxHandle): void;
-  pause(handle: RxHandle, on: boolean): void;
-  hostDrops(fd: number): number;
-  nsEnter(path: string): number;
-  nsLeave(saved: number): void;
-  sdNotify(socketPath: string, message: string): number;
-  peerCred(fd: number): PeerCred;
-  threadCpuMs(): number;
-}
-
-/** The process at the other end of a Unix socket (SO_PEERCRED). */
-export interface PeerCred {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
-interface TapOpened {
-  fd: number;
-  /** The name the kernel gave (differs from the request for patterns like 'vtap%d'). */
-  name: string;
-  /** Negotiated TUN_F_* bits; 0 without a virtio-net header. */
-  offloads: number;
-  vnetHdrLen: number;
-}
-
-declare const rxHandleBrand: unique symbol;
-type RxHandle = { readonly [rxHandleBrand]: true };
-
-const ADDON_FILE = join('build', 'Release', 'vimage_tap.node');
 const EBADF = 9;
 
 /** TUN_F_* offload bits as in linux/if_tun.h. */
 export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08 } as const;
 
-/** Walk up from `dir` to the vimage project root (package.json named vimage). */
-function findRoot(dir: string): string | null {
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'vimage') return dir;
-      } catch {
-        // not ours; keep walking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return null;
-    dir = up;
-  }
-}
-
-function addonError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ENOENT', errno: -2 });
-}
-
-// The loaded binding is immutable once loaded; caching it is not image state.
-let addon: TapAddon | null = null;
-
-/** Load the binding on first use, so importing this module never needs it. */
-function native(): TapAddon {
-  if (addon !== null) return addon;
-  const root = findRoot(dirname(fileURLToPath(import.meta.url))) ?? findRoot(process.cwd());
-  if (root === null) {
-    throw addonError(`native TAP binding: cannot find the vimage project root above ${fileURLToPath(import.meta.url)}`);
-  }
-  const file = join(root, ADDON_FILE);
-  if (!existsSync(file)) {
-    throw addonError(`native TAP binding not built: ${file} is missing, run \`npx node-gyp rebuild\` in ${root}`);
-  }
-  addon = createRequire(import.meta.url)(file) as TapAddon;
-  return addon;
+/** The TAP half of the native binding, loaded on first use. */
+function native(): TapBinding {
+  return binding();
 }
 
 export interface TapOpenOptions {
@@ -153,9 +75,9 @@ export class TapDevice {
   rxError = 0;
   private fd: number;
   private handle: RxHandle | null = null;
-  private readonly addon: TapAddon;
+  private readonly addon: TapBinding;
 
-  private constructor(addon: TapAddon, opened: TapOpened, slots: number, slotSize: number) {
+  private constructor(addon: TapBinding, opened: TapOpened, slots: number, slotSize: number) {
     this.addon = addon;
     this.fd = opened.fd;
     this.name = opened.name;
@@ -300,49 +222,6 @@ export function hostIfMtu(name: string): number {
   return native().getMtu(name);
 }
 
-/** Run `fn` with this thread inside the network namespace at `nsPath`. */
-export function withNetns<T>(nsPath: string, fn: () => T): T {
-  const a = native();
-  const saved = a.nsEnter(nsPath);
-  try {
-    return fn();
-  } finally {
-    a.nsLeave(saved);
-  }
-}
-
-/**
- * Network namespaces other than ours: named ones (/run/netns) first, then
- * those of running processes (containers, VMs' helpers), one path each.
- */
-export function otherNetnsPaths(): string[] {
-  const seen = new Set<number>();
-  const out: string[] = [];
-  const add = (p: string): void => {
-    try {
-      const ino = statSync(p).ino;
-      if (seen.has(ino)) return;
-      seen.add(ino);
-      out.push(p);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  };
-  add('/proc/self/ns/net');
-  out.length = 0; // ours is only marked as seen
-  try {
-    for (const n of readdirSync('/run/netns')) add(`/run/netns/${n}`);
-  } catch {
-    // no named namespaces
-  }
-  try {
-    for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) add(`/proc/${pid}/ns/net`);
-  } catch {
-    // no /proc
-  }
-  return out;
-}
-
 /**
  * Attach to a persistent TAP device by name wherever its host side now
  * lives: in our namespace, or in one it was moved to (needs CAP_SYS_ADMIN to
@@ -355,7 +234,7 @@ export function tapReattach(opts: TapOpenOptions): { dev: TapDevice; netns: stri
     let found: TapDevice | undefined;
     let saved: number;
     try {
-      saved = native().nsEnter(ns);
+      saved = enterNetns(ns);
     } catch {
       continue; // not ours to enter
     }
@@ -365,25 +244,9 @@ export function tapReattach(opts: TapOpenOptions): { dev: TapDevice; netns: stri
       // a device of that name there that is not a TAP we can attach: keep looking
     } finally {
       // Failing to come back would leave the daemon in a foreign namespace: let that throw.
-      native().nsLeave(saved);
+      leaveNetns(saved);
     }
     if (found !== undefined) return { dev: found, netns: ns, created: false };
   }
   return { dev: TapDevice.open(opts), netns: null, created: true };
-}
-
-/** sd_notify(3): 0 or -errno; does nothing (returns 0) when `socketPath` is empty. */
-export function sdNotify(socketPath: string, message: string): number {
-  if (socketPath === '') return 0;
-  return native().sdNotify(socketPath, message);
-}
-
-/** SO_PEERCRED of a connected Unix socket's file descriptor. */
-export function peerCred(fd: number): PeerCred {
-  return native().peerCred(fd);
-}
-
-/** CPU time of the calling thread, ms (CLOCK_THREAD_CPUTIME_ID). */
-export function threadCpuMs(): number {
-  return native().threadCpuMs();
 }

@@ -26,6 +26,7 @@
 
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { Platform } from '../platform.js';
 import type { SysctlValues } from '../sysctl.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet } from './if.js';
@@ -77,6 +78,8 @@ export interface Vnet {
   readonly name: string;
   /** The image's clock: timers run here are CPU charged to the image. */
   readonly clock: Clock;
+  /** Wall clock, CPU clock and randomness (lib/platform.ts). */
+  readonly platform: Platform;
   readonly log: Logger;
   readonly netisr: Netisr;
   readonly sysctl: SysctlValues;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../clock.js';
+import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/image.js';
 import { Registry, type Image } from '../image.js';
 import { silentLogger } from '../log.js';
@@ -38,7 +38,7 @@ const PEER1 = 0x0a510002;
 
 /** Image R routing between two sink links, forwarding on, both peers resolved. */
 function router(): { im: Image; reg: Registry; if0: Ifnet; if1: Ifnet; out1: Sink } {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger, random: () => 0.5 });
+  const reg = new Registry({ platform: new ManualPlatform({ random: () => 0.5 }), log: silentLogger });
   const im = reg.create('R');
   const mk = (name: string, addr: number): [Ifnet, Sink] => {
     const d = new Sink();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../clock.js';
+import { ManualPlatform } from '../platform.js';
 import { silentLogger } from '../log.js';
 import { Registry } from '../image.js';
 import { IFF, type Ifnet, type LinkDriver } from '../net/if.js';
@@ -27,7 +27,7 @@ class CaptureDriver implements LinkDriver {
 }
 
 function setup(offload: boolean): { reg: Registry; drv: CaptureDriver; ifp: Ifnet; im: ReturnType<Registry['create']> } {
-  const reg = new Registry({ clock: new ManualClock(), log: silentLogger });
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const im = reg.create('G');
   const drv = new CaptureDriver(offload);
   const ifp = reg.newIfnet(im, 'cap0', 'cap', IFF.BROADCAST | IFF.UP | IFF.RUNNING, 1500, 0x020000000001 as Mac, drv);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SocketError } from '../socket/errno.js';
 import { RawSocket } from '../socket/raw.js';
-import { twoImages } from '../socket/testnet.js';
+import { twoImages } from '../testing/testnet.js';
 import { UdpSocket } from '../socket/udp.js';
 import { parseIp4 } from '../wire/ipv4.js';
 import { RTF } from './route.js';

@@ -180,7 +180,7 @@ export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
       }
       if (!bandlim(im, LIM_TSTAMP)) return;
       // RFC 792: receive and transmit timestamps in ms since midnight UT.
-      const ms = Date.now() % 86_400_000;
+      const ms = im.platform.wallNow() % 86_400_000;
       icp.type = ICMP_TYPE.TIMESTAMP_REPLY;
       icp.receiveTime = ms;
       icp.transmitTime = ms;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawSocket } from '../socket/raw.js';
-import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../socket/testnet.js';
+import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../testing/testnet.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { ipForwarding } from './ip_var.js';
 

@@ -216,7 +216,7 @@ function ipDoOptions(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: n
             buf[cp + 2] = buf[cp + 2]! + 4;
           }
           // Milliseconds since midnight UT (RFC 791), as iptime().
-          put32(buf, cp + at, Date.now() % 86_400_000);
+          put32(buf, cp + at, im.platform.wallNow() % 86_400_000);
           buf[cp + 2] = buf[cp + 2]! + 4;
           changed = true;
           break;

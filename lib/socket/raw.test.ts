@@ -6,7 +6,7 @@ import { ICMP_TYPE, emitIcmpEcho } from '../wire/icmp.js';
 import { IP_DF } from '../wire/ipv4.js';
 import { SocketError } from './errno.js';
 import { RawSocket } from './raw.js';
-import { A_ADDR, B_ADDR, twoImages } from './testnet.js';
+import { A_ADDR, B_ADDR, twoImages } from '../testing/testnet.js';
 
 const epairOf = (im: Image): Ifnet => [...im.ifnets.values()].find((i) => !i.loopback)!;
 

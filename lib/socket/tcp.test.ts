@@ -8,7 +8,7 @@ import { TH, emitTcp, newTcpRepr, tcpChecksum, tcpHeaderLen } from '../wire/tcp.
 import type { SocketError } from './errno.js';
 import { TcpListener, TcpSocket } from './tcp.js';
 import { UdpSocket } from './udp.js';
-import { A_ADDR, B_ADDR, twoImages, type TestNet } from './testnet.js';
+import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../testing/testnet.js';
 import { parseRule } from '../ipfw/parse.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();

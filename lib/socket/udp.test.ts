@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SocketError } from './errno.js';
 import { RawSocket } from './raw.js';
 import { UdpSocket } from './udp.js';
-import { A_ADDR, B_ADDR, twoImages } from './testnet.js';
+import { A_ADDR, B_ADDR, twoImages } from '../testing/testnet.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));

@@ -1,18 +1,17 @@
 /**
  * Support for stack tests (no root, no TAP): the A–R–B topology over epairs
- * with a manual clock, and a TAP opener that opens nothing. Imported by
- * tests only.
+ * on a manual platform. Imported by tests only.
  *
  *   A 10.1.0.2 --(epair0)-- 10.1.0.1 R 10.2.0.1 --(epair1)-- 10.2.0.2 B
  */
 
-import { ManualClock } from './clock.js';
-import { Registry, type Image } from './image.js';
-import { silentLogger } from './log.js';
-import type { TapOpener, TapPort } from './net/if_tap.js';
-import { inAddAddress } from './netinet/in.js';
-import { RTF } from './netinet/route.js';
-import { parseIp4 } from './wire/ipv4.js';
+import type { ManualClock } from '../clock.js';
+import { Registry, type Image } from '../image.js';
+import { silentLogger } from '../log.js';
+import { ManualPlatform } from '../platform.js';
+import { inAddAddress } from '../netinet/in.js';
+import { RTF } from '../netinet/route.js';
+import { parseIp4 } from '../wire/ipv4.js';
 
 /** A dotted quad that must parse. */
 export const ip = (s: string): number => {
@@ -31,8 +30,9 @@ export interface Topology {
 
 /** A and B with default routes through R; R forwards unless `forwarding` is false. */
 export function routerTopology(opts: { forwarding?: boolean; random?: () => number } = {}): Topology {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random: opts.random ?? (() => 0.5) });
+  const platform = new ManualPlatform({ random: opts.random ?? (() => 0.5) });
+  const clock = platform.clock;
+  const reg = new Registry({ platform, log: silentLogger });
   const a = reg.create('A');
   const r = reg.create('R');
   const b = reg.create('B');
@@ -54,26 +54,4 @@ export function routerTopology(opts: { forwarding?: boolean; random?: () => numb
   if (opts.forwarding !== false) r.sysctl.set('net.inet.ip.forwarding', '1');
   reg.netisr.drain();
   return { reg, clock, a, r, b };
-}
-
-/** A TAP opener whose ports send nowhere and receive nothing; records the names opened. */
-export function fakeTapOpener(opened: string[] = []): TapOpener {
-  return (req) => {
-    opened.push(req.name);
-    const port: TapPort = {
-      name: req.name,
-      vnetHdrLen: 0,
-      slotSize: 2048,
-      rx: new Uint8Array(2048),
-      rxLen: new Int32Array(1),
-      start() {},
-      stop() {},
-      pause() {},
-      hostDrops: () => -1,
-      write: (_b, _o, len) => len,
-      setPersist() {},
-      close() {},
-    };
-    return port;
-  };
 }

@@ -6,19 +6,20 @@
  * Used by lib/fuzz.test.ts (bounded time in CI) and `npm run fuzz`.
  */
 
-import { ManualClock } from './clock.js';
-import { Registry, type Image } from './image.js';
-import { silentLogger } from './log.js';
-import { IFF, type Ifnet, type LinkDriver } from './net/if.js';
-import { arpAddStatic } from './netinet/if_ether.js';
-import { inAddAddress } from './netinet/in.js';
-import { RTF } from './netinet/route.js';
-import { ArpPacket, emitArp, parseArp, ARPOP } from './wire/arp.js';
-import { internetChecksum } from './wire/checksum.js';
-import { EthernetFrame, writeMac, type Mac } from './wire/ethernet.js';
-import { IcmpPacket } from './wire/icmp.js';
-import { Ipv4Packet, emitIpv4, parseIpv4 } from './wire/ipv4.js';
-import { VnetHdr } from './wire/vnet.js';
+import type { ManualClock } from '../clock.js';
+import { Registry, type Image } from '../image.js';
+import { silentLogger } from '../log.js';
+import { ManualPlatform } from '../platform.js';
+import { IFF, type Ifnet, type LinkDriver } from '../net/if.js';
+import { arpAddStatic } from '../netinet/if_ether.js';
+import { inAddAddress } from '../netinet/in.js';
+import { RTF } from '../netinet/route.js';
+import { ArpPacket, emitArp, parseArp, ARPOP } from '../wire/arp.js';
+import { internetChecksum } from '../wire/checksum.js';
+import { EthernetFrame, writeMac, type Mac } from '../wire/ethernet.js';
+import { IcmpPacket } from '../wire/icmp.js';
+import { Ipv4Packet, emitIpv4, parseIpv4 } from '../wire/ipv4.js';
+import { VnetHdr } from '../wire/vnet.js';
 
 /** xorshift32: small, fast, repeatable. */
 export class Rng {
@@ -75,8 +76,9 @@ export interface InputTarget {
 
 /** Image R routing between two sink links, forwarding on, peers resolved. */
 export function inputTarget(): InputTarget {
-  const clock = new ManualClock();
-  const reg = new Registry({ clock, log: silentLogger, random: () => 0.25 });
+  const platform = new ManualPlatform({ random: () => 0.25 });
+  const clock = platform.clock;
+  const reg = new Registry({ platform, log: silentLogger });
   const im = reg.create('F');
   const mk = (name: string, mac: Mac, offload: boolean): Ifnet => {
     const ifp = reg.newIfnet(im, name, 'sink', IFF.BROADCAST | IFF.UP | IFF.RUNNING | IFF.MULTICAST, 1500, mac, new SinkDriver(offload));

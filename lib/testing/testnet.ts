@@ -3,9 +3,10 @@
  * manual clock, and a pump that delivers frames until the network is quiet.
  */
 
-import { ManualClock } from '../clock.js';
+import type { ManualClock } from '../clock.js';
 import { Registry, type Image } from '../image.js';
 import { silentLogger } from '../log.js';
+import { ManualPlatform } from '../platform.js';
 import { inAddAddress } from '../netinet/in.js';
 
 export interface TestNet {
@@ -23,13 +24,9 @@ export const A_ADDR = 0x0a000001;
 export const B_ADDR = 0x0a000002;
 
 export function twoImages(): TestNet {
-  const clock = new ManualClock();
-  let seed = 1;
-  const random = (): number => {
-    seed = (seed * 16807) % 2147483647;
-    return seed / 2147483647;
-  };
-  const reg = new Registry({ clock, log: silentLogger, random });
+  const platform = new ManualPlatform(); // seeded random: the same run every time
+  const clock = platform.clock;
+  const reg = new Registry({ platform, log: silentLogger });
   const a = reg.create('A');
   const b = reg.create('B');
   const [ea, eb] = reg.createEpair(a);

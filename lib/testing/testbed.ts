@@ -10,9 +10,9 @@ import type { Registry, Image } from '../image.js';
 import { allocPacket, buildIpHeader, ipOutputLocal, readU32 } from '../netinet/ip_output.js';
 import { rawAttach } from '../netinet/raw_ip.js';
 import { internetChecksum } from '../wire/checksum.js';
-import { ip, routerTopology } from '../testing.js';
-import { parseRule } from './parse.js';
-import type { Rule } from './rule.js';
+import { parseRule } from '../ipfw/parse.js';
+import type { Rule } from '../ipfw/rule.js';
+import { ip, routerTopology } from './topology.js';
 
 export { ip };
 
