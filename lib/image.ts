@@ -37,7 +37,7 @@ import { UdpViews, udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/
 import { tcpCtlInput, tcpDestroy, tcpInit, tcpInput, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
 import type { PcbTable } from './socket/in_pcb.js';
 import { SysctlValues } from './sysctl.js';
-import { EthernetFrame, type Mac } from './wire/ethernet.js';
+import type { Mac } from './wire/ethernet.js';
 import { IPPROTO } from './wire/ipv4.js';
 import { VnetHdr } from './wire/vnet.js';
 
@@ -92,7 +92,6 @@ export class Image implements Vnet {
   readonly etherstat = etherStats.create();
   /** EtherType table and IP protocol switch, filled by the subsystems' init. */
   readonly protosw = new ProtoSwitch();
-  readonly etherView = new EthernetFrame();
   readonly ipViews = new IpViews();
   readonly udpViews = new UdpViews();
 

@@ -5,7 +5,7 @@
  */
 
 import { defineStats, type Stats } from '../stats.js';
-import { ETHER_HDR_LEN, EthernetFrame } from '../wire/ethernet.js';
+import { ETHER_HDR_LEN, etherIsGroup, etherTypeAt, readMac } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { IFF, type Ifnet } from './if.js';
 import type { Vnet } from './vnet.js';
@@ -21,29 +21,26 @@ export type EtherStat = Stats<(typeof etherStats.fields)[number]>;
 declare module './vnet.js' {
   interface Vnet {
     readonly etherstat: EtherStat;
-    /** ether_input's view of the frame being received (reused). */
-    readonly etherView: EthernetFrame;
   }
 }
 
 /** Link input: count, filter on the destination, hand the payload to the EtherType's registered input. */
 export function etherInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
   const c = ifp.counters;
-  const eh = im.etherView.reset(buf, off, len);
-  if (!eh.checked()) {
+  if (len < ETHER_HDR_LEN) {
     c.ierrors++;
     im.etherstat.runts++;
     return;
   }
   c.ipackets++;
   c.ibytes += len;
-  if (eh.isGroup) {
+  if (etherIsGroup(buf, off)) {
     c.imcasts++;
-  } else if ((ifp.flags & IFF.PROMISC) === 0 && eh.dst !== ifp.mac) {
+  } else if ((ifp.flags & IFF.PROMISC) === 0 && readMac(buf, off) !== ifp.mac) {
     im.etherstat.notours++;
     return;
   }
-  const input = im.protosw.ether(eh.etherType);
+  const input = im.protosw.ether(etherTypeAt(buf, off));
   if (input === null) {
     c.noproto++;
     im.etherstat.noproto++;

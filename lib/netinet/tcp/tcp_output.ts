@@ -86,26 +86,29 @@ export function tcpOutput(cb: TcpCb): void {
       go = true;
     }
     if (!go) {
-      // Data waiting on a closed or too small window and neither timer running:
-      // the persist timer polls for the window update (RFC 9293 3.8.6.1, RFC 1122
-      // 4.2.2.17; FreeBSD's tcp_output). Retransmit and persist are exclusive.
-      if (cb.snd.length > 0 && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) {
-        cb.rxtShift = 0;
-        tcpSetPersist(cb);
-      }
+      persistIfIdle(cb);
       return;
     }
     tcpEmit(cb, len, false, sendFin);
     if (probe) return; // one byte per persist timeout
     if (len === 0) {
-      // An ACK went instead of the data that waits for the window: make sure
-      // the window is still polled (FreeBSD's tcp_output after "timer:").
-      if (cb.snd.length > 0 && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) {
-        cb.rxtShift = 0;
-        tcpSetPersist(cb);
-      }
-      return; // control segment sent; nothing more to do
+      // A control segment or an ACK went instead of data that waits for the
+      // window: make sure the window is still polled (FreeBSD's tcp_output after "timer:").
+      persistIfIdle(cb);
+      return;
     }
+  }
+}
+
+/**
+ * Data waiting on a closed or too small window and neither timer running:
+ * the persist timer polls for the window update (RFC 9293 3.8.6.1, RFC 1122
+ * 4.2.2.17; FreeBSD's tcp_output). Retransmit and persist are exclusive.
+ */
+function persistIfIdle(cb: TcpCb): void {
+  if (cb.snd.length > 0 && cb.deadline[TT_REXMT] === 0 && cb.deadline[TT_PERSIST] === 0) {
+    cb.rxtShift = 0;
+    tcpSetPersist(cb);
   }
 }
 
