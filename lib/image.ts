@@ -28,6 +28,8 @@ import { inAddAddress, inPurgeInterface } from './netinet/in.js';
 import { IcmpState, icmpStats } from './netinet/ip_icmp.js';
 import { ipDeliver, ipInput } from './netinet/ip_input.js';
 import { Ipfw, ipfwDestroy, ipfwInit } from './ipfw/ip_fw2.js';
+import { PFIL_PASS, type PfilHead } from './net/pfil.js';
+import { ipPfilInit } from './netinet/ip_pfil.js';
 import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
@@ -53,6 +55,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
+  { name: 'pfil', init: ipPfilInit, destroy: () => {} },
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
   { name: 'tcp', init: tcpInit, destroy: tcpDestroy },
@@ -87,6 +90,8 @@ export class Image {
   readonly icmp = new IcmpState();
   readonly reass = new ReassTable();
   readonly raw = new RawTable();
+  /** The inet pfil head: filters' hooks on IP input and output (made by the pfil subsystem's init). */
+  inetPfil!: PfilHead;
   /** ipfw rule chain, dynamic states and dummynet (made by the ipfw subsystem's init). */
   fw!: Ipfw;
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
@@ -158,7 +163,7 @@ export class Image {
       if (this.inAddrs.has(dst) || dst >>> 24 === 127) {
         this.ipstat.total++;
         const ipLen = (buf[off + 2]! << 8) | buf[off + 3]!;
-        if (!this.fw.input(ifp, buf, off, ipLen, meta)) return;
+        if (this.inetPfil.runIn(ifp, buf, off, ipLen, meta) !== PFIL_PASS) return;
         ipDeliver(this, ifp, buf, off, hlen, ipLen, meta, false);
         return;
       }

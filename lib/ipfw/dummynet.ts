@@ -31,7 +31,6 @@ import { DN_HEADROOM, DnPkt, FlowQueue, Flowset, NO_MASK, Pipe, SchedInst, maskI
 import { schedDequeue, schedEnqueue } from './dn_sched.js';
 import { showPipes, showQueues, showScheds, snapshot } from './dn_show.js';
 import { HiresTimer, TimerHeap } from './timer.js';
-import type { Ipfw } from './ip_fw2.js';
 
 export const dnSlotLimit = sysctlInt({
   name: 'net.inet.ip.dummynet.pipe_slot_limit',
@@ -60,6 +59,11 @@ export { DN_MAX_ID, Flowset, Pipe, type FlowMask, type PipeConfig } from './dn_p
 
 const POOL_MAX = 1024;
 
+/** Where a packet dummynet lets go continues: ipfw's hook (the rest of the chain, then the path it left). */
+export interface DnReinject {
+  reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void;
+}
+
 export class Dummynet {
   readonly pipes = new Map<number, Pipe>();
   readonly queues = new Map<number, Flowset>();
@@ -73,7 +77,7 @@ export class Dummynet {
 
   constructor(
     private readonly im: Image,
-    private readonly fw: Ipfw,
+    private readonly io: DnReinject,
   ) {
     this.timer = new HiresTimer(im.clock, this.onTimer);
   }
@@ -241,7 +245,7 @@ export class Dummynet {
     ) {
       // io_fast: nothing to wait for; the packet goes on from here, uncopied.
       this.fastPath++;
-      this.fw.reinject(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
+      this.io.reinject(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
       return true;
     }
     const pk = this.alloc(len);
@@ -389,7 +393,7 @@ export class Dummynet {
     const owner = this.im;
     const ifp = p.out ? p.outif : p.rcvif;
     if (ifp === null || ifp.owner !== owner) this.orphans++;
-    else this.fw.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
+    else this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
     this.free(p);
   }
 

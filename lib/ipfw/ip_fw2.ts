@@ -5,8 +5,10 @@
  *
  * The other parts sit beside it as FreeBSD splits them: chain changes in
  * ip_fw_sockopt.ts, dynamic states in ip_fw_dynamic.ts (table in dyn.ts),
- * the `log` action in ip_fw_log.ts, the hook glue (verdicts, reject and
+ * the `log` action in ip_fw_log.ts, the pfil hook (verdicts, reject and
  * reset, dummynet re-injection) in ip_fw_pfil.ts, dummynet in dummynet.ts.
+ * ipfw reaches the IP layer only through its image's inet pfil head
+ * (lib/net/pfil.ts, made by lib/netinet/ip_pfil.ts) and icmp_error.
  *
  * `check` runs on every packet: it reads the headers once into plain
  * number fields, walks the chain with a monomorphic instruction loop and
@@ -19,12 +21,11 @@ import type { Ifnet } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { u32 } from '../wire/bytes.js';
-import type { VnetHdr } from '../wire/vnet.js';
 import { DynTable } from './dyn.js';
 import { Dummynet } from './dummynet.js';
 import { dynInstall, dynProbe, dynSweep, type Lifetimes } from './ip_fw_dynamic.js';
 import { ipfwLog } from './ip_fw_log.js';
-import { ipfwReinject, ipfwRun } from './ip_fw_pfil.js';
+import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
 import { A, DEFAULT_RULE, O, Rule, TH, type Insn } from './rule.js';
 
@@ -111,6 +112,8 @@ export class Ipfw {
   readonly defaultRule: Rule;
   readonly dyn = new DynTable();
   readonly dn: Dummynet;
+  /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
+  readonly hook: IpfwHook;
   readonly stat: IpfwStats = ipfwStats.create();
   /** @internal The sweeper of dynamic states (ip_fw_dynamic.ts), running while any exist. */
   sweeper: Timer | null = null;
@@ -150,7 +153,8 @@ export class Ipfw {
       stateName: 'default',
     });
     this.rules = [this.defaultRule];
-    this.dn = new Dummynet(im, this);
+    this.hook = new IpfwHook(this, im.inetPfil);
+    this.dn = new Dummynet(im, this.hook);
     chainRefresh(this);
   }
 
@@ -197,31 +201,6 @@ export class Ipfw {
 
   /** @internal Timer callback of the state sweeper. */
   readonly sweep = (): void => dynSweep(this);
-
-  // --------------------------------------------------------- the hooks
-
-  /** pfil input hook: true to continue with the packet. */
-  input(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean {
-    if (this.im.sysctl.v[fwEnable.slot] === 0) return true;
-    return ipfwRun(this, false, ifp, null, 0, buf, off, len, 0, meta, 0);
-  }
-
-  /** Whether the last packet output() or input() refused was denied (not taken by dummynet). */
-  denied = false;
-
-  /**
-   * pfil output hook, for packets leaving through `ifp` towards `nexthop`
-   * (`rcvif` is where a forwarded packet came in, null for our own).
-   */
-  output(rcvif: Ifnet | null, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
-    if (this.im.sysctl.v[fwEnable.slot] === 0) return true;
-    return ipfwRun(this, true, rcvif, ifp, nexthop, buf, off, len, mtu, meta, 0);
-  }
-
-  /** Dummynet hands a packet back: on through the rest of the chain (one_pass=0) and the path. */
-  reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void {
-    ipfwReinject(this, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
-  }
 
   /**
    * ipfw_chk: walk the chain from `start` for this packet. Returns a
@@ -455,10 +434,13 @@ function ifMatch(c: Insn, ifp: Ifnet): boolean {
   return false;
 }
 
+/** Subsystem init, after the inet pfil head exists: the chain, and its hook on the head. */
 export function ipfwInit(im: Image): void {
   im.fw = new Ipfw(im);
+  im.fw.hook.attach();
 }
 
 export function ipfwDestroy(im: Image): void {
+  im.fw.hook.detach();
   im.fw.destroy();
 }

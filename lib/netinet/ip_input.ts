@@ -10,6 +10,7 @@
 
 import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
+import { PFIL_PASS } from '../net/pfil.js';
 import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_DF, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
@@ -64,7 +65,7 @@ export function ipInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, len
     return;
   }
   // pfil: the firewall sees every valid packet before delivery or forwarding.
-  if (!im.fw.input(ifp, buf, off, ipLen, meta)) return;
+  if (im.inetPfil.runIn(ifp, buf, off, ipLen, meta) !== PFIL_PASS) return;
   ipInputDispatch(im, ifp, buf, off, hlen, ipLen, meta, dst);
 }
 
@@ -293,7 +294,7 @@ function ipForward(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: nu
   rt.use++;
   const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
   // pfil output; then fragmentation (if needed) and the link.
-  if (!im.fw.output(ifp, out, nexthop, buf, off, ipLen, mtu, meta)) return;
+  if (im.inetPfil.runOut(ifp, out, nexthop, buf, off, ipLen, mtu, meta) !== PFIL_PASS) return;
   ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);
 }
 
