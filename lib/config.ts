@@ -2,8 +2,8 @@
  * The configuration of a whole Registry as a plain, readable document:
  * images, interfaces (with host device names and epair peers), addresses,
  * static routes, static ARP entries and sysctls that differ from their
- * defaults. Subsystems added later (ipfw, dummynet, weights) contribute
- * their own sections with `registerConfigSection`.
+ * defaults, scheduling weights, and the ipfw rules, pipes and queues
+ * (lib/ipfw/config.ts, under the image's `ipfw` key).
  *
  * `exportConfig` is a pure read. `applyConfig` builds what the document
  * describes on top of what exists, item by item: a failing item is reported
@@ -11,7 +11,7 @@
  */
 
 import { VimageError } from './errors.js';
-import { ipfwSection } from './ipfw/config.js';
+import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
@@ -65,22 +65,6 @@ export interface ConfigDocument {
   images: ImageConfig[];
 }
 
-/** A subsystem's own part of an image's configuration (ipfw rules, pipes, ...). */
-export interface ConfigSection {
-  readonly name: string;
-  /** undefined when the image has nothing to save in this section. */
-  save(im: Image): unknown;
-  restore(im: Image, data: unknown): void;
-}
-
-// Declarations, like sysctl declarations: fixed at module load, not image state.
-const sections: ConfigSection[] = [ipfwSection];
-
-export function registerConfigSection(s: ConfigSection): void {
-  if (sections.some((x) => x.name === s.name)) throw new Error(`config section ${s.name} registered twice`);
-  sections.push(s);
-}
-
 function interfaceConfig(ifp: Ifnet): InterfaceConfig {
   const c: InterfaceConfig = {
     name: ifp.name,
@@ -128,10 +112,8 @@ export function exportConfig(reg: Registry): ConfigDocument {
       sysctl,
     };
     if (im.cpu.weight !== CPU_WEIGHT_DEFAULT || im.cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: im.cpu.weight, max: im.cpu.max };
-    for (const s of sections) {
-      const data = s.save(im);
-      if (data !== undefined) ic[s.name] = data;
-    }
+    const fw = saveIpfwConfig(im);
+    if (fw !== undefined) ic['ipfw'] = fw;
     images.push(ic);
   }
   return { version: CONFIG_VERSION, images };
@@ -251,9 +233,7 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         im.cpu.max = cpu.max;
       });
     }
-    for (const s of sections) {
-      if (ic[s.name] !== undefined) attempt(`image ${ic.name} ${s.name}`, () => s.restore(im, ic[s.name]));
-    }
+    if (ic['ipfw'] !== undefined) attempt(`image ${ic.name} ipfw`, () => restoreIpfwConfig(im, ic['ipfw']));
   }
   return report;
 }

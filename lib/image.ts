@@ -29,6 +29,8 @@ import { inAddAddress, inPurgeInterface } from './netinet/in.js';
 import { IcmpState, icmpStats } from './netinet/ip_icmp.js';
 import { ipDeliver, ipInit, ipInput } from './netinet/ip_input.js';
 import { Ipfw, ipfwDestroy, ipfwInit } from './ipfw/ip_fw2.js';
+import { PFIL_PASS, type PfilHead } from './net/pfil.js';
+import { ipPfilInit } from './netinet/ip_pfil.js';
 import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { IpViews, ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
@@ -56,6 +58,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
+  { name: 'pfil', init: ipPfilInit, destroy: () => {} },
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
   { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
@@ -102,6 +105,8 @@ export class Image implements Vnet {
   readonly icmp = new IcmpState();
   readonly reass = new ReassTable();
   readonly raw = new RawTable();
+  /** The inet pfil head: filters' hooks on IP input and output (made by the pfil subsystem's init). */
+  readonly inetPfil!: PfilHead;
   /** ipfw rule chain, dynamic states and dummynet (made by the ipfw subsystem's init). */
   fw!: Ipfw;
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
@@ -180,7 +185,7 @@ export class Image implements Vnet {
       if (this.inAddrs.has(dst) || dst >>> 24 === 127) {
         this.ipstat.total++;
         const ipLen = ip.totalLen;
-        if (!this.fw.input(ifp, buf, off, ipLen, meta)) return;
+        if (this.inetPfil.runIn(ifp, buf, off, ipLen, meta) !== PFIL_PASS) return;
         ipDeliver(this, ifp, buf, off, hlen, ipLen, meta, false);
         return;
       }

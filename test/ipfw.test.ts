@@ -103,7 +103,7 @@ describe('ipfw and dummynet between Linux hosts', { skip }, () => {
     await lab.ok(['R', 'ipfw', '-q', 'add', '100', 'pipe', '1', 'icmp', 'from', 'any', 'to', 'any', 'in', 'recv', tA]);
     const slow = medianRtt(lab.inNs(A, ['ping', '-c', '20', '-i', '0.1', '-W', '2', '10.73.2.2']).stdout);
     if (Math.abs(slow - base - 50) >= 1) {
-      const timer = (JSON.parse(await lab.ok(['R', 'ipfw', '--json', 'pipe', 'show'])) as { timer: unknown }).timer;
+      const timer = (JSON.parse(await lab.ok(['--json', 'R', 'ipfw', 'pipe', 'show'])) as { timer: unknown }).timer;
       assert.fail(`base ${base} ms, with the pipe ${slow} ms; dummynet timer ${JSON.stringify(timer)}\n${await lab.ok(['R', 'ipfw', 'show'])}${await lab.ok(['R', 'ipfw', 'pipe', 'show'])}`);
     }
     const show = await lab.ok(['R', 'ipfw', 'pipe', 'show']);

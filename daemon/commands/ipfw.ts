@@ -5,15 +5,12 @@
  *
  * A rule that does not parse prints FreeBSD's message, then the rule with
  * the wrong token marked, and changes nothing.
+ *
+ * Everything goes through the image's control surface (ctx.image.firewall);
+ * this file parses argv and formats the plain data it returns.
  */
 
-import type { Image } from '../../lib/image.js';
-import { ruleLine, width } from '../../lib/ipfw/format.js';
-import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit, type Ipfw } from '../../lib/ipfw/ip_fw2.js';
-import { dnByteLimit, dnSlotLimit } from '../../lib/ipfw/dummynet.js';
-import { RuleSyntaxError, parseDnConfig, parseRule } from '../../lib/ipfw/parse.js';
-import { DEFAULT_RULE, protoName } from '../../lib/ipfw/rule.js';
-import { ip4ToString } from '../../lib/wire/ipv4.js';
+import { DEFAULT_RULE, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, printJson } from './util.js';
 
@@ -92,74 +89,58 @@ function ruleRange(t: string): [number, number] | undefined {
   return [lo, hi];
 }
 
-function dynLines(fw: Ipfw, now: number, pcw: number, bcw: number, lo: number, hi: number): string[] {
-  const dyn = fw.dyn;
+/** `ipfw list` (widths 0) or `ipfw show` (counter widths) line of a rule. */
+function ruleLine(r: RuleInfo, pcw: number, bcw: number): string {
+  let l = String(r.rule).padStart(5, '0') + ' ';
+  if (pcw > 0 || bcw > 0) l += String(r.packets).padStart(pcw) + ' ' + String(r.bytes).padStart(bcw) + ' ';
+  return l + r.text;
+}
+
+const width = (v: number): number => String(v).length;
+
+function dynLines(states: readonly DynStateInfo[], pcw: number, bcw: number, lo: number, hi: number): string[] {
   const out: string[] = [];
-  for (const s of dyn.slots(now)) {
-    const r = dyn.rule[s]!;
-    if (r.num < lo || r.num > hi) continue;
-    const h = dyn.h;
-    let l = String(r.num).padStart(5, '0');
+  for (const st of states) {
+    if (st.rule < lo || st.rule > hi) continue;
+    let l = String(st.rule).padStart(5, '0');
     if (pcw > 0 || bcw > 0) {
-      l += ' ' + String(dyn.pcnt[s]).padStart(pcw) + ' ' + String(dyn.bcnt[s]).padStart(bcw) + ' ';
-      l += `(${Math.ceil((dyn.expire[s]! - now) / 1000)}s)`;
+      l += ' ' + String(st.packets).padStart(pcw) + ' ' + String(st.bytes).padStart(bcw) + ' ';
+      l += `(${st.expiresIn}s)`;
     }
-    const p = h.proto[s]!;
-    const name = protoName(p);
-    l += ' STATE' + (name !== undefined ? ` ${name}` : ` proto ${p}`);
-    l += ` ${ip4ToString(h.a[s]!)} ${h.pa[s]} <-> ${ip4ToString(h.b[s]!)} ${h.pb[s]} :${dyn.name[s]}`;
+    const name = protoName(st.proto);
+    l += ' STATE' + (name !== undefined ? ` ${name}` : ` proto ${st.proto}`);
+    l += ` ${st.src} ${st.srcPort} <-> ${st.dst} ${st.dstPort} :${st.name}`;
     out.push(l);
   }
   return out;
 }
 
 /** `ipfw list|show [N[-M] ...]`. */
-function list(ctx: CommandContext, o: Out, fw: Ipfw, args: readonly string[], opts: Opts): void {
-  const now = ctx.image.clock.now();
-  const defAction = fw.defaultAccepts() ? 'allow' : undefined;
-  const rules = fw.rules;
-  const states = opts.dynamic ? fw.dyn.slots(now) : [];
+function list(ctx: CommandContext, o: Out, fw: FirewallControl, args: readonly string[], opts: Opts): void {
+  const rules = fw.rules();
+  const states = opts.dynamic ? fw.states() : [];
   if (ctx.json) {
-    printJson(ctx, {
-      rules: rules.map((r) => ({
-        rule: r.num,
-        text: ruleLine(r, 0, 0, r.num === DEFAULT_RULE ? defAction : undefined).slice(6),
-        packets: r.pcnt,
-        bytes: r.bcnt,
-      })),
-      dynamic: states.map((s) => ({
-        rule: fw.dyn.rule[s]!.num,
-        proto: fw.dyn.h.proto[s],
-        src: ip4ToString(fw.dyn.h.a[s]!),
-        srcPort: fw.dyn.h.pa[s],
-        dst: ip4ToString(fw.dyn.h.b[s]!),
-        dstPort: fw.dyn.h.pb[s],
-        packets: fw.dyn.pcnt[s],
-        bytes: fw.dyn.bcnt[s],
-        expiresIn: Math.ceil((fw.dyn.expire[s]! - now) / 1000),
-        name: fw.dyn.name[s],
-      })),
-    });
+    printJson(ctx, { rules, dynamic: states });
     return;
   }
   let pcw = 0;
   let bcw = 0;
   if (opts.counters) {
     for (const r of rules) {
-      pcw = Math.max(pcw, width(r.pcnt));
-      bcw = Math.max(bcw, width(r.bcnt));
+      pcw = Math.max(pcw, width(r.packets));
+      bcw = Math.max(bcw, width(r.bytes));
     }
-    for (const s of states) {
-      pcw = Math.max(pcw, width(fw.dyn.pcnt[s]!));
-      bcw = Math.max(bcw, width(fw.dyn.bcnt[s]!));
+    for (const st of states) {
+      pcw = Math.max(pcw, width(st.packets));
+      bcw = Math.max(bcw, width(st.bytes));
     }
   }
-  const line = (r: (typeof rules)[number]): string => ruleLine(r, pcw, bcw, r.num === DEFAULT_RULE ? defAction : undefined) + '\n';
+  const line = (r: RuleInfo): string => ruleLine(r, pcw, bcw) + '\n';
   if (args.length === 0) {
     for (const r of rules) o.out += line(r);
     if (opts.dynamic && states.length > 0) {
       o.out += `## Dynamic rules (${states.length} ${16 + 136 * states.length}):\n`;
-      for (const l of dynLines(fw, now, pcw, bcw, 0, DEFAULT_RULE)) o.out += l + '\n';
+      for (const l of dynLines(states, pcw, bcw, 0, DEFAULT_RULE)) o.out += l + '\n';
     }
     return;
   }
@@ -171,13 +152,13 @@ function list(ctx: CommandContext, o: Out, fw: Ipfw, args: readonly string[], op
       continue;
     }
     ranges.push(r);
-    const hit = rules.filter((x) => x.num >= r[0] && x.num <= r[1]);
+    const hit = rules.filter((x) => x.rule >= r[0] && x.rule <= r[1]);
     for (const x of hit) o.out += line(x);
     if (hit.length === 0) o.warn(r[0] === r[1] ? `rule ${r[0]} does not exist` : `no rules in range ${r[0]}-${r[1]}`, EX_UNAVAILABLE);
   }
   if (opts.dynamic && states.length > 0) {
     o.out += '## Dynamic rules:\n';
-    for (const [lo, hi] of ranges) for (const l of dynLines(fw, now, pcw, bcw, lo, hi)) o.out += l + '\n';
+    for (const [lo, hi] of ranges) for (const l of dynLines(states, pcw, bcw, lo, hi)) o.out += l + '\n';
   }
 }
 
@@ -205,8 +186,7 @@ async function confirm(ctx: CommandContext): Promise<boolean> {
 
 /** `ipfw pipe|queue|sched ...`. */
 function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched', args: readonly string[], opts: Opts): void {
-  const im = ctx.image.firewallImage;
-  const dn = im.fw.dn;
+  const fw = ctx.image.firewall;
   const show = (nums: readonly string[]): void => {
     const wanted: Array<[number, number]> = [];
     for (const a of nums) {
@@ -218,15 +198,15 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
     }
     const only = wanted.length === 0 ? undefined : (n: number): boolean => wanted.some(([lo, hi]) => n >= lo && n <= hi);
     if (ctx.json) {
-      printJson(ctx, dn.snapshot());
+      printJson(ctx, fw.dummynet());
       return;
     }
-    o.out += kind === 'pipe' ? dn.showPipes(only) : kind === 'queue' ? dn.showQueues(only) : dn.showScheds(only);
+    o.out += fw.show(kind, only);
   };
   const a0 = args[0];
   if (a0 === undefined || a0 === 'show' || a0 === 'list') return show(args.slice(1));
   if (a0 === 'flush') {
-    dn.flush();
+    fw.flushDummynet();
     if (!opts.quiet) o.out += 'Flushed all pipes.\n';
     return;
   }
@@ -234,7 +214,7 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
     if (args.length < 2) return o.warn('missing rule specification', EX_USAGE);
     for (const t of args.slice(1)) {
       const n = /^\d+$/.test(t) ? Number(t) : NaN;
-      const ok = kind === 'queue' ? dn.deleteQueue(n) : dn.deletePipe(n);
+      const ok = kind === 'queue' ? fw.deleteQueue(n) : fw.deletePipe(n);
       if (!ok) o.warn(`rule ${t}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
     }
     return;
@@ -244,7 +224,7 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
   if (nr <= 0 || nr >= 65536) return o.warn(`need a pipe/flowset/sched number`, EX_USAGE);
   const verb = args[1];
   if (verb === 'delete') {
-    const ok = kind === 'queue' ? dn.deleteQueue(nr) : dn.deletePipe(nr);
+    const ok = kind === 'queue' ? fw.deleteQueue(nr) : fw.deletePipe(nr);
     if (!ok) o.warn(`rule ${nr}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
     return;
   }
@@ -252,9 +232,9 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
   if (verb !== 'config') return o.warn(`unrecognised option \`\`${verb ?? ''}''`, EX_USAGE);
   if (kind === 'sched') return o.warn('sched config is not supported; pipe N config makes the WF2Q+ scheduler N', EX_USAGE);
   const tokens = args.slice(2);
-  let spec;
+  let spec: DnConfigSpec;
   try {
-    spec = parseDnConfig(kind, tokens, { slots: im.sysctl.v[dnSlotLimit.slot]!, bytes: im.sysctl.v[dnByteLimit.slot]! });
+    spec = fw.parseDummynet(kind, tokens);
   } catch (e) {
     if (e instanceof RuleSyntaxError) {
       syntaxError(o, e, `${kind} ${a0} config`, tokens);
@@ -263,13 +243,13 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
     throw e;
   }
   if (opts.testOnly) return;
-  if (kind === 'pipe') dn.configPipe(nr, spec);
+  if (kind === 'pipe') fw.configPipe(nr, spec);
   else {
-    if (!dn.queues.has(nr) && spec.pipe === undefined) {
+    if (!fw.hasQueue(nr) && spec.pipe === undefined) {
       o.warn(`queue ${nr} needs a pipe: ipfw queue ${nr} config pipe P [weight W] ...`, EX_DATAERR);
       return;
     }
-    dn.configQueue(nr, spec);
+    fw.configQueue(nr, spec);
   }
 }
 
@@ -286,8 +266,7 @@ const ipfw: Command = async (ctx) => {
     return finish();
   }
   const opts: Opts = { counters: g.count.has('a'), dynamic: g.count.has('d') || g.count.has('e'), force: g.count.has('f'), quiet: g.count.has('q'), testOnly: g.count.has('n') };
-  const im: Image = ctx.image.firewallImage;
-  const fw = im.fw;
+  const fw = ctx.image.firewall;
   const args = g.rest;
   const cmd = args[0];
   if (cmd === undefined) {
@@ -299,21 +278,15 @@ const ipfw: Command = async (ctx) => {
     case 'add': {
       let rule;
       try {
-        rule = parseRule(rest, { verboseLimit: im.sysctl.v[fwVerboseLimit.slot]! });
+        rule = fw.addRule(rest, opts.testOnly);
       } catch (e) {
-        if (!(e instanceof RuleSyntaxError)) throw e;
-        syntaxError(o, e, 'add', rest);
+        if (e instanceof RuleSyntaxError) syntaxError(o, e, 'add', rest);
+        else o.warn((e as Error).message, EX_DATAERR);
         return finish();
       }
       if (opts.testOnly) return finish();
-      try {
-        fw.add(rule);
-      } catch (e) {
-        o.warn((e as Error).message, EX_DATAERR);
-        return finish();
-      }
-      if (ctx.json) printJson(ctx, { rule: rule.num, text: ruleLine(rule, 0, 0).slice(6) });
-      else if (!opts.quiet) o.out += ruleLine(rule, 0, 0) + '\n';
+      if (ctx.json) printJson(ctx, rule);
+      else if (!opts.quiet) o.out += String(rule.rule).padStart(5, '0') + ' ' + rule.text + '\n';
       return finish();
     }
     case 'delete': {
@@ -335,7 +308,7 @@ const ipfw: Command = async (ctx) => {
           o.warn(`rule ${r[0]}: setsockopt(IP_FW_XDEL): Invalid argument`, EX_UNAVAILABLE);
           continue;
         }
-        const n = fw.deleteRange(r[0], Math.min(r[1], DEFAULT_RULE - 1));
+        const n = fw.deleteRules(r[0], Math.min(r[1], DEFAULT_RULE - 1));
         if (n === 0 && !opts.quiet) o.warn(r[0] !== r[1] ? `no rules rules in ${r[0]}-${r[1]} range` : `rule ${r[0]} not found`, EX_UNAVAILABLE);
       }
       if (o.status !== EX_OK && opts.force) o.status = EX_OK;
@@ -377,11 +350,8 @@ const ipfw: Command = async (ctx) => {
     case 'enable':
     case 'disable': {
       const which = rest[0];
-      const v = cmd === 'enable' ? '1' : '0';
       if (which === undefined) o.warn('missing keyword to enable/disable');
-      else if (which === 'firewall') im.sysctl.set(fwEnable.name, v);
-      else if (which === 'one_pass') im.sysctl.set(fwOnePass.name, v);
-      else if (which === 'verbose') im.sysctl.set(fwVerbose.name, v);
+      else if (which === 'firewall' || which === 'one_pass' || which === 'verbose') fw.setSwitch(which, cmd === 'enable');
       else o.warn(`unrecognize enable/disable keyword: ${which}`);
       return finish();
     }

@@ -17,6 +17,7 @@ import { listSockets, type SocketRow } from '../socket/list.js';
 import { RawSocket } from '../socket/raw.js';
 import { TcpListener, TcpSocket } from '../socket/tcp.js';
 import { UdpSocket } from '../socket/udp.js';
+import { FirewallControl } from './firewall.js';
 import { InterfacesControl } from './interfaces.js';
 import { NeighboursControl } from './neighbours.js';
 import { RoutesControl } from './routes.js';
@@ -72,6 +73,7 @@ export class ImageControl {
   readonly sysctl: SysctlControl;
   readonly stats: StatsControl;
   readonly sockets: SocketsControl;
+  readonly firewall: FirewallControl;
   readonly #im: Image;
 
   constructor(im: Image, reg: Registry) {
@@ -84,14 +86,7 @@ export class ImageControl {
     this.sysctl = new SysctlControl(im);
     this.stats = new StatsControl(im);
     this.sockets = new SocketsControl(im);
-  }
-
-  /**
-   * @internal The image itself, for the ipfw command alone until the
-   * firewall part of this surface (lib/control/firewall.ts) lands.
-   */
-  get firewallImage(): Image {
-    return this.#im;
+    this.firewall = new FirewallControl(im);
   }
 
   get cpu(): CpuParams {

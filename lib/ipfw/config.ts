@@ -4,7 +4,6 @@
  * Dynamic states and counters are not configuration and are not saved.
  */
 
-import type { ConfigSection } from '../config.js';
 import type { Image } from '../image.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
 import { ruleBody } from './format.js';
@@ -29,50 +28,54 @@ export interface IpfwConfig {
   queues: DnSaved[];
 }
 
-export const ipfwSection: ConfigSection = {
-  name: 'ipfw',
-  save(im: Image): IpfwConfig | undefined {
-    const fw = im.fw;
-    const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
-    const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
-      nr: p.nr,
-      bw: p.bw,
-      delay: p.delay,
-      plr: p.fs.plr,
-      qsize: p.fs.qsize,
-      qbytes: p.fs.qbytes,
-      ...(p.hasMask ? { mask: { ...p.mask }, buckets: p.buckets } : {}),
-    }));
-    const queues: DnSaved[] = [...fw.dn.queues.values()].map((q) => ({
-      nr: q.nr,
-      pipe: q.schedNr,
-      weight: q.weight,
-      plr: q.plr,
-      qsize: q.qsize,
-      qbytes: q.qbytes,
-      ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
-    }));
-    if (rules.length === 0 && pipes.length === 0 && queues.length === 0) return undefined;
-    return { rules, pipes, queues };
-  },
-  restore(im: Image, data: unknown): void {
-    const d = data as Partial<IpfwConfig>;
-    const fw = im.fw;
-    for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
-    for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
-    const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
-    const errors: string[] = [];
-    for (const text of d.rules ?? []) {
-      if (typeof text !== 'string' || have.has(text)) continue;
-      try {
-        fw.add(parseRule(text.trim().split(/\s+/)));
-      } catch (e) {
-        errors.push(`rule '${text}': ${(e as Error).message}`);
-      }
+/** The image's rules, pipes and queues; undefined when it has none. */
+export function saveIpfwConfig(im: Image): IpfwConfig | undefined {
+  const fw = im.fw;
+  const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
+  const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
+    nr: p.nr,
+    bw: p.bw,
+    delay: p.delay,
+    plr: p.fs.plr,
+    qsize: p.fs.qsize,
+    qbytes: p.fs.qbytes,
+    ...(p.hasMask ? { mask: { ...p.mask }, buckets: p.buckets } : {}),
+  }));
+  const queues: DnSaved[] = [...fw.dn.queues.values()].map((q) => ({
+    nr: q.nr,
+    pipe: q.schedNr,
+    weight: q.weight,
+    plr: q.plr,
+    qsize: q.qsize,
+    qbytes: q.qbytes,
+    ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
+  }));
+  if (rules.length === 0 && pipes.length === 0 && queues.length === 0) return undefined;
+  return { rules, pipes, queues };
+}
+
+/**
+ * Pipes and queues, then the rules an image does not have yet (a rule
+ * already there, same number and body, is not added twice). Throws one
+ * error naming every rule that did not parse or fit; the others are added.
+ */
+export function restoreIpfwConfig(im: Image, data: unknown): void {
+  const d = data as Partial<IpfwConfig>;
+  const fw = im.fw;
+  for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
+  for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
+  const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
+  const errors: string[] = [];
+  for (const text of d.rules ?? []) {
+    if (typeof text !== 'string' || have.has(text)) continue;
+    try {
+      fw.add(parseRule(text.trim().split(/\s+/)));
+    } catch (e) {
+      errors.push(`rule '${text}': ${(e as Error).message}`);
     }
-    if (errors.length > 0) throw new Error(errors.join('; '));
-  },
-};
+  }
+  if (errors.length > 0) throw new Error(errors.join('; '));
+}
 
 function toConfig(s: DnSaved): PipeConfig {
   const c: PipeConfig = { plr: s.plr, qsize: s.qsize, qbytes: s.qbytes };

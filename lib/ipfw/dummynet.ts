@@ -16,19 +16,21 @@
  * and schedulers into per-flow instances (each with a link of its own, as
  * FreeBSD's per-flow pipes). All timing is on the image clock through one
  * HiresTimer per image.
+ *
+ * This file is configuration and I/O (FreeBSD's ip_dummynet.c and
+ * ip_dn_io.c); the objects are in dn_private.ts, the FIFO and WF2Q+
+ * schedulers in dn_sched.ts, the listings in dn_show.ts.
  */
 
 import type { Image } from '../image.js';
 import type { Ifnet } from '../net/if.js';
-import { FRAME_HEADROOM } from '../netinet/ip_output.js';
 import { sysctlInt } from '../sysctl.js';
-import { ip4ToString } from '../wire/ipv4.js';
-import { VnetHdr } from '../wire/vnet.js';
+import type { VnetHdr } from '../wire/vnet.js';
 import { E, fail } from '../errors.js';
-import { FlowHash } from './flowhash.js';
-import { HiresTimer, TimerHeap, type HeapEntry } from './timer.js';
-import type { Ipfw } from './ip_fw2.js';
-import { protoName } from './rule.js';
+import { DN_HEADROOM, DnPkt, FlowQueue, Flowset, NO_MASK, Pipe, SchedInst, maskIsSet, type PktList, type PipeConfig, type Sched } from './dn_private.js';
+import { schedDequeue, schedEnqueue } from './dn_sched.js';
+import { showPipes, showQueues, showScheds, snapshot } from './dn_show.js';
+import { HiresTimer, TimerHeap } from './timer.js';
 
 export const dnSlotLimit = sysctlInt({
   name: 'net.inet.ip.dummynet.pipe_slot_limit',
@@ -53,186 +55,14 @@ export const dnIoFast = sysctlInt({
   descr: 'Let a packet through at once, without a copy, when its pipe has no bandwidth limit, no delay and nothing queued',
 });
 
-export const DN_MAX_ID = 0x10000;
-const DEFAULT_QSIZE = 50;
-
-/** A flow id mask (FreeBSD's ipfw_flow_id as a mask). */
-export interface FlowMask {
-  proto: number;
-  src: number;
-  dst: number;
-  sport: number;
-  dport: number;
-}
-
-const NO_MASK: FlowMask = Object.freeze({ proto: 0, src: 0, dst: 0, sport: 0, dport: 0 });
-
-function maskIsSet(m: FlowMask): boolean {
-  return m.proto !== 0 || m.src !== 0 || m.dst !== 0 || m.sport !== 0 || m.dport !== 0;
-}
-
-/** One queued packet: a copy of the IP packet plus where to put it back. Pooled. */
-class DnPkt {
-  buf: Uint8Array;
-  off = FRAME_HEADROOM;
-  len = 0;
-  readonly meta = new VnetHdr();
-  out = false;
-  rcvif: Ifnet | null = null;
-  outif: Ifnet | null = null;
-  nexthop = 0;
-  mtu = 0;
-  ruleNum = 0;
-  /** Clock ms when the packet leaves the delay line. */
-  outTime = 0;
-  next: DnPkt | null = null;
-
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-  }
-}
-
-/** An intrusive FIFO of packets. */
-class PktList {
-  head: DnPkt | null = null;
-  tail: DnPkt | null = null;
-  n = 0;
-  bytes = 0;
-
-  push(p: DnPkt): void {
-    p.next = null;
-    if (this.tail === null) this.head = p;
-    else this.tail.next = p;
-    this.tail = p;
-    this.n++;
-    this.bytes += p.len;
-  }
-
-  shift(): DnPkt | null {
-    const p = this.head;
-    if (p === null) return null;
-    this.head = p.next;
-    if (this.head === null) this.tail = null;
-    p.next = null;
-    this.n--;
-    this.bytes -= p.len;
-    return p;
-  }
-}
-
-/** Per-flow counters as `pipe show` prints them (FreeBSD's dn_flow). */
-class FlowCounters {
-  totPkts = 0;
-  totBytes = 0;
-  drops = 0;
-  /** Packets and bytes waiting now. */
-  length = 0;
-  lenBytes = 0;
-  proto = 0;
-  src = 0;
-  dst = 0;
-  sport = 0;
-  dport = 0;
-  bucket = 0;
-}
-
-/** dn_queue: one flow of a flowset, inside one scheduler instance. */
-class FlowQueue {
-  readonly q = new PktList();
-  /** A FIFO instance's queue shares the instance's counters. */
-  ni = new FlowCounters();
-  /** WF2Q+ start and finish tags. */
-  S = 0;
-  F = 0;
-  active = false;
-  constructor(
-    readonly fs: Flowset,
-    readonly si: SchedInst,
-  ) {}
-}
-
-/** dn_fs: a flowset (the pipe's own, or a `queue N`). */
-export class Flowset {
-  qsize = DEFAULT_QSIZE;
-  qbytes = false;
-  plr = 0;
-  weight: number;
-  mask: FlowMask = NO_MASK;
-  hasMask = false;
-  buckets = 0;
-  /** Pipe number this flowset feeds (queues); the pipe itself for pipe flowsets. */
-  schedNr: number;
-  readonly flows = new FlowHash(16);
-  queues: Array<FlowQueue | null> = [];
-  constructor(
-    readonly nr: number,
-    schedNr: number,
-    readonly isPipe: boolean,
-  ) {
-    this.schedNr = schedNr;
-    this.weight = isPipe ? 0 : 1;
-  }
-}
-
-/** dn_sch_inst: one instance of a scheduler with its own link state. */
-class SchedInst implements HeapEntry {
-  wakeAt = 0;
-  heapIdx = -1;
-  /** Clock ms at which the link can start sending the next packet. */
-  txFree = -Infinity;
-  readonly delayLine = new PktList();
-  readonly ni = new FlowCounters();
-  /** FIFO: the one queue. WF2Q+: backlogged queues. */
-  fifo: FlowQueue | null = null;
-  readonly active: FlowQueue[] = [];
-  V = 0;
-  wsum = 0;
-  /** Packets queued in all queues of this instance. */
-  backlog = 0;
-  constructor(readonly sched: Sched) {}
-}
-
-/** A scheduler bound to a link: FIFO (pipe N) or WF2Q+ (queues of pipe N). */
-class Sched {
-  readonly flows = new FlowHash(16);
-  insts: Array<SchedInst | null> = [];
-  constructor(
-    readonly nr: number,
-    readonly fifo: boolean,
-    readonly pipe: Pipe,
-  ) {}
-}
-
-/** A pipe: link parameters and its two schedulers. */
-export class Pipe {
-  bw = 0;
-  delay = 0;
-  mask: FlowMask = NO_MASK;
-  hasMask = false;
-  buckets = 0;
-  readonly fifo: Sched;
-  readonly wf2q: Sched;
-  readonly fs: Flowset;
-  constructor(readonly nr: number) {
-    this.fifo = new Sched(nr + DN_MAX_ID, true, this);
-    this.wf2q = new Sched(nr, false, this);
-    this.fs = new Flowset(nr + 2 * DN_MAX_ID, nr + DN_MAX_ID, true);
-  }
-}
-
-export interface PipeConfig {
-  bw?: number;
-  delay?: number;
-  plr?: number;
-  qsize?: number;
-  qbytes?: boolean;
-  mask?: FlowMask;
-  buckets?: number;
-  weight?: number;
-  pipe?: number;
-}
+export { DN_MAX_ID, Flowset, Pipe, type FlowMask, type PipeConfig } from './dn_private.js';
 
 const POOL_MAX = 1024;
+
+/** Where a packet dummynet lets go continues: ipfw's hook (the rest of the chain, then the path it left). */
+export interface DnReinject {
+  reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void;
+}
 
 export class Dummynet {
   readonly pipes = new Map<number, Pipe>();
@@ -247,7 +77,7 @@ export class Dummynet {
 
   constructor(
     private readonly im: Image,
-    private readonly fw: Ipfw,
+    private readonly io: DnReinject,
   ) {
     this.timer = new HiresTimer(im.clock, this.onTimer);
   }
@@ -415,7 +245,7 @@ export class Dummynet {
     ) {
       // io_fast: nothing to wait for; the packet goes on from here, uncopied.
       this.fastPath++;
-      this.fw.reinject(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
+      this.io.reinject(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
       return true;
     }
     const pk = this.alloc(len);
@@ -443,15 +273,7 @@ export class Dummynet {
       sni.lenBytes += len;
     }
     si.backlog++;
-    if (!si.sched.fifo && !fq.active) {
-      // WF2Q+: a queue becoming backlogged gets its start and finish tags.
-      const w = Math.max(1, fs.weight);
-      fq.S = Math.max(fq.F, si.V);
-      fq.F = fq.S + len / w;
-      fq.active = true;
-      si.active.push(fq);
-      si.wsum += w;
-    }
+    schedEnqueue(si, fq, len);
     this.serve(si, now);
     return true;
   }
@@ -529,56 +351,6 @@ export class Dummynet {
     return fs.queues[slot]!;
   }
 
-  /** Next packet to put on the link: FIFO order, or WF2Q+ among backlogged queues. */
-  private dequeue(si: SchedInst): DnPkt | null {
-    let fq: FlowQueue | null;
-    if (si.sched.fifo) fq = si.fifo;
-    else {
-      const act = si.active;
-      if (act.length === 0) return null;
-      // Eligible queues have S <= V; among them the smallest F goes first.
-      let best: FlowQueue | null = null;
-      let minS = Infinity;
-      for (let k = 0; k < act.length; k++) {
-        const q = act[k]!;
-        if (q.S < minS) minS = q.S;
-        if (q.S <= si.V && (best === null || q.F < best.F)) best = q;
-      }
-      if (best === null) {
-        si.V = minS;
-        for (let k = 0; k < act.length; k++) {
-          const q = act[k]!;
-          if (q.S <= si.V && (best === null || q.F < best.F)) best = q;
-        }
-      }
-      fq = best;
-    }
-    if (fq === null) return null;
-    const p = fq.q.shift();
-    if (p === null) return null;
-    si.backlog--;
-    fq.ni.length--;
-    fq.ni.lenBytes -= p.len;
-    if (fq.ni !== si.ni) {
-      si.ni.length--;
-      si.ni.lenBytes -= p.len;
-    }
-    if (!si.sched.fifo) {
-      const w = Math.max(1, fq.fs.weight);
-      si.V += p.len / si.wsum;
-      const next = fq.q.head;
-      if (next === null) {
-        fq.active = false;
-        si.active.splice(si.active.indexOf(fq), 1);
-        si.wsum -= w;
-      } else {
-        fq.S = fq.F;
-        fq.F = fq.S + next.len / w;
-      }
-    }
-    return p;
-  }
-
   /**
    * Move packets on: onto the link while it is free, out of the delay line
    * when their time has come; then arm the timer for what is next.
@@ -587,7 +359,7 @@ export class Dummynet {
     const pipe = si.sched.pipe;
     const bw = pipe.bw;
     while (si.backlog > 0 && si.txFree <= now) {
-      const p = this.dequeue(si);
+      const p = schedDequeue(si);
       if (p === null) break;
       const tx = bw > 0 ? (p.len * 8 * 1000) / bw : 0;
       si.txFree += tx;
@@ -621,7 +393,7 @@ export class Dummynet {
     const owner = this.im;
     const ifp = p.out ? p.outif : p.rcvif;
     if (ifp === null || ifp.owner !== owner) this.orphans++;
-    else this.fw.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
+    else this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
     this.free(p);
   }
 
@@ -643,13 +415,13 @@ export class Dummynet {
   };
 
   private alloc(len: number): DnPkt {
-    const need = FRAME_HEADROOM + len;
+    const need = DN_HEADROOM + len;
     const p = this.pool.pop();
     if (p !== undefined) {
-      if (p.buf.length < need) p.buf = new Uint8Array(need <= 2048 ? 2048 : FRAME_HEADROOM + 65536);
+      if (p.buf.length < need) p.buf = new Uint8Array(need <= 2048 ? 2048 : DN_HEADROOM + 65536);
       return p;
     }
-    return new DnPkt(need <= 2048 ? 2048 : Math.max(need, FRAME_HEADROOM + 65536));
+    return new DnPkt(need <= 2048 ? 2048 : Math.max(need, DN_HEADROOM + 65536));
   }
 
   private free(p: DnPkt): void {
@@ -663,81 +435,22 @@ export class Dummynet {
 
   /** `ipfw pipe show` (FreeBSD 14 layout). `only` limits to those pipes. */
   showPipes(only?: (nr: number) => boolean): string {
-    const out: string[] = [];
-    const hdr = { printed: false };
-    for (const p of [...this.pipes.values()].sort((a, b) => a.nr - b.nr)) {
-      if (only !== undefined && !only(p.nr)) continue;
-      out.push(linkLine(p.nr, p));
-      out.push(fsLine(p.fs, 0));
-      out.push(schedLine(p.fifo));
-      if (p.hasMask) out.push(maskLine(p.mask));
-      for (const si of p.fifo.insts) if (si !== null) flowLines(out, si.ni, hdr);
-    }
-    return out.map((l) => l + '\n').join('');
+    return showPipes(this, only);
   }
 
   /** `ipfw queue show`. */
   showQueues(only?: (nr: number) => boolean): string {
-    const out: string[] = [];
-    const hdr = { printed: false };
-    for (const fs of [...this.queues.values()].sort((a, b) => a.nr - b.nr)) {
-      if (only !== undefined && !only(fs.nr)) continue;
-      const qs = fs.queues.filter((q): q is FlowQueue => q !== null);
-      out.push(fsLine(fs, qs.length));
-      if (fs.hasMask) out.push(maskLine(fs.mask));
-      for (const q of qs) flowLines(out, q.ni, hdr);
-    }
-    return out.map((l) => l + '\n').join('');
+    return showQueues(this, only);
   }
 
   /** `ipfw sched show`: the WF2Q+ schedulers of pipes that have queues. */
   showScheds(only?: (nr: number) => boolean): string {
-    const out: string[] = [];
-    const hdr = { printed: false };
-    for (const p of [...this.pipes.values()].sort((a, b) => a.nr - b.nr)) {
-      if (only !== undefined && !only(p.nr)) continue;
-      out.push(linkLine(p.nr, p));
-      out.push(schedLine(p.wf2q));
-      if (p.hasMask) out.push(maskLine(p.mask));
-      const children = [...this.queues.values()].filter((q) => q.schedNr === p.nr).map((q) => q.nr);
-      if (children.length > 0) out.push(`   Children flowsets: ${children.map((c) => `${c} `).join('')}`);
-      for (const si of p.wf2q.insts) if (si !== null) flowLines(out, si.ni, hdr);
-    }
-    return out.map((l) => l + '\n').join('');
+    return showScheds(this, only);
   }
 
   /** For --json. */
   snapshot(): unknown {
-    const flow = (n: FlowCounters): Record<string, unknown> => ({
-      proto: n.proto,
-      src: `${ip4ToString(n.src)}/${n.sport}`,
-      dst: `${ip4ToString(n.dst)}/${n.dport}`,
-      totPkts: n.totPkts,
-      totBytes: n.totBytes,
-      pkts: n.length,
-      bytes: n.lenBytes,
-      drops: n.drops,
-    });
-    return {
-      pipes: [...this.pipes.values()].map((p) => ({
-        pipe: p.nr,
-        bandwidth: p.bw,
-        delayMs: p.delay,
-        plr: p.fs.plr,
-        queue: p.fs.qsize,
-        queueUnit: p.fs.qbytes ? 'bytes' : 'slots',
-        flows: p.fifo.insts.filter((s): s is SchedInst => s !== null).map((s) => flow(s.ni)),
-      })),
-      queues: [...this.queues.values()].map((q) => ({
-        queue: q.nr,
-        pipe: q.schedNr,
-        weight: q.weight,
-        plr: q.plr,
-        queue_size: q.qsize,
-        flows: q.queues.filter((x): x is FlowQueue => x !== null).map((x) => flow(x.ni)),
-      })),
-      timer: this.timer.accuracy,
-    };
+    return snapshot(this);
   }
 }
 
@@ -747,51 +460,4 @@ function applyFs(fs: Flowset, c: PipeConfig): void {
     fs.qsize = c.qsize;
     fs.qbytes = c.qbytes ?? false;
   }
-}
-
-/** `%7.3f Mbit/s` and friends, or `unlimited     `. */
-function bwText(b: number): string {
-  if (b === 0) return 'unlimited     ';
-  if (b >= 1e9) return `${(b / 1e9).toFixed(3).padStart(7)} Gbit/s`;
-  if (b >= 1e6) return `${(b / 1e6).toFixed(3).padStart(7)} Mbit/s`;
-  if (b >= 1e3) return `${(b / 1e3).toFixed(3).padStart(7)} Kbit/s`;
-  return `${b.toFixed(3).padStart(7)} bit/s `;
-}
-
-function linkLine(nr: number, p: Pipe): string {
-  return `${String(nr % DN_MAX_ID).padStart(5, '0')}: ${bwText(p.bw)} ${String(p.delay).padStart(4)} ms burst 0`;
-}
-
-function fsLine(fs: Flowset, flows: number): string {
-  const qs = fs.qbytes ? (fs.qsize >= 8192 ? `${Math.floor(fs.qsize / 1024)} KB` : `${fs.qsize} B`) : `${String(fs.qsize).padStart(3)} sl.`;
-  const plr = fs.plr > 0 ? `plr ${(Math.trunc(fs.plr * 0x7fffffff) / 0x7fffffff).toFixed(6)}` : '';
-  const buckets = fs.isPipe ? 1 : fs.hasMask ? fs.buckets : 1;
-  return `q${String(fs.nr).padStart(5, '0')} ${qs}${plr} ${flows} flows (${buckets} buckets) sched ${fs.schedNr} weight ${fs.weight} lmax 0 pri 0 droptail`;
-}
-
-function schedLine(s: Sched): string {
-  const p = s.pipe;
-  const active = s.insts.filter((x) => x !== null).length;
-  return ` sched ${s.nr} type ${s.fifo ? 'FIFO' : 'WF2Q+'} flags 0x${p.hasMask ? 1 : 0} ${p.hasMask ? p.buckets : 0} buckets ${active} active`;
-}
-
-const hex = (v: number, w: number): string => '0x' + (v >>> 0).toString(16).padStart(w, '0');
-
-function maskLine(m: FlowMask): string {
-  return `    mask:  ${hex(m.proto, 2)} ${hex(m.src, 8)}/${hex(m.sport, 4)} -> ${hex(m.dst, 8)}/${hex(m.dport, 4)}`;
-}
-
-function flowLines(out: string[], n: FlowCounters, hdr: { printed: boolean }): void {
-  if (!hdr.printed) {
-    out.push('BKT Prot ___Source IP/port____ ____Dest. IP/port____ Tot_pkt/bytes Pkt/Byte Drp');
-    hdr.printed = true;
-  }
-  const name = protoName(n.proto);
-  let s = `${String(n.bucket & 0xff).padStart(3)} `;
-  s += name !== undefined ? `${name.padEnd(4)} ` : `${String(n.proto).padStart(4)} `;
-  s += `${ip4ToString(n.src).padStart(15)}/${String(n.sport).padEnd(5)} `;
-  s += `${ip4ToString(n.dst).padStart(15)}/${String(n.dport).padEnd(5)} `;
-  s += `${String(n.totPkts).padStart(4)} ${String(n.totBytes).padStart(8)} `;
-  s += `${String(n.length).padStart(2)} ${String(n.lenBytes).padStart(4)} ${String(n.drops).padStart(3)}`;
-  out.push(s);
 }

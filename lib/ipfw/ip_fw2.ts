@@ -1,32 +1,33 @@
 /**
  * The ipfw firewall of one image (FreeBSD's per-vnet `ip_fw_chain` and
- * ipfw_chk in sys/netpfil/ipfw/ip_fw2.c): the rule chain, the matcher the
- * packet path calls on input and output of every interface, the actions,
- * dynamic states, and the hand-off to dummynet.
+ * ipfw_chk in sys/netpfil/ipfw/ip_fw2.c): the rule chain and the matcher
+ * the packet path runs on input and output of every interface.
  *
- * The hooks (`input`, `output`) run on every packet: they read the headers
- * once into plain number fields, walk the chain with a monomorphic
- * instruction loop and allocate nothing unless an action needs to (an ICMP
- * error, a TCP reset, a copy into a dummynet queue). A verdict other than
- * "pass" ends the packet's path; dummynet re-injects its copy later where
- * the packet left it (`reinject`).
+ * The other parts sit beside it as FreeBSD splits them: chain changes in
+ * ip_fw_sockopt.ts, dynamic states in ip_fw_dynamic.ts (table in dyn.ts),
+ * the `log` action in ip_fw_log.ts, the pfil hook (verdicts, reject and
+ * reset, dummynet re-injection) in ip_fw_pfil.ts, dummynet in dummynet.ts.
+ * ipfw reaches the IP layer only through its image's inet pfil head
+ * (lib/net/pfil.ts, made by lib/netinet/ip_pfil.ts) and icmp_error.
+ *
+ * `check` runs on every packet: it reads the headers once into plain
+ * number fields, walks the chain with a monomorphic instruction loop and
+ * allocates nothing.
  */
 
 import type { Image } from '../image.js';
 import type { Timer } from '../clock.js';
 import type { Ifnet } from '../net/if.js';
-import { icmpError } from '../netinet/ip_icmp.js';
-import { ipInputDispatch } from '../netinet/ip_input.js';
-import { allocPacket, buildIpHeader, ipOutputFinish, ipOutputLocal, readU32, writeU32 } from '../netinet/ip_output.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
-import { foldComplement, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
-import { ip4ToString } from '../wire/ipv4.js';
-import type { VnetHdr } from '../wire/vnet.js';
+import { u32 } from '../wire/bytes.js';
 import { DynTable } from './dyn.js';
 import { Dummynet } from './dummynet.js';
-import { A, DEFAULT_RULE, O, Rule, TH, protoName, type Insn } from './rule.js';
-import { E, fail } from '../errors.js';
+import { dynInstall, dynProbe, dynSweep, type Lifetimes } from './ip_fw_dynamic.js';
+import { ipfwLog } from './ip_fw_log.js';
+import { IpfwHook } from './ip_fw_pfil.js';
+import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
+import { A, DEFAULT_RULE, O, Rule, TH, type Insn } from './rule.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -55,19 +56,6 @@ export const fwVerboseLimit = sysctlInt({
   max: 1_000_000,
   descr: 'Set upper limit of matches of ipfw rules logged',
 });
-export const fwDynMax = sysctlInt({ name: 'net.inet.ip.fw.dyn_max', def: 16384, min: 0, max: 1_048_576, descr: 'Max number of dynamic states' });
-export const fwDynAck = sysctlInt({ name: 'net.inet.ip.fw.dyn_ack_lifetime', def: 300, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP ACK' });
-export const fwDynSyn = sysctlInt({ name: 'net.inet.ip.fw.dyn_syn_lifetime', def: 20, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP SYN' });
-export const fwDynFin = sysctlInt({ name: 'net.inet.ip.fw.dyn_fin_lifetime', def: 1, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP FIN' });
-export const fwDynRst = sysctlInt({ name: 'net.inet.ip.fw.dyn_rst_lifetime', def: 1, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP RST' });
-export const fwDynUdp = sysctlInt({ name: 'net.inet.ip.fw.dyn_udp_lifetime', def: 10, min: 1, max: 86400, descr: 'Lifetime of dynamic states for UDP' });
-export const fwDynShort = sysctlInt({
-  name: 'net.inet.ip.fw.dyn_short_lifetime',
-  def: 5,
-  min: 1,
-  max: 86400,
-  descr: 'Lifetime of dynamic states for other situations',
-});
 
 export const ipfwStats = defineStats({
   passed: 'packets passed by the firewall',
@@ -83,14 +71,12 @@ export const ipfwStats = defineStats({
 });
 export type IpfwStats = Stats<(typeof ipfwStats.keys)[number]>;
 
-/** Log lines per second an image may write for `log` rules; the rest are counted. */
-const LOG_PER_SECOND = 100;
-
-const V_PASS = 0;
-const V_DENY = 1;
-const V_REJECT = 2;
-const V_RESET = 3;
-const V_DUMMYNET = 4;
+/** Verdicts of `check`. */
+export const V_PASS = 0;
+export const V_DENY = 1;
+export const V_REJECT = 2;
+export const V_RESET = 3;
+export const V_DUMMYNET = 4;
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -126,24 +112,30 @@ export class Ipfw {
   readonly defaultRule: Rule;
   readonly dyn = new DynTable();
   readonly dn: Dummynet;
+  /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
+  readonly hook: IpfwHook;
   readonly stat: IpfwStats = ipfwStats.create();
-  private sweeper: Timer | null = null;
-  private logWindow = -Infinity;
-  private logCount = 0;
+  /** @internal The sweeper of dynamic states (ip_fw_dynamic.ts), running while any exist. */
+  sweeper: Timer | null = null;
+  /** @internal Rate limit of the `log` action (ip_fw_log.ts). */
+  logWindow = -Infinity;
+  logCount = 0;
+  /** @internal Lifetimes read for one state update (ip_fw_dynamic.ts). */
+  readonly lt: Lifetimes = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
 
-  // The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
-  private proto = 0;
-  private src = 0;
-  private dst = 0;
-  private sport = 0;
-  private dport = 0;
-  private fragOff = 0;
-  private hlen = 0;
-  private ipLen = 0;
-  private tcpFlags = 0;
-  private icmpType = 0;
-  /** The matched rule of the last `check` (for the action and dummynet). */
-  private hit: Rule | null = null;
+  // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
+  proto = 0;
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+  fragOff = 0;
+  hlen = 0;
+  ipLen = 0;
+  tcpFlags = 0;
+  icmpType = 0;
+  /** @internal The matched rule of the last `check` (for the action and dummynet). */
+  hit: Rule | null = null;
 
   constructor(im: Image) {
     this.im = im;
@@ -161,8 +153,9 @@ export class Ipfw {
       stateName: 'default',
     });
     this.rules = [this.defaultRule];
-    this.dn = new Dummynet(im, this);
-    this.refresh();
+    this.hook = new IpfwHook(this, im.inetPfil);
+    this.dn = new Dummynet(im, this.hook);
+    chainRefresh(this);
   }
 
   get enabled(): boolean {
@@ -183,150 +176,37 @@ export class Ipfw {
 
   // ------------------------------------------------------- control plane
 
-  /** Recompute positions and skipto targets after the chain changed. */
-  private refresh(): void {
-    const rules = this.rules;
-    for (let i = 0; i < rules.length; i++) {
-      const r = rules[i]!;
-      r.pos = i;
-      if (r.action === A.SKIPTO) {
-        let j = i + 1;
-        while (j < rules.length - 1 && rules[j]!.num < r.actArg) j++;
-        r.skipIdx = j;
-      }
-    }
-  }
-
   /** Add a parsed rule, numbering it when it has no number; returns it. */
   add(rule: Rule): Rule {
-    const max = this.im.registry.limits.rules;
-    if (this.rules.length - 1 >= max) fail(E.LIMIT, `image ${this.im.name} has ${max} rules, the daemon's limit (limits.rules in vimaged's configuration)`);
-    if (rule.num === 0) {
-      const step = this.im.sysctl.v[fwAutoincStep.slot]!;
-      const last = this.rules.length > 1 ? this.rules[this.rules.length - 2]!.num : 0;
-      rule.num = last < DEFAULT_RULE - step ? last + step : last;
-      if (rule.num === 0) fail(E.OUT_OF_RANGE, 'no rule number left below 65535');
-    }
-    let i = 0;
-    while (i < this.rules.length - 1 && this.rules[i]!.num <= rule.num) i++;
-    this.rules.splice(i, 0, rule);
-    if (rule.logAmount > 0) rule.logged = 0;
-    this.refresh();
-    return rule;
+    return chainAdd(this, rule);
   }
 
   /** Delete the rules numbered `lo`..`hi`; returns how many went. */
   deleteRange(lo: number, hi: number): number {
-    const gone = this.rules.filter((r) => r !== this.defaultRule && r.num >= lo && r.num <= hi);
-    if (gone.length === 0) return 0;
-    for (const r of gone) this.dyn.removeRule(r);
-    this.rules = this.rules.filter((r) => !gone.includes(r));
-    this.refresh();
-    return gone.length;
+    return chainDelete(this, lo, hi);
   }
 
   flush(): void {
-    this.rules = [this.defaultRule];
-    this.dyn.removeRule(null);
-    this.refresh();
+    chainFlush(this);
   }
 
   /** `ipfw zero [NUM]`: counters and log counts. Returns the rules touched. */
   zero(num?: number): number {
-    let n = 0;
-    for (const r of this.rules) {
-      if (num !== undefined && r.num !== num) continue;
-      r.pcnt = 0;
-      r.bcnt = 0;
-      r.logged = 0;
-      n++;
-    }
-    return n;
+    return chainZero(this, num);
   }
 
   resetLog(num?: number): number {
-    let n = 0;
-    for (const r of this.rules) {
-      if (num !== undefined && r.num !== num) continue;
-      r.logged = 0;
-      n++;
-    }
-    return n;
+    return chainResetLog(this, num);
   }
 
-  // --------------------------------------------------------- the hooks
-
-  /** pfil input hook: true to continue with the packet. */
-  input(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean {
-    if (this.im.sysctl.v[fwEnable.slot] === 0) return true;
-    return this.run(false, ifp, null, 0, buf, off, len, 0, meta, 0);
-  }
-
-  /**
-   * pfil output hook, for packets leaving through `ifp` towards `nexthop`
-   * (`rcvif` is where a forwarded packet came in, null for our own).
-   */
-  /** Whether the last packet output() or input() refused was denied (not taken by dummynet). */
-  denied = false;
-
-  output(rcvif: Ifnet | null, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean {
-    if (this.im.sysctl.v[fwEnable.slot] === 0) return true;
-    return this.run(true, rcvif, ifp, nexthop, buf, off, len, mtu, meta, 0);
-  }
-
-  /** Dummynet hands a packet back: on through the rest of the chain (one_pass=0) and the path. */
-  reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void {
-    const im = this.im;
-    if (im.sysctl.v[fwEnable.slot] !== 0 && im.sysctl.v[fwOnePass.slot] === 0) {
-      let start = 0;
-      while (start < this.rules.length - 1 && this.rules[start]!.num <= ruleNum) start++;
-      if (!this.run(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, start)) return;
-    }
-    if (out) {
-      ipOutputFinish(im, outif!, nexthop, buf, off, len, mtu, meta);
-    } else {
-      const hlen = (buf[off]! & 0xf) << 2;
-      ipInputDispatch(im, rcvif!, buf, off, hlen, len, meta, readU32(buf, off + 16));
-    }
-  }
-
-  private run(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, start: number): boolean {
-    const v = this.check(out, rcvif, outif, buf, off, len, start);
-    const st = this.stat;
-    // `denied` is set last: the ICMP error or RST sent below runs the chain again.
-    switch (v) {
-      case V_PASS:
-        st.passed++;
-        return true;
-      case V_DENY:
-        st.denied++;
-        this.denied = true;
-        return false;
-      case V_REJECT:
-        st.rejected++;
-        if (this.fragOff === 0) icmpError(this.im, rcvif, buf, off, len, 3, this.hit!.actArg, 0);
-        this.denied = true;
-        return false;
-      case V_RESET:
-        st.reset++;
-        if (this.proto === IPPROTO_TCP && this.fragOff === 0 && (this.tcpFlags & TH.RST) === 0) this.sendReset(buf, off);
-        this.denied = true;
-        return false;
-      default: {
-        const r = this.hit!;
-        if (!this.dn.enqueue(r.action === A.PIPE, r.actArg, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, r.num, this.proto, this.src, this.dst, this.sport, this.dport)) st.nopipe++;
-        else st.dummynet++;
-        this.denied = false;
-        return false;
-      }
-    }
-  }
+  /** @internal Timer callback of the state sweeper. */
+  readonly sweep = (): void => dynSweep(this);
 
   /**
    * ipfw_chk: walk the chain from `start` for this packet. Returns a
    * verdict; `hit` is the rule whose action decided it.
    */
-  private check(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
+  check(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
     const im = this.im;
     const hlen = (buf[off]! & 0xf) << 2;
     const proto = buf[off + 9]!;
@@ -334,8 +214,8 @@ export class Ipfw {
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
-    this.src = readU32(buf, off + 12);
-    this.dst = readU32(buf, off + 16);
+    this.src = u32(buf, off + 12);
+    this.dst = u32(buf, off + 16);
     this.fragOff = fragOff;
     this.sport = 0;
     this.dport = 0;
@@ -374,7 +254,7 @@ export class Ipfw {
       if (r.keepState && !probed) {
         // O_PROBE_STATE: the first keep-state rule looks the flow up once.
         probed = true;
-        const s = this.probe(r.stateName, len);
+        const s = dynProbe(this, r.stateName, len);
         if (s !== null) {
           r = s;
           i = r.pos;
@@ -392,7 +272,7 @@ export class Ipfw {
       if (r.qDir !== 0 && r.qDir !== dir) continue;
       if (r.prob < 1 && im.registry.random() >= r.prob) continue;
       if (!this.match(r.insns, out, rcvif, outif, buf, off)) continue;
-      if (r.keepState && !this.installState(r)) {
+      if (r.keepState && !dynInstall(this, r)) {
         this.hit = r;
         return V_DENY;
       }
@@ -400,7 +280,7 @@ export class Ipfw {
         // check-state is never counted itself: a state found counts on its rule.
         if (probed) continue;
         probed = true;
-        const s = this.probe(r.stateName, len);
+        const s = dynProbe(this, r.stateName, len);
         if (s === null) continue;
         r = s;
         i = r.pos;
@@ -420,7 +300,7 @@ export class Ipfw {
   private act(r: Rule, len: number, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number): number {
     r.pcnt++;
     r.bcnt += len;
-    if (r.log) this.logMatch(r, out, rcvif, outif, buf, off);
+    if (r.log) ipfwLog(this, r, out, rcvif, outif, buf, off);
     this.hit = r;
     switch (r.action) {
       case A.ACCEPT:
@@ -441,55 +321,6 @@ export class Ipfw {
         return V_DUMMYNET;
     }
   }
-
-  /** Find this packet's state; count it there and return the rule that made it. */
-  private probe(name: string, len: number): Rule | null {
-    const dyn = this.dyn;
-    if (dyn.count === 0) return null;
-    const now = this.im.clock.now();
-    const s = dyn.lookup(now, this.proto, this.src, this.dst, this.sport, this.dport, name);
-    if (s < 0) return null;
-    dyn.update(s, now, dyn.dir, this.proto, this.tcpFlags, len, this.lifetimes());
-    return dyn.rule[s]!;
-  }
-
-  private lifetimes(): { ack: number; syn: number; fin: number; rst: number; udp: number; short: number } {
-    const v = this.im.sysctl.v;
-    const lt = this.lt;
-    lt.ack = v[fwDynAck.slot]!;
-    lt.syn = v[fwDynSyn.slot]!;
-    lt.fin = v[fwDynFin.slot]!;
-    lt.rst = v[fwDynRst.slot]!;
-    lt.udp = v[fwDynUdp.slot]!;
-    lt.short = v[fwDynShort.slot]!;
-    return lt;
-  }
-  private readonly lt = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
-
-  /** O_KEEP_STATE: make (or find) this flow's state. False when dyn_max is reached. */
-  private installState(r: Rule): boolean {
-    const dyn = this.dyn;
-    const now = this.im.clock.now();
-    let s = dyn.lookup(now, this.proto, this.src, this.dst, this.sport, this.dport, 'any');
-    if (s < 0) {
-      if (dyn.count >= this.im.sysctl.v[fwDynMax.slot]!) {
-        this.stat.dynoverflow++;
-        return false;
-      }
-      s = dyn.install(now, r, r.stateName, this.proto, this.src, this.dst, this.sport, this.dport);
-      dyn.dir = 1;
-      if (this.sweeper === null) this.sweeper = this.im.clock.every(1000, this.sweep);
-    }
-    dyn.update(s, now, dyn.dir, this.proto, this.tcpFlags, this.ipLen, this.lifetimes());
-    return true;
-  }
-
-  private readonly sweep = (): void => {
-    if (this.dyn.expireAll(this.im.clock.now()) === 0) {
-      this.sweeper?.cancel();
-      this.sweeper = null;
-    }
-  };
 
   private pullupFailed(): number {
     this.stat.pullup++;
@@ -577,119 +408,6 @@ export class Ipfw {
     const p = this.proto;
     return this.fragOff === 0 && (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP);
   }
-
-  // ------------------------------------------------------------ actions
-
-  /** `reset`: a RST back to the sender (RFC 9293 3.10.7.1), built by hand. */
-  private sendReset(buf: Uint8Array, off: number): void {
-    const im = this.im;
-    const hlen = this.hlen;
-    const t = off + hlen;
-    const seq = readU32(buf, t + 4);
-    const ack = readU32(buf, t + 8);
-    const thl = (buf[t + 12]! >> 4) << 2;
-    const flags = this.tcpFlags;
-    let dataLen = this.ipLen - hlen - thl;
-    if (dataLen < 0) dataLen = 0;
-    if ((flags & TH.SYN) !== 0) dataLen++;
-    if ((flags & TH.FIN) !== 0) dataLen++;
-    const p = allocPacket(40);
-    const b = p.buf;
-    const o = p.off;
-    const tt = o + 20;
-    b[tt] = buf[t + 2]!;
-    b[tt + 1] = buf[t + 3]!;
-    b[tt + 2] = buf[t]!;
-    b[tt + 3] = buf[t + 1]!;
-    if ((flags & TH.ACK) !== 0) {
-      writeU32(b, tt + 4, ack);
-      writeU32(b, tt + 8, 0);
-      b[tt + 13] = TH.RST;
-    } else {
-      writeU32(b, tt + 4, 0);
-      writeU32(b, tt + 8, (seq + dataLen) >>> 0);
-      b[tt + 13] = TH.RST | TH.ACK;
-    }
-    b[tt + 12] = 5 << 4;
-    const sum = foldComplement(sum16(b, tt, 20, pseudoHeaderSum(this.dst, this.src, IPPROTO_TCP, 20)));
-    b[tt + 16] = sum >> 8;
-    b[tt + 17] = sum & 0xff;
-    buildIpHeader(im, b, o, 40, IPPROTO_TCP, this.dst, this.src);
-    ipOutputLocal(im, b, o, 40, im.noOffload);
-  }
-
-  /** ipfw_log: `ipfw: 100 Deny ICMP:8.0 10.0.0.1 10.0.0.2 in via em0`, rate limited. */
-  private logMatch(r: Rule, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number): void {
-    const im = this.im;
-    if (im.sysctl.v[fwVerbose.slot] === 0) return;
-    if (r.logAmount > 0) {
-      if (r.logged >= r.logAmount) return;
-      r.logged++;
-    }
-    const now = im.clock.now();
-    if (now - this.logWindow >= 1000) {
-      if (this.logCount > LOG_PER_SECOND) im.log.warn(`ipfw: ${this.logCount - LOG_PER_SECOND} log lines suppressed (more than ${LOG_PER_SECOND}/s)`);
-      this.logWindow = now;
-      this.logCount = 0;
-    }
-    if (++this.logCount > LOG_PER_SECOND) {
-      this.stat.logsuppressed++;
-      return;
-    }
-    this.stat.logged++;
-    im.log.info(logLine(r, this.defaultAccepts(), out, rcvif, outif, buf, off, this.proto, this.sport, this.dport, this.fragOff));
-    if (r.logAmount > 0 && r.logged === r.logAmount) im.log.info(`ipfw: limit ${r.logAmount} reached on entry ${r.num}`);
-  }
-}
-
-function logLine(r: Rule, defAccept: boolean, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, proto: number, sport: number, dport: number, fragOff: number): string {
-  let action: string;
-  switch (r.action) {
-    case A.ACCEPT:
-      action = 'Accept';
-      break;
-    case A.DENY:
-      action = r.num === DEFAULT_RULE && defAccept ? 'Accept' : 'Deny';
-      break;
-    case A.REJECT:
-      action = r.actArg === 1 ? 'Reject' : `Unreach ${r.actArg}`;
-      break;
-    case A.RESET:
-      action = 'Reset';
-      break;
-    case A.COUNT:
-      action = 'Count';
-      break;
-    case A.SKIPTO:
-      action = `SkipTo ${r.actArg}`;
-      break;
-    case A.PIPE:
-      action = `Pipe ${r.actArg}`;
-      break;
-    case A.QUEUE:
-      action = `Queue ${r.actArg}`;
-      break;
-    default:
-      action = 'Check-State';
-  }
-  const src = ip4ToString(readU32(buf, off + 12));
-  const dst = ip4ToString(readU32(buf, off + 16));
-  const hlen = (buf[off]! & 0xf) << 2;
-  let what: string;
-  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
-    const name = proto === IPPROTO_TCP ? 'TCP' : 'UDP';
-    what = fragOff === 0 ? `${name} ${src}:${sport} ${dst}:${dport}` : `${name} ${src} ${dst}`;
-  } else if (proto === IPPROTO_ICMP) {
-    what = fragOff === 0 ? `ICMP:${buf[off + hlen]}.${buf[off + hlen + 1]} ${src} ${dst}` : `ICMP ${src} ${dst}`;
-  } else what = `P:${proto} ${src} ${dst}`;
-  const ifp = out ? outif : rcvif;
-  let s = `ipfw: ${r.num} ${action} ${what} ${out ? 'out' : 'in'} via ${ifp?.name ?? '-'}`;
-  if (fragOff !== 0 || (buf[off + 6]! & 0x20) !== 0) {
-    const len = ((buf[off + 2]! << 8) | buf[off + 3]!) - hlen;
-    s += ` (frag ${(buf[off + 4]! << 8) | buf[off + 5]!}:${len}@${fragOff << 3}${(buf[off + 6]! & 0x20) !== 0 ? '+' : ''})`;
-  }
-  void protoName;
-  return s;
 }
 
 function maskMatch(l: Uint32Array, a: number): boolean {
@@ -716,10 +434,13 @@ function ifMatch(c: Insn, ifp: Ifnet): boolean {
   return false;
 }
 
+/** Subsystem init, after the inet pfil head exists: the chain, and its hook on the head. */
 export function ipfwInit(im: Image): void {
   im.fw = new Ipfw(im);
+  im.fw.hook.attach();
 }
 
 export function ipfwDestroy(im: Image): void {
+  im.fw.hook.detach();
   im.fw.destroy();
 }

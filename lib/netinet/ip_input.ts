@@ -12,6 +12,8 @@ import type { Ifnet } from '../net/if.js';
 import { etherRegister, ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import { put32, u32 } from '../wire/bytes.js';
+import { PFIL_PASS } from '../net/pfil.js';
+import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_HDR_LEN, IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
@@ -50,7 +52,7 @@ export function ipInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len:
     return;
   }
   // pfil: the firewall sees every valid packet before delivery or forwarding.
-  if (!im.fw.input(ifp, buf, off, ipLen, meta)) return;
+  if (im.inetPfil.runIn(ifp, buf, off, ipLen, meta) !== PFIL_PASS) return;
   ipInputDispatch(im, ifp, buf, off, hlen, ipLen, meta, dst);
 }
 
@@ -270,7 +272,7 @@ function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: num
   rt.use++;
   const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
   // pfil output; then fragmentation (if needed) and the link.
-  if (!im.fw.output(ifp, out, nexthop, buf, off, ipLen, mtu, meta)) return;
+  if (im.inetPfil.runOut(ifp, out, nexthop, buf, off, ipLen, mtu, meta) !== PFIL_PASS) return;
   ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);
 }
 

@@ -8,7 +8,8 @@
  * Ethernet header (and the TAP's virtio-net header) are written in place.
  */
 
-import { IFF, type Ifnet } from '../net/if.js';
+import { IFF, PKT_HEADROOM, type Ifnet } from '../net/if.js';
+import { PFIL_DROPPED, PFIL_PASS } from '../net/pfil.js';
 import { NETISR_IP } from '../net/netisr.js';
 import type { Vnet } from '../net/vnet.js';
 import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
@@ -136,7 +137,8 @@ export function ipOutputLocal(im: Vnet, buf: Uint8Array, off: number, len: numbe
   }
   // pfil output: a packet the firewall denies is EACCES to the sender (ping:
   // "sendto: Permission denied"); one dummynet queues is sent, as far as it knows.
-  if (!im.fw.output(null, ifp, nexthop, buf, off, len, mtu, meta)) return im.fw.denied ? 'EACCES' : 0;
+  const v = im.inetPfil.runOut(null, ifp, nexthop, buf, off, len, mtu, meta);
+  if (v !== PFIL_PASS) return v === PFIL_DROPPED ? 'EACCES' : 0;
   return ipOutputFinish(im, ifp, nexthop, buf, off, len, mtu, meta);
 }
 

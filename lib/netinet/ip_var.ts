@@ -2,14 +2,13 @@
  * IPv4 statistics and tunables (FreeBSD's `struct ipstat` and net.inet.ip.*).
  */
 
-import type { Ifnet } from '../net/if.js';
+import type { PfilHead } from '../net/pfil.js';
 import { PKT_HEADROOM } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
 import { TcpPacket } from '../wire/tcp.js';
-import type { VnetHdr } from '../wire/vnet.js';
 
 export const ipForwarding = sysctlInt({
   name: 'net.inet.ip.forwarding',
@@ -83,17 +82,6 @@ export const ipStats = defineStats({
 export type IpStat = Stats<(typeof ipStats.fields)[number]>;
 
 /**
- * The packet filter on IP input and output (ipfw today, pfil hooks next):
- * false when it keeps the packet (denied, or queued by dummynet).
- */
-export interface IpFilter {
-  input(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): boolean;
-  output(rcvif: Ifnet | null, ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): boolean;
-  /** Whether the last packet refused was denied (not taken by dummynet). */
-  readonly denied: boolean;
-}
-
-/**
  * Reusable header views of one image's IP layer (never allocated per
  * packet). Each function that uses one re-points it on entry and reads it
  * only before calling anything that could re-point it again.
@@ -113,8 +101,8 @@ declare module '../net/vnet.js' {
   interface Vnet {
     readonly ipstat: IpStat;
     readonly ipViews: IpViews;
-    /** The firewall's hooks on IP input and output. */
-    readonly fw: IpFilter;
+    /** The inet pfil head: the filters' hooks on IP input and output (lib/netinet/ip_pfil.ts). */
+    readonly inetPfil: PfilHead;
   }
 }
 

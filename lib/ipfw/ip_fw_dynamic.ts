@@ -1,0 +1,85 @@
+/**
+ * Dynamic states of one image's chain (FreeBSD's
+ * sys/netpfil/ipfw/ip_fw_dynamic.c): their lifetimes, the lookup the first
+ * keep-state or check-state rule makes, the install `keep-state` makes,
+ * and the sweeper that expires them on the image clock while any exist.
+ * The table itself is dyn.ts.
+ */
+
+import { sysctlInt } from '../sysctl.js';
+import type { Ipfw } from './ip_fw2.js';
+import type { Rule } from './rule.js';
+
+export const fwDynMax = sysctlInt({ name: 'net.inet.ip.fw.dyn_max', def: 16384, min: 0, max: 1_048_576, descr: 'Max number of dynamic states' });
+export const fwDynAck = sysctlInt({ name: 'net.inet.ip.fw.dyn_ack_lifetime', def: 300, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP ACK' });
+export const fwDynSyn = sysctlInt({ name: 'net.inet.ip.fw.dyn_syn_lifetime', def: 20, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP SYN' });
+export const fwDynFin = sysctlInt({ name: 'net.inet.ip.fw.dyn_fin_lifetime', def: 1, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP FIN' });
+export const fwDynRst = sysctlInt({ name: 'net.inet.ip.fw.dyn_rst_lifetime', def: 1, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP RST' });
+export const fwDynUdp = sysctlInt({ name: 'net.inet.ip.fw.dyn_udp_lifetime', def: 10, min: 1, max: 86400, descr: 'Lifetime of dynamic states for UDP' });
+export const fwDynShort = sysctlInt({
+  name: 'net.inet.ip.fw.dyn_short_lifetime',
+  def: 5,
+  min: 1,
+  max: 86400,
+  descr: 'Lifetime of dynamic states for other situations',
+});
+
+/** The lifetimes in seconds, read from the image's sysctls into `lt` (no allocation). */
+export interface Lifetimes {
+  ack: number;
+  syn: number;
+  fin: number;
+  rst: number;
+  udp: number;
+  short: number;
+}
+
+function lifetimes(fw: Ipfw): Lifetimes {
+  const v = fw.im.sysctl.v;
+  const lt = fw.lt;
+  lt.ack = v[fwDynAck.slot]!;
+  lt.syn = v[fwDynSyn.slot]!;
+  lt.fin = v[fwDynFin.slot]!;
+  lt.rst = v[fwDynRst.slot]!;
+  lt.udp = v[fwDynUdp.slot]!;
+  lt.short = v[fwDynShort.slot]!;
+  return lt;
+}
+
+/** Find the packet's state; count it there and return the rule that made it. */
+export function dynProbe(fw: Ipfw, name: string, len: number): Rule | null {
+  const dyn = fw.dyn;
+  if (dyn.count === 0) return null;
+  const now = fw.im.clock.now();
+  const s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, name);
+  if (s < 0) return null;
+  dyn.update(s, now, dyn.dir, fw.proto, fw.tcpFlags, len, lifetimes(fw));
+  return dyn.rule[s]!;
+}
+
+/** O_KEEP_STATE: make (or find) the packet's state. False when dyn_max is reached. */
+export function dynInstall(fw: Ipfw, r: Rule): boolean {
+  const dyn = fw.dyn;
+  const im = fw.im;
+  const now = im.clock.now();
+  let s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, 'any');
+  if (s < 0) {
+    if (dyn.count >= im.sysctl.v[fwDynMax.slot]!) {
+      fw.stat.dynoverflow++;
+      return false;
+    }
+    s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport);
+    dyn.dir = 1;
+    if (fw.sweeper === null) fw.sweeper = im.clock.every(1000, fw.sweep);
+  }
+  dyn.update(s, now, dyn.dir, fw.proto, fw.tcpFlags, fw.ipLen, lifetimes(fw));
+  return true;
+}
+
+/** Once a second while states exist: expire the old ones; stop when none are left. */
+export function dynSweep(fw: Ipfw): void {
+  if (fw.dyn.expireAll(fw.im.clock.now()) === 0) {
+    fw.sweeper?.cancel();
+    fw.sweeper = null;
+  }
+}
