@@ -20,12 +20,13 @@ import { RealClock } from '../lib/clock.js';
 import { useCpuClock } from '../lib/cpu.js';
 import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
-import { TapDevice, tapExists, tapReattach, threadCpuMs } from '../lib/net/tapdev.js';
+import { tapExists, threadCpuMs } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
+import { hostLinks } from './hostlink.js';
 import { createControlServer } from './server.js';
 import { StateStore } from './state.js';
 import { activationFd, notify, startWatchdog } from './systemd.js';
@@ -115,21 +116,11 @@ async function main(): Promise<void> {
 
   // Images are charged the CPU time this thread spends on them, not wall time.
   useCpuClock(threadCpuMs);
-  const registry = new Registry({
-    clock: new RealClock(),
-    log,
-    limits,
-    openTap: ({ name, persist, reattach }) => {
-      if (reattach !== true) return TapDevice.open({ name, persist, up: true });
-      const { dev, netns, created } = tapReattach({ name, persist, up: true });
-      if (netns !== null) log.info({ hostif: name, netns }, 'TAP device re-attached in another network namespace');
-      else if (!created) log.debug({ hostif: name }, 'TAP device re-attached');
-      return dev;
-    },
-    hostIfExists: tapExists,
-  });
+  const links = hostLinks(log);
+  const registry = new Registry({ clock: new RealClock(), log, limits, openTap: links.open, hostIfExists: tapExists });
   const procs = new ProcTable(registry, allCommands(), log);
   const state = new StateStore(opts.stateDir, registry, log);
+  links.bind(registry, () => state.commit());
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());

@@ -31,6 +31,8 @@ export interface InterfaceConfig {
   kind: string;
   /** tap: the host device. */
   hostif?: string;
+  /** tap: the user made the host device; destroying the interface leaves it. */
+  adopted?: boolean;
   /** epair: where the other end is. */
   peer?: { image: string; name: string };
   mtu: number;
@@ -90,7 +92,10 @@ function interfaceConfig(ifp: Ifnet): InterfaceConfig {
     mac: macToString(ifp.mac),
     addrs: ifp.addrs.map((a) => `${ip4ToString(a.addr)}/${a.prefixLen}`),
   };
-  if (ifp.driver instanceof TapDriver) c.hostif = ifp.driver.port.name;
+  if (ifp.driver instanceof TapDriver) {
+    c.hostif = ifp.driver.port.name;
+    if (ifp.driver.port.owned === false) c.adopted = true;
+  }
   if (ifp.driver instanceof EpairDriver && ifp.driver.peer !== null) {
     const peer = ifp.driver.peer;
     c.peer = { image: peer.owner.name, name: peer.name };
@@ -269,7 +274,7 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
         reg.move(bound.im, bound.ifp, im, fc.name);
         ifp = bound.ifp;
       } else {
-        ifp = reg.createTap(im, hostif, { reattach: true });
+        ifp = reg.createTap(im, hostif, { reattach: true, adopted: fc.adopted === true });
         if (ifp.name !== fc.name) im.rename(ifp, fc.name);
       }
     } else if (fc.kind === 'epair') {

@@ -390,7 +390,7 @@ export class Registry {
   }
 
   /** `ifconfig tap create [hostname NAME]`: a new interface bound to a host TAP device. */
-  createTap(im: Image, hostName?: string, opts: { reattach?: boolean } = {}): Ifnet {
+  createTap(im: Image, hostName?: string, opts: { reattach?: boolean; adopted?: boolean } = {}): Ifnet {
     if (this.openTap === undefined) fail(E.DEVICE, 'TAP devices are not available in this daemon');
     this.checkRoom(im, 1);
     const name = this.freeName('tap', '', hostName === undefined);
@@ -405,7 +405,7 @@ export class Registry {
     }
     let port;
     try {
-      port = this.openTap({ name: host, persist: true, reattach: opts.reattach === true });
+      port = this.openTap({ name: host, persist: true, reattach: opts.reattach === true, adopted: opts.adopted === true });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new VimageError(E.DEVICE, err.message);

@@ -1,0 +1,102 @@
+/**
+ * The first hour of a new user (issue 9): a TAP's host side and its image
+ * interface are one link; `vimage load` with hand-written files; who may do
+ * what; --json errors; the command line's help. Prefix vfh.
+ */
+
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Lab, labUnavailable, sh } from './lab.js';
+
+const P = 'vfh';
+const skip = labUnavailable();
+
+async function until(what: string, ms: number, fn: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await fn()) return Date.now() - t0;
+    if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function hostHas(ifname: string): boolean {
+  return sh('ip', ['link', 'show', ifname], { allowFail: true }).code === 0;
+}
+
+describe('a TAP\'s host side and its image interface are one link', { skip }, () => {
+  const labs: Lab[] = [];
+  const lab = (suffix: string): Lab => {
+    const l = new Lab(`${P}${suffix}`);
+    labs.push(l);
+    return l;
+  };
+  after(async () => {
+    for (const l of labs) await l.close();
+  });
+
+  test('deleting the namespace that holds the host side removes the interface, its addresses and routes, and the saved state forgets it', async () => {
+    const l = lab('n');
+    await l.start();
+    await l.ok(['-c', 'R']);
+    const host = `${P}n0`;
+    assert.equal((await l.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', host])).trim(), 'tap0');
+    await l.ok(['R', 'ifconfig', 'tap0', 'inet', '10.77.0.1/24', 'up']);
+    await l.ok(['R', 'route', 'add', '-net', '10.78.0.0/16', '10.77.0.2']);
+    const ns = l.netns('a');
+    l.wireHost(host, ns, '10.77.0.2/24');
+    assert.match(await l.ok(['R', 'netstat', '-rn']), /10\.78/);
+    sh('ip', ['netns', 'del', ns]);
+    const took = await until('tap0 removed', 1500, async () => !/tap0/.test(await l.ok(['R', 'ifconfig', '-l'])));
+    assert.ok(took <= 1500, `took ${took} ms`);
+    assert.equal((await l.ok(['R', 'ifconfig', '-l'])).trim(), 'lo0');
+    assert.doesNotMatch(await l.ok(['R', 'netstat', '-rn']), /10\.7[78]/);
+    assert.doesNotMatch(await l.ok(['-l', '-v']), new RegExp(host));
+    assert.match(l.daemonLog(), /host side of the TAP device is gone/);
+    await until('state saved', 1000, async () => !readFileSync(path.join(l.stateDir, 'state.json'), 'utf8').includes(host));
+    // A restart does not bring it back, neither in the image nor on the host.
+    const d = l.daemonProcess!;
+    const exited = new Promise<void>((r) => d.once('exit', () => r()));
+    d.kill('SIGTERM');
+    await exited;
+    await l.start();
+    assert.equal((await l.ok(['R', 'ifconfig', '-l'])).trim(), 'lo0');
+    assert.equal(hostHas(host), false);
+  });
+
+  test('`ip link del` of the host side removes the interface within a second', async () => {
+    const l = lab('d');
+    await l.start();
+    const host = `${P}d0`;
+    const name = (await l.ok(['default', 'ifconfig', 'tap', 'create', 'hostname', host])).trim();
+    await l.ok(['default', 'ifconfig', name, 'inet', '10.79.0.1/24', 'up']);
+    sh('ip', ['link', 'del', host]);
+    await until(`${name} removed`, 1500, async () => !new RegExp(name).test(await l.ok(['default', 'ifconfig', '-l'])));
+    assert.doesNotMatch(await l.ok(['default', 'ifconfig']), /10\.79\.0\.1/);
+  });
+
+  test('a TAP device the user made is attached to, and left on the host when the interface is destroyed, also after a restart', async () => {
+    const l = lab('u');
+    await l.start();
+    const mine = `${P}u0`;
+    const ours = `${P}u1`;
+    sh('ip', ['tuntap', 'add', mine, 'mode', 'tap']);
+    const a = (await l.ok(['default', 'ifconfig', 'tap', 'create', 'hostname', mine])).trim();
+    const b = (await l.ok(['default', 'ifconfig', 'tap', 'create', 'hostname', ours])).trim();
+    await l.ok(['default', 'ifconfig', a, 'destroy']);
+    await l.ok(['default', 'ifconfig', b, 'destroy']);
+    assert.equal(hostHas(mine), true, 'the user\'s device stays');
+    assert.equal(hostHas(ours), false, 'the device vimage made goes');
+    // Attached again, saved, restored: still the user's.
+    const c = (await l.ok(['default', 'ifconfig', 'tap', 'create', 'hostname', mine])).trim();
+    const d = l.daemonProcess!;
+    const exited = new Promise<void>((r) => d.once('exit', () => r()));
+    d.kill('SIGTERM');
+    await exited;
+    await l.start();
+    await l.ok(['default', 'ifconfig', c, 'destroy']);
+    assert.equal(hostHas(mine), true, 'the user\'s device stays after a restart too');
+  });
+});
