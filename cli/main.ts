@@ -62,6 +62,30 @@ function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }
   return { cpu, sysctl };
 }
 
+/**
+ * `vimage load [--merge] FILE`: the daemon checks the whole file first and
+ * refuses it, changing nothing, with the path of the first bad value.
+ */
+async function load(client: Client, file: string, merge: boolean, json: boolean): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`, 66);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
+  }
+  const r = await client.request<{ applied: number; removed: number; errors: string[] }>('POST', `/v1/config${merge ? '?merge=1' : ''}`, doc);
+  if (json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else process.stdout.write(`${r.applied} items applied${merge ? '' : `, ${r.removed} removed`}${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
+  for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
+  return r.errors.length > 0 ? 1 : 0;
+}
+
 async function run(): Promise<number> {
   const program = new Command('vimage');
   let status = 0;
@@ -183,26 +207,11 @@ async function run(): Promise<number> {
     });
   program
     .command('load')
-    .description('apply a configuration saved with vimage save (- for stdin)')
+    .description('make each image named in FILE (- for stdin) as the file says; other images are left alone')
     .argument('<file>')
-    .action(async (file: string) => {
-      let text: string;
-      try {
-        text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      } catch (e) {
-        throw new CliError(`cannot read ${file}: ${(e as Error).message}`, 66);
-      }
-      let doc: unknown;
-      try {
-        doc = JSON.parse(text);
-      } catch (e) {
-        throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
-      }
-      const r = await client().request<{ applied: number; errors: string[] }>('POST', '/v1/config', doc);
-      if (json()) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else process.stdout.write(`${r.applied} items applied${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
-      for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
-      if (r.errors.length > 0) status = 1;
+    .option('--merge', 'only add what the file has; remove nothing')
+    .action(async (file: string, o: { merge?: boolean }) => {
+      status = await load(client(), file, o.merge === true, json());
     });
   program
     .command('exec')

@@ -6,7 +6,7 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
+import { ConfigError, checkLoadable, exportConfig, loadConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
 import { CPU_WEIGHT_MAX } from '../lib/sched.js';
 import { SysctlValues } from '../lib/sysctl.js';
@@ -213,13 +213,15 @@ export function createControlServer(deps: ServerDeps): http.Server {
       }
       if (method === 'POST') {
         const body = await readJson(req, MAX_CONFIG_BODY);
-        let doc;
+        const merge = url.searchParams.get('merge') === '1';
+        let report;
         try {
-          doc = validateConfig(body);
+          report = loadConfig(registry, checkLoadable(body), merge);
         } catch (e) {
-          fail(E.BAD_REQUEST, `configuration refused: ${(e as Error).message}`);
+          if (e instanceof ConfigError) fail(E.BAD_REQUEST, `configuration refused, nothing changed: ${e.message}`);
+          throw e;
         }
-        await reply(200, applyConfig(registry, doc));
+        await reply(200, report);
         return;
       }
     }

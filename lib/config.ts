@@ -10,6 +10,8 @@
  * and skipped, never aborting the rest ("start with what it can restore").
  */
 
+import { CONFIG_VERSION, checkConfig } from './config_check.js';
+import { convergeConfig, precheckConverge } from './config_converge.js';
 import { VimageError } from './errors.js';
 import { ipfwSection } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
@@ -24,7 +26,7 @@ import { sysctlText } from './sysctl.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
 
-export const CONFIG_VERSION = 1;
+export { CONFIG_VERSION, ConfigError } from './config_check.js';
 
 export interface InterfaceConfig {
   name: string;
@@ -147,48 +149,39 @@ export interface ApplyReport {
   errors: string[];
 }
 
+/**
+ * `vimage load`: a checked document (checkLoadable). Without `merge`, each
+ * image it names is first cleared of what the document does not have
+ * (lib/config_converge.ts), so it ends up as the file says; with `merge`
+ * nothing is removed. Throws a ConfigError, before any change, when the
+ * live state makes the document impossible.
+ */
+export function loadConfig(reg: Registry, doc: ConfigDocument, merge: boolean): ApplyReport & { removed: number } {
+  let removed = 0;
+  if (!merge) {
+    precheckConverge(reg, doc);
+    removed = convergeConfig(reg, doc, sections);
+  }
+  return { ...applyConfig(reg, doc), removed };
+}
+
 function str(v: unknown, what: string): string {
   if (typeof v !== 'string') throw new Error(`${what} must be a string`);
   return v;
 }
 
-/** Check the document's shape; throws a message naming the first bad field. */
+/**
+ * Check the daemon's own state file (loosely: keys a newer daemon added are
+ * kept, kinds this one cannot build are reported when applied). Throws a
+ * ConfigError naming the first bad value; fills in defaults.
+ */
 export function validateConfig(doc: unknown): ConfigDocument {
-  if (typeof doc !== 'object' || doc === null) throw new Error('the configuration must be a JSON object');
-  const d = doc as Partial<ConfigDocument>;
-  if (d.version !== CONFIG_VERSION) throw new Error(`unsupported configuration version ${String(d.version)}; this vimaged reads version ${CONFIG_VERSION}`);
-  if (!Array.isArray(d.images)) throw new Error("'images' must be a list");
-  d.images.forEach((im, i) => {
-    const at = `images[${i}]`;
-    if (typeof im !== 'object' || im === null) throw new Error(`${at} must be an object`);
-    str(im.name, `${at}.name`);
-    for (const k of ['interfaces', 'routes', 'arp'] as const) if (im[k] !== undefined && !Array.isArray(im[k])) throw new Error(`${at}.${k} must be a list`);
-    if (im.sysctl !== undefined && (typeof im.sysctl !== 'object' || im.sysctl === null || Array.isArray(im.sysctl))) throw new Error(`${at}.sysctl must be an object`);
-    (im.interfaces ?? []).forEach((f: unknown, j) => {
-      const it = `${at}.interfaces[${j}]`;
-      if (typeof f !== 'object' || f === null) throw new Error(`${it} must be an object`);
-      const o = f as Record<string, unknown>;
-      str(o['name'], `${it}.name`);
-      str(o['kind'], `${it}.kind`);
-      if (o['addrs'] !== undefined && (!Array.isArray(o['addrs']) || !o['addrs'].every((a) => typeof a === 'string'))) throw new Error(`${it}.addrs must be a list of A.B.C.D/LEN strings`);
-      if (typeof o['mtu'] !== 'number') throw new Error(`${it}.mtu must be a number`);
-      if (o['peer'] !== undefined && (typeof o['peer'] !== 'object' || o['peer'] === null)) throw new Error(`${it}.peer must be an object`);
-    });
-    (im.routes ?? []).forEach((r: unknown, j) => {
-      if (typeof r !== 'object' || r === null) throw new Error(`${at}.routes[${j}] must be an object`);
-      str((r as Record<string, unknown>)['dst'], `${at}.routes[${j}].dst`);
-      str((r as Record<string, unknown>)['interface'], `${at}.routes[${j}].interface`);
-      const fl = (r as Record<string, unknown>)['flags'];
-      if (fl !== undefined && !Array.isArray(fl)) throw new Error(`${at}.routes[${j}].flags must be a list`);
-    });
-    (im.arp ?? []).forEach((a: unknown, j) => {
-      if (typeof a !== 'object' || a === null) throw new Error(`${at}.arp[${j}] must be an object`);
-      str((a as Record<string, unknown>)['ip'], `${at}.arp[${j}].ip`);
-      str((a as Record<string, unknown>)['mac'], `${at}.arp[${j}].mac`);
-    });
-    if (im.cpu !== undefined && (typeof im.cpu !== 'object' || im.cpu === null)) throw new Error(`${at}.cpu must be an object`);
-  });
-  return d as ConfigDocument;
+  return checkConfig(doc, { strict: false, sections: sections.map((s) => s.name) });
+}
+
+/** Check a file to load (`vimage load`): every value, and no unknown keys. */
+export function checkLoadable(doc: unknown): ConfigDocument {
+  return checkConfig(doc, { strict: true, sections: sections.map((s) => s.name) });
 }
 
 /**
@@ -229,7 +222,7 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         attempt(`image ${ic.name} ${fc.name} inet ${text}`, () => {
           const c = parseCidr(str(text, 'address'));
           if (c === undefined) throw new Error(`bad address ${text}`);
-          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 });
+          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 || ifp.addrs.length > 0 });
         });
       });
     }
@@ -271,7 +264,8 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       const bound = findTap(reg, hostif);
       if (bound !== undefined) {
         // Already attached (e.g. returned to the default image): move it where the document has it.
-        reg.move(bound.im, bound.ifp, im, fc.name);
+        if (bound.im === im) im.rename(bound.ifp, fc.name);
+        else reg.move(bound.im, bound.ifp, im, fc.name);
         ifp = bound.ifp;
       } else {
         ifp = reg.createTap(im, hostif, { reattach: true, adopted: fc.adopted === true });
@@ -301,9 +295,9 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
   }
-  const mac = parseMac(fc.mac);
+  const mac = fc.mac ? parseMac(fc.mac) : undefined;
   if (mac !== undefined) ifp.mac = mac;
-  if (fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
+  if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
   im.setUp(ifp, fc.up === true);
 }
 

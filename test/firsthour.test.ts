@@ -6,7 +6,7 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lab, labUnavailable, sh } from './lab.js';
 
@@ -98,5 +98,50 @@ describe('a TAP\'s host side and its image interface are one link', { skip }, ()
     await l.start();
     await l.ok(['default', 'ifconfig', c, 'destroy']);
     assert.equal(hostHas(mine), true, 'the user\'s device stays after a restart too');
+  });
+});
+
+describe('vimage load with a file a person wrote', { skip }, () => {
+  let l: Lab;
+  after(async () => {
+    await l?.close();
+  });
+
+  test('a minimal file loads with defaults; a wrong one is refused whole with the path of the bad value; load converges, --merge adds', async () => {
+    l = new Lab(`${P}l`);
+    await l.start();
+    const file = path.join(l.dir, 'lab.json');
+    const doc = {
+      images: [
+        { name: 'L', interfaces: [{ name: 'epair0a', kind: 'epair', peer: { image: 'M', name: 'epair0b' }, inet: '10.66.0.1/24' }], routes: [{ dst: '10.67.0.0/16', gateway: '10.66.0.2' }] },
+        { name: 'M', interfaces: [{ name: 'epair0b', kind: 'epair', peer: { image: 'L', name: 'epair0a' }, inet: '10.66.0.2/24' }] },
+      ],
+    };
+    writeFileSync(file, JSON.stringify(doc));
+    assert.match(await l.ok(['load', file]), /items applied/);
+    const ifc = await l.ok(['L', 'ifconfig', 'epair0a']);
+    assert.match(ifc, /flags=.*<UP,/);
+    assert.match(ifc, /mtu 1500/);
+    assert.match(ifc, /inet 10\.66\.0\.1 netmask 0xffffff00/);
+    assert.match(await l.ok(['L', 'netstat', '-rn']), /10\.67\.0\.0\/16\s+10\.66\.0\.2/);
+
+    const before = await l.ok(['-l']);
+    const bad = { images: [{ name: 'N' }, { name: 'L', interfaces: [{ name: 'epair0a', kind: 'epair', peer: { image: 'M', name: 'epair0b' }, inet: '10.66.0.300/24' }] }, doc.images[1]] };
+    writeFileSync(file, JSON.stringify(bad));
+    const r = await l.vimage(['load', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /images\[1\]\.interfaces\[0\]\.inet: "10\.66\.0\.300\/24" is not an address/);
+    assert.match(r.stderr, /nothing changed/);
+    assert.doesNotMatch(r.stderr, /TypeError|failed/);
+    assert.equal(await l.ok(['-l']), before, 'N was not created');
+
+    doc.images[0]!.interfaces[0]!.inet = '10.66.0.5/24';
+    writeFileSync(file, JSON.stringify(doc));
+    assert.match(await l.ok(['load', '--merge', file]), /items applied/);
+    assert.match(await l.ok(['L', 'ifconfig', 'epair0a']), /inet 10\.66\.0\.1 .*\n.*inet 10\.66\.0\.5 /);
+    assert.match(await l.ok(['load', file]), /removed/);
+    const after = await l.ok(['L', 'ifconfig', 'epair0a']);
+    assert.doesNotMatch(after, /10\.66\.0\.1 /);
+    assert.match(after, /inet 10\.66\.0\.5 /);
   });
 });
