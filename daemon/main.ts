@@ -177,6 +177,7 @@ async function main(): Promise<void> {
       // pino children keep the level they were made with: images' too.
       for (const im of registry.list()) (im.log as unknown as { level: string }).level = level;
       guard.reload();
+      if (activated === undefined) socketAccess(sock, log);
       log.info({ logLevel: level, limits: newLimits, file: configFile }, 'settings reloaded');
       notify(`STATUS=serving ${registry.list().length} images; log level ${level}`, log);
     } catch (e) {
@@ -202,15 +203,25 @@ async function main(): Promise<void> {
     server.listen({ fd: activated }, ready);
   } else {
     server.listen(sock, () => {
-      try {
-        chmodSync(sock, 0o660);
-        const gid = vimageGid();
-        if (gid !== undefined) chownSync(sock, 0, gid);
-      } catch (e) {
-        log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
-      }
+      socketAccess(sock, log);
       ready();
     });
+  }
+}
+
+/**
+ * The socket is for root and the vimage group only (daemon/auth.ts): mode
+ * 0660, group vimage. Without the group only root can use it; say how to
+ * make one. Run again on SIGHUP, after an administrator made the group.
+ */
+function socketAccess(sock: string, log: Logger): void {
+  try {
+    chmodSync(sock, 0o660);
+    const gid = vimageGid();
+    if (gid !== undefined) chownSync(sock, 0, gid);
+    else log.warn({ socket: sock }, "there is no vimage group, so only root can use vimage; make one with 'sudo groupadd --system vimage', add users with 'sudo usermod -aG vimage USER', then 'kill -HUP' vimaged");
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
   }
 }
 

@@ -24,7 +24,7 @@ import {
   type ImageSummary,
   type VersionInfo,
 } from '../lib/protocol.js';
-import type { Guard, Peer } from './auth.js';
+import { refusal, type Guard, type Peer } from './auth.js';
 import { InputQueue, type ProcTable } from './proc.js';
 
 export interface ServerDeps {
@@ -40,8 +40,8 @@ export interface ServerDeps {
   maxProcesses?: number;
 }
 
-function denied(peer: Peer, what: string): never {
-  fail(E.PERMISSION, `permission denied: ${what} needs root or membership of the vimage group (you are uid ${peer.uid}); others may only list`);
+function denied(peer: Peer): never {
+  fail(E.PERMISSION, refusal(peer.uid));
 }
 
 /** Largest configuration document `vimage load` may send. */
@@ -196,9 +196,10 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (method !== 'GET') await deps.onChange?.();
       sendJson(res, status, doc);
     };
-    if (method !== 'GET' && deps.guard !== undefined) {
+    // One rule for every endpoint, reads included (daemon/auth.ts).
+    if (deps.guard !== undefined) {
       const peer = deps.guard.peer(req.socket);
-      if (!peer.admin) denied(peer, `${method} ${path}`);
+      if (!peer.admin) denied(peer);
     }
     if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
     const parts = path.split('/').slice(2);
@@ -309,7 +310,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     if ((req.headers.upgrade ?? '').toLowerCase() !== EXEC_UPGRADE) fail(E.BAD_REQUEST, `exec needs 'Upgrade: ${EXEC_UPGRADE}'`);
     if (deps.guard !== undefined) {
       const peer = deps.guard.peer(req.socket as import('node:net').Socket);
-      if (!peer.admin) denied(peer, 'running commands in an image');
+      if (!peer.admin) denied(peer);
     }
     const maxProcs = deps.maxProcesses ?? Infinity;
     if (deps.procs.size >= maxProcs) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${maxProcs} (limits.processes in vimaged's configuration)`);

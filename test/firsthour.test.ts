@@ -4,11 +4,12 @@
  * what; --json errors; the command line's help. Prefix vfh.
  */
 
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lab, labUnavailable, sh } from './lab.js';
+import { CLI, Lab, labUnavailable, sh } from './lab.js';
 
 const P = 'vfh';
 const skip = labUnavailable();
@@ -143,5 +144,50 @@ describe('vimage load with a file a person wrote', { skip }, () => {
     const after = await l.ok(['L', 'ifconfig', 'epair0a']);
     assert.doesNotMatch(after, /10\.66\.0\.1 /);
     assert.match(after, /inet 10\.66\.0\.5 /);
+  });
+});
+
+describe('who may use vimaged: root and the vimage group, nobody else', { skip }, () => {
+  let l: Lab | undefined;
+  let madeGroup = false;
+  before(() => {
+    if (sh('getent', ['group', 'vimage'], { allowFail: true }).code !== 0) {
+      sh('groupadd', ['--system', 'vimage']);
+      madeGroup = true;
+    }
+  });
+  after(async () => {
+    await l?.close();
+    if (madeGroup) sh('groupdel', ['vimage'], { allowFail: true });
+  });
+
+  test('the socket is 0660 root:vimage; a member may do everything, nobody may do nothing and is told how to get in', async () => {
+    l = new Lab(`${P}p`);
+    await l.start();
+    chmodSync(l.dir, 0o755);
+    const gid = Number(sh('getent', ['group', 'vimage']).stdout.split(':')[2]);
+    const st = statSync(l.sock);
+    assert.equal(st.mode & 0o777, 0o660);
+    assert.equal(st.gid, gid);
+    const as = (creds: string[], args: string[]) => spawnSync('setpriv', [...creds, process.execPath, CLI, '--socket', l!.sock, ...args], { encoding: 'utf8' });
+    const member = ['--reuid=65534', '--regid=65534', `--groups=${gid}`];
+    const primary = ['--reuid=65534', `--regid=${gid}`, '--clear-groups'];
+    const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+    for (const [args, out] of [[['-c', 'G'], /^$/], [['G', 'ifconfig', 'lo0'], /inet 127\.0\.0\.1/], [['save', '-'], /"name": "G"/], [['-l'], /"G":/]] as const) {
+      const r = as(member, [...args]);
+      assert.equal(r.status, 0, `member: ${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, out);
+    }
+    assert.equal(as(primary, ['-l']).status, 0, 'vimage as the primary group counts too');
+    const r = as(nobody, ['-l']);
+    assert.equal(r.status, 77);
+    assert.match(r.stderr, /permission denied on .*: only root and members of the vimage group may use vimaged; an administrator adds you with 'sudo usermod -aG vimage USER'/);
+    chmodSync(l.sock, 0o666);
+    for (const args of [['-l'], ['save', '-'], ['G', 'ifconfig']]) {
+      const n = as(nobody, args);
+      assert.equal(n.status, 77, `${args.join(' ')}: ${n.stderr}`);
+      assert.match(n.stderr, /vimaged serves only root and members of the vimage group \(you are uid 65534\)/);
+    }
+    assert.match(await l.ok(['-l']), /"G":/, 'root may');
   });
 });
