@@ -62,6 +62,26 @@ function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }
   return { cpu, sysctl };
 }
 
+/** `--json` anywhere on the command line: errors are JSON too. */
+function wantsJson(): boolean {
+  return process.argv.slice(2).includes('--json');
+}
+
+/** The stable code for a CLI failure that has none from the daemon (lib/errors.ts registers them). */
+function codeForStatus(exitCode: number): string {
+  if (exitCode === EX_USAGE) return 'VIMAGE_ERR_USAGE';
+  if (exitCode === 69) return 'VIMAGE_ERR_UNAVAILABLE';
+  if (exitCode === 77) return 'VIMAGE_ERR_PERMISSION';
+  if (exitCode === 65 || exitCode === 66 || exitCode === 73) return 'VIMAGE_ERR_FILE';
+  return 'VIMAGE_ERR_COMMAND_FAILED';
+}
+
+/** One error: `vimage: message`, or with --json one JSON object `{"error": {"code", "message"}}`; both on stderr. */
+function reportError(message: string, code: string): void {
+  if (wantsJson()) process.stderr.write(JSON.stringify({ error: { code, message } }) + '\n');
+  else process.stderr.write(`vimage: ${message}\n`);
+}
+
 /**
  * `vimage load [--merge] FILE`: the daemon checks the whole file first and
  * refuses it, changing nothing, with the path of the first bad value.
@@ -80,9 +100,13 @@ async function load(client: Client, file: string, merge: boolean, json: boolean)
     throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
   }
   const r = await client.request<{ applied: number; removed: number; errors: string[] }>('POST', `/v1/config${merge ? '?merge=1' : ''}`, doc);
-  if (json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-  else process.stdout.write(`${r.applied} items applied${merge ? '' : `, ${r.removed} removed`}${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
-  for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    if (r.errors.length > 0) reportError(`load: ${r.errors.length} items could not be applied: ${r.errors.join('; ')}`, 'VIMAGE_ERR_COMMAND_FAILED');
+  } else {
+    process.stdout.write(`${r.applied} items applied${merge ? '' : `, ${r.removed} removed`}${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
+    for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
+  }
   return r.errors.length > 0 ? 1 : 0;
 }
 
@@ -224,16 +248,18 @@ async function run(): Promise<number> {
     });
 
   program.exitOverride();
+  if (wantsJson()) program.configureOutput({ writeErr: () => undefined }); // reported below, as JSON
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CliError) {
-      process.stderr.write(`vimage: ${e.message}\n`);
+      reportError(e.message, e.code ?? codeForStatus(e.exitCode));
       return e.exitCode;
     }
-    const ce = e as { code?: string; exitCode?: number };
+    const ce = e as { code?: string; exitCode?: number; message?: string };
     if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
       if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version') return 0;
+      if (wantsJson()) reportError(String(ce.message ?? 'bad arguments').replace(/^error: /, ''), 'VIMAGE_ERR_USAGE');
       return EX_USAGE;
     }
     throw e;
@@ -248,7 +274,7 @@ run().then(
     process.stdout.write('', () => process.exit(code));
   },
   (e: unknown) => {
-    process.stderr.write(`vimage: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    reportError(`internal error: ${(e as Error).stack ?? String(e)}`, 'VIMAGE_ERR_INTERNAL');
     process.exit(70);
   },
 );

@@ -214,7 +214,7 @@ export class ProcTable {
       return status;
     } catch (e) {
       if (e instanceof VimageError) {
-        io.stderr.write(`${name}: ${e.message}\n`);
+        io.stderr.write(io.json ? JSON.stringify({ error: { code: e.code, message: `${name}: ${e.message}` } }) + '\n' : `${name}: ${e.message}\n`);
         return EX_FAIL;
       }
       log.error({ err: e }, 'command failed with an internal error');

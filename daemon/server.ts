@@ -86,6 +86,35 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
   return s;
 }
 
+/**
+ * `vimage --json NAME CMD`: what the command wrote to stderr, as one JSON
+ * object. A failure (non-zero status) is `{"error": {"code", "message"}}`
+ * with the code of the VimageError the command hit, or VIMAGE_ERR_USAGE
+ * for bad arguments (status 64) and VIMAGE_ERR_COMMAND_FAILED otherwise; a
+ * success that printed something is `{"warning": {"message"}}`.
+ */
+export function stderrAsJson(text: string, status: number): string {
+  let coded: string | undefined;
+  const plain: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    if (coded === undefined && line.startsWith('{"error":')) {
+      try {
+        JSON.parse(line);
+        coded = line;
+        continue;
+      } catch {
+        // not ours: plain text
+      }
+    }
+    plain.push(line);
+  }
+  if (status !== 0 && coded !== undefined) return coded + '\n';
+  const message = plain.join('\n');
+  if (status === 0) return JSON.stringify({ warning: { message } }) + '\n';
+  return JSON.stringify({ error: { code: status === 64 ? E.USAGE.code : E.COMMAND_FAILED.code, message } } satisfies ApiError) + '\n';
+}
+
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -97,11 +126,13 @@ function errorBody(e: VimageError): ApiError {
 }
 
 async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<unknown> {
+  const tooLarge = (): never => fail(E.TOO_LARGE, `request body larger than ${limit} bytes, the limit of ${req.method} ${req.url?.split('?')[0]}`);
+  if (Number(req.headers['content-length'] ?? 0) > limit) tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > limit) fail(E.BAD_REQUEST, `request body larger than ${limit} bytes`);
+    if (size > limit) tooLarge();
     chunks.push(c);
   }
   if (size === 0) return {};
@@ -113,6 +144,19 @@ async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<un
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) fail(E.BAD_REQUEST, 'request body must be a JSON object');
   return body;
+}
+
+/** The methods each endpoint takes (docs/api.md lists them); undefined for no such endpoint. */
+function methodsOf(parts: readonly string[]): readonly string[] | undefined {
+  const [a, , c] = parts;
+  if (parts.length === 1 && a === 'version') return ['GET'];
+  if (parts.length === 1 && a === 'config') return ['GET', 'POST'];
+  if (a !== 'images') return undefined;
+  if (parts.length === 1) return ['GET', 'POST'];
+  if (parts.length === 2) return ['GET', 'DELETE'];
+  if (parts.length === 3 && (c === 'processes' || c === 'interfaces')) return ['POST'];
+  if (parts.length === 3 && c === 'exec') return ['GET'];
+  return undefined;
 }
 
 function field(body: unknown, name: string, optional: true): string | undefined;
@@ -203,6 +247,13 @@ export function createControlServer(deps: ServerDeps): http.Server {
     }
     if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
     const parts = path.split('/').slice(2);
+    const methods = methodsOf(parts);
+    if (methods === undefined) fail(E.NOT_FOUND, `no such endpoint ${path}; docs/api.md lists them`);
+    if (!methods.includes(method)) {
+      res.setHeader('allow', methods.join(', '));
+      fail(E.METHOD_NOT_ALLOWED, `${path} takes ${methods.join(' or ')}, not ${method}`);
+    }
+    if (parts[2] === 'exec') fail(E.BAD_REQUEST, `exec needs 'Connection: Upgrade' and 'Upgrade: ${EXEC_UPGRADE}'`);
     if (parts.length === 1 && parts[0] === 'version' && method === 'GET') {
       await reply(200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
       return;
@@ -333,9 +384,11 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const sendBytes = (b: Uint8Array): void => {
       if (open && b.length > 0) socket.write(encodeFrame(FRAME.STDOUT, b));
     };
+    // With --json, stderr is held and sent as one JSON object at the end.
+    let errText = '';
     const proc = deps.procs.spawn(im, argv as string[], {
       stdout: { write: (t) => send(FRAME.STDOUT, t), writeBytes: sendBytes },
-      stderr: { write: (t) => send(FRAME.STDERR, t) },
+      stderr: { write: json ? (t) => void (errText.length < MAX_BODY && (errText += t)) : (t) => send(FRAME.STDERR, t) },
       stdin,
       json,
     });
@@ -370,6 +423,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     void proc.done.then(async (status) => {
       await deps.onChange?.();
       if (!open) return;
+      if (errText !== '') send(FRAME.STDERR, stderrAsJson(errText, status));
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, status);
       socket.end(encodeFrame(FRAME.EXIT, b));

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { CLI, Lab, labUnavailable, sh } from './lab.js';
 
@@ -189,5 +190,72 @@ describe('who may use vimaged: root and the vimage group, nobody else', { skip }
       assert.match(n.stderr, /vimaged serves only root and members of the vimage group \(you are uid 65534\)/);
     }
     assert.match(await l.ok(['-l']), /"G":/, 'root may');
+  });
+});
+
+describe('machine-readable errors and an honest HTTP API', { skip }, () => {
+  let l: Lab | undefined;
+  after(async () => {
+    await l?.close();
+  });
+
+  test('with --json an error is one JSON object on stderr with its code, and the same exit status', async () => {
+    l = new Lab(`${P}j`);
+    await l.start();
+    const one = (stderr: string): { error: { code: string; message: string } } => {
+      const lines = stderr.split('\n').filter((x) => x !== '');
+      assert.equal(lines.length, 1, stderr);
+      return JSON.parse(lines[0]!) as { error: { code: string; message: string } };
+    };
+    const cases: Array<[string[], number, string, RegExp]> = [
+      [['--json', '-d', 'nosuch'], 1, 'VIMAGE_ERR_NO_SUCH_IMAGE', /image nosuch does not exist/],
+      [['--json', 'nosuch', 'ifconfig'], 1, 'VIMAGE_ERR_NO_SUCH_IMAGE', /nosuch/],
+      [['--json', 'default', 'ifconfig', 'lo0', 'inet', '127.0.0.1/8', 'alias'], 1, 'VIMAGE_ERR_ADDRESS_EXISTS', /File exists/],
+      [['--json', 'default', 'arp', '-d', '10.1.1.1'], 1, 'VIMAGE_ERR_NO_SUCH_ENTRY', /no such ARP entry/],
+      [['--json', 'default', 'sysctl', 'net.nope=1'], 1, 'VIMAGE_ERR_COMMAND_FAILED', /unknown oid/],
+      [['--json', 'default', 'route', 'frob'], 64, 'VIMAGE_ERR_USAGE', /route/],
+      [['--json', '-l', 'a', 'b'], 64, 'VIMAGE_ERR_USAGE', /unexpected argument/],
+      [['--json', '--bogus'], 64, 'VIMAGE_ERR_USAGE', /unknown option/],
+      [['--json', 'load', '/nonexistent/x.json'], 66, 'VIMAGE_ERR_FILE', /cannot read/],
+      [['--json', '--socket', '/nonexistent/s.sock', '-l'], 69, 'VIMAGE_ERR_UNAVAILABLE', /cannot reach vimaged/],
+    ];
+    for (const [args, status, code, msg] of cases) {
+      const r = await l.vimage(args);
+      assert.equal(r.code, status, `${args.join(' ')}: ${r.stderr}`);
+      const e = one(r.stderr);
+      assert.equal(e.error.code, code, args.join(' '));
+      assert.match(e.error.message, msg);
+      const plain = await l.vimage(args.filter((a) => a !== '--json'));
+      assert.equal(plain.code, status, 'the same status without --json');
+      assert.doesNotMatch(plain.stderr, /^\{/);
+    }
+  });
+
+  test('a wrong method is 405 with Allow, an oversized body 413', async () => {
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        let out = '';
+        const c = net.connect(l!.sock, () => c.end(text));
+        c.on('data', (b: Buffer) => (out += b.toString()));
+        c.on('close', () => resolve(out));
+        c.on('error', () => resolve(out));
+      });
+    const put = await raw('PUT /v1/images HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    assert.match(put, /^HTTP\/1\.1 405 /);
+    assert.match(put, /allow: GET, POST/i);
+    assert.match(put, /VIMAGE_ERR_METHOD_NOT_ALLOWED/);
+    const del = await raw('DELETE /v1/config HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(del, /^HTTP\/1\.1 405 /);
+    const big = await raw(`POST /v1/images HTTP/1.1\r\nhost: x\r\ncontent-length: 70000\r\nconnection: close\r\n\r\n${'x'.repeat(70000)}`);
+    assert.match(big, /^HTTP\/1\.1 413 /);
+    assert.match(big, /VIMAGE_ERR_TOO_LARGE.*larger than 65536 bytes/);
+    assert.match(await raw('GET /v1/nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 404 .*[\s\S]*docs\/api\.md/);
+  });
+
+  test('every endpoint the server answers is in docs/api.md', () => {
+    const doc = readFileSync(path.join(path.dirname(CLI), '../../docs/api.md'), 'utf8');
+    for (const ep of ['GET /v1/version', 'GET /v1/images', 'POST /v1/images', 'GET /v1/images/NAME', 'DELETE /v1/images/NAME', 'POST /v1/images/NAME/interfaces', 'POST /v1/images/NAME/processes', 'GET /v1/images/NAME/exec', 'GET /v1/config', 'POST /v1/config']) {
+      assert.ok(doc.includes(ep), ep);
+    }
   });
 });
