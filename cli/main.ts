@@ -9,15 +9,17 @@
  *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
  *   vimage -b NAME CMD [ARGS...]             run CMD in the background (ps, kill, logs inside NAME)
  *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
- *   vimage save FILE | vimage load FILE      export / import the whole configuration
+ *   vimage save FILE | vimage load [--merge] FILE   export / import the configuration
+ *   vimage help [CMD] | vimage --version
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
+import { DEFAULT_SOCKET, MAX_ARGS, MAX_ARG_LEN, MAX_HEADERS, type ImageSummary } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
 
 const EX_USAGE = 64;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface GlobalOptions {
   socket: string;
@@ -53,13 +55,49 @@ function createOperands(ops: string[]): { cpu: { weight?: number; max?: number }
   const cpu: { weight?: number; max?: number } = {};
   const sysctl: Record<string, number | string> = {};
   for (const o of ops) {
-    const c = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
+    const c = /^cpu\.([a-z]+)=(.*)$/.exec(o);
     const s = /^([a-z][a-z0-9_.]*)=([A-Za-z0-9_-]+)$/.exec(o);
-    if (c !== null) cpu[c[1] as 'weight' | 'max'] = Number(c[2]);
+    if (c !== null) {
+      const [, key, value] = c as unknown as [string, string, string];
+      if (key !== 'weight' && key !== 'max') throw new CliError(`${o}: unknown parameter cpu.${key}; known: cpu.weight, cpu.max`, EX_USAGE);
+      const v = key === 'max' ? value.replace(/%$/, '') : value;
+      if (!/^\d+$/.test(v)) throw new CliError(`${o}: '${value}' is not a valid cpu.${key}: give ${key === 'weight' ? 'a whole number, e.g. cpu.weight=200 (100 is the default)' : 'a percentage from 1 to 100, e.g. cpu.max=50'}`, EX_USAGE);
+      cpu[key] = Number(v);
+    }
     else if (s !== null) sysctl[s[1]!] = /^-?\d+$/.test(s[2]!) ? Number(s[2]) : s[2]!;
     else throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT] [sysctl.name=VALUE ...]`, EX_USAGE);
   }
   return { cpu, sysctl };
+}
+
+/**
+ * The exec request carries argv in its URL: refuse, with the real limits,
+ * what the daemon could not read (instead of an HTTP 431).
+ */
+function checkExecArgs(image: string, argv: readonly string[]): void {
+  if (argv.length > MAX_ARGS) throw new CliError(`too many arguments: ${argv.length}, the limit is ${MAX_ARGS}; pass long input on standard input instead`, EX_USAGE);
+  const long = argv.findIndex((a) => a.length > MAX_ARG_LEN);
+  if (long >= 0) throw new CliError(`argument ${long + 1} is ${argv[long]!.length} characters long, the limit is ${MAX_ARG_LEN}; pass long input on standard input instead`, EX_USAGE);
+  const size = encodeURIComponent(image).length + new URLSearchParams({ argv: JSON.stringify(argv) }).toString().length + 512;
+  if (size > MAX_HEADERS) throw new CliError(`arguments too long: about ${size} bytes once encoded, the limit of a request is ${MAX_HEADERS}; pass long input on standard input instead`, EX_USAGE);
+}
+
+/**
+ * `vimage help [TOPIC]`: this help, a subcommand's, or an in-image
+ * command's own --help (asked of the daemon, in the default image).
+ */
+async function helpTopic(program: Command, client: () => Client, topic: string | undefined): Promise<number> {
+  if (topic === undefined) {
+    program.outputHelp();
+    process.stdout.write(`\nIn-image commands: vimage help CMD (e.g. vimage help ifconfig), or vimage NAME CMD --help.\nAPI and JSON: docs/api.md. Version ${VERSION}.\n`);
+    return 0;
+  }
+  const sub = program.commands.find((c) => c.name() === topic);
+  if (sub !== undefined) {
+    sub.outputHelp();
+    return 0;
+  }
+  return client().exec('default', [topic, '--help'], false);
 }
 
 /** `--json` anywhere on the command line: errors are JSON too. */
@@ -140,6 +178,7 @@ async function run(): Promise<number> {
 
   program
     .description('run commands inside vimaged images: independent FreeBSD-style network stacks')
+    .version(VERSION, '--version', 'print the version of vimage')
     .usage('[options] [NAME CMD [ARGS...]]')
     .addOption(new Option('--socket <path>', 'vimaged control socket').env('VIMAGE_SOCKET').default(DEFAULT_SOCKET))
     .option('--json', 'machine-readable output')
@@ -186,7 +225,12 @@ async function run(): Promise<number> {
         status = EX_USAGE;
         return;
       }
+      if (name === 'help' && o.detach !== true) {
+        status = await helpTopic(program, client, cmd[0]);
+        return;
+      }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
+      checkExecArgs(name, cmd);
       if (o.detach === true) {
         const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() });
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
@@ -244,6 +288,7 @@ async function run(): Promise<number> {
     .argument('<cmd...>')
     .passThroughOptions()
     .action(async (name: string, cmd: string[]) => {
+      checkExecArgs(name, cmd);
       status = await client().exec(name, cmd, json());
     });
 

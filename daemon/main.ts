@@ -69,7 +69,17 @@ function stateDirHolder(pidFile: string): number | undefined {
   }
 }
 
+/** The pid file this daemon wrote, removed again if it is refused at start. */
+let ownPidFile: string | undefined;
+
 function die(message: string): never {
+  if (ownPidFile !== undefined) {
+    try {
+      if (readFileSync(ownPidFile, 'utf8').trim() === String(process.pid)) unlinkSync(ownPidFile);
+    } catch {
+      // already gone
+    }
+  }
   process.stderr.write(`vimaged: ${message}\n`);
   process.exit(1);
 }
@@ -109,6 +119,7 @@ async function main(): Promise<void> {
   const holder = stateDirHolder(pidFile);
   if (holder !== undefined) die(`another vimaged (pid ${holder}) is using the state directory ${opts.stateDir}; stop it first or use --state-dir`);
   writeFileSync(pidFile, `${process.pid}\n`);
+  ownPidFile = pidFile;
   if (activated === undefined && existsSync(sock)) {
     if (await socketAnswers(sock)) die(`another vimaged is already serving ${sock}; stop it first or use --socket`);
     unlinkSync(sock); // stale socket from a daemon that did not exit cleanly

@@ -18,7 +18,10 @@ import {
   EXEC_UPGRADE,
   FRAME,
   FrameDecoder,
+  MAX_ARGS,
+  MAX_ARG_LEN,
   MAX_BODY,
+  MAX_HEADERS,
   encodeFrame,
   type ApiError,
   type ImageSummary,
@@ -47,10 +50,10 @@ function denied(peer: Peer): never {
 /** Largest configuration document `vimage load` may send. */
 const MAX_CONFIG_BODY = 8 * 1024 * 1024;
 
-const MAX_ARGS = 256;
 /** Bytes of unread standard input a command may have queued before the client is paused. */
 const STDIN_HIGH_WATER = 1024 * 1024;
-const MAX_ARG_LEN = 4096;
+/** How long `vimage -b` waits to see whether the command fails at once. */
+const EARLY_EXIT_MS = 250;
 
 export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageSummary {
   const s: ImageSummary = {
@@ -216,7 +219,7 @@ function cpuParams(body: unknown): { weight?: number; max?: number } {
 
 export function createControlServer(deps: ServerDeps): http.Server {
   const { registry, log } = deps;
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 });
+  const server = http.createServer({ maxHeaderSize: MAX_HEADERS, requestTimeout: 30_000 });
 
   server.on('request', (req, res) => {
     handle(req, res).catch(async (e: unknown) => {
@@ -323,7 +326,13 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
       const p = deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
       void p.done.then(() => deps.onChange?.());
-      await reply(201, { pid: p.pid, image: im.name });
+      // A command that fails at once (a server whose root is missing, a port in use) is reported as a failure, not as a pid.
+      const early = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
+      if (early !== null && early !== 0) {
+        const said = (p.log ?? '').trim().split('\n').slice(-5).join('\n');
+        fail(E.COMMAND_FAILED, `${argv[0]} exited at once with status ${early}${said === '' ? '' : `: ${said}`}`);
+      }
+      await reply(201, early === null ? { pid: p.pid, image: im.name } : { pid: p.pid, image: im.name, exitStatus: early });
       return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {

@@ -29,6 +29,11 @@ export const DEFAULT_SOCKET = '/run/vimage/vimaged.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/vimage';
 export const EXEC_UPGRADE = 'vimage-exec';
 
+/** Largest request head (request line and headers) the daemon reads; exec's argv travels in it. */
+export const MAX_HEADERS = 16 * 1024;
+/** Arguments of a command run in an image: how many, and how long each. */
+export const MAX_ARGS = 256;
+export const MAX_ARG_LEN = 4096;
 /** Largest JSON request body the daemon reads. */
 export const MAX_BODY = 64 * 1024;
 /** Largest exec frame either side accepts. */

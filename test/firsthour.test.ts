@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CLI, Lab, labUnavailable, sh } from './lab.js';
@@ -229,6 +229,9 @@ describe('machine-readable errors and an honest HTTP API', { skip }, () => {
       assert.equal(plain.code, status, 'the same status without --json');
       assert.doesNotMatch(plain.stderr, /^\{/);
     }
+    await l.ok(['-c', 'J']);
+    assert.deepEqual(JSON.parse(await l.ok(['--json', 'J', 'set', 'cpu.weight=200'])), { cpu: { weight: 200, max: 100 } });
+    assert.deepEqual(JSON.parse(await l.ok(['--json', 'J', 'set'])), { cpu: { weight: 200, max: 100 } });
   });
 
   test('a wrong method is 405 with Allow, an oversized body 413', async () => {
@@ -256,6 +259,61 @@ describe('machine-readable errors and an honest HTTP API', { skip }, () => {
     const doc = readFileSync(path.join(path.dirname(CLI), '../../docs/api.md'), 'utf8');
     for (const ep of ['GET /v1/version', 'GET /v1/images', 'POST /v1/images', 'GET /v1/images/NAME', 'DELETE /v1/images/NAME', 'POST /v1/images/NAME/interfaces', 'POST /v1/images/NAME/processes', 'GET /v1/images/NAME/exec', 'GET /v1/config', 'POST /v1/config']) {
       assert.ok(doc.includes(ep), ep);
+    }
+  });
+});
+
+describe('the command line helps', { skip }, () => {
+  let l: Lab | undefined;
+  after(async () => {
+    await l?.close();
+  });
+
+  test('help, help CMD and --version', async () => {
+    l = new Lab(`${P}h`);
+    await l.start();
+    const version = (JSON.parse(readFileSync(path.join(path.dirname(CLI), '../../package.json'), 'utf8')) as { version: string }).version;
+    assert.equal((await l.ok(['--version'])).trim(), version);
+    assert.match(await l.ok(['help']), /Usage: vimage[\s\S]*load[\s\S]*vimage help CMD/);
+    assert.match(await l.ok(['help', 'load']), /Usage: vimage load \[options\] <file>[\s\S]*--merge/);
+    assert.match(await l.ok(['help', 'ifconfig']), /usage: ifconfig/i);
+  });
+
+  test('a background command that fails at once reports it and exits non-zero', async () => {
+    await l!.ok(['-c', 'S']);
+    const r = await l!.vimage(['-b', 'S', 'httpd', '-r', '/nonexistent/www']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /httpd exited at once with status \d+/);
+    assert.doesNotMatch(r.stdout, /^\[\d+\]/);
+    const ok = await l!.vimage(['-b', 'S', 'httpd', '-p', '8089', '-r', '/tmp']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^\[\d+\]$/m);
+  });
+
+  test('arguments too long and bad create parameters get clear errors', async () => {
+    const long = await l!.vimage(['default', 'ifconfig', ...Array.from({ length: 5 }, () => 'x'.repeat(4000))]);
+    assert.equal(long.code, 64);
+    assert.match(long.stderr, /arguments too long: .* the limit of a request is 16384/);
+    assert.doesNotMatch(long.stderr, /431/);
+    const one = await l!.vimage(['default', 'ifconfig', 'x'.repeat(5000)]);
+    assert.match(one.stderr, /argument 2 is 5000 characters long, the limit is 4096/);
+    const w = await l!.vimage(['-c', 'X', 'cpu.weight=abc']);
+    assert.equal(w.code, 64);
+    assert.match(w.stderr, /cpu\.weight=abc: 'abc' is not a valid cpu\.weight/);
+    assert.doesNotMatch(w.stderr, /unknown oid/);
+    assert.doesNotMatch(await l!.ok(['-l']), /"X":/);
+  });
+
+  test('a daemon refused at start removes the pid file it wrote', async () => {
+    const other = new Lab(`${P}i`);
+    try {
+      // Same socket as the running daemon, its own state directory: refused because the socket answers.
+      const r = spawnSync(process.execPath, [path.join(path.dirname(CLI), '../daemon/main.js'), '--socket', l!.sock, '--state-dir', other.stateDir], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /another vimaged is already serving/);
+      assert.equal(existsSync(path.join(other.stateDir, 'vimaged.pid')), false);
+    } finally {
+      await other.close();
     }
   });
 });
