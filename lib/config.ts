@@ -42,6 +42,8 @@ export interface InterfaceConfig {
   mac: string;
   /** `A.B.C.D/LEN`, first is the primary address. */
   addrs: string[];
+  /** The interface index, kept across restarts (the file may leave it out). */
+  index?: number;
 }
 
 export interface RouteConfig {
@@ -54,6 +56,8 @@ export interface RouteConfig {
 
 export interface ImageConfig {
   name: string;
+  /** The index of the image's lo0, kept across restarts. */
+  loIndex?: number;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   arp: Array<{ ip: string; mac: string }>;
@@ -93,6 +97,7 @@ function interfaceConfig(ifp: Ifnet): InterfaceConfig {
     up: (ifp.flags & IFF.UP) !== 0,
     mac: macToString(ifp.mac),
     addrs: ifp.addrs.map((a) => `${ip4ToString(a.addr)}/${a.prefixLen}`),
+    index: ifp.index,
   };
   if (ifp.driver instanceof TapDriver) {
     c.hostif = ifp.driver.port.name;
@@ -114,6 +119,7 @@ export function exportConfig(reg: Registry): ConfigDocument {
     }
     const ic: ImageConfig = {
       name: im.name,
+      loIndex: im.lo0.index,
       interfaces: [...im.ifnets.values()].filter((i) => i !== im.lo0).sort((a, b) => a.index - b.index).map(interfaceConfig),
       routes: im.routes
         .list()
@@ -198,9 +204,17 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
       report.errors.push(`${what}: ${e instanceof VimageError || e instanceof Error ? e.message : String(e)}`);
     }
   };
+  const existing = new Set(reg.list().flatMap((im) => [...im.ifnets.values()]));
+  // Saved interface indexes stay free for their interfaces: new ones are numbered above them.
+  reg.reserveIfIndexes(Math.max(0, ...doc.images.flatMap((ic) => [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)])));
   // Images first, so epair peers have somewhere to go.
   for (const ic of doc.images) {
-    if (reg.get(ic.name) === undefined) attempt(`image ${ic.name}`, () => void reg.create(ic.name));
+    if (reg.get(ic.name) === undefined) {
+      attempt(`image ${ic.name}`, () => {
+        const im = reg.create(ic.name);
+        if (ic.loIndex !== undefined) reg.setIfIndex(im.lo0, ic.loIndex);
+      });
+    }
   }
   // Interfaces.
   for (const ic of doc.images) {
@@ -208,6 +222,14 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
     if (im === undefined) continue;
     for (const fc of ic.interfaces ?? []) {
       attempt(`image ${ic.name} interface ${fc.name}`, () => restoreInterface(reg, im, fc));
+    }
+  }
+  // Interfaces made now take their saved indexes (both ends of an epair are made with the first record).
+  for (const ic of doc.images) {
+    const im = reg.get(ic.name);
+    for (const fc of ic.interfaces ?? []) {
+      const ifp = im?.ifnets.get(fc.name);
+      if (ifp !== undefined && fc.index !== undefined && !existing.has(ifp)) reg.setIfIndex(ifp, fc.index);
     }
   }
   // Addresses, then routes and ARP entries that depend on them, then sysctls and sections.

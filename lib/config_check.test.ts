@@ -97,3 +97,22 @@ test('a TAP bound in an image the file does not name refuses the file before any
   assert.throws(() => loadConfig(reg, checkLoadable(minimal), false), /images\[0\]\.interfaces\[0\]\.hostif: hostA is bound to tap0 in image X/);
   assert.equal(JSON.stringify(exportConfig(reg)), before);
 });
+
+test('interface indexes survive a restart, gaps and all', () => {
+  const reg = registry();
+  const [a] = reg.createEpair(reg.default);
+  reg.destroyIfnet(reg.default, a); // indexes 2 and 3 are gone for good
+  const r = reg.create('R');
+  const tap = reg.createTap(r, 'hostA');
+  const [ea, eb] = reg.createEpair(r);
+  reg.move(r, eb, reg.default, 'epair1b');
+  const want = [r.lo0.index, tap.index, ea.index, eb.index];
+  assert.deepEqual(want, [4, 5, 6, 7]);
+  const fresh = registry();
+  const rep = loadConfig(fresh, checkLoadable(JSON.parse(JSON.stringify(exportConfig(reg)))), true);
+  assert.deepEqual(rep.errors, []);
+  const R = fresh.image('R');
+  assert.deepEqual([R.lo0.index, R.ifnets.get('tap0')!.index, R.ifnets.get(ea.name)!.index, fresh.default.ifnets.get('epair1b')!.index], want);
+  const next = fresh.createEpair(fresh.default);
+  assert.ok(next[0].index > 7, 'new interfaces are numbered above the restored ones');
+});

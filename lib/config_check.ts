@@ -74,7 +74,7 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
   for (const k of Object.keys(o)) if (!known.includes(k)) bad(`${path}.${k}`, `unknown key; known here: ${known.join(', ')}`);
 }
 
-const IMAGE_KEYS = ['name', 'interfaces', 'routes', 'arp', 'sysctl', 'cpu'];
+const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'arp', 'sysctl', 'cpu'];
 const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'index'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
@@ -148,6 +148,7 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
     }
   }
   const ic: ConfigDocument['images'][number] = { name, interfaces, routes, arp, sysctl };
+  if (o['loIndex'] !== undefined) ic.loIndex = int(o['loIndex'], `${at}.loIndex`, 1, 0x7fffffff);
   if (o['cpu'] !== undefined) {
     const c = obj(o['cpu'], `${at}.cpu`);
     if (opts.strict) onlyKeys(c, `${at}.cpu`, ['weight', 'max']);
@@ -204,7 +205,7 @@ function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfi
     if (strict) onlyKeys(p, `${at}.peer`, ['image', 'name']);
     fc.peer = { image: str(p['image'], `${at}.peer.image`), name: str(p['name'], `${at}.peer.name`) };
   }
-  if (o['index'] !== undefined) (fc as InterfaceConfig & { index?: number }).index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
+  if (o['index'] !== undefined) fc.index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
   return fc;
 }
 

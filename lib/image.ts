@@ -355,6 +355,24 @@ export class Registry {
     }
   }
 
+  /**
+   * Restoring saved state: give `ifp` the index it had, if no other
+   * interface has it, and allocate new indexes above it. False when taken.
+   */
+  setIfIndex(ifp: Ifnet, index: number): boolean {
+    if (!Number.isInteger(index) || index < 1) return false;
+    this.reserveIfIndexes(index);
+    if (ifp.index === index) return true;
+    for (const im of this.images.values()) for (const other of im.ifnets.values()) if (other.index === index) return false;
+    (ifp as { index: IfIndex }).index = index as IfIndex; // only while restoring, before anything refers to it
+    return true;
+  }
+
+  /** New interfaces get indexes above `max` (restoring: saved indexes stay free). */
+  reserveIfIndexes(max: number): void {
+    if (max >= this.nextIfIndex) this.nextIfIndex = max + 1;
+  }
+
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
     return new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
   }
