@@ -7,7 +7,7 @@
  *   vimage -d NAME | vimage destroy NAME     destroy it
  *   vimage -l [-v] [NAME] | vimage list      list images
  *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
- *   vimage -b NAME CMD [ARGS...]             run CMD in the background (ps, kill, logs inside NAME)
+ *   vimage -b [--restart] NAME CMD [ARGS...] run CMD in the background (ps, kill, logs inside NAME); --restart keeps it
  *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
  *   vimage save FILE | vimage load [--merge] FILE   export / import the configuration
  *   vimage help [CMD] | vimage --version
@@ -30,6 +30,7 @@ interface GlobalOptions {
   verbose?: boolean;
   interface?: string;
   detach?: boolean;
+  restart?: boolean;
 }
 
 function printImages(images: ImageSummary[], verbose: boolean): void {
@@ -188,6 +189,7 @@ async function run(): Promise<number> {
     .option('-v, --verbose', 'more detail with -l')
     .option('-i, --interface <name>', 'move IF from the default image into image NAME: vimage -i NAME IF [NEWNAME]')
     .option('-b, --detach', 'run the command in the background; it keeps running after vimage exits (vimage -b NAME CMD ...)')
+    .option('--restart', 'with -b: part of the saved configuration, restarted when it exits and when the daemon starts; kill PID stops it for good')
     .argument('[name]', 'image to run the command in')
     .argument('[cmd...]', 'command and arguments')
     .passThroughOptions()
@@ -230,9 +232,14 @@ async function run(): Promise<number> {
         return;
       }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
+      if (o.restart === true && o.detach !== true) throw new CliError('--restart goes with -b: vimage -b --restart NAME CMD [ARGS...]', EX_USAGE);
       checkExecArgs(name, cmd);
       if (o.detach === true) {
-        const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() });
+        const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, {
+          argv: cmd,
+          json: json(),
+          ...(o.restart === true ? { restart: true } : {}),
+        });
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
         return;

@@ -26,7 +26,9 @@ import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
+import { registerConfigSection } from '../lib/config.js';
 import { hostLinks } from './hostlink.js';
+import { Keeper } from './keep.js';
 import { createControlServer } from './server.js';
 import { StateStore } from './state.js';
 import { activationFd, notify, startWatchdog } from './systemd.js';
@@ -132,10 +134,12 @@ async function main(): Promise<void> {
   const procs = new ProcTable(registry, allCommands(), log);
   const state = new StateStore(opts.stateDir, registry, log);
   links.bind(registry, () => state.commit());
+  const keeper = new Keeper(procs, registry, log, () => state.commit());
+  registerConfigSection(keeper.section);
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes };
+  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, keeper };
   const server = createControlServer(deps);
   server.maxConnections = limits.connections;
   const applyLimits = (l: DaemonLimits): void => {
@@ -157,6 +161,7 @@ async function main(): Promise<void> {
     stopWatchdog?.();
     server.close();
     server.closeAllConnections();
+    keeper.stop(); // kept commands stay in the saved state and come back at the next start
     await procs.stopAll();
     state.save();
     registry.close(true);

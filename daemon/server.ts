@@ -28,6 +28,7 @@ import {
   type VersionInfo,
 } from '../lib/protocol.js';
 import { refusal, type Guard, type Peer } from './auth.js';
+import type { Keeper } from './keep.js';
 import { InputQueue, type ProcTable } from './proc.js';
 
 export interface ServerDeps {
@@ -41,6 +42,8 @@ export interface ServerDeps {
   guard?: Guard;
   /** In-image processes at once. */
   maxProcesses?: number;
+  /** Background commands kept across exits and restarts (`vimage -b --restart`). */
+  keeper?: Keeper;
 }
 
 function denied(peer: Peer): never {
@@ -324,15 +327,18 @@ export function createControlServer(deps: ServerDeps): http.Server {
       checkArgv(argv);
       if (deps.procs.size >= (deps.maxProcesses ?? Infinity)) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${deps.maxProcesses} (limits.processes in vimaged's configuration)`);
       if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
-      const p = deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
+      const restart = (body as { restart?: unknown }).restart === true;
+      if (restart && deps.keeper === undefined) fail(E.BAD_REQUEST, 'this daemon cannot keep commands (--restart)');
+      const p = restart ? deps.keeper!.add(im, argv) : deps.procs.spawnDetached(im, argv, (body as { json?: unknown }).json === true);
       void p.done.then(() => deps.onChange?.());
       // A command that fails at once (a server whose root is missing, a port in use) is reported as a failure, not as a pid.
       const early = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
       if (early !== null && early !== 0) {
+        if (restart) deps.keeper!.forget(p);
         const said = (p.log ?? '').trim().split('\n').slice(-5).join('\n');
         fail(E.COMMAND_FAILED, `${argv[0]} exited at once with status ${early}${said === '' ? '' : `: ${said}`}`);
       }
-      await reply(201, early === null ? { pid: p.pid, image: im.name } : { pid: p.pid, image: im.name, exitStatus: early });
+      await reply(201, { pid: p.pid, image: im.name, ...(early === null ? {} : { exitStatus: early }), ...(restart ? { restart: true } : {}) });
       return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {

@@ -157,6 +157,11 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
   for (const s of opts.sections) {
     if (o[s] === undefined) continue;
     if (s === 'ipfw') checkIpfw(o[s], `${at}.ipfw`);
+    if (s === 'keep') {
+      list(o[s], `${at}.keep`).forEach((argv, k) => {
+        if (!Array.isArray(argv) || argv.length === 0 || !argv.every((x) => typeof x === 'string')) bad(`${at}.keep[${k}]`, 'must be a command as a list of strings, e.g. ["httpd", "-r", "/srv/www"]');
+      });
+    }
     ic[s] = o[s];
   }
   return ic;

@@ -317,3 +317,42 @@ describe('the command line helps', { skip }, () => {
     }
   });
 });
+
+describe('servers that come back: vimage -b --restart', { skip }, () => {
+  let l: Lab | undefined;
+  after(async () => {
+    await l?.close();
+  });
+
+  const pids = async (lab: Lab, image: string, cmd: string): Promise<number[]> =>
+    (await lab.ok([image, 'ps', 'ax'])).split('\n').filter((x) => x.includes(cmd) && !x.includes(' ps ') && !/^\s*\d+\s+\S+\s+Z/.test(x)).map((x) => Number(/^\s*(\d+)/.exec(x)?.[1])).filter((n) => n > 0);
+
+  test('a kept command is restarted when it exits, saved, back after a daemon restart, and kill stops it for good', async () => {
+    l = new Lab(`${P}k`);
+    await l.start();
+    await l.ok(['-c', 'W']);
+    // A command that exits by itself at once: restarted after a back-off.
+    assert.match(await l.ok(['-b', '--restart', 'W', 'ping', '-c', '1', '127.0.0.1']), /^\[\d+\]$/m);
+    await until('ping restarted', 4000, async () => /kept command exited; restarting it/.test(l!.daemonLog()));
+    // A server: saved with the image, back after a restart.
+    await l.ok(['-b', '--restart', 'W', 'httpd', '-p', '8091', '-r', '/tmp']);
+    const saved = JSON.parse(await l.ok(['save', '-'])) as { images: Array<{ name: string; keep?: string[][] }> };
+    assert.deepEqual(saved.images.find((i) => i.name === 'W')?.keep, [['ping', '-c', '1', '127.0.0.1'], ['httpd', '-p', '8091', '-r', '/tmp']]);
+    const d = l.daemonProcess!;
+    const exited = new Promise<void>((r) => d.once('exit', () => r()));
+    d.kill('SIGTERM');
+    await exited;
+    await l.start();
+    await until('httpd back after the restart', 3000, async () => (await pids(l!, 'W', 'httpd')).length === 1);
+    const [pid] = await pids(l, 'W', 'httpd');
+    await l.ok(['W', 'kill', String(pid)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(await pids(l, 'W', 'httpd'), [], 'kill stops it for good');
+    const after = JSON.parse(await l.ok(['save', '-'])) as { images: Array<{ name: string; keep?: string[][] }> };
+    assert.deepEqual(after.images.find((i) => i.name === 'W')?.keep, [['ping', '-c', '1', '127.0.0.1']]);
+    const bad = await l.vimage(['-b', '--restart', 'W', 'httpd', '-r', '/nonexistent']);
+    assert.notEqual(bad.code, 0);
+    const again = JSON.parse(await l.ok(['save', '-'])) as { images: Array<{ name: string; keep?: string[][] }> };
+    assert.equal(again.images.find((i) => i.name === 'W')?.keep?.length, 1, 'a command that fails at once is not kept');
+  });
+});
