@@ -356,3 +356,38 @@ describe('servers that come back: vimage -b --restart', { skip }, () => {
     assert.equal(again.images.find((i) => i.name === 'W')?.keep?.length, 1, 'a command that fails at once is not kept');
   });
 });
+
+describe('the README tear-down leaves nothing behind', { skip }, () => {
+  let l: Lab | undefined;
+  after(async () => {
+    await l?.close();
+  });
+
+  test('after -d S, -d R, destroying the epair and deleting the namespaces: no host device, no namespace, lo0 only', async () => {
+    l = new Lab(`${P}t`);
+    await l.start();
+    const [hA, hB] = [`${P}tA`, `${P}tB`];
+    const A = l.netns('A');
+    const B = l.netns('B');
+    await l.ok(['-c', 'R']);
+    await l.ok(['-c', 'S']);
+    await l.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', hA]);
+    await l.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', hB]);
+    l.wireHost(hA, A, '10.0.1.2/24');
+    l.wireHost(hB, B, '10.0.2.2/24');
+    await l.ok(['R', 'ifconfig', 'tap0', 'inet', '10.0.1.1/24', 'up']);
+    await l.ok(['R', 'ifconfig', 'tap1', 'inet', '10.0.2.1/24', 'up']);
+    await l.ok(['R', 'ifconfig', 'epair', 'create']);
+    await l.ok(['R', 'ifconfig', 'epair0b', 'vnet', 'S']);
+    // the tear-down, as the README has it
+    await l.ok(['-d', 'S']);
+    await l.ok(['-d', 'R']);
+    await l.ok(['default', 'ifconfig', 'epair0a', 'destroy']);
+    sh('ip', ['netns', 'del', A]);
+    sh('ip', ['netns', 'del', B]);
+    await until('nothing left in the default image', 1500, async () => (await l!.ok(['default', 'ifconfig', '-l'])).trim() === 'lo0');
+    assert.doesNotMatch(sh('ip', ['-br', 'link']).stdout, new RegExp(`${P}t`));
+    assert.doesNotMatch(sh('ip', ['netns']).stdout, new RegExp(`${P}t`));
+    assert.doesNotMatch(await l.ok(['-l', '-v']), /tap\d|epair/);
+  });
+});
