@@ -8,6 +8,9 @@
  * `exportConfig` is a pure read. `applyConfig` builds what the document
  * describes on top of what exists, item by item: a failing item is reported
  * and skipped, never aborting the rest ("start with what it can restore").
+ * `vimage load` checks a document whole first (lib/config_check.ts) and,
+ * unless merging, removes what the named images have and the document does
+ * not (lib/config_converge.ts) before applying it: `loadConfig`.
  */
 
 import { CONFIG_VERSION, checkConfig } from './config_check.js';

@@ -8,9 +8,11 @@
  *   POST   /v1/images            CreateImage    -> 201 ImageSummary
  *   DELETE /v1/images/NAME                      -> 200 { destroyed: NAME }
  *   POST   /v1/images/NAME/interfaces  MoveInterface -> 200 { name, image }
- *   POST   /v1/images/NAME/processes   StartDetached -> 201 { pid, image }
+ *   POST   /v1/images/NAME/processes   StartDetached -> 201 { pid, image, exitStatus?, restart? }
  *   GET    /v1/config                           -> the whole configuration
- *   POST   /v1/config            (document)     -> { applied, errors }
+ *   POST   /v1/config[?merge=1]  (document)     -> { applied, removed, errors }
+ *
+ * docs/api.md describes each endpoint, the limits and the error codes.
  *   GET    /v1/images/NAME/exec?argv=JSON[&json=1]
  *          with `Connection: Upgrade`, `Upgrade: vimage-exec`
  *                                              -> 101, then exec frames
@@ -99,6 +101,8 @@ export interface CreateImage {
 export interface StartDetached {
   argv: string[];
   json?: boolean;
+  /** `vimage -b --restart`: keep it (saved, restarted when it exits and at daemon start). */
+  restart?: boolean;
 }
 
 export interface MoveInterface {
