@@ -4,7 +4,7 @@ import { ManualClock } from './clock.js';
 import { silentLogger } from './log.js';
 import { Registry } from './image.js';
 import { fakeTapOpener } from './testing.js';
-import { ConfigError, checkLoadable, exportConfig, loadConfig } from './config.js';
+import { ConfigError, checkLoadable, exportConfig, loadConfig, validateConfig } from './config.js';
 import { ip4ToString } from './wire/ipv4.js';
 
 function registry(): Registry {
@@ -115,4 +115,14 @@ test('interface indexes survive a restart, gaps and all', () => {
   assert.deepEqual([R.lo0.index, R.ifnets.get('tap0')!.index, R.ifnets.get(ea.name)!.index, fresh.default.ifnets.get('epair1b')!.index], want);
   const next = fresh.createEpair(fresh.default);
   assert.ok(next[0].index > 7, 'new interfaces are numbered above the restored ones');
+});
+
+test('the daemon\'s own state file is checked loosely: an unknown sysctl or kind is an item error at apply, not a refused state', () => {
+  const doc = { version: 1, images: [{ name: 'A', interfaces: [{ name: 'br0', kind: 'bridge', mtu: 1500, up: false, mac: '02:00:00:00:00:01', addrs: [] }], sysctl: { 'net.gone': 1 }, future: 1 }] };
+  const d = validateConfig(doc);
+  const reg = registry();
+  const r = loadConfig(reg, d, true);
+  assert.equal(r.errors.length, 2, r.errors.join('\n'));
+  assert.ok(reg.get('A') !== undefined);
+  assert.throws(() => checkLoadable(doc), /images\[0\]\.future: unknown key/);
 });

@@ -139,10 +139,13 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
     const scratch = new SysctlValues();
     for (const [k, v] of Object.entries(obj(o['sysctl'], `${at}.sysctl`))) {
       if (typeof v !== 'number' && typeof v !== 'string') bad(`${at}.sysctl.${k}`, 'must be a number (or the name of a value)');
-      try {
-        scratch.set(k, String(v), true);
-      } catch (e) {
-        bad(`${at}.sysctl.${k}`, (e as Error).message);
+      // The state file: a sysctl this daemon no longer has is reported when applied, not a reason to refuse the whole state.
+      if (opts.strict) {
+        try {
+          scratch.set(k, String(v), true);
+        } catch (e) {
+          bad(`${at}.sysctl.${k}`, (e as Error).message);
+        }
       }
       sysctl[k] = v;
     }
@@ -156,7 +159,7 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
   }
   for (const s of opts.sections) {
     if (o[s] === undefined) continue;
-    if (s === 'ipfw') checkIpfw(o[s], `${at}.ipfw`);
+    if (s === 'ipfw' && opts.strict) checkIpfw(o[s], `${at}.ipfw`);
     if (s === 'keep') {
       list(o[s], `${at}.keep`).forEach((argv, k) => {
         if (!Array.isArray(argv) || argv.length === 0 || !argv.every((x) => typeof x === 'string')) bad(`${at}.keep[${k}]`, 'must be a command as a list of strings, e.g. ["httpd", "-r", "/srv/www"]');
