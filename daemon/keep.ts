@@ -85,6 +85,7 @@ export class Keeper {
   private run(k: Kept): Proc {
     k.timer = null;
     const p = this.procs.spawnDetached(k.image, k.argv, false);
+    p.kept = true;
     k.proc = p;
     const t0 = Date.now();
     void p.done.then((status) => this.exited(k, p, status, Date.now() - t0));

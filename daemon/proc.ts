@@ -45,6 +45,8 @@ export interface Proc {
   cpuMs: number;
   /** Output kept for `logs` (detached processes only). */
   log: string;
+  /** Started by `vimage -b --restart` (daemon/keep.ts): restarted when it exits. */
+  kept?: boolean;
 }
 
 export interface ProcIo {
@@ -245,6 +247,7 @@ export class ProcTable {
       startedAt: p.startedAt,
       cpuMs: p.cpuMs,
       exitStatus: p.exitStatus,
+      ...(p.kept === true ? { kept: true } : {}),
     });
     return [...this.processes(image), ...this.exited.filter((p) => p.image === image)].sort((a, b) => a.pid - b.pid).map(info);
   }

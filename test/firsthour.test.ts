@@ -345,6 +345,8 @@ describe('servers that come back: vimage -b --restart', { skip }, () => {
     await l.start();
     await until('httpd back after the restart', 3000, async () => (await pids(l!, 'W', 'httpd')).length === 1);
     const [pid] = await pids(l, 'W', 'httpd');
+    const ps = JSON.parse(await l.ok(['--json', 'W', 'ps'])) as { processes: Array<{ pid: number; kept?: boolean }> };
+    assert.equal(ps.processes.find((p) => p.pid === pid)?.kept, true, 'ps --json marks a kept command');
     await l.ok(['W', 'kill', String(pid)]);
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await pids(l, 'W', 'httpd'), [], 'kill stops it for good');
