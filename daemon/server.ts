@@ -293,7 +293,9 @@ export function createControlServer(deps: ServerDeps): http.Server {
         const body = await readJson(req);
         const cpu = cpuParams(body);
         const tunables = sysctlParams(body);
-        const name = field(body, 'name');
+        // The registry names the real limit of an image name (64), not the API's generic 256.
+        const rawName = (body as { name?: unknown }).name;
+        const name = typeof rawName === 'string' && rawName.length > 0 ? rawName : field(body, 'name');
         // Check the tunables on a scratch set of values first: a bad one creates nothing.
         const check = new SysctlValues();
         for (const [k, v] of tunables) check.set(k, v, true);

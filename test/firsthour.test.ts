@@ -302,6 +302,9 @@ describe('the command line helps', { skip }, () => {
     assert.match(w.stderr, /cpu\.weight=abc: 'abc' is not a valid cpu\.weight/);
     assert.doesNotMatch(w.stderr, /unknown oid/);
     assert.doesNotMatch(await l!.ok(['-l']), /"X":/);
+    const n = await l!.vimage(['-c', 'a'.repeat(300)]);
+    assert.equal(n.code, 1);
+    assert.match(n.stderr, /use 1 to 64 letters/, 'the real limit of an image name');
   });
 
   test('a daemon refused at start removes the pid file it wrote', async () => {
