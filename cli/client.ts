@@ -22,6 +22,11 @@ export class CliError extends Error {
   }
 }
 
+/** Exit status for a daemon error: EX_NOPERM when refused for who you are, else 1. */
+function statusFor(code: string | undefined): number {
+  return code === 'VIMAGE_ERR_PERMISSION' ? EX_NOPERM : 1;
+}
+
 function connectError(sock: string, e: NodeJS.ErrnoException): CliError {
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
     return new CliError(
@@ -30,7 +35,10 @@ function connectError(sock: string, e: NodeJS.ErrnoException): CliError {
     );
   }
   if (e.code === 'EACCES' || e.code === 'EPERM') {
-    return new CliError(`permission denied on ${sock}: run as root or as a member of the vimage group`, EX_NOPERM);
+    return new CliError(
+      `permission denied on ${sock}: only root and members of the vimage group may use vimaged; an administrator adds you with 'sudo usermod -aG vimage USER', then log in again`,
+      EX_NOPERM,
+    );
   }
   return new CliError(`cannot talk to vimaged at ${sock}: ${e.message}`, EX_UNAVAILABLE);
 }
@@ -63,7 +71,7 @@ export class Client {
             }
             if ((res.statusCode ?? 500) >= 400) {
               const err = (parsed as ApiError).error;
-              reject(new CliError(err?.message ?? `vimaged answered ${res.statusCode}`, 1, err?.code));
+              reject(new CliError(err?.message ?? `vimaged answered ${res.statusCode}`, statusFor(err?.code), err?.code));
               return;
             }
             resolve(parsed as T);
@@ -103,7 +111,7 @@ export class Client {
           } catch {
             // keep the generic message
           }
-          reject(new CliError(msg, 1, code));
+          reject(new CliError(msg, statusFor(code), code));
         });
       });
       req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {

@@ -7,16 +7,19 @@
  *   vimage -d NAME | vimage destroy NAME     destroy it
  *   vimage -l [-v] [NAME] | vimage list      list images
  *   vimage -i NAME IF [NEWNAME]              move IF from the default image into NAME
- *   vimage -b NAME CMD [ARGS...]             run CMD in the background (ps, kill, logs inside NAME)
+ *   vimage -b [--restart] NAME CMD [ARGS...] run CMD in the background (ps, kill, logs inside NAME); --restart keeps it
  *   vimage NAME CMD [ARGS...]                run CMD inside image NAME
- *   vimage save FILE | vimage load FILE      export / import the whole configuration
+ *   vimage save FILE | vimage load [--merge] FILE   export / import the configuration
+ *   vimage help [CMD] | vimage --version
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import {
   DEFAULT_SOCKET,
-  type ConfigApplied,
+  MAX_ARGS,
+  MAX_ARG_LEN,
+  MAX_HEADERS,
   type CreateImage,
   type ImageDestroyed,
   type ImageList,
@@ -29,6 +32,7 @@ import {
 import { Client, CliError } from './client.js';
 
 const EX_USAGE = 64;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface GlobalOptions {
   socket: string;
@@ -39,6 +43,7 @@ interface GlobalOptions {
   verbose?: boolean;
   interface?: string;
   detach?: boolean;
+  restart?: boolean;
 }
 
 function printImages(images: ImageSummary[], verbose: boolean): void {
@@ -64,9 +69,15 @@ function createRequest(name: string, ops: string[]): CreateImage {
   const cpu: { weight?: number; max?: number } = {};
   const sysctl: Record<string, number | string> = {};
   for (const o of ops) {
-    const c = /^cpu\.(weight|max)=(\d+)%?$/.exec(o);
+    const c = /^cpu\.([a-z]+)=(.*)$/.exec(o);
     const s = /^([a-z][a-z0-9_.]*)=([A-Za-z0-9_-]+)$/.exec(o);
-    if (c !== null) cpu[c[1] as 'weight' | 'max'] = Number(c[2]);
+    if (c !== null) {
+      const [, key, value] = c as unknown as [string, string, string];
+      if (key !== 'weight' && key !== 'max') throw new CliError(`${o}: unknown parameter cpu.${key}; known: cpu.weight, cpu.max`, EX_USAGE);
+      const v = key === 'max' ? value.replace(/%$/, '') : value;
+      if (!/^\d+$/.test(v)) throw new CliError(`${o}: '${value}' is not a valid cpu.${key}: give ${key === 'weight' ? 'a whole number, e.g. cpu.weight=200 (100 is the default)' : 'a percentage from 1 to 100, e.g. cpu.max=50'}`, EX_USAGE);
+      cpu[key] = Number(v);
+    }
     else if (s !== null) sysctl[s[1]!] = /^-?\d+$/.test(s[2]!) ? Number(s[2]) : s[2]!;
     else throw new CliError(`unexpected argument '${o}': vimage -c NAME [cpu.weight=N] [cpu.max=PERCENT] [sysctl.name=VALUE ...]`, EX_USAGE);
   }
@@ -74,6 +85,84 @@ function createRequest(name: string, ops: string[]): CreateImage {
   if (Object.keys(cpu).length > 0) body.cpu = cpu;
   if (Object.keys(sysctl).length > 0) body.sysctl = sysctl;
   return body;
+}
+
+/**
+ * The exec request carries argv in its URL: refuse, with the real limits,
+ * what the daemon could not read (instead of an HTTP 431).
+ */
+function checkExecArgs(image: string, argv: readonly string[]): void {
+  if (argv.length > MAX_ARGS) throw new CliError(`too many arguments: ${argv.length}, the limit is ${MAX_ARGS}; pass long input on standard input instead`, EX_USAGE);
+  const long = argv.findIndex((a) => a.length > MAX_ARG_LEN);
+  if (long >= 0) throw new CliError(`argument ${long + 1} is ${argv[long]!.length} characters long, the limit is ${MAX_ARG_LEN}; pass long input on standard input instead`, EX_USAGE);
+  const size = encodeURIComponent(image).length + new URLSearchParams({ argv: JSON.stringify(argv) }).toString().length + 512;
+  if (size > MAX_HEADERS) throw new CliError(`arguments too long: about ${size} bytes once encoded, the limit of a request is ${MAX_HEADERS}; pass long input on standard input instead`, EX_USAGE);
+}
+
+/**
+ * `vimage help [TOPIC]`: this help, a subcommand's, or an in-image
+ * command's own --help (asked of the daemon, in the default image).
+ */
+async function helpTopic(program: Command, client: () => Client, topic: string | undefined): Promise<number> {
+  if (topic === undefined) {
+    program.outputHelp();
+    process.stdout.write(`\nIn-image commands: vimage help CMD (e.g. vimage help ifconfig), or vimage NAME CMD --help.\nAPI and JSON: docs/api.md. Version ${VERSION}.\n`);
+    return 0;
+  }
+  const sub = program.commands.find((c) => c.name() === topic);
+  if (sub !== undefined) {
+    sub.outputHelp();
+    return 0;
+  }
+  return client().exec('default', [topic, '--help'], false);
+}
+
+/** `--json` anywhere on the command line: errors are JSON too. */
+function wantsJson(): boolean {
+  return process.argv.slice(2).includes('--json');
+}
+
+/** The stable code for a CLI failure that has none from the daemon (lib/errors.ts registers them). */
+function codeForStatus(exitCode: number): string {
+  if (exitCode === EX_USAGE) return 'VIMAGE_ERR_USAGE';
+  if (exitCode === 69) return 'VIMAGE_ERR_UNAVAILABLE';
+  if (exitCode === 77) return 'VIMAGE_ERR_PERMISSION';
+  if (exitCode === 65 || exitCode === 66 || exitCode === 73) return 'VIMAGE_ERR_FILE';
+  return 'VIMAGE_ERR_COMMAND_FAILED';
+}
+
+/** One error: `vimage: message`, or with --json one JSON object `{"error": {"code", "message"}}`; both on stderr. */
+function reportError(message: string, code: string): void {
+  if (wantsJson()) process.stderr.write(JSON.stringify({ error: { code, message } }) + '\n');
+  else process.stderr.write(`vimage: ${message}\n`);
+}
+
+/**
+ * `vimage load [--merge] FILE`: the daemon checks the whole file first and
+ * refuses it, changing nothing, with the path of the first bad value.
+ */
+async function load(client: Client, file: string, merge: boolean, json: boolean): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}`, 66);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
+  }
+  const r = await client.request<{ applied: number; removed: number; errors: string[] }>('POST', `/v1/config${merge ? '?merge=1' : ''}`, doc);
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    if (r.errors.length > 0) reportError(`load: ${r.errors.length} items could not be applied: ${r.errors.join('; ')}`, 'VIMAGE_ERR_COMMAND_FAILED');
+  } else {
+    process.stdout.write(`${r.applied} items applied${merge ? '' : `, ${r.removed} removed`}${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
+    for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
+  }
+  return r.errors.length > 0 ? 1 : 0;
 }
 
 async function run(): Promise<number> {
@@ -102,6 +191,7 @@ async function run(): Promise<number> {
 
   program
     .description('run commands inside vimaged images: independent FreeBSD-style network stacks')
+    .version(VERSION, '--version', 'print the version of vimage')
     .usage('[options] [NAME CMD [ARGS...]]')
     .addOption(new Option('--socket <path>', 'vimaged control socket').env('VIMAGE_SOCKET').default(DEFAULT_SOCKET))
     .option('--json', 'machine-readable output')
@@ -111,6 +201,7 @@ async function run(): Promise<number> {
     .option('-v, --verbose', 'more detail with -l')
     .option('-i, --interface <name>', 'move IF from the default image into image NAME: vimage -i NAME IF [NEWNAME]')
     .option('-b, --detach', 'run the command in the background; it keeps running after vimage exits (vimage -b NAME CMD ...)')
+    .option('--restart', 'with -b: part of the saved configuration, restarted when it exits and when the daemon starts; kill PID stops it for good')
     .argument('[name]', 'image to run the command in')
     .argument('[cmd...]', 'command and arguments')
     .passThroughOptions()
@@ -147,9 +238,15 @@ async function run(): Promise<number> {
         status = EX_USAGE;
         return;
       }
+      if (name === 'help' && o.detach !== true) {
+        status = await helpTopic(program, client, cmd[0]);
+        return;
+      }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
+      if (o.restart === true && o.detach !== true) throw new CliError('--restart goes with -b: vimage -b --restart NAME CMD [ARGS...]', EX_USAGE);
+      checkExecArgs(name, cmd);
       if (o.detach === true) {
-        const body: StartDetached = { argv: cmd, json: json() };
+        const body: StartDetached = { argv: cmd, json: json(), ...(o.restart === true ? { restart: true } : {}) };
         const r = await client().request<ProcessStarted>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, body);
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
@@ -193,26 +290,11 @@ async function run(): Promise<number> {
     });
   program
     .command('load')
-    .description('apply a configuration saved with vimage save (- for stdin)')
+    .description('make each image named in FILE (- for stdin) as the file says; other images are left alone')
     .argument('<file>')
-    .action(async (file: string) => {
-      let text: string;
-      try {
-        text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      } catch (e) {
-        throw new CliError(`cannot read ${file}: ${(e as Error).message}`, 66);
-      }
-      let doc: unknown;
-      try {
-        doc = JSON.parse(text);
-      } catch (e) {
-        throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`, 65);
-      }
-      const r = await client().request<ConfigApplied>('POST', '/v1/config', doc);
-      if (json()) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else process.stdout.write(`${r.applied} items applied${r.errors.length > 0 ? `, ${r.errors.length} failed` : ''}\n`);
-      for (const e of r.errors) process.stderr.write(`vimage: load: ${e}\n`);
-      if (r.errors.length > 0) status = 1;
+    .option('--merge', 'only add what the file has; remove nothing')
+    .action(async (file: string, o: { merge?: boolean }) => {
+      status = await load(client(), file, o.merge === true, json());
     });
   program
     .command('exec')
@@ -221,20 +303,23 @@ async function run(): Promise<number> {
     .argument('<cmd...>')
     .passThroughOptions()
     .action(async (name: string, cmd: string[]) => {
+      checkExecArgs(name, cmd);
       status = await client().exec(name, cmd, json());
     });
 
   program.exitOverride();
+  if (wantsJson()) program.configureOutput({ writeErr: () => undefined }); // reported below, as JSON
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
     if (e instanceof CliError) {
-      process.stderr.write(`vimage: ${e.message}\n`);
+      reportError(e.message, e.code ?? codeForStatus(e.exitCode));
       return e.exitCode;
     }
-    const ce = e as { code?: string; exitCode?: number };
+    const ce = e as { code?: string; exitCode?: number; message?: string };
     if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
       if (ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version') return 0;
+      if (wantsJson()) reportError(String(ce.message ?? 'bad arguments').replace(/^error: /, ''), 'VIMAGE_ERR_USAGE');
       return EX_USAGE;
     }
     throw e;
@@ -249,7 +334,7 @@ run().then(
     process.stdout.write('', () => process.exit(code));
   },
   (e: unknown) => {
-    process.stderr.write(`vimage: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    reportError(`internal error: ${(e as Error).stack ?? String(e)}`, 'VIMAGE_ERR_INTERNAL');
     process.exit(70);
   },
 );

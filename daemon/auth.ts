@@ -1,7 +1,14 @@
 /**
- * Who may do what on the control socket, from the peer's credentials
- * (SO_PEERCRED), not only from the socket file's mode: root and members of
- * the `vimage` group may change things; everyone else may only read.
+ * Who may use the daemon. One rule, enforced twice: root and members of
+ * the `vimage` group may do everything; nobody else may do anything.
+ *
+ * The socket file is mode 0660, owner root, group `vimage`, so others
+ * cannot even connect; and the daemon checks each client's credentials
+ * (SO_PEERCRED) on every request as well, so a socket whose mode was
+ * widened, or one passed in by a misconfigured socket unit, changes nothing.
+ * A member is a client whose primary group is `vimage`, whose supplementary
+ * groups (from /proc, for the same uid) include it, or whose user the group
+ * database lists in it.
  */
 
 import { readFileSync } from 'node:fs';
@@ -12,8 +19,15 @@ export interface Peer {
   pid: number;
   uid: number;
   gid: number;
-  /** May create, destroy, move and run commands. */
+  /** Root or a member of the vimage group: may do everything (nobody else may do anything). */
   admin: boolean;
+}
+
+export const GROUP = 'vimage';
+
+/** What a refused client is told. */
+export function refusal(uid: number): string {
+  return `permission denied: vimaged serves only root and members of the ${GROUP} group (you are uid ${uid}); an administrator adds you with 'sudo usermod -aG ${GROUP} USER', then log in again`;
 }
 
 /** The gid of the `vimage` group, if the system has one. */
@@ -21,7 +35,7 @@ export function vimageGid(): number | undefined {
   try {
     for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
       const [name, , gid] = line.split(':');
-      if (name === 'vimage' && gid !== undefined) return Number(gid);
+      if (name === GROUP && gid !== undefined) return Number(gid);
     }
   } catch {
     // no /etc/group
@@ -56,6 +70,20 @@ function userInGroup(uid: number, gid: number): boolean {
   return false;
 }
 
+/** The supplementary groups of process `pid`, if it still runs as `uid`. */
+function procGroups(pid: number, uid: number): number[] {
+  if (pid <= 0) return [];
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const u = /^Uid:\s+(\d+)/m.exec(status);
+    if (u === null || Number(u[1]) !== uid) return [];
+    const g = /^Groups:\s*([\d ]*)$/m.exec(status);
+    return g === null ? [] : g[1]!.trim().split(/\s+/).filter((x) => x !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
 export class Guard {
   private readonly cache = new WeakMap<Socket, Peer>();
 
@@ -76,7 +104,7 @@ export class Guard {
       try {
         const c = peerCred(fd);
         const g = this.gid;
-        const admin = c.uid === 0 || (g !== undefined && (c.gid === g || userInGroup(c.uid, g)));
+        const admin = c.uid === 0 || (g !== undefined && (c.gid === g || procGroups(c.pid, c.uid).includes(g) || userInGroup(c.uid, g)));
         p = { ...c, admin };
       } catch {
         // not a Unix socket: unprivileged

@@ -54,6 +54,8 @@ export interface ProcInfo {
   startedAt: number;
   cpuMs: number;
   exitStatus: number | null;
+  /** A kept command (`vimage -b --restart`), restarted when it exits. */
+  kept?: boolean;
 }
 
 /** What in-image commands may do with the process table: their own image's processes only. */

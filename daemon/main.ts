@@ -20,12 +20,15 @@ import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { realPlatform } from '../lib/platform.js';
 import { threadCpuMs } from '../lib/native/sys.js';
-import { TapDevice, tapExists, tapReattach } from '../lib/net/tapdev.js';
+import { tapExists } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
+import { registerConfigSection } from '../lib/config.js';
+import { hostLinks } from './hostlink.js';
+import { Keeper } from './keep.js';
 import { createControlServer } from './server.js';
 import { StateStore } from './state.js';
 import { activationFd, notify, startWatchdog } from './systemd.js';
@@ -68,7 +71,17 @@ function stateDirHolder(pidFile: string): number | undefined {
   }
 }
 
+/** The pid file this daemon wrote, removed again if it is refused at start. */
+let ownPidFile: string | undefined;
+
 function die(message: string): never {
+  if (ownPidFile !== undefined) {
+    try {
+      if (readFileSync(ownPidFile, 'utf8').trim() === String(process.pid)) unlinkSync(ownPidFile);
+    } catch {
+      // already gone
+    }
+  }
   process.stderr.write(`vimaged: ${message}\n`);
   process.exit(1);
 }
@@ -108,31 +121,30 @@ async function main(): Promise<void> {
   const holder = stateDirHolder(pidFile);
   if (holder !== undefined) die(`another vimaged (pid ${holder}) is using the state directory ${opts.stateDir}; stop it first or use --state-dir`);
   writeFileSync(pidFile, `${process.pid}\n`);
+  ownPidFile = pidFile;
   if (activated === undefined && existsSync(sock)) {
     if (await socketAnswers(sock)) die(`another vimaged is already serving ${sock}; stop it first or use --socket`);
     unlinkSync(sock); // stale socket from a daemon that did not exit cleanly
   }
 
+  const links = hostLinks(log);
   const registry = new Registry({
     // Images are charged the CPU time this thread spends on them, not wall time.
     platform: realPlatform({ cpuNow: threadCpuMs }),
     log,
     limits,
-    openTap: ({ name, persist, reattach }) => {
-      if (reattach !== true) return TapDevice.open({ name, persist, up: true });
-      const { dev, netns, created } = tapReattach({ name, persist, up: true });
-      if (netns !== null) log.info({ hostif: name, netns }, 'TAP device re-attached in another network namespace');
-      else if (!created) log.debug({ hostif: name }, 'TAP device re-attached');
-      return dev;
-    },
+    openTap: links.open,
     hostIfExists: tapExists,
   });
   const procs = new ProcTable(registry, allCommands(), log);
   const state = new StateStore(opts.stateDir, registry, log);
+  links.bind(registry, () => state.commit());
+  const keeper = new Keeper(procs, registry, log, () => state.commit());
+  registerConfigSection(keeper.section);
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes };
+  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, keeper };
   const server = createControlServer(deps);
   server.maxConnections = limits.connections;
   const applyLimits = (l: DaemonLimits): void => {
@@ -154,6 +166,7 @@ async function main(): Promise<void> {
     stopWatchdog?.();
     server.close();
     server.closeAllConnections();
+    keeper.stop(); // kept commands stay in the saved state and come back at the next start
     await procs.stopAll();
     state.save();
     registry.close(true);
@@ -185,6 +198,7 @@ async function main(): Promise<void> {
       // pino children keep the level they were made with: images' too.
       for (const im of registry.list()) (im.log as unknown as { level: string }).level = level;
       guard.reload();
+      if (activated === undefined) socketAccess(sock, log);
       log.info({ logLevel: level, limits: newLimits, file: configFile }, 'settings reloaded');
       notify(`STATUS=serving ${registry.list().length} images; log level ${level}`, log);
     } catch (e) {
@@ -210,15 +224,25 @@ async function main(): Promise<void> {
     server.listen({ fd: activated }, ready);
   } else {
     server.listen(sock, () => {
-      try {
-        chmodSync(sock, 0o660);
-        const gid = vimageGid();
-        if (gid !== undefined) chownSync(sock, 0, gid);
-      } catch (e) {
-        log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
-      }
+      socketAccess(sock, log);
       ready();
     });
+  }
+}
+
+/**
+ * The socket is for root and the vimage group only (daemon/auth.ts): mode
+ * 0660, group vimage. Without the group only root can use it; say how to
+ * make one. Run again on SIGHUP, after an administrator made the group.
+ */
+function socketAccess(sock: string, log: Logger): void {
+  try {
+    chmodSync(sock, 0o660);
+    const gid = vimageGid();
+    if (gid !== undefined) chownSync(sock, 0, gid);
+    else log.warn({ socket: sock }, "there is no vimage group, so only root can use vimage; make one with 'sudo groupadd --system vimage', add users with 'sudo usermod -aG vimage USER', then 'kill -HUP' vimaged");
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'cannot set the socket mode or group');
   }
 }
 

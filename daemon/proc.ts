@@ -44,6 +44,8 @@ export interface Proc {
   cpuMs: number;
   /** Output kept for `logs` (detached processes only). */
   log: string;
+  /** Started by `vimage -b --restart` (daemon/keep.ts): restarted when it exits. */
+  kept?: boolean;
 }
 
 export interface ProcIo {
@@ -206,7 +208,7 @@ export class ProcTable {
       return status;
     } catch (e) {
       if (e instanceof VimageError) {
-        io.stderr.write(`${name}: ${e.message}\n`);
+        io.stderr.write(io.json ? JSON.stringify({ error: { code: e.code, message: `${name}: ${e.message}` } }) + '\n' : `${name}: ${e.message}\n`);
         return EX_FAIL;
       }
       log.error({ err: e }, 'command failed with an internal error');
@@ -237,6 +239,7 @@ export class ProcTable {
       startedAt: p.startedAt,
       cpuMs: p.cpuMs,
       exitStatus: p.exitStatus,
+      ...(p.kept === true ? { kept: true } : {}),
     });
     return [...this.processes(image), ...this.exited.filter((p) => p.image === image)].sort((a, b) => a.pid - b.pid).map(info);
   }

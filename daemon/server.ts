@@ -6,7 +6,7 @@
 
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { applyConfig, exportConfig, validateConfig } from '../lib/config.js';
+import { ConfigError, checkLoadable, exportConfig, loadConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
 import { CPU_WEIGHT_MAX } from '../lib/sched.js';
 import { SysctlValues } from '../lib/sysctl.js';
@@ -18,7 +18,10 @@ import {
   EXEC_UPGRADE,
   FRAME,
   FrameDecoder,
+  MAX_ARGS,
+  MAX_ARG_LEN,
   MAX_BODY,
+  MAX_HEADERS,
   encodeFrame,
   type ApiError,
   type ConfigApplied,
@@ -33,7 +36,8 @@ import {
   type StartDetached,
   type VersionInfo,
 } from '../lib/protocol.js';
-import type { Guard, Peer } from './auth.js';
+import { refusal, type Guard, type Peer } from './auth.js';
+import type { Keeper } from './keep.js';
 import { InputQueue, type ProcTable } from './proc.js';
 
 export interface ServerDeps {
@@ -47,19 +51,21 @@ export interface ServerDeps {
   guard?: Guard;
   /** In-image processes at once. */
   maxProcesses?: number;
+  /** Background commands kept across exits and restarts (`vimage -b --restart`). */
+  keeper?: Keeper;
 }
 
-function denied(peer: Peer, what: string): never {
-  fail(E.PERMISSION, `permission denied: ${what} needs root or membership of the vimage group (you are uid ${peer.uid}); others may only list`);
+function denied(peer: Peer): never {
+  fail(E.PERMISSION, refusal(peer.uid));
 }
 
 /** Largest configuration document `vimage load` may send. */
 const MAX_CONFIG_BODY = 8 * 1024 * 1024;
 
-const MAX_ARGS = 256;
 /** Bytes of unread standard input a command may have queued before the client is paused. */
 const STDIN_HIGH_WATER = 1024 * 1024;
-const MAX_ARG_LEN = 4096;
+/** How long `vimage -b` waits to see whether the command fails at once. */
+const EARLY_EXIT_MS = 250;
 
 export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageSummary {
   const s: ImageSummary = {
@@ -95,6 +101,35 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
   return s;
 }
 
+/**
+ * `vimage --json NAME CMD`: what the command wrote to stderr, as one JSON
+ * object. A failure (non-zero status) is `{"error": {"code", "message"}}`
+ * with the code of the VimageError the command hit, or VIMAGE_ERR_USAGE
+ * for bad arguments (status 64) and VIMAGE_ERR_COMMAND_FAILED otherwise; a
+ * success that printed something is `{"warning": {"message"}}`.
+ */
+export function stderrAsJson(text: string, status: number): string {
+  let coded: string | undefined;
+  const plain: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    if (coded === undefined && line.startsWith('{"error":')) {
+      try {
+        JSON.parse(line);
+        coded = line;
+        continue;
+      } catch {
+        // not ours: plain text
+      }
+    }
+    plain.push(line);
+  }
+  if (status !== 0 && coded !== undefined) return coded + '\n';
+  const message = plain.join('\n');
+  if (status === 0) return JSON.stringify({ warning: { message } }) + '\n';
+  return JSON.stringify({ error: { code: status === 64 ? E.USAGE.code : E.COMMAND_FAILED.code, message } } satisfies ApiError) + '\n';
+}
+
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -106,11 +141,13 @@ function errorBody(e: VimageError): ApiError {
 }
 
 async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<unknown> {
+  const tooLarge = (): never => fail(E.TOO_LARGE, `request body larger than ${limit} bytes, the limit of ${req.method} ${req.url?.split('?')[0]}`);
+  if (Number(req.headers['content-length'] ?? 0) > limit) tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
     size += c.length;
-    if (size > limit) fail(E.BAD_REQUEST, `request body larger than ${limit} bytes`);
+    if (size > limit) tooLarge();
     chunks.push(c);
   }
   if (size === 0) return {};
@@ -122,6 +159,19 @@ async function readJson(req: http.IncomingMessage, limit = MAX_BODY): Promise<un
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) fail(E.BAD_REQUEST, 'request body must be a JSON object');
   return body;
+}
+
+/** The methods each endpoint takes (docs/api.md lists them); undefined for no such endpoint. */
+function methodsOf(parts: readonly string[]): readonly string[] | undefined {
+  const [a, , c] = parts;
+  if (parts.length === 1 && a === 'version') return ['GET'];
+  if (parts.length === 1 && a === 'config') return ['GET', 'POST'];
+  if (a !== 'images') return undefined;
+  if (parts.length === 1) return ['GET', 'POST'];
+  if (parts.length === 2) return ['GET', 'DELETE'];
+  if (parts.length === 3 && (c === 'processes' || c === 'interfaces')) return ['POST'];
+  if (parts.length === 3 && c === 'exec') return ['GET'];
+  return undefined;
 }
 
 function field(body: unknown, name: string, optional: true): string | undefined;
@@ -183,7 +233,10 @@ function cpuParams(body: unknown): { weight?: number; max?: number } {
 function createImageRequest(body: unknown): CreateImage {
   const cpu = cpuParams(body);
   const sysctl = sysctlParams(body);
-  return { name: field(body, 'name'), cpu, sysctl };
+  // The registry names the real limit of an image name (64), not the API's generic 256.
+  const rawName = (body as { name?: unknown }).name;
+  const name = typeof rawName === 'string' && rawName.length > 0 ? rawName : field(body, 'name');
+  return { name, cpu, sysctl };
 }
 
 function moveInterfaceRequest(body: unknown): MoveInterface {
@@ -196,12 +249,12 @@ function moveInterfaceRequest(body: unknown): MoveInterface {
 function startDetachedRequest(body: unknown): StartDetached {
   const argv = (body as { argv?: unknown }).argv;
   checkArgv(argv);
-  return { argv, json: (body as { json?: unknown }).json === true };
+  return { argv, json: (body as { json?: unknown }).json === true, restart: (body as { restart?: unknown }).restart === true };
 }
 
 export function createControlServer(deps: ServerDeps): http.Server {
   const { registry, log } = deps;
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 });
+  const server = http.createServer({ maxHeaderSize: MAX_HEADERS, requestTimeout: 30_000 });
 
   server.on('request', (req, res) => {
     handle(req, res).catch(async (e: unknown) => {
@@ -225,12 +278,20 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (method !== 'GET') await deps.onChange?.();
       sendJson(res, status, doc);
     };
-    if (method !== 'GET' && deps.guard !== undefined) {
+    // One rule for every endpoint, reads included (daemon/auth.ts).
+    if (deps.guard !== undefined) {
       const peer = deps.guard.peer(req.socket);
-      if (!peer.admin) denied(peer, `${method} ${path}`);
+      if (!peer.admin) denied(peer);
     }
     if (!path.startsWith(`/${API_VERSION}/`)) fail(E.NOT_FOUND, `no such endpoint ${path}; the API lives under /${API_VERSION}/`);
     const parts = path.split('/').slice(2);
+    const methods = methodsOf(parts);
+    if (methods === undefined) fail(E.NOT_FOUND, `no such endpoint ${path}; docs/api.md lists them`);
+    if (!methods.includes(method)) {
+      res.setHeader('allow', methods.join(', '));
+      fail(E.METHOD_NOT_ALLOWED, `${path} takes ${methods.join(' or ')}, not ${method}`);
+    }
+    if (parts[2] === 'exec') fail(E.BAD_REQUEST, `exec needs 'Connection: Upgrade' and 'Upgrade: ${EXEC_UPGRADE}'`);
     if (parts.length === 1 && parts[0] === 'version' && method === 'GET') {
       await reply(200, { name: 'vimaged', version: deps.version, api: API_VERSION, pid: process.pid } satisfies VersionInfo);
       return;
@@ -242,13 +303,15 @@ export function createControlServer(deps: ServerDeps): http.Server {
       }
       if (method === 'POST') {
         const body = await readJson(req, MAX_CONFIG_BODY);
-        let doc;
+        const merge = url.searchParams.get('merge') === '1';
+        let report;
         try {
-          doc = validateConfig(body);
+          report = loadConfig(registry, checkLoadable(body), merge);
         } catch (e) {
-          fail(E.BAD_REQUEST, `configuration refused: ${(e as Error).message}`);
+          if (e instanceof ConfigError) fail(E.BAD_REQUEST, `configuration refused, nothing changed: ${e.message}`);
+          throw e;
         }
-        await reply(200, applyConfig(registry, doc) satisfies ConfigApplied);
+        await reply(200, report satisfies ConfigApplied);
         return;
       }
     }
@@ -293,9 +356,18 @@ export function createControlServer(deps: ServerDeps): http.Server {
       const argv = r.argv;
       if (deps.procs.size >= (deps.maxProcesses ?? Infinity)) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${deps.maxProcesses} (limits.processes in vimaged's configuration)`);
       if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
-      const p = deps.procs.spawnDetached(im, argv, r.json === true);
+      const restart = r.restart === true;
+      if (restart && deps.keeper === undefined) fail(E.BAD_REQUEST, 'this daemon cannot keep commands (--restart)');
+      const p = restart ? deps.keeper!.add(im, argv) : deps.procs.spawnDetached(im, argv, r.json === true);
       void p.done.then(() => deps.onChange?.());
-      await reply(201, { pid: p.pid, image: im.name } satisfies ProcessStarted);
+      // A command that fails at once (a server whose root is missing, a port in use) is reported as a failure, not as a pid.
+      const early = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
+      if (early !== null && early !== 0) {
+        if (restart) deps.keeper!.forget(p);
+        const said = (p.log ?? '').trim().split('\n').slice(-5).join('\n');
+        fail(E.COMMAND_FAILED, `${argv[0]} exited at once with status ${early}${said === '' ? '' : `: ${said}`}`);
+      }
+      await reply(201, { pid: p.pid, image: im.name, ...(early === null ? {} : { exitStatus: early }), ...(restart ? { restart: true } : {}) } satisfies ProcessStarted);
       return;
     }
     if (parts.length === 3 && parts[2] === 'interfaces' && method === 'POST') {
@@ -331,7 +403,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     if ((req.headers.upgrade ?? '').toLowerCase() !== EXEC_UPGRADE) fail(E.BAD_REQUEST, `exec needs 'Upgrade: ${EXEC_UPGRADE}'`);
     if (deps.guard !== undefined) {
       const peer = deps.guard.peer(req.socket as import('node:net').Socket);
-      if (!peer.admin) denied(peer, 'running commands in an image');
+      if (!peer.admin) denied(peer);
     }
     const maxProcs = deps.maxProcesses ?? Infinity;
     if (deps.procs.size >= maxProcs) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${maxProcs} (limits.processes in vimaged's configuration)`);
@@ -354,9 +426,11 @@ export function createControlServer(deps: ServerDeps): http.Server {
     const sendBytes = (b: Uint8Array): void => {
       if (open && b.length > 0) socket.write(encodeFrame(FRAME.STDOUT, b));
     };
+    // With --json, stderr is held and sent as one JSON object at the end.
+    let errText = '';
     const proc = deps.procs.spawn(im, argv as string[], {
       stdout: { write: (t) => send(FRAME.STDOUT, t), writeBytes: sendBytes },
-      stderr: { write: (t) => send(FRAME.STDERR, t) },
+      stderr: { write: json ? (t) => void (errText.length < MAX_BODY && (errText += t)) : (t) => send(FRAME.STDERR, t) },
       stdin,
       json,
     });
@@ -391,6 +465,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     void proc.done.then(async (status) => {
       await deps.onChange?.();
       if (!open) return;
+      if (errText !== '') send(FRAME.STDERR, stderrAsJson(errText, status));
       const b = new Uint8Array(4);
       new DataView(b.buffer).setUint32(0, status);
       socket.end(encodeFrame(FRAME.EXIT, b));

@@ -78,7 +78,7 @@ test('a bad item is reported and skipped; the rest is applied', () => {
 test('malformed documents are refused with the field named', () => {
   assert.throws(() => validateConfig(null), /JSON object/);
   assert.throws(() => validateConfig({ version: 9, images: [] }), /version 9/);
-  assert.throws(() => validateConfig({ version: 1, images: {} }), /'images' must be a list/);
+  assert.throws(() => validateConfig({ version: 1, images: {} }), /images: must be a list/);
   assert.throws(() => validateConfig({ version: 1, images: [{ name: 3 }] }), /images\[0\]\.name/);
 });
 

@@ -2,14 +2,20 @@
  * The configuration of a whole Registry as a plain, readable document:
  * images, interfaces (with host device names and epair peers), addresses,
  * static routes, static ARP entries and sysctls that differ from their
- * defaults, scheduling weights, and the ipfw rules, pipes and queues
- * (lib/ipfw/config.ts, under the image's `ipfw` key).
+ * defaults, scheduling weights, and sections kept by other modules: the
+ * ipfw rules, pipes and queues (lib/ipfw/config.ts, under `ipfw`) and the
+ * daemon's kept commands (`keep`).
  *
  * `exportConfig` is a pure read. `applyConfig` builds what the document
  * describes on top of what exists, item by item: a failing item is reported
  * and skipped, never aborting the rest ("start with what it can restore").
+ * `vimage load` checks a document whole first (lib/config_check.ts) and,
+ * unless merging, removes what the named images have and the document does
+ * not (lib/config_converge.ts) before applying it: `loadConfig`.
  */
 
+import { CONFIG_VERSION, checkConfig } from './config_check.js';
+import { convergeConfig, precheckConverge } from './config_converge.js';
 import { VimageError } from './errors.js';
 import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
@@ -24,13 +30,15 @@ import { sysctlText } from './sysctl.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
 
-export const CONFIG_VERSION = 1;
+export { CONFIG_VERSION, ConfigError } from './config_check.js';
 
 export interface InterfaceConfig {
   name: string;
   kind: string;
   /** tap: the host device. */
   hostif?: string;
+  /** tap: the user made the host device; destroying the interface leaves it. */
+  adopted?: boolean;
   /** epair: where the other end is. */
   peer?: { image: string; name: string };
   mtu: number;
@@ -38,6 +46,8 @@ export interface InterfaceConfig {
   mac: string;
   /** `A.B.C.D/LEN`, first is the primary address. */
   addrs: string[];
+  /** The interface index, kept across restarts (the file may leave it out). */
+  index?: number;
 }
 
 export interface RouteConfig {
@@ -50,6 +60,8 @@ export interface RouteConfig {
 
 export interface ImageConfig {
   name: string;
+  /** The index of the image's lo0, kept across restarts. */
+  loIndex?: number;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   arp: Array<{ ip: string; mac: string }>;
@@ -65,6 +77,26 @@ export interface ConfigDocument {
   images: ImageConfig[];
 }
 
+/**
+ * A part of an image's configuration that another module keeps (ipfw's
+ * rules and pipes here; the daemon's kept commands register theirs).
+ */
+export interface ConfigSection {
+  readonly name: string;
+  /** undefined when the image has nothing to save in this section. */
+  save(im: Image): unknown;
+  restore(im: Image, data: unknown): void;
+}
+
+// Declarations, like sysctl declarations: fixed at start, not image state.
+const sections: ConfigSection[] = [{ name: 'ipfw', save: saveIpfwConfig, restore: restoreIpfwConfig }];
+
+/** Add a section (the daemon's `keep`); lib/ modules are listed above instead. */
+export function registerConfigSection(s: ConfigSection): void {
+  if (sections.some((x) => x.name === s.name)) throw new Error(`config section ${s.name} registered twice`);
+  sections.push(s);
+}
+
 function interfaceConfig(ifp: Ifnet): InterfaceConfig {
   const c: InterfaceConfig = {
     name: ifp.name,
@@ -73,8 +105,12 @@ function interfaceConfig(ifp: Ifnet): InterfaceConfig {
     up: (ifp.flags & IFF.UP) !== 0,
     mac: macToString(ifp.mac),
     addrs: ifp.addrs.map((a) => `${ip4ToString(a.addr)}/${a.prefixLen}`),
+    index: ifp.index,
   };
-  if (ifp.driver instanceof TapDriver) c.hostif = ifp.driver.port.name;
+  if (ifp.driver instanceof TapDriver) {
+    c.hostif = ifp.driver.port.name;
+    if (ifp.driver.port.owned === false) c.adopted = true;
+  }
   if (ifp.driver instanceof EpairDriver && ifp.driver.peer !== null) {
     const peer = ifp.driver.peer;
     c.peer = { image: peer.owner.name, name: peer.name };
@@ -91,6 +127,7 @@ export function exportConfig(reg: Registry): ConfigDocument {
     }
     const ic: ImageConfig = {
       name: im.name,
+      loIndex: im.lo0.index,
       interfaces: [...im.ifnets.values()].filter((i) => i !== im.lo0).sort((a, b) => a.index - b.index).map(interfaceConfig),
       routes: im.routes
         .list()
@@ -112,8 +149,10 @@ export function exportConfig(reg: Registry): ConfigDocument {
       sysctl,
     };
     if (im.cpu.weight !== CPU_WEIGHT_DEFAULT || im.cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: im.cpu.weight, max: im.cpu.max };
-    const fw = saveIpfwConfig(im);
-    if (fw !== undefined) ic['ipfw'] = fw;
+    for (const s of sections) {
+      const data = s.save(im);
+      if (data !== undefined) ic[s.name] = data;
+    }
     images.push(ic);
   }
   return { version: CONFIG_VERSION, images };
@@ -124,48 +163,39 @@ export interface ApplyReport {
   errors: string[];
 }
 
+/**
+ * `vimage load`: a checked document (checkLoadable). Without `merge`, each
+ * image it names is first cleared of what the document does not have
+ * (lib/config_converge.ts), so it ends up as the file says; with `merge`
+ * nothing is removed. Throws a ConfigError, before any change, when the
+ * live state makes the document impossible.
+ */
+export function loadConfig(reg: Registry, doc: ConfigDocument, merge: boolean): ApplyReport & { removed: number } {
+  let removed = 0;
+  if (!merge) {
+    precheckConverge(reg, doc);
+    removed = convergeConfig(reg, doc, sections);
+  }
+  return { ...applyConfig(reg, doc), removed };
+}
+
 function str(v: unknown, what: string): string {
   if (typeof v !== 'string') throw new Error(`${what} must be a string`);
   return v;
 }
 
-/** Check the document's shape; throws a message naming the first bad field. */
+/**
+ * Check the daemon's own state file (loosely: keys a newer daemon added are
+ * kept, kinds this one cannot build are reported when applied). Throws a
+ * ConfigError naming the first bad value; fills in defaults.
+ */
 export function validateConfig(doc: unknown): ConfigDocument {
-  if (typeof doc !== 'object' || doc === null) throw new Error('the configuration must be a JSON object');
-  const d = doc as Partial<ConfigDocument>;
-  if (d.version !== CONFIG_VERSION) throw new Error(`unsupported configuration version ${String(d.version)}; this vimaged reads version ${CONFIG_VERSION}`);
-  if (!Array.isArray(d.images)) throw new Error("'images' must be a list");
-  d.images.forEach((im, i) => {
-    const at = `images[${i}]`;
-    if (typeof im !== 'object' || im === null) throw new Error(`${at} must be an object`);
-    str(im.name, `${at}.name`);
-    for (const k of ['interfaces', 'routes', 'arp'] as const) if (im[k] !== undefined && !Array.isArray(im[k])) throw new Error(`${at}.${k} must be a list`);
-    if (im.sysctl !== undefined && (typeof im.sysctl !== 'object' || im.sysctl === null || Array.isArray(im.sysctl))) throw new Error(`${at}.sysctl must be an object`);
-    (im.interfaces ?? []).forEach((f: unknown, j) => {
-      const it = `${at}.interfaces[${j}]`;
-      if (typeof f !== 'object' || f === null) throw new Error(`${it} must be an object`);
-      const o = f as Record<string, unknown>;
-      str(o['name'], `${it}.name`);
-      str(o['kind'], `${it}.kind`);
-      if (o['addrs'] !== undefined && (!Array.isArray(o['addrs']) || !o['addrs'].every((a) => typeof a === 'string'))) throw new Error(`${it}.addrs must be a list of A.B.C.D/LEN strings`);
-      if (typeof o['mtu'] !== 'number') throw new Error(`${it}.mtu must be a number`);
-      if (o['peer'] !== undefined && (typeof o['peer'] !== 'object' || o['peer'] === null)) throw new Error(`${it}.peer must be an object`);
-    });
-    (im.routes ?? []).forEach((r: unknown, j) => {
-      if (typeof r !== 'object' || r === null) throw new Error(`${at}.routes[${j}] must be an object`);
-      str((r as Record<string, unknown>)['dst'], `${at}.routes[${j}].dst`);
-      str((r as Record<string, unknown>)['interface'], `${at}.routes[${j}].interface`);
-      const fl = (r as Record<string, unknown>)['flags'];
-      if (fl !== undefined && !Array.isArray(fl)) throw new Error(`${at}.routes[${j}].flags must be a list`);
-    });
-    (im.arp ?? []).forEach((a: unknown, j) => {
-      if (typeof a !== 'object' || a === null) throw new Error(`${at}.arp[${j}] must be an object`);
-      str((a as Record<string, unknown>)['ip'], `${at}.arp[${j}].ip`);
-      str((a as Record<string, unknown>)['mac'], `${at}.arp[${j}].mac`);
-    });
-    if (im.cpu !== undefined && (typeof im.cpu !== 'object' || im.cpu === null)) throw new Error(`${at}.cpu must be an object`);
-  });
-  return d as ConfigDocument;
+  return checkConfig(doc, { strict: false, sections: sections.map((s) => s.name) });
+}
+
+/** Check a file to load (`vimage load`): every value, and no unknown keys. */
+export function checkLoadable(doc: unknown): ConfigDocument {
+  return checkConfig(doc, { strict: true, sections: sections.map((s) => s.name) });
 }
 
 /**
@@ -182,9 +212,17 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
       report.errors.push(`${what}: ${e instanceof VimageError || e instanceof Error ? e.message : String(e)}`);
     }
   };
+  const existing = new Set(reg.list().flatMap((im) => [...im.ifnets.values()]));
+  // Saved interface indexes stay free for their interfaces: new ones are numbered above them.
+  reg.reserveIfIndexes(Math.max(0, ...doc.images.flatMap((ic) => [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)])));
   // Images first, so epair peers have somewhere to go.
   for (const ic of doc.images) {
-    if (reg.get(ic.name) === undefined) attempt(`image ${ic.name}`, () => void reg.create(ic.name));
+    if (reg.get(ic.name) === undefined) {
+      attempt(`image ${ic.name}`, () => {
+        const im = reg.create(ic.name);
+        if (ic.loIndex !== undefined) reg.setIfIndex(im.lo0, ic.loIndex);
+      });
+    }
   }
   // Interfaces.
   for (const ic of doc.images) {
@@ -192,6 +230,14 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
     if (im === undefined) continue;
     for (const fc of ic.interfaces ?? []) {
       attempt(`image ${ic.name} interface ${fc.name}`, () => restoreInterface(reg, im, fc));
+    }
+  }
+  // Interfaces made now take their saved indexes (both ends of an epair are made with the first record).
+  for (const ic of doc.images) {
+    const im = reg.get(ic.name);
+    for (const fc of ic.interfaces ?? []) {
+      const ifp = im?.ifnets.get(fc.name);
+      if (ifp !== undefined && fc.index !== undefined && !existing.has(ifp)) reg.setIfIndex(ifp, fc.index);
     }
   }
   // Addresses, then routes and ARP entries that depend on them, then sysctls and sections.
@@ -206,7 +252,7 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         attempt(`image ${ic.name} ${fc.name} inet ${text}`, () => {
           const c = parseCidr(str(text, 'address'));
           if (c === undefined) throw new Error(`bad address ${text}`);
-          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 });
+          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 || ifp.addrs.length > 0 });
         });
       });
     }
@@ -233,7 +279,9 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         im.cpu.max = cpu.max;
       });
     }
-    if (ic['ipfw'] !== undefined) attempt(`image ${ic.name} ipfw`, () => restoreIpfwConfig(im, ic['ipfw']));
+    for (const s of sections) {
+      if (ic[s.name] !== undefined) attempt(`image ${ic.name} ${s.name}`, () => s.restore(im, ic[s.name]));
+    }
   }
   return report;
 }
@@ -246,10 +294,11 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       const bound = findTap(reg, hostif);
       if (bound !== undefined) {
         // Already attached (e.g. returned to the default image): move it where the document has it.
-        reg.move(bound.im, bound.ifp, im, fc.name);
+        if (bound.im === im) im.rename(bound.ifp, fc.name);
+        else reg.move(bound.im, bound.ifp, im, fc.name);
         ifp = bound.ifp;
       } else {
-        ifp = reg.createTap(im, hostif, { reattach: true });
+        ifp = reg.createTap(im, hostif, { reattach: true, adopted: fc.adopted === true });
         if (ifp.name !== fc.name) im.rename(ifp, fc.name);
       }
     } else if (fc.kind === 'epair') {
@@ -276,9 +325,9 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
   }
-  const mac = parseMac(fc.mac);
+  const mac = fc.mac ? parseMac(fc.mac) : undefined;
   if (mac !== undefined) ifp.mac = mac;
-  if (fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
+  if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
   im.setUp(ifp, fc.up === true);
 }
 

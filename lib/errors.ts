@@ -47,6 +47,18 @@ export const E = {
   PERMISSION: kind('PERMISSION', 'EPERM', 403),
   INTERNAL: kind('INTERNAL', 'EIO', 500),
   LIMIT: kind('LIMIT', 'EAGAIN', 429),
+  /** The API: a path that exists, asked with a method it does not take. */
+  METHOD_NOT_ALLOWED: kind('METHOD_NOT_ALLOWED', 'EINVAL', 405),
+  /** The API: a request body over the endpoint's limit. */
+  TOO_LARGE: kind('TOO_LARGE', 'E2BIG', 413),
+  /** Bad command-line arguments (exit status 64, EX_USAGE), in `vimage` or an in-image command. */
+  USAGE: kind('USAGE', 'EINVAL', 400),
+  /** An in-image command failed; its message says why (exit status 1 or the command's own). */
+  COMMAND_FAILED: kind('COMMAND_FAILED', 'EIO', 500),
+  /** `vimage` cannot reach vimaged (exit status 69). */
+  UNAVAILABLE: kind('UNAVAILABLE', 'ECONNREFUSED', 503),
+  /** `vimage` cannot read, parse or write a local file (exit status 65, 66 or 73). */
+  FILE: kind('FILE', 'EIO', 400),
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorName = keyof typeof E;

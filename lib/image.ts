@@ -377,6 +377,24 @@ export class Registry {
     }
   }
 
+  /**
+   * Restoring saved state: give `ifp` the index it had, if no other
+   * interface has it, and allocate new indexes above it. False when taken.
+   */
+  setIfIndex(ifp: Ifnet, index: number): boolean {
+    if (!Number.isInteger(index) || index < 1) return false;
+    this.reserveIfIndexes(index);
+    if (ifp.index === index) return true;
+    for (const im of this.images.values()) for (const other of im.ifnets.values()) if (other.index === index) return false;
+    (ifp as { index: IfIndex }).index = index as IfIndex; // only while restoring, before anything refers to it
+    return true;
+  }
+
+  /** New interfaces get indexes above `max` (restoring: saved indexes stay free). */
+  reserveIfIndexes(max: number): void {
+    if (max >= this.nextIfIndex) this.nextIfIndex = max + 1;
+  }
+
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
     const ifp = new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
     ifp.changedAt = this.platform.wallNow();
@@ -414,7 +432,7 @@ export class Registry {
   }
 
   /** `ifconfig tap create [hostname NAME]`: a new interface bound to a host TAP device. */
-  createTap(im: Image, hostName?: string, opts: { reattach?: boolean } = {}): Ifnet {
+  createTap(im: Image, hostName?: string, opts: { reattach?: boolean; adopted?: boolean } = {}): Ifnet {
     if (this.openTap === undefined) fail(E.DEVICE, 'TAP devices are not available in this daemon');
     this.checkRoom(im, 1);
     const name = this.freeName('tap', '', hostName === undefined);
@@ -429,7 +447,7 @@ export class Registry {
     }
     let port;
     try {
-      port = this.openTap({ name: host, persist: true, reattach: opts.reattach === true });
+      port = this.openTap({ name: host, persist: true, reattach: opts.reattach === true, adopted: opts.adopted === true });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new VimageError(E.DEVICE, err.message);

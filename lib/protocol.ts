@@ -11,7 +11,9 @@
  *   POST   /v1/images/NAME/interfaces  MoveInterface  -> InterfaceMoved
  *   POST   /v1/images/NAME/processes   StartDetached  -> 201 ProcessStarted
  *   GET    /v1/config                                 -> the configuration document
- *   POST   /v1/config                  (document)     -> ConfigApplied
+ *   POST   /v1/config[?merge=1]        (document)     -> ConfigApplied
+ *
+ * docs/api.md describes each endpoint, the limits and the error codes.
  *   GET    /v1/images/NAME/exec?argv=JSON[&json=1]
  *          with `Connection: Upgrade`, `Upgrade: vimage-exec`
  *                                                    -> 101, then exec frames
@@ -34,6 +36,11 @@ export const DEFAULT_SOCKET = '/run/vimage/vimaged.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/vimage';
 export const EXEC_UPGRADE = 'vimage-exec';
 
+/** Largest request head (request line and headers) the daemon reads; exec's argv travels in it. */
+export const MAX_HEADERS = 16 * 1024;
+/** Arguments of a command run in an image: how many, and how long each. */
+export const MAX_ARGS = 256;
+export const MAX_ARG_LEN = 4096;
 /** Largest JSON request body the daemon reads. */
 export const MAX_BODY = 64 * 1024;
 /** Largest exec frame either side accepts. */
@@ -128,17 +135,24 @@ export interface StartDetached {
   argv: string[];
   /** The command formats its output as JSON (--json). */
   json?: boolean;
+  /** `vimage -b --restart`: keep it (saved, restarted when it exits and at daemon start). */
+  restart?: boolean;
 }
 
 /** The answer to StartDetached. */
 export interface ProcessStarted {
   pid: number;
   image: string;
+  /** The command already ended (within its first 250 ms) with this status. */
+  exitStatus?: number;
+  restart?: boolean;
 }
 
 /** POST /v1/config (vimage load): items applied, and a message per item that failed. */
 export interface ConfigApplied {
   applied: number;
+  /** Items taken away to make the named images as the file says (not with ?merge=1). */
+  removed: number;
   errors: string[];
 }
 

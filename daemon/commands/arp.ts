@@ -31,12 +31,12 @@ function formatRow(r: Row): string {
   return s + ' [ethernet]\n';
 }
 
-/** FreeBSD's libxo field names, so `--json` reads like `arp --libxo json`. */
+/** FreeBSD's libxo fields (`arp --libxo json`), in the one key style of every --json (camelCase, docs/api.md). */
 function rowJson(r: Row): Record<string, unknown> {
   return {
     hostname: '?',
-    'ip-address': ip4ToString(r.ip),
-    ...(r.mac === null ? { incomplete: true } : { 'mac-address': macToString(r.mac) }),
+    ipAddress: ip4ToString(r.ip),
+    ...(r.mac === null ? { incomplete: true } : { macAddress: macToString(r.mac) }),
     interface: r.interface,
     ...(r.expires === null ? { permanent: true } : r.expires > 0 ? { expires: r.expires } : { expired: true }),
     type: 'ethernet',
@@ -44,7 +44,7 @@ function rowJson(r: Row): Record<string, unknown> {
 }
 
 function show(ctx: CommandContext, list: Row[]): void {
-  if (ctx.json) printJson(ctx, { arp: { 'arp-cache': list.map(rowJson) } });
+  if (ctx.json) printJson(ctx, { arp: { arpCache: list.map(rowJson) } });
   else ctx.stdout.write(list.map(formatRow).join(''));
 }
 
@@ -132,7 +132,7 @@ const arp: Command = async (ctx) => {
   if (ip === undefined) return EX_FAIL;
   const found = rows(ctx, ifname).filter((r) => r.ip === ip);
   if (found.length === 0) {
-    if (ctx.json) printJson(ctx, { arp: { 'arp-cache': [] } });
+    if (ctx.json) printJson(ctx, { arp: { arpCache: [] } });
     else ctx.stdout.write(`${text} (${ip4ToString(ip)}) -- no entry${ifname !== undefined ? ` on ${ifname}` : ''}\n`);
     return EX_FAIL;
   }

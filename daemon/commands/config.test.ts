@@ -478,9 +478,9 @@ test('arp -an shows learned, own, static and incomplete entries', async () => {
   assert.equal(await ok(reg, r, 'arp -d 10.1.0.50'), '10.1.0.50 (10.1.0.50) deleted\n');
   assert.equal(await ok(reg, r, 'arp -d -a'), '10.1.0.2 (10.1.0.2) deleted\n10.1.0.77 (10.1.0.77) deleted\n');
   assert.equal(await ok(reg, r, 'arp -an'), '? (10.1.0.1) at 02:00:7f:ff:ff:0a on epair0a permanent [ethernet]\n');
-  const doc = JSON.parse((await run(reg, r, ['arp', '-an'], true)).out) as { arp: { 'arp-cache': unknown[] } };
-  assert.deepEqual(doc.arp['arp-cache'], [
-    { hostname: '?', 'ip-address': '10.1.0.1', 'mac-address': '02:00:7f:ff:ff:0a', interface: 'epair0a', permanent: true, type: 'ethernet' },
+  const doc = JSON.parse((await run(reg, r, ['arp', '-an'], true)).out) as { arp: { arpCache: unknown[] } };
+  assert.deepEqual(doc.arp.arpCache, [
+    { hostname: '?', ipAddress: '10.1.0.1', macAddress: '02:00:7f:ff:ff:0a', interface: 'epair0a', permanent: true, type: 'ethernet' },
   ]);
 });
 

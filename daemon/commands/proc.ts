@@ -132,7 +132,7 @@ const set: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
   const cpu = ctx.image.cpu;
   if (args.length === 0) {
-    if (ctx.json) printJson(ctx, { 'cpu.weight': cpu.weight, 'cpu.max': cpu.max });
+    if (ctx.json) printJson(ctx, { cpu: { weight: cpu.weight, max: cpu.max } });
     else ctx.stdout.write(`cpu.weight=${cpu.weight}\ncpu.max=${cpu.max}\n`);
     return EX_OK;
   }
@@ -154,6 +154,8 @@ const set: Command = async (ctx) => {
     }
   }
   ctx.image.setCpu(plan);
+  // --json: what is in force now, in the shape of the API's `cpu`.
+  if (ctx.json) printJson(ctx, { cpu: { weight: ctx.image.cpu.weight, max: ctx.image.cpu.max } });
   return EX_OK;
 };
 

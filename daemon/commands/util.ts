@@ -24,7 +24,11 @@ export function guarded(ctx: CommandContext, cmd: string, fn: () => number): num
   try {
     return fn();
   } catch (e) {
-    if (e instanceof VimageError) return failure(ctx, cmd, e.message);
+    if (e instanceof VimageError) {
+      if (!ctx.json) return failure(ctx, cmd, e.message);
+      ctx.stderr.write(JSON.stringify({ error: { code: e.code, message: `${cmd}: ${e.message}` } }) + '\n');
+      return EX_FAIL;
+    }
     throw e;
   }
 }

@@ -30,6 +30,8 @@ export interface TapPort {
   write(buf: Uint8Array, off: number, len: number): number;
   setPersist(on: boolean): void;
   close(): void;
+  /** False when the user made the host device before vimage attached to it: releasing it leaves it (default true). */
+  readonly owned?: boolean;
 }
 
 export interface TapOpenRequest {
@@ -38,6 +40,8 @@ export interface TapOpenRequest {
   persist: boolean;
   /** Restoring saved state: look for the device in other network namespaces too. */
   reattach?: boolean;
+  /** Restoring saved state: the user made this device, vimage only attached to it. */
+  adopted?: boolean;
 }
 
 export type TapOpener = (req: TapOpenRequest) => TapPort;
@@ -64,6 +68,8 @@ export class TapDriver implements LinkDriver {
   private readonly meta = new VnetHdr();
   private ifp: Ifnet | null = null;
   private closed = false;
+  /** The host side was deleted: nothing is left to make non-persistent. */
+  private hostGone = false;
   /**
    * Set while the device is not read because its image is over its share:
    * the frames the kernel drops meanwhile cost the daemon nothing, and are
@@ -156,7 +162,15 @@ export class TapDriver implements LinkDriver {
     if ((buf[off]! & 1) !== 0) ifp.counters.omcasts++;
   }
 
-  /** Release the device; a persistent device is removed unless `keep`. */
+  /** The host side of the link is gone (deleted with its namespace, or `ip link del`): release only the descriptor. */
+  markHostGone(): void {
+    this.hostGone = true;
+  }
+
+  /**
+   * Release the device; a persistent device vimage created is removed
+   * unless `keep`. One the user made (`owned` false) is left on the host.
+   */
   release(keep: boolean): void {
     if (this.closed) return;
     this.closed = true;
@@ -165,7 +179,7 @@ export class TapDriver implements LinkDriver {
     this.holdOff = null;
     try {
       this.port.stop();
-      if (!keep) this.port.setPersist(false);
+      if (!keep && !this.hostGone && this.port.owned !== false) this.port.setPersist(false);
     } finally {
       this.port.close();
     }

@@ -25,6 +25,8 @@ import { binding, type RxHandle, type TapBinding, type TapOpened } from '../nati
 import { enterNetns, leaveNetns, otherNetnsPaths } from '../native/sys.js';
 
 const EBADF = 9;
+/** What the tun driver answers once its device was deleted (linux/drivers/net/tun.c). */
+const EBADFD = 77;
 
 /** TUN_F_* offload bits as in linux/if_tun.h. */
 export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08 } as const;
@@ -73,6 +75,16 @@ export class TapDevice {
   readonly offloads: number;
   /** Set when receiving stopped on a device error (e.g. EBADFD after the host device was deleted): the negative errno. */
   rxError = 0;
+  /**
+   * Called once when the host side is gone (`ip link del`, or its network
+   * namespace was deleted): the descriptor is then detached and carries
+   * nothing. Runs from the event loop (setImmediate), never from inside the
+   * native receive callback, so the listener may close the device.
+   */
+  onGone: ((errno: number) => void) | null = null;
+  /** False for a device the user made before vimage attached to it: it is left on the host when released. */
+  owned = true;
+  private goneSeen = false;
   private fd: number;
   private handle: RxHandle | null = null;
   private readonly addon: TapBinding;
@@ -144,6 +156,7 @@ export class TapDevice {
     this.handle = this.addon.start(this.fd, this.rx, this.rxLen, this.slotSize, (count: number, readMs: number): boolean => {
       if (count >= 0) return onBatch(count, readMs) !== false;
       this.rxError = count;
+      this.checkGone(count);
       return false;
     });
   }
@@ -178,7 +191,21 @@ export class TapDevice {
   write(buf: Uint8Array, off: number, len: number): number {
     const fd = this.fd;
     if (fd < 0) return -EBADF;
-    return this.addon.write(fd, buf, off, len);
+    const n = this.addon.write(fd, buf, off, len);
+    if (n === -EBADFD) this.checkGone(n);
+    return n;
+  }
+
+  /**
+   * A read or write failed: if the tun driver says the device is detached
+   * (TUNGETIFF answers EBADFD), the host side is gone for good; tell
+   * `onGone` once. Any other failure is left in `rxError`.
+   */
+  private checkGone(errno: number): void {
+    if (this.goneSeen || this.fd < 0) return;
+    if (this.addon.hostDrops(this.fd) !== -EBADFD) return;
+    this.goneSeen = true;
+    setImmediate(() => this.onGone?.(errno));
   }
 
   /** Make the host device outlive this descriptor (or not). */
