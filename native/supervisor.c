@@ -1,0 +1,881 @@
+/*
+ * vimage-supervisor: runs an unmodified Linux program inside an image.
+ *
+ *   vimage-supervisor SOCKET IMAGE PROGRAM [ARGS...]
+ *
+ * It opens an agent session with vimaged on the control socket SOCKET (the
+ * daemon checks the caller's credentials), forks, and the child sets
+ * no_new_privs, installs a seccomp filter that hands socket calls to us
+ * (SECCOMP_RET_USER_NOTIF) and execs PROGRAM from PATH. We serve the
+ * notifications until no process is left under the filter:
+ *
+ * - socket(AF_UNIX) runs natively (decided in the filter, from registers).
+ *   socket(AF_INET, SOCK_STREAM) gets a fresh AF_UNIX stream socket,
+ *   installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's backing.
+ *   Every other family (AF_INET6, AF_NETLINK, AF_PACKET, ...) and type
+ *   fails with an errno: nothing reaches the host's stack.
+ * - connect/listen connect the backing socket to vimaged, which pumps its
+ *   bytes to and from a socket of the image; read, write, poll, epoll, dup,
+ *   fork and exec then run natively on it.
+ * - bind, accept, getsockname, getpeername, setsockopt, getsockopt on an
+ *   image socket are answered by the daemon; on any other socket they run
+ *   natively (SECCOMP_USER_NOTIF_FLAG_CONTINUE), except that connect, bind,
+ *   listen, accept and addressed sends on a socket that is neither AF_UNIX
+ *   nor ours (one inherited or received) fail with EACCES.
+ * - io_uring (which could open sockets behind the filter's back), 32-bit
+ *   and x32 system calls fail with ENOSYS.
+ *
+ * Image sockets are known by the backing socket's inode, so they survive
+ * dup, fork and fd passing. Arguments in the program's memory are read with
+ * process_vm_readv and the notification checked with NOTIF_ID_VALID after
+ * reading; the daemon acts on the copy we read, never on memory the program
+ * could change after the check. This is not a sandbox: see the README.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+
+#if defined(__x86_64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
+#else
+#error "vimage-supervisor: unsupported architecture"
+#endif
+
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define MAX_PENDING 1024
+
+static struct sockaddr_un ctl_addr;
+static socklen_t ctl_len;
+static int notify_fd = -1;
+static int agent_fd = -1;
+static pid_t child = -1;
+static char key_hex[33];
+static uint32_t next_id = 1;
+static uint32_t next_seq = 1;
+
+/* ---- image sockets by inode ---- */
+
+struct isock {
+  uint64_t ino;
+  uint32_t id;
+  int type;
+  struct isock *next;
+};
+static struct isock *table[4096];
+
+static struct isock *table_get(uint64_t ino) {
+  for (struct isock *s = table[ino % 4096]; s != NULL; s = s->next)
+    if (s->ino == ino) return s;
+  return NULL;
+}
+
+static void table_add(uint64_t ino, uint32_t id, int type) {
+  struct isock *s = calloc(1, sizeof *s);
+  if (s == NULL) return;
+  s->ino = ino;
+  s->id = id;
+  s->type = type;
+  s->next = table[ino % 4096];
+  table[ino % 4096] = s;
+}
+
+static void table_del(uint64_t ino) {
+  for (struct isock **p = &table[ino % 4096]; *p != NULL; p = &(*p)->next) {
+    if ((*p)->ino == ino) {
+      struct isock *s = *p;
+      *p = s->next;
+      free(s);
+      return;
+    }
+  }
+}
+
+/* AF_UNIX sockets of the program already checked, so their calls continue at once. */
+static uint64_t unix_seen[256];
+static unsigned unix_next;
+
+/* ---- requests waiting for the daemon ---- */
+
+struct pending {
+  int used;
+  uint32_t seq;
+  uint64_t nid; /* notification id */
+  pid_t pid;
+  int nr;
+  uint64_t args[6];
+  uint32_t newid; /* accept: the id given to the new connection */
+  int lfd;        /* accept: our copy of the listening socket */
+};
+static struct pending pend[MAX_PENDING];
+
+/* ---- small helpers ---- */
+
+static void respond(uint64_t nid, int64_t val, int err) {
+  struct seccomp_notif_resp r = {.id = nid, .val = val, .error = err != 0 ? -err : 0, .flags = 0};
+  ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: the caller went away (signal) */
+}
+
+static void cont(uint64_t nid) {
+  struct seccomp_notif_resp r = {.id = nid, .val = 0, .error = 0, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+  ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+static int still_valid(uint64_t nid) {
+  return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &nid) == 0;
+}
+
+static int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len) {
+  struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+  return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len) {
+  struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
+  return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* The thread group of thread `tid` (notifications name the calling thread). */
+static pid_t tgid_of(pid_t tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return tid;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return tid;
+  buf[n] = 0;
+  char *t = strstr(buf, "\nTgid:");
+  return t != NULL ? (pid_t)atoi(t + 6) : tid;
+}
+
+/* Our own copy of the program's descriptor `fd` (the same open socket). */
+static int grab_fd(pid_t tid, int fd) {
+  int pidfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+  if (pidfd < 0) return -1;
+  int d = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  close(pidfd);
+  return d;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      struct pollfd pf = {fd, POLLOUT, 0};
+      if (poll(&pf, 1, 2000) <= 0) return -1;
+      continue;
+    }
+    if (n <= 0) return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/*
+ * Connect socket `fd` (ours or a copy of the program's) to vimaged as the
+ * backing of image socket `id`. Returns 0, 1 when it already was, or -errno.
+ */
+static int attach(int fd, uint32_t id) {
+  if (connect(fd, (struct sockaddr *)&ctl_addr, ctl_len) < 0) {
+    if (errno == EISCONN) return 1;
+    if (errno == EAGAIN || errno == EINPROGRESS) {
+      struct pollfd pf = {fd, POLLOUT, 0};
+      if (poll(&pf, 1, 2000) <= 0) return -EAGAIN;
+    } else {
+      return errno == ENOENT || errno == ECONNREFUSED ? -ENETDOWN : -errno;
+    }
+  }
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET /v1/agent/data?key=%s&id=%u HTTP/1.1\r\nHost: vimaged\r\nConnection: Upgrade\r\nUpgrade: vimage-data\r\n\r\n", key_hex, id);
+  return write_all(fd, req, (size_t)n) == 0 ? 0 : -EIO;
+}
+
+static uint64_t inode_of(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+enum { CLS_OTHER, CLS_UNIX, CLS_HOST, CLS_IMAGE };
+
+/* What descriptor `fd` of `pid` is: one of our image sockets, an AF_UNIX socket, another socket, or not a socket. */
+static int classify(pid_t pid, int fd, struct isock **out) {
+  char path[64], link[64];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n <= 0) return CLS_OTHER;
+  link[n] = 0;
+  if (strncmp(link, "socket:[", 8) != 0) return CLS_OTHER;
+  uint64_t ino = strtoull(link + 8, NULL, 10);
+  struct isock *s = table_get(ino);
+  if (s != NULL) {
+    *out = s;
+    return CLS_IMAGE;
+  }
+  for (unsigned i = 0; i < 256; i++)
+    if (unix_seen[i] == ino) return CLS_UNIX;
+  int d = grab_fd(pid, fd);
+  if (d < 0) return CLS_HOST; /* cannot look: treat as foreign */
+  int dom = 0;
+  socklen_t l = sizeof dom;
+  int r = getsockopt(d, SOL_SOCKET, SO_DOMAIN, &dom, &l);
+  close(d);
+  if (r == 0 && dom == AF_UNIX) {
+    unix_seen[unix_next++ % 256] = ino;
+    return CLS_UNIX;
+  }
+  return CLS_HOST;
+}
+
+static void send_req(struct vsa_req *q) {
+  if (agent_fd < 0 || write_all(agent_fd, q, sizeof *q) < 0) {
+    /* daemon gone: the reply will never come */
+    for (int i = 0; i < MAX_PENDING; i++) {
+      if (pend[i].used && pend[i].seq == q->seq) {
+        respond(pend[i].nid, -1, ENETDOWN);
+        if (pend[i].lfd >= 0) close(pend[i].lfd);
+        pend[i].used = 0;
+      }
+    }
+  }
+}
+
+/* Queue notification `n` until the daemon answers request `q`. */
+static void ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd) {
+  int slot = -1;
+  for (int i = 0; i < MAX_PENDING; i++)
+    if (!pend[i].used) {
+      slot = i;
+      break;
+    }
+  if (slot < 0 || agent_fd < 0) {
+    if (lfd >= 0) close(lfd);
+    respond(n->id, -1, agent_fd < 0 ? ENETDOWN : EAGAIN);
+    return;
+  }
+  struct pending *p = &pend[slot];
+  p->used = 1;
+  p->seq = q->seq = next_seq++;
+  p->nid = n->id;
+  p->pid = n->pid;
+  p->nr = n->data.nr;
+  memcpy(p->args, n->data.args, sizeof p->args);
+  p->newid = newid;
+  p->lfd = lfd;
+  send_req(q);
+}
+
+/* Write an IPv4 address to the program's (addr, addrlen) pair, truncated as the kernel does. */
+static int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port) {
+  if (addr == 0) return 0;
+  uint32_t len;
+  if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
+  if ((int32_t)len < 0) return -EINVAL;
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(a)}};
+  size_t n = len < sizeof sin ? len : sizeof sin;
+  uint32_t full = sizeof sin;
+  if (n > 0 && mem_write(pid, addr, &sin, n) < 0) return -EFAULT;
+  return mem_write(pid, lenp, &full, sizeof full) < 0 ? -EFAULT : 0;
+}
+
+/* Read an IPv4 sockaddr argument; 0 or -errno. */
+static int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, struct sockaddr_in *sin) {
+  memset(sin, 0, sizeof *sin);
+  if (len < sizeof(sa_family_t) || len > 128) return -EINVAL;
+  if (mem_read(pid, addr, sin, len < sizeof *sin ? len : sizeof *sin) < 0) return -EFAULT;
+  if (sin->sin_family != AF_INET) return -EAFNOSUPPORT;
+  if (len < sizeof *sin) return -EINVAL;
+  return 0;
+}
+
+/* ---- system calls ---- */
+
+static void do_socket(struct seccomp_notif *n) {
+  int domain = (int)n->data.args[0], type = (int)n->data.args[1], proto = (int)n->data.args[2];
+  if (domain == AF_UNIX) {
+    cont(n->id); /* the filter lets these through itself; safe either way */
+    return;
+  }
+  if (domain != AF_INET) {
+    respond(n->id, -1, EAFNOSUPPORT); /* AF_INET6, AF_NETLINK, AF_PACKET, ... not yet: fail closed */
+    return;
+  }
+  if (type & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+    respond(n->id, -1, EINVAL);
+    return;
+  }
+  if ((type & 0xf) != SOCK_STREAM || (proto != 0 && proto != IPPROTO_TCP)) {
+    respond(n->id, -1, EPROTONOSUPPORT);
+    return;
+  }
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (type & SOCK_NONBLOCK), 0);
+  if (s < 0) {
+    respond(n->id, -1, errno);
+    return;
+  }
+  uint64_t ino = inode_of(s);
+  table_add(ino, next_id++, SOCK_STREAM);
+  struct seccomp_notif_addfd af = {
+      .id = n->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)s, .newfd = 0, .newfd_flags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0};
+  if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &af) < 0) table_del(ino);
+  close(s);
+}
+
+static void do_image(struct seccomp_notif *n, struct isock *s) {
+  __u64 *a = n->data.args;
+  pid_t pid = n->pid;
+  struct vsa_req q = {.type = (uint16_t)s->type, .id = s->id};
+  struct sockaddr_in sin;
+  int r, d;
+  switch (n->data.nr) {
+  case __NR_connect:
+  case __NR_bind:
+    r = get_sockaddr(pid, a[1], a[2], &sin);
+    if (!still_valid(n->id)) return; /* what we read may not be the caller's any more */
+    if (r < 0) {
+      respond(n->id, -1, -r);
+      return;
+    }
+    q.addr = ntohl(sin.sin_addr.s_addr);
+    q.port = ntohs(sin.sin_port);
+    if (n->data.nr == __NR_bind) {
+      q.op = VSA_BIND;
+      ask(n, &q, 0, -1);
+      return;
+    }
+    q.op = VSA_CONNECT;
+    /* the backing socket must reach the daemon first */
+    __attribute__((fallthrough));
+  case __NR_listen:
+    d = grab_fd(pid, (int)a[0]);
+    if (d < 0) {
+      respond(n->id, -1, EPERM);
+      return;
+    }
+    r = attach(d, s->id);
+    close(d);
+    if (r < 0) {
+      respond(n->id, -1, -r);
+      return;
+    }
+    if (n->data.nr == __NR_listen) {
+      q.op = VSA_LISTEN;
+      q.a = (int32_t)a[1];
+    }
+    ask(n, &q, 0, -1);
+    return;
+  case __NR_accept:
+  case __NR_accept4: {
+    d = grab_fd(pid, (int)a[0]);
+    if (d < 0) {
+      respond(n->id, -1, EPERM);
+      return;
+    }
+    int fl = fcntl(d, F_GETFL);
+    q.op = VSA_ACCEPT;
+    q.flags = (fl >= 0 && (fl & O_NONBLOCK)) ? VSA_NONBLOCK : 0;
+    q.a = (int32_t)next_id;
+    ask(n, &q, next_id++, d);
+    return;
+  }
+  case __NR_getsockname:
+  case __NR_getpeername:
+    q.op = VSA_NAME;
+    q.a = n->data.nr == __NR_getpeername;
+    ask(n, &q, 0, -1);
+    return;
+  case __NR_setsockopt:
+  case __NR_getsockopt: {
+    int level = (int)a[1], name = (int)a[2];
+    /* Timeouts and the low-water mark act on the backing socket's own reads and writes. */
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) {
+      cont(n->id);
+      return;
+    }
+    q.a = level;
+    q.b = name;
+    if (n->data.nr == __NR_setsockopt) {
+      int32_t v = 0;
+      uint32_t len = (uint32_t)a[4];
+      if (a[3] == 0 || len == 0) r = -EFAULT;
+      else r = mem_read(pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
+      if (!still_valid(n->id)) return;
+      if (r < 0) {
+        respond(n->id, -1, -r);
+        return;
+      }
+      if (len == 1) v &= 0xff;
+      q.op = VSA_SETOPT;
+      q.c = v;
+    } else {
+      q.op = VSA_GETOPT;
+    }
+    ask(n, &q, 0, -1);
+    return;
+  }
+  case __NR_sendto:
+    /* TCP: an address on a stream socket; the backing socket would refuse it anyway. */
+    respond(n->id, -1, EISCONN);
+    return;
+  case __NR_sendmsg: {
+    struct msghdr mh;
+    if (mem_read(pid, a[1], &mh, sizeof mh) < 0) {
+      respond(n->id, -1, EFAULT);
+      return;
+    }
+    if (mh.msg_name != NULL && mh.msg_namelen != 0) respond(n->id, -1, EISCONN);
+    else cont(n->id); /* plain data on the backing socket */
+    return;
+  }
+  default:
+    cont(n->id);
+  }
+}
+
+static void handle(struct seccomp_notif *n) {
+  int nr = n->data.nr;
+  if (nr == __NR_socket) {
+    do_socket(n);
+    return;
+  }
+  if (nr == __NR_ioctl) {
+    /* Interface and routing ioctls (SIOCGIF*, SIOCADDRT, ...) would describe the host: not yet served by the image. */
+    unsigned cmd = (unsigned)n->data.args[1];
+    if (cmd <= 0x890a) cont(n->id);
+    else respond(n->id, -1, ENODEV);
+    return;
+  }
+  struct isock *s = NULL;
+  switch (classify(n->pid, (int)n->data.args[0], &s)) {
+  case CLS_IMAGE:
+    do_image(n, s);
+    return;
+  case CLS_HOST:
+    if (nr == __NR_connect || nr == __NR_bind || nr == __NR_listen || nr == __NR_accept || nr == __NR_accept4 || nr == __NR_sendto ||
+        nr == __NR_sendmsg || nr == __NR_sendmmsg) {
+      respond(n->id, -1, EACCES); /* a host socket the program was handed: never on the host's network */
+      return;
+    }
+    cont(n->id);
+    return;
+  default:
+    cont(n->id); /* AF_UNIX, or not a socket: the kernel answers */
+  }
+}
+
+/* The daemon answered request p. */
+static void finish(struct pending *p, struct vsa_rep *r) {
+  int err = r->err;
+  switch (p->nr) {
+  case __NR_getsockname:
+  case __NR_getpeername:
+    if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port);
+    respond(p->nid, err == 0 ? 0 : -1, err);
+    break;
+  case __NR_getsockopt:
+    if (err == 0) {
+      uint32_t len;
+      if (mem_read(p->pid, p->args[4], &len, sizeof len) < 0 || (int32_t)len < 0) err = EFAULT;
+      else {
+        uint32_t n = len < 4 ? len : 4;
+        int32_t v = r->val;
+        if ((n > 0 && mem_write(p->pid, p->args[3], &v, n) < 0) || mem_write(p->pid, p->args[4], &n, sizeof n) < 0) err = EFAULT;
+      }
+    }
+    respond(p->nid, err == 0 ? 0 : -1, err);
+    break;
+  case __NR_accept:
+  case __NR_accept4: {
+    if (err != 0) {
+      respond(p->nid, -1, err);
+      break;
+    }
+    /* One byte on the listening socket announced this connection (its POLLIN). */
+    struct pollfd pf = {p->lfd, POLLIN, 0};
+    char b;
+    if (poll(&pf, 1, 1000) > 0) (void)recv(p->lfd, &b, 1, MSG_DONTWAIT);
+    int flags = p->nr == __NR_accept4 ? (int)p->args[3] : 0;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (flags & SOCK_NONBLOCK), 0);
+    if (s < 0) {
+      respond(p->nid, -1, errno);
+      break;
+    }
+    int a = attach(s, p->newid);
+    if (a < 0) {
+      close(s);
+      respond(p->nid, -1, -a);
+      break;
+    }
+    uint64_t ino = inode_of(s);
+    table_add(ino, p->newid, SOCK_STREAM);
+    if (put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port) < 0) {
+      table_del(ino);
+      close(s);
+      respond(p->nid, -1, EFAULT);
+      break;
+    }
+    struct seccomp_notif_addfd af = {
+        .id = p->nid, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)s, .newfd = 0, .newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0};
+    if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &af) < 0) table_del(ino); /* closing s drops the connection */
+    close(s);
+    break;
+  }
+  default:
+    respond(p->nid, err == 0 ? 0 : -1, err);
+  }
+  if (p->lfd >= 0) close(p->lfd);
+  p->used = 0;
+}
+
+/* Requests whose caller went away (a signal interrupted connect or accept): tell the daemon. */
+static void sweep(void) {
+  for (int i = 0; i < MAX_PENDING; i++) {
+    struct pending *p = &pend[i];
+    if (!p->used || still_valid(p->nid)) continue;
+    struct vsa_req q = {.seq = next_seq++, .op = VSA_CANCEL, .a = (int32_t)p->seq};
+    if (p->lfd >= 0) close(p->lfd);
+    p->used = 0;
+    if (agent_fd >= 0) (void)write_all(agent_fd, &q, sizeof q);
+  }
+}
+
+static unsigned char rbuf[4096];
+static size_t rlen;
+
+static void agent_gone(void) {
+  close(agent_fd);
+  agent_fd = -1;
+  for (int i = 0; i < MAX_PENDING; i++) {
+    if (!pend[i].used) continue;
+    respond(pend[i].nid, -1, ENETDOWN);
+    if (pend[i].lfd >= 0) close(pend[i].lfd);
+    pend[i].used = 0;
+  }
+}
+
+static void agent_read(void) {
+  ssize_t n = read(agent_fd, rbuf + rlen, sizeof rbuf - rlen);
+  if (n <= 0) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    agent_gone();
+    return;
+  }
+  rlen += (size_t)n;
+  size_t off = 0;
+  while (rlen - off >= sizeof(struct vsa_rep)) {
+    struct vsa_rep r;
+    memcpy(&r, rbuf + off, sizeof r);
+    off += sizeof r;
+    for (int i = 0; i < MAX_PENDING; i++) {
+      if (pend[i].used && pend[i].seq == r.seq) {
+        finish(&pend[i], &r);
+        break;
+      }
+    }
+  }
+  memmove(rbuf, rbuf + off, rlen - off);
+  rlen -= off;
+}
+
+/* ---- session, filter, child ---- */
+
+static int ctl_connect(void) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  if (connect(s, (struct sockaddr *)&ctl_addr, ctl_len) < 0) {
+    int e = errno;
+    close(s);
+    errno = e;
+    return -1;
+  }
+  return s;
+}
+
+/* Open the agent session for image `name`: 0, or exits with a message. */
+static void open_session(const char *sock, const char *name) {
+  agent_fd = ctl_connect();
+  if (agent_fd < 0) {
+    fprintf(stderr, "vimage: cannot reach vimaged at %s (%s): start it with 'sudo vimaged &', or point --socket / VIMAGE_SOCKET at its socket\n", sock,
+            strerror(errno));
+    exit(EX_UNAVAILABLE);
+  }
+  char enc[768], req[1024];
+  size_t e = 0;
+  for (const char *c = name; *c != 0 && e + 4 < sizeof enc; c++) {
+    unsigned char ch = (unsigned char)*c;
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.') enc[e++] = (char)ch;
+    else e += (size_t)snprintf(enc + e, 4, "%%%02X", ch);
+  }
+  enc[e] = 0;
+  int n = snprintf(req, sizeof req, "GET /v1/images/%s/agent HTTP/1.1\r\nHost: vimaged\r\nConnection: Upgrade\r\nUpgrade: vimage-agent\r\n\r\n", enc);
+  if (write_all(agent_fd, req, (size_t)n) < 0) {
+    fprintf(stderr, "vimage: lost the connection to vimaged\n");
+    exit(EX_UNAVAILABLE);
+  }
+  char buf[8192];
+  size_t len = 0;
+  char *end = NULL;
+  while (end == NULL) {
+    ssize_t r = read(agent_fd, buf + len, sizeof buf - 1 - len);
+    if (r <= 0) {
+      fprintf(stderr, "vimage: vimaged closed the connection\n");
+      exit(EX_UNAVAILABLE);
+    }
+    len += (size_t)r;
+    buf[len] = 0;
+    end = strstr(buf, "\r\n\r\n");
+    if (end == NULL && len >= sizeof buf - 1) break;
+  }
+  if (end == NULL || strncmp(buf, "HTTP/1.1 101", 12) != 0) {
+    /* An error: the body is JSON {"error":{"code":...,"message":"..."}}; print the message. */
+    while (len < sizeof buf - 1) {
+      ssize_t r = read(agent_fd, buf + len, sizeof buf - 1 - len);
+      if (r <= 0) break;
+      len += (size_t)r;
+    }
+    buf[len] = 0;
+    char *m = strstr(buf, "\"message\":\"");
+    if (m != NULL) {
+      m += 11;
+      char *q = m;
+      while (*q != 0 && !(*q == '"' && q[-1] != '\\')) q++;
+      *q = 0;
+      fprintf(stderr, "vimage: %s\n", m);
+    } else {
+      fprintf(stderr, "vimage: vimaged refused to run the program\n");
+    }
+    exit(1);
+  }
+  size_t head = (size_t)(end + 4 - buf);
+  struct vsa_hello h;
+  size_t have = len - head < sizeof h ? len - head : sizeof h;
+  memcpy(&h, buf + head, have);
+  while (have < sizeof h) {
+    ssize_t r = read(agent_fd, (char *)&h + have, sizeof h - have);
+    if (r <= 0) {
+      fprintf(stderr, "vimage: vimaged closed the connection\n");
+      exit(EX_UNAVAILABLE);
+    }
+    have += (size_t)r;
+  }
+  if (h.magic != VSA_MAGIC || h.version != VSA_VERSION) {
+    fprintf(stderr, "vimage: vimaged speaks another agent protocol version; use the vimage that came with it\n");
+    exit(EX_UNAVAILABLE);
+  }
+  rlen = len - head - (len - head < sizeof h ? len - head : sizeof h);
+  if (rlen > 0) memcpy(rbuf, buf + head + sizeof h, rlen);
+  for (int i = 0; i < 16; i++) snprintf(key_hex + 2 * i, 3, "%02x", h.key[i]);
+}
+
+/* ---- the seccomp filter, assembled with resolved forward jumps ---- */
+
+enum { L_NEXT = 0, L_ALLOW = 1, L_NOTIFY, L_ENOSYS, L_SOCKET, L_SENDTO, L_IOCTL, L_MAX };
+static struct sock_filter prog[128];
+static int plabel_t[128], plabel_f[128], label_at[L_MAX];
+static unsigned short plen;
+
+static void emit(uint16_t code, uint32_t k, int lt, int lf) {
+  prog[plen] = (struct sock_filter)BPF_JUMP(code, k, 0, 0);
+  plabel_t[plen] = lt;
+  plabel_f[plen] = lf;
+  plen++;
+}
+#define LDW(off) emit(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(off), L_NEXT, L_NEXT)
+#define JEQ(k, lt, lf) emit(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(k), (lt), (lf))
+#define RET(k) emit(BPF_RET | BPF_K, (uint32_t)(k), L_NEXT, L_NEXT)
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
+
+/* Calls answered by the supervisor (socket, sendto and ioctl are decided by their arguments first). */
+static const int notified[] = {
+    __NR_connect, __NR_bind, __NR_listen, __NR_accept, __NR_accept4, __NR_getsockname, __NR_getpeername,
+    __NR_setsockopt, __NR_getsockopt, __NR_sendmsg, __NR_sendmmsg,
+};
+
+static int install_filter(void) {
+  LDW(offsetof(struct seccomp_data, arch));
+  JEQ(AUDIT_ARCH_NATIVE, L_NEXT, L_ENOSYS);
+  LDW(offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+  emit(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, L_ENOSYS, L_NEXT); /* x32 */
+#endif
+  JEQ(__NR_socket, L_SOCKET, L_NEXT);
+  JEQ(__NR_sendto, L_SENDTO, L_NEXT);
+  JEQ(__NR_ioctl, L_IOCTL, L_NEXT);
+  JEQ(__NR_io_uring_setup, L_ENOSYS, L_NEXT);
+  JEQ(__NR_io_uring_enter, L_ENOSYS, L_NEXT);
+  JEQ(__NR_io_uring_register, L_ENOSYS, L_NEXT);
+  for (size_t i = 0; i < sizeof notified / sizeof notified[0]; i++) JEQ(notified[i], L_NOTIFY, L_NEXT);
+  RET(SECCOMP_RET_ALLOW);
+  label_at[L_SOCKET] = plen; /* socket(AF_UNIX, ...) runs natively; every other family is ours */
+  LDW(ARG_LO(0));
+  JEQ(AF_UNIX, L_ALLOW, L_NOTIFY);
+  label_at[L_SENDTO] = plen; /* sendto with a destination address */
+  LDW(ARG_LO(4));
+  JEQ(0, L_NEXT, L_NOTIFY);
+  LDW(ARG_HI(4));
+  JEQ(0, L_ALLOW, L_NOTIFY);
+  label_at[L_IOCTL] = plen; /* socket ioctls: 0x89xx */
+  LDW(ARG_LO(1));
+  emit(BPF_ALU | BPF_AND | BPF_K, 0xff00, L_NEXT, L_NEXT);
+  JEQ(0x8900, L_NOTIFY, L_ALLOW);
+  label_at[L_NOTIFY] = plen;
+  RET(SECCOMP_RET_USER_NOTIF);
+  label_at[L_ENOSYS] = plen;
+  RET(SECCOMP_RET_ERRNO | ENOSYS);
+  label_at[L_ALLOW] = plen;
+  RET(SECCOMP_RET_ALLOW);
+  for (int i = 0; i < plen; i++) {
+    if (BPF_CLASS(prog[i].code) != BPF_JMP) continue;
+    prog[i].jt = plabel_t[i] == L_NEXT ? 0 : (uint8_t)(label_at[plabel_t[i]] - i - 1);
+    prog[i].jf = plabel_f[i] == L_NEXT ? 0 : (uint8_t)(label_at[plabel_f[i]] - i - 1);
+  }
+  struct sock_fprog fp = {.len = plen, .filter = prog};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -1;
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fp);
+}
+
+static void on_signal(int sig) {
+  if (child > 0) kill(child, sig);
+}
+
+static int exit_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
+}
+
+static void serve(int pidfd);
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: vimage-supervisor SOCKET IMAGE PROGRAM [ARGS...]\n");
+    return EX_USAGE;
+  }
+  if (strlen(argv[1]) >= sizeof ctl_addr.sun_path) {
+    fprintf(stderr, "vimage: socket path too long: %s\n", argv[1]);
+    return EX_USAGE;
+  }
+  ctl_addr.sun_family = AF_UNIX;
+  strcpy(ctl_addr.sun_path, argv[1]);
+  ctl_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(argv[1]) + 1);
+  open_session(argv[1], argv[2]);
+
+  int up[2], down[2];
+  if (pipe2(up, O_CLOEXEC) < 0 || pipe2(down, O_CLOEXEC) < 0) {
+    perror("vimage: pipe");
+    return 1;
+  }
+  child = fork();
+  if (child < 0) {
+    perror("vimage: fork");
+    return 1;
+  }
+  if (child == 0) {
+    close(agent_fd);
+    int lfd = install_filter();
+    if (lfd < 0) {
+      fprintf(stderr, "vimage: cannot install the seccomp filter: %s (needs Linux 5.14 or later)\n", strerror(errno));
+      _exit(1);
+    }
+    char ok;
+    if (write(up[1], &lfd, sizeof lfd) != sizeof lfd || read(down[0], &ok, 1) != 1) _exit(1);
+    close(lfd);
+    execvp(argv[3], argv + 3);
+    int e = errno;
+    fprintf(stderr, "vimage: %s: %s\n", argv[3], e == ENOENT ? "command not found" : strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  close(up[1]);
+  close(down[0]);
+  int lfd = -1;
+  int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  if (read(up[0], &lfd, sizeof lfd) != sizeof lfd || pidfd < 0 || (notify_fd = (int)syscall(SYS_pidfd_getfd, pidfd, lfd, 0)) < 0) {
+    int st = 0;
+    waitpid(child, &st, 0);
+    return exit_code(st) != 0 ? exit_code(st) : 1;
+  }
+  fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+  signal(SIGINT, SIG_IGN); /* the terminal sends these to the program too; it decides */
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  char ok = 1;
+  if (write(down[1], &ok, 1) != 1) return 1;
+  close(down[1]);
+  close(up[0]);
+  serve(pidfd);
+  return 0;
+}
+
+static void serve(int pidfd) {
+  struct seccomp_notif_sizes sz;
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0) sz.seccomp_notif = sizeof(struct seccomp_notif);
+  size_t nsize = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
+  struct seccomp_notif *n = malloc(nsize);
+  int code = -1;
+  for (;;) {
+    struct pollfd pf[3] = {{notify_fd, POLLIN, 0}, {agent_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int r = poll(pf, 3, 250);
+    if (r < 0 && errno != EINTR) break;
+    if (pf[0].revents & POLLIN) {
+      memset(n, 0, nsize);
+      if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) handle(n);
+    }
+    if (pf[1].revents & (POLLIN | POLLHUP | POLLERR)) agent_read();
+    if (pidfd >= 0 && (pf[2].revents & POLLIN)) {
+      int st = 0;
+      waitpid(child, &st, 0);
+      code = exit_code(st);
+      close(pidfd);
+      pidfd = -1;
+      child = -1;
+      /* Processes it left behind keep their image sockets: serve them from the background. */
+      struct pollfd h = {notify_fd, POLLIN, 0};
+      if (poll(&h, 1, 0) >= 0 && !(h.revents & POLLHUP)) {
+        pid_t bg = fork();
+        if (bg != 0) _exit(code);
+        setsid();
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+          dup2(null, 0);
+          dup2(null, 1);
+          dup2(null, 2);
+          if (null > 2) close(null);
+        }
+      }
+    }
+    if (pf[0].revents & POLLHUP) break; /* no process left under the filter */
+    sweep();
+  }
+  exit(code < 0 ? 0 : code);
+}
