@@ -16,6 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
+import { runLinux } from './linux.js';
 
 const EX_USAGE = 64;
 
@@ -145,8 +146,24 @@ async function run(): Promise<number> {
         else process.stdout.write(`[${r.pid}]\n`);
         return;
       }
-      status = await client().exec(name, cmd, json());
+      status = await execOrLinux(name, cmd);
     });
+
+  /** A built-in command, or else the Linux program of that name (`exec --linux CMD`: always the program). */
+  const execOrLinux = async (name: string, cmd: string[]): Promise<number> => {
+    const sock = program.opts<GlobalOptions>().socket;
+    if (cmd[0] === 'exec' && cmd[1] === '--linux') {
+      if (cmd.length < 3) throw new CliError(`usage: vimage ${name} exec --linux PROGRAM [ARGS...]`, EX_USAGE);
+      return runLinux(sock, name, cmd.slice(2));
+    }
+    if (cmd[0]!.includes('/')) return runLinux(sock, name, cmd);
+    try {
+      return await client().exec(name, cmd, json());
+    } catch (e) {
+      if (e instanceof CliError && e.code === 'VIMAGE_ERR_NO_SUCH_COMMAND') return runLinux(sock, name, cmd);
+      throw e;
+    }
+  };
 
   program
     .command('create')
@@ -211,7 +228,7 @@ async function run(): Promise<number> {
     .argument('<cmd...>')
     .passThroughOptions()
     .action(async (name: string, cmd: string[]) => {
-      status = await client().exec(name, cmd, json());
+      status = await execOrLinux(name, cmd);
     });
 
   program.exitOverride();

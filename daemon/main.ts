@@ -24,6 +24,7 @@ import { TapDevice, tapExists, tapReattach, threadCpuMs } from '../lib/net/tapde
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
+import { LinuxAgent } from './linux/agent.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
 import { createControlServer } from './server.js';
@@ -133,7 +134,8 @@ async function main(): Promise<void> {
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes };
+  const linux = new LinuxAgent(registry, log, guard);
+  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, linux };
   const server = createControlServer(deps);
   server.maxConnections = limits.connections;
   const applyLimits = (l: DaemonLimits): void => {
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
     stopWatchdog?.();
     server.close();
     server.closeAllConnections();
+    linux.close();
     await procs.stopAll();
     state.save();
     registry.close(true);
