@@ -380,11 +380,35 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
       return;
     }
     r = attach(d, s->id);
-    close(d);
     if (r < 0) {
+      close(d);
       respond(n->id, -1, -r);
       return;
     }
+    int fl = fcntl(d, F_GETFL);
+    if (r == 0 && q.op == VSA_CONNECT && fl >= 0 && (fl & O_NONBLOCK)) {
+      /*
+       * Non-blocking connect: EINPROGRESS now, POLLOUT once the image's
+       * connection is up. The backing socket is writable at once, so we fill
+       * its send buffer with bytes the daemon discards when the connection is
+       * established (or drops the socket when it fails; SO_ERROR then says why).
+       */
+      static const char filler[65536];
+      long total = 0;
+      for (;;) {
+        ssize_t w = send(d, filler, sizeof filler, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w <= 0) break;
+        total += w;
+      }
+      close(d);
+      q.flags = VSA_NONBLOCK;
+      q.c = (int32_t)total;
+      q.seq = next_seq++; /* nobody waits for this reply */
+      send_req(&q);
+      respond(n->id, -1, agent_fd < 0 ? ENETDOWN : EINPROGRESS);
+      return;
+    }
+    close(d);
     if (n->data.nr == __NR_listen) {
       q.op = VSA_LISTEN;
       q.a = (int32_t)a[1];

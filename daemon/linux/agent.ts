@@ -73,6 +73,7 @@ export class LinuxAgent {
     if (head.length > 0) session.input(head);
     socket.on('data', (c: Buffer) => session.input(c));
     socket.on('error', () => {});
+    socket.on('end', () => socket.end()); // the supervisor exited
     socket.on('close', () => {
       this.sessions.delete(hex);
       session.close();

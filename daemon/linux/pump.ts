@@ -5,20 +5,28 @@
  * buffer is full, and the TCP side is not read while the Unix side's
  * buffer is full. Half-close passes through (shutdown(SHUT_WR) is a FIN,
  * the peer's FIN is end of file); a reset or timeout of the connection
- * drops the Unix side.
+ * drops the Unix side. `skip` bytes at the start of the Unix side are
+ * dropped (the filler of a non-blocking connect).
  */
 
 import type { Socket } from 'node:net';
 import type { TcpSocket } from '../../lib/socket/tcp.js';
 
 /** Pump until both directions are done; resolves then, with the TCP socket closed. */
-export function pump(u: Socket, t: TcpSocket, head?: Uint8Array): Promise<void> {
+export function pump(u: Socket, t: TcpSocket, head?: Uint8Array, skip = 0): Promise<void> {
   u.allowHalfOpen = true;
   let closed = false;
   let ending: Promise<void> | null = null;
 
   const toTcp = new Promise<void>((resolve) => {
     const write = (c: Uint8Array): void => {
+      if (skip > 0) {
+        // The supervisor's filler that held back POLLOUT during a non-blocking connect.
+        const n = Math.min(skip, c.length);
+        skip -= n;
+        if (n === c.length) return;
+        c = c.subarray(n);
+      }
       u.pause();
       t.write(c).then(
         () => {

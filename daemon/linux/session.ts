@@ -173,6 +173,7 @@ export class Session {
     if (r.connecting !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EALREADY });
     if (r.listening) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
     if (r.tcp !== undefined && !r.tcp.finished) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EISCONN });
+    const nonblock = (q.flags & NONBLOCK) !== 0;
     const t = this.image.sockets.tcp();
     r.tcp = t;
     const abort = new AbortController();
@@ -192,7 +193,11 @@ export class Session {
       r.connecting = undefined;
       t.close();
       r.tcp = undefined;
-      if (e instanceof SocketError) r.soError = null;
+      if (nonblock) {
+        // The program polls for POLLOUT, then asks SO_ERROR: drop the backing socket and keep the error.
+        r.soError = e instanceof SocketError && e.code in LINUX_ERRNO ? (e.code as keyof typeof LINUX_ERRNO) : 'ECONNREFUSED';
+        void this.dataConn(r.id).then((c) => c?.sock.destroy());
+      }
       return this.fail(q.seq, e);
     }
     r.connecting = undefined;
@@ -203,7 +208,7 @@ export class Session {
       this.recs.delete(r.id);
       return;
     }
-    await pump(c.sock, t, c.head);
+    await pump(c.sock, t, c.head, nonblock ? Math.max(q.c, 0) : 0);
     this.recs.delete(r.id);
   }
 
@@ -247,6 +252,7 @@ export class Session {
     r.chan = chan;
     chan.on('data', () => {}); // a program writing to a listening socket: nothing to do
     chan.on('error', () => {});
+    chan.on('end', () => this.closeRec(r)); // the program closed the listening socket
     chan.on('close', () => this.closeRec(r));
     chan.resume();
     for (;;) {
