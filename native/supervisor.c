@@ -901,5 +901,10 @@ static void serve(int pidfd) {
     if (pf[0].revents & POLLHUP) break; /* no process left under the filter */
     sweep();
   }
-  exit(code < 0 ? 0 : code);
+  if (child > 0) {
+    /* The filter can lose its last user before the child is reaped. */
+    int st = 0;
+    if (waitpid(child, &st, 0) == child) code = exit_code(st);
+  }
+  exit(code < 0 ? 1 : code);
 }
