@@ -348,6 +348,8 @@ export class Session {
       switch (name) {
         case SO.ERROR:
           val = r.soError === null ? 0 : LINUX_ERRNO[r.soError];
+          // A failed non-blocking connect is done once its error is read (its backing socket is gone).
+          if (r.soError !== null && r.tcp === undefined && !r.listening) this.closeRec(r);
           r.soError = null;
           break;
         case SO.TYPE:
@@ -422,7 +424,11 @@ export class Session {
     this.arrived.get(id)?.sock.destroy();
     this.arrived.set(id, { sock, head });
     sock.once('close', () => {
-      if (this.arrived.get(id)?.sock === sock) this.arrived.delete(id);
+      if (this.arrived.get(id)?.sock !== sock) return;
+      // The program closed a socket that never got going (a failed connect, a bound one): forget it.
+      this.arrived.delete(id);
+      const r = this.recs.get(id);
+      if (r !== undefined && r.tcp === undefined && !r.listening && r.soError === null) this.closeRec(r);
     });
   }
 
