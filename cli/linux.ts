@@ -7,7 +7,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,20 @@ export function supervisorPath(): string {
     dir = path.dirname(dir);
   }
   throw new CliError('vimage-supervisor is not built: run `npm run build:native` in the vimage directory', EX_UNAVAILABLE);
+}
+
+/** Is `name` a program on PATH (or a path to one) that the calling user may run? */
+export function onPath(name: string): boolean {
+  const ok = (f: string): boolean => {
+    try {
+      accessSync(f, constants.X_OK);
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes('/')) return ok(name);
+  return (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin').split(':').some((d) => ok(path.join(d === '' ? '.' : d, name)));
 }
 
 /** Run `argv` as a Linux program in image `image`; resolves to its exit status (128+N for a signal). */

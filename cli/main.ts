@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_SOCKET, type ImageSummary } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
-import { runLinux } from './linux.js';
+import { onPath, runLinux } from './linux.js';
 
 const EX_USAGE = 64;
 
@@ -141,7 +141,15 @@ async function run(): Promise<number> {
       }
       if (cmd.length === 0) throw new CliError(`no command given for image ${name}: vimage ${name} CMD [ARGS...] (e.g. vimage ${name} ifconfig)`, EX_USAGE);
       if (o.detach === true) {
-        const r = await client().request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() });
+        if (cmd[0] === 'exec' || cmd[0]!.includes('/')) throw new CliError('Linux programs cannot run in the background yet (vimage -b); run them in the foreground', EX_USAGE);
+        const r = await client()
+          .request<{ pid: number; image: string }>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, { argv: cmd, json: json() })
+          .catch((e: unknown) => {
+            if (e instanceof CliError && e.code === 'VIMAGE_ERR_NO_SUCH_COMMAND' && onPath(cmd[0]!)) {
+              throw new CliError(`${cmd[0]} is a Linux program, and those cannot run in the background yet (vimage -b); run it in the foreground`, EX_USAGE, e.code);
+            }
+            throw e;
+          });
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
         return;
@@ -160,8 +168,9 @@ async function run(): Promise<number> {
     try {
       return await client().exec(name, cmd, json());
     } catch (e) {
-      if (e instanceof CliError && e.code === 'VIMAGE_ERR_NO_SUCH_COMMAND') return runLinux(sock, name, cmd);
-      throw e;
+      if (!(e instanceof CliError) || e.code !== 'VIMAGE_ERR_NO_SUCH_COMMAND') throw e;
+      if (!onPath(cmd[0]!)) throw new CliError(`${e.message}; nor is it a program on your PATH`, 127, e.code);
+      return runLinux(sock, name, cmd);
     }
   };
 

@@ -517,6 +517,16 @@ static void handle(struct seccomp_notif *n) {
 /* The daemon answered request p. */
 static void finish(struct pending *p, struct vsa_rep *r) {
   int err = r->err;
+  if (!still_valid(p->nid)) {
+    /* The caller went away (a signal): its buffers are not ours to write; an accepted connection is dropped. */
+    if (p->lfd >= 0) close(p->lfd);
+    if (err == 0 && (p->nr == __NR_accept || p->nr == __NR_accept4) && agent_fd >= 0) {
+      struct vsa_req q = {.seq = next_seq++, .op = VSA_CLOSE, .id = p->newid};
+      (void)write_all(agent_fd, &q, sizeof q);
+    }
+    p->used = 0;
+    return;
+  }
   switch (p->nr) {
   case __NR_getsockname:
   case __NR_getpeername:

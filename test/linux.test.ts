@@ -195,7 +195,10 @@ except OSError as e:
     assert.equal((await lab.vimage(['R', 'sh', '-c', 'exit 3'])).code, 3);
     const nf = await lab.vimage(['R', 'no-such-program-vlx']);
     assert.equal(nf.code, 127);
-    assert.match(nf.stderr, /no-such-program-vlx: command not found/);
+    assert.match(nf.stderr, /no-such-program-vlx: command not found; commands in an image: .*ifconfig.*; nor is it a program on your PATH/);
+    const bg = await lab.vimage(['-b', 'R', 'curl', `http://${HOST}/`]);
+    assert.equal(bg.code, 64);
+    assert.match(bg.stderr, /curl is a Linux program, and those cannot run in the background yet/);
     // A built-in's name runs the built-in; exec --linux runs the Linux program of that name.
     const builtin = await lab.vimage(['R', 'netstat', '-an']);
     assert.match(builtin.stdout, /Active Internet connections/);
