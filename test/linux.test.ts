@@ -12,7 +12,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,7 @@ describe('Linux programs in an image', { skip }, () => {
     await lab.ok(['R', 'ifconfig', tap, 'inet', `${IMG}/24`, 'up']);
     dir = mkdtempSync(path.join(os.tmpdir(), `${P}-www-`));
     writeFileSync(path.join(dir, 'index.html'), 'hello from host A\n');
+    writeFileSync(path.join(dir, 'big'), randomBytes(4 * 1024 * 1024));
     const web = background('ip', ['netns', 'exec', A, 'python3', '-m', 'http.server', '-b', HOST, '-d', dir, '80']);
     stops.push(web.stop);
     await until('the web server on host A', () => web.out().includes('Serving HTTP') || lab.inNs(A, ['curl', '-s', '-o', '/dev/null', `http://${HOST}/`], { allowFail: true }).code === 0);
@@ -91,6 +93,19 @@ describe('Linux programs in an image', { skip }, () => {
     const r = await lab.vimage(['R', 'curl', '-sS', '-m', '10', '-w', '\n%{local_ip}\n', `http://${HOST}/`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `hello from host A\n\n${IMG}\n`);
+  });
+
+  test('4 MiB both ways arrive whole (backpressure through the backing sockets)', async () => {
+    const want = createHash('sha256').update(readFileSync(path.join(dir, 'big'))).digest('hex');
+    const down = await lab.vimage(['R', 'sh', '-c', `curl -sS -m 60 http://${HOST}/big | sha256sum`], { timeoutMs: 90_000 });
+    assert.equal(down.code, 0, down.stderr);
+    assert.equal(down.stdout.split(' ')[0], want);
+    const srv = background(process.execPath, [CLI, 'R', 'python3', '-m', 'http.server', '-b', IMG, '-d', dir, '8001'], { VIMAGE_SOCKET: lab.sock });
+    stops.push(srv.stop);
+    await until('the server in R', async () => /\.8001\s+\*\.\*\s+LISTEN/.test(await lab.ok(['R', 'netstat', '-an'])));
+    const up = lab.inNs(A, ['sh', '-c', `curl -sS -m 60 http://${IMG}:8001/big | sha256sum`], { timeoutMs: 90_000 });
+    assert.equal(up.stdout.split(' ')[0], want);
+    await srv.stop();
   });
 
   test('connection refused comes back as curl knows it, at once', async () => {
