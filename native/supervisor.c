@@ -10,10 +10,12 @@
  * notifications until no process is left under the filter:
  *
  * - socket(AF_UNIX) runs natively (decided in the filter, from registers).
- *   socket(AF_INET, SOCK_STREAM) gets a fresh AF_UNIX stream socket,
- *   installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's backing.
- *   Every other family (AF_INET6, AF_NETLINK, AF_PACKET, ...) and type
- *   fails with an errno: nothing reaches the host's stack.
+ *   socket(AF_INET or AF_INET6, SOCK_STREAM) gets a fresh AF_UNIX stream
+ *   socket, installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's
+ *   backing. AF_INET6 ones are dual-stack sockets that carry IPv4 only
+ *   (v4-mapped addresses; the image has no IPv6 yet). Every other family
+ *   (AF_NETLINK, AF_PACKET, ...) and type fails with an errno: nothing
+ *   reaches the host's stack.
  * - connect/listen connect the backing socket to vimaged, which pumps its
  *   bytes to and from a socket of the image; read, write, poll, epoll, dup,
  *   fork and exec then run natively on it.
@@ -84,6 +86,7 @@ struct isock {
   uint64_t ino;
   uint32_t id;
   int type;
+  int v6; /* AF_INET6 (dual stack: IPv4 only, as v4-mapped addresses) */
   struct isock *next;
 };
 static struct isock *table[4096];
@@ -94,9 +97,10 @@ static struct isock *table_get(uint64_t ino) {
   return NULL;
 }
 
-static void table_add(uint64_t ino, uint32_t id, int type) {
+static void table_add(uint64_t ino, uint32_t id, int type, int v6) {
   struct isock *s = calloc(1, sizeof *s);
   if (s == NULL) return;
+  s->v6 = v6;
   s->ino = ino;
   s->id = id;
   s->type = type;
@@ -130,6 +134,7 @@ struct pending {
   uint64_t args[6];
   uint32_t newid; /* accept: the id given to the new connection */
   int lfd;        /* accept: our copy of the listening socket */
+  int v6;         /* addresses go back as sockaddr_in6 */
 };
 static struct pending pend[MAX_PENDING];
 
@@ -289,29 +294,64 @@ static void ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int 
   memcpy(p->args, n->data.args, sizeof p->args);
   p->newid = newid;
   p->lfd = lfd;
+  p->v6 = (q->flags & VSA_INET6) != 0;
   send_req(q);
 }
 
-/* Write an IPv4 address to the program's (addr, addrlen) pair, truncated as the kernel does. */
-static int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port) {
+/*
+ * Write an IPv4 address to the program's (addr, addrlen) pair, truncated as
+ * the kernel does; for an AF_INET6 socket as ::ffff:a.b.c.d (:: for none).
+ */
+static int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6) {
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
   if ((int32_t)len < 0) return -EINVAL;
   struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(a)}};
-  size_t n = len < sizeof sin ? len : sizeof sin;
-  uint32_t full = sizeof sin;
-  if (n > 0 && mem_write(pid, addr, &sin, n) < 0) return -EFAULT;
+  struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+  if (a != 0) {
+    sin6.sin6_addr.s6_addr[10] = 0xff;
+    sin6.sin6_addr.s6_addr[11] = 0xff;
+    uint32_t be = htonl(a);
+    memcpy(&sin6.sin6_addr.s6_addr[12], &be, 4);
+  }
+  const void *src = v6 ? (const void *)&sin6 : (const void *)&sin;
+  uint32_t full = v6 ? sizeof sin6 : sizeof sin;
+  size_t n = len < full ? len : full;
+  if (n > 0 && mem_write(pid, addr, src, n) < 0) return -EFAULT;
   return mem_write(pid, lenp, &full, sizeof full) < 0 ? -EFAULT : 0;
 }
 
-/* Read an IPv4 sockaddr argument; 0 or -errno. */
-static int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, struct sockaddr_in *sin) {
-  memset(sin, 0, sizeof *sin);
+/*
+ * Read a sockaddr argument as an IPv4 address and port; 0 or -errno. On an
+ * AF_INET6 socket: :: is any, ::ffff:a.b.c.d is a.b.c.d, and any other IPv6
+ * address gets `no6` (the image has no IPv6 yet).
+ */
+static int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port) {
+  struct sockaddr_in6 sa;
+  memset(&sa, 0, sizeof sa);
   if (len < sizeof(sa_family_t) || len > 128) return -EINVAL;
-  if (mem_read(pid, addr, sin, len < sizeof *sin ? len : sizeof *sin) < 0) return -EFAULT;
-  if (sin->sin_family != AF_INET) return -EAFNOSUPPORT;
-  if (len < sizeof *sin) return -EINVAL;
+  if (mem_read(pid, addr, &sa, len < sizeof sa ? len : sizeof sa) < 0) return -EFAULT;
+  if (!v6) {
+    struct sockaddr_in sin;
+    memcpy(&sin, &sa, sizeof sin);
+    if (sin.sin_family != AF_INET) return -EAFNOSUPPORT;
+    if (len < sizeof sin) return -EINVAL;
+    *ip = ntohl(sin.sin_addr.s_addr);
+    *port = ntohs(sin.sin_port);
+    return 0;
+  }
+  if (sa.sin6_family != AF_INET6) return -EAFNOSUPPORT;
+  if (len < sizeof sa) return -EINVAL;
+  *port = ntohs(sa.sin6_port);
+  if (IN6_IS_ADDR_UNSPECIFIED(&sa.sin6_addr)) {
+    *ip = 0;
+    return 0;
+  }
+  if (!IN6_IS_ADDR_V4MAPPED(&sa.sin6_addr)) return -no6;
+  uint32_t be;
+  memcpy(&be, &sa.sin6_addr.s6_addr[12], 4);
+  *ip = ntohl(be);
   return 0;
 }
 
@@ -323,8 +363,8 @@ static void do_socket(struct seccomp_notif *n) {
     cont(n->id); /* the filter lets these through itself; safe either way */
     return;
   }
-  if (domain != AF_INET) {
-    respond(n->id, -1, EAFNOSUPPORT); /* AF_INET6, AF_NETLINK, AF_PACKET, ... not yet: fail closed */
+  if (domain != AF_INET && domain != AF_INET6) {
+    respond(n->id, -1, EAFNOSUPPORT); /* AF_NETLINK, AF_PACKET, ... not yet: fail closed */
     return;
   }
   if (type & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) {
@@ -341,7 +381,7 @@ static void do_socket(struct seccomp_notif *n) {
     return;
   }
   uint64_t ino = inode_of(s);
-  table_add(ino, next_id++, SOCK_STREAM);
+  table_add(ino, next_id++, SOCK_STREAM, domain == AF_INET6);
   struct seccomp_notif_addfd af = {
       .id = n->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)s, .newfd = 0, .newfd_flags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0};
   if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &af) < 0) table_del(ino);
@@ -351,20 +391,17 @@ static void do_socket(struct seccomp_notif *n) {
 static void do_image(struct seccomp_notif *n, struct isock *s) {
   __u64 *a = n->data.args;
   pid_t pid = n->pid;
-  struct vsa_req q = {.type = (uint16_t)s->type, .id = s->id};
-  struct sockaddr_in sin;
+  struct vsa_req q = {.type = (uint16_t)s->type, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0};
   int r, d;
   switch (n->data.nr) {
   case __NR_connect:
   case __NR_bind:
-    r = get_sockaddr(pid, a[1], a[2], &sin);
+    r = get_sockaddr(pid, a[1], a[2], s->v6, n->data.nr == __NR_bind ? EADDRNOTAVAIL : ENETUNREACH, &q.addr, &q.port);
     if (!still_valid(n->id)) return; /* what we read may not be the caller's any more */
     if (r < 0) {
       respond(n->id, -1, -r);
       return;
     }
-    q.addr = ntohl(sin.sin_addr.s_addr);
-    q.port = ntohs(sin.sin_port);
     if (n->data.nr == __NR_bind) {
       q.op = VSA_BIND;
       ask(n, &q, 0, -1);
@@ -401,7 +438,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
         total += w;
       }
       close(d);
-      q.flags = VSA_NONBLOCK;
+      q.flags |= VSA_NONBLOCK;
       q.c = (int32_t)total;
       q.seq = next_seq++; /* nobody waits for this reply */
       send_req(&q);
@@ -424,7 +461,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
     }
     int fl = fcntl(d, F_GETFL);
     q.op = VSA_ACCEPT;
-    q.flags = (fl >= 0 && (fl & O_NONBLOCK)) ? VSA_NONBLOCK : 0;
+    q.flags |= (fl >= 0 && (fl & O_NONBLOCK)) ? VSA_NONBLOCK : 0;
     q.a = (int32_t)next_id;
     ask(n, &q, next_id++, d);
     return;
@@ -530,7 +567,7 @@ static void finish(struct pending *p, struct vsa_rep *r) {
   switch (p->nr) {
   case __NR_getsockname:
   case __NR_getpeername:
-    if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port);
+    if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6);
     respond(p->nid, err == 0 ? 0 : -1, err);
     break;
   case __NR_getsockopt:
@@ -568,8 +605,8 @@ static void finish(struct pending *p, struct vsa_rep *r) {
       break;
     }
     uint64_t ino = inode_of(s);
-    table_add(ino, p->newid, SOCK_STREAM);
-    if (put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port) < 0) {
+    table_add(ino, p->newid, SOCK_STREAM, p->v6);
+    if (put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6) < 0) {
       table_del(ino);
       close(s);
       respond(p->nid, -1, EFAULT);

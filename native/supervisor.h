@@ -36,6 +36,7 @@ enum vsa_op {
 };
 
 #define VSA_NONBLOCK 1
+#define VSA_INET6 2 /* an AF_INET6 socket: IPv4 through v4-mapped addresses */
 
 struct vsa_req {
   uint32_t seq;

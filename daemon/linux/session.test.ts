@@ -14,7 +14,7 @@ import { commandHandles } from '../../lib/control/index.js';
 import { silentLogger } from '../../lib/log.js';
 import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/socket/testnet.js';
 import { Session } from './session.js';
-import { FRAME_SIZE, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeReply, decodeRequest, encodeHello, encodeReply, encodeRequest, type Request } from './wire.js';
+import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeReply, decodeRequest, encodeHello, encodeReply, encodeRequest, type Request } from './wire.js';
 
 function req(p: Partial<Request> & { seq: number; op: number; id: number }): Request {
   return { type: SOCK_STREAM, addr: 0, port: 0, flags: 0, a: 0, b: 0, c: 0, ...p };
@@ -229,6 +229,10 @@ describe('session', () => {
     assert.equal((await wait(3)).err, LINUX_ERRNO.EINVAL);
     s.serve(req({ seq: 4, op: OP.SETOPT, id: 6, a: 41, b: 26, c: 1 })); // IPV6_V6ONLY on an AF_INET socket
     assert.equal((await wait(4)).err, LINUX_ERRNO.ENOPROTOOPT);
+    s.serve(req({ seq: 40, op: OP.SETOPT, id: 7, flags: INET6, a: 41, b: 26, c: 0 })); // ... and on an AF_INET6 one
+    assert.equal((await wait(40)).err, 0);
+    s.serve(req({ seq: 41, op: OP.GETOPT, id: 7, flags: INET6, a: 1, b: 39 })); // SO_DOMAIN
+    assert.equal((await wait(41)).val, 10);
     tn.reg.destroy('A');
     s.serve(req({ seq: 5, op: OP.CONNECT, id: 8, addr: B_ADDR, port: 80 }));
     assert.equal((await wait(5)).err, LINUX_ERRNO.ENETDOWN);

@@ -23,12 +23,15 @@ import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
 import { pump } from './pump.js';
-import { FRAME_SIZE, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
+import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
 
 /** Socket options (Linux numbering). */
 const SOL_SOCKET = 1;
 const IPPROTO_IP = 0;
 const IPPROTO_TCP = 6;
+const IPPROTO_IPV6 = 41;
+const AF_INET = 2;
+const AF_INET6 = 10;
 const SO = { TYPE: 3, ERROR: 4, REUSEADDR: 2, KEEPALIVE: 9, SNDBUF: 7, RCVBUF: 8, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39 } as const;
 const TCP_NODELAY = 1;
 const TCP_MAXSEG = 2;
@@ -41,11 +44,14 @@ const MAX_RECORDS = 65536;
 interface Waiter {
   seq: number;
   newId: number;
+  family: number;
 }
 
 interface Rec {
   id: number;
   type: number;
+  /** AF_INET, or AF_INET6 for a dual-stack socket the program made (it only ever carries IPv4). */
+  family: number;
   /** Options set before the image socket existed, by "level:name". */
   opts: Map<string, number>;
   listener?: TcpListener;
@@ -142,7 +148,7 @@ export class Session {
       this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOBUFS });
       return undefined;
     }
-    r = { id: q.id, type: q.type, opts: new Map(), listening: false, backlog: 0, soError: null, ready: [], waiters: [] };
+    r = { id: q.id, type: q.type, family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET, opts: new Map(), listening: false, backlog: 0, soError: null, ready: [], waiters: [] };
     this.recs.set(q.id, r);
     return r;
   }
@@ -282,15 +288,15 @@ export class Session {
     const t = r.ready.shift();
     if (t !== undefined) {
       r.room?.();
-      return this.handOut({ seq: q.seq, newId: q.a >>> 0 }, t);
+      return this.handOut({ seq: q.seq, newId: q.a >>> 0, family: r.family }, t);
     }
     if ((q.flags & NONBLOCK) !== 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EAGAIN });
-    r.waiters.push({ seq: q.seq, newId: q.a >>> 0 });
+    r.waiters.push({ seq: q.seq, newId: q.a >>> 0, family: r.family });
   }
 
   /** Give connection `t` to the program's accept `w`: reply with the peer, then pump once its backing socket arrives. */
   private handOut(w: Waiter, t: TcpSocket): void {
-    const nr: Rec = { id: w.newId, type: SOCK_STREAM, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
+    const nr: Rec = { id: w.newId, type: SOCK_STREAM, family: w.family, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
     this.recs.set(w.newId, nr);
     const peer = t.remoteAddress();
     this.reply({ seq: w.seq, err: 0, addr: peer.addr, port: peer.port });
@@ -321,7 +327,9 @@ export class Session {
     if (r === undefined) return;
     const level = q.a;
     const name = q.b;
-    if (level !== SOL_SOCKET && level !== IPPROTO_IP && level !== IPPROTO_TCP) return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
+    if (level !== SOL_SOCKET && level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
+      return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
+    }
     r.opts.set(`${level}:${name}`, q.c);
     const on = q.c !== 0;
     // Options the image's sockets have act at once; the rest are kept (getsockopt reads them back).
@@ -356,7 +364,7 @@ export class Session {
           val = r.type;
           break;
         case SO.DOMAIN:
-          val = 2; // AF_INET
+          val = r.family;
           break;
         case SO.PROTOCOL:
           val = 6; // IPPROTO_TCP
@@ -373,7 +381,7 @@ export class Session {
       }
     } else if (level === IPPROTO_TCP && name === TCP_MAXSEG) {
       val = this.opt(r, level, name) ?? 1460;
-    } else if (level !== IPPROTO_IP && level !== IPPROTO_TCP) {
+    } else if (level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
       return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
     }
     this.reply({ seq: q.seq, err: 0, val: val ?? this.opt(r, level, name) ?? 0 });

@@ -32,6 +32,8 @@ export const OP = {
 } as const;
 
 export const NONBLOCK = 1;
+/** An AF_INET6 socket (IPv4 through v4-mapped addresses; the image has no IPv6 yet). */
+export const INET6 = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 
