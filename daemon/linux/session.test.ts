@@ -233,6 +233,11 @@ describe('session', () => {
     assert.equal((await wait(40)).err, 0);
     s.serve(req({ seq: 41, op: OP.GETOPT, id: 7, flags: INET6, a: 1, b: 39 })); // SO_DOMAIN
     assert.equal((await wait(41)).val, 10);
+    tn.reg.limits.sockets = 0; // the image is out of sockets: an errno, not an exception
+    s.serve(req({ seq: 42, op: OP.CONNECT, id: 9, addr: B_ADDR, port: 80 }));
+    assert.equal((await wait(42)).err, LINUX_ERRNO.EMFILE);
+    s.serve(req({ seq: 43, op: OP.LISTEN, id: 10, a: 5 }));
+    assert.equal((await wait(43)).err, LINUX_ERRNO.EMFILE);
     tn.reg.destroy('A');
     s.serve(req({ seq: 5, op: OP.CONNECT, id: 8, addr: B_ADDR, port: 80 }));
     assert.equal((await wait(5)).err, LINUX_ERRNO.ENETDOWN);

@@ -114,7 +114,7 @@ export class Session {
         case OP.BIND:
           return this.bind(q);
         case OP.CONNECT:
-          return void this.connect(q);
+          return void this.connect(q).catch((e: unknown) => this.fail(q.seq, e));
         case OP.LISTEN:
           return this.listen(q);
         case OP.ACCEPT:
@@ -244,7 +244,10 @@ export class Session {
     this.reply({ seq: q.seq, err: 0 });
     if (!r.listening) {
       r.listening = true;
-      void this.acceptLoop(r, l);
+      void this.acceptLoop(r, l).catch((e: unknown) => {
+        this.log.warn({ err: e }, 'linux program: accept loop failed');
+        this.closeRec(r);
+      });
     }
   }
 
@@ -307,7 +310,7 @@ export class Session {
         await pump(c.sock, t, c.head);
       }
       this.recs.delete(w.newId);
-    });
+    }).catch((e: unknown) => this.log.warn({ err: e }, 'linux program: connection pump failed'));
   }
 
   private name(q: Request): void {
