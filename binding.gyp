@@ -10,7 +10,7 @@
     {
       "target_name": "vimage-supervisor",
       "type": "executable",
-      "sources": ["native/supervisor.c"],
+      "sources": ["native/supervisor.c", "native/supervisor_calls.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"]
     }
