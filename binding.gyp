@@ -6,6 +6,13 @@
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"]
+    },
+    {
+      "target_name": "vimage-supervisor",
+      "type": "executable",
+      "sources": ["native/supervisor.c", "native/supervisor_calls.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }

@@ -30,6 +30,7 @@ import {
   type StartDetached,
 } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
+import { onPath, runLinux } from './linux.js';
 
 const EX_USAGE = 64;
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -246,14 +247,39 @@ async function run(): Promise<number> {
       if (o.restart === true && o.detach !== true) throw new CliError('--restart goes with -b: vimage -b --restart NAME CMD [ARGS...]', EX_USAGE);
       checkExecArgs(name, cmd);
       if (o.detach === true) {
+        if (cmd[0] === 'exec' || cmd[0]!.includes('/')) throw new CliError('Linux programs cannot run in the background yet (vimage -b); run them in the foreground', EX_USAGE);
         const body: StartDetached = { argv: cmd, json: json(), ...(o.restart === true ? { restart: true } : {}) };
-        const r = await client().request<ProcessStarted>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, body);
+        const r = await client()
+          .request<ProcessStarted>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, body)
+          .catch((e: unknown) => {
+            if (e instanceof CliError && e.code === 'VIMAGE_ERR_NO_SUCH_COMMAND' && onPath(cmd[0]!)) {
+              throw new CliError(`${cmd[0]} is a Linux program, and those cannot run in the background yet (vimage -b); run it in the foreground`, EX_USAGE, e.code);
+            }
+            throw e;
+          });
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
         return;
       }
-      status = await client().exec(name, cmd, json());
+      status = await execOrLinux(name, cmd);
     });
+
+  /** A built-in command, or else the Linux program of that name (`exec --linux CMD`: always the program). */
+  const execOrLinux = async (name: string, cmd: string[]): Promise<number> => {
+    const sock = program.opts<GlobalOptions>().socket;
+    if (cmd[0] === 'exec' && cmd[1] === '--linux') {
+      if (cmd.length < 3) throw new CliError(`usage: vimage ${name} exec --linux PROGRAM [ARGS...]`, EX_USAGE);
+      return runLinux(sock, name, cmd.slice(2));
+    }
+    if (cmd[0]!.includes('/')) return runLinux(sock, name, cmd);
+    try {
+      return await client().exec(name, cmd, json());
+    } catch (e) {
+      if (!(e instanceof CliError) || e.code !== 'VIMAGE_ERR_NO_SUCH_COMMAND') throw e;
+      if (!onPath(cmd[0]!)) throw new CliError(`${e.message}; nor is it a program on your PATH`, 127, e.code);
+      return runLinux(sock, name, cmd);
+    }
+  };
 
   program
     .command('create')
@@ -304,7 +330,7 @@ async function run(): Promise<number> {
     .passThroughOptions()
     .action(async (name: string, cmd: string[]) => {
       checkExecArgs(name, cmd);
-      status = await client().exec(name, cmd, json());
+      status = await execOrLinux(name, cmd);
     });
 
   program.exitOverride();

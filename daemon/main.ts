@@ -24,6 +24,7 @@ import { tapExists } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
+import { LinuxAgent } from './linux/agent.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
 import { registerConfigSection } from '../lib/config.js';
@@ -144,7 +145,8 @@ async function main(): Promise<void> {
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, keeper };
+  const linux = new LinuxAgent(registry, log, guard);
+  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, keeper, linux };
   const server = createControlServer(deps);
   server.maxConnections = limits.connections;
   const applyLimits = (l: DaemonLimits): void => {
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeAllConnections();
     keeper.stop(); // kept commands stay in the saved state and come back at the next start
+    linux.close();
     await procs.stopAll();
     state.save();
     registry.close(true);

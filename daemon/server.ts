@@ -38,6 +38,7 @@ import {
 } from '../lib/protocol.js';
 import { refusal, type Guard, type Peer } from './auth.js';
 import type { Keeper } from './keep.js';
+import type { LinuxAgent } from './linux/agent.js';
 import { InputQueue, type ProcTable } from './proc.js';
 
 export interface ServerDeps {
@@ -53,6 +54,8 @@ export interface ServerDeps {
   maxProcesses?: number;
   /** Background commands kept across exits and restarts (`vimage -b --restart`). */
   keeper?: Keeper;
+  /** The agent that serves vimage-supervisor (Linux programs in an image). */
+  linux?: LinuxAgent;
 }
 
 function denied(peer: Peer): never {
@@ -385,6 +388,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
+      if (deps.linux?.upgrade(req, socket, head) === true) return;
       upgradeExec(req, socket, head);
     } catch (e) {
       const err = e instanceof VimageError ? e : new VimageError(E.INTERNAL, `internal error: ${(e as Error).message}`);
@@ -415,6 +419,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       fail(E.BAD_REQUEST, "query parameter 'argv' must be a JSON array of strings");
     }
     checkArgv(argv, "query parameter 'argv'");
+    if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
     const json = url.searchParams.get('json') === '1';
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${EXEC_UPGRADE}\r\n\r\n`);
 

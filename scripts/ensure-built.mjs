@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-const built = ['dist/daemon/main.js', 'dist/cli/main.js', 'build/Release/vimage_tap.node'].every((f) => existsSync(root + f));
+const built = ['dist/daemon/main.js', 'dist/cli/main.js', 'build/Release/vimage_tap.node', 'build/Release/vimage-supervisor'].every((f) => existsSync(root + f));
 if (!built) {
   console.error('vimage: not built yet; running npm install (native binding and TypeScript)');
   const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });

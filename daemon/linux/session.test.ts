@@ -1,0 +1,247 @@
+/**
+ * The daemon's half of the supervisor protocol, driven directly: requests
+ * in, reply frames out, the backing sockets played by real Unix sockets,
+ * and two images on an in-memory link (no root, no TAP).
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { commandHandles } from '../../lib/control/index.js';
+import { silentLogger } from '../../lib/log.js';
+import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
+import { Session } from './session.js';
+import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeReply, decodeRequest, encodeHello, encodeReply, encodeRequest, type Request } from './wire.js';
+
+function req(p: Partial<Request> & { seq: number; op: number; id: number }): Request {
+  return { type: SOCK_STREAM, addr: 0, port: 0, flags: 0, a: 0, b: 0, c: 0, ...p };
+}
+
+/** A connected pair of Unix stream sockets: [program's end, daemon's end]. */
+class UnixPairs {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'vlx-unit-'));
+  private readonly server = net.createServer({ allowHalfOpen: true });
+  private readonly waiting: Array<(s: net.Socket) => void> = [];
+  private n = 0;
+
+  async start(): Promise<void> {
+    this.server.on('connection', (s) => this.waiting.shift()?.(s));
+    await new Promise<void>((r) => this.server.listen(path.join(this.dir, 's'), r));
+  }
+
+  async pair(): Promise<[net.Socket, net.Socket]> {
+    const daemonEnd = new Promise<net.Socket>((r) => this.waiting.push(r));
+    const prog = net.connect({ path: path.join(this.dir, 's'), allowHalfOpen: true });
+    this.n++;
+    return [prog, await daemonEnd];
+  }
+
+  close(): void {
+    this.server.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function harness(tn: TestNet): { s: Session; replies: Map<number, ReturnType<typeof decodeReply>>; wait: (seq: number) => Promise<ReturnType<typeof decodeReply>> } {
+  const replies = new Map<number, ReturnType<typeof decodeReply>>();
+  const s = new Session(commandHandles(tn.a, tn.reg).image, () => tn.reg.get('A') === tn.a, (f) => {
+    const r = decodeReply(f);
+    replies.set(r.seq, r);
+  }, silentLogger);
+  const wait = async (seq: number): Promise<ReturnType<typeof decodeReply>> => {
+    for (let i = 0; i < 200; i++) {
+      const r = replies.get(seq);
+      if (r !== undefined) return r;
+      await tn.run(10);
+    }
+    throw new Error(`no reply to ${seq}`);
+  };
+  return { s, replies, wait };
+}
+
+async function readAll(sock: net.Socket, tn: TestNet, want: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  sock.on('data', (c: Buffer) => {
+    chunks.push(c);
+    n += c.length;
+  });
+  for (let i = 0; i < 500 && n < want; i++) await tn.run(10);
+  return Buffer.concat(chunks);
+}
+
+describe('wire', () => {
+  test('frames are 32 bytes and round-trip', () => {
+    const q = req({ seq: 7, op: OP.CONNECT, id: 3, addr: 0x0a000002, port: 8080, flags: NONBLOCK, a: -1, b: 2, c: 65536 });
+    const b = encodeRequest(q);
+    assert.equal(b.length, FRAME_SIZE);
+    assert.deepEqual(decodeRequest(b), q);
+    const r = decodeReply(encodeReply({ seq: 7, err: 111, addr: 0xc0a80001, port: 443, val: 5 }));
+    assert.deepEqual(r, { seq: 7, err: 111, addr: 0xc0a80001, port: 443, val: 5 });
+    const h = encodeHello(1234, new Uint8Array(16).fill(0xab));
+    assert.equal(h.length, FRAME_SIZE);
+    assert.equal(Buffer.from(h).readUInt32LE(0), 0x414d4956);
+    assert.equal(Buffer.from(h).readUInt32LE(8), 1234);
+  });
+});
+
+describe('session', () => {
+  const pairs = new UnixPairs();
+  before(() => pairs.start());
+  after(() => pairs.close());
+
+  test('connect: refused, then connected and pumped both ways; names as the image sees them', async () => {
+    const tn = twoImages();
+    const { s, wait } = harness(tn);
+    s.serve(req({ seq: 1, op: OP.CONNECT, id: 1, addr: B_ADDR, port: 9 }));
+    assert.equal((await wait(1)).err, LINUX_ERRNO.ECONNREFUSED);
+
+    const l = commandHandles(tn.b, tn.reg).image.sockets.tcpListener();
+    l.listen(80);
+    s.serve(req({ seq: 2, op: OP.SETOPT, id: 2, a: 6, b: 1, c: 1 })); // TCP_NODELAY before connect
+    assert.equal((await wait(2)).err, 0);
+    const [prog, daemonEnd] = await pairs.pair();
+    s.attach(2, daemonEnd, new Uint8Array(Buffer.from('GET ')));
+    s.serve(req({ seq: 3, op: OP.CONNECT, id: 2, addr: B_ADDR, port: 80 }));
+    assert.equal((await wait(3)).err, 0);
+    const conn = (await l.accept())!;
+    assert.equal(conn.remoteAddress().addr, A_ADDR);
+
+    s.serve(req({ seq: 4, op: OP.NAME, id: 2, a: 0 }));
+    const local = await wait(4);
+    assert.deepEqual([local.err, local.addr], [0, A_ADDR]);
+    s.serve(req({ seq: 5, op: OP.NAME, id: 2, a: 1 }));
+    const peer = await wait(5);
+    assert.deepEqual([peer.err, peer.addr, peer.port], [0, B_ADDR, 80]);
+    s.serve(req({ seq: 6, op: OP.GETOPT, id: 2, a: 6, b: 1 }));
+    assert.equal((await wait(6)).val, 1);
+
+    // program -> image: the head that came with the upgrade, then the rest
+    prog.write('/ HTTP/1.0\r\n\r\n');
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < 50 && Buffer.concat(got).length < 18; i++) {
+      await tn.run(10);
+      if (conn.recvQueued > 0) got.push((await conn.read())!);
+    }
+    assert.equal(Buffer.concat(got).toString(), 'GET / HTTP/1.0\r\n\r\n');
+    // image -> program, then the image's FIN is the program's end of file
+    const body = Buffer.alloc(200_000, 7);
+    void conn.write(body).then(() => conn.end());
+    const back = await readAll(prog, tn, body.length);
+    assert.equal(back.length, body.length);
+    prog.end();
+    await tn.run(200);
+    assert.equal(s.size, 1); // the refused socket of this test has no backing socket whose close would end it
+    s.close();
+    l.close();
+    conn.close();
+  });
+
+  test('non-blocking connect: the filler is dropped, SO_ERROR tells a refusal', async () => {
+    const tn = twoImages();
+    const { s, wait } = harness(tn);
+    const l = commandHandles(tn.b, tn.reg).image.sockets.tcpListener();
+    l.listen(80);
+    const [prog, daemonEnd] = await pairs.pair();
+    s.attach(1, daemonEnd, new Uint8Array(1000)); // 1000 of 3000 filler bytes came with the upgrade
+    prog.write(Buffer.alloc(2000));
+    prog.write('after');
+    s.serve(req({ seq: 1, op: OP.CONNECT, id: 1, addr: B_ADDR, port: 80, flags: NONBLOCK, c: 3000 }));
+    assert.equal((await wait(1)).err, 0);
+    const conn = (await l.accept())!;
+    await tn.run(100);
+    assert.equal(Buffer.from((await conn.read())!).toString(), 'after');
+
+    const [prog2, daemonEnd2] = await pairs.pair();
+    s.attach(2, daemonEnd2, new Uint8Array(0));
+    const closed = new Promise<void>((r) => prog2.on('end', () => r()));
+    prog2.on('error', () => {});
+    prog2.resume();
+    s.serve(req({ seq: 2, op: OP.CONNECT, id: 2, addr: B_ADDR, port: 9, flags: NONBLOCK, c: 10 }));
+    await wait(2);
+    await closed; // the program's POLLOUT/POLLHUP
+    s.serve(req({ seq: 3, op: OP.GETOPT, id: 2, a: 1, b: 4 }));
+    assert.equal((await wait(3)).val, LINUX_ERRNO.ECONNREFUSED);
+    s.serve(req({ seq: 4, op: OP.GETOPT, id: 2, a: 1, b: 4 }));
+    assert.equal((await wait(4)).val, 0); // read once, as SO_ERROR is
+    prog.destroy();
+    l.close();
+    conn.close();
+    s.close();
+  });
+
+  test('bind, listen, accept: one byte per ready connection, peer address in the reply, EAGAIN when non-blocking', async () => {
+    const tn = twoImages();
+    const { s, wait } = harness(tn);
+    s.serve(req({ seq: 1, op: OP.SETOPT, id: 1, a: 1, b: 2, c: 1 })); // SO_REUSEADDR
+    s.serve(req({ seq: 2, op: OP.BIND, id: 1, addr: 0, port: 8000 }));
+    assert.equal((await wait(2)).err, 0);
+    s.serve(req({ seq: 3, op: OP.BIND, id: 9, addr: 0, port: 8000 }));
+    assert.equal((await wait(3)).err, LINUX_ERRNO.EADDRINUSE);
+    s.serve(req({ seq: 4, op: OP.BIND, id: 10, addr: 0x0a0000fe, port: 1 }));
+    assert.equal((await wait(4)).err, LINUX_ERRNO.EADDRNOTAVAIL);
+    const [chanProg, chanDaemon] = await pairs.pair();
+    s.attach(1, chanDaemon, new Uint8Array(0));
+    s.serve(req({ seq: 5, op: OP.LISTEN, id: 1, a: 16 }));
+    assert.equal((await wait(5)).err, 0);
+    assert.ok(commandHandles(tn.a, tn.reg).image.sockets.list().some((r) => r.lport === 8000 && r.state === 'LISTEN'));
+    s.serve(req({ seq: 6, op: OP.ACCEPT, id: 1, flags: NONBLOCK, a: 2 }));
+    assert.equal((await wait(6)).err, LINUX_ERRNO.EAGAIN);
+
+    const signals: Buffer[] = [];
+    chanProg.on('data', (c: Buffer) => signals.push(c));
+    s.serve(req({ seq: 7, op: OP.ACCEPT, id: 1, a: 3 })); // blocking: waits for a connection
+    const client = commandHandles(tn.b, tn.reg).image.sockets.tcp();
+    await Promise.all([client.connect(A_ADDR, 8000), tn.run(100)]);
+    const r7 = await wait(7);
+    assert.deepEqual([r7.err, r7.addr, r7.port], [0, B_ADDR, client.localAddress().port]);
+    await tn.run(50);
+    assert.equal(Buffer.concat(signals).length, 1);
+    const [prog, daemonEnd] = await pairs.pair();
+    s.attach(3, daemonEnd, new Uint8Array(0));
+    prog.write('hi');
+    await tn.run(50);
+    assert.equal(Buffer.from((await client.read())!).toString(), 'hi');
+
+    // The program closes the listening socket: the image's listener goes.
+    chanProg.end();
+    for (let i = 0; i < 50 && commandHandles(tn.a, tn.reg).image.sockets.list().some((r) => r.state === 'LISTEN'); i++) await tn.run(10);
+    assert.ok(!commandHandles(tn.a, tn.reg).image.sockets.list().some((r) => r.state === 'LISTEN'));
+    prog.destroy();
+    client.close();
+    s.close();
+  });
+
+  test('hostile input never throws: unknown ops, garbage, a torn frame', async () => {
+    const tn = twoImages();
+    const { s, replies, wait } = harness(tn);
+    s.input(encodeRequest(req({ seq: 1, op: 999, id: 1 })));
+    assert.equal((await wait(1)).err, LINUX_ERRNO.EINVAL);
+    s.input(new Uint8Array(FRAME_SIZE * 3).fill(0xff)); // op 0xffff, type 0xffff
+    const frame = encodeRequest(req({ seq: 2, op: OP.GETOPT, id: 5, a: 1, b: 3 }));
+    s.input(frame.subarray(0, 10));
+    s.input(frame.subarray(10));
+    assert.equal((await wait(2)).val, SOCK_STREAM);
+    s.serve(req({ seq: 3, op: OP.ACCEPT, id: 77, a: 1 }));
+    assert.equal((await wait(3)).err, LINUX_ERRNO.EINVAL);
+    s.serve(req({ seq: 4, op: OP.SETOPT, id: 6, a: 41, b: 26, c: 1 })); // IPV6_V6ONLY on an AF_INET socket
+    assert.equal((await wait(4)).err, LINUX_ERRNO.ENOPROTOOPT);
+    s.serve(req({ seq: 40, op: OP.SETOPT, id: 7, flags: INET6, a: 41, b: 26, c: 0 })); // ... and on an AF_INET6 one
+    assert.equal((await wait(40)).err, 0);
+    s.serve(req({ seq: 41, op: OP.GETOPT, id: 7, flags: INET6, a: 1, b: 39 })); // SO_DOMAIN
+    assert.equal((await wait(41)).val, 10);
+    tn.reg.limits.sockets = 0; // the image is out of sockets: an errno, not an exception
+    s.serve(req({ seq: 42, op: OP.CONNECT, id: 9, addr: B_ADDR, port: 80 }));
+    assert.equal((await wait(42)).err, LINUX_ERRNO.EMFILE);
+    s.serve(req({ seq: 43, op: OP.LISTEN, id: 10, a: 5 }));
+    assert.equal((await wait(43)).err, LINUX_ERRNO.EMFILE);
+    tn.reg.destroy('A');
+    s.serve(req({ seq: 5, op: OP.CONNECT, id: 8, addr: B_ADDR, port: 80 }));
+    assert.equal((await wait(5)).err, LINUX_ERRNO.ENETDOWN);
+    assert.ok(replies.size >= 5);
+    s.close();
+  });
+});

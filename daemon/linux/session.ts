@@ -1,0 +1,487 @@
+/**
+ * One agent session: the sockets of the Linux programs one vimage-supervisor
+ * runs in one image. The supervisor forwards the socket calls it traps
+ * (bind, connect, listen, accept, getsockname, getpeername, setsockopt,
+ * getsockopt) as requests; each is answered through the image's control
+ * surface (ImageControl.sockets), never by reaching into the stack.
+ *
+ * Sockets are named by an id the supervisor chose when the program called
+ * socket(). A record exists from the first request about it. A bound,
+ * not yet listening or connected stream socket holds a bound TcpListener;
+ * connect moves the binding to a TcpSocket. Once a socket connects or
+ * listens, its backing Unix socket arrives as a data connection
+ * (`attach`): a connected one is pumped to its TcpSocket; a listening one
+ * gets one byte per connection ready to accept (its POLLIN), and accept
+ * hands out the next connection under the id the supervisor gave it.
+ *
+ * Hostile input never throws out of here: a bad request gets an errno.
+ */
+
+import type { Socket } from 'node:net';
+import type { ImageControl } from '../../lib/control/index.js';
+import type { Logger } from '../../lib/log.js';
+import { SocketError } from '../../lib/socket/errno.js';
+import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
+import { pump } from './pump.js';
+import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
+
+/** Socket options (Linux numbering). */
+const SOL_SOCKET = 1;
+const IPPROTO_IP = 0;
+const IPPROTO_TCP = 6;
+const IPPROTO_IPV6 = 41;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SO = { TYPE: 3, ERROR: 4, REUSEADDR: 2, KEEPALIVE: 9, SNDBUF: 7, RCVBUF: 8, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39 } as const;
+const TCP_NODELAY = 1;
+const TCP_MAXSEG = 2;
+
+/** How long a data connection may lag behind the request that announced it. */
+const ATTACH_TIMEOUT_MS = 5000;
+/** Records one session may hold (sockets the program made and has not closed). */
+const MAX_RECORDS = 65536;
+
+interface Waiter {
+  seq: number;
+  newId: number;
+  family: number;
+}
+
+interface Rec {
+  id: number;
+  type: number;
+  /** AF_INET, or AF_INET6 for a dual-stack socket the program made (it only ever carries IPv4). */
+  family: number;
+  /** Options set before the image socket existed, by "level:name". */
+  opts: Map<string, number>;
+  listener?: TcpListener;
+  listening: boolean;
+  backlog: number;
+  tcp?: TcpSocket;
+  connecting?: { seq: number; abort: AbortController };
+  soError: keyof typeof LINUX_ERRNO | null;
+  /** Connections accepted by the image, not yet by the program. */
+  ready: TcpSocket[];
+  waiters: Waiter[];
+  room?: () => void;
+  chan?: Socket;
+}
+
+const ONE = new Uint8Array([1]);
+
+export class Session {
+  private readonly recs = new Map<number, Rec>();
+  /** Data connections that arrived before the request that needs them, and requests waiting for theirs. */
+  private readonly arrived = new Map<number, { sock: Socket; head: Uint8Array }>();
+  private readonly attachWaiters = new Map<number, (c: { sock: Socket; head: Uint8Array } | null) => void>();
+  private buf = new Uint8Array(0);
+  private closed = false;
+
+  constructor(
+    private readonly image: ImageControl,
+    private readonly alive: () => boolean,
+    private readonly send: (frame: Uint8Array) => void,
+    private readonly log: Logger,
+  ) {}
+
+  /** Bytes from the supervisor: whole frames are served, a partial one waits. */
+  input(chunk: Uint8Array): void {
+    const b = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
+    let off = 0;
+    for (; off + FRAME_SIZE <= b.length; off += FRAME_SIZE) this.serve(decodeRequest(b, off));
+    this.buf = off === b.length ? new Uint8Array(0) : b.slice(off);
+  }
+
+  private reply(r: Reply): void {
+    if (!this.closed) this.send(encodeReply(r));
+  }
+
+  private fail(seq: number, e: unknown): void {
+    let err: number = LINUX_ERRNO.EINVAL;
+    if (e instanceof SocketError) err = linuxErrno(e.code);
+    else this.log.warn({ err: e }, 'linux program: socket request failed');
+    this.reply({ seq, err });
+  }
+
+  serve(q: Request): void {
+    if (this.closed) return;
+    if (!this.alive()) {
+      this.reply({ seq: q.seq, err: LINUX_ERRNO.ENETDOWN });
+      return;
+    }
+    try {
+      switch (q.op) {
+        case OP.BIND:
+          return this.bind(q);
+        case OP.CONNECT:
+          return void this.connect(q).catch((e: unknown) => this.fail(q.seq, e));
+        case OP.LISTEN:
+          return this.listen(q);
+        case OP.ACCEPT:
+          return this.accept(q);
+        case OP.NAME:
+          return this.name(q);
+        case OP.SETOPT:
+          return this.setopt(q);
+        case OP.GETOPT:
+          return this.getopt(q);
+        case OP.CANCEL:
+          return this.cancel(q.a >>> 0);
+        case OP.CLOSE:
+          return this.drop(q.id);
+        default:
+          this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+      }
+    } catch (e) {
+      this.fail(q.seq, e);
+    }
+  }
+
+  private rec(q: Request): Rec | undefined {
+    let r = this.recs.get(q.id);
+    if (r !== undefined) return r;
+    if (q.type !== SOCK_STREAM) {
+      this.reply({ seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT });
+      return undefined;
+    }
+    if (this.recs.size >= MAX_RECORDS) {
+      this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOBUFS });
+      return undefined;
+    }
+    r = { id: q.id, type: q.type, family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET, opts: new Map(), listening: false, backlog: 0, soError: null, ready: [], waiters: [] };
+    this.recs.set(q.id, r);
+    return r;
+  }
+
+  private opt(r: Rec, level: number, name: number): number | undefined {
+    return r.opts.get(`${level}:${name}`);
+  }
+
+  private bind(q: Request): void {
+    const r = this.rec(q);
+    if (r === undefined) return;
+    if (r.listener !== undefined || r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    const l = this.image.sockets.tcpListener();
+    try {
+      l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
+      l.bind(q.port, q.addr);
+    } catch (e) {
+      l.close();
+      throw e;
+    }
+    r.listener = l;
+    this.reply({ seq: q.seq, err: 0 });
+  }
+
+  private async connect(q: Request): Promise<void> {
+    const r = this.rec(q);
+    if (r === undefined) return;
+    if (r.connecting !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EALREADY });
+    if (r.listening) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    if (r.tcp !== undefined && !r.tcp.finished) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EISCONN });
+    const nonblock = (q.flags & NONBLOCK) !== 0;
+    const t = this.image.sockets.tcp();
+    r.tcp = t;
+    const abort = new AbortController();
+    r.connecting = { seq: q.seq, abort };
+    try {
+      this.applyOpts(r, t);
+      if (r.listener !== undefined) {
+        // bind() before connect(): the connection takes over the bound address.
+        const { addr, port } = r.listener.localAddress();
+        r.listener.close();
+        r.listener = undefined;
+        t.reuseAddr = true;
+        t.bind(port, addr);
+      }
+      await t.connect(q.addr, q.port, abort.signal);
+    } catch (e) {
+      r.connecting = undefined;
+      t.close();
+      r.tcp = undefined;
+      if (nonblock) {
+        // The program polls for POLLOUT, then asks SO_ERROR: drop the backing socket and keep the error.
+        r.soError = e instanceof SocketError && e.code in LINUX_ERRNO ? (e.code as keyof typeof LINUX_ERRNO) : 'ECONNREFUSED';
+        void this.dataConn(r.id).then((c) => c?.sock.destroy());
+      }
+      return this.fail(q.seq, e);
+    }
+    r.connecting = undefined;
+    this.reply({ seq: q.seq, err: 0 });
+    const c = await this.dataConn(r.id);
+    if (c === null) {
+      t.destroy();
+      this.recs.delete(r.id);
+      return;
+    }
+    await pump(c.sock, t, c.head, nonblock ? Math.max(q.c, 0) : 0);
+    this.recs.delete(r.id);
+  }
+
+  private applyOpts(r: Rec, t: TcpSocket): void {
+    if ((this.opt(r, IPPROTO_TCP, TCP_NODELAY) ?? 0) !== 0) t.setNoDelay(true);
+    if ((this.opt(r, SOL_SOCKET, SO.KEEPALIVE) ?? 0) !== 0) t.setKeepAlive(true);
+    const snd = this.opt(r, SOL_SOCKET, SO.SNDBUF);
+    const rcv = this.opt(r, SOL_SOCKET, SO.RCVBUF);
+    if (snd !== undefined || rcv !== undefined) t.setBufferSizes(snd, rcv);
+    if ((this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0) t.reuseAddr = true;
+  }
+
+  private listen(q: Request): void {
+    const r = this.rec(q);
+    if (r === undefined) return;
+    if (r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    let l = r.listener;
+    if (l === undefined) {
+      l = this.image.sockets.tcpListener();
+      l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
+      r.listener = l;
+    }
+    l.noDelay = (this.opt(r, IPPROTO_TCP, TCP_NODELAY) ?? 0) !== 0;
+    // Linux takes a backlog <= 0 as the smallest queue; 4096 is its somaxconn.
+    r.backlog = Math.min(Math.max(q.a, 1), 4096);
+    l.listen(undefined, r.backlog);
+    this.reply({ seq: q.seq, err: 0 });
+    if (!r.listening) {
+      r.listening = true;
+      void this.acceptLoop(r, l).catch((e: unknown) => {
+        this.log.warn({ err: e }, 'linux program: accept loop failed');
+        this.closeRec(r);
+      });
+    }
+  }
+
+  private async acceptLoop(r: Rec, l: TcpListener): Promise<void> {
+    const c = await this.dataConn(r.id);
+    if (c === null) {
+      this.closeRec(r);
+      return;
+    }
+    const chan = c.sock;
+    r.chan = chan;
+    chan.on('data', () => {}); // a program writing to a listening socket: nothing to do
+    chan.on('error', () => {});
+    chan.on('end', () => this.closeRec(r)); // the program closed the listening socket
+    chan.on('close', () => this.closeRec(r));
+    chan.resume();
+    for (;;) {
+      while (r.ready.length >= r.backlog && r.chan !== undefined) {
+        await new Promise<void>((resolve) => {
+          r.room = resolve;
+        });
+        r.room = undefined;
+      }
+      if (r.chan === undefined) return;
+      const t = await l.accept();
+      if (t === null || r.chan === undefined) {
+        t?.destroy();
+        return;
+      }
+      chan.write(ONE); // the listening socket is readable: one byte per connection
+      const w = r.waiters.shift();
+      if (w !== undefined) this.handOut(w, t);
+      else r.ready.push(t);
+    }
+  }
+
+  private accept(q: Request): void {
+    const r = this.recs.get(q.id);
+    if (r === undefined || !r.listening) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    if (this.recs.has(q.a >>> 0)) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    const t = r.ready.shift();
+    if (t !== undefined) {
+      r.room?.();
+      return this.handOut({ seq: q.seq, newId: q.a >>> 0, family: r.family }, t);
+    }
+    if ((q.flags & NONBLOCK) !== 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EAGAIN });
+    r.waiters.push({ seq: q.seq, newId: q.a >>> 0, family: r.family });
+  }
+
+  /** Give connection `t` to the program's accept `w`: reply with the peer, then pump once its backing socket arrives. */
+  private handOut(w: Waiter, t: TcpSocket): void {
+    const nr: Rec = { id: w.newId, type: SOCK_STREAM, family: w.family, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
+    this.recs.set(w.newId, nr);
+    const peer = t.remoteAddress();
+    this.reply({ seq: w.seq, err: 0, addr: peer.addr, port: peer.port });
+    void this.dataConn(w.newId).then(async (c) => {
+      if (c === null) {
+        t.destroy();
+      } else {
+        await pump(c.sock, t, c.head);
+      }
+      this.recs.delete(w.newId);
+    }).catch((e: unknown) => this.log.warn({ err: e }, 'linux program: connection pump failed'));
+  }
+
+  private name(q: Request): void {
+    const r = this.recs.get(q.id);
+    if (q.a === 0) {
+      const ep = r?.tcp?.localAddress() ?? r?.listener?.localAddress() ?? { addr: 0, port: 0 };
+      return this.reply({ seq: q.seq, err: 0, addr: ep.addr, port: ep.port });
+    }
+    const t = r?.tcp;
+    if (t === undefined || r?.connecting !== undefined || t.remoteAddress().port === 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOTCONN });
+    const ep = t.remoteAddress();
+    this.reply({ seq: q.seq, err: 0, addr: ep.addr, port: ep.port });
+  }
+
+  private setopt(q: Request): void {
+    const r = this.rec(q);
+    if (r === undefined) return;
+    const level = q.a;
+    const name = q.b;
+    if (level !== SOL_SOCKET && level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
+      return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
+    }
+    r.opts.set(`${level}:${name}`, q.c);
+    const on = q.c !== 0;
+    // Options the image's sockets have act at once; the rest are kept (getsockopt reads them back).
+    if (level === SOL_SOCKET && name === SO.REUSEADDR) {
+      if (r.listener !== undefined) r.listener.reuseAddr = on;
+      if (r.tcp !== undefined) r.tcp.reuseAddr = on;
+    } else if (level === SOL_SOCKET && name === SO.KEEPALIVE) r.tcp?.setKeepAlive(on);
+    else if (level === SOL_SOCKET && (name === SO.SNDBUF || name === SO.RCVBUF) && q.c > 0) {
+      r.tcp?.setBufferSizes(name === SO.SNDBUF ? q.c : undefined, name === SO.RCVBUF ? q.c : undefined);
+    } else if (level === IPPROTO_TCP && name === TCP_NODELAY) {
+      r.tcp?.setNoDelay(on);
+      if (r.listener !== undefined) r.listener.noDelay = on;
+    }
+    this.reply({ seq: q.seq, err: 0 });
+  }
+
+  private getopt(q: Request): void {
+    const r = this.rec(q);
+    if (r === undefined) return;
+    const level = q.a;
+    const name = q.b;
+    let val: number | undefined;
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO.ERROR:
+          val = r.soError === null ? 0 : LINUX_ERRNO[r.soError];
+          // A failed non-blocking connect is done once its error is read (its backing socket is gone).
+          if (r.soError !== null && r.tcp === undefined && !r.listening) this.closeRec(r);
+          r.soError = null;
+          break;
+        case SO.TYPE:
+          val = r.type;
+          break;
+        case SO.DOMAIN:
+          val = r.family;
+          break;
+        case SO.PROTOCOL:
+          val = 6; // IPPROTO_TCP
+          break;
+        case SO.ACCEPTCONN:
+          val = r.listening ? 1 : 0;
+          break;
+        case SO.SNDBUF:
+          val = r.tcp?.cb.sndBufSize ?? this.opt(r, level, name) ?? 65536;
+          break;
+        case SO.RCVBUF:
+          val = r.tcp?.cb.rcvBufSize ?? this.opt(r, level, name) ?? 65536;
+          break;
+      }
+    } else if (level === IPPROTO_TCP && name === TCP_MAXSEG) {
+      val = this.opt(r, level, name) ?? 1460;
+    } else if (level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
+      return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
+    }
+    this.reply({ seq: q.seq, err: 0, val: val ?? this.opt(r, level, name) ?? 0 });
+  }
+
+  /** The caller of request `seq` went away (a signal): stop a connect, forget an accept. */
+  private cancel(seq: number): void {
+    for (const r of this.recs.values()) {
+      if (r.connecting?.seq === seq) r.connecting.abort.abort();
+      const i = r.waiters.findIndex((w) => w.seq === seq);
+      if (i >= 0) r.waiters.splice(i, 1);
+    }
+  }
+
+  private drop(id: number): void {
+    const r = this.recs.get(id);
+    if (r !== undefined) this.closeRec(r);
+  }
+
+  private closeRec(r: Rec): void {
+    this.recs.delete(r.id);
+    r.connecting?.abort.abort();
+    r.listener?.close();
+    r.listener = undefined;
+    for (const t of r.ready) t.destroy();
+    r.ready.length = 0;
+    r.waiters.length = 0;
+    const chan = r.chan;
+    r.chan = undefined;
+    chan?.destroy();
+    r.room?.();
+  }
+
+  /** The backing socket of `id` arrived (an upgraded control-socket connection). */
+  attach(id: number, sock: Socket, head: Uint8Array): void {
+    sock.pause(); // whoever takes it resumes it once listening
+    sock.on('error', () => {});
+    if (this.closed) {
+      sock.destroy();
+      return;
+    }
+    const w = this.attachWaiters.get(id);
+    if (w !== undefined) {
+      this.attachWaiters.delete(id);
+      w({ sock, head });
+      return;
+    }
+    this.arrived.get(id)?.sock.destroy();
+    this.arrived.set(id, { sock, head });
+    sock.once('close', () => {
+      if (this.arrived.get(id)?.sock !== sock) return;
+      // The program closed a socket that never got going (a failed connect, a bound one): forget it.
+      this.arrived.delete(id);
+      const r = this.recs.get(id);
+      if (r !== undefined && r.tcp === undefined && !r.listening && r.soError === null) this.closeRec(r);
+    });
+  }
+
+  private dataConn(id: number): Promise<{ sock: Socket; head: Uint8Array } | null> {
+    const c = this.arrived.get(id);
+    if (c !== undefined) {
+      this.arrived.delete(id);
+      return Promise.resolve(c);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.attachWaiters.delete(id);
+        resolve(null);
+      }, ATTACH_TIMEOUT_MS);
+      timer.unref();
+      this.attachWaiters.set(id, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+    });
+  }
+
+  /** The supervisor is gone: listeners and unaccepted connections go; connected sockets end with their programs. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of [...this.recs.values()]) if (r.tcp === undefined) this.closeRec(r);
+    for (const c of this.arrived.values()) c.sock.destroy();
+    this.arrived.clear();
+    for (const w of this.attachWaiters.values()) w(null);
+    this.attachWaiters.clear();
+  }
+
+  /** Sockets this session holds (tests, diagnostics). */
+  get size(): number {
+    return this.recs.size;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,75 @@
+/*
+ * The wire between vimage-supervisor and vimaged's Linux-program agent
+ * (daemon/linux/wire.ts is the other half; keep the two in step).
+ *
+ * The supervisor opens an agent session by upgrading a connection to the
+ * control socket (GET /v1/images/NAME/agent, Upgrade: vimage-agent). After
+ * the 101 response the daemon sends one hello frame, then both sides
+ * exchange fixed 32-byte frames, little-endian: requests one way, replies
+ * (matched by seq) the other. A reply may come long after its request
+ * (a blocking accept or connect); requests are served concurrently.
+ *
+ * Each image socket is backed by an AF_UNIX stream socket in the program.
+ * When it is connected or listens, the supervisor connects that same
+ * socket to the control socket with GET /v1/agent/data?key=KEY&id=ID
+ * (Upgrade: vimage-data); the daemon answers nothing on success and pumps
+ * bytes between it and the image socket ID from then on.
+ */
+#ifndef VIMAGE_SUPERVISOR_H
+#define VIMAGE_SUPERVISOR_H
+
+#include <stdint.h>
+
+#define VSA_MAGIC 0x414d4956u /* "VIMA" */
+#define VSA_VERSION 1
+
+enum vsa_op {
+  VSA_BIND = 1,    /* id, type, addr, port -> err */
+  VSA_CONNECT = 2, /* id, type, addr, port -> err once connected or failed */
+  VSA_LISTEN = 3,  /* id, type, a=backlog -> err */
+  VSA_ACCEPT = 4,  /* id, flags=VSA_NONBLOCK, a=new id -> err, peer addr, port */
+  VSA_NAME = 5,    /* id, a=0 local / 1 peer -> err, addr, port */
+  VSA_SETOPT = 6,  /* id, a=level, b=name, c=value -> err */
+  VSA_GETOPT = 7,  /* id, a=level, b=name -> err, val */
+  VSA_CANCEL = 8,  /* a=seq of a pending request whose caller went away -> nothing */
+  VSA_CLOSE = 9,   /* id -> nothing: forget the socket */
+};
+
+#define VSA_NONBLOCK 1
+#define VSA_INET6 2 /* an AF_INET6 socket: IPv4 through v4-mapped addresses */
+
+struct vsa_req {
+  uint32_t seq;
+  uint16_t op;
+  uint16_t type; /* SOCK_STREAM, SOCK_DGRAM */
+  uint32_t id;
+  uint32_t addr; /* IPv4 address, host byte order */
+  uint16_t port;
+  uint16_t flags;
+  int32_t a, b, c;
+};
+
+struct vsa_rep {
+  uint32_t seq;
+  int32_t err; /* Linux errno, 0 for success */
+  uint32_t addr;
+  uint16_t port;
+  uint16_t pad;
+  int32_t val;
+  uint32_t pad2[3];
+};
+
+struct vsa_hello {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t pad;
+  uint32_t pid; /* the daemon's pid */
+  uint8_t key[16];
+  uint32_t pad2;
+};
+
+_Static_assert(sizeof(struct vsa_req) == 32, "request frame is 32 bytes");
+_Static_assert(sizeof(struct vsa_rep) == 32, "reply frame is 32 bytes");
+_Static_assert(sizeof(struct vsa_hello) == 32, "hello frame is 32 bytes");
+
+#endif
