@@ -76,9 +76,20 @@ test('httpd serves files with keep-alive, HEAD, 404, 405, index.html, and never 
       pid: 1,
     };
     const done = httpd(ctx);
-    await n.settle();
-    const s = new TcpSocket(n.a);
-    await drive(n, s.connect(B_ADDR, 80));
+    // httpd resolves its root on the real file system before it listens:
+    // until then a connection is refused, so try again for a while (real time).
+    let s = new TcpSocket(n.a);
+    for (let tries = 0; ; tries++) {
+      try {
+        await drive(n, s.connect(B_ADDR, 80));
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ECONNREFUSED' || tries >= 200) throw e;
+        s.close();
+        await new Promise((r) => setTimeout(r, 10));
+        s = new TcpSocket(n.a);
+      }
+    }
     const ends = (body: string) => (t: string) => t.endsWith(body);
     const r1 = await exchange(n, s, 'GET /a.txt HTTP/1.1\r\nHost: b\r\n\r\n', ends('alpha'));
     assert.match(r1, /^HTTP\/1\.1 200 OK\r\n/);
