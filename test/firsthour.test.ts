@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { CLI, Lab, labUnavailable, sh } from './lab.js';
+import { CLI, Lab, labPool, labUnavailable, sh } from './lab.js';
 
 const P = 'vfh';
 const skip = labUnavailable();
@@ -29,15 +29,8 @@ function hostHas(ifname: string): boolean {
 }
 
 describe('a TAP\'s host side and its image interface are one link', { skip }, () => {
-  const labs: Lab[] = [];
-  const lab = (suffix: string): Lab => {
-    const l = new Lab(`${P}${suffix}`);
-    labs.push(l);
-    return l;
-  };
-  after(async () => {
-    for (const l of labs) await l.close();
-  });
+  const { lab, closeAll } = labPool(P);
+  after(closeAll);
 
   test('deleting the namespace that holds the host side removes the interface, its addresses and routes, and the saved state forgets it', async () => {
     const l = lab('n');

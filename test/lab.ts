@@ -148,6 +148,21 @@ export class Lab {
     if (gateway !== undefined) sh('ip', ['-n', ns, 'route', 'add', 'default', 'via', gateway]);
   }
 
+  /**
+   * Image `image` with one TAP whose host side (PREFIX + a0) is in a new
+   * namespace A at `host`/24, the image at `addr`/24, ARP settled both ways
+   * by one ping. Returns the namespace and the image's interface name.
+   */
+  async imageWithHost(image: string, host: string, addr: string): Promise<{ ns: string; tap: string }> {
+    const ns = this.netns('A');
+    await this.ok(['-c', image]);
+    const tap = (await this.ok([image, 'ifconfig', 'tap', 'create', 'hostname', `${this.prefix}a0`])).trim();
+    this.wireHost(`${this.prefix}a0`, ns, `${host}/24`);
+    await this.ok([image, 'ifconfig', tap, 'inet', `${addr}/24`, 'up']);
+    this.inNs(ns, ['ping', '-c', '1', '-W', '2', addr]);
+    return { ns, tap };
+  }
+
   /** Stop the daemon (SIGTERM, then SIGKILL) and remove everything this lab made. */
   async close(): Promise<void> {
     const d = this.daemon;
@@ -166,4 +181,22 @@ export class Lab {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Labs made on demand within one describe block (`lab('n')` is a lab named
+ * PREFIX + n), all closed by `closeAll` in its `after`.
+ */
+export function labPool(prefix: string): { lab: (suffix: string) => Lab; closeAll: () => Promise<void> } {
+  const labs: Lab[] = [];
+  return {
+    lab: (suffix) => {
+      const l = new Lab(`${prefix}${suffix}`);
+      labs.push(l);
+      return l;
+    },
+    closeAll: async () => {
+      for (const l of labs) await l.close();
+    },
+  };
 }

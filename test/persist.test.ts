@@ -83,12 +83,7 @@ describe('persist: an image keeps probing a Linux peer whose receive window stay
 
   before(async () => {
     await lab.start();
-    A = lab.netns('A');
-    await lab.ok(['-c', 'R']);
-    tap = (await lab.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', `${P}a0`])).trim();
-    lab.wireHost(`${P}a0`, A, `${HOST}/24`);
-    await lab.ok(['R', 'ifconfig', tap, 'inet', `${IMG}/24`, 'up']);
-    lab.inNs(A, ['ping', '-c', '1', '-W', '2', IMG]);
+    ({ ns: A, tap } = await lab.imageWithHost('R', HOST, IMG));
   });
   after(async () => {
     await lab.close();

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { CLI, DAEMON, Lab, labUnavailable, sh } from './lab.js';
+import { CLI, DAEMON, Lab, labPool, labUnavailable, sh } from './lab.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const P = 'vsvc';
@@ -82,15 +82,8 @@ describe('systemd units', () => {
 const skip = labUnavailable();
 
 describe('vimaged as a service', { skip }, () => {
-  const labs: Lab[] = [];
-  const lab = (suffix: string): Lab => {
-    const l = new Lab(`${P}${suffix}`);
-    labs.push(l);
-    return l;
-  };
-  after(async () => {
-    for (const l of labs) await l.close();
-  });
+  const { lab, closeAll } = labPool(P);
+  after(closeAll);
 
   test('tells systemd READY=1 once its socket answers, and STOPPING=1 on SIGTERM', async () => {
     const l = lab('n');

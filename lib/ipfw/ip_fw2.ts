@@ -21,9 +21,9 @@ import type { Ifnet } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { u32 } from '../wire/bytes.js';
-import { DynTable } from './dyn.js';
+import { DynTable, type DynLifetimes } from './dyn.js';
 import { Dummynet } from './dummynet.js';
-import { dynInstall, dynProbe, dynSweep, type Lifetimes } from './ip_fw_dynamic.js';
+import { dynInstall, dynProbe, dynSweep } from './ip_fw_dynamic.js';
 import { ipfwLog } from './ip_fw_log.js';
 import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
@@ -121,7 +121,7 @@ export class Ipfw {
   logWindow = -Infinity;
   logCount = 0;
   /** @internal Lifetimes read for one state update (ip_fw_dynamic.ts). */
-  readonly lt: Lifetimes = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
+  readonly lt: DynLifetimes = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
 
   // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
   proto = 0;

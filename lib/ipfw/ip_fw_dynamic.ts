@@ -8,6 +8,7 @@
 
 import { sysctlInt } from '../sysctl.js';
 import type { Ipfw } from './ip_fw2.js';
+import type { DynLifetimes } from './dyn.js';
 import type { Rule } from './rule.js';
 
 export const fwDynMax = sysctlInt({ name: 'net.inet.ip.fw.dyn_max', def: 16384, min: 0, max: 1_048_576, descr: 'Max number of dynamic states' });
@@ -24,17 +25,8 @@ export const fwDynShort = sysctlInt({
   descr: 'Lifetime of dynamic states for other situations',
 });
 
-/** The lifetimes in seconds, read from the image's sysctls into `lt` (no allocation). */
-export interface Lifetimes {
-  ack: number;
-  syn: number;
-  fin: number;
-  rst: number;
-  udp: number;
-  short: number;
-}
 
-function lifetimes(fw: Ipfw): Lifetimes {
+function lifetimes(fw: Ipfw): DynLifetimes {
   const v = fw.im.sysctl.v;
   const lt = fw.lt;
   lt.ack = v[fwDynAck.slot]!;

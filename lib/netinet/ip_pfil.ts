@@ -9,7 +9,6 @@
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { PfilHead } from '../net/pfil.js';
-import { u32 } from '../wire/bytes.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { ipInputDispatch } from './ip_input.js';
 import { buildIpHeader, ipOutputFinish, ipOutputLocal } from './ip_output.js';
@@ -19,7 +18,8 @@ import { FRAME_HEADROOM } from './ip_var.js';
 export function ipPfilInit(im: Vnet): void {
   (im as { inetPfil: PfilHead }).inetPfil = new PfilHead('inet', {
     resumeInput(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
-      ipInputDispatch(im, ifp, buf, off, (buf[off]! & 0xf) << 2, len, meta, u32(buf, off + 16));
+      const ip = im.ipViews.input.reset(buf, off, len);
+      ipInputDispatch(im, ifp, buf, off, ip.headerLen, len, meta, ip.dst);
     },
     resumeOutput(ifp: Ifnet, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): void {
       ipOutputFinish(im, ifp, nexthop, buf, off, len, mtu, meta);
