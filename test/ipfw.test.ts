@@ -95,14 +95,18 @@ describe('ipfw and dummynet between Linux hosts', { skip }, () => {
     }
   });
 
-  test('a pipe with delay 50 ms adds 50 ms to the ping round trip (within 1 ms)', async () => {
+  test('a pipe with delay 50 ms adds 50 ms to the ping round trip (never less, at most 2 ms more)', async () => {
     await lab.ok(['R', 'ipfw', '-q', 'flush']);
     await lab.ok(['R', 'ipfw', '-q', 'add', '1000', 'allow', 'ip', 'from', 'any', 'to', 'any']);
     const base = medianRtt(lab.inNs(A, ['ping', '-c', '20', '-i', '0.1', '-W', '2', '10.73.2.2']).stdout);
     await lab.ok(['R', 'ipfw', 'pipe', '1', 'config', 'delay', '50']);
     await lab.ok(['R', 'ipfw', '-q', 'add', '100', 'pipe', '1', 'icmp', 'from', 'any', 'to', 'any', 'in', 'recv', tA]);
     const slow = medianRtt(lab.inNs(A, ['ping', '-c', '20', '-i', '0.1', '-W', '2', '10.73.2.2']).stdout);
-    if (Math.abs(slow - base - 50) >= 1) {
+    // Never early. FreeBSD's dummynet runs on a 1 ms tick, so it adds up to 1 ms more; a shared
+    // machine that deschedules the daemon adds a little on top (CI saw +1.0 ms with the timer
+    // 0.7 ms late on average), hence 2 ms.
+    const added = slow - base;
+    if (added < 49.5 || added >= 52) {
       const timer = (JSON.parse(await lab.ok(['--json', 'R', 'ipfw', 'pipe', 'show'])) as { timer: unknown }).timer;
       assert.fail(`base ${base} ms, with the pipe ${slow} ms; dummynet timer ${JSON.stringify(timer)}\n${await lab.ok(['R', 'ipfw', 'show'])}${await lab.ok(['R', 'ipfw', 'pipe', 'show'])}`);
     }
