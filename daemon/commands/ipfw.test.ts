@@ -128,6 +128,13 @@ test('pipe and queue config, show, delete and flush', async () => {
     (await run(reg, r, 'ipfw queue show')).out,
     'q00005  50 sl. 0 flows (64 buckets) sched 1 weight 3 lmax 0 pri 0 droptail\n' + '    mask:  0x00 0x00000000/0x0000 -> 0xffffffff/0x0000\n',
   );
+  // As FreeBSD's kernel does it (sbin/ipfw/dummynet.c, "pipe N config"): pipe 1 is link 1 with
+  // scheduler 1 (WF2Q+, for queues attached to the pipe) and a FIFO scheduler 65537 with flowset
+  // 131073 for packets sent to the pipe itself. pipe show lists the FIFO one, sched show scheduler 1.
+  assert.equal(
+    (await run(reg, r, 'ipfw sched show')).out,
+    '00001:  10.000 Mbit/s   50 ms burst 0\n' + ' sched 1 type WF2Q+ flags 0x0 0 buckets 0 active\n' + '   Children flowsets: 5 \n',
+  );
   const bad = await run(reg, r, 'ipfw pipe 2 config bw 10Mbit/s delay lots');
   assert.equal(bad.status, 65);
   assert.equal(bad.err, 'ipfw: delay needs argument 0..10000ms\n  pipe 2 config bw 10Mbit/s delay lots\n                                  ^^^^\n');
