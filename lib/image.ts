@@ -19,7 +19,7 @@ import type { Logger } from './log.js';
 import { realPlatform, type Platform } from './platform.js';
 import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
 import { etherInput, etherStats } from './net/if_ethersubr.js';
-import { ipProtoRegister, ProtoSwitch, type Vnet } from './net/vnet.js';
+import { ipProtoRegister, ProtoSwitch, type ImageLimits, type Vnet } from './net/vnet.js';
 import { EpairDriver } from './net/if_epair.js';
 import { LoopDriver } from './net/if_loop.js';
 import { TapDriver, type TapOpener } from './net/if_tap.js';
@@ -144,6 +144,10 @@ export class Image implements Vnet {
     return this.registry.random();
   }
 
+  get limits(): Readonly<ImageLimits> {
+    return this.registry.limits;
+  }
+
   /** Milliseconds of CPU spent on this image (packets, timers, processes). */
   get cpuMs(): number {
     return this.cpu.ms;
@@ -259,14 +263,8 @@ export interface RegistryOptions {
 }
 
 /** Caps on what clients can create (configurable in the daemon). */
-export interface RegistryLimits {
+export interface RegistryLimits extends ImageLimits {
   images: number;
-  /** Interfaces per image, lo0 included. */
-  interfaces: number;
-  /** ipfw rules per image, the default rule not counted. */
-  rules: number;
-  /** Sockets opened by programs per image (accepted connections are not refused). */
-  sockets: number;
 }
 
 export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534, sockets: 65536 };

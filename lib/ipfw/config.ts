@@ -4,7 +4,7 @@
  * Dynamic states and counters are not configuration and are not saved.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
@@ -29,7 +29,7 @@ export interface IpfwConfig {
 }
 
 /** The image's rules, pipes and queues; undefined when it has none. */
-export function saveIpfwConfig(im: Image): IpfwConfig | undefined {
+export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
   const fw = im.fw;
   const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
   const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
@@ -59,7 +59,7 @@ export function saveIpfwConfig(im: Image): IpfwConfig | undefined {
  * already there, same number and body, is not added twice). Throws one
  * error naming every rule that did not parse or fit; the others are added.
  */
-export function restoreIpfwConfig(im: Image, data: unknown): void {
+export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   const d = data as Partial<IpfwConfig>;
   const fw = im.fw;
   for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));

@@ -22,7 +22,7 @@
  * schedulers in dn_sched.ts, the listings in dn_show.ts.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { Ifnet } from '../net/if.js';
 import { sysctlInt } from '../sysctl.js';
 import type { VnetHdr } from '../wire/vnet.js';
@@ -76,7 +76,7 @@ export class Dummynet {
   fastPath = 0;
 
   constructor(
-    private readonly im: Image,
+    private readonly im: Vnet,
     private readonly io: DnReinject,
   ) {
     this.timer = new HiresTimer(im.clock, this.onTimer);
@@ -234,7 +234,7 @@ export class Dummynet {
       sni.totPkts++;
       sni.totBytes += len;
     }
-    if (fs.plr > 0 && this.im.registry.random() < fs.plr) return this.drop(fq, si);
+    if (fs.plr > 0 && this.im.random() < fs.plr) return this.drop(fq, si);
     if (fs.qbytes ? fq.q.bytes + len > fs.qsize : fq.q.n >= fs.qsize) return this.drop(fq, si);
     if (
       pipe.bw === 0 &&
@@ -390,9 +390,9 @@ export class Dummynet {
   }
 
   private output(p: DnPkt): void {
-    const owner = this.im;
     const ifp = p.out ? p.outif : p.rcvif;
-    if (ifp === null || ifp.owner !== owner) this.orphans++;
+    // The interface left this image (moved or destroyed) while the packet waited.
+    if (ifp === null || this.im.ifnets.get(ifp.name) !== ifp) this.orphans++;
     else this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
     this.free(p);
   }

@@ -15,7 +15,7 @@
  * allocates nothing.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { Timer } from '../clock.js';
 import type { Ifnet } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
@@ -106,7 +106,7 @@ function globMatch(pat: string, s: string): boolean {
 }
 
 export class Ipfw {
-  readonly im: Image;
+  readonly im: Vnet;
   /** Sorted by number; the default rule is always last. */
   rules: Rule[];
   readonly defaultRule: Rule;
@@ -137,7 +137,7 @@ export class Ipfw {
   /** @internal The matched rule of the last `check` (for the action and dummynet). */
   hit: Rule | null = null;
 
-  constructor(im: Image) {
+  constructor(im: Vnet) {
     this.im = im;
     this.defaultRule = new Rule({
       num: DEFAULT_RULE,
@@ -270,7 +270,7 @@ export class Ipfw {
       if (r.qDpLo >= 0 && (!ports || dport < r.qDpLo || dport > r.qDpHi)) continue;
       if (r.qSpLo >= 0 && (!ports || sport < r.qSpLo || sport > r.qSpHi)) continue;
       if (r.qDir !== 0 && r.qDir !== dir) continue;
-      if (r.prob < 1 && im.registry.random() >= r.prob) continue;
+      if (r.prob < 1 && im.random() >= r.prob) continue;
       if (!this.match(r.insns, out, rcvif, outif, buf, off)) continue;
       if (r.keepState && !dynInstall(this, r)) {
         this.hit = r;
@@ -434,13 +434,20 @@ function ifMatch(c: Insn, ifp: Ifnet): boolean {
   return false;
 }
 
+declare module '../net/vnet.js' {
+  interface Vnet {
+    /** ipfw rule chain, dynamic states and dummynet; made by ipfwInit. */
+    fw: Ipfw;
+  }
+}
+
 /** Subsystem init, after the inet pfil head exists: the chain, and its hook on the head. */
-export function ipfwInit(im: Image): void {
+export function ipfwInit(im: Vnet): void {
   im.fw = new Ipfw(im);
   im.fw.hook.attach();
 }
 
-export function ipfwDestroy(im: Image): void {
+export function ipfwDestroy(im: Vnet): void {
   im.fw.hook.detach();
   im.fw.destroy();
 }

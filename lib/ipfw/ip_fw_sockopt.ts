@@ -27,7 +27,7 @@ export function chainRefresh(fw: Ipfw): void {
 /** Add a parsed rule, numbering it when it has no number; returns it. */
 export function chainAdd(fw: Ipfw, rule: Rule): Rule {
   const im = fw.im;
-  const max = im.registry.limits.rules;
+  const max = im.limits.rules;
   if (fw.rules.length - 1 >= max) fail(E.LIMIT, `image ${im.name} has ${max} rules, the daemon's limit (limits.rules in vimaged's configuration)`);
   if (rule.num === 0) {
     const step = im.sysctl.v[fwAutoincStep.slot]!;

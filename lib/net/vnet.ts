@@ -73,6 +73,16 @@ export class ProtoSwitch {
   }
 }
 
+/** What one image may hold, set daemon-wide (limits in vimaged's configuration). */
+export interface ImageLimits {
+  /** Interfaces per image, lo0 included. */
+  interfaces: number;
+  /** ipfw rules per image, the default rule not counted. */
+  rules: number;
+  /** Sockets opened by programs per image (accepted connections are not refused). */
+  sockets: number;
+}
+
 /** The core every image offers its subsystems. Subsystems add their state by augmentation. */
 export interface Vnet {
   readonly name: string;
@@ -85,6 +95,7 @@ export interface Vnet {
   readonly sysctl: SysctlValues;
   /** Randomness (injected; tests make it repeatable). */
   random(): number;
+  readonly limits: Readonly<ImageLimits>;
   readonly protosw: ProtoSwitch;
 
   readonly ifnets: ReadonlyMap<string, Ifnet>;

@@ -88,6 +88,6 @@ export function icmpErrno(type: number, code: number): Errno | undefined {
 }
 
 /** A new socket in `im`, unless the daemon's limit on sockets per image is reached (EMFILE). */
-export function socketRoom(im: { sockets: { size: number }; registry: { limits: { sockets: number } } }): void {
-  if (im.sockets.size >= im.registry.limits.sockets) throw new SocketError('EMFILE', 'socket');
+export function socketRoom(im: { sockets: { size: number }; limits: { sockets: number } }): void {
+  if (im.sockets.size >= im.limits.sockets) throw new SocketError('EMFILE', 'socket');
 }

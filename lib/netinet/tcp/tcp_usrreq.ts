@@ -12,7 +12,7 @@
  */
 
 import type { Clock, Timer } from '../../clock.js';
-import type { Image } from '../../image.js';
+import type { Vnet } from '../../net/vnet.js';
 import type { Ifnet } from '../../net/if.js';
 import { InPcb, PcbTable } from '../../socket/in_pcb.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../../wire/checksum.js';
@@ -25,6 +25,14 @@ import { RTF } from '../route.js';
 import { TcpCb, type TcpErrno, type TcpHost } from './tcp_cb.js';
 import { seq, seqAdd, seqGt } from './tcp_seq.js';
 import { TCPS, tcpBlackhole, tcpCcAlgorithm, tcpMssDflt, tcpStats, tcpSyncookies, tcpTso, type TcpStat, type TcpState } from './tcp_var.js';
+
+declare module '../../net/vnet.js' {
+  interface Vnet {
+    /** TCP connections and listeners (FreeBSD's tcbinfo); made by tcpInit. */
+    tcp: TcpImage;
+    readonly tcpstat: TcpStat;
+  }
+}
 
 /** A TCP endpoint in the table: a connection or a listener. */
 export class TcpPcb extends InPcb {
@@ -63,7 +71,7 @@ interface CbPcb {
 
 /** Per-image TCP: the TcpHost of its connections. */
 export class TcpImage implements TcpHost {
-  readonly im: Image;
+  readonly im: Vnet;
   readonly stat: TcpStat;
   readonly sysctl: readonly number[];
   readonly tcb = new PcbTable<TcpPcb>('tcp');
@@ -80,12 +88,12 @@ export class TcpImage implements TcpHost {
   /** Every connection (for listing and destroy). */
   readonly conns = new Set<TcpCb>();
 
-  constructor(im: Image) {
+  constructor(im: Vnet) {
     this.im = im;
     this.stat = im.tcpstat;
     this.sysctl = im.sysctl.v;
     this.clock = im.clock;
-    this.secret = Math.floor(im.registry.random() * 0x100000000) >>> 0;
+    this.secret = Math.floor(im.random() * 0x100000000) >>> 0;
   }
 
   now(): number {
@@ -97,7 +105,7 @@ export class TcpImage implements TcpHost {
   }
 
   random(): number {
-    return this.im.registry.random();
+    return this.im.random();
   }
 
   stateChange(_cb: TcpCb, from: TcpState, to: TcpState): void {
@@ -444,21 +452,21 @@ export class TcpImage implements TcpHost {
   }
 }
 
-export function tcpInit(im: Image): void {
+export function tcpInit(im: Vnet): void {
   im.tcp = new TcpImage(im);
 }
 
-export function tcpDestroy(im: Image): void {
+export function tcpDestroy(im: Vnet): void {
   im.tcp.destroy();
 }
 
 /** IP input for protocol 6. */
-export function tcpInput(im: Image, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdrT, bcast: boolean): void {
+export function tcpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, meta: VnetHdrT, bcast: boolean): void {
   im.tcp.input(ifp, buf, off, hlen, ipLen, meta, bcast);
 }
 
 /** ICMP error quoting a TCP segment. */
-export function tcpCtlInput(im: Image, errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT', mtu: number, buf: Uint8Array, q: number): void {
+export function tcpCtlInput(im: Vnet, errno: 'ECONNREFUSED' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'ENOPROTOOPT', mtu: number, buf: Uint8Array, q: number): void {
   im.tcp.ctlInput(errno, mtu, buf, q);
 }
 
