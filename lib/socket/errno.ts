@@ -6,6 +6,8 @@
  * (`so_error`) and the next call reports it.
  */
 
+import type { Vnet } from '../net/vnet.js';
+
 export const ERRNO_TEXT = {
   EADDRINUSE: 'Address already in use',
   EADDRNOTAVAIL: "Can't assign requested address",
@@ -87,7 +89,14 @@ export function icmpErrno(type: number, code: number): Errno | undefined {
   }
 }
 
+declare module '../net/vnet.js' {
+  interface Vnet {
+    /** Open sockets of programs in this image; destroying the image closes them. */
+    readonly sockets: Set<{ close(): void }>;
+  }
+}
+
 /** A new socket in `im`, unless the daemon's limit on sockets per image is reached (EMFILE). */
-export function socketRoom(im: { sockets: { size: number }; limits: { sockets: number } }): void {
+export function socketRoom(im: Vnet): void {
   if (im.sockets.size >= im.limits.sockets) throw new SocketError('EMFILE', 'socket');
 }

@@ -3,7 +3,7 @@
  * TCP connections and listeners, then UDP endpoints, newest first.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import { TCP_STATE_NAMES, TCPS } from '../netinet/tcp/tcp_var.js';
 
 export interface SocketRow {
@@ -20,7 +20,7 @@ export interface SocketRow {
   listen?: { qlen: number; incqlen: number; maxqlen: number };
 }
 
-export function listSockets(im: Image): SocketRow[] {
+export function listSockets(im: Vnet): SocketRow[] {
   const rows: SocketRow[] = [];
   for (const p of im.tcp.tcb.all()) {
     if (p.listen !== null) {

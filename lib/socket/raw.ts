@@ -14,7 +14,7 @@
  * EHOSTDOWN, ENOBUFS).
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { Ifnet } from '../net/if.js';
 import { buildIpHeader, ipOutputLocal } from '../netinet/ip_output.js';
 import { allocPacket } from '../netinet/ip_var.js';
@@ -62,7 +62,7 @@ export class RawSocket implements RawPcb, AsyncIterable<RawPacket> {
 
   /** socket(AF_INET, SOCK_RAW, proto); EMFILE at the daemon's limit on sockets per image. */
   constructor(
-    readonly im: Image,
+    readonly im: Vnet,
     proto: number,
   ) {
     if (!Number.isInteger(proto) || proto < 1 || proto > 255) throw new SocketError('EINVAL', 'socket');

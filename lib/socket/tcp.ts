@@ -16,7 +16,7 @@
  * `write` are referenced, not copied, until acknowledged: do not reuse them.
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import type { TcpCb, TcpErrno, TcpSockHooks } from '../netinet/tcp/tcp_cb.js';
 import { TcpListen, TcpPcb, type TcpListenHooks } from '../netinet/tcp/tcp_usrreq.js';
 import { TCPS, tcpSomaxconn } from '../netinet/tcp/tcp_var.js';
@@ -36,7 +36,7 @@ function toAddr(a: number | string, call: string): number {
 }
 
 export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
-  readonly im: Image;
+  readonly im: Vnet;
   readonly cb: TcpCb;
   private pcb: TcpPcb;
   private err: Errno | null = null;
@@ -48,7 +48,7 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
   /** The connection is gone (closed by both sides, reset or timed out). */
   finished = false;
 
-  constructor(im: Image, accepted?: TcpCb) {
+  constructor(im: Vnet, accepted?: TcpCb) {
     this.im = im;
     if (accepted !== undefined) {
       this.cb = accepted;
@@ -284,7 +284,7 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
 }
 
 export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
-  readonly im: Image;
+  readonly im: Vnet;
   readonly pcb = new TcpPcb();
   private q: TcpListen | null = null;
   private wake: (() => void) | null = null;
@@ -292,7 +292,7 @@ export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
   /** TCP_NODELAY for accepted connections. */
   noDelay = false;
 
-  constructor(im: Image) {
+  constructor(im: Vnet) {
     socketRoom(im);
     this.im = im;
     im.sockets.add(this);

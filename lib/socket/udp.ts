@@ -10,7 +10,7 @@
  * FreeBSD does (ECONNREFUSED after a port unreachable).
  */
 
-import type { Image } from '../image.js';
+import type { Vnet } from '../net/vnet.js';
 import { UdpPcb, udpOutput, udpRecvspace, type UdpSockHooks } from '../netinet/udp_usrreq.js';
 import { parseIp4 } from '../wire/ipv4.js';
 import { SocketError, socketRoom, type Errno } from './errno.js';
@@ -27,7 +27,7 @@ export interface Datagram {
 }
 
 export class UdpSocket implements UdpSockHooks, AsyncIterable<Datagram> {
-  readonly im: Image;
+  readonly im: Vnet;
   readonly pcb: UdpPcb;
   private readonly q = new AsyncQueue<Datagram>();
   private queued = 0;
@@ -38,7 +38,7 @@ export class UdpSocket implements UdpSockHooks, AsyncIterable<Datagram> {
   /** SO_RCVBUF in bytes. */
   rcvBuf: number;
 
-  constructor(im: Image) {
+  constructor(im: Vnet) {
     socketRoom(im);
     this.im = im;
     this.pcb = new UdpPcb(this);
