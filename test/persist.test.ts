@@ -71,7 +71,6 @@ print(n, h.hexdigest(), flush=True)
 describe('persist: an image keeps probing a Linux peer whose receive window stays closed', { skip }, () => {
   const lab = new Lab(P);
   let A = '';
-  let tap = '';
 
   async function tcpCounters(): Promise<{ probes: number; persist: number }> {
     const s = await lab.ok(['R', 'netstat', '-s', '-p', 'tcp']);
@@ -83,7 +82,7 @@ describe('persist: an image keeps probing a Linux peer whose receive window stay
 
   before(async () => {
     await lab.start();
-    ({ ns: A, tap } = await lab.imageWithHost('R', HOST, IMG));
+    ({ ns: A } = await lab.imageWithHost('R', HOST, IMG));
   });
   after(async () => {
     await lab.close();

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { CLI, DAEMON, Lab, labPool, labUnavailable, sh } from './lab.js';
+import { CLI, DAEMON, labPool, labUnavailable, sh } from './lab.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const P = 'vsvc';

@@ -92,7 +92,6 @@ function overtaken(pcap: Buffer): { segments: number; overtaken: number } {
 describe('transport: TCP and UDP sockets in an image against Linux', { skip }, () => {
   const lab = new Lab(P);
   let A = '';
-  let tap = '';
 
   /** Wait until `netstat -an` in R shows a line matching `re`. */
   async function waitSocket(re: RegExp): Promise<void> {
@@ -123,7 +122,7 @@ describe('transport: TCP and UDP sockets in an image against Linux', { skip }, (
 
   before(async () => {
     await lab.start();
-    ({ ns: A, tap } = await lab.imageWithHost('R', HOST, IMG));
+    ({ ns: A } = await lab.imageWithHost('R', HOST, IMG));
   });
   after(async () => {
     await lab.close();

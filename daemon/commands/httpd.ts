@@ -13,7 +13,7 @@
 
 import { open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { TcpListener, type TcpSocket } from '../../lib/socket/tcp.js';
+import type { TcpSocket } from '../../lib/socket/tcp.js';
 import { ip4ToString } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';

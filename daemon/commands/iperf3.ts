@@ -18,7 +18,7 @@
 
 import type { Timer } from '../../lib/control/index.js';
 import type { ImageControl } from '../../lib/control/index.js';
-import { TcpListener, type TcpSocket } from '../../lib/socket/tcp.js';
+import type { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';

@@ -16,7 +16,7 @@
 import type { Timer } from '../../lib/control/index.js';
 import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
-import { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
+import { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';

@@ -10,7 +10,7 @@
 
 import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
-import { TcpListener, type TcpSocket } from '../../lib/socket/tcp.js';
+import type { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket } from '../../lib/socket/udp.js';
 import { ip4ToString } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';

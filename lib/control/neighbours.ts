@@ -7,7 +7,7 @@
 
 import type { Image } from '../image.js';
 import { E, fail } from '../errors.js';
-import { arpAddStatic, arpDelete, arpMaxAge, LLE_INCOMPLETE, LLE_REACHABLE, LLE_STATIC } from '../netinet/if_ether.js';
+import { arpAddStatic, arpDelete, arpMaxAge, LLE_INCOMPLETE, LLE_STATIC } from '../netinet/if_ether.js';
 import type { Mac } from '../wire/ethernet.js';
 import { ip4ToString } from '../wire/ipv4.js';
 
@@ -71,11 +71,7 @@ export class NeighboursControl {
     if (!o.replace && im.arp.entries.get(ip)?.state === LLE_STATIC) {
       fail(E.ADDRESS_EXISTS, `set ${ip4ToString(ip)}: a permanent entry exists; use 'arp -S' to replace it or 'arp -d' first`);
     }
-    const e = arpAddStatic(im, ip, mac);
-    if (o.temp) {
-      e.state = LLE_REACHABLE;
-      e.expire = im.clock.now() + im.sysctl.get(arpMaxAge) * 1000;
-    }
+    arpAddStatic(im, ip, mac, o.temp ? im.sysctl.get(arpMaxAge) * 1000 : undefined);
   }
 
   /** `arp -d`: one of our own addresses cannot be deleted here. */

@@ -345,13 +345,19 @@ function arpSend(im: Vnet, ifp: Ifnet, op: number, dst: Mac, spa: number, tha: M
   return true;
 }
 
-/** `arp -s`: a permanent entry. */
-export function arpAddStatic(im: Vnet, ip: number, mac: Mac): LlEntry {
+/**
+ * `arp -s`: a permanent entry, or with `tempMs` (`arp -s ... temp`) a
+ * reachable one that expires after that many milliseconds.
+ */
+export function arpAddStatic(im: Vnet, ip: number, mac: Mac, tempMs?: number): LlEntry {
   const ifp = im.interfaceForNeighbour(ip);
   if (ifp === undefined) fail(E.NETWORK_UNREACHABLE, `set ${ip4ToString(ip)}: no interface has a subnet containing this address; configure one with ifconfig first`);
   const old = im.arp.entries.get(ip);
   if (old !== undefined) dropHeld(im, old);
-  const e: LlEntry = { ip, mac, ifp, state: LLE_STATIC, expire: Infinity, asked: 0, lastAsked: 0, hold: [] };
+  const e: LlEntry =
+    tempMs === undefined
+      ? { ip, mac, ifp, state: LLE_STATIC, expire: Infinity, asked: 0, lastAsked: 0, hold: [] }
+      : { ip, mac, ifp, state: LLE_REACHABLE, expire: im.clock.now() + tempMs, asked: 0, lastAsked: 0, hold: [] };
   im.arp.entries.set(ip, e);
   return e;
 }

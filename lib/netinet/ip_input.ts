@@ -13,7 +13,6 @@ import { etherRegister, ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import { put32, u32 } from '../wire/bytes.js';
 import { PFIL_PASS } from '../net/pfil.js';
-import { checksumAdjust, internetChecksum } from '../wire/checksum.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_HDR_LEN, IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';

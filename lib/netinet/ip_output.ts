@@ -8,7 +8,7 @@
  * Ethernet header (and the TAP's virtio-net header) are written in place.
  */
 
-import { IFF, PKT_HEADROOM, type Ifnet } from '../net/if.js';
+import { IFF, type Ifnet } from '../net/if.js';
 import { PFIL_DROPPED, PFIL_PASS } from '../net/pfil.js';
 import { NETISR_IP } from '../net/netisr.js';
 import type { Vnet } from '../net/vnet.js';

@@ -254,7 +254,7 @@ test('ICMP port unreachable fails a connect in SYN_SENT with ECONNREFUSED', asyn
 
 test('destroying an image closes its sockets and stops their timers', async () => {
   const n = twoImages();
-  const { s, c } = await connected(n);
+  const { c } = await connected(n);
   const r = c.read();
   n.reg.destroy('B');
   assert.equal(await r, null);

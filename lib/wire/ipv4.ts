@@ -5,7 +5,7 @@
  * once; after it returns true no accessor reads out of bounds.
  */
 
-import { WireView, put16, put32, u16, u32 } from './bytes.js';
+import { WireView, put16, put32, u16 } from './bytes.js';
 import { checksumAdjust, internetChecksum } from './checksum.js';
 
 export const IP_HDR_LEN = 20;

@@ -167,7 +167,7 @@ test('a window that shrinks to zero under data in flight: retransmission stops, 
 
 test('lost probes and a lost window update: probing goes on and the next probe finds the open window', () => {
   const rig = zeroWindow(1);
-  const { link, a, b } = rig;
+  const { a } = rig;
   let lostProbes = 0;
   let reading = false;
   let lostUpdates = 0;
