@@ -10,6 +10,7 @@ import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { checksumAdjust } from '../wire/checksum.js';
 import { ICMP_MINLEN, ICMP_TIMXCEED, ICMP_TSLEN, ICMP_TYPE, ICMP_UNREACH, IcmpPacket, isIcmpError } from '../wire/icmp.js';
+import { IPOPT } from '../wire/ip_options.js';
 import { IP_HDR_LEN, IP_OFFMASK, IPPROTO, Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, type VnetHdr } from '../wire/vnet.js';
 import { buildIpHeader, ipOutputLocal } from './ip_output.js';
@@ -270,22 +271,11 @@ function icmpReflect(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: n
   let from = dst;
   if (im.localIfnet(dst) === undefined) from = ifp.subnetOf(src)?.addr ?? ifp.addrs[0]?.addr ?? 0;
   if (hlen > 20) {
-    // Keep record route (7) and timestamp (68) options, padded to 32 bits; move the ICMP message up against them.
+    // Keep record route and timestamp options, padded to 32 bits; move the ICMP message up against them.
     let w = off + 20;
-    for (let cp = off + 20; cp < off + hlen; ) {
-      const opt = buf[cp]!;
-      if (opt === 0) break;
-      if (opt === 1) {
-        cp++;
-        continue;
-      }
-      const n = buf[cp + 1] ?? 0;
-      if (n < 2 || cp + n > off + hlen) break;
-      if (opt === 7 || opt === 68) {
-        buf.copyWithin(w, cp, cp + n);
-        w += n;
-      }
-      cp += n;
+    for (const o = im.ipViews.options.reset(buf, off, hlen); !o.done && o.length !== 0; ) {
+      if (o.kind === IPOPT.RR || o.kind === IPOPT.TS) w = o.takeTo(w);
+      else o.next();
     }
     while (((w - off) & 3) !== 0) buf[w++] = 0;
     const nh = w - off;

@@ -11,9 +11,9 @@
 import type { Ifnet } from '../net/if.js';
 import { etherRegister, ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
-import { put32, u32 } from '../wire/bytes.js';
 import { PFIL_PASS } from '../net/pfil.js';
 import { ICMP_TYPE, ICMP_TIMXCEED, ICMP_UNREACH } from '../wire/icmp.js';
+import { IPOPT, IPOPT_TS } from '../wire/ip_options.js';
 import { IP_HDR_LEN, IPPROTO, type Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmpError, icmpInput } from './ip_icmp.js';
@@ -107,8 +107,6 @@ export function ipDeliver(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
   }
 }
 
-const IPOPT = { EOL: 0, NOP: 1, RR: 7, TS: 68, LSRR: 131, SSRR: 137 } as const;
-const IPOPT_TS = { TSONLY: 0, TSANDADDR: 1, PRESPEC: 3 } as const;
 
 /**
  * FreeBSD's ip_dooptions() with its defaults (net.inet.ip.sourceroute=0,
@@ -121,33 +119,29 @@ const IPOPT_TS = { TSONLY: 0, TSANDADDR: 1, PRESPEC: 3 } as const;
  */
 function ipDoOptions(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: number, ipLen: number, dst: number): boolean {
   const st = im.ipstat;
-  const end = off + hlen;
+  const o = im.ipViews.options.reset(buf, off, hlen);
   let type: number = ICMP_TYPE.PARAM_PROB;
   let code = 0;
   let changed = false;
   const ours = im.inAddrs.has(dst);
   bad: {
-    for (let cp = off + 20; cp < end; ) {
-      const opt = buf[cp]!;
-      if (opt === IPOPT.EOL) break;
-      if (opt === IPOPT.NOP) {
-        cp++;
-        continue;
-      }
-      const optlen = end - cp < 2 ? 0 : buf[cp + 1]!;
-      if (optlen < 2 || optlen > end - cp) {
-        code = cp + 1 - off;
+    for (; !o.done; o.next()) {
+      const opt = o.kind;
+      if (opt === IPOPT.NOP) continue;
+      const optlen = o.length;
+      if (optlen === 0) {
+        code = o.at(1);
         break bad;
       }
       switch (opt) {
         case IPOPT.LSRR:
         case IPOPT.SSRR:
           if (optlen < 3) {
-            code = cp + 1 - off;
+            code = o.at(1);
             break bad;
           }
-          if (buf[cp + 2]! < 4) {
-            code = cp + 2 - off;
+          if (o.pointer < 4) {
+            code = o.at(2);
             break bad;
           }
           // No source routing: a strict route through a host that is not ours failed;
@@ -160,11 +154,11 @@ function ipDoOptions(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: n
           st.cantforward++;
           return true;
         case IPOPT.RR: {
-          if (optlen < 3 || buf[cp + 2]! < 4) {
-            code = cp + 2 - off;
+          if (optlen < 3 || o.pointer < 4) {
+            code = o.at(2);
             break bad;
           }
-          const at = buf[cp + 2]! - 1;
+          const at = o.pointer - 1;
           if (at > optlen - 4) break; // full: nothing to record
           // Our address: the destination when it is ours, else where the packet leaves.
           let addr = ours ? dst : 0;
@@ -177,53 +171,52 @@ function ipDoOptions(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: n
             code = ICMP_UNREACH.HOST;
             break bad;
           }
-          put32(buf, cp + at, addr);
-          buf[cp + 2] = at + 5;
+          o.setWord(at, addr);
+          o.pointer = at + 5;
           changed = true;
           break;
         }
         case IPOPT.TS: {
-          if (optlen < 4 || optlen > 40 || buf[cp + 2]! < 5) {
-            code = cp + 1 - off;
+          if (optlen < 4 || optlen > 40 || o.pointer < 5) {
+            code = o.at(1);
             break bad;
           }
-          let at = buf[cp + 2]! - 1;
+          let at = o.pointer - 1;
           if (at > optlen - 4) {
             // Full: count the overflow; the count itself overflowing is an error.
-            buf[cp + 3] = (buf[cp + 3]! + 0x10) & 0xff;
+            o.tsOverflow = o.tsOverflow + 1;
             changed = true;
-            if ((buf[cp + 3]! & 0xf0) === 0) {
-              code = cp + 2 - off;
+            if (o.tsOverflow === 0) {
+              code = o.at(2);
               break bad;
             }
             break;
           }
-          const flg = buf[cp + 3]! & 0xf;
+          const flg = o.tsFlags;
           if (flg !== IPOPT_TS.TSONLY && flg !== IPOPT_TS.TSANDADDR && flg !== IPOPT_TS.PRESPEC) {
-            code = cp + 3 - off;
+            code = o.at(3);
             break bad;
           }
           if (flg !== IPOPT_TS.TSONLY) {
             if (at + 8 > optlen) {
-              code = cp + 2 - off;
+              code = o.at(2);
               break bad;
             }
             if (flg === IPOPT_TS.TSANDADDR) {
               const a = ifp.subnetOf(dst)?.addr ?? ifp.addrs[0]?.addr;
               if (a === undefined) break;
-              put32(buf, cp + at, a);
-            } else if (!im.inAddrs.has(u32(buf, cp + at))) break; // prespecified for someone else
+              o.setWord(at, a);
+            } else if (!im.inAddrs.has(o.word(at))) break; // prespecified for someone else
             at += 4;
-            buf[cp + 2] = buf[cp + 2]! + 4;
+            o.pointer = o.pointer + 4;
           }
           // Milliseconds since midnight UT (RFC 791), as iptime().
-          put32(buf, cp + at, im.platform.wallNow() % 86_400_000);
-          buf[cp + 2] = buf[cp + 2]! + 4;
+          o.setWord(at, im.platform.wallNow() % 86_400_000);
+          o.pointer = o.pointer + 4;
           changed = true;
           break;
         }
       }
-      cp += optlen;
     }
     // The header changed: its checksum must be whole again for forwarding's incremental update.
     if (changed) im.ipViews.input.reset(buf, off, ipLen).fillChecksum();

@@ -8,6 +8,7 @@ import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
+import { Ipv4Options } from '../wire/ip_options.js';
 import { TcpPacket } from '../wire/tcp.js';
 
 export const ipForwarding = sysctlInt({
@@ -95,6 +96,8 @@ export class IpViews {
   readonly frag = new Ipv4Packet();
   /** The TCP header of a forwarded or segmented GSO frame. */
   readonly tcp = new TcpPacket();
+  /** The options of a received header (ip_dooptions) or of one being reflected (icmp_reflect). */
+  readonly options = new Ipv4Options();
 }
 
 declare module '../net/vnet.js' {
