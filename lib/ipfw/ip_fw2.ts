@@ -20,7 +20,10 @@ import type { Timer } from '../clock.js';
 import type { Ifnet } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
-import { u32 } from '../wire/bytes.js';
+import { IcmpPacket } from '../wire/icmp.js';
+import { IP_OFFMASK, Ipv4Packet } from '../wire/ipv4.js';
+import { TcpPacket } from '../wire/tcp.js';
+import { UdpPacket } from '../wire/udp.js';
 import { DynTable, type DynLifetimes } from './dyn.js';
 import { Dummynet } from './dummynet.js';
 import { dynInstall, dynProbe, dynSweep } from './ip_fw_dynamic.js';
@@ -122,6 +125,11 @@ export class Ipfw {
   logCount = 0;
   /** @internal Lifetimes read for one state update (ip_fw_dynamic.ts). */
   readonly lt: DynLifetimes = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
+  /** Views over the packet being checked. */
+  private readonly ip = new Ipv4Packet();
+  private readonly tcp = new TcpPacket();
+  private readonly udp = new UdpPacket();
+  private readonly icmp = new IcmpPacket();
 
   // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
   proto = 0;
@@ -208,14 +216,15 @@ export class Ipfw {
    */
   check(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
     const im = this.im;
-    const hlen = (buf[off]! & 0xf) << 2;
-    const proto = buf[off + 9]!;
-    const fragOff = ((buf[off + 6]! & 0x1f) << 8) | buf[off + 7]!;
+    const ip = this.ip.reset(buf, off, len);
+    const hlen = ip.headerLen;
+    const proto = ip.protocol;
+    const fragOff = ip.fragField & IP_OFFMASK;
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
-    this.src = u32(buf, off + 12);
-    this.dst = u32(buf, off + 16);
+    this.src = ip.src;
+    this.dst = ip.dst;
     this.fragOff = fragOff;
     this.sport = 0;
     this.dport = 0;
@@ -227,16 +236,19 @@ export class Ipfw {
       // A first fragment or whole packet must carry its transport header (pullup).
       if (proto === IPPROTO_TCP) {
         if (room < 20) return this.pullupFailed();
-        this.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
-        this.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
-        this.tcpFlags = buf[l4 + 13]!;
+        const th = this.tcp.reset(buf, l4, room);
+        this.sport = th.srcPort;
+        this.dport = th.dstPort;
+        this.tcpFlags = th.flags;
       } else if (proto === IPPROTO_UDP || proto === IPPROTO_SCTP) {
         if (room < 8) return this.pullupFailed();
-        this.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
-        this.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+        // SCTP's ports sit where UDP's do.
+        const uh = this.udp.reset(buf, l4, room);
+        this.sport = uh.srcPort;
+        this.dport = uh.dstPort;
       } else if (proto === IPPROTO_ICMP) {
         if (room < 4) return this.pullupFailed();
-        this.icmpType = buf[l4]!;
+        this.icmpType = this.icmp.reset(buf, l4, room).type;
       }
     }
 
@@ -383,11 +395,11 @@ export class Ipfw {
       case O.IPLEN:
         return c.list.length === 0 ? this.ipLen === c.arg : rangeMatch(c.list, this.ipLen);
       case O.IPTTL: {
-        const ttl = buf[off + 8]!;
+        const ttl = this.ip.ttl;
         return c.list.length === 0 ? ttl === c.arg : rangeMatch(c.list, ttl);
       }
       case O.IPID: {
-        const id = (buf[off + 4]! << 8) | buf[off + 5]!;
+        const id = this.ip.ident;
         return c.list.length === 0 ? id === c.arg : rangeMatch(c.list, id);
       }
       case O.ICMPTYPE:

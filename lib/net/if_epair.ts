@@ -4,6 +4,7 @@
  * the bytes are not copied and the receiving image runs in its own turn.
  */
 
+import { etherIsGroup } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { IFF, type Ifnet, type LinkDriver } from './if.js';
 import { NETISR_ETHER, type Netisr } from './netisr.js';
@@ -25,7 +26,7 @@ export class EpairDriver implements LinkDriver {
     }
     ifp.counters.opackets++;
     ifp.counters.obytes += len;
-    if ((buf[off]! & 1) !== 0) ifp.counters.omcasts++;
+    if (etherIsGroup(buf, off)) ifp.counters.omcasts++;
     this.netisr.enqueue(NETISR_ETHER, peer, buf, off, len, meta);
   }
 

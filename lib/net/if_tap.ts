@@ -8,6 +8,7 @@
  */
 
 import type { Timer } from '../clock.js';
+import { etherIsGroup } from '../wire/ethernet.js';
 import { VnetHdr } from '../wire/vnet.js';
 import type { Ifnet, LinkDriver } from './if.js';
 import type { Netisr } from './netisr.js';
@@ -159,7 +160,7 @@ export class TapDriver implements LinkDriver {
     }
     ifp.counters.opackets++;
     ifp.counters.obytes += len;
-    if ((buf[off]! & 1) !== 0) ifp.counters.omcasts++;
+    if (etherIsGroup(buf, off)) ifp.counters.omcasts++;
   }
 
   /** The host side of the link is gone (deleted with its namespace, or `ip link del`): release only the descriptor. */
