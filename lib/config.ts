@@ -12,6 +12,13 @@
  * `vimage load` checks a document whole first (lib/config_check.ts) and,
  * unless merging, removes what the named images have and the document does
  * not (lib/config_converge.ts) before applying it: `loadConfig`.
+ *
+ * What one image holds is read and changed through its control surface
+ * (lib/control: interfaces, addresses, ARP entries, sysctls, CPU). What
+ * spans images stays with the registry: creating images, making and moving
+ * links (an epair's ends, a TAP found in another image), interface indexes,
+ * and static routes, which the file records with both gateway and
+ * interface (the control surface derives the interface from the gateway).
  */
 
 import { CONFIG_VERSION, checkConfig } from './config_check.js';
@@ -19,14 +26,12 @@ import { convergeConfig, precheckConverge } from './config_converge.js';
 import { VimageError } from './errors.js';
 import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
+import { ImageControl, type InterfaceInfo, type InterfaceOp } from './control/index.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
-import { LLE_STATIC, arpAddStatic } from './netinet/if_ether.js';
-import { inAddAddress } from './netinet/in.js';
 import { RTF } from './netinet/route.js';
-import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT, CPU_WEIGHT_MAX } from './sched.js';
-import { sysctlText } from './sysctl.js';
+import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
 
@@ -97,65 +102,65 @@ export function registerConfigSection(s: ConfigSection): void {
   sections.push(s);
 }
 
-function interfaceConfig(ifp: Ifnet): InterfaceConfig {
+function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
   const c: InterfaceConfig = {
-    name: ifp.name,
-    kind: ifp.kind,
-    mtu: ifp.mtu,
-    up: (ifp.flags & IFF.UP) !== 0,
-    mac: macToString(ifp.mac),
-    addrs: ifp.addrs.map((a) => `${ip4ToString(a.addr)}/${a.prefixLen}`),
-    index: ifp.index,
+    name: i.name,
+    kind: i.kind,
+    mtu: i.mtu,
+    up: (i.flags & IFF.UP) !== 0,
+    mac: i.ether ?? '00:00:00:00:00:00',
+    addrs: i.inet.map((a) => `${a.address}/${a.prefixLen}`),
+    index: i.index,
   };
-  if (ifp.driver instanceof TapDriver) {
-    c.hostif = ifp.driver.port.name;
-    if (ifp.driver.port.owned === false) c.adopted = true;
-  }
-  if (ifp.driver instanceof EpairDriver && ifp.driver.peer !== null) {
-    const peer = ifp.driver.peer;
-    c.peer = { image: peer.owner.name, name: peer.name };
-  }
+  const { hostif, adopted, peer, peerImage } = i.link;
+  if (typeof hostif === 'string') c.hostif = hostif;
+  if (adopted === true) c.adopted = true;
+  if (typeof peer === 'string' && typeof peerImage === 'string') c.peer = { image: peerImage, name: peer };
   return c;
 }
 
-export function exportConfig(reg: Registry): ConfigDocument {
-  const images: ImageConfig[] = [];
-  for (const im of reg.list()) {
-    const sysctl: Record<string, number | string> = {};
-    for (const { decl, value } of im.sysctl.list()) {
-      if (!decl.readOnly && value !== decl.def) sysctl[decl.name] = decl.names !== undefined ? sysctlText(decl, value) : value;
-    }
-    const ic: ImageConfig = {
-      name: im.name,
-      loIndex: im.lo0.index,
-      interfaces: [...im.ifnets.values()].filter((i) => i !== im.lo0).sort((a, b) => a.index - b.index).map(interfaceConfig),
-      routes: im.routes
-        .list()
-        // Static routes the user added; not the host routes of our own addresses.
-        .filter((r) => (r.flags & RTF.STATIC) !== 0 && !(r.prefixLen === 32 && im.inAddrs.has(r.dst) && r.ifp === im.lo0))
-        .map((r) => {
-          const rc: RouteConfig = {
-            dst: `${ip4ToString(r.dst)}/${r.prefixLen}`,
-            interface: r.ifp.name,
-            flags: [...((r.flags & RTF.BLACKHOLE) !== 0 ? (['blackhole'] as const) : []), ...((r.flags & RTF.REJECT) !== 0 ? (['reject'] as const) : [])],
-          };
-          if ((r.flags & RTF.GATEWAY) !== 0) rc.gateway = ip4ToString(r.gateway);
-          if (r.mtu !== 0) rc.mtu = r.mtu;
-          return rc;
-        }),
-      arp: [...im.arp.entries.values()]
-        .filter((e) => e.state === LLE_STATIC && !im.inAddrs.has(e.ip))
-        .map((e) => ({ ip: ip4ToString(e.ip), mac: macToString(e.mac) })),
-      sysctl,
-    };
-    if (im.cpu.weight !== CPU_WEIGHT_DEFAULT || im.cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: im.cpu.weight, max: im.cpu.max };
-    for (const s of sections) {
-      const data = s.save(im);
-      if (data !== undefined) ic[s.name] = data;
-    }
-    images.push(ic);
+/** One image as the document holds it, read through its control surface. */
+function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
+  const sysctl: Record<string, number | string> = {};
+  for (const v of ctl.sysctl.list()) if (!v.readOnly && v.value !== v.def) sysctl[v.name] = v.names !== undefined ? v.text : v.value;
+  const ifs = ctl.interfaces.list();
+  const lo0 = ifs.find((i) => i.name === 'lo0' && i.kind === 'lo') ?? ifs.find((i) => i.kind === 'lo')!;
+  const own = new Set(ifs.flatMap((i) => i.inet.map((a) => a.address)));
+  const ic: ImageConfig = {
+    name: ctl.name,
+    loIndex: lo0.index,
+    interfaces: ifs.filter((i) => i !== lo0).map(interfaceConfig),
+    routes: ctl.routes
+      .list()
+      // Static routes the user added; not the host routes of our own addresses.
+      .filter((r) => (r.flags & RTF.STATIC) !== 0 && !(r.prefixLen === 32 && own.has(ip4ToString(r.dst)) && r.interface === lo0.name))
+      .map((r) => {
+        const rc: RouteConfig = {
+          dst: `${ip4ToString(r.dst)}/${r.prefixLen}`,
+          interface: r.interface,
+          flags: [...((r.flags & RTF.BLACKHOLE) !== 0 ? (['blackhole'] as const) : []), ...((r.flags & RTF.REJECT) !== 0 ? (['reject'] as const) : [])],
+        };
+        if ((r.flags & RTF.GATEWAY) !== 0) rc.gateway = ip4ToString(r.gateway);
+        if (r.routeMtu !== 0) rc.mtu = r.routeMtu;
+        return rc;
+      }),
+    arp: ctl.neighbours
+      .list()
+      .filter((n) => n.static && n.mac !== null)
+      .map((n) => ({ ip: ip4ToString(n.ip), mac: macToString(n.mac!) })),
+    sysctl,
+  };
+  const cpu = ctl.cpu;
+  if (cpu.weight !== CPU_WEIGHT_DEFAULT || cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: cpu.weight, max: cpu.max };
+  for (const sec of sections) {
+    const data = sec.save(im);
+    if (data !== undefined) ic[sec.name] = data;
   }
-  return { version: CONFIG_VERSION, images };
+  return ic;
+}
+
+export function exportConfig(reg: Registry): ConfigDocument {
+  return { version: CONFIG_VERSION, images: reg.list().map((im) => imageConfig(new ImageControl(im, reg), im)) };
 }
 
 export interface ApplyReport {
@@ -240,19 +245,21 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
       if (ifp !== undefined && fc.index !== undefined && !existing.has(ifp)) reg.setIfIndex(ifp, fc.index);
     }
   }
-  // Addresses, then routes and ARP entries that depend on them, then sysctls and sections.
+  // Addresses, then routes and ARP entries that depend on them, then sysctls and sections:
+  // what one image holds goes through its control surface.
   for (const ic of doc.images) {
     const im = reg.get(ic.name);
     if (im === undefined) continue;
+    const ctl = new ImageControl(im, reg);
     for (const fc of ic.interfaces ?? []) {
-      const ifp = im.ifnets.get(fc.name);
-      if (ifp === undefined) continue;
-      (fc.addrs ?? []).forEach((text, i) => {
-        if (ifp.addrs.some((a) => `${ip4ToString(a.addr)}/${a.prefixLen}` === text)) return;
+      if (!ctl.interfaces.has(fc.name)) continue;
+      (fc.addrs ?? []).forEach((text) => {
+        const have = ctl.interfaces.get(fc.name).inet;
+        if (have.some((a) => `${a.address}/${a.prefixLen}` === text)) return;
         attempt(`image ${ic.name} ${fc.name} inet ${text}`, () => {
           const c = parseCidr(str(text, 'address'));
           if (c === undefined) throw new Error(`bad address ${text}`);
-          inAddAddress(im, ifp, c.addr, c.prefixLen, { alias: i > 0 || ifp.addrs.length > 0 });
+          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > 0 });
         });
       });
     }
@@ -264,20 +271,15 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         const ip = parseIp4(ac.ip);
         const mac = parseMac(ac.mac);
         if (ip === undefined || mac === undefined) throw new Error(`bad ARP entry ${ac.ip} ${ac.mac}`);
-        arpAddStatic(im, ip, mac);
+        ctl.neighbours.set(ip, mac, { temp: false, replace: true });
       });
     }
     for (const [name, value] of Object.entries(ic.sysctl ?? {})) {
-      attempt(`image ${ic.name} sysctl ${name}`, () => void im.sysctl.set(name, String(value), true));
+      attempt(`image ${ic.name} sysctl ${name}`, () => void ctl.sysctl.set(name, String(value), true));
     }
     if (ic.cpu !== undefined) {
       const cpu = ic.cpu;
-      attempt(`image ${ic.name} cpu`, () => {
-        if (!Number.isInteger(cpu.weight) || cpu.weight < 1 || cpu.weight > CPU_WEIGHT_MAX) throw new Error(`cpu.weight ${cpu.weight} out of range`);
-        if (!Number.isInteger(cpu.max) || cpu.max < 1 || cpu.max > 100) throw new Error(`cpu.max ${cpu.max} out of range`);
-        im.cpu.weight = cpu.weight;
-        im.cpu.max = cpu.max;
-      });
+      attempt(`image ${ic.name} cpu`, () => ctl.setCpu({ weight: cpu.weight, max: cpu.max }));
     }
     for (const s of sections) {
       if (ic[s.name] !== undefined) attempt(`image ${ic.name} ${s.name}`, () => s.restore(im, ic[s.name]));
@@ -326,9 +328,11 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
     }
   }
   const mac = fc.mac ? parseMac(fc.mac) : undefined;
-  if (mac !== undefined) ifp.mac = mac;
-  if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) im.setMtu(ifp, fc.mtu);
-  im.setUp(ifp, fc.up === true);
+  const ops: InterfaceOp[] = [];
+  if (mac !== undefined) ops.push({ kind: 'lladdr', mac });
+  if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) ops.push({ kind: 'mtu', mtu: fc.mtu });
+  ops.push({ kind: fc.up === true ? 'up' : 'down' });
+  new ImageControl(im, reg).interfaces.configure(ifp.name, ops);
 }
 
 function findTap(reg: Registry, hostif: string): { im: Image; ifp: Ifnet } | undefined {

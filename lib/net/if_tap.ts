@@ -191,6 +191,6 @@ export class TapDriver implements LinkDriver {
   }
 
   describe(): Record<string, string | number | boolean> {
-    return { hostif: this.port.name };
+    return this.port.owned === false ? { hostif: this.port.name, adopted: true } : { hostif: this.port.name };
   }
 }
