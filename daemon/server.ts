@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ConfigError, checkLoadable, exportConfig, loadConfig } from '../lib/config.js';
 import { E, VimageError, fail } from '../lib/errors.js';
+import { ImageControl } from '../lib/control/index.js';
 import { CPU_WEIGHT_MAX } from '../lib/sched.js';
 import { SysctlValues } from '../lib/sysctl.js';
 import type { Image, Registry } from '../lib/image.js';
@@ -331,9 +332,9 @@ export function createControlServer(deps: ServerDeps): http.Server {
         const check = new SysctlValues();
         for (const [k, v] of tunables) check.set(k, v, true);
         const im = registry.create(r.name);
-        for (const [k, v] of tunables) im.sysctl.set(k, v, true);
-        if (r.cpu?.weight !== undefined) im.cpu.weight = r.cpu.weight;
-        if (r.cpu?.max !== undefined) im.cpu.max = r.cpu.max;
+        const ctl = new ImageControl(im, registry);
+        for (const [k, v] of tunables) ctl.sysctl.set(k, v, true);
+        if (r.cpu !== undefined) ctl.setCpu(r.cpu);
         await reply(201, summarize(deps, im, verbose));
         return;
       }
