@@ -12,6 +12,7 @@
 
 import { DEFAULT_RULE, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
+import { showPipes, showQueues, showScheds } from './ipfw_dn.js';
 import { getopt, printJson } from './util.js';
 
 const CMD = 'ipfw';
@@ -197,11 +198,12 @@ function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched',
       }
     }
     const only = wanted.length === 0 ? undefined : (n: number): boolean => wanted.some(([lo, hi]) => n >= lo && n <= hi);
+    const dn = fw.dummynet();
     if (ctx.json) {
-      printJson(ctx, fw.dummynet());
+      printJson(ctx, dn);
       return;
     }
-    o.out += fw.show(kind, only);
+    o.out += kind === 'pipe' ? showPipes(dn, only) : kind === 'queue' ? showQueues(dn, only) : showScheds(dn, only);
   };
   const a0 = args[0];
   if (a0 === undefined || a0 === 'show' || a0 === 'list') return show(args.slice(1));

@@ -12,6 +12,7 @@
 
 import type { Image } from '../image.js';
 import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit } from '../ipfw/ip_fw2.js';
+import { dummynetInfo, type DummynetInfo } from '../ipfw/dn_show.js';
 import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
 import { ruleBody } from '../ipfw/format.js';
 import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
@@ -20,6 +21,7 @@ import { ip4ToString } from '../wire/ipv4.js';
 
 export { RuleSyntaxError, type DnConfigSpec } from '../ipfw/parse.js';
 export { DEFAULT_RULE, protoName } from '../ipfw/rule.js';
+export type { DnFlowInfo, DnFlowsetInfo, DnMaskInfo, DnPipeInfo, DnSchedInfo, DummynetInfo } from '../ipfw/dn_show.js';
 
 /** One rule as `ipfw list` shows it: number, counters, and the text after the number. */
 export interface RuleInfo {
@@ -161,14 +163,8 @@ export class FirewallControl {
     this.#im.fw.dn.flush();
   }
 
-  /** `ipfw pipe|queue|sched show` text (FreeBSD 14 layout), limited to the numbers `only` accepts. */
-  show(kind: 'pipe' | 'queue' | 'sched', only?: (nr: number) => boolean): string {
-    const dn = this.#im.fw.dn;
-    return kind === 'pipe' ? dn.showPipes(only) : kind === 'queue' ? dn.showQueues(only) : dn.showScheds(only);
-  }
-
-  /** Pipes, queues and their flows as `ipfw --json pipe show` prints them. */
-  dummynet(): unknown {
-    return this.#im.fw.dn.snapshot();
+  /** Pipes (with their schedulers), queues and their flows: what `ipfw pipe|queue|sched show` lists. */
+  dummynet(): DummynetInfo {
+    return dummynetInfo(this.#im.fw.dn);
   }
 }

@@ -8,7 +8,22 @@
 export type { Clock, Timer } from '../clock.js';
 export { E, VimageError, fail } from '../errors.js';
 export { CPU_WEIGHT_MAX, ImageControl, SocketsControl, VnetHandle, commandHandles, type CpuParams } from './image.js';
-export { DEFAULT_RULE, FirewallControl, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallSwitch, type RuleInfo } from './firewall.js';
+export {
+  DEFAULT_RULE,
+  FirewallControl,
+  RuleSyntaxError,
+  protoName,
+  type DnConfigSpec,
+  type DnFlowInfo,
+  type DnFlowsetInfo,
+  type DnMaskInfo,
+  type DnPipeInfo,
+  type DnSchedInfo,
+  type DummynetInfo,
+  type DynStateInfo,
+  type FirewallSwitch,
+  type RuleInfo,
+} from './firewall.js';
 export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, type InterfaceInfo, type InterfaceOp } from './interfaces.js';
 export type { NeighbourInfo } from './neighbours.js';
 export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';

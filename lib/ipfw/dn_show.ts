@@ -1,135 +1,152 @@
 /**
- * dummynet listings: `ipfw pipe|queue|sched show` in FreeBSD 14's layout
- * (sbin/ipfw/dummynet.c's list_pipes and friends) and the --json snapshot.
+ * dummynet as plain data: pipes with their two schedulers (the FIFO one for
+ * packets sent to the pipe, the WF2Q+ one for queues attached to it),
+ * queues (flowsets) and the flows each holds. `ipfw --json pipe|queue|sched
+ * show` prints this; daemon/commands/ipfw_dn.ts formats it as FreeBSD 14's
+ * sbin/ipfw/dummynet.c does.
  */
 
-import { ip4ToString } from '../wire/ipv4.js';
-import { DN_MAX_ID, type FlowCounters, type FlowMask, type FlowQueue, type Flowset, type Pipe, type Sched, type SchedInst } from './dn_private.js';
+import type { FlowCounters, FlowMask, FlowQueue, Flowset, Sched, SchedInst } from './dn_private.js';
 import type { Dummynet } from './dummynet.js';
-import { protoName } from './rule.js';
+import type { TimerAccuracy } from './timer.js';
 
-/** `ipfw pipe show` (FreeBSD 14 layout). `only` limits to those pipes. */
-export function showPipes(dn: Dummynet, only?: (nr: number) => boolean): string {
-  const out: string[] = [];
-  const hdr = { printed: false };
-  for (const p of [...dn.pipes.values()].sort((a, b) => a.nr - b.nr)) {
-    if (only !== undefined && !only(p.nr)) continue;
-    out.push(linkLine(p.nr, p));
-    out.push(fsLine(p.fs, 0));
-    out.push(schedLine(p.fifo));
-    if (p.hasMask) out.push(maskLine(p.mask));
-    for (const si of p.fifo.insts) if (si !== null) flowLines(out, si.ni, hdr);
-  }
-  return out.map((l) => l + '\n').join('');
+/** One flow (a queue of one flow-mask bucket) and its counters. Addresses are numbers. */
+export interface DnFlowInfo {
+  bucket: number;
+  proto: number;
+  src: number;
+  sport: number;
+  dst: number;
+  dport: number;
+  totPkts: number;
+  totBytes: number;
+  /** Packets and bytes queued now. */
+  pkts: number;
+  bytes: number;
+  drops: number;
 }
 
-/** `ipfw queue show`. */
-export function showQueues(dn: Dummynet, only?: (nr: number) => boolean): string {
-  const out: string[] = [];
-  const hdr = { printed: false };
-  for (const fs of [...dn.queues.values()].sort((a, b) => a.nr - b.nr)) {
-    if (only !== undefined && !only(fs.nr)) continue;
-    const qs = fs.queues.filter((q): q is FlowQueue => q !== null);
-    out.push(fsLine(fs, qs.length));
-    if (fs.hasMask) out.push(maskLine(fs.mask));
-    for (const q of qs) flowLines(out, q.ni, hdr);
-  }
-  return out.map((l) => l + '\n').join('');
+export interface DnMaskInfo {
+  proto: number;
+  src: number;
+  sport: number;
+  dst: number;
+  dport: number;
 }
 
-/** `ipfw sched show`: the WF2Q+ schedulers of pipes that have queues. */
-export function showScheds(dn: Dummynet, only?: (nr: number) => boolean): string {
-  const out: string[] = [];
-  const hdr = { printed: false };
-  for (const p of [...dn.pipes.values()].sort((a, b) => a.nr - b.nr)) {
-    if (only !== undefined && !only(p.nr)) continue;
-    out.push(linkLine(p.nr, p));
-    out.push(schedLine(p.wf2q));
-    if (p.hasMask) out.push(maskLine(p.mask));
-    const children = [...dn.queues.values()].filter((q) => q.schedNr === p.nr).map((q) => q.nr);
-    if (children.length > 0) out.push(`   Children flowsets: ${children.map((c) => `${c} `).join('')}`);
-    for (const si of p.wf2q.insts) if (si !== null) flowLines(out, si.ni, hdr);
-  }
-  return out.map((l) => l + '\n').join('');
+/** A queue (flowset): a pipe's own, or one made with `ipfw queue N config`. */
+export interface DnFlowsetInfo {
+  nr: number;
+  /** Queue size in slots, or in bytes when `queueBytes`. */
+  queueSize: number;
+  queueBytes: boolean;
+  plr: number;
+  schedNr: number;
+  weight: number;
+  /** Hash buckets of the flow mask (1 without a mask). */
+  buckets: number;
+  mask?: DnMaskInfo;
+  flows: DnFlowInfo[];
 }
 
-/** For --json. */
-export function snapshot(dn: Dummynet): unknown {
-  const flow = (n: FlowCounters): Record<string, unknown> => ({
+export interface DnSchedInfo {
+  nr: number;
+  type: 'FIFO' | 'WF2Q+';
+  /** The pipe's mask makes one instance per flow. */
+  masked: boolean;
+  buckets: number;
+  mask?: DnMaskInfo;
+  /** Flows of the active instances. */
+  flows: DnFlowInfo[];
+  active: number;
+  /** Queues attached to this scheduler (WF2Q+ only). */
+  children: number[];
+}
+
+export interface DnPipeInfo {
+  nr: number;
+  /** Bits per second; 0 is unlimited. */
+  bandwidth: number;
+  delayMs: number;
+  /** The pipe's own queue (flowset nr + 131072) and FIFO scheduler (nr + 65536). */
+  flowset: DnFlowsetInfo;
+  fifo: DnSchedInfo;
+  /** Scheduler nr, serving the queues attached to the pipe. */
+  sched: DnSchedInfo;
+}
+
+export interface DummynetInfo {
+  pipes: DnPipeInfo[];
+  queues: DnFlowsetInfo[];
+  /** How late the shaper's timer ran (see lib/ipfw/timer.ts). */
+  timer: TimerAccuracy;
+}
+
+function flow(n: FlowCounters): DnFlowInfo {
+  return {
+    bucket: n.bucket,
     proto: n.proto,
-    src: `${ip4ToString(n.src)}/${n.sport}`,
-    dst: `${ip4ToString(n.dst)}/${n.dport}`,
+    src: n.src,
+    sport: n.sport,
+    dst: n.dst,
+    dport: n.dport,
     totPkts: n.totPkts,
     totBytes: n.totBytes,
     pkts: n.length,
     bytes: n.lenBytes,
     drops: n.drops,
-  });
-  return {
-    pipes: [...dn.pipes.values()].map((p) => ({
-      pipe: p.nr,
-      bandwidth: p.bw,
-      delayMs: p.delay,
-      plr: p.fs.plr,
-      queue: p.fs.qsize,
-      queueUnit: p.fs.qbytes ? 'bytes' : 'slots',
-      flows: p.fifo.insts.filter((s): s is SchedInst => s !== null).map((s) => flow(s.ni)),
-    })),
-    queues: [...dn.queues.values()].map((q) => ({
-      queue: q.nr,
-      pipe: q.schedNr,
-      weight: q.weight,
-      plr: q.plr,
-      queue_size: q.qsize,
-      flows: q.queues.filter((x): x is FlowQueue => x !== null).map((x) => flow(x.ni)),
-    })),
-    timer: dn.timer.accuracy,
   };
 }
 
-/** `%7.3f Mbit/s` and friends, or `unlimited     `. */
-function bwText(b: number): string {
-  if (b === 0) return 'unlimited     ';
-  if (b >= 1e9) return `${(b / 1e9).toFixed(3).padStart(7)} Gbit/s`;
-  if (b >= 1e6) return `${(b / 1e6).toFixed(3).padStart(7)} Mbit/s`;
-  if (b >= 1e3) return `${(b / 1e3).toFixed(3).padStart(7)} Kbit/s`;
-  return `${b.toFixed(3).padStart(7)} bit/s `;
+function mask(m: FlowMask): DnMaskInfo {
+  return { proto: m.proto, src: m.src, sport: m.sport, dst: m.dst, dport: m.dport };
 }
 
-function linkLine(nr: number, p: Pipe): string {
-  return `${String(nr % DN_MAX_ID).padStart(5, '0')}: ${bwText(p.bw)} ${String(p.delay).padStart(4)} ms burst 0`;
+function flowset(fs: Flowset, flows: DnFlowInfo[]): DnFlowsetInfo {
+  const info: DnFlowsetInfo = {
+    nr: fs.nr,
+    queueSize: fs.qsize,
+    queueBytes: fs.qbytes,
+    plr: fs.plr,
+    schedNr: fs.schedNr,
+    weight: fs.weight,
+    buckets: fs.isPipe ? 1 : fs.hasMask ? fs.buckets : 1,
+    flows,
+  };
+  if (!fs.isPipe && fs.hasMask) info.mask = mask(fs.mask);
+  return info;
 }
 
-function fsLine(fs: Flowset, flows: number): string {
-  const qs = fs.qbytes ? (fs.qsize >= 8192 ? `${Math.floor(fs.qsize / 1024)} KB` : `${fs.qsize} B`) : `${String(fs.qsize).padStart(3)} sl.`;
-  const plr = fs.plr > 0 ? `plr ${(Math.trunc(fs.plr * 0x7fffffff) / 0x7fffffff).toFixed(6)}` : '';
-  const buckets = fs.isPipe ? 1 : fs.hasMask ? fs.buckets : 1;
-  return `q${String(fs.nr).padStart(5, '0')} ${qs}${plr} ${flows} flows (${buckets} buckets) sched ${fs.schedNr} weight ${fs.weight} lmax 0 pri 0 droptail`;
-}
-
-function schedLine(s: Sched): string {
+function sched(dn: Dummynet, s: Sched): DnSchedInfo {
   const p = s.pipe;
-  const active = s.insts.filter((x) => x !== null).length;
-  return ` sched ${s.nr} type ${s.fifo ? 'FIFO' : 'WF2Q+'} flags 0x${p.hasMask ? 1 : 0} ${p.hasMask ? p.buckets : 0} buckets ${active} active`;
+  const insts = s.insts.filter((x): x is SchedInst => x !== null);
+  const info: DnSchedInfo = {
+    nr: s.nr,
+    type: s.fifo ? 'FIFO' : 'WF2Q+',
+    masked: p.hasMask,
+    buckets: p.hasMask ? p.buckets : 0,
+    flows: insts.map((si) => flow(si.ni)),
+    active: insts.length,
+    children: s.fifo ? [] : [...dn.queues.values()].filter((q) => q.schedNr === p.nr).map((q) => q.nr),
+  };
+  if (p.hasMask) info.mask = mask(p.mask);
+  return info;
 }
 
-const hex = (v: number, w: number): string => '0x' + (v >>> 0).toString(16).padStart(w, '0');
-
-function maskLine(m: FlowMask): string {
-  return `    mask:  ${hex(m.proto, 2)} ${hex(m.src, 8)}/${hex(m.sport, 4)} -> ${hex(m.dst, 8)}/${hex(m.dport, 4)}`;
-}
-
-function flowLines(out: string[], n: FlowCounters, hdr: { printed: boolean }): void {
-  if (!hdr.printed) {
-    out.push('BKT Prot ___Source IP/port____ ____Dest. IP/port____ Tot_pkt/bytes Pkt/Byte Drp');
-    hdr.printed = true;
-  }
-  const name = protoName(n.proto);
-  let s = `${String(n.bucket & 0xff).padStart(3)} `;
-  s += name !== undefined ? `${name.padEnd(4)} ` : `${String(n.proto).padStart(4)} `;
-  s += `${ip4ToString(n.src).padStart(15)}/${String(n.sport).padEnd(5)} `;
-  s += `${ip4ToString(n.dst).padStart(15)}/${String(n.dport).padEnd(5)} `;
-  s += `${String(n.totPkts).padStart(4)} ${String(n.totBytes).padStart(8)} `;
-  s += `${String(n.length).padStart(2)} ${String(n.lenBytes).padStart(4)} ${String(n.drops).padStart(3)}`;
-  out.push(s);
+/** Everything, sorted by number. */
+export function dummynetInfo(dn: Dummynet): DummynetInfo {
+  return {
+    pipes: [...dn.pipes.values()]
+      .sort((a, b) => a.nr - b.nr)
+      .map((p) => ({ nr: p.nr, bandwidth: p.bw, delayMs: p.delay, flowset: flowset(p.fs, []), fifo: sched(dn, p.fifo), sched: sched(dn, p.wf2q) })),
+    queues: [...dn.queues.values()]
+      .sort((a, b) => a.nr - b.nr)
+      .map((fs) =>
+        flowset(
+          fs,
+          fs.queues.filter((q): q is FlowQueue => q !== null).map((q) => flow(q.ni)),
+        ),
+      ),
+    timer: { ...dn.timer.accuracy },
+  };
 }

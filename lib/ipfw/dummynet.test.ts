@@ -5,6 +5,7 @@ import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
 import { HiresTimer, SPIN_MS } from './timer.js';
 import { parseDnConfig } from './parse.js';
+import { dummynetInfo } from './dn_show.js';
 import { rules, seeded, send, settle, sniff, testbed, type Bed } from '../testing/testbed.js';
 
 const LIM = { slots: 100, bytes: 1 << 20 };
@@ -79,14 +80,9 @@ test('queue full: tail-drop, counted per pipe; pipe show prints the counters', (
   const atB = sniff(bed.b, 17);
   for (let k = 0; k < 20; k++) send(bed.reg, bed.a, { proto: 17, dst: '10.2.0.2', size: 972 });
   // One packet goes onto the link at once, five wait, the rest are dropped.
-  assert.equal(
-    bed.r.fw.dn.showPipes(),
-    '00001:   1.000 Mbit/s    0 ms burst 0\n' +
-      'q131073   5 sl. 0 flows (1 buckets) sched 65537 weight 0 lmax 0 pri 0 droptail\n' +
-      ' sched 65537 type FIFO flags 0x0 0 buckets 1 active\n' +
-      'BKT Prot ___Source IP/port____ ____Dest. IP/port____ Tot_pkt/bytes Pkt/Byte Drp\n' +
-      '  0 ip           0.0.0.0/0             0.0.0.0/0       20    20000  5 5000  14\n',
-  );
+  const p = dummynetInfo(bed.r.fw.dn).pipes[0]!;
+  assert.deepEqual([p.nr, p.bandwidth, p.delayMs, p.flowset.nr, p.flowset.queueSize, p.fifo.nr, p.fifo.type, p.fifo.active], [1, 1e6, 0, 131073, 5, 65537, 'FIFO', 1]);
+  assert.deepEqual(p.fifo.flows, [{ bucket: 0, proto: 0, src: 0, sport: 0, dst: 0, dport: 0, totPkts: 20, totBytes: 20000, pkts: 5, bytes: 5000, drops: 14 }]);
   settle(bed, 1000);
   assert.equal(atB.seen.length, 6);
 });
@@ -103,7 +99,8 @@ test('plr drops the configured share, drawn from the image random', () => {
   const lost = n - atB.seen.length;
   // Binomial(10000, 0.1): mean 1000, sd 30; four sd either side.
   assert.ok(lost > 880 && lost < 1120, `lost ${lost}`);
-  assert.ok(bed.r.fw.dn.showPipes().includes(`${n}   ${String(n * 28).padStart(6)}  0    0 ${lost}`));
+  const f = dummynetInfo(bed.r.fw.dn).pipes[0]!.fifo.flows[0]!;
+  assert.deepEqual([f.totPkts, f.totBytes, f.pkts, f.drops], [n, n * 28, 0, lost]);
 });
 
 test('bw 0 delay 0: io_fast lets packets through at once, counted', () => {
@@ -115,7 +112,10 @@ test('bw 0 delay 0: io_fast lets packets through at once, counted', () => {
   for (let k = 0; k < 5; k++) send(bed.reg, bed.a, { proto: 17, dst: '10.2.0.2' });
   assert.equal(atB.seen.length, 5);
   assert.equal(bed.r.fw.dn.fastPath, 5);
-  assert.ok(bed.r.fw.dn.showPipes().includes('00001: unlimited         0 ms burst 0'));
+  assert.deepEqual(
+    dummynetInfo(bed.r.fw.dn).pipes.map((p) => [p.nr, p.bandwidth, p.delayMs]),
+    [[1, 0, 0]],
+  );
 });
 
 test('queues with weights 1 and 3 share a pipe 1:3 (WF2Q+)', () => {
@@ -136,9 +136,13 @@ test('queues with weights 1 and 3 share a pipe 1:3 (WF2Q+)', () => {
   const w3 = atB.seen.filter((s) => s.dport === 1003).length;
   assert.equal(w1 + w3, 80);
   assert.ok(Math.abs(w3 / w1 - 3) < 0.2, `${w1}:${w3}`);
-  const show = bed.r.fw.dn.showQueues();
-  assert.match(show, /^q00001 100 sl\. 1 flows \(1 buckets\) sched 1 weight 1 lmax 0 pri 0 droptail$/m);
-  assert.match(show, /^q00002 100 sl\. 1 flows \(1 buckets\) sched 1 weight 3 lmax 0 pri 0 droptail$/m);
+  assert.deepEqual(
+    dummynetInfo(bed.r.fw.dn).queues.map((q) => [q.nr, q.queueSize, q.flows.length, q.buckets, q.schedNr, q.weight]),
+    [
+      [1, 100, 1, 1, 1, 1],
+      [2, 100, 1, 1, 1, 3],
+    ],
+  );
 });
 
 test('a pipe mask makes one link per flow', () => {
@@ -154,8 +158,9 @@ test('a pipe mask makes one link per flow', () => {
     atB.seen.map((s) => s.at - t0),
     [8, 8, 8],
   );
-  const show = bed.r.fw.dn.showPipes();
-  assert.match(show, / sched 65537 type FIFO flags 0x1 64 buckets 3 active\n {4}mask: {2}0x00 0x00000000\/0xffff -> 0x00000000\/0x0000\n/);
+  const fifo = dummynetInfo(bed.r.fw.dn).pipes[0]!.fifo;
+  assert.deepEqual([fifo.nr, fifo.masked, fifo.buckets, fifo.active, fifo.flows.length], [65537, true, 64, 3, 3]);
+  assert.deepEqual(fifo.mask, { proto: 0, src: 0, sport: 0xffff, dst: 0, dport: 0 });
 });
 
 test('one_pass=0: a packet out of a pipe goes on with the next rule', () => {

@@ -29,7 +29,6 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { E, fail } from '../errors.js';
 import { DN_HEADROOM, DnPkt, FlowQueue, Flowset, NO_MASK, Pipe, SchedInst, maskIsSet, type PktList, type PipeConfig, type Sched } from './dn_private.js';
 import { schedDequeue, schedEnqueue } from './dn_sched.js';
-import { showPipes, showQueues, showScheds, snapshot } from './dn_show.js';
 import { HiresTimer, TimerHeap } from './timer.js';
 
 export const dnSlotLimit = sysctlInt({
@@ -429,28 +428,6 @@ export class Dummynet {
     p.outif = null;
     p.next = null;
     if (this.pool.length < POOL_MAX) this.pool.push(p);
-  }
-
-  // ------------------------------------------------------------ listing
-
-  /** `ipfw pipe show` (FreeBSD 14 layout). `only` limits to those pipes. */
-  showPipes(only?: (nr: number) => boolean): string {
-    return showPipes(this, only);
-  }
-
-  /** `ipfw queue show`. */
-  showQueues(only?: (nr: number) => boolean): string {
-    return showQueues(this, only);
-  }
-
-  /** `ipfw sched show`: the WF2Q+ schedulers of pipes that have queues. */
-  showScheds(only?: (nr: number) => boolean): string {
-    return showScheds(this, only);
-  }
-
-  /** For --json. */
-  snapshot(): unknown {
-    return snapshot(this);
   }
 }
 
