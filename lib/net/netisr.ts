@@ -36,11 +36,14 @@ export class Netisr {
   private count = 0;
   private readonly scratch = new VnetHdr();
   private draining = false;
+  /**
+   * A drain is scheduled (setImmediate) and has not run yet. Draining
+   * synchronously in between leaves it scheduled: frames queued after that
+   * wait for it, so a run of frames costs one Immediate, not one each.
+   */
   private scheduled = false;
   /** Entries refused because the queue was full. */
   drops = 0;
-  /** Called when the first entry is queued outside a drain, so the owner can schedule one. */
-  private readonly kick: () => void;
   /**
    * CPU accounting: time spent delivering consecutive entries for the same
    * owner (image) is charged to it, so work done in an image reached over an
@@ -56,7 +59,7 @@ export class Netisr {
    */
   admit: ((owner: IfnetOwner) => boolean) | null = null;
 
-  constructor(capacity = 4096, kick?: () => void) {
+  constructor(capacity = 4096) {
     this.capacity = capacity;
     this.ifp = new Array<Ifnet | null>(capacity).fill(null);
     this.buf = new Array<Uint8Array | null>(capacity).fill(null);
@@ -64,11 +67,6 @@ export class Netisr {
     this.len = new Int32Array(capacity);
     this.kind = new Uint8Array(capacity);
     this.hdr = new Uint16Array(capacity * 6);
-    this.kick =
-      kick ??
-      (() => {
-        setImmediate(this.drainLater);
-      });
   }
 
   get length(): number {
@@ -98,12 +96,13 @@ export class Netisr {
     this.count++;
     if (!this.draining && !this.scheduled) {
       this.scheduled = true;
-      this.kick();
+      setImmediate(this.drainLater);
     }
     return true;
   }
 
   private readonly drainLater = (): void => {
+    this.scheduled = false;
     this.drain();
   };
 
@@ -111,7 +110,6 @@ export class Netisr {
   drain(): void {
     if (this.draining) return;
     this.draining = true;
-    this.scheduled = false;
     const m = this.scratch;
     const account = this.account;
     let owner: IfnetOwner | null = null;

@@ -29,6 +29,18 @@ export function readMac(buf: Uint8Array, off: number): Mac {
   return (hi * HI + lo) as Mac;
 }
 
+/**
+ * Is the address at buf[off] `mac`? Compared in two halves that fit small
+ * integers: readMac makes a 48-bit number, which V8 boxes (a heap
+ * allocation) whenever the call is not inlined, so the per-frame
+ * destination check must not use it.
+ */
+export function macIs(buf: Uint8Array, off: number, mac: Mac): boolean {
+  const hi = (buf[off]! << 8) | buf[off + 1]!;
+  const lo = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
+  return lo === mac % HI && hi === (mac - lo) / HI;
+}
+
 export function writeMac(buf: Uint8Array, off: number, mac: Mac): void {
   const hi = Math.floor(mac / HI);
   const lo = mac % HI;

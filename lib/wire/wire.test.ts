@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checksumAdjust, foldComplement, internetChecksum, pseudoHeaderSum, sum16 } from './checksum.js';
-import { ETHERTYPE, EthernetFrame, MAC_BROADCAST, emitEthernet, isMulticastMac, macToString, parseMac, readMac, writeMac, type Mac } from './ethernet.js';
+import { ETHERTYPE, EthernetFrame, MAC_BROADCAST, emitEthernet, isMulticastMac, macIs, macToString, parseMac, readMac, writeMac, type Mac } from './ethernet.js';
 import { ARPOP, ARP_LEN, ArpPacket, emitArp, parseArp } from './arp.js';
 import { IP_DF, Ipv4Packet, emitIpv4, ip4ToString, maskToLen, parseCidr, parseIp4, parseIpv4, prefixMask } from './ipv4.js';
 import { ICMP_TYPE, IcmpPacket, emitIcmpEcho, isIcmpError } from './icmp.js';
@@ -208,4 +208,16 @@ test('views never throw on random bytes', () => {
     if (icmp.reset(b, off, len - off).checked()) icmp.verifyChecksum();
     void (readMac(b, 0) as Mac);
   }
+});
+
+test('macIs compares an address in the buffer with a MAC, both halves', () => {
+  const buf = new Uint8Array([0, 0x02, 0x00, 0x5e, 0x10, 0x00, 0xff, 0]);
+  const mac = parseMac('02:00:5e:10:00:ff')!;
+  assert.equal(macIs(buf, 1, mac), true);
+  assert.equal(macIs(buf, 0, mac), false);
+  assert.equal(macIs(buf, 1, parseMac('03:00:5e:10:00:ff')!), false, 'high half differs');
+  assert.equal(macIs(buf, 1, parseMac('02:00:5e:10:00:fe')!), false, 'low half differs');
+  const bcast = new Uint8Array(6).fill(0xff);
+  assert.equal(macIs(bcast, 0, parseMac('ff:ff:ff:ff:ff:ff')!), true);
+  assert.equal(macIs(bcast, 0, parseMac('ff:ff:ff:ff:ff:fe')!), false);
 });
