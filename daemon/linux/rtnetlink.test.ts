@@ -370,6 +370,10 @@ test('several messages in one sendmsg are answered in order', () => {
     ms.map((m) => [m.seq, m.type]),
     [[1, 20], [1, 20], [1, 20], [1, 3], [2, 2], [3, 28], [3, 3]],
   );
+  // The same bytes as a view at an odd offset of a larger buffer answer the same.
+  const big = Buffer.alloc(req.length + 9, 0xee);
+  req.copy(big, 5);
+  assert.deepEqual(netlinkAnswer(ctl, big.subarray(5, 5 + req.length), PID).map((d) => Buffer.from(d).toString('hex')), netlinkAnswer(ctl, req, PID).map((d) => Buffer.from(d).toString('hex')));
 });
 
 // ---- hostile input ----
@@ -470,6 +474,14 @@ test('SIOCGIF*: flags, addresses, mtu, hardware address, index and name as devin
   assert.equal(ok(0x8933, ifname).readInt32LE(16), index);
   assert.equal(ok(0x8910, '', index).subarray(0, 16).toString('latin1').replace(/\0+$/, ''), ifname);
   assert.equal(ok(0x8942, ifname).readInt32LE(16), 1000, 'SIOCGIFTXQLEN');
+  // The ifreq may be a view into a larger buffer (a Buffer from Node's pool, a slice of a frame).
+  const big = Buffer.alloc(100, 0xee);
+  Buffer.from(ifreq(ifname)).copy(big, 30);
+  const inView = ifreqAnswer(ctl, 0x8921, big.subarray(30, 70));
+  assert.equal(Buffer.from(inView.ifreq!).readInt32LE(16), 1500, 'SIOCGIFMTU through a view at an offset');
+  assert.equal(big.readUInt8(29), 0xee, 'the caller\'s buffer is not written');
+  const flagsInView = ifreqAnswer(ctl, 0x8913, big.subarray(30, 70));
+  assert.equal(Buffer.from(flagsInView.ifreq!).readUInt16LE(16), 0x1043);
 
   assert.equal(ifreqAnswer(ctl, 0x8913, ifreq('nope0')).err, 19, 'ENODEV');
   assert.equal(ifreqAnswer(ctl, 0x8910, ifreq('', 9999)).err, 19, 'SIOCGIFNAME of an unknown index');

@@ -53,7 +53,9 @@ export function ifreqAnswer(ctl: ImageControl, request: number, ifreq: Uint8Arra
 function answer(ctl: ImageControl, request: number, ifreq: Uint8Array): { err: number; ifreq?: Uint8Array } {
   if (!(ifreq instanceof Uint8Array) || ifreq.length < SIOC.IFREQ_SIZE) return { err: LERR.EINVAL };
   if ((SIOC.SET as readonly number[]).includes(request)) return { err: LERR.EOPNOTSUPP };
-  const out = ifreq.slice(0, SIOC.IFREQ_SIZE);
+  // A copy of our own: the caller's bytes may be a view into a larger (pooled) buffer.
+  const out = new Uint8Array(SIOC.IFREQ_SIZE);
+  out.set(ifreq.subarray(0, SIOC.IFREQ_SIZE));
   const dv = new DataView(out.buffer);
   const U = SIOC.UNION;
   const list = ctl.interfaces.list();
