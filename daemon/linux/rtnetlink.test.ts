@@ -376,6 +376,23 @@ test('several messages in one sendmsg are answered in order', () => {
   assert.deepEqual(netlinkAnswer(ctl, big.subarray(5, 5 + req.length), PID).map((d) => Buffer.from(d).toString('hex')), netlinkAnswer(ctl, req, PID).map((d) => Buffer.from(d).toString('hex')));
 });
 
+test('RTM_GETNEIGH for one address answers its entry, ENOENT for none, ENODEV for an unknown interface', () => {
+  const { ctl, index } = image();
+  const get = (dst: string, ifindex = 0): Uint8Array[] => {
+    const body = Buffer.alloc(12);
+    body[0] = 2;
+    body.writeInt32LE(ifindex, 4);
+    return netlinkAnswer(ctl, request(30, 1, Buffer.concat([body, Buffer.from([8, 0, 1, 0]), Buffer.from(dst.split('.').map(Number))])), PID);
+  };
+  const [m] = messages(get('10.9.0.5', index)[0]!);
+  assert.equal(m!.type, 28);
+  assert.equal(m!.flags, 0);
+  assert.equal(m!.body.readUInt16LE(8), 0x80, 'NUD_PERMANENT');
+  assert.equal(errorOf(get('10.9.0.9')[0]!), -2, 'ENOENT');
+  assert.equal(errorOf(get('10.9.0.1')[0]!), -2, 'the image\'s own address is not a neighbour');
+  assert.equal(errorOf(get('10.9.0.5', 9999)[0]!), -19, 'ENODEV');
+});
+
 // ---- hostile input ----
 
 test('hostile: broken headers and attributes answer EINVAL and never throw', () => {
@@ -399,6 +416,7 @@ test('hostile: broken headers and attributes answer EINVAL and never throw', () 
     ['GETLINK attribute of length 2', Buffer.concat([hdr(36, 18, 1, 16), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]), Buffer.alloc(8), Buffer.from([2, 0, 3, 0])])],
     ['GETROUTE with a 3-byte RTA_DST', Buffer.concat([hdr(35, 26, 1, 16), Buffer.from([2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 1, 0, 1, 2, 3])])],
     ['GETROUTE shorter than rtmsg', hdr(20, 26, 1, 20)],
+    ['GETNEIGH without NDA_DST', Buffer.concat([hdr(28, 30, 1, 16), Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])])],
   ];
   for (const [what, b] of cases) {
     const ds = netlinkAnswer(ctl, b, PID);

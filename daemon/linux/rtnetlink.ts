@@ -10,7 +10,7 @@
  * drops the rest silently; here the program gets EINVAL so it does not wait
  * forever); a message without NLM_F_REQUEST or of a control type is only
  * acknowledged; GETs with NLM_F_DUMP dump links, addresses, routes or
- * neighbours; GETLINK and GETROUTE also answer one object; anything that
+ * neighbours; GETLINK, GETROUTE and GETNEIGH also answer one object; anything that
  * would change the image answers EOPNOTSUPP (changes through netlink come
  * later), as does an unknown type. Input is hostile: nothing here throws.
  *
@@ -20,7 +20,7 @@
 
 import type { ImageControl, InterfaceInfo } from '../../lib/control/index.js';
 import { IFF, RTF } from '../../lib/control/index.js';
-import { AF, IFLA, LERR, NL, RT, RTM } from './rtnetlink_abi.js';
+import { AF, IFLA, LERR, NDA, NL, RT, RTM } from './rtnetlink_abi.js';
 import { addrMsgs, linkMsg, linuxRoute, neighMsg, NlWriter, routeMsg, type LinkRow, type MsgHead } from './rtnetlink_msgs.js';
 
 export { ifconfAnswer, ifreqAnswer } from './rtnetlink_ioctl.js';
@@ -252,6 +252,24 @@ function getRoute(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
   return w.take();
 }
 
+/** RTM_GETNEIGH for one address (`ip neigh get A.B.C.D dev IF`, neigh_get): ENOENT when the image has no entry. */
+function getNeigh(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
+  if (r.body.length < NDA.MSGLEN) return LERR.EINVAL;
+  if (r.body[0] !== AF.INET) return r.body[0] === AF.INET6 ? LERR.ENOENT : LERR.EOPNOTSUPP;
+  const ifindex = new DataView(r.body.buffer, r.body.byteOffset, r.body.byteLength).getInt32(4, true);
+  const a = attrs(r.body, NDA.MSGLEN);
+  const d = a?.get(NDA.DST);
+  if (d === undefined || d.length !== 4) return LERR.EINVAL;
+  const dst = new DataView(d.buffer, d.byteOffset, 4).getUint32(0, false);
+  const index = new Map(ctl.interfaces.list().map((f) => [f.name, f.index] as const));
+  if (ifindex > 0 && ![...index.values()].includes(ifindex)) return LERR.ENODEV;
+  const n = ctl.neighbours.list().find((x) => !x.own && x.ip === dst && (ifindex <= 0 || index.get(x.interface) === ifindex));
+  if (n === undefined) return LERR.ENOENT;
+  const w = new NlWriter();
+  neighMsg(w, { type: RTM.NEWNEIGH, flags: 0, seq: r.seq, pid }, n, index.get(n.interface) ?? 0);
+  return w.take();
+}
+
 /** Answer one well-formed message: the datagrams to deliver. */
 function one(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[] {
   const ack = (r.flags & NL.F_ACK) !== 0;
@@ -271,6 +289,7 @@ function one(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[] 
   let res: Uint8Array | number;
   if (r.type === RTM.GETLINK) res = getLink(ctl, r, pid);
   else if (r.type === RTM.GETROUTE) res = getRoute(ctl, r, pid);
+  else if (r.type === RTM.GETNEIGH) res = getNeigh(ctl, r, pid);
   else res = LERR.EOPNOTSUPP;
   if (typeof res === 'number') return err(res);
   return ack ? [res, nlError(pid, r.seq, 0, r.msg, max)] : [res];

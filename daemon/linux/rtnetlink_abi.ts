@@ -208,6 +208,7 @@ export const SIOC = {
 /** Linux errno numbers (asm-generic/errno*.h). */
 export const LERR = {
   EPERM: 1,
+  ENOENT: 2,
   ENODEV: 19,
   EINVAL: 22,
   EOPNOTSUPP: 95,
