@@ -297,6 +297,21 @@ test('families: AF_INET6 dumps are just NLMSG_DONE; AF_PACKET (glibc) is answere
   assert.equal(dumpAll(ctl, 26, 0, 12).length, 6, 'default, connected, blackhole, three local');
 });
 
+test('RTM_GETRULE dumps Linux\'s three default rules, as the kernel emitted them', () => {
+  const { ctl } = image();
+  const ms = dumpAll(ctl, 34, 2, 12);
+  // Captured from Linux 6.18 (`ip rule`: 0 lookup local, 32766 lookup main, 32767 lookup default).
+  assert.deepEqual(
+    ms.map((m) => `${m.type} ${m.body.subarray(0, 12).toString('hex')} ${attrs(m.body, 12).map((a) => `${a.type}=${a.v.toString('hex')}`).join(' ')}`),
+    [
+      '32 02000000ff00000100000000 15=ff000000 14=ffffffff 21=02',
+      '32 02000000fe00000100000000 15=fe000000 14=ffffffff 21=02 6=fe7f0000',
+      '32 02000000fd00000100000000 15=fd000000 14=ffffffff 21=02 6=ff7f0000',
+    ],
+  );
+  assert.equal(dumpAll(ctl, 34, 10, 12).length, 0, 'no IPv6 rules');
+});
+
 // ---- gets, acks, refusals ----
 
 test('RTM_GETLINK by index or by name answers one message; NLM_F_ACK adds an ACK; unknown names are ENODEV', () => {
@@ -349,7 +364,7 @@ test('RTM_GETROUTE for a destination answers as `ip route get`: gateway, local, 
 
 test('changes, unknown types and non-dump address gets are EOPNOTSUPP; control messages are only acknowledged', () => {
   const { ctl } = image();
-  for (const t of [16, 17, 19, 20, 21, 24, 25, 28, 29, 34, 200]) {
+  for (const t of [16, 17, 19, 20, 21, 24, 25, 28, 29, 32, 38, 200]) {
     const ds = netlinkAnswer(ctl, request(t, 0x5, Buffer.alloc(12)), PID);
     assert.equal(ds.length, 1);
     assert.equal(errorOf(ds[0]!), -95, `type ${t}`);

@@ -9,8 +9,8 @@
  * header that is short or runs past the buffer ends the batch (the kernel
  * drops the rest silently; here the program gets EINVAL so it does not wait
  * forever); a message without NLM_F_REQUEST or of a control type is only
- * acknowledged; GETs with NLM_F_DUMP dump links, addresses, routes or
- * neighbours; GETLINK, GETROUTE and GETNEIGH also answer one object; anything that
+ * acknowledged; GETs with NLM_F_DUMP dump links, addresses, routes,
+ * neighbours or the (fixed, default) policy rules; GETLINK, GETROUTE and GETNEIGH also answer one object; anything that
  * would change the image answers EOPNOTSUPP (changes through netlink come
  * later), as does an unknown type. Input is hostile: nothing here throws.
  *
@@ -20,8 +20,8 @@
 
 import type { ImageControl, InterfaceInfo } from '../../lib/control/index.js';
 import { IFF, RTF } from '../../lib/control/index.js';
-import { AF, IFLA, LERR, NDA, NL, RT, RTM } from './rtnetlink_abi.js';
-import { addrMsgs, linkMsg, linuxRoute, neighMsg, NlWriter, routeMsg, type LinkRow, type MsgHead } from './rtnetlink_msgs.js';
+import { AF, FRA, IFLA, LERR, NDA, NL, RT, RTM } from './rtnetlink_abi.js';
+import { addrMsgs, linkMsg, linuxRoute, neighMsg, NlWriter, routeMsg, ruleMsg, type LinkRow, type MsgHead } from './rtnetlink_msgs.js';
 
 export { ifconfAnswer, ifreqAnswer } from './rtnetlink_ioctl.js';
 
@@ -123,7 +123,7 @@ function attrString(v: Uint8Array): string {
  */
 function inetDump(type: number, family: number): boolean {
   if (family === AF.UNSPEC || family === AF.INET) return true;
-  if (type === RTM.GETNEIGH) return false;
+  if (type === RTM.GETNEIGH || type === RTM.GETRULE) return false;
   if (type === RTM.GETLINK) return family !== AF.BRIDGE;
   return family !== AF.INET6 && family !== AF.MPLS && family !== AF.IPMR && family !== AF.IP6MR && family !== AF.BRIDGE;
 }
@@ -154,6 +154,14 @@ function dump(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[]
         // Table main first, then table local, as the kernel walks its tables.
         for (const lr of [...routes.filter((x) => x.table === RT.TABLE_MAIN), ...routes.filter((x) => x.table !== RT.TABLE_MAIN)]) {
           routeMsg(w, h, lr);
+          p.add(w.take());
+        }
+        break;
+      }
+      case RTM.GETRULE: {
+        const h: MsgHead = { type: RTM.NEWRULE, flags: NL.F_MULTI, seq: r.seq, pid };
+        for (const [prio, table] of FRA.DEFAULTS) {
+          ruleMsg(w, h, prio, table);
           p.add(w.take());
         }
         break;
@@ -281,7 +289,7 @@ function one(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[] 
   // NEW, DEL, SET: changing an image through netlink comes later.
   if (kind !== RTM.KIND_GET) return err(LERR.EOPNOTSUPP);
   if ((r.flags & NL.F_DUMP) !== 0) {
-    if (r.type !== RTM.GETLINK && r.type !== RTM.GETADDR && r.type !== RTM.GETROUTE && r.type !== RTM.GETNEIGH) return err(LERR.EOPNOTSUPP);
+    if (r.type !== RTM.GETLINK && r.type !== RTM.GETADDR && r.type !== RTM.GETROUTE && r.type !== RTM.GETNEIGH && r.type !== RTM.GETRULE) return err(LERR.EOPNOTSUPP);
     // rtgenmsg: at least the family byte.
     if (r.body.length < 1) return err(LERR.EINVAL);
     return dump(ctl, r, pid, max);

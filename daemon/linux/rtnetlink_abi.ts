@@ -44,6 +44,8 @@ export const RTM = {
   GETROUTE: 26,
   NEWNEIGH: 28,
   GETNEIGH: 30,
+  NEWRULE: 32,
+  GETRULE: 34,
   /** Highest type rtnetlink knows (RTM_MAX is larger, but nothing past here is emulated). */
   MAX: 127,
   KIND_GET: 2,
@@ -179,6 +181,22 @@ export const NDA = {
   NUD_REACHABLE: 0x02,
   NUD_STALE: 0x04,
   NUD_PERMANENT: 0x80,
+} as const;
+
+/** struct fib_rule_hdr (12 bytes) and FRA_* (fib_rules.h): an image has Linux's three default rules. */
+export const FRA = {
+  MSGLEN: 12,
+  PRIORITY: 6,
+  SUPPRESS_PREFIXLEN: 14,
+  TABLE: 15,
+  PROTOCOL: 21,
+  FR_ACT_TO_TBL: 1,
+  /** (priority, table): `0: from all lookup local`, `32766: ... main`, `32767: ... default`. */
+  DEFAULTS: [
+    [0, 255],
+    [32766, 254],
+    [32767, 253],
+  ],
 } as const;
 
 /** sockios.h interface ioctls, and the 40-byte x86_64 struct ifreq. */

@@ -9,7 +9,7 @@
 import type { ImageControl, InterfaceCounters, InterfaceInfo, NeighbourInfo, RouteInfo } from '../../lib/control/index.js';
 import { IFF, RTF } from '../../lib/control/index.js';
 import { parseMac, writeMac, type Mac } from '../../lib/wire/ethernet.js';
-import { AF, ARPHRD, IFA, IFLA, LINK_STAT, LIFF, NDA, NL, OPER, RT, TXQLEN } from './rtnetlink_abi.js';
+import { AF, ARPHRD, FRA, IFA, IFLA, LINK_STAT, LIFF, NDA, NL, OPER, RT, TXQLEN } from './rtnetlink_abi.js';
 
 /** The header fields every answer carries. */
 export interface MsgHead {
@@ -388,5 +388,21 @@ export function neighMsg(w: NlWriter, h: MsgHead, n: NeighbourInfo, ifindex: num
   w.zeros(12); // confirmed, used, updated (clock ticks ago)
   w.u32(0); // refcnt
   w.attrEnd(c);
+  w.end(m);
+}
+
+/** RTM_NEWRULE for one of Linux's default policy rules (fib_nl_fill_rule: table, suppress_prefixlen, protocol, priority). */
+export function ruleMsg(w: NlWriter, h: MsgHead, priority: number, table: number): void {
+  const m = w.begin(h);
+  w.u8(AF.INET);
+  w.zeros(3); // dst_len, src_len, tos
+  w.u8(table);
+  w.zeros(2);
+  w.u8(FRA.FR_ACT_TO_TBL);
+  w.u32(0);
+  w.attrU32(FRA.TABLE, table);
+  w.attrU32(FRA.SUPPRESS_PREFIXLEN, 0xffffffff);
+  w.attrU8(FRA.PROTOCOL, RT.PROT_KERNEL);
+  if (priority !== 0) w.attrU32(FRA.PRIORITY, priority);
   w.end(m);
 }
