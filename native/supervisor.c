@@ -41,6 +41,7 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -247,6 +249,41 @@ static int exit_code(int st) {
   return 1;
 }
 
+/*
+ * Per-image resolvers, as `ip netns exec` does it: when
+ * /etc/vimage/IMAGE/resolv.conf (or hosts) exists, the child enters a
+ * private mount namespace (mounts propagate in from the host, never out)
+ * and binds the file over /etc/resolv.conf (/etc/hosts). Without the
+ * privilege for that (not root) the program sees the host's files, and
+ * says so once per file.
+ */
+static void image_etc(const char *image) {
+  static const char *const files[] = {"resolv.conf", "hosts"};
+  char src[2][512];
+  int have = 0;
+  if (strchr(image, '/') != NULL || image[0] == '.' || image[0] == '\0') return;
+  for (int i = 0; i < 2; i++) {
+    snprintf(src[i], sizeof src[i], "/etc/vimage/%s/%s", image, files[i]);
+    if (access(src[i], F_OK) == 0) have |= 1 << i;
+  }
+  if (have == 0) return;
+  /* Slave before any bind: a bind in a namespace that still shares "/" would show on the host. */
+  if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+    const char *why = strerror(errno);
+    for (int i = 0; i < 2; i++) {
+      if (have & (1 << i)) fprintf(stderr, "vimage: warning: %s is not used: a private mount namespace needs root (%s); the program sees the host's /etc/%s\n", src[i], why, files[i]);
+    }
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    char dst[32];
+    snprintf(dst, sizeof dst, "/etc/%s", files[i]);
+    if ((have & (1 << i)) && mount(src[i], dst, NULL, MS_BIND, NULL) < 0) {
+      fprintf(stderr, "vimage: warning: cannot bind %s over %s: %s\n", src[i], dst, strerror(errno));
+    }
+  }
+}
+
 static void serve(int pidfd);
 
 int main(int argc, char **argv) {
@@ -275,6 +312,7 @@ int main(int argc, char **argv) {
   }
   if (child == 0) {
     close(agent_fd);
+    image_etc(argv[2]);
     int lfd = install_filter();
     if (lfd < 0) {
       fprintf(stderr, "vimage: cannot install the seccomp filter: %s (needs Linux 5.14 or later)\n", strerror(errno));
