@@ -7,7 +7,7 @@ import { fakeTapOpener } from './testing/fake_tap.js';
 import { inAddAddress } from './netinet/in.js';
 import { arpAddStatic } from './netinet/if_ether.js';
 import { RTF } from './netinet/route.js';
-import { applyConfig, exportConfig, validateConfig } from './config.js';
+import { applyConfig, checkLoadable, exportConfig, loadConfig, validateConfig } from './config.js';
 import type { Mac } from './wire/ethernet.js';
 
 const opener = fakeTapOpener;
@@ -91,4 +91,27 @@ test('loading a configuration moves a TAP interface that went home back into its
   assert.deepEqual(report.errors, []);
   assert.deepEqual(exportConfig(reg).images.find((i) => i.name === 'R'), doc.images.find((i) => i.name === 'R'));
   assert.ok(![...reg.default.ifnets.values()].some((i) => i.kind === 'tap'));
+});
+
+test('a static ARP entry for an address the image later took is not saved, so restoring it does not fail', () => {
+  const reg = build();
+  const r = reg.image('R');
+  inAddAddress(r, r.ifnet('tap0'), 0x0a000105, 24, { alias: true }); // 10.0.1.5, which arp -s pointed at a MAC
+  const doc = exportConfig(reg);
+  assert.deepEqual(doc.images.find((i) => i.name === 'R')!.arp, []);
+  const fresh = new Registry({ platform: new ManualPlatform(), log: silentLogger, openTap: opener([]) });
+  assert.deepEqual(applyConfig(fresh, validateConfig(JSON.parse(JSON.stringify(doc)))).errors, []);
+});
+
+test('load --merge gives an address already there the prefix the file has', () => {
+  const reg = build();
+  const doc = exportConfig(reg);
+  const tap = doc.images.find((i) => i.name === 'R')!.interfaces.find((i) => i.kind === 'tap')!;
+  tap.addrs = ['10.0.1.1/25', '10.0.9.1/24'];
+  const report = loadConfig(reg, checkLoadable(JSON.parse(JSON.stringify(doc))), true);
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(
+    reg.image('R').ifnet('tap0').addrs.map((a) => `${a.addr.toString(16)}/${a.prefixLen}`).sort(),
+    ['a000101/25', 'a000901/24'],
+  );
 });

@@ -124,7 +124,7 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
   const sysctl: Record<string, number | string> = {};
   for (const v of ctl.sysctl.list()) if (!v.readOnly && v.value !== v.def) sysctl[v.name] = v.names !== undefined ? v.text : v.value;
   const ifs = ctl.interfaces.list();
-  const lo0 = ifs.find((i) => i.name === 'lo0' && i.kind === 'lo') ?? ifs.find((i) => i.kind === 'lo')!;
+  const lo0 = ifs.find((i) => i.index === im.lo0.index)!;
   const own = new Set(ifs.flatMap((i) => i.inet.map((a) => a.address)));
   const ic: ImageConfig = {
     name: ctl.name,
@@ -146,7 +146,8 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
       }),
     arp: ctl.neighbours
       .list()
-      .filter((n) => n.static && n.mac !== null)
+      // Entries made with arp -s; one for an address the image has since taken is not restorable.
+      .filter((n) => n.static && n.mac !== null && !own.has(ip4ToString(n.ip)))
       .map((n) => ({ ip: ip4ToString(n.ip), mac: macToString(n.mac!) })),
     sysctl,
   };
@@ -259,7 +260,10 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         attempt(`image ${ic.name} ${fc.name} inet ${text}`, () => {
           const c = parseCidr(str(text, 'address'));
           if (c === undefined) throw new Error(`bad address ${text}`);
-          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > 0 });
+          // The address with another prefix (load --merge): it takes the file's, as ifconfig would set it again.
+          const other = have.find((a) => a.address === ip4ToString(c.addr));
+          if (other !== undefined) ctl.interfaces.deleteAddress(fc.name, c.addr);
+          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > (other === undefined ? 0 : 1) });
         });
       });
     }

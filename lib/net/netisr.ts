@@ -150,6 +150,11 @@ export class Netisr {
     } finally {
       if (account !== null && owner !== null) account(owner, this.cpuNow() - since);
       this.draining = false;
+      // Left behind by an input that threw: they must not wait for the next frame.
+      if (this.count > 0 && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.drainLater);
+      }
     }
   }
 }

@@ -8,8 +8,11 @@
  * length byte otherwise, and 0 when that byte is missing or impossible (less
  * than 2, or running past the header): the caller must stop there, since
  * the rest cannot be walked. The field accessors are for the options with a
- * pointer (record route, timestamp, source routes) and read inside the
- * header only; offsets they take are from the option's first byte.
+ * pointer (record route, timestamp, source routes); offsets they take are
+ * from the option's first byte. `pointer` reads 0 when the option is too
+ * short to have one; the others (the pointer setter, the timestamp's
+ * overflow and flags, words) do not check: call them only after checking
+ * `length`, as ip_dooptions does.
  */
 
 import { put32, u32 } from './bytes.js';
