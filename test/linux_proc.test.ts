@@ -11,10 +11,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { findLayout } from '../daemon/linux/cgroup.js';
-import { CLI, Lab, labUnavailable } from './lab.js';
+import { CLI, Lab, labUnavailable, sh } from './lab.js';
 
 const P = 'vlp'; // prefix of every namespace, host device and temporary directory this file makes
 const HOST = '10.74.1.2';
@@ -281,6 +281,58 @@ describe('Linux programs as in-image processes', { skip }, () => {
     await new Promise((r) => setTimeout(r, 1500)); // past the first restart back-off
     assert.ok(!psRows(await lab.ok(['R', 'ps'])).some(([, st, c]) => !st.startsWith('Z') && c.includes('http.server')));
     await until('the state without it', () => !readFileSync(path.join(lab.stateDir, 'state.json'), 'utf8').includes('18002'));
+  });
+});
+
+describe('Linux programs of a member of the vimage group', { skip }, () => {
+  let l: Lab | undefined;
+  let madeGroup = false;
+  const pids: number[] = [];
+  before(() => {
+    if (sh('getent', ['group', 'vimage'], { allowFail: true }).code !== 0) {
+      sh('groupadd', ['--system', 'vimage']);
+      madeGroup = true;
+    }
+  });
+  after(async () => {
+    await l?.close();
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (madeGroup) sh('groupdel', ['vimage'], { allowFail: true });
+  });
+
+  test('run as the caller: a member\'s background program has the member\'s uid; kill needs root or the owner', async () => {
+    l = new Lab(`${P}u`);
+    await l.start();
+    chmodSync(l.dir, 0o755);
+    const gid = Number(sh('getent', ['group', 'vimage']).stdout.split(':')[2]);
+    const member = ['--reuid=65534', '--regid=65534', `--groups=${gid}`];
+    const as = (args: string[]) => spawnSync('setpriv', [...member, process.execPath, CLI, '--socket', l!.sock, ...args], { encoding: 'utf8', cwd: '/' });
+    await l.ok(['-c', 'U']);
+    const mine = as(['-b', 'U', 'sleep', '4711']);
+    assert.equal(mine.status, 0, mine.stderr);
+    const memberPid = Number(/\[(\d+)\]/.exec(mine.stdout)![1]);
+    pids.push(memberPid);
+    assert.match(readFileSync(`/proc/${memberPid}/status`, 'utf8'), /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, 'runs as the member');
+    const rootPid = Number(/\[(\d+)\]/.exec(await l.ok(['-b', 'U', 'sleep', '4712']))![1]);
+    pids.push(rootPid);
+    assert.match(readFileSync(`/proc/${rootPid}/status`, 'utf8'), /^Uid:\s+0\s/m);
+    const ps = as(['U', 'ps', '-u']);
+    assert.match(ps.stdout, new RegExp(`^\\S+\\s+${memberPid} .* sleep 4711$`, 'm'));
+    assert.match(ps.stdout, new RegExp(`^root\\s+${rootPid} .* sleep 4712$`, 'm'));
+    const denied = as(['U', 'kill', String(rootPid)]);
+    assert.equal(denied.status, 1);
+    assert.match(denied.stderr, new RegExp(`kill: ${rootPid}: Operation not permitted`));
+    assert.equal(alive(rootPid), true);
+    assert.equal(as(['U', 'kill', String(memberPid)]).status, 0, 'the owner may');
+    await until('the member\'s program to stop', () => !alive(memberPid));
+    assert.equal((await l.vimage(['U', 'kill', String(rootPid)])).code, 0, 'root may');
+    await until('root\'s program to stop', () => !alive(rootPid));
   });
 });
 
