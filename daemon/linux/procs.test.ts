@@ -13,11 +13,14 @@ const frame = (op: number, a = 0, b = 0, seq = 1): Buffer => Buffer.from(encodeR
 test('OP.PID frames are taken out of the supervisor\'s stream, split anywhere; the rest passes on whole', () => {
   const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const lp = new LinuxProcs(undefined, silentLogger);
-  const s = lp.open(reg.default, 0, 0);
+  // This test process plays the supervisor; its child the program.
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const s = lp.open(reg.default, process.pid, process.getuid!());
   const passed: Buffer[] = [];
   const input = lp.input(s, (b) => passed.push(Buffer.from(b)));
   const bind = frame(OP.BIND, 0, 0, 7);
-  const stream = Buffer.concat([bind, frame(OP.PID, 4321, PID_ROLE.PROGRAM, 0), frame(OP.CLOSE, 0, 0, 8), frame(OP.PID, 4400, PID_ROLE.SUPERVISOR, 0)]);
+  const bgSup = process.ppid; // runs as us too
+  const stream = Buffer.concat([bind, frame(OP.PID, child.pid!, PID_ROLE.PROGRAM, 0), frame(OP.CLOSE, 0, 0, 8), frame(OP.PID, bgSup, PID_ROLE.SUPERVISOR, 0)]);
   for (const cut of [[5, 40, 70, 100], [32], [1, 2, 3]]) {
     passed.length = 0;
     s.program = undefined;
@@ -26,16 +29,23 @@ test('OP.PID frames are taken out of the supervisor\'s stream, split anywhere; t
       input(stream.subarray(at, c));
       at = c;
     }
-    assert.equal(s.program, 4321);
-    assert.ok(s.supervisors.has(4400));
+    assert.equal(s.program, child.pid);
+    assert.ok(s.supervisors.has(bgSup));
     assert.deepEqual(Buffer.concat(passed), Buffer.concat([bind, frame(OP.CLOSE, 0, 0, 8)]));
   }
-  // Hostile pids are ignored.
+  // Hostile pids are ignored: nonsense, init, a process that is not the supervisor's child.
   s.program = undefined;
   input(frame(OP.PID, -5, PID_ROLE.PROGRAM, 0));
   input(frame(OP.PID, 1, PID_ROLE.PROGRAM, 0));
+  input(frame(OP.PID, process.ppid, PID_ROLE.PROGRAM, 0));
   assert.equal(s.program, undefined);
+  // A user's supervisor cannot claim another user's process.
+  const userSession = lp.open(reg.default, 0, 54321);
+  lp.input(userSession, () => {})(frame(OP.PID, process.pid, PID_ROLE.SUPERVISOR, 0));
+  assert.equal(userSession.supervisors.size, 0);
+  lp.close(userSession);
   lp.close(s);
+  child.kill('SIGKILL');
 });
 
 test('/proc: a child and its grandchild are found from the root; kill needs root or the owner', async () => {

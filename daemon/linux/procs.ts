@@ -155,14 +155,21 @@ export class LinuxProcs {
     return s;
   }
 
-  /** OP.PID from the supervisor. Hostile values are ignored. */
+  /**
+   * OP.PID from the supervisor. A supervisor may be a user's program, so a
+   * pid is believed only when the kernel agrees: the program must be a child
+   * of one of the session's supervisors, and a supervisor that moved to the
+   * background must run as the session's user. Anything else is ignored.
+   */
   reported(s: LinuxSession, pid: number, role: number): void {
     if (!Number.isInteger(pid) || pid <= 1) return;
-    if (role === PID_ROLE.PROGRAM && s.program === undefined) {
+    const st = procStat(pid);
+    if (st === undefined) return;
+    if (role === PID_ROLE.PROGRAM && s.program === undefined && s.supervisors.has(st.ppid)) {
       s.program = pid;
       this.log.debug({ image: s.image.name, pid }, 'linux program started');
       this.waitingFor.get(s)?.(pid);
-    } else if (role === PID_ROLE.SUPERVISOR) {
+    } else if (role === PID_ROLE.SUPERVISOR && (s.uid === 0 || st.uid === s.uid)) {
       s.supervisors.add(pid);
     }
   }
