@@ -110,3 +110,21 @@ test('a cgroup that cannot be made turns cgroups off, once, and programs go on w
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('Cgroups (v2 layout over a scratch tree): cpu enabled on the way down, cpu.weight and cpu.max written, usage_usec read', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'vlp-cg-'));
+  try {
+    const cg = new Cgroups({ kind: 'v2', cpu: root, acct: root }, silentLogger, 7, () => false);
+    const dirs = cg.ensure('R', 250, 30)!;
+    assert.deepEqual(dirs, [path.join(root, 'vimage/d7/i-R')]);
+    for (const d of [root, path.join(root, 'vimage'), path.join(root, 'vimage/d7')]) assert.equal(readFileSync(path.join(d, 'cgroup.subtree_control'), 'utf8'), '+cpu', d);
+    assert.equal(readFileSync(path.join(dirs[0]!, 'cpu.weight'), 'utf8'), '250');
+    assert.equal(readFileSync(path.join(dirs[0]!, 'cpu.max'), 'utf8'), '30000 100000');
+    cg.update('R', 250, 100);
+    assert.equal(readFileSync(path.join(dirs[0]!, 'cpu.max'), 'utf8'), 'max 100000');
+    writeFileSync(path.join(dirs[0]!, 'cpu.stat'), 'usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n');
+    assert.equal(cg.usageMs('R'), 1500);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

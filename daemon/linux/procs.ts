@@ -144,6 +144,8 @@ export class LinuxProcs {
    * into the image's cgroup with it, before it forks its program.
    */
   open(image: Image, pid: number, uid: number): LinuxSession {
+    // The pid the kernel gave at connect time could belong to another process by now: it must still run as the peer's uid.
+    if (pid > 0 && procStat(pid)?.uid !== uid) pid = 0;
     const s: LinuxSession = { image, supervisors: new Set(pid > 0 ? [pid] : []), program: undefined, uid, openedAt: Date.now(), detached: false };
     this.sessions.add(s);
     if (pid > 0 && this.cgroups?.ensure(image.name, image.cpu.weight, image.cpu.max) !== undefined) this.cgroups.add(image.name, pid);
