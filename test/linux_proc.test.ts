@@ -282,6 +282,24 @@ describe('Linux programs as in-image processes', { skip }, () => {
     assert.ok(!psRows(await lab.ok(['R', 'ps'])).some(([, st, c]) => !st.startsWith('Z') && c.includes('http.server')));
     await until('the state without it', () => !readFileSync(path.join(lab.stateDir, 'state.json'), 'utf8').includes('18002'));
   });
+
+  test('a daemon that starts after a crash removes the cgroups the dead one left and kills what ran in them', { skip: layout === undefined ? 'no cgroup cpu controller on this machine' : false }, async () => {
+    const r = await lab.ok(['-b', 'R', 'sleep', '4713']);
+    const pid = Number(/\[(\d+)\]/.exec(r)![1]);
+    const dead = dpid();
+    const dirs = cgDirs(dead, 'R');
+    for (const d of dirs) assert.ok(existsSync(d));
+    const d = lab.daemonProcess!;
+    const exited = new Promise<void>((res) => d.once('exit', () => res()));
+    d.kill('SIGKILL');
+    await exited;
+    assert.equal(alive(pid), true, 'the program outlives a crashed daemon');
+    await startDaemon();
+    await until('the orphan to be killed', () => !alive(pid), 5000);
+    for (const dir of dirs) assert.equal(existsSync(path.dirname(dir)), false, `${path.dirname(dir)} removed`);
+    const said = new RegExp(`"cgroup":"[^"]*/vimage/d${dead}".*"removed the cgroup a vimaged that is gone left behind"`);
+    await until('the daemon to say so', () => said.test(lab.daemonLog()), 5000);
+  });
 });
 
 describe('Linux programs of a member of the vimage group', { skip }, () => {
