@@ -11,7 +11,40 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CliError, EX_UNAVAILABLE } from './client.js';
+import type { ProcessStarted, StartDetached } from '../lib/protocol.js';
+import { type Client, CliError, EX_UNAVAILABLE } from './client.js';
+
+const EX_USAGE = 64;
+const EX_NOTFOUND = 127;
+
+/**
+ * `vimage -b [--restart] NAME CMD ...`: a built-in command, or else the
+ * Linux program of that name (a path, or `exec --linux PROGRAM`: always the
+ * program), started by the daemon in the background. The program runs as
+ * the caller (when the daemon is root), in the caller's working directory
+ * and with the caller's PATH; its output goes to `vimage NAME logs PID`.
+ */
+export async function startDetached(client: Client, image: string, cmd: readonly string[], o: { json: boolean; restart: boolean }): Promise<ProcessStarted> {
+  const at = `/v1/images/${encodeURIComponent(image)}/processes`;
+  const base = { json: o.json, ...(o.restart ? { restart: true } : {}) };
+  const linux = (argv: readonly string[]): Promise<ProcessStarted> => {
+    if (!onPath(argv[0]!)) throw new CliError(`${argv[0]}: command not found`, EX_NOTFOUND, 'VIMAGE_ERR_NO_SUCH_COMMAND');
+    const body: StartDetached = { ...base, argv: [...argv], linux: true, cwd: process.cwd(), ...(process.env['PATH'] !== undefined ? { path: process.env['PATH'] } : {}) };
+    return client.request<ProcessStarted>('POST', at, body);
+  };
+  if (cmd[0] === 'exec' && cmd[1] === '--linux') {
+    if (cmd.length < 3) throw new CliError(`usage: vimage -b ${image} exec --linux PROGRAM [ARGS...]`, EX_USAGE);
+    return linux(cmd.slice(2));
+  }
+  if (cmd[0]!.includes('/')) return linux(cmd);
+  try {
+    return await client.request<ProcessStarted>('POST', at, { ...base, argv: [...cmd] } satisfies StartDetached);
+  } catch (e) {
+    if (!(e instanceof CliError) || e.code !== 'VIMAGE_ERR_NO_SUCH_COMMAND') throw e;
+    if (!onPath(cmd[0]!)) throw new CliError(`${e.message}; nor is it a program on your PATH`, EX_NOTFOUND, e.code);
+    return linux(cmd);
+  }
+}
 
 /** build/Release/vimage-supervisor of the installation this CLI belongs to (VIMAGE_SUPERVISOR overrides). */
 export function supervisorPath(): string {

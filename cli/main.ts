@@ -26,11 +26,9 @@ import {
   type ImageSummary,
   type InterfaceMoved,
   type MoveInterface,
-  type ProcessStarted,
-  type StartDetached,
 } from '../lib/protocol.js';
 import { Client, CliError } from './client.js';
-import { onPath, runLinux } from './linux.js';
+import { onPath, runLinux, startDetached } from './linux.js';
 
 const EX_USAGE = 64;
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -247,16 +245,7 @@ async function run(): Promise<number> {
       if (o.restart === true && o.detach !== true) throw new CliError('--restart goes with -b: vimage -b --restart NAME CMD [ARGS...]', EX_USAGE);
       checkExecArgs(name, cmd);
       if (o.detach === true) {
-        if (cmd[0] === 'exec' || cmd[0]!.includes('/')) throw new CliError('Linux programs cannot run in the background yet (vimage -b); run them in the foreground', EX_USAGE);
-        const body: StartDetached = { argv: cmd, json: json(), ...(o.restart === true ? { restart: true } : {}) };
-        const r = await client()
-          .request<ProcessStarted>('POST', `/v1/images/${encodeURIComponent(name)}/processes`, body)
-          .catch((e: unknown) => {
-            if (e instanceof CliError && e.code === 'VIMAGE_ERR_NO_SUCH_COMMAND' && onPath(cmd[0]!)) {
-              throw new CliError(`${cmd[0]} is a Linux program, and those cannot run in the background yet (vimage -b); run it in the foreground`, EX_USAGE, e.code);
-            }
-            throw e;
-          });
+        const r = await startDetached(client(), name, cmd, { json: json(), restart: o.restart === true });
         if (json()) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`[${r.pid}]\n`);
         return;

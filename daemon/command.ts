@@ -56,13 +56,16 @@ export interface ProcInfo {
   exitStatus: number | null;
   /** A kept command (`vimage -b --restart`), restarted when it exits. */
   kept?: boolean;
+  /** A Linux program's process (pid is its host pid), and the uid it runs as. */
+  linux?: boolean;
+  uid?: number;
 }
 
 /** What in-image commands may do with the process table: their own image's processes only. */
 export interface ProcView {
   list(): ProcInfo[];
-  /** false when there is no such process in this image. */
-  kill(pid: number, signal: string): boolean;
+  /** false when there is no such process in this image; 'EPERM' when the caller may not signal it. */
+  kill(pid: number, signal: string): boolean | 'EPERM';
   /** The kept output of a detached process, or undefined. */
   log(pid: number): string | undefined;
 }

@@ -8,11 +8,17 @@
  * exits by itself. `kill PID` in the image, or destroying the image, stops
  * it for good; stopping the daemon does not (it comes back at the next
  * start). `vimage save` exports it with the rest.
+ *
+ * A kept Linux program (`vimage -b --restart NAME PROGRAM`) is saved as
+ * `["exec", "--linux", "--uid=U", "--gid=G", "--cwd=DIR", "--path=PATH",
+ * "--", PROGRAM, ARGS...]`: it comes back as the same user, in the same
+ * directory, with the same PATH.
  */
 
 import type { ConfigSection } from '../lib/config.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
+import type { LinuxStart } from './linux/procs.js';
 import type { Proc, ProcTable } from './proc.js';
 
 const BACKOFF_MIN_MS = 1000;
@@ -22,6 +28,8 @@ const STABLE_MS = 10_000;
 interface Kept {
   image: Image;
   argv: readonly string[];
+  /** A Linux program, run as this. */
+  linux: LinuxStart | undefined;
   proc: Proc | null;
   timer: NodeJS.Timeout | null;
   backoffMs: number;
@@ -30,6 +38,8 @@ interface Kept {
 export class Keeper {
   private readonly kept: Kept[] = [];
   private stopping = false;
+  /** Kept Linux programs restored before the control socket listens (their supervisor connects to it). */
+  private held: Array<() => void> | null = [];
 
   constructor(
     private readonly procs: ProcTable,
@@ -38,9 +48,9 @@ export class Keeper {
     private readonly onChange: () => unknown,
   ) {}
 
-  /** Start `argv` in `im` and keep it. */
-  add(im: Image, argv: readonly string[]): Proc {
-    const k: Kept = { image: im, argv: [...argv], proc: null, timer: null, backoffMs: BACKOFF_MIN_MS };
+  /** Start `argv` in `im` (a Linux program when `linux` says how) and keep it. */
+  add(im: Image, argv: readonly string[], linux?: LinuxStart): Promise<Proc> {
+    const k: Kept = { image: im, argv: [...argv], linux, proc: null, timer: null, backoffMs: BACKOFF_MIN_MS };
     this.kept.push(k);
     return this.run(k);
   }
@@ -56,6 +66,13 @@ export class Keeper {
     return this.kept.some((k) => k.proc?.pid === proc.pid);
   }
 
+  /** The control socket listens: start the kept Linux programs restored so far. */
+  release(): void {
+    const h = this.held ?? [];
+    this.held = null;
+    for (const f of h) f();
+  }
+
   /** Daemon shutdown: nothing is restarted or forgotten from now on. */
   stop(): void {
     this.stopping = true;
@@ -65,13 +82,16 @@ export class Keeper {
   readonly section: ConfigSection = {
     name: 'keep',
     save: (im) => {
-      const mine = this.kept.filter((k) => k.image === im).map((k) => [...k.argv]);
+      const mine = this.kept.filter((k) => k.image === im).map((k) => encodeKept(k.argv, k.linux));
       return mine.length > 0 ? mine : undefined;
     },
     restore: (im, data) => {
-      for (const argv of data as string[][]) {
-        if (this.kept.some((k) => k.image === im && JSON.stringify(k.argv) === JSON.stringify(argv))) continue;
-        this.add(im, argv);
+      for (const saved of data as string[][]) {
+        const { argv, linux } = decodeKept(saved);
+        if (this.kept.some((k) => k.image === im && JSON.stringify(encodeKept(k.argv, k.linux)) === JSON.stringify(saved))) continue;
+        const go = (): void => void this.add(im, argv, linux).catch((e: unknown) => this.log.warn({ image: im.name, argv, err: (e as Error).message }, 'kept command not started'));
+        if (linux !== undefined && this.held !== null) this.held.push(go);
+        else go();
       }
     },
   };
@@ -82,9 +102,9 @@ export class Keeper {
     void this.onChange();
   }
 
-  private run(k: Kept): Proc {
+  private async run(k: Kept): Promise<Proc> {
     k.timer = null;
-    const p = this.procs.spawnDetached(k.image, k.argv, false);
+    const p = k.linux !== undefined ? await this.procs.spawnLinux(k.image, k.argv, k.linux) : this.procs.spawnDetached(k.image, k.argv, false);
     p.kept = true;
     k.proc = p;
     const t0 = Date.now();
@@ -106,7 +126,32 @@ export class Keeper {
     k.backoffMs = Math.min(k.backoffMs * 2, BACKOFF_MAX_MS);
     this.log.warn({ image: k.image.name, argv: k.argv, pid: p.pid, status, restartInMs: wait }, 'kept command exited; restarting it');
     k.timer = setTimeout(() => {
-      if (!this.stopping && this.kept.includes(k) && this.registry.get(k.image.name) === k.image) this.run(k);
+      if (!this.stopping && this.kept.includes(k) && this.registry.get(k.image.name) === k.image) {
+        void this.run(k).catch((e: unknown) => this.log.warn({ image: k.image.name, argv: k.argv, err: (e as Error).message }, 'kept command not restarted'));
+      }
     }, wait);
   }
+}
+
+/** A kept command as the `keep` section saves it (a list of strings; see the top of this file). */
+export function encodeKept(argv: readonly string[], linux: LinuxStart | undefined): string[] {
+  if (linux === undefined) return [...argv];
+  const opts = [`--uid=${linux.uid}`, `--gid=${linux.gid}`, `--cwd=${linux.cwd}`, ...(linux.path !== undefined ? [`--path=${linux.path}`] : [])];
+  return ['exec', '--linux', ...opts, '--', ...argv];
+}
+
+/** The other way; a saved list that is not a Linux program's is a built-in command's argv. */
+export function decodeKept(saved: readonly string[]): { argv: string[]; linux?: LinuxStart } {
+  if (saved[0] !== 'exec' || saved[1] !== '--linux') return { argv: [...saved] };
+  const linux: LinuxStart = { uid: 0, gid: 0, cwd: '/' };
+  let i = 2;
+  for (; i < saved.length && saved[i] !== '--'; i++) {
+    const m = /^--(uid|gid|cwd|path)=(.*)$/s.exec(saved[i]!);
+    if (m === null) break;
+    if (m[1] === 'uid' || m[1] === 'gid') linux[m[1]] = /^\d+$/.test(m[2]!) ? Number(m[2]) : 65534;
+    else if (m[1] === 'cwd') linux.cwd = m[2]!;
+    else linux.path = m[2]!;
+  }
+  if (saved[i] === '--') i++;
+  return { argv: saved.slice(i), linux };
 }

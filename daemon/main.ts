@@ -25,6 +25,8 @@ import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
 import { LinuxAgent } from './linux/agent.js';
+import { Cgroups } from './linux/cgroup.js';
+import { findSupervisor, LinuxProcs } from './linux/procs.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
 import { registerConfigSection } from '../lib/config.js';
@@ -138,6 +140,12 @@ async function main(): Promise<void> {
     hostIfExists: tapExists,
   });
   const procs = new ProcTable(registry, allCommands(), log);
+  const cgroups = Cgroups.detect(log);
+  cgroups.cleanLeftovers();
+  const linuxProcs = new LinuxProcs(cgroups, log);
+  procs.linux = linuxProcs;
+  const supervisor = findSupervisor();
+  if (supervisor !== undefined) procs.supervisor = { file: supervisor, socket: sock };
   const state = new StateStore(opts.stateDir, registry, log);
   links.bind(registry, () => state.commit());
   const keeper = new Keeper(procs, registry, log, () => state.commit());
@@ -145,8 +153,13 @@ async function main(): Promise<void> {
   notify('STATUS=restoring state', log);
   state.restore();
   const guard = new Guard(vimageGid());
-  const linux = new LinuxAgent(registry, log, guard);
-  const deps = { registry, procs, log, version: VERSION, onChange: () => state.commit(), guard, maxProcesses: limits.processes, keeper, linux };
+  const linux = new LinuxAgent(registry, log, guard, linuxProcs);
+  // After any change: image cgroups follow cpu.weight and cpu.max, and the state is saved.
+  const onChange = (): Promise<void> | void => {
+    linuxProcs.sync(registry.list());
+    return state.commit();
+  };
+  const deps = { registry, procs, log, version: VERSION, onChange, guard, maxProcesses: limits.processes, keeper, linux };
   const server = createControlServer(deps);
   server.maxConnections = limits.connections;
   const applyLimits = (l: DaemonLimits): void => {
@@ -221,6 +234,7 @@ async function main(): Promise<void> {
   });
   const ready = (): void => {
     log.info({ socket: activated !== undefined ? `fd ${activated}` : sock, stateDir: opts.stateDir, version: VERSION, pid: process.pid }, 'vimaged ready');
+    keeper.release();
     notify(`READY=1\nSTATUS=serving ${registry.list().length} images\nMAINPID=${process.pid}`, log);
   };
   if (activated !== undefined) {

@@ -11,12 +11,15 @@
  */
 
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { commandHandles } from '../lib/control/index.js';
 import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
-import { VimageError } from '../lib/errors.js';
+import { E, VimageError } from '../lib/errors.js';
 import { commandHelp } from './commands/help.js';
 import { EX_FAIL, EX_OK, type Command, type Output, type ProcInfo, type ProcView } from './command.js';
+import { procStat, signalHost, supervisorCommand, type LinuxProcs, type LinuxStart } from './linux/procs.js';
 
 /** Exit status of a command that is not found (as sh(1) reports it). */
 export const EX_NOTFOUND = 127;
@@ -46,6 +49,8 @@ export interface Proc {
   log: string;
   /** Started by `vimage -b --restart` (daemon/keep.ts): restarted when it exits. */
   kept?: boolean;
+  /** A background Linux program: its host pid (the Proc's pid too, when known) and its supervisor's. */
+  host?: { pid: number; supervisor: number; uid: number };
 }
 
 export interface ProcIo {
@@ -53,6 +58,8 @@ export interface ProcIo {
   stderr: Output;
   stdin: AsyncIterable<Uint8Array>;
   json: boolean;
+  /** The caller's uid (for kill of Linux programs: root or the owner); undefined: not checked. */
+  uid?: number;
 }
 
 const EMPTY_STDIN: AsyncIterable<Uint8Array> = {
@@ -64,6 +71,10 @@ export class ProcTable {
   private readonly procs = new Map<number, Proc>();
   private readonly exited: Proc[] = [];
   private readonly als = new AsyncLocalStorage<Proc>();
+  /** Linux programs in images (daemon/linux/procs.ts), when this daemon runs them. */
+  linux: LinuxProcs | undefined;
+  /** Where vimage-supervisor is and the control socket it reaches the daemon on (background Linux programs). */
+  supervisor: { file: string; socket: string } | undefined;
   /** Callbacks being timed, innermost last; null for ones that are not a live process's. */
   private readonly running: Array<{ p: Proc; t0: number } | null> = [];
 
@@ -109,6 +120,13 @@ export class ProcTable {
     return [...this.procs.values()].filter((p) => image === undefined || p.image === image);
   }
 
+  /** Processes of `image`, its Linux programs' processes included. */
+  count(image: Image): number {
+    const own = this.processes(image);
+    const lin = this.linux?.pids(image).filter((p) => !this.procs.has(p)).length ?? 0;
+    return own.length + lin;
+  }
+
   /** The commands that exist, sorted, for "command not found" messages. */
   commandNames(): string[] {
     return [...this.commands.keys()].sort();
@@ -140,8 +158,77 @@ export class ProcTable {
     return proc;
   }
 
+  /**
+   * Start Linux program `argv` in the background (`vimage -b NAME PROGRAM`):
+   * vimage-supervisor runs it, its output goes to the process's log, and the
+   * process's pid is the program's host pid once the supervisor reports it.
+   */
+  async spawnLinux(image: Image, argv: readonly string[], start: LinuxStart): Promise<Proc> {
+    const lp = this.linux;
+    const sup = this.supervisor;
+    if (lp === undefined || sup === undefined) throw new VimageError(E.BAD_REQUEST, 'this daemon cannot run Linux programs in the background (no vimage-supervisor)');
+    const cmd = supervisorCommand(sup.file, sup.socket, image.name, argv, start);
+    const out = { log: '', proc: undefined as Proc | undefined };
+    const keep = (b: Buffer): void => {
+      const t = b.toString('latin1');
+      if (out.proc !== undefined) {
+        out.proc.log += t;
+        if (out.proc.log.length > LOG_BYTES) out.proc.log = out.proc.log.slice(out.proc.log.length - LOG_BYTES);
+      } else out.log = (out.log + t).slice(-LOG_BYTES);
+    };
+    const child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const exited = new Promise<number>((resolve) => {
+      child.on('error', (e) => {
+        keep(Buffer.from(`vimage: cannot run ${cmd.file}: ${e.message}\n`));
+        resolve(EX_NOTFOUND);
+      });
+      child.on('close', (code, signal) => resolve(code ?? 128 + (signal !== null ? (os.constants.signals[signal] ?? 0) : 0)));
+    });
+    const supPid = child.pid ?? 0;
+    const { pid: hostPid } = supPid > 0 ? await lp.programOf(supPid, exited) : { pid: 0 };
+    let pid = hostPid > 0 ? hostPid : supPid;
+    if (pid <= 0 || this.procs.has(pid)) pid = this.allocPid();
+    const proc: Proc = {
+      pid,
+      image,
+      argv,
+      startedAt: this.registry.platform.wallNow(),
+      detached: true,
+      state: 'running',
+      exitStatus: null,
+      abort: new AbortController(),
+      done: Promise.resolve(0),
+      cpuMs: 0,
+      log: out.log,
+      host: { pid: hostPid, supervisor: supPid, uid: start.uid },
+    };
+    out.proc = proc;
+    this.procs.set(pid, proc);
+    this.logger.child({ image: image.name, pid }).info({ argv, supervisor: supPid, uid: start.uid }, 'linux program started in the background');
+    proc.done = exited.then((status) => this.ended(proc, status));
+    return proc;
+  }
+
+  private allocPid(): number {
+    while (this.procs.has(this.nextPid)) this.nextPid++;
+    return this.nextPid++;
+  }
+
+  private ended(proc: Proc, status: number): number {
+    proc.state = 'exited';
+    proc.exitStatus = status;
+    if (this.procs.get(proc.pid) === proc) this.procs.delete(proc.pid);
+    if (proc.detached) {
+      this.exited.push(proc);
+      if (this.exited.length > KEEP_EXITED) this.exited.shift();
+    }
+    return status;
+  }
+
   private start(image: Image, argv: readonly string[], io: ProcIo, detached: boolean): Proc {
-    const pid = this.nextPid++;
+    const pid = this.allocPid();
     const abort = new AbortController();
     const proc: Proc = {
       pid,
@@ -165,16 +252,7 @@ export class ProcTable {
       } finally {
         this.leave();
       }
-    }).then((status) => {
-      proc.state = 'exited';
-      proc.exitStatus = status;
-      this.procs.delete(pid);
-      if (detached) {
-        this.exited.push(proc);
-        if (this.exited.length > KEEP_EXITED) this.exited.shift();
-      }
-      return status;
-    });
+    }).then((status) => this.ended(proc, status));
     return proc;
   }
 
@@ -202,7 +280,7 @@ export class ProcTable {
         signal: proc.abort.signal,
         json: io.json,
         pid: proc.pid,
-        procs: this.view(proc.image),
+        procs: this.view(proc.image, io.uid),
       });
       log.debug({ status }, 'process exited');
       return status;
@@ -220,10 +298,10 @@ export class ProcTable {
   // ---- ProcView, for ps, kill and logs --------------------------------
 
   /** One image's part of the table, as its commands see it. */
-  private view(image: Image): ProcView {
+  private view(image: Image, uid: number | undefined): ProcView {
     return {
       list: () => this.list(image),
-      kill: (pid, signal) => this.kill(image, pid, signal),
+      kill: (pid, signal) => this.kill(image, pid, signal, uid),
       log: (pid) => this.log(image, pid),
     };
   }
@@ -240,15 +318,26 @@ export class ProcTable {
       cpuMs: p.cpuMs,
       exitStatus: p.exitStatus,
       ...(p.kept === true ? { kept: true } : {}),
+      ...(p.host !== undefined ? { linux: true, uid: p.host.uid, cpuMs: procStat(p.host.pid)?.cpuMs ?? p.cpuMs } : {}),
     });
-    return [...this.processes(image), ...this.exited.filter((p) => p.image === image)].sort((a, b) => a.pid - b.pid).map(info);
+    const mine = [...this.processes(image), ...this.exited.filter((p) => p.image === image)].map(info);
+    const linux = this.linux?.list(image, (pid) => this.procs.has(pid)) ?? [];
+    return [...mine, ...linux].sort((a, b) => a.pid - b.pid);
   }
 
-  kill(image: Image, pid: number, signal: string): boolean {
+  /** Send `signal` to process `pid` of `image` for a caller with uid `uid` (undefined: anyone may). */
+  kill(image: Image, pid: number, signal: string, uid?: number): boolean | 'EPERM' {
     const p = this.procs.get(pid);
-    if (p === undefined || p.image !== image) return false;
-    p.abort.abort(signal);
-    return true;
+    if (p !== undefined && p.image === image) {
+      if (p.host !== undefined) {
+        const r = signalHost(p.host.pid > 0 ? p.host.pid : p.host.supervisor, signal, uid);
+        if (r === 'EPERM') return 'EPERM';
+      }
+      p.abort.abort(signal);
+      return true;
+    }
+    const r = this.linux?.kill(image, pid, signal, uid) ?? 'ESRCH';
+    return r === 'ok' ? true : r === 'EPERM' ? 'EPERM' : false;
   }
 
   log(image: Image, pid: number): string | undefined {
@@ -275,6 +364,7 @@ export class ProcTable {
   async stopImage(image: Image): Promise<void> {
     const ps = this.processes(image);
     for (const p of ps) p.abort.abort('TERM');
+    await this.linux?.stopImage(image);
     await this.reap(ps, `image ${image.name} destroyed`);
     for (let i = this.exited.length - 1; i >= 0; i--) if (this.exited[i]!.image === image) this.exited.splice(i, 1);
   }
@@ -282,6 +372,7 @@ export class ProcTable {
   async stopAll(): Promise<void> {
     const ps = this.processes();
     for (const p of ps) p.abort.abort('TERM');
+    await this.linux?.stopAll(this.registry.list());
     await this.reap(ps, 'daemon shutting down');
   }
 }

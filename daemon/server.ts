@@ -77,7 +77,7 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     id: im.id,
     interfaces: im.ifnets.size,
     sockets: im.sockets.size, // raw sockets (ping, traceroute) are in the set too
-    processes: deps.procs.processes(im).length,
+    processes: deps.procs.count(im),
     createdAt: new Date(im.createdAt).toISOString(),
   };
   if (verbose) {
@@ -95,8 +95,9 @@ export function summarize(deps: ServerDeps, im: Image, verbose: boolean): ImageS
     s.opackets = opackets;
     s.iqdrops = [...im.ifnets.values()].reduce((n, i) => n + i.counters.iqdrops, 0);
     s.heldOff = im.cpu.heldOff;
-    s.cpuMs = Math.round(im.cpuMs * 1000) / 1000;
-    s.procCpuMs = Math.round(im.cpu.procMs * 1000) / 1000;
+    const linuxMs = deps.procs.linux?.cpuMs(im) ?? 0; // Linux programs: their cgroup's CPU time
+    s.cpuMs = Math.round((im.cpuMs + linuxMs) * 1000) / 1000;
+    s.procCpuMs = Math.round((im.cpu.procMs + linuxMs) * 1000) / 1000;
     s.cpuShare = Math.round(im.cpu.share * 100) / 100;
     s.load = [im.cpu.load[0], im.cpu.load[1], im.cpu.load[2]].map((x) => Math.round(x * 100) / 100) as [number, number, number];
     s.cpuWeight = im.cpu.weight;
@@ -253,7 +254,14 @@ function moveInterfaceRequest(body: unknown): MoveInterface {
 function startDetachedRequest(body: unknown): StartDetached {
   const argv = (body as { argv?: unknown }).argv;
   checkArgv(argv);
-  return { argv, json: (body as { json?: unknown }).json === true, restart: (body as { restart?: unknown }).restart === true };
+  const b = body as { json?: unknown; restart?: unknown; linux?: unknown; cwd?: unknown; path?: unknown };
+  const r: StartDetached = { argv, json: b.json === true, restart: b.restart === true };
+  if (b.linux === true) {
+    r.linux = true;
+    r.cwd = typeof b.cwd === 'string' && b.cwd.startsWith('/') ? b.cwd : '/';
+    if (typeof b.path === 'string' && b.path.length < 4096) r.path = b.path;
+  }
+  return r;
 }
 
 export function createControlServer(deps: ServerDeps): http.Server {
@@ -359,10 +367,12 @@ export function createControlServer(deps: ServerDeps): http.Server {
       const r = startDetachedRequest(await readJson(req));
       const argv = r.argv;
       if (deps.procs.size >= (deps.maxProcesses ?? Infinity)) fail(E.LIMIT, `${deps.procs.size} processes are running; the daemon's limit is ${deps.maxProcesses} (limits.processes in vimaged's configuration)`);
-      if (!deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
+      if (r.linux !== true && !deps.procs.commandNames().includes(argv[0]!)) fail(E.NO_SUCH_COMMAND, `${argv[0]}: command not found; commands in an image: ${deps.procs.commandNames().join(', ')}`);
       const restart = r.restart === true;
       if (restart && deps.keeper === undefined) fail(E.BAD_REQUEST, 'this daemon cannot keep commands (--restart)');
-      const p = restart ? deps.keeper!.add(im, argv) : deps.procs.spawnDetached(im, argv, r.json === true);
+      const peer = deps.guard?.peer(req.socket) ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      const linux = r.linux === true ? { uid: peer.uid, gid: peer.gid, cwd: r.cwd ?? '/', ...(r.path !== undefined ? { path: r.path } : {}) } : undefined;
+      const p = restart ? await deps.keeper!.add(im, argv, linux) : linux !== undefined ? await deps.procs.spawnLinux(im, argv, linux) : deps.procs.spawnDetached(im, argv, r.json === true);
       void p.done.then(() => deps.onChange?.());
       // A command that fails at once (a server whose root is missing, a port in use) is reported as a failure, not as a pid.
       const early = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
@@ -439,6 +449,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       stderr: { write: json ? (t) => void (errText.length < MAX_BODY && (errText += t)) : (t) => send(FRAME.STDERR, t) },
       stdin,
       json,
+      ...(deps.guard !== undefined ? { uid: deps.guard.peer(req.socket as import('node:net').Socket).uid } : {}),
     });
     // Flow control: stop reading the client while the command has not
     // consumed what it was sent (a fast pipe into a slow command).

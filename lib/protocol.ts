@@ -137,6 +137,10 @@ export interface StartDetached {
   json?: boolean;
   /** `vimage -b --restart`: keep it (saved, restarted when it exits and at daemon start). */
   restart?: boolean;
+  /** argv is a Linux program, run by vimage-supervisor as the caller, in `cwd`, with `path` as its PATH. */
+  linux?: boolean;
+  cwd?: string;
+  path?: string;
 }
 
 /** The answer to StartDetached. */

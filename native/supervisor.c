@@ -286,6 +286,12 @@ static void image_etc(const char *image) {
 
 static void serve(int pidfd);
 
+/* Tell vimaged a host pid of ours (VSA_PID), for the image's `ps`, `kill` and destroy. */
+static void report_pid(pid_t pid, int role) {
+  struct vsa_req q = {.op = VSA_PID, .a = (int32_t)pid, .b = role};
+  if (agent_fd >= 0) write_all(agent_fd, &q, sizeof q);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: vimage-supervisor SOCKET IMAGE PROGRAM [ARGS...]\n");
@@ -342,6 +348,7 @@ int main(int argc, char **argv) {
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  report_pid(child, VSA_PID_PROGRAM);
   char ok = 1;
   if (write(down[1], &ok, 1) != 1) return 1;
   close(down[1]);
@@ -378,6 +385,7 @@ static void serve(int pidfd) {
         pid_t bg = fork();
         if (bg != 0) _exit(code);
         setsid();
+        report_pid(getpid(), VSA_PID_SUPERVISOR);
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
           dup2(null, 0);

@@ -33,7 +33,12 @@ enum vsa_op {
   VSA_GETOPT = 7,  /* id, a=level, b=name -> err, val */
   VSA_CANCEL = 8,  /* a=seq of a pending request whose caller went away -> nothing */
   VSA_CLOSE = 9,   /* id -> nothing: forget the socket */
+  VSA_PID = 10,    /* a=host pid, b=VSA_PID_PROGRAM or VSA_PID_SUPERVISOR -> nothing (seq 0) */
 };
+
+/* VSA_PID roles: the program's top process, or this supervisor after it moved to the background. */
+#define VSA_PID_PROGRAM 0
+#define VSA_PID_SUPERVISOR 1
 
 #define VSA_NONBLOCK 1
 #define VSA_INET6 2 /* an AF_INET6 socket: IPv4 through v4-mapped addresses */

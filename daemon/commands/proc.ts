@@ -4,6 +4,7 @@
  * (cpu.weight, cpu.max).
  */
 
+import { readFileSync } from 'node:fs';
 import { CPU_WEIGHT_MAX, type CpuParams } from '../../lib/control/index.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext, type ProcInfo } from '../command.js';
 import { getopt, left, parseIntIn, printJson, right, usageError } from './util.js';
@@ -17,6 +18,17 @@ function cpuTime(ms: number): string {
   const m = Math.floor(cs / 6000);
   const s = Math.floor((cs % 6000) / 100);
   return `${m}:${String(s).padStart(2, '0')}.${String(cs % 100).padStart(2, '0')}`;
+}
+
+/** A user's name for ps -u (the uid when /etc/passwd does not have it). */
+function userName(uid: number): string {
+  if (uid === 0) return 'root';
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(uid));
+    return line?.split(':')[0] ?? String(uid);
+  } catch {
+    return String(uid);
+  }
 }
 
 function noProcs(ctx: CommandContext, cmd: string): number {
@@ -47,7 +59,7 @@ const ps: Command = async (ctx) => {
       const started = new Date(p.startedAt);
       const st = now - p.startedAt < 86_400_000 ? `${String(started.getHours()).padStart(2, '0')}:${String(started.getMinutes()).padStart(2, '0')}` : started.toDateString().slice(4, 10);
       const cmdText = p.stat === 'Z' ? `<defunct> (${p.argv.join(' ')}, exit ${p.exitStatus})` : p.argv.join(' ');
-      out += `${left('root', 6)} ${right(p.pid, 5)} ${right(pcpu.toFixed(1), 4)}  0.0     0    0 ${left(p.detached ? ' -' : 'vc', 3)} ${left(p.stat + (p.detached ? 's' : '+'), 4)} ${left(st, 7)} ${right(cpuTime(p.cpuMs), 8)} ${cmdText}\n`;
+      out += `${left(userName(p.uid ?? 0), 6)} ${right(p.pid, 5)} ${right(pcpu.toFixed(1), 4)}  0.0     0    0 ${left(p.detached ? ' -' : 'vc', 3)} ${left(p.stat + (p.detached ? 's' : '+'), 4)} ${left(st, 7)} ${right(cpuTime(p.cpuMs), 8)} ${cmdText}\n`;
     }
     ctx.stdout.write(out);
     return EX_OK;
@@ -103,8 +115,55 @@ const kill: Command = async (ctx) => {
       status = EX_FAIL;
       continue;
     }
-    if (!ctx.procs.kill(pid, sig)) {
-      ctx.stderr.write(`kill: ${pid}: No such process\n`);
+    const r = ctx.procs.kill(pid, sig);
+    if (r !== true) {
+      ctx.stderr.write(`kill: ${pid}: ${r === 'EPERM' ? 'Operation not permitted' : 'No such process'}\n`);
+      status = EX_FAIL;
+    }
+  }
+  return status;
+};
+
+/** The program name killall(1) matches: the last part of argv[0]. */
+function progName(argv: readonly string[]): string {
+  const a = argv[0] ?? '';
+  return a.slice(a.lastIndexOf('/') + 1);
+}
+
+/** `killall [-SIG] [-s SIG] NAME...`: signal the image's processes by program name (built-in commands and Linux programs). */
+const killall: Command = async (ctx) => {
+  const args = ctx.argv.slice(1);
+  let sig = 'TERM';
+  let i = 0;
+  if (args[0] === '-l') {
+    ctx.stdout.write(Object.keys(SIGNALS).join(' ') + '\n');
+    return EX_OK;
+  }
+  if (args[0] === '-s') {
+    sig = (args[1] ?? '').toUpperCase().replace(/^SIG/, '');
+    i = 2;
+  } else if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) {
+    sig = args[0].slice(1).toUpperCase().replace(/^SIG/, '');
+    i = 1;
+  }
+  if (/^\d+$/.test(sig)) sig = Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`;
+  if (SIGNALS[sig] === undefined) return usageError(ctx, 'killall', `${sig}: unknown signal; valid signals: ${Object.keys(SIGNALS).join(' ')}`);
+  const names = args.slice(i);
+  if (names.length === 0) return usageError(ctx, 'killall', 'usage: killall [-l] [-SIGNAL] [-s signal_name] procname ...');
+  if (ctx.procs === undefined) return noProcs(ctx, 'killall');
+  let status = EX_OK;
+  for (const name of names) {
+    const hits = ctx.procs.list().filter((p) => p.stat !== 'Z' && p.pid !== ctx.pid && progName(p.argv) === name);
+    let done = 0;
+    let denied = false;
+    for (const p of hits) {
+      const r = ctx.procs.kill(p.pid, sig);
+      if (r === true) done++;
+      else if (r === 'EPERM') denied = true;
+    }
+    if (done === 0) {
+      // FreeBSD's killall: "No matching processes were found", exit 1.
+      ctx.stderr.write(denied ? `killall: ${name}: Operation not permitted\n` : `No matching processes were found\n`);
       status = EX_FAIL;
     }
   }
@@ -159,4 +218,4 @@ const set: Command = async (ctx) => {
   return EX_OK;
 };
 
-export const commands: Record<string, Command> = { ps, kill, logs, set };
+export const commands: Record<string, Command> = { ps, kill, killall, logs, set };

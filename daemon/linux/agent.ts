@@ -22,7 +22,9 @@ import { commandHandles } from '../../lib/control/index.js';
 import { E, fail } from '../../lib/errors.js';
 import type { Registry } from '../../lib/image.js';
 import type { Logger } from '../../lib/log.js';
+import { peerCred } from '../../lib/native/sys.js';
 import type { Guard } from '../auth.js';
+import type { LinuxProcs, LinuxSession } from './procs.js';
 import { Session } from './session.js';
 import { AGENT_UPGRADE, DATA_UPGRADE, encodeHello } from './wire.js';
 
@@ -35,7 +37,19 @@ export class LinuxAgent {
     private readonly registry: Registry,
     private readonly log: Logger,
     private readonly guard?: Guard,
+    /** Linux programs as in-image processes (ps, kill, cgroups). */
+    private readonly procs?: LinuxProcs,
   ) {}
+
+  /** The supervisor's pid and uid, as the kernel tells them. */
+  private peerOf(socket: Socket): { pid: number; uid: number } {
+    if (this.guard !== undefined) return this.guard.peer(socket);
+    try {
+      return peerCred((socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1);
+    } catch {
+      return { pid: 0, uid: 0 };
+    }
+  }
 
   /**
    * Take an upgrade request if it is one of ours: true when handled. Throws
@@ -65,17 +79,22 @@ export class LinuxAgent {
     const key = randomBytes(16);
     const hex = key.toString('hex');
     const log = this.log.child({ image: name, agent: hex.slice(0, 8) });
+    // Into the image's cgroup before the hello: the program it forks next is born there.
+    const peer = this.procs === undefined ? undefined : this.peerOf(req.socket as Socket);
+    const ls = peer === undefined ? undefined : this.procs?.open(im, peer.pid, peer.uid);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${AGENT_UPGRADE}\r\n\r\n`);
     socket.write(encodeHello(process.pid, key));
     const session = new Session(image, () => this.registry.get(name) === im, (f) => socket.write(f), log);
     this.sessions.set(hex, session);
     log.debug('linux program session opened');
-    if (head.length > 0) session.input(head);
-    socket.on('data', (c: Buffer) => session.input(c));
+    const input = ls === undefined ? (c: Buffer): void => session.input(c) : this.procs!.input(ls, (c) => session.input(c));
+    if (head.length > 0) input(head);
+    socket.on('data', input);
     socket.on('error', () => {});
     socket.on('end', () => socket.end()); // the supervisor exited
     socket.on('close', () => {
       this.sessions.delete(hex);
+      if (ls !== undefined) this.procs?.close(ls);
       session.close();
       log.debug('linux program session closed');
     });

@@ -29,7 +29,12 @@ export const OP = {
   GETOPT: 7,
   CANCEL: 8,
   CLOSE: 9,
+  /** a = a host pid, b = PID_ROLE; no reply (daemon/linux/procs.ts). */
+  PID: 10,
 } as const;
+
+/** Roles of a pid reported with OP.PID. */
+export const PID_ROLE = { PROGRAM: 0, SUPERVISOR: 1 } as const;
 
 export const NONBLOCK = 1;
 /** An AF_INET6 socket (IPv4 through v4-mapped addresses; the image has no IPv6 yet). */
