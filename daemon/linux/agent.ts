@@ -24,7 +24,7 @@ import type { Registry } from '../../lib/image.js';
 import type { Logger } from '../../lib/log.js';
 import { peerCred } from '../../lib/native/sys.js';
 import type { Guard } from '../auth.js';
-import type { LinuxProcs, LinuxSession } from './procs.js';
+import type { LinuxProcs } from './procs.js';
 import { Session } from './session.js';
 import { AGENT_UPGRADE, DATA_UPGRADE, encodeHello } from './wire.js';
 
