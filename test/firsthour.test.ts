@@ -343,6 +343,7 @@ describe('servers that come back: vimage -b --restart', { skip }, () => {
     const [pid] = await pids(l, 'W', 'httpd');
     const ps = JSON.parse(await l.ok(['--json', 'W', 'ps'])) as { processes: Array<{ pid: number; kept?: boolean }> };
     assert.equal(ps.processes.find((p) => p.pid === pid)?.kept, true, 'ps --json marks a kept command');
+    assert.match(await l.ok(['W', 'ps']), new RegExp(`^ +${pid} +- +Ssk +[\\d:.]+ httpd -p 8091 -r /tmp$`, 'm'), 'ps marks it with k in STAT');
     await l.ok(['W', 'kill', String(pid)]);
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(await pids(l, 'W', 'httpd'), [], 'kill stops it for good');

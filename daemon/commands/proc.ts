@@ -13,6 +13,16 @@ import { getopt, left, parseIntIn, printJson, right, usageError } from './util.j
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, ALRM: 14, TERM: 15, USR1: 30, USR2: 31 };
 
 /** CPU time as ps prints it: m:ss.cc */
+/**
+ * ps's STAT: the state, then `s` for a background command (it leads its own
+ * session, as a daemon does) or `+` for one in the caller's terminal, then
+ * `k` for a kept one (`vimage -b --restart`: restarted when it exits). `k`
+ * is vimage's own; FreeBSD's ps(1) has no such letter.
+ */
+function statFlags(p: ProcInfo): string {
+  return p.stat + (p.detached ? 's' : '+') + (p.kept === true ? 'k' : '');
+}
+
 function cpuTime(ms: number): string {
   const cs = Math.floor(ms / 10);
   const m = Math.floor(cs / 6000);
@@ -59,7 +69,7 @@ const ps: Command = async (ctx) => {
       const started = new Date(p.startedAt);
       const st = now - p.startedAt < 86_400_000 ? `${String(started.getHours()).padStart(2, '0')}:${String(started.getMinutes()).padStart(2, '0')}` : started.toDateString().slice(4, 10);
       const cmdText = p.stat === 'Z' ? `<defunct> (${p.argv.join(' ')}, exit ${p.exitStatus})` : p.argv.join(' ');
-      out += `${left(userName(p.uid ?? 0), 6)} ${right(p.pid, 5)} ${right(pcpu.toFixed(1), 4)}  0.0     0    0 ${left(p.detached ? ' -' : 'vc', 3)} ${left(p.stat + (p.detached ? 's' : '+'), 4)} ${left(st, 7)} ${right(cpuTime(p.cpuMs), 8)} ${cmdText}\n`;
+      out += `${left(userName(p.uid ?? 0), 6)} ${right(p.pid, 5)} ${right(pcpu.toFixed(1), 4)}  0.0     0    0 ${left(p.detached ? ' -' : 'vc', 3)} ${left(statFlags(p), 4)} ${left(st, 7)} ${right(cpuTime(p.cpuMs), 8)} ${cmdText}\n`;
     }
     ctx.stdout.write(out);
     return EX_OK;
@@ -67,7 +77,7 @@ const ps: Command = async (ctx) => {
   let out = `${right('PID', 5)} TT  STAT    TIME COMMAND\n`;
   for (const p of list) {
     const tt = p.detached ? ' -' : 'vc';
-    const stat = p.stat + (p.detached ? 's' : '+');
+    const stat = statFlags(p);
     out += `${right(p.pid, 5)} ${left(tt, 3)} ${left(stat, 4)} ${right(cpuTime(p.cpuMs), 7)} ${p.stat === 'Z' ? `<defunct> (${p.argv.join(' ')}, exit ${p.exitStatus})` : p.argv.join(' ')}\n`;
   }
   ctx.stdout.write(out);
