@@ -874,7 +874,14 @@ static void from_program(struct isock *s, short rev) {
   for (int i = 0; i < 64; i++) {
     ssize_t n = recv(s->sfd, obuf + sizeof(struct vsa_dg), VSA_DG_MAX, MSG_DONTWAIT);
     if (n < 0) break;
-    if (n == 0 && (rev & POLLHUP)) break;
+    if (n == 0) {
+      /* An empty datagram, or the end: shutdown(SHUT_WR) or close (then recv returns 0 for ever). */
+      struct pollfd e = {s->sfd, POLLRDHUP, 0};
+      if ((rev & POLLHUP) || (poll(&e, 1, 0) > 0 && (e.revents & (POLLRDHUP | POLLHUP)))) {
+        s->eof = 1;
+        break;
+      }
+    }
     if (chan_send(s->id, 0, s->netlink ? s->nl_pid : 0, 0, VSD_NOADDR, (size_t)n) < 0) break;
   }
 }
@@ -888,7 +895,7 @@ int dg_pollfds(struct pollfd *pf, int room) {
     mapped[k++] = -1;
   }
   for (int i = 0; i < ndgs && k < room; i++) {
-    pf[k] = (struct pollfd){dgs[i]->sfd, POLLIN, 0};
+    pf[k] = (struct pollfd){dgs[i]->sfd, dgs[i]->eof ? 0 : POLLIN, 0}; /* POLLHUP comes anyway */
     mapped[k++] = i;
   }
   for (int i = 0; i < MAX_PENDING && k < room; i++) {

@@ -51,6 +51,7 @@ struct isock {
   int netlink;     /* NETLINK_ROUTE rather than UDP */
   uint32_t nl_pid; /* netlink port id */
   int err;         /* pending error (ICMP), reported by the next trapped call */
+  int eof;         /* the program shut down its sending side: nothing more to read from sfd */
   struct dg_src *fifo;
   unsigned fhead, fcount;
 };
