@@ -215,7 +215,7 @@ for i, n in enumerate((${sizes.join(', ')})):
   test('iperf3 -u from the image to a Linux host, no error', async () => {
     const srv = background('ip', ['netns', 'exec', A, 'iperf3', '-s', '-1', '-B', HOST, '-p', '5299']);
     stops.push(srv.stop);
-    await until('iperf3 -s on host A', () => srv.out().includes('Server listening'));
+    await until('iperf3 -s on host A', () => lab.inNs(A, ['ss', '-ltnH'], { allowFail: true }).stdout.includes(`${HOST}:5299`));
     const r = await lab.vimage(['R', 'exec', '--linux', 'iperf3', '-u', '-c', HOST, '-p', '5299', '-b', '2M', '-t', '2', '-l', '1200', '--json'], { timeoutMs: 30_000 });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const j = JSON.parse(r.stdout) as { error?: string; end: { sum: { packets: number; lost_packets: number } } };
