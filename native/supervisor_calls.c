@@ -475,6 +475,26 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   }
 }
 
+/*
+ * A connect to the host's resolver daemons (nscd, systemd-resolved's varlink
+ * socket): glibc would resolve names through the host's network. Refused,
+ * glibc falls back to resolv.conf and asks over UDP, through the image.
+ */
+static int host_resolver(struct seccomp_notif *n) {
+  static const char *const paths[] = {"/var/run/nscd/socket", "/run/nscd/socket", "/run/systemd/resolve/", "/var/run/systemd/resolve/"};
+  struct sockaddr_un sa;
+  uint64_t len = n->data.args[2];
+  if (len <= offsetof(struct sockaddr_un, sun_path) + 1 || len > sizeof sa) return 0;
+  memset(&sa, 0, sizeof sa);
+  if (mem_read(n->pid, n->data.args[1], &sa, (size_t)len) < 0 || sa.sun_family != AF_UNIX || sa.sun_path[0] == 0) return 0;
+  sa.sun_path[sizeof sa.sun_path - 1] = 0;
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    size_t k = strlen(paths[i]);
+    if (paths[i][k - 1] == '/' ? strncmp(sa.sun_path, paths[i], k) == 0 : strcmp(sa.sun_path, paths[i]) == 0) return 1;
+  }
+  return 0;
+}
+
 void handle(struct seccomp_notif *n) {
   int nr = n->data.nr;
   if (nr == __NR_socket) {
@@ -503,6 +523,10 @@ void handle(struct seccomp_notif *n) {
     cont(n->id);
     return;
   default:
+    if (nr == __NR_connect && host_resolver(n)) {
+      respond(n->id, -1, ENOENT); /* as if the host ran no nscd or systemd-resolved */
+      return;
+    }
     cont(n->id); /* AF_UNIX, or not a socket: the kernel answers */
   }
 }

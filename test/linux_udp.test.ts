@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, Lab, labUnavailable } from './lab.js';
 
@@ -62,6 +62,32 @@ async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 10
 function hostPy(ns: string, code: string): ReturnType<typeof background> {
   return background('ip', ['netns', 'exec', ns, 'python3', '-u', '-c', code]);
 }
+
+/** Run with `unshare -m`: fake host resolver sockets under a private /run, resolv.conf bound over, lookups from the image. */
+const NS_SCRIPT = `set -e
+mount --make-rprivate /
+mount -t tmpfs tmpfs /run
+mkdir -p /run/nscd /run/systemd/resolve
+LISTEN='import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); print("LEAK", sys.argv[1], flush=True)'
+python3 -c "$LISTEN" /run/nscd/socket & L1=$!
+python3 -c "$LISTEN" /run/systemd/resolve/io.systemd.Resolve & L2=$!
+python3 -c "$LISTEN" /run/other & L3=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -S /run/nscd/socket ] && [ -S /run/systemd/resolve/io.systemd.Resolve ] && [ -S /run/other ] && break; sleep 0.2; done
+mount --bind "$RESOLV" /etc/resolv.conf
+node "$CLI" R python3 -c '
+import errno, socket
+for p in ("/run/nscd/socket", "/var/run/nscd/socket", "/run/systemd/resolve/io.systemd.Resolve", "/run/other"):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(p)
+        print(p, "connected")
+    except OSError as e:
+        print(p, errno.errorcode[e.errno])
+'
+wait $L3
+node "$CLI" R getent hosts vimage.test
+kill $L1 $L2 2>/dev/null || true
+`;
 
 const ECHO = (port: number): string => `
 import socket
@@ -202,13 +228,27 @@ for i, n in enumerate((${sizes.join(', ')})):
     await until('socat in R to exit', () => srv.child.exitCode !== null);
   });
 
-  test('dig through the image to dnsmasq on a Linux host', async () => {
+  test('dig, and glibc\'s resolver (getent hosts), through the image to dnsmasq on a Linux host; host resolver sockets refused', async () => {
     const dns = background('ip', ['netns', 'exec', A, 'dnsmasq', '--no-daemon', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${HOST}`, '--address=/vimage.test/10.9.8.7', '--pid-file=']);
     stops.push(dns.stop);
     await until('dnsmasq', () => lab.inNs(A, ['dig', '+short', '+time=1', '+tries=1', `@${HOST}`, 'vimage.test'], { allowFail: true }).stdout.trim() === '10.9.8.7');
     const r = await lab.vimage(['R', 'dig', '+short', '+time=2', '+tries=2', `@${HOST}`, 'vimage.test']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '10.9.8.7\n');
+    // glibc's resolver (getent hosts) with a resolv.conf naming the host, in a private mount namespace where the
+    // host's nscd and systemd-resolved sockets exist (fakes that would say LEAK): they are refused, and the
+    // lookup goes over UDP through the image.
+    writeFileSync(path.join(lab.dir, 'resolv.conf'), `nameserver ${HOST}\n`);
+    writeFileSync(path.join(lab.dir, 'ns.sh'), NS_SCRIPT);
+    const g = spawnSync('timeout', ['30', 'unshare', '-m', 'sh', path.join(lab.dir, 'ns.sh')], {
+      env: { ...process.env, VIMAGE_SOCKET: lab.sock, RESOLV: path.join(lab.dir, 'resolv.conf'), CLI },
+      encoding: 'utf8',
+    });
+    assert.equal(g.status, 0, g.stderr);
+    assert.equal(
+      g.stdout,
+      ['/run/nscd/socket ENOENT', '/var/run/nscd/socket ENOENT', '/run/systemd/resolve/io.systemd.Resolve ENOENT', '/run/other connected', 'LEAK /run/other', '10.9.8.7        vimage.test', ''].join('\n'),
+    );
     await dns.stop();
   });
 
