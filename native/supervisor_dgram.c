@@ -219,6 +219,10 @@ void dg_stale(struct pending *p) {
   if (p->nr == __NR_socket && p->lfd >= 0) {
     struct isock *s = by_id(p->sid);
     if (s != NULL) table_del(s->ino);
+    if (agent_fd >= 0) {
+      struct vsa_req q = {.seq = next_seq++, .op = VSA_CLOSE, .id = p->sid}; /* the daemon may have made it already */
+      (void)write_all(agent_fd, &q, sizeof q);
+    }
   }
   if (p->lfd >= 0) close(p->lfd);
   p->lfd = -1;
