@@ -13,9 +13,10 @@
  *   socket(AF_INET or AF_INET6, SOCK_STREAM) gets a fresh AF_UNIX stream
  *   socket, installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's
  *   backing. AF_INET6 ones are dual-stack sockets that carry IPv4 only
- *   (v4-mapped addresses; the image has no IPv6 yet). Every other family
- *   (AF_NETLINK, AF_PACKET, ...) and type fails with an errno: nothing
- *   reaches the host's stack.
+ *   (v4-mapped addresses; the image has no IPv6 yet). UDP and
+ *   NETLINK_ROUTE sockets are datagram sockets (supervisor_dgram.c). Every
+ *   other family (AF_PACKET, other netlink protocols, ...) and type fails
+ *   with an errno: nothing reaches the host's stack.
  * - connect/listen connect the backing socket to vimaged, which pumps its
  *   bytes to and from a socket of the image; read, write, poll, epoll, dup,
  *   fork and exec then run natively on it.

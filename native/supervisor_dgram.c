@@ -48,6 +48,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervisor_int.h"
@@ -244,6 +245,12 @@ void dg_forget(struct isock *s) {
 }
 
 /* ---- helpers ---- */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int nonblocking(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -529,13 +536,17 @@ static void do_recv(struct seccomp_notif *n, struct isock *s) {
     respond(n->id, -1, EAGAIN);
     return;
   }
-  /* A blocking receive: wait in pend[] until d is readable (or the caller goes away: sweep). */
+  /* A blocking receive: wait in pend[] until d is readable (or the caller goes away: sweep; or SO_RCVTIMEO passes). */
   struct pending *p = slot();
   if (p == NULL) {
     close(d);
     respond(n->id, -1, EAGAIN);
     return;
   }
+  struct timeval tv = {0, 0};
+  socklen_t tl = sizeof tv;
+  if (getsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
+    tmp.deadline = now_ms() + (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
   *p = tmp;
 }
 
@@ -902,8 +913,18 @@ int dg_pollfds(struct pollfd *pf, int room) {
     pf[k] = (struct pollfd){dgs[i]->sfd, dgs[i]->eof ? 0 : POLLIN, 0}; /* POLLHUP comes anyway */
     mapped[k++] = i;
   }
+  int64_t now = -1;
   for (int i = 0; i < MAX_PENDING && k < room; i++) {
     if (!pend[i].used || pend[i].kind != PK_RECV) continue;
+    if (pend[i].deadline != 0) {
+      if (now < 0) now = now_ms();
+      if (now >= pend[i].deadline) { /* SO_RCVTIMEO passed (checked each turn of the loop: 250 ms at worst) */
+        respond(pend[i].nid, -1, EAGAIN);
+        close(pend[i].lfd);
+        pend[i].used = 0;
+        continue;
+      }
+    }
     pf[k] = (struct pollfd){pend[i].lfd, POLLIN, 0};
     mapped[k++] = 0x10000 + i;
   }

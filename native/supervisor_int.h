@@ -72,6 +72,7 @@ struct pending {
   int v6;         /* addresses go back as sockaddr_in6 */
   uint32_t sid;   /* datagram calls: the socket's id */
   int64_t val;    /* a trapped send: the length to return */
+  int64_t deadline; /* a blocking receive with SO_RCVTIMEO: CLOCK_MONOTONIC ms when it gives up, else 0 */
 };
 extern struct pending pend[MAX_PENDING];
 
