@@ -68,7 +68,7 @@ const NS_SCRIPT = `set -e
 mount --make-rprivate /
 mount -t tmpfs tmpfs /run
 mkdir -p /run/nscd /run/systemd/resolve
-LISTEN='import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); print("LEAK", sys.argv[1], flush=True)'
+LISTEN='import os,socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); print("LEAK", sys.argv[1], file=open(os.environ["LEAKS"], "a"))'
 python3 -c "$LISTEN" /run/nscd/socket & L1=$!
 python3 -c "$LISTEN" /run/systemd/resolve/io.systemd.Resolve & L2=$!
 python3 -c "$LISTEN" /run/other & L3=$!
@@ -85,6 +85,7 @@ for p in ("/run/nscd/socket", "/var/run/nscd/socket", "/run/systemd/resolve/io.s
         print(p, errno.errorcode[e.errno])
 '
 wait $L3
+cat "$LEAKS"
 node "$CLI" R getent hosts vimage.test
 kill $L1 $L2 2>/dev/null || true
 `;
@@ -241,7 +242,7 @@ for i, n in enumerate((${sizes.join(', ')})):
     writeFileSync(path.join(lab.dir, 'resolv.conf'), `nameserver ${HOST}\n`);
     writeFileSync(path.join(lab.dir, 'ns.sh'), NS_SCRIPT);
     const g = spawnSync('timeout', ['30', 'unshare', '-m', 'sh', path.join(lab.dir, 'ns.sh')], {
-      env: { ...process.env, VIMAGE_SOCKET: lab.sock, RESOLV: path.join(lab.dir, 'resolv.conf'), CLI },
+      env: { ...process.env, VIMAGE_SOCKET: lab.sock, RESOLV: path.join(lab.dir, 'resolv.conf'), LEAKS: path.join(lab.dir, 'leaks'), CLI },
       encoding: 'utf8',
     });
     assert.equal(g.status, 0, g.stderr);
