@@ -13,9 +13,10 @@
  *   socket(AF_INET or AF_INET6, SOCK_STREAM) gets a fresh AF_UNIX stream
  *   socket, installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's
  *   backing. AF_INET6 ones are dual-stack sockets that carry IPv4 only
- *   (v4-mapped addresses; the image has no IPv6 yet). Every other family
- *   (AF_NETLINK, AF_PACKET, ...) and type fails with an errno: nothing
- *   reaches the host's stack.
+ *   (v4-mapped addresses; the image has no IPv6 yet). UDP and
+ *   NETLINK_ROUTE sockets are datagram sockets (supervisor_dgram.c). Every
+ *   other family (AF_PACKET, other netlink protocols, ...) and type fails
+ *   with an errno: nothing reaches the host's stack.
  * - connect/listen connect the backing socket to vimaged, which pumps its
  *   bytes to and from a socket of the image; read, write, poll, epoll, dup,
  *   fork and exec then run natively on it.
@@ -83,7 +84,7 @@ uint32_t next_seq = 1;
 
 /* ---- session, filter, child ---- */
 
-static int ctl_connect(void) {
+int ctl_connect(void) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
   if (connect(s, (struct sockaddr *)&ctl_addr, ctl_len) < 0) {
@@ -173,7 +174,7 @@ static void open_session(const char *sock, const char *name) {
 
 /* ---- the seccomp filter, assembled with resolved forward jumps ---- */
 
-enum { L_NEXT = 0, L_ALLOW = 1, L_NOTIFY, L_ENOSYS, L_SOCKET, L_SENDTO, L_IOCTL, L_MAX };
+enum { L_NEXT = 0, L_ALLOW = 1, L_NOTIFY, L_ENOSYS, L_SOCKET, L_SENDTO, L_RECVFROM, L_IOCTL, L_MAX };
 static struct sock_filter prog[128];
 static int plabel_t[128], plabel_f[128], label_at[L_MAX];
 static unsigned short plen;
@@ -193,7 +194,7 @@ static void emit(uint16_t code, uint32_t k, int lt, int lf) {
 /* Calls answered by the supervisor (socket, sendto and ioctl are decided by their arguments first). */
 static const int notified[] = {
     __NR_connect, __NR_bind, __NR_listen, __NR_accept, __NR_accept4, __NR_getsockname, __NR_getpeername,
-    __NR_setsockopt, __NR_getsockopt, __NR_sendmsg, __NR_sendmmsg,
+    __NR_setsockopt, __NR_getsockopt, __NR_sendmsg, __NR_sendmmsg, __NR_recvmsg, __NR_recvmmsg,
 };
 
 static int install_filter(void) {
@@ -205,6 +206,7 @@ static int install_filter(void) {
 #endif
   JEQ(__NR_socket, L_SOCKET, L_NEXT);
   JEQ(__NR_sendto, L_SENDTO, L_NEXT);
+  JEQ(__NR_recvfrom, L_RECVFROM, L_NEXT);
   JEQ(__NR_ioctl, L_IOCTL, L_NEXT);
   JEQ(__NR_io_uring_setup, L_ENOSYS, L_NEXT);
   JEQ(__NR_io_uring_enter, L_ENOSYS, L_NEXT);
@@ -215,6 +217,11 @@ static int install_filter(void) {
   LDW(ARG_LO(0));
   JEQ(AF_UNIX, L_ALLOW, L_NOTIFY);
   label_at[L_SENDTO] = plen; /* sendto with a destination address */
+  LDW(ARG_LO(4));
+  JEQ(0, L_NEXT, L_NOTIFY);
+  LDW(ARG_HI(4));
+  JEQ(0, L_ALLOW, L_NOTIFY);
+  label_at[L_RECVFROM] = plen; /* recvfrom asking for the source address (a UDP receive; recv() stays native) */
   LDW(ARG_LO(4));
   JEQ(0, L_NEXT, L_NOTIFY);
   LDW(ARG_HI(4));
@@ -363,10 +370,15 @@ static void serve(int pidfd) {
   size_t nsize = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
   struct seccomp_notif *n = malloc(nsize);
   int code = -1;
+  static struct pollfd pf[3 + 4096];
   for (;;) {
-    struct pollfd pf[3] = {{notify_fd, POLLIN, 0}, {agent_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
-    int r = poll(pf, 3, 250);
+    pf[0] = (struct pollfd){notify_fd, POLLIN, 0};
+    pf[1] = (struct pollfd){agent_fd, POLLIN, 0};
+    pf[2] = (struct pollfd){pidfd, POLLIN, 0};
+    int ndg = dg_pollfds(pf + 3, 4096); /* datagram sockets (supervisor_dgram.c) */
+    int r = poll(pf, (nfds_t)(3 + ndg), 250);
     if (r < 0 && errno != EINTR) break;
+    if (r > 0) dg_events(pf + 3, ndg);
     if (pf[0].revents & POLLIN) {
       memset(n, 0, nsize);
       if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) handle(n);

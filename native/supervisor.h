@@ -14,6 +14,14 @@
  * socket to the control socket with GET /v1/agent/data?key=KEY&id=ID
  * (Upgrade: vimage-data); the daemon answers nothing on success and pumps
  * bytes between it and the image socket ID from then on.
+ *
+ * Datagram sockets (UDP, NETLINK_ROUTE) keep boundaries and per-datagram
+ * addresses, which a byte stream cannot: the program's descriptor is one
+ * end of an AF_UNIX SOCK_SEQPACKET pair whose other end the supervisor
+ * keeps, and all datagram sockets of a session share one more data
+ * connection (id VSA_CHAN_ID), the datagram channel, carrying frames of a
+ * 20-byte header (struct vsa_dg) and the payload. The same channel carries
+ * the answers that need variable-length data (interface ioctls).
  */
 #ifndef VIMAGE_SUPERVISOR_H
 #define VIMAGE_SUPERVISOR_H
@@ -34,11 +42,40 @@ enum vsa_op {
   VSA_CANCEL = 8,  /* a=seq of a pending request whose caller went away -> nothing */
   VSA_CLOSE = 9,   /* id -> nothing: forget the socket */
   VSA_PID = 10,    /* a=host pid, b=VSA_PID_PROGRAM or VSA_PID_SUPERVISOR -> nothing (seq 0) */
+  VSA_DGRAM = 11,  /* id, type=SOCK_DGRAM, a=IPPROTO_UDP or VSA_NETLINK_ROUTE -> err: make the image's datagram socket */
 };
 
 /* VSA_PID roles: the program's top process, or this supervisor after it moved to the background. */
 #define VSA_PID_PROGRAM 0
 #define VSA_PID_SUPERVISOR 1
+
+#define VSA_NETLINK_ROUTE 0x10000 /* VSA_DGRAM's a for socket(AF_NETLINK, ..., NETLINK_ROUTE) */
+#define VSA_UNSPEC 4              /* VSA_CONNECT: to AF_UNSPEC, i.e. forget the peer (datagram sockets) */
+
+/* The datagram channel's id in its data connection's URL. */
+#define VSA_CHAN_ID 0xffffffffu
+/* Largest payload of one channel frame. */
+#define VSA_DG_MAX (256 * 1024)
+
+enum vsa_dg_flag {
+  VSD_ACK = 1,    /* to the daemon: answer with a VSD_STATUS frame of the same seq (a trapped sendto/sendmsg) */
+  VSD_NOADDR = 2, /* to the daemon: to the connected peer (a plain send/write); addr/port unused */
+  VSD_IOCTL = 4,  /* to the daemon: interface ioctl, addr = request, payload = struct ifreq (SIOCGIFCONF: u32 room) */
+  VSD_STATUS = 8, /* from the daemon: answer to seq; addr = Linux errno (0: done); payload = ioctl result */
+  VSD_ERROR = 16, /* from the daemon: socket id has a pending error (ICMP), addr = Linux errno */
+};
+
+/* One frame on the datagram channel, followed by len payload bytes. For a
+ * netlink socket, addr is the socket's port id (to the daemon) or 0. */
+struct vsa_dg {
+  uint32_t len;
+  uint32_t id;
+  uint32_t seq;
+  uint32_t addr;
+  uint16_t port;
+  uint16_t flags;
+};
+_Static_assert(sizeof(struct vsa_dg) == 20, "datagram frame header is 20 bytes");
 
 #define VSA_NONBLOCK 1
 #define VSA_INET6 2 /* an AF_INET6 socket: IPv4 through v4-mapped addresses */

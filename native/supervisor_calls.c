@@ -29,41 +29,35 @@
 
 #include "supervisor_int.h"
 
-
-
 /* ---- image sockets by inode ---- */
 
-struct isock {
-  uint64_t ino;
-  uint32_t id;
-  int type;
-  int v6; /* AF_INET6 (dual stack: IPv4 only, as v4-mapped addresses) */
-  struct isock *next;
-};
 static struct isock *table[4096];
 
-static struct isock *table_get(uint64_t ino) {
+struct isock *table_get(uint64_t ino) {
   for (struct isock *s = table[ino % 4096]; s != NULL; s = s->next)
     if (s->ino == ino) return s;
   return NULL;
 }
 
-static void table_add(uint64_t ino, uint32_t id, int type, int v6) {
+struct isock *table_add(uint64_t ino, uint32_t id, int type, int v6) {
   struct isock *s = calloc(1, sizeof *s);
-  if (s == NULL) return;
+  if (s == NULL) return NULL;
+  s->sfd = -1;
   s->v6 = v6;
   s->ino = ino;
   s->id = id;
   s->type = type;
   s->next = table[ino % 4096];
   table[ino % 4096] = s;
+  return s;
 }
 
-static void table_del(uint64_t ino) {
+void table_del(uint64_t ino) {
   for (struct isock **p = &table[ino % 4096]; *p != NULL; p = &(*p)->next) {
     if ((*p)->ino == ino) {
       struct isock *s = *p;
       *p = s->next;
+      if (s->sfd >= 0) dg_forget(s);
       free(s);
       return;
     }
@@ -76,47 +70,36 @@ static unsigned unix_next;
 
 /* ---- requests waiting for the daemon ---- */
 
-struct pending {
-  int used;
-  uint32_t seq;
-  uint64_t nid; /* notification id */
-  pid_t pid;
-  int nr;
-  uint64_t args[6];
-  uint32_t newid; /* accept: the id given to the new connection */
-  int lfd;        /* accept: our copy of the listening socket */
-  int v6;         /* addresses go back as sockaddr_in6 */
-};
-static struct pending pend[MAX_PENDING];
+struct pending pend[MAX_PENDING];
 
 /* ---- small helpers ---- */
 
-static void respond(uint64_t nid, int64_t val, int err) {
+void respond(uint64_t nid, int64_t val, int err) {
   struct seccomp_notif_resp r = {.id = nid, .val = val, .error = err != 0 ? -err : 0, .flags = 0};
   ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r); /* ENOENT: the caller went away (signal) */
 }
 
-static void cont(uint64_t nid) {
+void cont(uint64_t nid) {
   struct seccomp_notif_resp r = {.id = nid, .val = 0, .error = 0, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
   ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, &r);
 }
 
-static int still_valid(uint64_t nid) {
+int still_valid(uint64_t nid) {
   return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &nid) == 0;
 }
 
-static int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len) {
+int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len) {
   struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
   return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
-static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len) {
+int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len) {
   struct iovec l = {(void *)buf, len}, r = {(void *)(uintptr_t)addr, len};
   return process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
 /* The thread group of thread `tid` (notifications name the calling thread). */
-static pid_t tgid_of(pid_t tid) {
+pid_t tgid_of(pid_t tid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
   int f = open(path, O_RDONLY | O_CLOEXEC);
@@ -130,7 +113,7 @@ static pid_t tgid_of(pid_t tid) {
 }
 
 /* Our own copy of the program's descriptor `fd` (the same open socket). */
-static int grab_fd(pid_t tid, int fd) {
+int grab_fd(pid_t tid, int fd) {
   int pidfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
   if (pidfd < 0) return -1;
   int d = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
@@ -174,7 +157,7 @@ static int attach(int fd, uint32_t id) {
   return write_all(fd, req, (size_t)n) == 0 ? 0 : -EIO;
 }
 
-static uint64_t inode_of(int fd) {
+uint64_t inode_of(int fd) {
   struct stat st;
   return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
@@ -214,7 +197,12 @@ static void send_req(struct vsa_req *q) {
   if (agent_fd < 0 || write_all(agent_fd, q, sizeof *q) < 0) {
     /* daemon gone: the reply will never come */
     for (int i = 0; i < MAX_PENDING; i++) {
-      if (pend[i].used && pend[i].seq == q->seq) {
+      if (pend[i].used && pend[i].kind == PK_AGENT && pend[i].seq == q->seq) {
+        if (pend[i].nr == __NR_socket) {
+          dg_stale(&pend[i]);
+          respond(pend[i].nid, -1, ENETDOWN);
+          continue;
+        }
         respond(pend[i].nid, -1, ENETDOWN);
         if (pend[i].lfd >= 0) close(pend[i].lfd);
         pend[i].used = 0;
@@ -224,7 +212,7 @@ static void send_req(struct vsa_req *q) {
 }
 
 /* Queue notification `n` until the daemon answers request `q`. */
-static void ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd) {
+struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd) {
   int slot = -1;
   for (int i = 0; i < MAX_PENDING; i++)
     if (!pend[i].used) {
@@ -234,9 +222,10 @@ static void ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int 
   if (slot < 0 || agent_fd < 0) {
     if (lfd >= 0) close(lfd);
     respond(n->id, -1, agent_fd < 0 ? ENETDOWN : EAGAIN);
-    return;
+    return NULL;
   }
   struct pending *p = &pend[slot];
+  memset(p, 0, sizeof *p);
   p->used = 1;
   p->seq = q->seq = next_seq++;
   p->nid = n->id;
@@ -247,13 +236,14 @@ static void ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int 
   p->lfd = lfd;
   p->v6 = (q->flags & VSA_INET6) != 0;
   send_req(q);
+  return p;
 }
 
 /*
  * Write an IPv4 address to the program's (addr, addrlen) pair, truncated as
  * the kernel does; for an AF_INET6 socket as ::ffff:a.b.c.d (:: for none).
  */
-static int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6) {
+int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6) {
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
@@ -278,7 +268,7 @@ static int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uin
  * AF_INET6 socket: :: is any, ::ffff:a.b.c.d is a.b.c.d, and any other IPv6
  * address gets `no6` (the image has no IPv6 yet).
  */
-static int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port) {
+int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port) {
   struct sockaddr_in6 sa;
   memset(&sa, 0, sizeof sa);
   if (len < sizeof(sa_family_t) || len > 128) return -EINVAL;
@@ -314,12 +304,22 @@ static void do_socket(struct seccomp_notif *n) {
     cont(n->id); /* the filter lets these through itself; safe either way */
     return;
   }
-  if (domain != AF_INET && domain != AF_INET6) {
-    respond(n->id, -1, EAFNOSUPPORT); /* AF_NETLINK, AF_PACKET, ... not yet: fail closed */
-    return;
-  }
   if (type & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) {
     respond(n->id, -1, EINVAL);
+    return;
+  }
+  if (domain == AF_NETLINK) {
+    /* NETLINK_ROUTE is answered from the image; every other netlink protocol would describe the host. */
+    if (((type & 0xf) != SOCK_RAW && (type & 0xf) != SOCK_DGRAM) || proto != 0 /* NETLINK_ROUTE */) respond(n->id, -1, EPROTONOSUPPORT);
+    else dg_socket(n, domain, type, proto);
+    return;
+  }
+  if (domain != AF_INET && domain != AF_INET6) {
+    respond(n->id, -1, EAFNOSUPPORT); /* AF_PACKET, ... : fail closed */
+    return;
+  }
+  if ((type & 0xf) == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP)) {
+    dg_socket(n, domain, type, proto);
     return;
   }
   if ((type & 0xf) != SOCK_STREAM || (proto != 0 && proto != IPPROTO_TCP)) {
@@ -344,6 +344,10 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   pid_t pid = n->pid;
   struct vsa_req q = {.type = (uint16_t)s->type, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0};
   int r, d;
+  if (s->sfd >= 0) {
+    dg_call(n, s); /* datagram sockets: supervisor_dgram.c */
+    return;
+  }
   switch (n->data.nr) {
   case __NR_connect:
   case __NR_bind:
@@ -471,6 +475,26 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   }
 }
 
+/*
+ * A connect to the host's resolver daemons (nscd, systemd-resolved's varlink
+ * socket): glibc would resolve names through the host's network. Refused,
+ * glibc falls back to resolv.conf and asks over UDP, through the image.
+ */
+static int host_resolver(struct seccomp_notif *n) {
+  static const char *const paths[] = {"/var/run/nscd/socket", "/run/nscd/socket", "/run/systemd/resolve/", "/var/run/systemd/resolve/"};
+  struct sockaddr_un sa;
+  uint64_t len = n->data.args[2];
+  if (len <= offsetof(struct sockaddr_un, sun_path) + 1 || len > sizeof sa) return 0;
+  memset(&sa, 0, sizeof sa);
+  if (mem_read(n->pid, n->data.args[1], &sa, (size_t)len) < 0 || sa.sun_family != AF_UNIX || sa.sun_path[0] == 0) return 0;
+  sa.sun_path[sizeof sa.sun_path - 1] = 0;
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    size_t k = strlen(paths[i]);
+    if (paths[i][k - 1] == '/' ? strncmp(sa.sun_path, paths[i], k) == 0 : strcmp(sa.sun_path, paths[i]) == 0) return 1;
+  }
+  return 0;
+}
+
 void handle(struct seccomp_notif *n) {
   int nr = n->data.nr;
   if (nr == __NR_socket) {
@@ -478,8 +502,9 @@ void handle(struct seccomp_notif *n) {
     return;
   }
   if (nr == __NR_ioctl) {
-    /* Interface and routing ioctls (SIOCGIF*, SIOCADDRT, ...) would describe the host: not yet served by the image. */
+    /* Interface ioctls (SIOCGIF*) are answered from the image, on any socket; the rest (SIOCADDRT, ...) would touch the host. */
     unsigned cmd = (unsigned)n->data.args[1];
+    if (dg_ioctl(n)) return;
     if (cmd <= 0x890a) cont(n->id);
     else respond(n->id, -1, ENODEV);
     return;
@@ -498,6 +523,10 @@ void handle(struct seccomp_notif *n) {
     cont(n->id);
     return;
   default:
+    if (nr == __NR_connect && host_resolver(n)) {
+      respond(n->id, -1, ENOENT); /* as if the host ran no nscd or systemd-resolved */
+      return;
+    }
     cont(n->id); /* AF_UNIX, or not a socket: the kernel answers */
   }
 }
@@ -507,6 +536,7 @@ static void finish(struct pending *p, struct vsa_rep *r) {
   int err = r->err;
   if (!still_valid(p->nid)) {
     /* The caller went away (a signal): its buffers are not ours to write; an accepted connection is dropped. */
+    if (p->nr == __NR_socket) dg_stale(p);
     if (p->lfd >= 0) close(p->lfd);
     if (err == 0 && (p->nr == __NR_accept || p->nr == __NR_accept4) && agent_fd >= 0) {
       struct vsa_req q = {.seq = next_seq++, .op = VSA_CLOSE, .id = p->newid};
@@ -516,6 +546,9 @@ static void finish(struct pending *p, struct vsa_rep *r) {
     return;
   }
   switch (p->nr) {
+  case __NR_socket:
+    dg_socket_done(p, r);
+    break;
   case __NR_getsockname:
   case __NR_getpeername:
     if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6);
@@ -581,6 +614,10 @@ void sweep(void) {
   for (int i = 0; i < MAX_PENDING; i++) {
     struct pending *p = &pend[i];
     if (!p->used || still_valid(p->nid)) continue;
+    if (p->kind != PK_AGENT || p->nr == __NR_socket) {
+      dg_stale(p); /* nothing to cancel in the daemon: a datagram call or a socket() */
+      continue;
+    }
     struct vsa_req q = {.seq = next_seq++, .op = VSA_CANCEL, .a = (int32_t)p->seq};
     if (p->lfd >= 0) close(p->lfd);
     p->used = 0;
@@ -596,6 +633,11 @@ static void agent_gone(void) {
   agent_fd = -1;
   for (int i = 0; i < MAX_PENDING; i++) {
     if (!pend[i].used) continue;
+    if (pend[i].nr == __NR_socket || pend[i].kind != PK_AGENT) {
+      respond(pend[i].nid, -1, ENETDOWN);
+      dg_stale(&pend[i]);
+      continue;
+    }
     respond(pend[i].nid, -1, ENETDOWN);
     if (pend[i].lfd >= 0) close(pend[i].lfd);
     pend[i].used = 0;
@@ -616,7 +658,7 @@ void agent_read(void) {
     memcpy(&r, rbuf + off, sizeof r);
     off += sizeof r;
     for (int i = 0; i < MAX_PENDING; i++) {
-      if (pend[i].used && pend[i].seq == r.seq) {
+      if (pend[i].used && pend[i].kind == PK_AGENT && pend[i].seq == r.seq) {
         finish(&pend[i], &r);
         break;
       }

@@ -1,11 +1,13 @@
 /*
- * What the two halves of vimage-supervisor share: supervisor.c (session,
- * filter, child, main loop) and supervisor_calls.c (the trapped calls).
+ * What the parts of vimage-supervisor share: supervisor.c (session,
+ * filter, child, main loop), supervisor_calls.c (the trapped calls) and
+ * supervisor_dgram.c (datagram sockets: UDP and NETLINK_ROUTE).
  */
 #ifndef VIMAGE_SUPERVISOR_INT_H
 #define VIMAGE_SUPERVISOR_INT_H
 
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,6 +32,50 @@ extern uint32_t next_seq;
 extern unsigned char rbuf[4096];
 extern size_t rlen;
 
+/* Source addresses of the datagrams put into a datagram socket, in order. */
+struct dg_src {
+  uint32_t addr;
+  uint16_t port;
+};
+#define DG_FIFO 1024
+
+/* An image socket, known by the inode of the program's descriptor. */
+struct isock {
+  uint64_t ino;
+  uint32_t id;
+  int type;
+  int v6; /* AF_INET6 (dual stack: IPv4 only, as v4-mapped addresses) */
+  struct isock *next;
+  /* Datagram sockets only (sfd >= 0): */
+  int sfd;         /* our end of the SOCK_SEQPACKET pair */
+  int netlink;     /* NETLINK_ROUTE rather than UDP */
+  uint32_t nl_pid; /* netlink port id */
+  int err;         /* pending error (ICMP), reported by the next trapped call */
+  int eof;         /* the program shut down its sending side: nothing more to read from sfd */
+  struct dg_src *fifo;
+  unsigned fhead, fcount;
+};
+
+enum { PK_AGENT = 0, PK_CHAN, PK_RECV };
+
+/* A notification waiting: for the daemon's reply (agent or channel) or for a datagram. */
+struct pending {
+  int used;
+  int kind; /* PK_AGENT, PK_CHAN (a VSD_STATUS frame), PK_RECV (rfd readable) */
+  uint32_t seq;
+  uint64_t nid; /* notification id */
+  pid_t pid;
+  int nr;
+  uint64_t args[6];
+  uint32_t newid; /* accept: the id given to the new connection */
+  int lfd;        /* accept: our copy of the listening socket; socket(): the program's end; receive: our copy to poll */
+  int v6;         /* addresses go back as sockaddr_in6 */
+  uint32_t sid;   /* datagram calls: the socket's id */
+  int64_t val;    /* a trapped send: the length to return */
+  int64_t deadline; /* a blocking receive with SO_RCVTIMEO: CLOCK_MONOTONIC ms when it gives up, else 0 */
+};
+extern struct pending pend[MAX_PENDING];
+
 /* Serve one notification. */
 void handle(struct seccomp_notif *n);
 /* Tell the daemon about requests whose caller went away. */
@@ -37,5 +83,33 @@ void sweep(void);
 /* Read and dispatch the daemon's replies. */
 void agent_read(void);
 int write_all(int fd, const void *buf, size_t len);
+
+/* supervisor_calls.c helpers the datagram code shares. */
+struct isock *table_get(uint64_t ino);
+struct isock *table_add(uint64_t ino, uint32_t id, int type, int v6);
+void table_del(uint64_t ino);
+void respond(uint64_t nid, int64_t val, int err);
+void cont(uint64_t nid);
+int still_valid(uint64_t nid);
+int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+pid_t tgid_of(pid_t tid);
+int grab_fd(pid_t tid, int fd);
+uint64_t inode_of(int fd);
+int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6);
+int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port);
+struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd);
+int ctl_connect(void);
+
+/* supervisor_dgram.c */
+void dg_socket(struct seccomp_notif *n, int domain, int type, int proto);
+void dg_socket_done(struct pending *p, struct vsa_rep *r);
+void dg_call(struct seccomp_notif *n, struct isock *s);
+int dg_ioctl(struct seccomp_notif *n);
+void dg_forget(struct isock *s);
+/* The main loop's part: fill pollfds (returns how many), then act on their events. */
+int dg_pollfds(struct pollfd *pf, int room);
+void dg_events(struct pollfd *pf, int n);
+void dg_stale(struct pending *p);
 
 #endif

@@ -180,7 +180,7 @@ for port in (80, 9):
     try {
       const py = `
 import socket
-for fam, typ in ((socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_NETLINK, socket.SOCK_RAW), (socket.AF_INET, socket.SOCK_RAW), (socket.AF_INET6, socket.SOCK_DGRAM)):
+for fam, typ in ((socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_APPLETALK, socket.SOCK_DGRAM), (socket.AF_INET, socket.SOCK_RAW), (socket.AF_INET6, socket.SOCK_RAW)):
     try:
         socket.socket(fam, typ)
         print("opened", fam)
@@ -199,7 +199,7 @@ for a in ("::1", "2001:db8::1"):
 `;
       const r = await lab.vimage(['R', 'python3', '-c', py]);
       assert.equal(r.code, 0, r.stderr);
-      // AF_PACKET, AF_NETLINK: EAFNOSUPPORT; raw and IPv6 UDP: EPROTONOSUPPORT; IPv6 addresses: ENETUNREACH
+      // AF_PACKET, AF_APPLETALK: EAFNOSUPPORT; raw: EPROTONOSUPPORT; IPv6 addresses: ENETUNREACH (UDP and NETLINK_ROUTE: test/linux_udp)
       assert.equal(r.stdout, '97\n97\n93\n93\nrefused\n101\n101\n');
       const c = await lab.vimage(['R', 'env', '-i', 'PATH=/usr/bin:/bin', 'curl', '-sS', '-m', '5', `http://127.0.0.1:${port}/`]);
       assert.notEqual(c.code, 0);

@@ -14,6 +14,10 @@
  * gets one byte per connection ready to accept (its POLLIN), and accept
  * hands out the next connection under the id the supervisor gave it.
  *
+ * Datagram sockets (UDP, NETLINK_ROUTE) are DgramSockets' (dgram.ts):
+ * requests of type SOCK_DGRAM and OP.DGRAM go there, and so does the
+ * session's datagram channel (data connection CHAN_ID).
+ *
  * Hostile input never throws out of here: a bad request gets an errno.
  */
 
@@ -22,8 +26,9 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
+import { DgramSockets } from './dgram.js';
 import { pump } from './pump.js';
-import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
+import { CHAN_ID, FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_DGRAM, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
 
 /** Socket options (Linux numbering). */
 const SOL_SOCKET = 1;
@@ -76,13 +81,17 @@ export class Session {
   private readonly attachWaiters = new Map<number, (c: { sock: Socket; head: Uint8Array } | null) => void>();
   private buf = new Uint8Array(0);
   private closed = false;
+  /** UDP and NETLINK_ROUTE sockets, and the datagram channel (dgram.ts). */
+  readonly dgram: DgramSockets;
 
   constructor(
     private readonly image: ImageControl,
     private readonly alive: () => boolean,
     private readonly send: (frame: Uint8Array) => void,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.dgram = new DgramSockets(image, log);
+  }
 
   /** Bytes from the supervisor: whole frames are served, a partial one waits. */
   input(chunk: Uint8Array): void {
@@ -110,6 +119,11 @@ export class Session {
       return;
     }
     try {
+      if (q.op === OP.DGRAM || (q.type === SOCK_DGRAM && q.op !== OP.CANCEL) || (q.op === OP.CLOSE && this.dgram.owns(q))) {
+        const rep = this.dgram.serve(q);
+        if (rep !== null) this.reply(rep);
+        return;
+      }
       switch (q.op) {
         case OP.BIND:
           return this.bind(q);
@@ -426,6 +440,10 @@ export class Session {
       sock.destroy();
       return;
     }
+    if (id === CHAN_ID) {
+      this.dgram.attach(sock, head);
+      return;
+    }
     const w = this.attachWaiters.get(id);
     if (w !== undefined) {
       this.attachWaiters.delete(id);
@@ -466,6 +484,7 @@ export class Session {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.dgram.close();
     for (const r of [...this.recs.values()]) if (r.tcp === undefined) this.closeRec(r);
     for (const c of this.arrived.values()) c.sock.destroy();
     this.arrived.clear();

@@ -9,6 +9,14 @@
  *
  * Addresses are IPv4 as host-order numbers (the stack's own form); errors
  * are Linux errno numbers, since the program is a Linux program.
+ *
+ * Datagram sockets (UDP, NETLINK_ROUTE) share one more data connection per
+ * session, the datagram channel (id CHAN_ID), carrying frames of a 20-byte
+ * header and a payload:
+ *
+ *   datagram  len u32 | id u32 | seq u32 | addr u32 | port u16 | flags u16 | payload (len bytes)
+ *
+ * See DG_FLAG for what flags mean each way.
  */
 
 import type { Errno } from '../../lib/socket/errno.js';
@@ -31,10 +39,66 @@ export const OP = {
   CLOSE: 9,
   /** a = a host pid, b = PID_ROLE; no reply (daemon/linux/procs.ts). */
   PID: 10,
+  /** Make the image's datagram socket: a = IPPROTO_UDP or NETLINK_ROUTE_PROTO. */
+  DGRAM: 11,
 } as const;
 
 /** Roles of a pid reported with OP.PID. */
 export const PID_ROLE = { PROGRAM: 0, SUPERVISOR: 1 } as const;
+
+/** OP.DGRAM's `a` for socket(AF_NETLINK, ..., NETLINK_ROUTE). */
+export const NETLINK_ROUTE_PROTO = 0x10000;
+/** OP.CONNECT flag: to AF_UNSPEC, i.e. forget the peer (datagram sockets). */
+export const UNSPEC = 4;
+
+/** The datagram channel's id in a data connection's URL. */
+export const CHAN_ID = 0xffffffff;
+export const DG_HEADER = 20;
+/** Largest payload of one channel frame (the supervisor's VSA_DG_MAX). */
+export const DG_MAX = 256 * 1024;
+
+export const DG_FLAG = {
+  /** To the daemon: answer with a STATUS frame of the same seq (a trapped sendto/sendmsg). */
+  ACK: 1,
+  /** To the daemon: to the connected peer (a plain send/write); for netlink, addr is the port id. */
+  NOADDR: 2,
+  /** To the daemon: an interface ioctl; addr = request, payload = struct ifreq (SIOCGIFCONF: u32 room). */
+  IOCTL: 4,
+  /** From the daemon: answer to seq; addr = Linux errno (0: done); payload = the ioctl's result. */
+  STATUS: 8,
+  /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno. */
+  ERROR: 16,
+} as const;
+
+export interface DgHeader {
+  len: number;
+  id: number;
+  seq: number;
+  addr: number;
+  port: number;
+  flags: number;
+}
+
+/** The header at b[off] (the caller checked that DG_HEADER bytes are there). */
+export function decodeDg(b: Uint8Array, off: number): DgHeader {
+  const v = new DataView(b.buffer, b.byteOffset + off, DG_HEADER);
+  return { len: v.getUint32(0, true), id: v.getUint32(4, true), seq: v.getUint32(8, true), addr: v.getUint32(12, true), port: v.getUint16(16, true), flags: v.getUint16(18, true) };
+}
+
+/** One frame: header and payload in one buffer (one write). */
+export function encodeDg(id: number, seq: number, addr: number, port: number, flags: number, payload?: Uint8Array): Uint8Array {
+  const n = payload?.length ?? 0;
+  const b = new Uint8Array(DG_HEADER + n);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, n, true);
+  v.setUint32(4, id >>> 0, true);
+  v.setUint32(8, seq >>> 0, true);
+  v.setUint32(12, addr >>> 0, true);
+  v.setUint16(16, port & 0xffff, true);
+  v.setUint16(18, flags & 0xffff, true);
+  if (payload !== undefined) b.set(payload, DG_HEADER);
+  return b;
+}
 
 export const NONBLOCK = 1;
 /** An AF_INET6 socket (IPv4 through v4-mapped addresses; the image has no IPv6 yet). */
@@ -125,6 +189,8 @@ export function encodeHello(pid: number, key: Uint8Array): Uint8Array {
 export const LINUX_ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  EINTR: 4,
+  ENODEV: 19,
   EBADF: 9,
   EAGAIN: 11,
   EACCES: 13,

@@ -76,6 +76,13 @@ export class UdpSocket implements UdpSockHooks, AsyncIterable<Datagram> {
     this.soError = null;
   }
 
+  /** Forget the peer (connect to AF_UNSPEC): any sender is heard again; the local port stays. */
+  disconnect(): void {
+    this.check('connect');
+    this.im.udb.disconnect(this.pcb);
+    this.soError = null;
+  }
+
   get connected(): boolean {
     return this.pcb.fport !== 0;
   }
