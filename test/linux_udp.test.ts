@@ -356,8 +356,19 @@ d, anc, flags, a = s.recvmsg(0, 0, socket.MSG_PEEK | socket.MSG_TRUNC)
 size = s.recv_into(bytearray(1), 1, socket.MSG_PEEK | socket.MSG_TRUNC)
 print("peek", flags & socket.MSG_TRUNC != 0, a, size >= 16)
 d, a = s.recvfrom(65536)
-ln, typ, fl, seq, port = struct.unpack("=IHHII", d[:16])
-print("reply", ln == len(d), seq, a, len(d) == size)
+def walk(d):
+    out, o = [], 0
+    while o + 16 <= len(d):
+        ln, typ, fl, seq, port = struct.unpack_from("=IHHII", d, o)
+        out.append((typ, seq))
+        o += (ln + 3) & ~3
+    return out, o == len(d)
+msgs, whole = walk(d)
+print("reply", whole, sorted({q for _, q in msgs}), a, len(d) == size)
+while msgs[-1][0] != 3:  # the dump goes on until NLMSG_DONE
+    more, ok = walk(s.recv(65536))
+    msgs += more
+print("links", sum(1 for t, _ in msgs if t == 16) >= 2)
 try:
     socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15)
 except OSError as e:
@@ -365,7 +376,25 @@ except OSError as e:
 `;
     const r = await lab.vimage(['R', 'python3', '-c', py], { timeoutMs: 20_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, ['bound True 0', 'peek True (0, 0) True', 'reply True 4242 (0, 0) True', 'uevent EPROTONOSUPPORT', ''].join('\n'));
+    assert.equal(r.stdout, ['bound True 0', 'peek True (0, 0) True', 'reply True [4242] (0, 0) True', 'links True', 'uevent EPROTONOSUPPORT', ''].join('\n'));
+  });
+
+  test('iproute2 and getifaddrs in the image see its interfaces, addresses and routes, and cannot change them', async () => {
+    const tap = (await lab.ok(['R', 'ifconfig', '-l'])).trim().split(' ').find((n) => n.startsWith('tap'))!;
+    const addr = await lab.vimage(['R', 'ip', '-br', '-4', 'addr']);
+    assert.equal(addr.code, 0, addr.stderr);
+    assert.match(addr.stdout, /^lo0 +UNKNOWN +127\.0\.0\.1\/8 *$/m);
+    assert.match(addr.stdout, new RegExp(`^${tap} +UP +${IMG.replaceAll('.', '\\.')}/24 *$`, 'm'));
+    assert.doesNotMatch(addr.stdout, /eth|ens|enp|docker/, 'nothing of the host');
+    const route = await lab.vimage(['R', 'ip', '-4', 'route']);
+    assert.equal(route.code, 0, route.stderr);
+    assert.match(route.stdout, new RegExp(`^10\\.74\\.1\\.0/24 dev ${tap} proto kernel scope link src ${IMG.replaceAll('.', '\\.')}`, 'm'));
+    const ifaddrs = await lab.vimage(['R', 'python3', '-c', 'import socket; print(sorted(n for _, n in socket.if_nameindex()))']);
+    assert.equal(ifaddrs.stdout.trim(), `['lo0', '${tap}']`);
+    const add = await lab.vimage(['R', 'ip', 'addr', 'add', '10.74.9.1/24', 'dev', tap]);
+    assert.notEqual(add.code, 0);
+    assert.match(add.stderr, /Operation not supported/);
+    assert.doesNotMatch(await lab.ok(['R', 'ifconfig', tap]), /10\.74\.9\.1/);
   });
 
   test('escape check: UDP to the host\'s loopback or a host-only address never reaches the host', async () => {
