@@ -108,7 +108,10 @@ export class Ifnet {
   owner: IfnetOwner;
   flags: number;
   mtu: number;
-  mac: Mac;
+  #mac: Mac;
+  /** The link address in halves (16 and 32 bits), for the per-frame destination check: small integers, never boxed. */
+  macHi = 0;
+  macLo = 0;
   addrs: InAddr[] = [];
   readonly counters: IfCounters = ifCounters.create();
   driver: LinkDriver;
@@ -122,8 +125,19 @@ export class Ifnet {
     this.owner = a.owner;
     this.flags = a.flags;
     this.mtu = a.mtu;
+    this.#mac = a.mac;
     this.mac = a.mac;
     this.driver = a.driver;
+  }
+
+  get mac(): Mac {
+    return this.#mac;
+  }
+
+  set mac(m: Mac) {
+    this.#mac = m;
+    this.macLo = m % 0x100000000;
+    this.macHi = (m - this.macLo) / 0x100000000;
   }
 
   get up(): boolean {

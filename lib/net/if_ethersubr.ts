@@ -5,7 +5,7 @@
  */
 
 import { defineStats, type Stats } from '../stats.js';
-import { ETHER_HDR_LEN, etherIsGroup, etherTypeAt, macIs } from '../wire/ethernet.js';
+import { ETHER_HDR_LEN, etherIsGroup, etherTypeAt, macHalvesAt } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { IFF, type Ifnet } from './if.js';
 import type { Vnet } from './vnet.js';
@@ -36,7 +36,7 @@ export function etherInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, l
   c.ibytes += len;
   if (etherIsGroup(buf, off)) {
     c.imcasts++;
-  } else if ((ifp.flags & IFF.PROMISC) === 0 && !macIs(buf, off, ifp.mac)) {
+  } else if ((ifp.flags & IFF.PROMISC) === 0 && !macHalvesAt(buf, off, ifp.macHi, ifp.macLo)) {
     im.etherstat.notours++;
     return;
   }

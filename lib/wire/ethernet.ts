@@ -36,9 +36,16 @@ export function readMac(buf: Uint8Array, off: number): Mac {
  * destination check must not use it.
  */
 export function macIs(buf: Uint8Array, off: number, mac: Mac): boolean {
-  const hi = (buf[off]! << 8) | buf[off + 1]!;
-  const lo = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
-  return lo === mac % HI && hi === (mac - lo) / HI;
+  const lo = mac % HI;
+  return macHalvesAt(buf, off, (mac - lo) / HI, lo);
+}
+
+/** macIs with the address already in halves (Ifnet keeps its own so), the form the per-frame check uses. */
+export function macHalvesAt(buf: Uint8Array, off: number, hi: number, lo: number): boolean {
+  return (
+    ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0 === lo &&
+    ((buf[off]! << 8) | buf[off + 1]!) === hi
+  );
 }
 
 export function writeMac(buf: Uint8Array, off: number, mac: Mac): void {
