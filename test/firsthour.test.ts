@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { CLI, Lab, labPool, labUnavailable, sh } from './lab.js';
+import { CLI, Lab, ensureVimageGroup, labPool, labUnavailable, sh } from './lab.js';
 
 const P = 'vfh';
 const skip = labUnavailable();
@@ -145,10 +145,7 @@ describe('who may use vimaged: root and the vimage group, nobody else', { skip }
   let l: Lab | undefined;
   let madeGroup = false;
   before(() => {
-    if (sh('getent', ['group', 'vimage'], { allowFail: true }).code !== 0) {
-      sh('groupadd', ['--system', 'vimage']);
-      madeGroup = true;
-    }
+    madeGroup = ensureVimageGroup();
   });
   after(async () => {
     await l?.close();

@@ -200,3 +200,41 @@ export function labPool(prefix: string): { lab: (suffix: string) => Lab; closeAl
     },
   };
 }
+
+/** Wait until `fn` holds, polling every 100 ms; throws after `ms`. */
+export async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  for (let waited = 0; waited < ms; waited += 100) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A background process; `stop()` ends it (TERM, then KILL after 5 s) and resolves with its output. */
+export function background(cmd: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; stop: () => Promise<string> } {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    out: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      return out;
+    },
+  };
+}
+
+/** Make the `vimage` group when it is missing; returns whether it was made here (then delete it after). */
+export function ensureVimageGroup(): boolean {
+  if (sh('getent', ['group', 'vimage'], { allowFail: true }).code === 0) return false;
+  sh('groupadd', ['--system', 'vimage']);
+  return true;
+}

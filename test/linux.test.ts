@@ -11,13 +11,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, Lab, labUnavailable } from './lab.js';
+import { CLI, Lab, background, labUnavailable, until } from './lab.js';
 
 const P = 'vlx'; // prefix of every namespace and host device this file makes
 const HOST = '10.73.1.2';
@@ -32,35 +32,7 @@ function missing(): string | undefined {
 
 const skip = labUnavailable() ?? missing();
 
-/** A background process; `stop()` ends it and resolves with its output. */
-function background(cmd: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; stop: () => Promise<string> } {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child,
-    out: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      return out;
-    },
-  };
-}
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('Linux programs in an image', { skip }, () => {
   const lab = new Lab(P);

@@ -11,10 +11,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { findLayout } from '../daemon/linux/cgroup.js';
-import { CLI, Lab, labUnavailable, sh } from './lab.js';
+import { findLayout, tryRmdir } from '../daemon/linux/cgroup.js';
+import { CLI, Lab, ensureVimageGroup, labUnavailable, sh, until } from './lab.js';
 
 const P = 'vlp'; // prefix of every namespace, host device and temporary directory this file makes
 const HOST = '10.74.1.2';
@@ -32,13 +32,6 @@ function missing(): string | undefined {
 const skip = labUnavailable() ?? missing();
 const layout = findLayout(readFileSync('/proc/mounts', 'utf8'));
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function alive(pid: number): boolean {
   try {
@@ -307,10 +300,7 @@ describe('Linux programs of a member of the vimage group', { skip }, () => {
   let madeGroup = false;
   const pids: number[] = [];
   before(() => {
-    if (sh('getent', ['group', 'vimage'], { allowFail: true }).code !== 0) {
-      sh('groupadd', ['--system', 'vimage']);
-      madeGroup = true;
-    }
+    madeGroup = ensureVimageGroup();
   });
   after(async () => {
     await l?.close();
@@ -362,11 +352,3 @@ function parsePidsOf(dir: string): number[] {
   }
 }
 
-function tryRmdir(d: string): boolean {
-  try {
-    rmdirSync(d);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-}

@@ -8,11 +8,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, Lab, labUnavailable } from './lab.js';
+import { CLI, Lab, background, labUnavailable, until } from './lab.js';
 
 const P = 'vlu'; // prefix of every namespace and host device this file makes
 const HOST = '10.74.1.2';
@@ -29,34 +29,7 @@ function missing(): string | undefined {
 
 const skip = labUnavailable() ?? missing();
 
-function background(cmd: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string; stop: () => Promise<string> } {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child,
-    out: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      return out;
-    },
-  };
-}
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A python3 UDP program on host A (in its namespace), in the background. */
 function hostPy(ns: string, code: string): ReturnType<typeof background> {

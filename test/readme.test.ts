@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, Lab, labUnavailable, sh } from './lab.js';
+import { CLI, Lab, labUnavailable, sh, until } from './lab.js';
 
 const P = 'vrd';
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -125,13 +125,6 @@ function run(line: string, env: NodeJS.ProcessEnv, ctrlC?: () => Promise<void>):
   });
 }
 
-async function until(what: string, ms: number, ok: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) assert.fail(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const skip = labUnavailable();
 
@@ -190,11 +183,11 @@ describe('the README walk-through, section by section, on one daemon', { skip },
           ctrlC
             ? async () => {
                 assert.ok(probe !== undefined, `no probe for "${line}"`);
-                await until(`"${line}" answers`, 15_000, () => {
+                await until(`"${line}" answers`, () => {
                   const p = sh(probe[1][0]!, probe[1].slice(1), { allowFail: true, timeoutMs: 5000 });
                   probed = p.stdout;
                   return p.code === 0 && probe[2].test(p.stdout);
-                });
+                }, 15_000);
               }
             : undefined,
         );
@@ -207,7 +200,7 @@ describe('the README walk-through, section by section, on one daemon', { skip },
         }
         if (line.startsWith('vimage default ifconfig -l')) {
           // The host sides went with their namespaces; their image interfaces follow within a second.
-          await until('only lo0 left', 2000, async () => (await run(l, env)).out === 'lo0\n');
+          await until('only lo0 left', async () => (await run(l, env)).out === 'lo0\n', 2000);
           continue;
         }
         assert.equal(r.code, 0, `"${l}" exited ${r.code}:\n${r.out}`);

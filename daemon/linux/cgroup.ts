@@ -254,7 +254,8 @@ export class Cgroups {
   }
 }
 
-function tryRmdir(d: string): boolean {
+/** rmdir that counts a directory already gone as removed; false while it still holds processes. */
+export function tryRmdir(d: string): boolean {
   try {
     rmdirSync(d);
     return true;
