@@ -339,6 +339,39 @@ static void do_socket(struct seccomp_notif *n) {
   close(s);
 }
 
+/*
+ * setsockopt/getsockopt on an image socket (stream or datagram; `q` carries
+ * its id and type): asked of the daemon, except the options that act on
+ * the backing socket's own reads and writes (timeouts, low-water marks),
+ * which the kernel serves.
+ */
+void sockopt(struct seccomp_notif *n, struct vsa_req *q) {
+  __u64 *a = n->data.args;
+  int level = (int)a[1], name = (int)a[2];
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) {
+    cont(n->id);
+    return;
+  }
+  q->a = level;
+  q->b = name;
+  if (n->data.nr == __NR_setsockopt) {
+    int32_t v = 0;
+    uint32_t len = (uint32_t)a[4];
+    int r = a[3] == 0 || len == 0 ? -EFAULT : mem_read(n->pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
+    if (!still_valid(n->id)) return;
+    if (r < 0) {
+      respond(n->id, -1, -r);
+      return;
+    }
+    if (len == 1) v &= 0xff;
+    q->op = VSA_SETOPT;
+    q->c = v;
+  } else {
+    q->op = VSA_GETOPT;
+  }
+  ask(n, q, 0, -1);
+}
+
 static void do_image(struct seccomp_notif *n, struct isock *s) {
   __u64 *a = n->data.args;
   pid_t pid = n->pid;
@@ -428,34 +461,9 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
     ask(n, &q, 0, -1);
     return;
   case __NR_setsockopt:
-  case __NR_getsockopt: {
-    int level = (int)a[1], name = (int)a[2];
-    /* Timeouts and the low-water mark act on the backing socket's own reads and writes. */
-    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) {
-      cont(n->id);
-      return;
-    }
-    q.a = level;
-    q.b = name;
-    if (n->data.nr == __NR_setsockopt) {
-      int32_t v = 0;
-      uint32_t len = (uint32_t)a[4];
-      if (a[3] == 0 || len == 0) r = -EFAULT;
-      else r = mem_read(pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
-      if (!still_valid(n->id)) return;
-      if (r < 0) {
-        respond(n->id, -1, -r);
-        return;
-      }
-      if (len == 1) v &= 0xff;
-      q.op = VSA_SETOPT;
-      q.c = v;
-    } else {
-      q.op = VSA_GETOPT;
-    }
-    ask(n, &q, 0, -1);
+  case __NR_getsockopt:
+    sockopt(n, &q);
     return;
-  }
   case __NR_sendto:
     /* TCP: an address on a stream socket; the backing socket would refuse it anyway. */
     respond(n->id, -1, EISCONN);

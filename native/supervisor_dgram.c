@@ -705,35 +705,8 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
   default:
     break;
   }
-  /* setsockopt/getsockopt: as for TCP (supervisor_calls.c), with the socket's type. */
-  int level = (int)a[1], name = (int)a[2];
-  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) {
-    cont(n->id);
-    return;
-  }
-  if (n->data.nr != __NR_setsockopt && n->data.nr != __NR_getsockopt) {
-    cont(n->id);
-    return;
-  }
-  q.a = level;
-  q.b = name;
-  if (n->data.nr == __NR_setsockopt) {
-    int32_t v = 0;
-    uint32_t len = (uint32_t)a[4];
-    if (a[3] == 0 || len == 0) r = -EFAULT;
-    else r = mem_read(n->pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
-    if (!still_valid(n->id)) return;
-    if (r < 0) {
-      respond(n->id, -1, -r);
-      return;
-    }
-    if (len == 1) v &= 0xff;
-    q.op = VSA_SETOPT;
-    q.c = v;
-  } else {
-    q.op = VSA_GETOPT;
-  }
-  ask(n, &q, 0, -1);
+  if (n->data.nr == __NR_setsockopt || n->data.nr == __NR_getsockopt) sockopt(n, &q); /* as for TCP, with the socket's type */
+  else cont(n->id);
 }
 
 /* ---- interface ioctls ---- */

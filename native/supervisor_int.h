@@ -99,6 +99,7 @@ uint64_t inode_of(int fd);
 int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6);
 int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port);
 struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd);
+void sockopt(struct seccomp_notif *n, struct vsa_req *q);
 int ctl_connect(void);
 
 /* supervisor_dgram.c */

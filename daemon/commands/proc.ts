@@ -84,21 +84,29 @@ const ps: Command = async (ctx) => {
   return EX_OK;
 };
 
+function listSignals(ctx: CommandContext): number {
+  ctx.stdout.write(Object.keys(SIGNALS).join(' ') + '\n');
+  return EX_OK;
+}
+
+/** kill's and killall's signal option (`-s NAME`, `-NAME`, `-N`; TERM without one) and where the operands start. */
+function signalOption(args: readonly string[]): { sig: string; i: number } {
+  if (args[0] === '-s') return { sig: (args[1] ?? '').toUpperCase().replace(/^SIG/, ''), i: 2 };
+  if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) return { sig: args[0].slice(1).toUpperCase().replace(/^SIG/, ''), i: 1 };
+  return { sig: 'TERM', i: 0 };
+}
+
+/** A signal given by number as its name (`#N` when there is none, which the caller then refuses). */
+function signalName(sig: string): string {
+  return /^\d+$/.test(sig) ? (Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`) : sig;
+}
+
 const kill: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
-  if (args[0] === '-l') {
-    ctx.stdout.write(Object.keys(SIGNALS).join(' ') + '\n');
-    return EX_OK;
-  }
-  let sig = 'TERM';
-  let i = 0;
-  if (args[0] === '-s') {
-    sig = (args[1] ?? '').toUpperCase().replace(/^SIG/, '');
-    i = 2;
-  } else if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) {
-    sig = args[0].slice(1).toUpperCase().replace(/^SIG/, '');
-    i = 1;
-  }
+  if (args[0] === '-l') return listSignals(ctx);
+  const opt = signalOption(args);
+  const i = opt.i;
+  let sig = opt.sig;
   if (sig === '0') {
     // kill -0: does the process exist?
     if (ctx.procs === undefined) return noProcs(ctx, 'kill');
@@ -112,7 +120,7 @@ const kill: Command = async (ctx) => {
     }
     return status;
   }
-  if (/^\d+$/.test(sig)) sig = Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`;
+  sig = signalName(sig);
   if (SIGNALS[sig] === undefined) return usageError(ctx, 'kill', `${sig}: unknown signal; valid signals: ${Object.keys(SIGNALS).join(' ')}`);
   const pids = args.slice(i);
   if (pids.length === 0) return usageError(ctx, 'kill', 'usage: kill [-s signal_name] pid ...');
@@ -143,20 +151,10 @@ function progName(argv: readonly string[]): string {
 /** `killall [-SIG] [-s SIG] NAME...`: signal the image's processes by program name (built-in commands and Linux programs). */
 const killall: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
-  let sig = 'TERM';
-  let i = 0;
-  if (args[0] === '-l') {
-    ctx.stdout.write(Object.keys(SIGNALS).join(' ') + '\n');
-    return EX_OK;
-  }
-  if (args[0] === '-s') {
-    sig = (args[1] ?? '').toUpperCase().replace(/^SIG/, '');
-    i = 2;
-  } else if (args[0] !== undefined && /^-[A-Za-z0-9]+$/.test(args[0])) {
-    sig = args[0].slice(1).toUpperCase().replace(/^SIG/, '');
-    i = 1;
-  }
-  if (/^\d+$/.test(sig)) sig = Object.keys(SIGNALS).find((k) => SIGNALS[k] === Number(sig)) ?? `#${sig}`;
+  if (args[0] === '-l') return listSignals(ctx);
+  const opt = signalOption(args);
+  const sig = signalName(opt.sig);
+  const i = opt.i;
   if (SIGNALS[sig] === undefined) return usageError(ctx, 'killall', `${sig}: unknown signal; valid signals: ${Object.keys(SIGNALS).join(' ')}`);
   const names = args.slice(i);
   if (names.length === 0) return usageError(ctx, 'killall', 'usage: killall [-l] [-SIGNAL] [-s signal_name] procname ...');
