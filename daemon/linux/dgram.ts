@@ -24,15 +24,8 @@ import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { UdpSocket } from '../../lib/socket/udp.js';
 import { ifconfAnswer, ifreqAnswer, netlinkAnswer } from './rtnetlink.js';
-import { DG_FLAG, DG_HEADER, DG_MAX, INET6, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, UNSPEC, decodeDg, encodeDg, linuxErrno, type Reply, type Request } from './wire.js';
+import { AF_INET, AF_INET6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, encodeDg, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOL_SOCKET, UNSPEC } from './wire.js';
 
-const SOL_SOCKET = 1;
-const IPPROTO_IP = 0;
-const IPPROTO_UDP = 17;
-const IPPROTO_IPV6 = 41;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, BROADCAST: 6, SNDBUF: 7, RCVBUF: 8, REUSEPORT: 15, PROTOCOL: 38, DOMAIN: 39 } as const;
 const IP_TTL = 2;
 const SIOCGIFCONF = 0x8912;
 /** Channel bytes the supervisor has not read yet beyond which datagrams from the image are dropped. */

@@ -28,16 +28,8 @@ import { SocketError } from '../../lib/socket/errno.js';
 import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
 import { DgramSockets } from './dgram.js';
 import { pump } from './pump.js';
-import { CHAN_ID, FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_DGRAM, SOCK_STREAM, decodeRequest, encodeReply, linuxErrno, type Reply, type Request } from './wire.js';
+import { AF_INET, AF_INET6, CHAN_ID, decodeRequest, encodeReply, FRAME_SIZE, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, LINUX_ERRNO, linuxErrno, NONBLOCK, OP, type Reply, type Request, SO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './wire.js';
 
-/** Socket options (Linux numbering). */
-const SOL_SOCKET = 1;
-const IPPROTO_IP = 0;
-const IPPROTO_TCP = 6;
-const IPPROTO_IPV6 = 41;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SO = { TYPE: 3, ERROR: 4, REUSEADDR: 2, KEEPALIVE: 9, SNDBUF: 7, RCVBUF: 8, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39 } as const;
 const TCP_NODELAY = 1;
 const TCP_MAXSEG = 2;
 

@@ -100,6 +100,17 @@ export function encodeDg(id: number, seq: number, addr: number, port: number, fl
   return b;
 }
 
+/** Linux's numbering of what socket calls carry (socket.h, in.h), shared by the stream and datagram sessions. */
+export const SOL_SOCKET = 1;
+export const IPPROTO_IP = 0;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+/** SOL_SOCKET options. */
+export const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, BROADCAST: 6, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39 } as const;
+
 export const NONBLOCK = 1;
 /** An AF_INET6 socket (IPv4 through v4-mapped addresses; the image has no IPv6 yet). */
 export const INET6 = 2;
