@@ -25,7 +25,7 @@ import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
 import { Guard, vimageGid } from './auth.js';
 import { allCommands } from './commands/index.js';
 import { LinuxAgent } from './linux/agent.js';
-import { Cgroups } from './linux/cgroup.js';
+import { CGROUP_MODES, Cgroups, type CgroupMode } from './linux/cgroup.js';
 import { findSupervisor, LinuxProcs } from './linux/procs.js';
 import { DEFAULT_CONFIG_FILE, DEFAULT_DAEMON_LIMITS, LOG_LEVELS, readSettings, type DaemonLimits, type LogLevel } from './config.js';
 import { ProcTable } from './proc.js';
@@ -43,6 +43,7 @@ interface DaemonOptions {
   stateDir: string;
   logLevel?: LogLevel;
   config?: string;
+  cgroup: CgroupMode;
 }
 
 /** Is something answering on `sock`? A stale socket file refuses connections. */
@@ -97,6 +98,11 @@ async function main(): Promise<void> {
     .addOption(new Option('--state-dir <dir>', 'state directory').default(process.env['STATE_DIRECTORY'] ?? DEFAULT_STATE_DIR))
     .addOption(new Option('--log-level <level>', 'log level (default: info, or logLevel in the settings file)').choices(LOG_LEVELS))
     .addOption(new Option('--config <file>', `settings file (JSON: logLevel, limits; default ${DEFAULT_CONFIG_FILE} if it exists)`))
+    .addOption(
+      new Option('--cgroup <mode>', "where images' cgroups go: shared (ROOT/vimage/d<pid> in the hierarchy) or delegated (below the daemon's own cgroup, as systemd's Delegate=yes gives)")
+        .choices(CGROUP_MODES)
+        .default('shared'),
+    )
     .showHelpAfterError();
   cli.parse();
   const opts = cli.opts<DaemonOptions>();
@@ -140,7 +146,7 @@ async function main(): Promise<void> {
     hostIfExists: tapExists,
   });
   const procs = new ProcTable(registry, allCommands(), log);
-  const cgroups = Cgroups.detect(log);
+  const cgroups = Cgroups.detect(log, opts.cgroup);
   cgroups.cleanLeftovers();
   const linuxProcs = new LinuxProcs(cgroups, log);
   procs.linux = linuxProcs;

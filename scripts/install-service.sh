@@ -19,7 +19,7 @@ if [ ! -f "$daemon" ]; then
 fi
 unitdir="$prefix/etc/systemd/system"
 install -d "$unitdir" "$prefix/usr/lib/sysusers.d" "$prefix/usr/lib/tmpfiles.d" "$prefix/etc/vimage"
-sed "s|^ExecStart=.*|ExecStart=$node_bin $daemon --socket /run/vimage/vimaged.sock --state-dir /var/lib/vimage|" \
+sed "s|^ExecStart=/usr/local/bin/vimaged |ExecStart=$node_bin $daemon |" \
   "$root/systemd/vimaged.service" > "$unitdir/vimaged.service"
 install -m 0644 "$root/systemd/vimaged.socket" "$unitdir/vimaged.socket"
 install -m 0644 "$root/systemd/vimage.sysusers.conf" "$prefix/usr/lib/sysusers.d/vimage.conf"

@@ -64,11 +64,12 @@ export class Lab {
     this.logFile = path.join(this.dir, 'vimaged.log');
   }
 
-  /** Start vimaged and wait until its socket answers. */
-  async start(extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+  /** Start vimaged and wait until its socket answers; `wrap` is a command that execs the daemon's command line after its own arguments. */
+  async start(extra: string[] = [], env: Record<string, string> = {}, wrap: string[] = []): Promise<void> {
     const fd = openSync(this.logFile, 'a');
     // The priority vimaged.service gives it (Nice=-10).
-    this.daemon = spawn('nice', ['-n', '-10', process.execPath, DAEMON, '--socket', this.sock, '--state-dir', this.stateDir, ...(extra.includes('--config') ? [] : ['--log-level', 'info']), ...extra], {
+    const argv = [...wrap, 'nice', '-n', '-10'];
+    this.daemon = spawn(argv[0]!, [...argv.slice(1), process.execPath, DAEMON, '--socket', this.sock, '--state-dir', this.stateDir, ...(extra.includes('--config') ? [] : ['--log-level', 'info']), ...extra], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...env },
     });

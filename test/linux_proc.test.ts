@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findLayout, tryRmdir } from '../daemon/linux/cgroup.js';
 import { CLI, Lab, ensureVimageGroup, labUnavailable, sh, until } from './lab.js';
@@ -21,7 +21,7 @@ const HOST = '10.74.1.2';
 const IMG = '10.74.1.1';
 const SUPERVISOR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../build/Release/vimage-supervisor');
 /** Arguments that mark this file's programs, so that cleanup finds them and nothing else. */
-const MARK = ['4711', '4712', '4713', '4714'];
+const MARK = ['4711', '4712', '4713', '4714', '4715'];
 
 function missing(): string | undefined {
   for (const t of ['curl', 'python3', 'setpriv']) if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) return `${t} is not installed`;
@@ -352,3 +352,48 @@ function parsePidsOf(dir: string): number[] {
   }
 }
 
+
+describe('vimaged --cgroup delegated (as the systemd unit runs it, with Delegate=yes)', { skip: skip || (layout === undefined ? 'no cgroup cpu controller on this machine' : false) }, () => {
+  // A cgroup standing in for the one systemd gives the service: the daemon is started in it.
+  const owns = layout === undefined ? [] : [...new Set([layout.cpu, layout.acct])].map((r) => path.join(r, `${P}-svc`));
+  const lab = new Lab(`${P}d`);
+
+  before(async () => {
+    for (const o of owns) mkdirSync(o, { recursive: true });
+    const enter = owns.map((o) => `echo $$ > ${o}/cgroup.procs`).join(' && ');
+    await lab.start(['--cgroup', 'delegated'], {}, ['sh', '-c', `${enter} && exec "$@"`, 'sh']);
+  });
+
+  after(async () => {
+    await lab.close();
+    for (const o of owns) {
+      for (const sub of existsSync(o) ? readdirSync(o, { withFileTypes: true }) : []) {
+        if (!sub.isDirectory()) continue;
+        for (const pid of parsePidsOf(path.join(o, sub.name))) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        await until(`rmdir ${sub.name}`, () => tryRmdir(path.join(o, sub.name)), 3000).catch(() => {});
+      }
+      await until(`rmdir ${o}`, () => tryRmdir(o), 3000).catch(() => {});
+    }
+  });
+
+  test('the daemon moves into OWN/daemon, an image\'s programs go into OWN/i-NAME, nothing is written outside OWN, destroy removes the group', async () => {
+    const dpid = lab.daemonProcess!.pid!;
+    for (const o of owns) assert.ok(parsePidsOf(path.join(o, 'daemon')).includes(dpid), `vimaged ${dpid} in ${o}/daemon`);
+    await lab.ok(['-c', 'D', 'cpu.weight=200']);
+    const r = await lab.ok(['-b', 'D', 'sleep', '4715']);
+    const pid = Number(/\[(\d+)\]/.exec(r)![1]);
+    for (const o of owns) assert.ok(parsePidsOf(path.join(o, 'i-D')).includes(pid), `${pid} in ${o}/i-D`);
+    if (layout!.kind === 'v1') assert.equal(readFileSync(path.join(owns[0]!, 'i-D', 'cpu.shares'), 'utf8').trim(), '2048');
+    else assert.equal(readFileSync(path.join(owns[0]!, 'i-D', 'cpu.weight'), 'utf8').trim(), '200');
+    for (const r of new Set([layout!.cpu, layout!.acct])) assert.equal(existsSync(path.join(r, 'vimage', `d${dpid}`)), false, 'no shared-mode directory');
+    await lab.ok(['-d', 'D']);
+    assert.equal(alive(pid), false);
+    for (const o of owns) await until(`${o}/i-D removed`, () => !existsSync(path.join(o, 'i-D')), 3000);
+  });
+});

@@ -44,15 +44,24 @@ describe('systemd units', () => {
     assert.equal(one('Nice'), '-10');
     assert.match(one('WatchdogSec'), /^\d+s$/);
     assert.match(one('ExecReload'), /kill -HUP \$MAINPID/);
-    assert.deepEqual(one('CapabilityBoundingSet').split(' ').sort(), ['CAP_CHOWN', 'CAP_NET_ADMIN', 'CAP_SYS_ADMIN']);
-    assert.equal(one('ProtectSystem'), 'strict');
+    // Background Linux programs inherit the sandbox: they must run as from a root shell.
+    assert.equal(u.get('Service.CapabilityBoundingSet'), undefined, 'root programs (nginx, sshd) need their capabilities');
+    assert.equal(one('ProtectSystem'), 'full');
     assert.equal(one('StateDirectory'), 'vimage');
     assert.equal(one('RuntimeDirectory'), 'vimage');
-    assert.equal(one('ProtectHome'), 'read-only');
-    assert.equal(one('PrivateTmp'), 'yes');
+    assert.equal(u.get('Service.ProtectHome'), undefined);
+    assert.equal(u.get('Service.PrivateTmp'), undefined, 'a program serving /tmp/www must see the caller\'s /tmp');
     assert.equal(one('NoNewPrivileges'), 'yes');
-    assert.deepEqual(one('RestrictAddressFamilies').split(' ').sort(), ['AF_INET', 'AF_UNIX']);
-    assert.ok(u.get('Service.SystemCallFilter')?.includes('@system-service'));
+    assert.deepEqual(one('RestrictAddressFamilies').split(' ').sort(), ['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_UNIX']);
+    assert.deepEqual(one('RestrictNamespaces').split(' ').sort(), ['mnt', 'net'], 'the supervisor binds resolv.conf in a mount namespace');
+    const filter = one('SystemCallFilter');
+    assert.ok(filter.startsWith('~'), 'a deny-list: the supervisor needs seccomp, pidfd_getfd, process_vm_readv and mount');
+    for (const g of ['@debug', '@mount', '@privileged', '@process', '@ipc']) assert.ok(!filter.includes(g), `${g} not denied`);
+    // Per-image cgroups below the service's own.
+    assert.equal(one('Delegate'), 'yes');
+    assert.equal(one('ProtectControlGroups'), 'no');
+    assert.equal(one('ReadWritePaths'), '/sys/fs/cgroup', 'ProtectKernelTunables makes /sys read-only');
+    assert.match(one('ExecStart'), / --cgroup delegated(\s|$)/);
     assert.equal(one('DeviceAllow'), '/dev/net/tun rw');
     assert.equal(u.get('Service.MemoryDenyWriteExecute'), undefined, 'V8 needs writable executable memory');
   });

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../lib/log.js';
-import { Cgroups, dirName, findLayout, parsePids, quotaOf, sharesOf } from './cgroup.js';
+import { Cgroups, dirName, findLayout, ownCgroup, parsePids, quotaOf, sharesOf } from './cgroup.js';
 
 const V1_SPLIT = `tmpfs /sys/fs/cgroup tmpfs rw 0 0
 cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
@@ -124,6 +124,37 @@ test('Cgroups (v2 layout over a scratch tree): cpu enabled on the way down, cpu.
     assert.equal(readFileSync(path.join(dirs[0]!, 'cpu.max'), 'utf8'), 'max 100000');
     writeFileSync(path.join(dirs[0]!, 'cpu.stat'), 'usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n');
     assert.equal(cg.usageMs('R'), 1500);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('ownCgroup reads the daemon\'s cgroup for a v1 controller or the unified hierarchy from /proc/self/cgroup', () => {
+  const text = '12:cpu,cpuacct:/system.slice/vimaged.service\n1:name=systemd:/system.slice/vimaged.service\n0::/system.slice/vimaged.service\n';
+  assert.equal(ownCgroup(text, 'v1', 'cpu'), '/system.slice/vimaged.service');
+  assert.equal(ownCgroup(text, 'v1', 'cpuacct'), '/system.slice/vimaged.service');
+  assert.equal(ownCgroup(text, 'v2', 'cpu'), '/system.slice/vimaged.service');
+  assert.equal(ownCgroup('3:cpu:/a\n2:cpuacct:/b\n', 'v1', 'cpuacct'), '/b');
+  assert.equal(ownCgroup('1:name=systemd:/x\n', 'v1', 'cpu'), undefined);
+  assert.equal(ownCgroup('garbage\n', 'v2', 'cpu'), undefined);
+});
+
+test('delegated (v2 over a scratch tree): the daemon moves into OWN/daemon, images sit beside it, leftovers in OWN are removed, OWN stays', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'vlp-cg-'));
+  try {
+    const own = path.join(root, 'system.slice/vimaged.service');
+    mkdirSync(path.join(own, 'i-old'), { recursive: true });
+    const cg = new Cgroups({ kind: 'v2', cpu: root, acct: root }, silentLogger, 55, () => true, [own, own]);
+    cg.enterDaemonLeaf();
+    assert.equal(readFileSync(path.join(own, 'daemon/cgroup.procs'), 'utf8'), '55');
+    cg.cleanLeftovers();
+    assert.equal(existsSync(path.join(own, 'i-old')), false, 'a leftover image group is removed');
+    assert.equal(existsSync(path.join(own, 'daemon')), true, 'the daemon\'s own leaf stays');
+    const dirs = cg.ensure('R', 200, 100)!;
+    assert.deepEqual(dirs, [path.join(own, 'i-R')]);
+    assert.equal(readFileSync(path.join(own, 'cgroup.subtree_control'), 'utf8'), '+cpu', 'cpu enabled in OWN only');
+    assert.equal(existsSync(path.join(root, 'cgroup.subtree_control')), false, 'nothing written above OWN');
+    assert.equal(existsSync(path.join(root, 'vimage')), false);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

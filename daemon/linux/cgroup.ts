@@ -13,6 +13,17 @@
  * of daemons that are gone (after a crash or kill -9), killing what still
  * runs in them: those programs' image sockets died with their daemon.
  *
+ * Delegated (`vimaged --cgroup delegated`, as the systemd unit runs it with
+ * Delegate=yes): the daemon may only write below its own cgroup, the one
+ * /proc/self/cgroup names in each hierarchy. It moves itself into a `daemon`
+ * leaf there (cgroup v2 lets a group with processes enable no controller
+ * for its children) and makes the images' groups beside it:
+ *
+ *   OWN/daemon   OWN/<image>
+ *
+ * One daemon owns that subtree, so leftovers at start are every image group
+ * in it; systemd kills what ran there when the service stopped.
+ *
  * Parameters: v2 cpu.weight is the image's cpu.weight (same 1..10000 scale);
  * v1 cpu.shares is weight * 1024 / 100. cpu.max P% of one CPU is a quota of
  * P ms per 100 ms period; 100 is "no cap", as for the daemon's scheduler.
@@ -90,30 +101,77 @@ interface Group {
   max: number;
 }
 
+/** How the daemon uses the hierarchy: `shared` (its own ROOT/vimage/d<pid>) or `delegated` (below its own cgroup). */
+export type CgroupMode = 'shared' | 'delegated';
+export const CGROUP_MODES: readonly CgroupMode[] = ['shared', 'delegated'];
+
+/** The daemon's own cgroup in the hierarchy of `controller` (v1) or the unified one (v2), from /proc/self/cgroup's text. */
+export function ownCgroup(procSelfCgroup: string, kind: 'v1' | 'v2', controller: string): string | undefined {
+  for (const line of procSelfCgroup.split('\n')) {
+    const m = /^(\d+):([^:]*):(\/.*)$/.exec(line);
+    if (m === null) continue;
+    if (kind === 'v2' ? m[1] === '0' && m[2] === '' : m[2]!.split(',').includes(controller)) return m[3];
+  }
+  return undefined;
+}
+
 export class Cgroups {
   private readonly groups = new Map<string, Group>();
   private warned = false;
-  /** The daemon's own directory in each hierarchy. */
+  /** The daemon's own directory in each hierarchy: the image groups go below it. */
   private readonly homes: string[];
 
   /**
    * @param layout where the controllers are (findLayout), or undefined: no cgroups.
    * @param isLiveDaemon whether pid N of a leftover d<N> directory is a running vimaged.
+   * @param delegated the daemon's own cgroup directories [cpu, cpuacct] when it runs delegated, else undefined.
    */
   constructor(
     readonly layout: CgroupLayout | undefined,
     private readonly log: Logger,
     private readonly pid = process.pid,
     private readonly isLiveDaemon: (pid: number) => boolean = liveVimaged,
+    private readonly delegated?: readonly string[],
   ) {
-    this.homes = layout === undefined ? [] : [...new Set([layout.cpu, layout.acct])].map((r) => path.join(r, 'vimage', `d${pid}`));
+    if (layout === undefined) this.homes = [];
+    else if (delegated !== undefined) this.homes = [...new Set(delegated)];
+    else this.homes = [...new Set([layout.cpu, layout.acct])].map((r) => path.join(r, 'vimage', `d${pid}`));
   }
 
   /** The cgroups of the machine this daemon runs on. */
-  static detect(log: Logger): Cgroups {
+  static detect(log: Logger, mode: CgroupMode = 'shared'): Cgroups {
     const layout = findLayout(readText('/proc/mounts') ?? '');
-    if (layout === undefined) log.warn('no cgroup cpu controller is mounted; Linux programs in images run without per-image CPU weight, cap and CPU time');
-    return new Cgroups(layout, log);
+    if (layout === undefined) {
+      log.warn('no cgroup cpu controller is mounted; Linux programs in images run without per-image CPU weight, cap and CPU time');
+      return new Cgroups(layout, log);
+    }
+    if (mode === 'shared') return new Cgroups(layout, log);
+    const self = readText('/proc/self/cgroup') ?? '';
+    const cpu = ownCgroup(self, layout.kind, 'cpu');
+    const acct = ownCgroup(self, layout.kind, 'cpuacct');
+    if (cpu === undefined || acct === undefined) {
+      log.warn('--cgroup delegated: /proc/self/cgroup names no cgroup of this daemon for the cpu controller; Linux programs in images run without per-image cgroups');
+      return new Cgroups(undefined, log);
+    }
+    const cg = new Cgroups(layout, log, process.pid, liveVimaged, [path.join(layout.cpu, cpu), path.join(layout.acct, acct)]);
+    cg.enterDaemonLeaf();
+    return cg;
+  }
+
+  /**
+   * Delegated: move this process into OWN/daemon in each hierarchy, so that
+   * OWN holds no process and (v2) may enable the cpu controller for its children.
+   */
+  enterDaemonLeaf(): void {
+    try {
+      for (const h of this.homes) {
+        const leaf = path.join(h, 'daemon');
+        mkdirSync(leaf, { recursive: true });
+        writeFileSync(path.join(leaf, 'cgroup.procs'), String(this.pid));
+      }
+    } catch (e) {
+      this.warnOnce(e, `move vimaged into ${this.homes.map((h) => path.join(h, 'daemon')).join(' ')}`);
+    }
   }
 
   get available(): boolean {
@@ -129,6 +187,18 @@ export class Cgroups {
   /** Remove what daemons that are gone left behind (run at start). */
   cleanLeftovers(): void {
     if (this.layout === undefined) return;
+    if (this.delegated !== undefined) {
+      // The subtree is ours alone: every image group in it is a leftover.
+      for (const h of this.homes) {
+        for (const n of subdirs(h)) {
+          if (!n.startsWith('i-')) continue;
+          const dir = path.join(h, n);
+          const killed = removeTree(dir, true);
+          this.log.info({ cgroup: dir, killed }, 'removed the cgroup a vimaged that is gone left behind');
+        }
+      }
+      return;
+    }
     for (const root of new Set([this.layout.cpu, this.layout.acct])) {
       const parent = path.join(root, 'vimage');
       let names: string[];
@@ -156,7 +226,7 @@ export class Cgroups {
     if (!this.available || this.layout === undefined) return undefined;
     const dirs = this.homes.map((h) => path.join(h, dirName(image)));
     try {
-      if (this.layout.kind === 'v2') enableCpu(this.layout.cpu, dirs[0]!);
+      if (this.layout.kind === 'v2') enableCpu(this.delegated === undefined ? this.layout.cpu : this.homes[0]!, dirs[0]!);
       for (const d of dirs) mkdirSync(d, { recursive: true });
     } catch (e) {
       this.warnOnce(e, `mkdir ${dirs.join(' ')}`);
@@ -245,6 +315,7 @@ export class Cgroups {
   /** Daemon shutdown: remove every cgroup of ours. */
   async close(): Promise<void> {
     await Promise.all([...this.groups.keys()].map((im) => this.remove(im)));
+    if (this.delegated !== undefined) return; // the daemon lives in OWN/daemon; systemd removes the subtree
     for (const h of this.homes) if (tryRmdir(h)) tryRmdir(path.dirname(h)); // `vimage` too, when no other daemon uses it
   }
 
@@ -276,16 +347,19 @@ function enableCpu(root: string, dir: string): void {
   }
 }
 
+/** Names of the directories in `dir` (none when it cannot be read). */
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
 /** Kill every process under `dir` (if asked) and remove its directories, deepest first; the number of processes signalled. */
 function removeTree(dir: string, kill: boolean): number {
   let killed = 0;
-  let subs: string[] = [];
-  try {
-    subs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
-  } catch {
-    return 0;
-  }
-  for (const s of subs) killed += removeTree(s, kill);
+  for (const s of subdirs(dir)) killed += removeTree(path.join(dir, s), kill);
   if (kill) {
     for (const pid of parsePids(readText(path.join(dir, 'cgroup.procs')))) {
       try {
