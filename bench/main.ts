@@ -18,6 +18,10 @@
  * a ratio to forwarding through an image in the same run, then connections
  * per second to `httpd` in the image and the memory an open connection
  * costs. BENCH_TRANSPORT=0 skips it, BENCH_TRANSPORT=only runs only it.
+ *
+ * The latency section (bench/latency.ts) pings through an image in a real
+ * vimaged and through a C copy loop. BENCH_LATENCY=0 skips it,
+ * BENCH_LATENCY=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,6 +41,7 @@ import { silentLogger } from '../lib/log.js';
 import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
+import { latency } from './latency.js';
 
 const P = 'vbn'; // prefix of every namespace and device the bench makes
 const NS_A = `${P}A`;
@@ -379,6 +384,10 @@ async function main(): Promise<void> {
     await transport();
     return;
   }
+  if (process.env['BENCH_LATENCY'] === 'only') {
+    await latency(ROUNDS);
+    return;
+  }
   console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
   console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
   for (const c of process.env['BENCH_IPFW'] === 'only' ? [] : cases) {
@@ -392,6 +401,7 @@ async function main(): Promise<void> {
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
   }
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LATENCY'] !== '0') await latency(ROUNDS);
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);
