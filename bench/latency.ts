@@ -15,7 +15,7 @@
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,7 +62,17 @@ function pingMedian(target: string, interval: number, count: number): Promise<nu
 
 interface Path {
   target: string;
+  /** The process doing the forwarding. */
+  pid: number;
   close(): Promise<void>;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU milliseconds (user + system) process `pid` has used. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
 }
 
 function waitLine(child: ChildProcess, re: RegExp): Promise<void> {
@@ -83,6 +93,7 @@ async function copyLoop(bin: string): Promise<Path> {
   host(`${P}b0`, NS_B, '10.86.0.2/24', null);
   return {
     target: '10.86.0.2',
+    pid: loop.pid!,
     close: async () => {
       const gone = new Promise((r) => loop.once('exit', r));
       loop.kill('SIGTERM');
@@ -116,6 +127,7 @@ async function imagePath(): Promise<Path> {
   host(`${P}b0`, NS_B, '10.86.2.2/24', '10.86.2.1');
   return {
     target: '10.86.2.2',
+    pid: d.pid!,
     close: async () => {
       const gone = new Promise((r) => d.once('exit', r));
       d.kill('SIGTERM');
@@ -139,6 +151,7 @@ export async function latency(rounds: number): Promise<void> {
     { name: '100 pings/s', interval: 0.01, count: 300 },
   ];
   const best = rates.map(() => ({ ref: Infinity, img: Infinity }));
+  const cpu = rates.map(() => ({ ref: Infinity, img: Infinity }));
   console.log(`\nping RTT through one image (a real vimaged) vs. a C TAP copy loop, median of each run, best of ${rounds} rounds\n`);
   try {
     for (let round = 0; round < rounds; round++) {
@@ -151,8 +164,10 @@ export async function latency(rounds: number): Promise<void> {
           await pingMedian(p.target, 0.05, 20); // neighbour caches filled, code warmed a little
           for (let i = 0; i < rates.length; i++) {
             const r = rates[i]!;
+            const c0 = cpuMs(p.pid);
             const m = await pingMedian(p.target, r.interval, r.count);
             best[i]![kind] = Math.min(best[i]![kind], m);
+            cpu[i]![kind] = Math.min(cpu[i]![kind], ((cpuMs(p.pid) - c0) * 1000) / r.count);
           }
         } finally {
           await p.close();
@@ -162,10 +177,11 @@ export async function latency(rounds: number): Promise<void> {
   } finally {
     cleanup();
   }
-  console.log(`${'rate'.padEnd(14)}${'copy loop'.padStart(12)}${'image'.padStart(12)}${'added'.padStart(12)}`);
+  console.log(`${'rate'.padEnd(14)}${'copy loop'.padStart(12)}${'image'.padStart(12)}${'added'.padStart(12)}${'CPU/ping: loop'.padStart(17)}${'image'.padStart(10)}`);
   rates.forEach((r, i) => {
     const { ref, img } = best[i]!;
     const us = (v: number): string => `${v.toFixed(0)} us`;
-    console.log(`${r.name.padEnd(14)}${us(ref).padStart(12)}${us(img).padStart(12)}${us(img - ref).padStart(12)}`);
+    console.log(`${r.name.padEnd(14)}${us(ref).padStart(12)}${us(img).padStart(12)}${us(img - ref).padStart(12)}${us(cpu[i]!.ref).padStart(17)}${us(cpu[i]!.img).padStart(10)}`);
   });
+  console.log('(CPU/ping: CPU time of the forwarding process per echo, request and reply, from /proc in clock ticks: coarse at 5/s)');
 }
