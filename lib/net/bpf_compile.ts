@@ -1,0 +1,58 @@
+/**
+ * Filter expressions in tcpdump's language (pcap-filter(7)), compiled by
+ * libpcap's own pcap_compile on a dead Ethernet handle
+ * (pcap_open_dead(DLT_EN10MB, snaplen)) through the native addon
+ * (native/pcap.c, which loads libpcap.so.0.8 at run time), so `tcp port 80
+ * and host 10.0.1.2` means exactly what it means to tcpdump. The program is
+ * validated before it is used (lib/net/bpf_filter.ts).
+ *
+ * Errors are coded VimageErrors: UNAVAILABLE-style NOT_SUPPORTED when
+ * libpcap is missing (the message says which package to install),
+ * BAD_REQUEST with libpcap's message when the expression is wrong.
+ */
+
+import { binding } from '../native/binding.js';
+import { BpfProgram } from './bpf_filter.js';
+
+export const DLT_EN10MB = 1;
+
+interface PcapBinding {
+  pcapCompile(expr: string, snaplen: number, linktype: number, optimize: boolean): Uint32Array;
+}
+
+/** Why compiling failed: libpcap is missing ('nolib') or the expression is wrong ('syntax'). */
+export class BpfCompileError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'nolib' | 'syntax',
+  ) {
+    super(message);
+  }
+}
+
+/** Raw instructions (4 words each) for `expr`; throws BpfCompileError. */
+export function pcapCompile(expr: string, snaplen: number, optimize = true): Uint32Array {
+  let b: PcapBinding;
+  try {
+    b = binding() as unknown as PcapBinding;
+  } catch (e) {
+    throw new BpfCompileError((e as Error).message, 'nolib');
+  }
+  if (typeof b.pcapCompile !== 'function') {
+    throw new BpfCompileError('the native addon has no pcap glue: rebuild it with `npm run build:native`', 'nolib');
+  }
+  try {
+    return b.pcapCompile(expr, snaplen, DLT_EN10MB, optimize);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    throw new BpfCompileError(err.message, err.code === 'EINVAL' ? 'syntax' : 'nolib');
+  }
+}
+
+/** A validated program for `expr`, or null for an empty expression (capture everything). */
+export function bpfCompile(expr: string, snaplen: number): BpfProgram | null {
+  if (expr.trim() === '') return null;
+  const p = BpfProgram.from(pcapCompile(expr, snaplen));
+  if (typeof p === 'string') throw new BpfCompileError(`libpcap produced a program the filter machine refuses: ${p}`, 'syntax');
+  return p;
+}

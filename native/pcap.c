@@ -1,0 +1,152 @@
+/*
+ * pcap glue: compile a filter expression in tcpdump's language (pcap-filter(7))
+ * into a classic BPF program with libpcap's own compiler, so an expression
+ * means exactly what it means to tcpdump. The program is run in TypeScript
+ * (lib/net/bpf_filter.ts); nothing else of libpcap is used.
+ *
+ * libpcap is loaded at run time (dlopen of libpcap.so.0.8, Debian's
+ * libpcap0.8, or libpcap.so.1 / libpcap.so), so building the addon needs no
+ * libpcap headers and the daemon runs without libpcap until someone uses a
+ * filter. The few declarations needed are spelled out here; they are
+ * libpcap's stable ABI (struct bpf_program and struct bpf_insn have not
+ * changed since 4.4BSD).
+ *
+ * JS: pcapCompile(expr: string, snaplen: number, linktype: number, optimize: boolean): Uint32Array
+ *   returns 4 words per instruction (code, jt, jf, k); throws an Error with
+ *   code 'ENOENT' when libpcap cannot be loaded and 'EINVAL' with libpcap's
+ *   message when the expression does not compile.
+ */
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <node_api.h>
+
+struct vp_bpf_insn {
+  unsigned short code;
+  unsigned char jt;
+  unsigned char jf;
+  uint32_t k;
+};
+
+struct vp_bpf_program {
+  unsigned int bf_len;
+  struct vp_bpf_insn *bf_insns;
+};
+
+typedef struct pcap pcap_t;
+
+#define VP_NETMASK_UNKNOWN 0xffffffffu
+#define VP_MAX_EXPR 65536
+
+static pcap_t *(*p_open_dead)(int, int);
+static int (*p_compile)(pcap_t *, struct vp_bpf_program *, const char *, int, uint32_t);
+static void (*p_freecode)(struct vp_bpf_program *);
+static char *(*p_geterr)(pcap_t *);
+static void (*p_close)(pcap_t *);
+static const char *load_error;
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+/* pcap_compile was not thread-safe before libpcap 1.8; keep calls one at a time. */
+static pthread_mutex_t compile_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void load(void) {
+  static const char *names[] = {"libpcap.so.0.8", "libpcap.so.1", "libpcap.so"};
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && h == NULL; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) {
+    load_error = "libpcap is not installed (libpcap.so.0.8 not found); install it: apt-get install libpcap0.8";
+    return;
+  }
+  p_open_dead = (pcap_t * (*)(int, int)) dlsym(h, "pcap_open_dead");
+  p_compile = (int (*)(pcap_t *, struct vp_bpf_program *, const char *, int, uint32_t))dlsym(h, "pcap_compile");
+  p_freecode = (void (*)(struct vp_bpf_program *))dlsym(h, "pcap_freecode");
+  p_geterr = (char *(*)(pcap_t *))dlsym(h, "pcap_geterr");
+  p_close = (void (*)(pcap_t *))dlsym(h, "pcap_close");
+  if (p_open_dead == NULL || p_compile == NULL || p_freecode == NULL || p_geterr == NULL || p_close == NULL) {
+    load_error = "the libpcap found lacks pcap_open_dead/pcap_compile; install Debian's libpcap0.8";
+  }
+}
+
+static napi_value throw_coded(napi_env env, const char *code, const char *msg) {
+  napi_value c, m, err;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &err);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static napi_value js_pcap_compile(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
+    return throw_coded(env, "EINVAL", "pcapCompile(expr, snaplen, linktype, optimize)");
+  }
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) return throw_coded(env, "EINVAL", "expression must be a string");
+  if (len > VP_MAX_EXPR) return throw_coded(env, "EINVAL", "expression too long");
+  char *expr = malloc(len + 1);
+  if (expr == NULL) return throw_coded(env, "ENOMEM", "out of memory");
+  napi_get_value_string_utf8(env, argv[0], expr, len + 1, &len);
+  int32_t snaplen = 262144, linktype = 1;
+  bool optimize = true;
+  napi_get_value_int32(env, argv[1], &snaplen);
+  napi_get_value_int32(env, argv[2], &linktype);
+  if (argc > 3) napi_get_value_bool(env, argv[3], &optimize);
+
+  pthread_once(&load_once, load);
+  if (load_error != NULL) {
+    free(expr);
+    return throw_coded(env, "ENOENT", load_error);
+  }
+  pthread_mutex_lock(&compile_lock);
+  pcap_t *p = p_open_dead(linktype, snaplen);
+  if (p == NULL) {
+    pthread_mutex_unlock(&compile_lock);
+    free(expr);
+    return throw_coded(env, "ENOMEM", "pcap_open_dead failed");
+  }
+  struct vp_bpf_program prog = {0, NULL};
+  int rc = p_compile(p, &prog, expr, optimize ? 1 : 0, VP_NETMASK_UNKNOWN);
+  free(expr);
+  if (rc != 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", p_geterr(p));
+    p_close(p);
+    pthread_mutex_unlock(&compile_lock);
+    return throw_coded(env, "EINVAL", msg);
+  }
+  napi_value ab, out;
+  void *data = NULL;
+  size_t n = prog.bf_len;
+  if (napi_create_arraybuffer(env, n * 16, &data, &ab) != napi_ok) {
+    p_freecode(&prog);
+    p_close(p);
+    pthread_mutex_unlock(&compile_lock);
+    return throw_coded(env, "ENOMEM", "out of memory");
+  }
+  uint32_t *w = data;
+  for (size_t i = 0; i < n; i++) {
+    w[i * 4] = prog.bf_insns[i].code;
+    w[i * 4 + 1] = prog.bf_insns[i].jt;
+    w[i * 4 + 2] = prog.bf_insns[i].jf;
+    w[i * 4 + 3] = prog.bf_insns[i].k;
+  }
+  p_freecode(&prog);
+  p_close(p);
+  pthread_mutex_unlock(&compile_lock);
+  napi_create_typedarray(env, napi_uint32_array, n * 4, ab, 0, &out);
+  return out;
+}
+
+napi_status vimage_pcap_register(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"pcapCompile", NULL, js_pcap_compile, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
