@@ -15,6 +15,9 @@
  *   returns 4 words per instruction (code, jt, jf, k); throws an Error with
  *   code 'ENOENT' when libpcap cannot be loaded and 'EINVAL' with libpcap's
  *   message when the expression does not compile.
+ * pcapCompileAsync(...same): Promise<Uint32Array>, compiled on libuv's thread
+ *   pool, since pcap_compile resolves host names in the expression and must
+ *   not stop the daemon's event loop while it does.
  */
 
 #define _GNU_SOURCE
@@ -72,81 +75,171 @@ static void load(void) {
   }
 }
 
-static napi_value throw_coded(napi_env env, const char *code, const char *msg) {
-  napi_value c, m, err;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, c, m, &err);
-  napi_throw(env, err);
-  return NULL;
-}
-
-static napi_value js_pcap_compile(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    return throw_coded(env, "EINVAL", "pcapCompile(expr, snaplen, linktype, optimize)");
-  }
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) return throw_coded(env, "EINVAL", "expression must be a string");
-  if (len > VP_MAX_EXPR) return throw_coded(env, "EINVAL", "expression too long");
-  char *expr = malloc(len + 1);
-  if (expr == NULL) return throw_coded(env, "ENOMEM", "out of memory");
-  napi_get_value_string_utf8(env, argv[0], expr, len + 1, &len);
-  int32_t snaplen = 262144, linktype = 1;
-  bool optimize = true;
-  napi_get_value_int32(env, argv[1], &snaplen);
-  napi_get_value_int32(env, argv[2], &linktype);
-  if (argc > 3) napi_get_value_bool(env, argv[3], &optimize);
-
+/* The compile itself, on any thread: fills *out (4 words per instruction) or err. Returns 0, or an errno-like code name. */
+static const char *compile_core(const char *expr, int snaplen, int linktype, bool optimize, uint32_t **out, size_t *n, char *err, size_t errlen) {
   pthread_once(&load_once, load);
   if (load_error != NULL) {
-    free(expr);
-    return throw_coded(env, "ENOENT", load_error);
+    snprintf(err, errlen, "%s", load_error);
+    return "ENOENT";
   }
   pthread_mutex_lock(&compile_lock);
   pcap_t *p = p_open_dead(linktype, snaplen);
   if (p == NULL) {
     pthread_mutex_unlock(&compile_lock);
-    free(expr);
-    return throw_coded(env, "ENOMEM", "pcap_open_dead failed");
+    snprintf(err, errlen, "pcap_open_dead failed");
+    return "ENOMEM";
   }
   struct vp_bpf_program prog = {0, NULL};
-  int rc = p_compile(p, &prog, expr, optimize ? 1 : 0, VP_NETMASK_UNKNOWN);
-  free(expr);
-  if (rc != 0) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", p_geterr(p));
+  if (p_compile(p, &prog, expr, optimize ? 1 : 0, VP_NETMASK_UNKNOWN) != 0) {
+    snprintf(err, errlen, "%s", p_geterr(p));
     p_close(p);
     pthread_mutex_unlock(&compile_lock);
-    return throw_coded(env, "EINVAL", msg);
+    return "EINVAL";
   }
-  napi_value ab, out;
-  void *data = NULL;
-  size_t n = prog.bf_len;
-  if (napi_create_arraybuffer(env, n * 16, &data, &ab) != napi_ok) {
-    p_freecode(&prog);
-    p_close(p);
-    pthread_mutex_unlock(&compile_lock);
-    return throw_coded(env, "ENOMEM", "out of memory");
-  }
-  uint32_t *w = data;
-  for (size_t i = 0; i < n; i++) {
-    w[i * 4] = prog.bf_insns[i].code;
-    w[i * 4 + 1] = prog.bf_insns[i].jt;
-    w[i * 4 + 2] = prog.bf_insns[i].jf;
-    w[i * 4 + 3] = prog.bf_insns[i].k;
+  *n = prog.bf_len;
+  *out = malloc((*n > 0 ? *n : 1) * 16);
+  if (*out != NULL) {
+    for (size_t i = 0; i < *n; i++) {
+      (*out)[i * 4] = prog.bf_insns[i].code;
+      (*out)[i * 4 + 1] = prog.bf_insns[i].jt;
+      (*out)[i * 4 + 2] = prog.bf_insns[i].jf;
+      (*out)[i * 4 + 3] = prog.bf_insns[i].k;
+    }
   }
   p_freecode(&prog);
   p_close(p);
   pthread_mutex_unlock(&compile_lock);
-  napi_create_typedarray(env, napi_uint32_array, n * 4, ab, 0, &out);
+  if (*out == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return "ENOMEM";
+  }
+  return NULL;
+}
+
+static napi_value make_words(napi_env env, const uint32_t *w, size_t n) {
+  napi_value ab, out;
+  void *data = NULL;
+  if (napi_create_arraybuffer(env, n * 16, &data, &ab) != napi_ok) return NULL;
+  memcpy(data, w, n * 16);
+  if (napi_create_typedarray(env, napi_uint32_array, n * 4, ab, 0, &out) != napi_ok) return NULL;
   return out;
+}
+
+static napi_value make_error(napi_env env, const char *code, const char *msg) {
+  napi_value c, m, err;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &err);
+  return err;
+}
+
+/* Arguments shared by both entry points: the expression (malloc'd) and the numbers. */
+static const char *read_args(napi_env env, napi_callback_info info, char **expr, int32_t *snaplen, int32_t *linktype, bool *optimize) {
+  size_t argc = 4;
+  napi_value argv[4];
+  *expr = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return "pcapCompile(expr, snaplen, linktype, optimize)";
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok) return "expression must be a string";
+  if (len > VP_MAX_EXPR) return "expression too long";
+  *expr = malloc(len + 1);
+  if (*expr == NULL) return "out of memory";
+  napi_get_value_string_utf8(env, argv[0], *expr, len + 1, &len);
+  *snaplen = 262144;
+  *linktype = 1;
+  *optimize = true;
+  napi_get_value_int32(env, argv[1], snaplen);
+  napi_get_value_int32(env, argv[2], linktype);
+  if (argc > 3) napi_get_value_bool(env, argv[3], optimize);
+  return NULL;
+}
+
+static napi_value js_pcap_compile(napi_env env, napi_callback_info info) {
+  char *expr;
+  int32_t snaplen, linktype;
+  bool optimize;
+  const char *bad = read_args(env, info, &expr, &snaplen, &linktype, &optimize);
+  if (bad != NULL) {
+    free(expr);
+    napi_throw(env, make_error(env, "EINVAL", bad));
+    return NULL;
+  }
+  uint32_t *w = NULL;
+  size_t n = 0;
+  char err[512];
+  const char *code = compile_core(expr, snaplen, linktype, optimize, &w, &n, err, sizeof err);
+  free(expr);
+  if (code != NULL) {
+    napi_throw(env, make_error(env, code, err));
+    return NULL;
+  }
+  napi_value out = make_words(env, w, n);
+  free(w);
+  return out;
+}
+
+/* Async: a host name in the expression is resolved by pcap_compile; do it off the event loop. */
+struct compile_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *expr;
+  int32_t snaplen, linktype;
+  bool optimize;
+  uint32_t *words;
+  size_t n;
+  const char *code;
+  char err[512];
+};
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  struct compile_job *j = data;
+  j->code = compile_core(j->expr, j->snaplen, j->linktype, j->optimize, &j->words, &j->n, j->err, sizeof j->err);
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  struct compile_job *j = data;
+  if (status != napi_ok) napi_reject_deferred(env, j->deferred, make_error(env, "ECANCELED", "compile cancelled"));
+  else if (j->code != NULL) napi_reject_deferred(env, j->deferred, make_error(env, j->code, j->err));
+  else {
+    napi_value out = make_words(env, j->words, j->n);
+    if (out != NULL) napi_resolve_deferred(env, j->deferred, out);
+    else napi_reject_deferred(env, j->deferred, make_error(env, "ENOMEM", "out of memory"));
+  }
+  napi_delete_async_work(env, j->work);
+  free(j->words);
+  free(j->expr);
+  free(j);
+}
+
+static napi_value js_pcap_compile_async(napi_env env, napi_callback_info info) {
+  struct compile_job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    napi_throw(env, make_error(env, "ENOMEM", "out of memory"));
+    return NULL;
+  }
+  const char *bad = read_args(env, info, &j->expr, &j->snaplen, &j->linktype, &j->optimize);
+  if (bad != NULL) {
+    free(j->expr);
+    free(j);
+    napi_throw(env, make_error(env, "EINVAL", bad));
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "vimage:pcapCompile", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_reject_deferred(env, j->deferred, make_error(env, "ENOMEM", "cannot queue the compile"));
+    free(j->expr);
+    free(j);
+  }
+  return promise;
 }
 
 napi_status vimage_pcap_register(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"pcapCompile", NULL, js_pcap_compile, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pcapCompileAsync", NULL, js_pcap_compile_async, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

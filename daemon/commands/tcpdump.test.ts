@@ -128,3 +128,17 @@ test('user errors: a bad filter, an unknown interface, bad -c and -s, -w FILE se
   assert.match((await run(['-w', 'out.pcap']))[1], /does not open files/);
   assert.match((await run(['-Z']))[1], /illegal option -- Z/);
 });
+
+test('the interface going away ends the capture with tcpdump\'s read error and the counts', async () => {
+  const n = twoImages();
+  const ifname = [...n.a.ifnets.keys()].find((k) => k.startsWith('epair'))!;
+  const cap = start(n, n.a, tcpdump, ['tcpdump', '-i', ifname]);
+  await n.settle();
+  const ifp = n.a.ifnets.get(ifname)!;
+  assert.equal(ifp.bpf?.length, 1);
+  n.reg.destroyIfnet(n.a, ifp);
+  await n.run(1500, 100);
+  assert.equal(await cap.done, 1);
+  assert.match(cap.stderr(), /\ntcpdump: pcap_loop: read: Device not configured\n(\d+) packets? captured\n\1 packets? received by filter\n0 packets dropped by kernel\n$/);
+  assert.equal(ifp.bpf, null);
+});

@@ -145,7 +145,7 @@ export const tcpdump: Command = async (ctx) => {
   }
   let program;
   try {
-    program = bpfCompile(o.expr, o.snaplen);
+    program = await bpfCompile(o.expr, o.snaplen);
   } catch (e) {
     if (!(e instanceof BpfCompileError)) throw e;
     ctx.stderr.write(`tcpdump: ${e.message}\n`);

@@ -18,6 +18,7 @@ export const DLT_EN10MB = 1;
 
 interface PcapBinding {
   pcapCompile(expr: string, snaplen: number, linktype: number, optimize: boolean): Uint32Array;
+  pcapCompileAsync(expr: string, snaplen: number, linktype: number, optimize: boolean): Promise<Uint32Array>;
 }
 
 /** Why compiling failed: libpcap is missing ('nolib') or the expression is wrong ('syntax'). */
@@ -30,29 +31,54 @@ export class BpfCompileError extends Error {
   }
 }
 
-/** Raw instructions (4 words each) for `expr`; throws BpfCompileError. */
-export function pcapCompile(expr: string, snaplen: number, optimize = true): Uint32Array {
+function pcapBinding(): PcapBinding {
   let b: PcapBinding;
   try {
     b = binding() as unknown as PcapBinding;
   } catch (e) {
     throw new BpfCompileError((e as Error).message, 'nolib');
   }
-  if (typeof b.pcapCompile !== 'function') {
+  if (typeof b.pcapCompile !== 'function' || typeof b.pcapCompileAsync !== 'function') {
     throw new BpfCompileError('the native addon has no pcap glue: rebuild it with `npm run build:native`', 'nolib');
   }
+  return b;
+}
+
+function compileError(e: unknown): BpfCompileError {
+  const err = e as Error & { code?: string };
+  return new BpfCompileError(err.message, err.code === 'EINVAL' ? 'syntax' : 'nolib');
+}
+
+function validated(words: Uint32Array): BpfProgram {
+  const p = BpfProgram.from(words);
+  if (typeof p === 'string') throw new BpfCompileError(`libpcap produced a program the filter machine refuses: ${p}`, 'syntax');
+  return p;
+}
+
+/** Raw instructions (4 words each) for `expr`, compiled on the calling thread; throws BpfCompileError. */
+export function pcapCompile(expr: string, snaplen: number, optimize = true): Uint32Array {
+  const b = pcapBinding();
   try {
     return b.pcapCompile(expr, snaplen, DLT_EN10MB, optimize);
   } catch (e) {
-    const err = e as Error & { code?: string };
-    throw new BpfCompileError(err.message, err.code === 'EINVAL' ? 'syntax' : 'nolib');
+    throw compileError(e);
   }
 }
 
-/** A validated program for `expr`, or null for an empty expression (capture everything). */
-export function bpfCompile(expr: string, snaplen: number): BpfProgram | null {
+/**
+ * A validated program for `expr`, or null for an empty expression (capture
+ * everything). Compiled off the event loop: libpcap resolves a host name
+ * in the expression while it compiles, which must not stall the images.
+ * Rejects with BpfCompileError.
+ */
+export async function bpfCompile(expr: string, snaplen: number): Promise<BpfProgram | null> {
   if (expr.trim() === '') return null;
-  const p = BpfProgram.from(pcapCompile(expr, snaplen));
-  if (typeof p === 'string') throw new BpfCompileError(`libpcap produced a program the filter machine refuses: ${p}`, 'syntax');
-  return p;
+  const b = pcapBinding();
+  let words: Uint32Array;
+  try {
+    words = await b.pcapCompileAsync(expr, snaplen, DLT_EN10MB, true);
+  } catch (e) {
+    throw compileError(e);
+  }
+  return validated(words);
 }
