@@ -5,7 +5,7 @@
  * Options are read with the same getopt letters as the daemon's tcpdump.
  */
 
-import { createWriteStream, openSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { CliError, type Client } from './client.js';
 
 /** Letters of tcpdump's options that take an argument (daemon/commands/tcpdump.ts). */
@@ -54,10 +54,26 @@ export async function execToFile(c: Client, image: string, cap: { argv: string[]
     const err = e as NodeJS.ErrnoException;
     throw new CliError(`tcpdump: ${cap.file}: ${ERRNO_TEXT[err.code ?? ''] ?? err.message}`, 1);
   }
-  const out = createWriteStream('', { fd });
+  const out = createWriteStream('', { fd, autoClose: false });
+  let status = 1;
   try {
-    return await c.exec(image, cap.argv, json, out);
+    status = await c.exec(image, cap.argv, json, out);
+    return status;
   } finally {
     await new Promise<void>((resolve) => out.end(() => resolve()));
+    // A capture that never started (a bad filter, no such interface) leaves no empty file behind.
+    let empty = false;
+    try {
+      empty = fstatSync(fd).size === 0;
+    } finally {
+      closeSync(fd);
+    }
+    if (status !== 0 && empty) {
+      try {
+        unlinkSync(cap.file);
+      } catch {
+        // already gone
+      }
+    }
   }
 }

@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, Lab, labUnavailable, until } from './lab.js';
 
@@ -125,6 +125,12 @@ describe('capture: tcpdump in an image against Linux tcpdump', { skip }, () => {
     assert.equal(fromFile.status, 0, fromFile.stderr);
     assert.deepEqual(bodies(fromFile.stdout), bodies(t.out.toString()).slice(0, 2));
     assert.equal(readFileSync(file).readUInt32LE(0), 0xa1b2c3d4);
+    // A capture that cannot start says why and leaves no empty file.
+    const badFile = path.join(lab.dir, 'bad.pcap');
+    const bad = await lab.vimage(['R', 'tcpdump', '-i', TAP, '-w', badFile, 'tcp prt 80']);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, "tcpdump: can't parse filter expression: syntax error\n");
+    assert.equal(existsSync(badFile), false);
   });
 
   test('a capture on an epair between two images shows their ping', async () => {

@@ -127,6 +127,9 @@ test('user errors: a bad filter, an unknown interface, bad -c and -s, -w FILE se
   assert.match((await run(['-s', '-1']))[1], /^tcpdump: invalid snaplen -1\n$/);
   assert.match((await run(['-w', 'out.pcap']))[1], /does not open files/);
   assert.match((await run(['-Z']))[1], /illegal option -- Z/);
+  const list = start(n, n.a, tcpdump, ['tcpdump', '-D']);
+  assert.equal(await list.done, 0);
+  assert.match(list.stdout(), /^1\.lo0 \[Up, Running, Loopback\]\n2\.epair0a \[Up, Running, Connected\]\n$/);
 });
 
 test('the interface going away ends the capture with tcpdump\'s read error and the counts', async () => {

@@ -25,7 +25,7 @@ import { EX_FAIL, EX_OK, EX_USAGE, type Command, type CommandContext } from '../
 import { getopt, parseCInt } from './ping.js';
 import { PacketPrinter } from './tcpdump_print.js';
 
-const USAGE = 'usage: tcpdump [-elnNpqtUv] [-c count] [-i interface] [-s snaplen] [-w file] [expression]';
+const USAGE = 'usage: tcpdump [-DelnNpqtUv] [-c count] [-i interface] [-s snaplen] [-w file] [expression]';
 /** Stop emptying the capture while this many bytes wait to be sent to the client. */
 const BACKLOG_HIGH = 4 << 20;
 /** How often a backlogged reader, and the interface's presence, are checked (ms). */
@@ -42,13 +42,14 @@ interface TcpdumpOptions {
   snaplen: number;
   write: string | undefined;
   noTime: boolean;
+  list: boolean;
   expr: string;
 }
 
 function parseArgs(argv: readonly string[]): TcpdumpOptions | string {
-  const p = getopt(argv, 'c:ei:lnNpqs:tUvw:');
+  const p = getopt(argv, 'c:Dei:lnNpqs:tUvw:');
   if ('error' in p) return `${p.error}\n${USAGE}`;
-  const o: TcpdumpOptions = { ifname: undefined, link: false, verbose: 0, count: 0, snaplen: BPF_DEFAULT_SNAPLEN, write: undefined, noTime: false, expr: '' };
+  const o: TcpdumpOptions = { ifname: undefined, link: false, verbose: 0, count: 0, snaplen: BPF_DEFAULT_SNAPLEN, write: undefined, noTime: false, list: false, expr: '' };
   for (const [ch, arg] of p.opts) {
     switch (ch) {
       case 'c': {
@@ -57,6 +58,9 @@ function parseArgs(argv: readonly string[]): TcpdumpOptions | string {
         o.count = v;
         break;
       }
+      case 'D':
+        o.list = true;
+        break;
       case 'e':
         o.link = true;
         break;
@@ -133,6 +137,16 @@ export const tcpdump: Command = async (ctx) => {
   if (o.write === '-' && ctx.stdout.writeBytes === undefined) {
     ctx.stderr.write('tcpdump: -w -: this runner carries only text; run it from the vimage client\n');
     return EX_USAGE;
+  }
+  if (o.list) {
+    // tcpdump -D: the interfaces a capture can use, numbered, with their state as libpcap reports it.
+    let text = '';
+    ctx.image.interfaces.list().forEach((i, n) => {
+      const st = [(i.flags & 0x1) !== 0 ? 'Up' : '', (i.flags & 0x40) !== 0 ? 'Running' : '', (i.flags & 0x8) !== 0 ? 'Loopback' : i.status === 'no carrier' ? 'Disconnected' : 'Connected'];
+      text += `${n + 1}.${i.name} [${st.filter((x) => x !== '').join(', ')}]\n`;
+    });
+    ctx.stdout.write(text);
+    return EX_OK;
   }
   const ifname = o.ifname ?? defaultInterface(ctx);
   if (ifname === undefined) {
