@@ -193,7 +193,7 @@ export const tcpdump: Command = async (ctx) => {
   const drain = (): boolean => {
     if (d.fill === 0 || done) return true;
     if ((ctx.stdout.backlog?.() ?? 0) > BACKLOG_HIGH) return false;
-    if (pcap) writePcap(d, ctx, o.count, () => captured, (n) => (captured = n));
+    if (pcap) captured = writePcap(d, ctx, o.count, captured);
     else {
       let text = '';
       d.read((ts, frame, wire) => {
@@ -244,12 +244,16 @@ export const tcpdump: Command = async (ctx) => {
   return how === 'gone' ? EX_FAIL : EX_OK;
 };
 
-/** Turn the store buffer's records into one pcap chunk (the record header is the same 16 bytes as the store's). */
-function writePcap(d: BpfDesc, ctx: CommandContext, count: number, get: () => number, set: (n: number) => void): void {
+/**
+ * Write the store buffer's records as pcap (the record header is the same
+ * 16 bytes as the store's, so the buffer's fill is the size), stopping at
+ * `count` packets when it is set; returns the packets written so far.
+ */
+function writePcap(d: BpfDesc, ctx: CommandContext, count: number, before: number): number {
   const out = new Uint8Array(d.fill);
   const v = new DataView(out.buffer);
   let at = 0;
-  let n = get();
+  let n = before;
   let from = 0;
   d.read((ts, frame, wire) => {
     if (count > 0 && n >= count) return;
@@ -262,8 +266,8 @@ function writePcap(d: BpfDesc, ctx: CommandContext, count: number, get: () => nu
     out.set(frame, at + 16);
     at += 16 + frame.length;
   });
-  set(n);
   if (at > from) ctx.stdout.writeBytes!(out.slice(from, at));
+  return n;
 }
 
 export const commands: Record<string, Command> = { tcpdump };
