@@ -6,9 +6,10 @@
  * and host 10.0.1.2` means exactly what it means to tcpdump. The program is
  * validated before it is used (lib/net/bpf_filter.ts).
  *
- * Errors are coded VimageErrors: UNAVAILABLE-style NOT_SUPPORTED when
- * libpcap is missing (the message says which package to install),
- * BAD_REQUEST with libpcap's message when the expression is wrong.
+ * Errors are BpfCompileErrors: reason 'nolib' when libpcap (or the addon)
+ * is missing, with a message that says what to install or build, and
+ * 'syntax' with libpcap's own message (`can't parse filter expression:
+ * syntax error`, `unknown host 'x'`) when the expression is wrong.
  */
 
 import { binding } from '../native/binding.js';
