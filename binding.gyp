@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "vimage_tap",
-      "sources": ["native/tap.c", "native/sys.c"],
+      "sources": ["native/tap.c", "native/sys.c", "native/pcap.c"],
+      "libraries": ["-ldl", "-lpthread"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"]

@@ -87,7 +87,7 @@ export class Client {
    * Run `argv` inside `image`, streaming stdin in and stdout/stderr out;
    * Ctrl-C is forwarded as a signal. Resolves to the command's exit status.
    */
-  exec(image: string, argv: readonly string[], json: boolean): Promise<number> {
+  exec(image: string, argv: readonly string[], json: boolean, stdout: NodeJS.WritableStream = process.stdout): Promise<number> {
     const query = new URLSearchParams({ argv: JSON.stringify(argv) });
     if (json) query.set('json', '1');
     return new Promise((resolve, reject) => {
@@ -128,7 +128,11 @@ export class Client {
         process.on('SIGINT', onSigint);
         process.on('SIGTERM', onSigterm);
         const decoder = new FrameDecoder((type, payload) => {
-          if (type === FRAME.STDOUT) process.stdout.write(payload);
+          // Raw bytes (pcap, nc); when the reader is slow, stop reading the daemon so its side sees the backlog.
+          if (type === FRAME.STDOUT && !stdout.write(payload)) {
+            socket.pause();
+            stdout.once('drain', () => socket.resume());
+          }
           else if (type === FRAME.STDERR) process.stderr.write(payload);
           else if (type === FRAME.EXIT && payload.length >= 4) status = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
         });

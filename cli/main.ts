@@ -27,6 +27,7 @@ import {
   type InterfaceMoved,
   type MoveInterface,
 } from '../lib/protocol.js';
+import { captureToFile, execToFile } from './capture.js';
 import { Client, CliError } from './client.js';
 import { onPath, runLinux, startDetached } from './linux.js';
 
@@ -261,6 +262,8 @@ async function run(): Promise<number> {
       return runLinux(sock, name, cmd.slice(2));
     }
     if (cmd[0]!.includes('/')) return runLinux(sock, name, cmd);
+    const cap = captureToFile(cmd);
+    if (cap !== null) return execToFile(client(), name, cap, json());
     try {
       return await client().exec(name, cmd, json());
     } catch (e) {

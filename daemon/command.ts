@@ -20,6 +20,8 @@ export interface Output {
    * carries text leaves it out and callers decode UTF-8 instead.
    */
   writeBytes?(bytes: Uint8Array): void;
+  /** Bytes written but not yet taken by the client (absent: unknown); a capture stops reading while it is large. */
+  backlog?(): number;
 }
 
 export interface CommandContext {

@@ -445,7 +445,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     // With --json, stderr is held and sent as one JSON object at the end.
     let errText = '';
     const proc = deps.procs.spawn(im, argv as string[], {
-      stdout: { write: (t) => send(FRAME.STDOUT, t), writeBytes: sendBytes },
+      stdout: { write: (t) => send(FRAME.STDOUT, t), writeBytes: sendBytes, backlog: () => socket.writableLength },
       stderr: { write: json ? (t) => void (errText.length < MAX_BODY && (errText += t)) : (t) => send(FRAME.STDERR, t) },
       stdin,
       json,

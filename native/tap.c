@@ -867,6 +867,7 @@ static napi_value js_host_drops(napi_env env, napi_callback_info info) {
 /* ---- module ------------------------------------------------------------ */
 
 napi_status vimage_sys_register(napi_env env, napi_value exports); /* native/sys.c */
+napi_status vimage_pcap_register(napi_env env, napi_value exports); /* native/pcap.c */
 
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
@@ -886,5 +887,6 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (vimage_sys_register(env, exports) != napi_ok) return NULL;
+  if (vimage_pcap_register(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -60,6 +60,9 @@ Show or set the image's CPU weight (1-10000, default 100) and cap (percent of a 
   sysctl: `usage: sysctl [-deNnq] name[=value] ...
        sysctl [-deNn] -a
 Read and set the image's tunables (FreeBSD sysctl(8)).`,
+  tcpdump: `usage: tcpdump [-Denptv] [-c count] [-i interface] [-s snaplen] [-w file | -] [expression]
+Print the packets an interface of the image sends and receives, one line each, or write them
+as pcap (-w); expression is a pcap-filter(7) filter such as 'tcp port 80' (FreeBSD tcpdump(1)).`,
   traceroute: `usage: traceroute [-FInS] [-f first_ttl] [-m max_ttl] [-P udp|icmp] [-p port]
                   [-q nprobes] [-s src_addr] [-w waittime] host [packetlen]
 Print the route packets from the image take to a host (FreeBSD traceroute(8)).`,

@@ -16,9 +16,10 @@ import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
 import { commands as servers } from './servers.js';
 import { commands as sysctl } from './sysctl.js';
+import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, tcpdump, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

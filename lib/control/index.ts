@@ -29,3 +29,5 @@ export type { NeighbourInfo } from './neighbours.js';
 export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
 export type { SysctlInfo } from './sysctl.js';
+export { BPF_DEFAULT_SNAPLEN, type BpfDesc } from '../net/bpf.js';
+export { BpfCompileError, bpfCompile } from '../net/bpf_compile.js';

@@ -9,6 +9,7 @@
 import type { Image, Registry } from '../image.js';
 import { E, fail } from '../errors.js';
 import { IFF, IFF_NAMES, ifCounters, type Ifnet } from '../net/if.js';
+import { BpfDesc, type BpfOptions } from '../net/bpf.js';
 import { snapshot } from '../stats.js';
 import { inAddAddress, inDeleteAddress } from '../netinet/in.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
@@ -153,6 +154,14 @@ export class InterfacesControl {
 
   has(name: string): boolean {
     return this.#im.ifnets.has(name);
+  }
+
+  /** Attach a capture (tcpdump) to the interface's input and output taps; `close()` on the result detaches it. */
+  capture(name: string, o: Omit<BpfOptions, 'nowUs'>): BpfDesc {
+    const ifp = this.#ifnet(name);
+    const { clock, platform } = this.#im;
+    const base = platform.wallNow() * 1000 - clock.now() * 1000;
+    return new BpfDesc({ ...o, nowUs: () => base + clock.now() * 1000 }).attach(ifp);
   }
 
   /** Does any image of the daemon hold an interface of this name (clone units are global)? */

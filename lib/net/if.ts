@@ -8,6 +8,7 @@
 import type { Mac } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { defineStats, type Stats } from '../stats.js';
+import { bpfTap, type BpfDesc } from './bpf.js';
 
 export type IfIndex = number & { readonly __brand: 'IfIndex' };
 
@@ -117,6 +118,8 @@ export class Ifnet {
   driver: LinkDriver;
   /** Milliseconds (wall clock) of the last flags change, for JSON listings. */
   changedAt = 0;
+  /** Captures attached to this interface's taps (lib/net/bpf.ts); null when none, the only cost of a tap. */
+  bpf: BpfDesc[] | null = null;
 
   constructor(a: { index: IfIndex; name: string; kind: string; owner: IfnetOwner; flags: number; mtu: number; mac: Mac; driver: LinkDriver }) {
     this.index = a.index;
@@ -154,6 +157,7 @@ export class Ifnet {
       this.counters.iqdrops++;
       return;
     }
+    if (this.bpf !== null) bpfTap(this.bpf, buf, off, len);
     this.owner.etherInput(this, buf, off, len, meta);
   }
 
@@ -163,6 +167,7 @@ export class Ifnet {
       this.counters.oqdrops++;
       return;
     }
+    if (this.bpf !== null && (this.flags & IFF.LOOPBACK) === 0) bpfTap(this.bpf, buf, off, len);
     this.driver.output(this, buf, off, len, meta);
   }
 
