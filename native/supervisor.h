@@ -42,7 +42,8 @@ enum vsa_op {
   VSA_CANCEL = 8,  /* a=seq of a pending request whose caller went away -> nothing */
   VSA_CLOSE = 9,   /* id -> nothing: forget the socket */
   VSA_PID = 10,    /* a=host pid, b=VSA_PID_PROGRAM or VSA_PID_SUPERVISOR -> nothing (seq 0) */
-  VSA_DGRAM = 11,  /* id, type=SOCK_DGRAM, a=IPPROTO_UDP or VSA_NETLINK_ROUTE -> err: make the image's datagram socket */
+  VSA_DGRAM = 11,  /* id, type=SOCK_DGRAM, a=IPPROTO_UDP, IPPROTO_ICMP (ping), a raw protocol or VSA_NETLINK_ROUTE,
+                      b=the program's type (SOCK_DGRAM or SOCK_RAW) -> err: make the image's datagram socket */
 };
 
 /* VSA_PID roles: the program's top process, or this supervisor after it moved to the background. */

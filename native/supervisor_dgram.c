@@ -1,6 +1,7 @@
 /*
- * vimage-supervisor: datagram sockets (UDP and NETLINK_ROUTE) and interface
- * ioctls (see supervisor.c for the whole picture, supervisor.h for the wire).
+ * vimage-supervisor: datagram sockets (UDP, ICMP "ping" and raw sockets, see
+ * also supervisor_icmp.c, and NETLINK_ROUTE) and interface ioctls (see
+ * supervisor.c for the whole picture, supervisor.h for the wire).
  *
  * Why a SOCK_SEQPACKET pair: the program's descriptor must be a real
  * socket so that read, write, poll, epoll, dup, fork and fd passing run
@@ -146,6 +147,22 @@ static uint32_t wait_status(struct seccomp_notif *n, struct isock *s, int64_t va
 /* ---- sockets ---- */
 
 void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
+  int raw = domain == AF_INET && (type & 0xf) == SOCK_RAW;
+  if (raw) {
+    /* Linux's inet_create, in its order: the protocol's range, a protocol at all, then CAP_NET_RAW. */
+    if (proto < 0 || proto > 255) {
+      respond(n->id, -1, EINVAL);
+      return;
+    }
+    if (proto == 0) {
+      respond(n->id, -1, EPROTONOSUPPORT);
+      return;
+    }
+    if (!icmp_may_raw(n->pid)) {
+      respond(n->id, -1, EPERM);
+      return;
+    }
+  }
   if (ndgs >= MAX_DGRAM_SOCKS) {
     respond(n->id, -1, ENOBUFS);
     return;
@@ -180,6 +197,8 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
   s->fifo = fifo;
   s->netlink = domain == AF_NETLINK;
   s->type = type & 0xf;
+  s->proto = s->netlink ? 0 : (raw || proto == IPPROTO_ICMP) ? proto : IPPROTO_UDP;
+  s->cmsg = 0;
   if (s->netlink) {
     /* The kernel gives a process's first netlink socket its pid as port id, later ones other numbers. */
     pid_t tg = tgid_of(n->pid);
@@ -188,8 +207,8 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
       if (dgs[i]->netlink && dgs[i]->nl_pid == (uint32_t)tg) s->nl_pid = nl_next++;
   }
   dgs[ndgs++] = s;
-  struct vsa_req q = {.op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : IPPROTO_UDP};
-  (void)proto;
+  struct vsa_req q = {
+      .op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : s->proto, .b = s->type};
   struct pending *p = ask(n, &q, 0, sv[0]);
   if (p == NULL) table_del(s->ino); /* ask answered and closed sv[0] */
   else p->sid = s->id;
@@ -294,7 +313,8 @@ static ssize_t scatter(pid_t pid, uint64_t iov, uint64_t iovlen, size_t n) {
 
 /* Write the source of a received datagram as the program's socket names it. */
 static int put_src(struct isock *s, pid_t pid, uint64_t addr, uint64_t lenp, struct dg_src src) {
-  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, src.port, s->v6);
+  /* ICMP and raw sockets: port 0 (src.port is the TTL the datagram arrived with). */
+  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, s->proto == IPPROTO_UDP ? src.port : 0, s->v6);
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
@@ -446,6 +466,10 @@ static int deliver(struct pending *p, struct isock *s, int d) {
   }
   int flags = p->nr == __NR_recvfrom ? (int)a[3] : (int)a[2];
   if (p->nr == __NR_recvmmsg) flags = (int)a[3];
+  if (flags & MSG_ERRQUEUE) {
+    respond(p->nid, -1, EAGAIN); /* the error queue (IP_RECVERR) is not kept: always empty */
+    return 1;
+  }
   int peek = flags & MSG_PEEK;
   unsigned count = p->nr == __NR_recvmmsg ? ((unsigned)a[2] > 1024 ? 1024 : (unsigned)a[2]) : 1;
   if (count == 0) {
@@ -494,9 +518,9 @@ static int deliver(struct pending *p, struct isock *s, int d) {
     if (r == 0) {
       size_t zero = 0;
       int mf = (size_t)k < (size_t)n ? MSG_TRUNC : 0;
-      if (mem_write(p->pid, mhp + offsetof(struct msghdr, msg_controllen), &zero, sizeof zero) < 0 ||
-          mem_write(p->pid, mhp + offsetof(struct msghdr, msg_flags), &mf, sizeof mf) < 0)
-        r = -EFAULT;
+      if (s->cmsg != 0) r = icmp_cmsgs(s, p->pid, &mh, mhp, src, &mf); /* SO_TIMESTAMP*, IP_RECVTTL */
+      else if (mem_write(p->pid, mhp + offsetof(struct msghdr, msg_controllen), &zero, sizeof zero) < 0) r = -EFAULT;
+      if (r == 0 && mem_write(p->pid, mhp + offsetof(struct msghdr, msg_flags), &mf, sizeof mf) < 0) r = -EFAULT;
     }
     if (r < 0) {
       if (got > 0) break;
@@ -705,6 +729,7 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
   default:
     break;
   }
+  if (n->data.nr == __NR_setsockopt && s->proto != IPPROTO_UDP) icmp_note_opt(n, s); /* the control messages it asks for */
   if (n->data.nr == __NR_setsockopt || n->data.nr == __NR_getsockopt) sockopt(n, &q); /* as for TCP, with the socket's type */
   else cont(n->id);
 }

@@ -39,7 +39,11 @@ export const OP = {
   CLOSE: 9,
   /** a = a host pid, b = PID_ROLE; no reply (daemon/linux/procs.ts). */
   PID: 10,
-  /** Make the image's datagram socket: a = IPPROTO_UDP or NETLINK_ROUTE_PROTO. */
+  /**
+   * Make the image's datagram socket: a = IPPROTO_UDP, NETLINK_ROUTE_PROTO,
+   * IPPROTO_ICMP (a ping socket) or, with b = SOCK_RAW, a raw socket's protocol
+   * (daemon/linux/icmp.ts); b = the program's socket type (0 is taken as SOCK_DGRAM).
+   */
   DGRAM: 11,
 } as const;
 

@@ -1,0 +1,138 @@
+/*
+ * vimage-supervisor: what ICMP datagram ("ping") sockets and raw sockets
+ * add to the datagram sockets of supervisor_dgram.c.
+ *
+ * socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) and socket(AF_INET, SOCK_RAW,
+ * proto) are SOCK_SEQPACKET pairs relayed over the datagram channel like
+ * UDP sockets; the daemon (daemon/linux/icmp.ts) gives them their Linux
+ * meaning. Here:
+ *
+ * - Raw sockets need CAP_NET_RAW in the caller's effective set, as on
+ *   Linux (EPERM otherwise). Ping sockets are open to every user: Linux's
+ *   net.ipv4.ping_group_range is about the host's stack, not the image's.
+ * - The control messages iputils ping asks for on a received datagram:
+ *   SO_TIMESTAMP/SO_TIMESTAMPNS (the time the supervisor hands the
+ *   datagram over) and IP_RECVTTL (the TTL the daemon sent in the frame's
+ *   port field). The options go on to the daemon as any other.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "supervisor_int.h"
+
+#define CAP_NET_RAW_BIT 13
+
+/* Bits of isock.cmsg. */
+enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
+
+/* Linux's numbers (asm-generic/socket.h, in.h), whatever the libc headers call them. */
+#define L_SO_TIMESTAMP_OLD 29
+#define L_SO_TIMESTAMPNS_OLD 35
+#define L_SO_TIMESTAMP_NEW 63
+#define L_SO_TIMESTAMPNS_NEW 64
+#define L_IP_TTL 2
+#define L_IP_RECVTTL 12
+
+/* Whether the caller (a thread of the program) has CAP_NET_RAW in its effective set. */
+int icmp_may_raw(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  char line[256];
+  int ok = 0;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "CapEff:", 7) == 0) {
+      unsigned long long caps = strtoull(line + 7, NULL, 16);
+      ok = (caps >> CAP_NET_RAW_BIT) & 1;
+      break;
+    }
+  }
+  fclose(f);
+  return ok;
+}
+
+/* setsockopt on an ICMP or raw socket: remember the control messages asked for (the daemon answers the call). */
+void icmp_note_opt(struct seccomp_notif *n, struct isock *s) {
+  __u64 *a = n->data.args;
+  int level = (int)a[1], name = (int)a[2];
+  int32_t v = 0;
+  uint32_t len = (uint32_t)a[4];
+  if (a[3] == 0 || len == 0 || mem_read(n->pid, a[3], &v, len < 4 ? len : 4) < 0) return;
+  if (len == 1) v &= 0xff;
+  unsigned bit = 0;
+  if (level == SOL_SOCKET) {
+    /* SO_TIMESTAMP clears nanoseconds, SO_TIMESTAMPNS sets them (Linux's sock_set_timestamp). */
+    switch (name) {
+    case L_SO_TIMESTAMP_OLD:
+    case L_SO_TIMESTAMP_NEW:
+      s->cmsg &= ~(unsigned)(CM_TSNS | CM_TS_NEW);
+      if (name == L_SO_TIMESTAMP_NEW) s->cmsg |= CM_TS_NEW;
+      bit = CM_TS;
+      break;
+    case L_SO_TIMESTAMPNS_OLD:
+    case L_SO_TIMESTAMPNS_NEW:
+      s->cmsg &= ~(unsigned)CM_TS_NEW;
+      if (name == L_SO_TIMESTAMPNS_NEW) s->cmsg |= CM_TS_NEW;
+      bit = CM_TS | CM_TSNS;
+      break;
+    default:
+      return;
+    }
+  } else if (level == IPPROTO_IP && name == L_IP_RECVTTL) {
+    bit = CM_TTL;
+  } else {
+    return;
+  }
+  if (v != 0) s->cmsg |= bit;
+  else s->cmsg &= ~bit;
+}
+
+/* Append one control message to buf at *off (room bytes in all); 0, or MSG_CTRUNC when it does not fit. */
+static int put_cmsg(unsigned char *buf, size_t room, size_t *off, int level, int type, const void *data, size_t len) {
+  size_t space = CMSG_SPACE(len);
+  if (*off + space > room) return MSG_CTRUNC;
+  struct cmsghdr h = {.cmsg_len = CMSG_LEN(len), .cmsg_level = level, .cmsg_type = type};
+  memset(buf + *off, 0, space);
+  memcpy(buf + *off, &h, sizeof h);
+  memcpy(buf + *off + CMSG_LEN(0), data, len);
+  *off += space;
+  return 0;
+}
+
+/*
+ * Write the control messages a received datagram carries into the
+ * program's msghdr mh (at mhp): its msg_control and msg_controllen;
+ * MSG_CTRUNC goes into *mflags when they do not fit. 0 or -EFAULT.
+ */
+int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp, struct dg_src src, int *mflags) {
+  unsigned char buf[128];
+  size_t room = mh->msg_control == NULL ? 0 : mh->msg_controllen;
+  if (room > sizeof buf) room = sizeof buf;
+  size_t off = 0;
+  int tr = 0;
+  if (s->cmsg & CM_TS) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int nsec = (s->cmsg & CM_TSNS) != 0, nw = (s->cmsg & CM_TS_NEW) != 0;
+    int type = nsec ? (nw ? L_SO_TIMESTAMPNS_NEW : L_SO_TIMESTAMPNS_OLD) : (nw ? L_SO_TIMESTAMP_NEW : L_SO_TIMESTAMP_OLD);
+    /* struct timeval, timespec and __kernel_sock_timeval are all two 64-bit words on 64-bit Linux. */
+    int64_t w[2] = {(int64_t)ts.tv_sec, nsec ? (int64_t)ts.tv_nsec : (int64_t)ts.tv_nsec / 1000};
+    tr |= put_cmsg(buf, room, &off, SOL_SOCKET, type, w, sizeof w);
+  }
+  if (s->cmsg & CM_TTL) {
+    int ttl = src.port & 0xff;
+    tr |= put_cmsg(buf, room, &off, IPPROTO_IP, L_IP_TTL, &ttl, sizeof ttl);
+  }
+  *mflags |= tr;
+  if (off > 0 && mem_write(pid, (uint64_t)(uintptr_t)mh->msg_control, buf, off) < 0) return -EFAULT;
+  size_t cl = off;
+  if (mem_write(pid, mhp + offsetof(struct msghdr, msg_controllen), &cl, sizeof cl) < 0) return -EFAULT;
+  return 0;
+}
