@@ -208,7 +208,7 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
   }
   dgs[ndgs++] = s;
   struct vsa_req q = {
-      .op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : s->proto, .b = s->type};
+      .op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : s->proto, .b = s->netlink ? SOCK_DGRAM : s->type};
   struct pending *p = ask(n, &q, 0, sv[0]);
   if (p == NULL) table_del(s->ino); /* ask answered and closed sv[0] */
   else p->sid = s->id;

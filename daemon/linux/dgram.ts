@@ -119,7 +119,7 @@ export class DgramSockets {
     const netlink = q.a === NETLINK_ROUTE_PROTO;
     const r: DgRec = { id: q.id, family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET, netlink, opts: new Map() };
     // b: the program's socket type (SOCK_RAW, or SOCK_DGRAM for UDP, ping and netlink sockets).
-    const raw = q.b === SOCK_RAW;
+    const raw = !netlink && q.b === SOCK_RAW;
     if (raw || q.a === IPPROTO_ICMP) {
       // IPv4 only (the image has no IPv6); a raw socket's protocol is 1..255 (the supervisor checked CAP_NET_RAW).
       if (r.family !== AF_INET || q.a < 1 || q.a > 255) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };

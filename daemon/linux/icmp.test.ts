@@ -17,7 +17,7 @@ import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/testing/testn
 import { internetChecksum } from '../../lib/wire/checksum.js';
 import { ICMP_FILTER, IP, IPPROTO_ICMP, IPPROTO_RAW, SOCK_RAW, SOL_RAW } from './icmp.js';
 import { Session } from './session.js';
-import { AF_INET, CHAN_ID, DG_FLAG, DG_HEADER, INET6, IPPROTO_IP, LINUX_ERRNO, OP, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC, decodeDg, decodeReply, encodeDg, type Request } from './wire.js';
+import { AF_INET, CHAN_ID, DG_FLAG, DG_HEADER, INET6, IPPROTO_IP, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC, decodeDg, decodeReply, encodeDg, type Request } from './wire.js';
 
 function req(p: Partial<Request> & { seq: number; op: number; id: number }): Request {
   return { type: SOCK_DGRAM, addr: 0, port: 0, flags: 0, a: 0, b: 0, c: 0, ...p };
@@ -258,6 +258,9 @@ describe('ICMP and raw sockets of Linux programs', () => {
     assert.equal((await h.ask(req({ seq: 1, op: OP.DGRAM, id: 6, a: IPPROTO_ICMP, b: SOCK_DGRAM, flags: INET6 }))).err, LINUX_ERRNO.EPROTONOSUPPORT);
     assert.equal((await h.ask(req({ seq: 2, op: OP.DGRAM, id: 7, a: 0, b: SOCK_RAW }))).err, LINUX_ERRNO.EPROTONOSUPPORT);
     assert.equal((await h.ask(req({ seq: 3, op: OP.DGRAM, id: 8, a: 256, b: SOCK_RAW }))).err, LINUX_ERRNO.EPROTONOSUPPORT);
+    // A NETLINK_ROUTE socket made as SOCK_RAW stays a netlink socket.
+    assert.equal((await h.ask(req({ seq: 30, op: OP.DGRAM, id: 11, a: NETLINK_ROUTE_PROTO, b: SOCK_RAW }))).err, 0);
+    assert.equal((await h.ask(req({ seq: 31, op: OP.GETOPT, id: 11, a: SOL_SOCKET, b: SO.TYPE }))).val, SOCK_DGRAM);
     await h.ask(req({ seq: 4, op: OP.DGRAM, id: 9, a: IPPROTO_ICMP, b: SOCK_DGRAM }));
     await h.ask(req({ seq: 5, op: OP.DGRAM, id: 10, a: 17, b: SOCK_RAW }));
     const d = h.s.dgram;
