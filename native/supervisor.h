@@ -64,6 +64,7 @@ enum vsa_dg_flag {
   VSD_IOCTL = 4,  /* to the daemon: interface ioctl, addr = request, payload = struct ifreq (SIOCGIFCONF: u32 room) */
   VSD_STATUS = 8, /* from the daemon: answer to seq; addr = Linux errno (0: done); payload = ioctl result */
   VSD_ERROR = 16, /* from the daemon: socket id has a pending error (ICMP), addr = Linux errno */
+  VSD_SETOPT = 32, /* to the daemon: setsockopt in order with the datagrams (ICMP, raw); addr = level, port = name, payload = i32 value */
 };
 
 /* One frame on the datagram channel, followed by len payload bytes. For a

@@ -576,6 +576,36 @@ static void do_recv(struct seccomp_notif *n, struct isock *s) {
 
 /* ---- the calls on a datagram socket ---- */
 
+static void from_program(struct isock *s, short rev);
+
+/*
+ * setsockopt on an ICMP or raw socket goes over the datagram channel, in
+ * order with the datagrams: traceroute sets IP_TTL and then send()s on a
+ * connected socket natively, so the option must not overtake a datagram
+ * still in the pair (over the agent session it could). Returns 0 when the
+ * option is the kernel's to serve (sockopt() continues it).
+ */
+static int chan_setopt(struct seccomp_notif *n, struct isock *s) {
+  __u64 *a = n->data.args;
+  int level = (int)a[1], name = (int)a[2];
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) return 0;
+  int32_t v = 0;
+  uint32_t len = (uint32_t)a[4];
+  int r = a[3] == 0 || len == 0 ? -EFAULT : mem_read(n->pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
+  if (!still_valid(n->id)) return 1;
+  if (r < 0) {
+    respond(n->id, -1, -r);
+    return 1;
+  }
+  if (len == 1) v &= 0xff;
+  for (int i = 0; i < 16; i++) from_program(s, 0); /* what the program wrote before goes first */
+  uint32_t seq = wait_status(n, s, 0);
+  if (seq == 0) return 1;
+  memcpy(obuf + sizeof(struct vsa_dg), &v, sizeof v);
+  (void)chan_send(s->id, seq, (uint32_t)level, (uint16_t)name, VSD_SETOPT | VSD_ACK, sizeof v); /* on failure chan_gone answered it */
+  return 1;
+}
+
 static void nl_sockopt(struct seccomp_notif *n, struct isock *s) {
   __u64 *a = n->data.args;
   if (n->data.nr == __NR_setsockopt) {
@@ -729,7 +759,10 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
   default:
     break;
   }
-  if (n->data.nr == __NR_setsockopt && s->proto != IPPROTO_UDP) icmp_note_opt(n, s); /* the control messages it asks for */
+  if (n->data.nr == __NR_setsockopt && s->proto != IPPROTO_UDP) {
+    icmp_note_opt(n, s); /* the control messages it asks for */
+    if (chan_setopt(n, s)) return;
+  }
   if (n->data.nr == __NR_setsockopt || n->data.nr == __NR_getsockopt) sockopt(n, &q); /* as for TCP, with the socket's type */
   else cont(n->id);
 }

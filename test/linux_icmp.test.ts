@@ -203,4 +203,8 @@ except socket.timeout:
 `]);
     assert.equal(rr.stdout.trim(), 'no answer', rr.stderr);
   });
+
+  test('every program has exited: no image socket is left behind', async () => {
+    assert.match(await lab.ok(['-l', '-v', 'R']), /^\s+0 sockets, /m);
+  });
 });

@@ -278,6 +278,13 @@ export class DgramSockets {
       if (ack) this.write(encodeDg(id, seq, LINUX_ERRNO.EBADF, 0, DG_FLAG.STATUS));
       return;
     }
+    if ((flags & DG_FLAG.SETOPT) !== 0) {
+      const v = payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0, true) : 0;
+      const q = { seq, op: OP.SETOPT, type: SOCK_DGRAM, id, addr: 0, port: 0, flags: 0, a: addr | 0, b: port, c: v };
+      const err = r.icmp !== undefined ? r.icmp.setopt(q.a, q.b, q.c) : r.netlink ? 0 : this.setopt(r, q).err;
+      if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
+      return;
+    }
     if (r.netlink) {
       for (const msg of splitNetlink(payload)) {
         for (const d of netlinkAnswer(this.image, msg, addr)) this.write(encodeDg(id, 0, 0, 0, 0, d));

@@ -252,6 +252,34 @@ describe('ICMP and raw sockets of Linux programs', () => {
     assert.equal(await status(tn, h, 91), LINUX_ERRNO.EINVAL);
   });
 
+  test('setsockopt over the channel stays in order with the datagrams written before it (traceroute: IP_TTL, then send)', async () => {
+    const tn = twoImages();
+    const h = await made(tn);
+    const seen = commandHandles(tn.b, tn.reg).image.sockets.raw(IPPROTO_ICMP);
+    await h.ask(req({ seq: 1, op: OP.DGRAM, id: 12, a: IPPROTO_ICMP, b: SOCK_DGRAM }));
+    await h.ask(req({ seq: 2, op: OP.CONNECT, id: 12, addr: B_ADDR }));
+    const ttlFrame = (seq: number, ttl: number): Uint8Array => {
+      const v = Buffer.alloc(4);
+      v.writeInt32LE(ttl);
+      return encodeDg(12, seq, IPPROTO_IP, IP.TTL, DG_FLAG.SETOPT | DG_FLAG.ACK, v);
+    };
+    // One write: the TTL for each probe, then the probe (as plain sends: NOADDR).
+    h.sup.write(Buffer.concat([ttlFrame(60, 5), encodeDg(12, 0, 0, 0, DG_FLAG.NOADDR, icmp(8, 0, 1, 'a')), ttlFrame(61, 7), encodeDg(12, 0, 0, 0, DG_FLAG.NOADDR, icmp(8, 0, 2, 'b'))]));
+    assert.equal(await status(tn, h, 60), 0);
+    assert.equal(await status(tn, h, 61), 0);
+    const ttls: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const p = (await seen.recv())!;
+      if (p.packet[20] === 8) ttls.push(p.packet[8]!);
+    }
+    assert.deepEqual(ttls, [5, 7]);
+    assert.equal((await h.ask(req({ seq: 3, op: OP.GETOPT, id: 12, a: IPPROTO_IP, b: IP.TTL }))).val, 7);
+    // A bad value gets Linux's errno in the status.
+    h.sup.write(ttlFrame(62, 300));
+    assert.equal(await status(tn, h, 62), LINUX_ERRNO.EINVAL);
+    seen.close();
+  });
+
   test('refused: IPv6 ICMP sockets, protocols out of range; hostile frames never throw', async () => {
     const tn = twoImages();
     const h = await made(tn);

@@ -72,6 +72,8 @@ export const DG_FLAG = {
   STATUS: 8,
   /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno. */
   ERROR: 16,
+  /** To the daemon: setsockopt in order with the socket's datagrams (ICMP and raw sockets); addr = level, port = name, payload = i32 value; with ACK. */
+  SETOPT: 32,
 } as const;
 
 export interface DgHeader {
