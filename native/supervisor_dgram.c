@@ -598,6 +598,11 @@ static int chan_setopt(struct seccomp_notif *n, struct isock *s) {
     return 1;
   }
   if (len == 1) v &= 0xff;
+  int denied = icmp_opt_denied(n->pid, level, name, v);
+  if (denied != 0) {
+    respond(n->id, -1, denied);
+    return 1;
+  }
   for (int i = 0; i < 16; i++) from_program(s, 0); /* what the program wrote before goes first */
   uint32_t seq = wait_status(n, s, 0);
   if (seq == 0) return 1;

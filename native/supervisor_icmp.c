@@ -26,7 +26,10 @@
 
 #include "supervisor_int.h"
 
+#define CAP_NET_ADMIN_BIT 12
 #define CAP_NET_RAW_BIT 13
+#define L_SO_DEBUG 1
+#define L_SO_MARK 36
 
 /* Bits of isock.cmsg. */
 enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
@@ -39,8 +42,8 @@ enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
 #define L_IP_TTL 2
 #define L_IP_RECVTTL 12
 
-/* Whether the caller (a thread of the program) has CAP_NET_RAW in its effective set. */
-int icmp_may_raw(pid_t pid) {
+/* Whether the caller (a thread of the program) has capability `bit` in its effective set. */
+static int has_cap(pid_t pid, int bit) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
   FILE *f = fopen(path, "re");
@@ -50,12 +53,24 @@ int icmp_may_raw(pid_t pid) {
   while (fgets(line, sizeof line, f) != NULL) {
     if (strncmp(line, "CapEff:", 7) == 0) {
       unsigned long long caps = strtoull(line + 7, NULL, 16);
-      ok = (caps >> CAP_NET_RAW_BIT) & 1;
+      ok = (caps >> bit) & 1;
       break;
     }
   }
   fclose(f);
   return ok;
+}
+
+int icmp_may_raw(pid_t pid) {
+  return has_cap(pid, CAP_NET_RAW_BIT);
+}
+
+/* Options Linux keeps for the privileged (sk_setsockopt): the errno it gives the caller, or 0. */
+int icmp_opt_denied(pid_t pid, int level, int name, int32_t v) {
+  if (level != SOL_SOCKET) return 0;
+  if (name == L_SO_DEBUG && v != 0 && !has_cap(pid, CAP_NET_ADMIN_BIT)) return EACCES;
+  if (name == L_SO_MARK && !has_cap(pid, CAP_NET_RAW_BIT) && !has_cap(pid, CAP_NET_ADMIN_BIT)) return EPERM;
+  return 0;
 }
 
 /* setsockopt on an ICMP or raw socket: remember the control messages asked for (the daemon answers the call). */

@@ -118,6 +118,7 @@ void dg_stale(struct pending *p);
 
 /* supervisor_icmp.c: ICMP ("ping") and raw sockets, which are datagram sockets otherwise. */
 int icmp_may_raw(pid_t pid);
+int icmp_opt_denied(pid_t pid, int level, int name, int32_t v);
 void icmp_note_opt(struct seccomp_notif *n, struct isock *s);
 struct msghdr;
 int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp, struct dg_src src, int *mflags);

@@ -77,6 +77,12 @@ try:
     print("raw", "made")
 except OSError as e:
     print("raw", e.errno)
+for name in (36, 1):  # SO_MARK, SO_DEBUG: CAP_NET_RAW/CAP_NET_ADMIN only
+    try:
+        s.setsockopt(socket.SOL_SOCKET, name, 1)
+        print("opt", name, "set")
+    except OSError as e:
+        print("opt", name, e.errno)
 `;
 
 const PY_RAW = `
@@ -166,6 +172,11 @@ describe('ICMP and raw sockets of Linux programs in an image', { skip }, () => {
     assert.equal(lines[2], 'cmsgs [(1, 29, 16), (0, 2, 4)] [64]', 'SO_TIMESTAMP and IP_TTL control messages');
     assert.equal(lines[3], 'not an echo 22');
     assert.equal(lines[4], 'raw 1', 'EPERM without CAP_NET_RAW');
+    assert.deepEqual(lines.slice(5, 7), ['opt 36 1', 'opt 1 13'], 'SO_MARK: EPERM, SO_DEBUG: EACCES, as Linux');
+    // Root may.
+    const root = await lab.vimage(['R', '/usr/bin/python3', '-c', PY_PING]);
+    assert.equal(root.code, 0, root.stderr);
+    assert.deepEqual(root.stdout.split('\n').slice(4, 7), ['raw made', 'opt 36 set', 'opt 1 set']);
   });
 
   test('root: a python3 raw ICMP socket sends its own echo request and reads the reply with its IP header', async () => {
