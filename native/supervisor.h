@@ -15,7 +15,7 @@
  * (Upgrade: vimage-data); the daemon answers nothing on success and pumps
  * bytes between it and the image socket ID from then on.
  *
- * Datagram sockets (UDP, NETLINK_ROUTE) keep boundaries and per-datagram
+ * Datagram sockets (UDP, ICMP, raw, NETLINK_ROUTE) keep boundaries and per-datagram
  * addresses, which a byte stream cannot: the program's descriptor is one
  * end of an AF_UNIX SOCK_SEQPACKET pair whose other end the supervisor
  * keeps, and all datagram sockets of a session share one more data

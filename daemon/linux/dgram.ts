@@ -8,7 +8,9 @@
  * channel (one data connection, framed as wire.ts says), so boundaries and
  * per-datagram addresses survive. Control calls (OP.DGRAM, BIND, CONNECT,
  * NAME, SETOPT, GETOPT, CLOSE with type SOCK_DGRAM) come as agent requests
- * through Session, which hands them here (`serve`).
+ * through Session, which hands them here (`serve`); setsockopt on an ICMP
+ * or raw socket comes as a SETOPT frame on the channel instead, so that it
+ * stays in order with the datagrams the program wrote before it.
  *
  * Each UDP socket has a receive loop that writes the image's datagrams to
  * the channel with their source; an ICMP error on a connected socket goes
