@@ -456,6 +456,11 @@ static void do_sendmmsg(struct seccomp_notif *n, struct isock *s) {
  */
 static int deliver(struct pending *p, struct isock *s, int d) {
   uint64_t *a = p->args;
+  if (((p->nr == __NR_recvmsg ? (int)a[2] : (int)a[3]) & MSG_ERRQUEUE) != 0) {
+    /* The error queue (IP_RECVERR): ping sockets keep ICMP errors there (supervisor_icmp.c); else always empty. */
+    if (!icmp_errq_read(p, s)) respond(p->nid, -1, EAGAIN);
+    return 1;
+  }
   if (s->err != 0) {
     respond(p->nid, -1, take_err(s));
     return 1;
@@ -466,10 +471,6 @@ static int deliver(struct pending *p, struct isock *s, int d) {
   }
   int flags = p->nr == __NR_recvfrom ? (int)a[3] : (int)a[2];
   if (p->nr == __NR_recvmmsg) flags = (int)a[3];
-  if (flags & MSG_ERRQUEUE) {
-    respond(p->nid, -1, EAGAIN); /* the error queue (IP_RECVERR) is not kept: always empty */
-    return 1;
-  }
   int peek = flags & MSG_PEEK;
   unsigned count = p->nr == __NR_recvmmsg ? ((unsigned)a[2] > 1024 ? 1024 : (unsigned)a[2]) : 1;
   if (count == 0) {
@@ -877,6 +878,7 @@ static void chan_frame(const struct vsa_dg *h, const unsigned char *data) {
   struct isock *s = by_id(h->id);
   if (s == NULL) return;
   if (h->flags & VSD_ERROR) {
+    if (h->len > 0) icmp_errq_put(s, data, h->len); /* an entry for the error queue (ping sockets with IP_RECVERR) */
     s->err = (int)h->addr;
     /* A blocked trapped receive hears it now (Linux wakes it with the error). */
     for (int i = 0; i < MAX_PENDING; i++) {

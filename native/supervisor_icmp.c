@@ -14,15 +14,25 @@
  *   SO_TIMESTAMP/SO_TIMESTAMPNS (the time the supervisor hands the
  *   datagram over) and IP_RECVTTL (the TTL the daemon sent in the frame's
  *   port field). The options go on to the daemon as any other.
+ * - The error queue of ping sockets (IP_RECVERR): the daemon sends an ICMP
+ *   error quoting one of the socket's echo requests as an ERROR frame
+ *   with the entry; recvmsg(MSG_ERRQUEUE) reads it back with its
+ *   IP_RECVERR control message (struct sock_extended_err and the
+ *   offender), as iputils ping expects. One entry per socket (the latest);
+ *   no POLLERR, since the program's descriptor is an AF_UNIX socket: the
+ *   error wakes a blocked trapped receive, else the next trapped call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <time.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include "supervisor_int.h"
 
@@ -150,4 +160,101 @@ int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp
   size_t cl = off;
   if (mem_write(pid, mhp + offsetof(struct msghdr, msg_controllen), &cl, sizeof cl) < 0) return -EFAULT;
   return 0;
+}
+
+/* ---- the error queue of ping sockets ---- */
+
+#define ERRQ_SLOTS 64
+#define ERRQ_HEADER 16 /* type, code, errno u16, info, offender, original destination (daemon/linux/icmp.ts) */
+#define ERRQ_DATA 576
+
+static struct {
+  uint32_t id; /* the socket's id; 0: free */
+  uint32_t len;
+  unsigned char d[ERRQ_HEADER + ERRQ_DATA];
+} errq[ERRQ_SLOTS];
+static unsigned errq_next;
+
+void icmp_errq_put(struct isock *s, const unsigned char *entry, size_t len) {
+  if (s->proto != IPPROTO_ICMP || len < ERRQ_HEADER) return;
+  unsigned k = ERRQ_SLOTS;
+  for (unsigned i = 0; i < ERRQ_SLOTS; i++)
+    if (errq[i].id == s->id) k = i;
+  if (k == ERRQ_SLOTS) k = errq_next++ % ERRQ_SLOTS; /* the oldest entry of another socket goes */
+  if (len > sizeof errq[k].d) len = sizeof errq[k].d;
+  errq[k].id = s->id;
+  errq[k].len = (uint32_t)len;
+  memcpy(errq[k].d, entry, len);
+}
+
+/* recvmsg(MSG_ERRQUEUE) on s: answer p with the queued entry and return 1, or return 0 when there is none. */
+int icmp_errq_read(struct pending *p, struct isock *s) {
+  if (p->nr != __NR_recvmsg) return 0;
+  unsigned k;
+  for (k = 0; k < ERRQ_SLOTS; k++)
+    if (errq[k].id == s->id && errq[k].len >= ERRQ_HEADER) break;
+  if (k == ERRQ_SLOTS) return 0;
+  const unsigned char *e = errq[k].d;
+  size_t n = errq[k].len - ERRQ_HEADER;
+  uint32_t info, offender, dst;
+  memcpy(&info, e + 4, 4);
+  memcpy(&offender, e + 8, 4);
+  memcpy(&dst, e + 12, 4);
+  errq[k].id = 0;
+  errq[k].len = 0;
+  s->err = 0; /* reading the queue clears the pending error, as Linux's sock_dequeue_err_skb does */
+  uint64_t mhp = p->args[1];
+  struct msghdr mh;
+  if (mem_read(p->pid, mhp, &mh, sizeof mh) < 0) {
+    respond(p->nid, -1, EFAULT);
+    return 1;
+  }
+  /* The quoted ICMP message, into the iovecs. */
+  size_t done = 0;
+  for (size_t i = 0; i < mh.msg_iovlen && i < 1024 && done < n; i++) {
+    struct iovec v;
+    if (mem_read(p->pid, (uint64_t)(uintptr_t)mh.msg_iov + i * sizeof v, &v, sizeof v) < 0) {
+      respond(p->nid, -1, EFAULT);
+      return 1;
+    }
+    size_t c = v.iov_len < n - done ? v.iov_len : n - done;
+    if (c > 0 && mem_write(p->pid, (uint64_t)(uintptr_t)v.iov_base, e + ERRQ_HEADER + done, c) < 0) {
+      respond(p->nid, -1, EFAULT);
+      return 1;
+    }
+    done += c;
+  }
+  int mf = MSG_ERRQUEUE | (done < n ? MSG_TRUNC : 0);
+  /* msg_name: where the echo request was going. */
+  if (put_sockaddr(p->pid, (uint64_t)(uintptr_t)mh.msg_name, mhp + offsetof(struct msghdr, msg_namelen), dst, 0, s->v6) < 0) {
+    respond(p->nid, -1, EFAULT);
+    return 1;
+  }
+  struct {
+    struct sock_extended_err ee;
+    struct sockaddr_in off;
+  } x;
+  memset(&x, 0, sizeof x);
+  uint16_t errno_;
+  memcpy(&errno_, e + 2, 2);
+  x.ee.ee_errno = errno_;
+  x.ee.ee_origin = SO_EE_ORIGIN_ICMP;
+  x.ee.ee_type = e[0];
+  x.ee.ee_code = e[1];
+  x.ee.ee_info = info;
+  x.off.sin_family = AF_INET;
+  x.off.sin_addr.s_addr = htonl(offender);
+  unsigned char buf[CMSG_SPACE(sizeof x)];
+  size_t room = mh.msg_control == NULL ? 0 : mh.msg_controllen;
+  if (room > sizeof buf) room = sizeof buf;
+  size_t cl = 0;
+  mf |= put_cmsg(buf, room, &cl, IPPROTO_IP, IP_RECVERR, &x, sizeof x);
+  if ((cl > 0 && mem_write(p->pid, (uint64_t)(uintptr_t)mh.msg_control, buf, cl) < 0) ||
+      mem_write(p->pid, mhp + offsetof(struct msghdr, msg_controllen), &cl, sizeof cl) < 0 ||
+      mem_write(p->pid, mhp + offsetof(struct msghdr, msg_flags), &mf, sizeof mf) < 0) {
+    respond(p->nid, -1, EFAULT);
+    return 1;
+  }
+  respond(p->nid, (int64_t)done, 0);
+  return 1;
 }

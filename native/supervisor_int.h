@@ -121,6 +121,8 @@ int icmp_may_raw(pid_t pid);
 int icmp_opt_denied(pid_t pid, int level, int name, int32_t v);
 void icmp_note_opt(struct seccomp_notif *n, struct isock *s);
 struct msghdr;
+void icmp_errq_put(struct isock *s, const unsigned char *entry, size_t len);
+int icmp_errq_read(struct pending *p, struct isock *s);
 int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp, struct dg_src src, int *mflags);
 
 #endif

@@ -202,6 +202,9 @@ describe('ICMP and raw sockets of Linux programs in an image', { skip }, () => {
     const r = await lab.vimage(['R', 'exec', '--linux', 'ping', '-c', '2', '-i', '0.2', '-W', '1', HOST_ONLY]);
     assert.notEqual(r.code, 0, r.stdout);
     assert.doesNotMatch(r.stdout, /bytes from/);
+    // Host A's "no route" comes back through the ping socket's error queue (IP_RECVERR), printed as on Linux.
+    assert.match(r.stdout, new RegExp(`^From ${HOST.replace(/\./g, '\\.')} icmp_seq=1 Destination Net Unreachable$`, 'm'), r.stdout);
+    assert.match(r.stdout, /^2 packets transmitted, 0 received, \+2 errors, 100% packet loss, time \d+ms$/m, r.stdout);
     const rr = await lab.vimage(['R', '/usr/bin/python3', '-c', `
 import socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)

@@ -126,8 +126,11 @@ export class DgramSockets {
       // IPv4 only (the image has no IPv6); a raw socket's protocol is 1..255 (the supervisor checked CAP_NET_RAW).
       if (r.family !== AF_INET || q.a < 1 || q.a > 255) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
       const id = q.id;
-      r.icmp = new IcmpSocket(this.image.sockets.raw(q.a), raw ? SOCK_RAW : SOCK_DGRAM, (src, ttl, buf, off, len) =>
-        this.write(encodeDg(id, 0, src, ttl, 0, buf.subarray(off, off + len))),
+      r.icmp = new IcmpSocket(
+        this.image.sockets.raw(q.a),
+        raw ? SOCK_RAW : SOCK_DGRAM,
+        (src, ttl, buf, off, len) => this.write(encodeDg(id, 0, src, ttl, 0, buf.subarray(off, off + len))),
+        (errno, entry) => this.write(encodeDg(id, 0, errno, 0, DG_FLAG.ERROR, entry)),
       );
       this.recs.set(q.id, r);
       return { seq: q.seq, err: 0 };

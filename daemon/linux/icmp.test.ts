@@ -15,7 +15,7 @@ import { commandHandles } from '../../lib/control/index.js';
 import { silentLogger } from '../../lib/log.js';
 import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
 import { internetChecksum } from '../../lib/wire/checksum.js';
-import { ICMP_FILTER, IP, IPPROTO_ICMP, IPPROTO_RAW, SOCK_RAW, SOL_RAW } from './icmp.js';
+import { ERRQ_HEADER, ICMP_FILTER, IP, IPPROTO_ICMP, IPPROTO_RAW, SOCK_RAW, SOL_RAW } from './icmp.js';
 import { Session } from './session.js';
 import { AF_INET, CHAN_ID, DG_FLAG, DG_HEADER, INET6, IPPROTO_IP, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC, decodeDg, decodeReply, encodeDg, type Request } from './wire.js';
 
@@ -278,6 +278,39 @@ describe('ICMP and raw sockets of Linux programs', () => {
     h.sup.write(ttlFrame(62, 300));
     assert.equal(await status(tn, h, 62), LINUX_ERRNO.EINVAL);
     seen.close();
+  });
+
+  test('ping socket with IP_RECVERR: a router\'s ICMP error quoting our echo request becomes an ERROR frame with the error-queue entry', async () => {
+    const tn = twoImages();
+    const h = await made(tn);
+    const a = commandHandles(tn.a, tn.reg).image;
+    const b = commandHandles(tn.b, tn.reg).image;
+    a.routes.add({ dst: 0, prefixLen: 0, target: { gateway: B_ADDR }, flags: 0 });
+    b.sysctl.set('net.inet.ip.forwarding', '1'); // B routes, and has no route to 192.0.2.1
+    const far = 0xc0000201;
+    await h.ask(req({ seq: 1, op: OP.DGRAM, id: 13, a: IPPROTO_ICMP, b: SOCK_DGRAM }));
+    // Without IP_RECVERR: nothing.
+    h.sup.write(encodeDg(13, 0, far, 0, 0, icmp(8, 0, 1, 'one')));
+    await tn.run(50);
+    assert.equal(h.frames.filter((f) => f.id === 13).length, 0);
+    assert.equal((await h.ask(req({ seq: 2, op: OP.SETOPT, id: 13, a: IPPROTO_IP, b: 11, c: 1 }))).err, 0);
+    h.sup.write(encodeDg(13, 0, far, 0, 0, icmp(8, 0, 2, 'two')));
+    await until(tn, () => h.frames.some((f) => f.id === 13 && f.flags === DG_FLAG.ERROR));
+    const f = h.frames.find((x) => x.id === 13 && x.flags === DG_FLAG.ERROR)!;
+    const ident = (await h.ask(req({ seq: 3, op: OP.NAME, id: 13 }))).port;
+    assert.equal(f.addr, LINUX_ERRNO.ENETUNREACH, 'net unreachable: Linux\'s errno for it');
+    assert.deepEqual([f.data[0], f.data[1], f.data.readUInt16LE(2), f.data.readUInt32LE(4)], [3, 0, LINUX_ERRNO.ENETUNREACH, 0]);
+    assert.deepEqual([f.data.readUInt32LE(8), f.data.readUInt32LE(12)], [B_ADDR, far], 'the offender and where the request went');
+    const q = f.data.subarray(ERRQ_HEADER);
+    assert.deepEqual([q[0], q.readUInt16BE(4), q.readUInt16BE(6)], [8, ident, 2], 'the quoted echo request, as the image sent it');
+    // An error about someone else's echo request is not ours.
+    const other = commandHandles(tn.a, tn.reg).image.sockets.raw(IPPROTO_ICMP);
+    const m = icmp(8, ident + 1, 9, 'x');
+    m.writeUInt16BE(internetChecksum(m, 0, m.length), 2);
+    other.send(m, far);
+    await tn.run(50);
+    assert.equal(h.frames.filter((x) => x.id === 13 && x.flags === DG_FLAG.ERROR).length, 1);
+    other.close();
   });
 
   test('refused: IPv6 ICMP sockets, protocols out of range; hostile frames never throw', async () => {

@@ -22,11 +22,15 @@
  *   image delivers, IP header included; ICMP_FILTER (SOL_RAW) drops the
  *   ICMP types it names.
  *
- * Not built: the error queue (IP_RECVERR, MSG_ERRQUEUE): ICMP errors about
- * a ping socket's echo requests are not reported to it (a raw socket sees
- * them as packets), so iputils ping shows loss rather than "Destination
- * Host Unreachable" lines. Hostile input never throws out: every call
- * answers a Linux errno.
+ * An ICMP error quoting one of a ping socket's echo requests, when the
+ * socket asked for IP_RECVERR, goes to the supervisor as an ERROR frame
+ * with the entry for the socket's error queue (Linux's ping_err and
+ * ip_icmp_error), so iputils ping prints "From ROUTER icmp_seq=N
+ * Destination Net Unreachable". Not built: the error queue of raw sockets
+ * (they see the errors as packets) and of UDP sockets, and POLLERR (the
+ * program's descriptor is an AF_UNIX socket): the error is reported by the
+ * next trapped call, as the supervisor reports UDP errors. Hostile input
+ * never throws out: every call answers a Linux errno.
  */
 
 import type { Ifnet } from '../../lib/net/if.js';
@@ -51,6 +55,19 @@ const PING_MAX = 0xffff - 20;
 
 /** A received message for the program: bytes at buf[off, off+len) (valid during the call), its source and the TTL it arrived with. */
 export type IcmpDeliver = (src: number, ttl: number, buf: Uint8Array, off: number, len: number) => void;
+/** An error-queue entry for the program (ERRQ_HEADER bytes then the quoted ICMP message) and the Linux errno it raises. */
+export type IcmpDeliverError = (errno: number, entry: Uint8Array) => void;
+
+/**
+ * An error-queue entry as the ERROR frame carries it, little-endian:
+ * type u8 | code u8 | Linux errno u16 | info u32 | offender u32 | original destination u32 | the quoted ICMP message.
+ */
+export const ERRQ_HEADER = 16;
+/** IP_RECVERR (Linux's in.h). */
+const IP_RECVERR = 11;
+/** Linux's icmp_err_convert: the errno of each destination-unreachable code. */
+const UNREACH_ERRNO = [101, 113, 92, 111, 90, 95, 101, 112, 64, 101, 113, 101, 113, 113, 113, 113];
+const EPROTO = 71;
 
 /** Identifiers in use by ping sockets of one image, and where the next search starts (Linux's ping_port_rover). */
 interface Idents {
@@ -88,11 +105,14 @@ export class IcmpSocket {
   readonly opts = new Map<string, number>();
   private readonly ip = new Ipv4Packet();
   private readonly icmp = new IcmpPacket();
+  private readonly inner = new Ipv4Packet();
+  private readonly innerIcmp = new IcmpPacket();
 
   constructor(
     readonly raw: RawSocket,
     type: number,
     private readonly deliver: IcmpDeliver,
+    private readonly deliverError?: IcmpDeliverError,
   ) {
     this.type = type;
     this.proto = raw.proto;
@@ -113,8 +133,12 @@ export class IcmpSocket {
     const src = ip.src;
     if (this.ping) {
       const icp = this.icmp.reset(buf, off + hlen, len - hlen);
-      if (!icp.checked() || icp.type !== ICMP_TYPE.ECHO_REPLY || this.ident === 0 || icp.ident !== this.ident) return;
-      this.deliver(src, ttl, buf, off + hlen, len - hlen);
+      if (!icp.checked() || this.ident === 0) return;
+      if (icp.type === ICMP_TYPE.ECHO_REPLY) {
+        if (icp.ident === this.ident) this.deliver(src, ttl, buf, off + hlen, len - hlen);
+        return;
+      }
+      this.error(src, icp);
       return;
     }
     if (this.proto === IPPROTO_ICMP && this.filter !== 0) {
@@ -124,6 +148,38 @@ export class IcmpSocket {
       if (t < 32 && ((this.filter >>> t) & 1) !== 0) return;
     }
     this.deliver(src, ttl, buf, off, len);
+  }
+
+  /** An ICMP error at `icp` from `from`: queued for the program when it quotes one of our echo requests and IP_RECVERR is on (Linux's ping_err). */
+  private error(from: number, icp: IcmpPacket): void {
+    const d = this.deliverError;
+    if (d === undefined || (this.opts.get(`${IPPROTO_IP}:${IP_RECVERR}`) ?? 0) === 0) return;
+    const type = icp.type;
+    const code = icp.code;
+    let errno: number;
+    if (type === ICMP_TYPE.UNREACH) errno = UNREACH_ERRNO[code] ?? LINUX_ERRNO.EHOSTUNREACH;
+    else if (type === ICMP_TYPE.TIME_EXCEEDED) errno = LINUX_ERRNO.EHOSTUNREACH;
+    else if (type === ICMP_TYPE.PARAM_PROB) errno = EPROTO;
+    else return; // source quench, redirect and the rest: not errors for a ping socket
+    const qoff = icp.quoteOffset;
+    const qlen = icp.off + icp.len - qoff;
+    const ip = this.inner.reset(icp.buf, qoff, qlen);
+    if (qlen < 20 || ip.protocol !== IPPROTO_ICMP) return;
+    const ihl = ip.headerLen;
+    if (ihl < 20 || qlen - ihl < ICMP_MINLEN) return;
+    const echo = this.innerIcmp.reset(icp.buf, qoff + ihl, qlen - ihl);
+    if (echo.type !== ICMP_TYPE.ECHO || echo.ident !== this.ident) return;
+    const quoted = qlen - ihl;
+    const e = new Uint8Array(ERRQ_HEADER + quoted);
+    const v = new DataView(e.buffer);
+    e[0] = type;
+    e[1] = code;
+    v.setUint16(2, errno, true);
+    v.setUint32(4, type === ICMP_TYPE.UNREACH && code === 4 ? icp.nextHopMtu : 0, true);
+    v.setUint32(8, from >>> 0, true);
+    v.setUint32(12, ip.dst >>> 0, true);
+    e.set(icp.buf.subarray(qoff + ihl, qoff + qlen), ERRQ_HEADER);
+    d(errno, e);
   }
 
   /** Take an identifier for a ping socket: `want`, or a free one (Linux's ping_get_port). 0 or a Linux errno. */

@@ -70,7 +70,7 @@ export const DG_FLAG = {
   IOCTL: 4,
   /** From the daemon: answer to seq; addr = Linux errno (0: done); payload = the ioctl's result. */
   STATUS: 8,
-  /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno. */
+  /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno; payload: an error-queue entry (ping sockets, icmp.ts ERRQ_HEADER) or nothing. */
   ERROR: 16,
   /** To the daemon: setsockopt in order with the socket's datagrams (ICMP and raw sockets); addr = level, port = name, payload = i32 value; with ACK. */
   SETOPT: 32,
