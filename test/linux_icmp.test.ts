@@ -1,7 +1,8 @@
 /**
  * ICMP ("ping") and raw sockets of unmodified Linux programs in an image:
  * Debian's iputils ping and traceroute, and python3, in image R against
- * Linux hosts in namespaces over a TAP.
+ * Linux hosts in namespaces over a TAP. Ping runs as `exec --linux ping`
+ * (`ping` alone is the built-in).
  *
  *   R (10.86.1.1) --tap-- host A (10.86.1.2, forwards) --veth-- host B (10.86.2.2)
  *   10.86.200.1: an address of the host itself, on a veth pair in its namespace (the escape check)
@@ -187,7 +188,7 @@ describe('ICMP and raw sockets of Linux programs in an image', { skip }, () => {
     assert.equal(lines[1], "name ('0.0.0.0', 1) 3");
   });
 
-  test('traceroute -I through a Linux router reaches the far host; an address only the host has is not reachable from the image', async () => {
+  test('traceroute -I through a Linux router reaches the far host; an address only the host has is not reachable from the image, and ping prints the router\'s error', async () => {
     await lab.ok(['R', 'route', 'add', 'default', HOST]);
     // traceroute (either socket: -O raw or a ping socket) reaches the far host through the router. The routers'
     // own hops need IP_RECVERR's error queue, which traceroute reads for every method and the image does not keep.
