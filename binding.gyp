@@ -11,7 +11,7 @@
     {
       "target_name": "vimage-supervisor",
       "type": "executable",
-      "sources": ["native/supervisor.c", "native/supervisor_calls.c", "native/supervisor_dgram.c"],
+      "sources": ["native/supervisor.c", "native/supervisor_calls.c", "native/supervisor_dgram.c", "native/supervisor_icmp.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_c": ["-std=gnu11"]
     }

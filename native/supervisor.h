@@ -15,7 +15,7 @@
  * (Upgrade: vimage-data); the daemon answers nothing on success and pumps
  * bytes between it and the image socket ID from then on.
  *
- * Datagram sockets (UDP, NETLINK_ROUTE) keep boundaries and per-datagram
+ * Datagram sockets (UDP, ICMP, raw, NETLINK_ROUTE) keep boundaries and per-datagram
  * addresses, which a byte stream cannot: the program's descriptor is one
  * end of an AF_UNIX SOCK_SEQPACKET pair whose other end the supervisor
  * keeps, and all datagram sockets of a session share one more data
@@ -42,7 +42,8 @@ enum vsa_op {
   VSA_CANCEL = 8,  /* a=seq of a pending request whose caller went away -> nothing */
   VSA_CLOSE = 9,   /* id -> nothing: forget the socket */
   VSA_PID = 10,    /* a=host pid, b=VSA_PID_PROGRAM or VSA_PID_SUPERVISOR -> nothing (seq 0) */
-  VSA_DGRAM = 11,  /* id, type=SOCK_DGRAM, a=IPPROTO_UDP or VSA_NETLINK_ROUTE -> err: make the image's datagram socket */
+  VSA_DGRAM = 11,  /* id, type=SOCK_DGRAM, a=IPPROTO_UDP, IPPROTO_ICMP (ping), a raw protocol or VSA_NETLINK_ROUTE,
+                      b=the program's type (SOCK_DGRAM or SOCK_RAW) -> err: make the image's datagram socket */
 };
 
 /* VSA_PID roles: the program's top process, or this supervisor after it moved to the background. */
@@ -63,6 +64,7 @@ enum vsa_dg_flag {
   VSD_IOCTL = 4,  /* to the daemon: interface ioctl, addr = request, payload = struct ifreq (SIOCGIFCONF: u32 room) */
   VSD_STATUS = 8, /* from the daemon: answer to seq; addr = Linux errno (0: done); payload = ioctl result */
   VSD_ERROR = 16, /* from the daemon: socket id has a pending error (ICMP), addr = Linux errno */
+  VSD_SETOPT = 32, /* to the daemon: setsockopt in order with the datagrams (ICMP, raw); addr = level, port = name, payload = i32 value */
 };
 
 /* One frame on the datagram channel, followed by len payload bytes. For a

@@ -318,6 +318,10 @@ static void do_socket(struct seccomp_notif *n) {
     respond(n->id, -1, EAFNOSUPPORT); /* AF_PACKET, ... : fail closed */
     return;
   }
+  if (domain == AF_INET && ((type & 0xf) == SOCK_RAW || ((type & 0xf) == SOCK_DGRAM && proto == IPPROTO_ICMP))) {
+    dg_socket(n, domain, type, proto); /* ping and raw sockets: supervisor_dgram.c, supervisor_icmp.c */
+    return;
+  }
   if ((type & 0xf) == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP)) {
     dg_socket(n, domain, type, proto);
     return;

@@ -1,6 +1,7 @@
 /*
- * vimage-supervisor: datagram sockets (UDP and NETLINK_ROUTE) and interface
- * ioctls (see supervisor.c for the whole picture, supervisor.h for the wire).
+ * vimage-supervisor: datagram sockets (UDP, ICMP "ping" and raw sockets, see
+ * also supervisor_icmp.c, and NETLINK_ROUTE) and interface ioctls (see
+ * supervisor.c for the whole picture, supervisor.h for the wire).
  *
  * Why a SOCK_SEQPACKET pair: the program's descriptor must be a real
  * socket so that read, write, poll, epoll, dup, fork and fd passing run
@@ -146,6 +147,22 @@ static uint32_t wait_status(struct seccomp_notif *n, struct isock *s, int64_t va
 /* ---- sockets ---- */
 
 void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
+  int raw = domain == AF_INET && (type & 0xf) == SOCK_RAW;
+  if (raw) {
+    /* Linux's inet_create, in its order: the protocol's range, a protocol at all, then CAP_NET_RAW. */
+    if (proto < 0 || proto > 255) {
+      respond(n->id, -1, EINVAL);
+      return;
+    }
+    if (proto == 0) {
+      respond(n->id, -1, EPROTONOSUPPORT);
+      return;
+    }
+    if (!icmp_may_raw(n->pid)) {
+      respond(n->id, -1, EPERM);
+      return;
+    }
+  }
   if (ndgs >= MAX_DGRAM_SOCKS) {
     respond(n->id, -1, ENOBUFS);
     return;
@@ -180,6 +197,8 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
   s->fifo = fifo;
   s->netlink = domain == AF_NETLINK;
   s->type = type & 0xf;
+  s->proto = s->netlink ? 0 : (raw || proto == IPPROTO_ICMP) ? proto : IPPROTO_UDP;
+  s->cmsg = 0;
   if (s->netlink) {
     /* The kernel gives a process's first netlink socket its pid as port id, later ones other numbers. */
     pid_t tg = tgid_of(n->pid);
@@ -188,8 +207,8 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
       if (dgs[i]->netlink && dgs[i]->nl_pid == (uint32_t)tg) s->nl_pid = nl_next++;
   }
   dgs[ndgs++] = s;
-  struct vsa_req q = {.op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : IPPROTO_UDP};
-  (void)proto;
+  struct vsa_req q = {
+      .op = VSA_DGRAM, .type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0, .a = s->netlink ? VSA_NETLINK_ROUTE : s->proto, .b = s->netlink ? SOCK_DGRAM : s->type};
   struct pending *p = ask(n, &q, 0, sv[0]);
   if (p == NULL) table_del(s->ino); /* ask answered and closed sv[0] */
   else p->sid = s->id;
@@ -294,7 +313,8 @@ static ssize_t scatter(pid_t pid, uint64_t iov, uint64_t iovlen, size_t n) {
 
 /* Write the source of a received datagram as the program's socket names it. */
 static int put_src(struct isock *s, pid_t pid, uint64_t addr, uint64_t lenp, struct dg_src src) {
-  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, src.port, s->v6);
+  /* ICMP and raw sockets: port 0 (src.port is the TTL the datagram arrived with). */
+  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, s->proto == IPPROTO_UDP ? src.port : 0, s->v6);
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
@@ -436,6 +456,11 @@ static void do_sendmmsg(struct seccomp_notif *n, struct isock *s) {
  */
 static int deliver(struct pending *p, struct isock *s, int d) {
   uint64_t *a = p->args;
+  if (((p->nr == __NR_recvmsg ? (int)a[2] : (int)a[3]) & MSG_ERRQUEUE) != 0) {
+    /* The error queue (IP_RECVERR): ping sockets keep ICMP errors there (supervisor_icmp.c); else always empty. */
+    if (!icmp_errq_read(p, s)) respond(p->nid, -1, EAGAIN);
+    return 1;
+  }
   if (s->err != 0) {
     respond(p->nid, -1, take_err(s));
     return 1;
@@ -494,9 +519,9 @@ static int deliver(struct pending *p, struct isock *s, int d) {
     if (r == 0) {
       size_t zero = 0;
       int mf = (size_t)k < (size_t)n ? MSG_TRUNC : 0;
-      if (mem_write(p->pid, mhp + offsetof(struct msghdr, msg_controllen), &zero, sizeof zero) < 0 ||
-          mem_write(p->pid, mhp + offsetof(struct msghdr, msg_flags), &mf, sizeof mf) < 0)
-        r = -EFAULT;
+      if (s->cmsg != 0) r = icmp_cmsgs(s, p->pid, &mh, mhp, src, &mf); /* SO_TIMESTAMP*, IP_RECVTTL */
+      else if (mem_write(p->pid, mhp + offsetof(struct msghdr, msg_controllen), &zero, sizeof zero) < 0) r = -EFAULT;
+      if (r == 0 && mem_write(p->pid, mhp + offsetof(struct msghdr, msg_flags), &mf, sizeof mf) < 0) r = -EFAULT;
     }
     if (r < 0) {
       if (got > 0) break;
@@ -551,6 +576,41 @@ static void do_recv(struct seccomp_notif *n, struct isock *s) {
 }
 
 /* ---- the calls on a datagram socket ---- */
+
+static void from_program(struct isock *s, short rev);
+
+/*
+ * setsockopt on an ICMP or raw socket goes over the datagram channel, in
+ * order with the datagrams: traceroute sets IP_TTL and then send()s on a
+ * connected socket natively, so the option must not overtake a datagram
+ * still in the pair (over the agent session it could). Returns 0 when the
+ * option is the kernel's to serve (sockopt() continues it).
+ */
+static int chan_setopt(struct seccomp_notif *n, struct isock *s) {
+  __u64 *a = n->data.args;
+  int level = (int)a[1], name = (int)a[2];
+  if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_RCVLOWAT || name == 66 || name == 67)) return 0;
+  int32_t v = 0;
+  uint32_t len = (uint32_t)a[4];
+  int r = a[3] == 0 || len == 0 ? -EFAULT : mem_read(n->pid, a[3], &v, len < 4 ? len : 4) < 0 ? -EFAULT : 0;
+  if (!still_valid(n->id)) return 1;
+  if (r < 0) {
+    respond(n->id, -1, -r);
+    return 1;
+  }
+  if (len == 1) v &= 0xff;
+  int denied = icmp_opt_denied(n->pid, level, name, v);
+  if (denied != 0) {
+    respond(n->id, -1, denied);
+    return 1;
+  }
+  for (int i = 0; i < 16; i++) from_program(s, 0); /* what the program wrote before goes first */
+  uint32_t seq = wait_status(n, s, 0);
+  if (seq == 0) return 1;
+  memcpy(obuf + sizeof(struct vsa_dg), &v, sizeof v);
+  (void)chan_send(s->id, seq, (uint32_t)level, (uint16_t)name, VSD_SETOPT | VSD_ACK, sizeof v); /* on failure chan_gone answered it */
+  return 1;
+}
 
 static void nl_sockopt(struct seccomp_notif *n, struct isock *s) {
   __u64 *a = n->data.args;
@@ -705,6 +765,10 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
   default:
     break;
   }
+  if (n->data.nr == __NR_setsockopt && s->proto != IPPROTO_UDP) {
+    icmp_note_opt(n, s); /* the control messages it asks for */
+    if (chan_setopt(n, s)) return;
+  }
   if (n->data.nr == __NR_setsockopt || n->data.nr == __NR_getsockopt) sockopt(n, &q); /* as for TCP, with the socket's type */
   else cont(n->id);
 }
@@ -814,6 +878,7 @@ static void chan_frame(const struct vsa_dg *h, const unsigned char *data) {
   struct isock *s = by_id(h->id);
   if (s == NULL) return;
   if (h->flags & VSD_ERROR) {
+    if (h->len > 0) icmp_errq_put(s, data, h->len); /* an entry for the error queue (ping sockets with IP_RECVERR) */
     s->err = (int)h->addr;
     /* A blocked trapped receive hears it now (Linux wakes it with the error). */
     for (int i = 0; i < MAX_PENDING; i++) {

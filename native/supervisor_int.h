@@ -1,7 +1,8 @@
 /*
  * What the parts of vimage-supervisor share: supervisor.c (session,
- * filter, child, main loop), supervisor_calls.c (the trapped calls) and
- * supervisor_dgram.c (datagram sockets: UDP and NETLINK_ROUTE).
+ * filter, child, main loop), supervisor_calls.c (the trapped calls),
+ * supervisor_dgram.c (datagram sockets: UDP, ICMP, raw and NETLINK_ROUTE)
+ * and supervisor_icmp.c (what ICMP and raw sockets add).
  */
 #ifndef VIMAGE_SUPERVISOR_INT_H
 #define VIMAGE_SUPERVISOR_INT_H
@@ -49,6 +50,8 @@ struct isock {
   /* Datagram sockets only (sfd >= 0): */
   int sfd;         /* our end of the SOCK_SEQPACKET pair */
   int netlink;     /* NETLINK_ROUTE rather than UDP */
+  int proto;       /* IPPROTO_UDP, or an ICMP (ping) or raw socket's protocol (supervisor_icmp.c); 0 for netlink */
+  unsigned cmsg;   /* ICMP and raw sockets: the control messages asked for (supervisor_icmp.c) */
   uint32_t nl_pid; /* netlink port id */
   int err;         /* pending error (ICMP), reported by the next trapped call */
   int eof;         /* the program shut down its sending side: nothing more to read from sfd */
@@ -112,5 +115,14 @@ void dg_forget(struct isock *s);
 int dg_pollfds(struct pollfd *pf, int room);
 void dg_events(struct pollfd *pf, int n);
 void dg_stale(struct pending *p);
+
+/* supervisor_icmp.c: ICMP ("ping") and raw sockets, which are datagram sockets otherwise. */
+int icmp_may_raw(pid_t pid);
+int icmp_opt_denied(pid_t pid, int level, int name, int32_t v);
+void icmp_note_opt(struct seccomp_notif *n, struct isock *s);
+struct msghdr;
+void icmp_errq_put(struct isock *s, const unsigned char *entry, size_t len);
+int icmp_errq_read(struct pending *p, struct isock *s);
+int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp, struct dg_src src, int *mflags);
 
 #endif

@@ -1,13 +1,16 @@
 /**
- * The datagram sockets of one agent session: UDP sockets of the image and
- * NETLINK_ROUTE sockets answered from it, plus the interface ioctls.
+ * The datagram sockets of one agent session: UDP sockets of the image,
+ * its ICMP ("ping") and raw sockets (icmp.ts) and NETLINK_ROUTE sockets
+ * answered from it, plus the interface ioctls.
  *
  * The supervisor keeps each program's datagram descriptor as one end of a
  * SOCK_SEQPACKET pair and relays datagrams over the session's datagram
  * channel (one data connection, framed as wire.ts says), so boundaries and
  * per-datagram addresses survive. Control calls (OP.DGRAM, BIND, CONNECT,
  * NAME, SETOPT, GETOPT, CLOSE with type SOCK_DGRAM) come as agent requests
- * through Session, which hands them here (`serve`).
+ * through Session, which hands them here (`serve`); setsockopt on an ICMP
+ * or raw socket comes as a SETOPT frame on the channel instead, so that it
+ * stays in order with the datagrams the program wrote before it.
  *
  * Each UDP socket has a receive loop that writes the image's datagrams to
  * the channel with their source; an ICMP error on a connected socket goes
@@ -23,8 +26,9 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { UdpSocket } from '../../lib/socket/udp.js';
+import { IcmpSocket, IPPROTO_ICMP, SOCK_RAW } from './icmp.js';
 import { ifconfAnswer, ifreqAnswer, netlinkAnswer } from './rtnetlink.js';
-import { AF_INET, AF_INET6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, encodeDg, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOL_SOCKET, UNSPEC } from './wire.js';
+import { AF_INET, AF_INET6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, encodeDg, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC } from './wire.js';
 
 const IP_TTL = 2;
 const SIOCGIFCONF = 0x8912;
@@ -38,6 +42,8 @@ interface DgRec {
   family: number;
   netlink: boolean;
   udp?: UdpSocket;
+  /** A ping socket or a raw socket (icmp.ts). */
+  icmp?: IcmpSocket;
   opts: Map<string, number>;
 }
 
@@ -74,6 +80,11 @@ export class DgramSockets {
         return null;
       case OP.CANCEL:
         return null;
+      default:
+        break;
+    }
+    if (r.icmp !== undefined) return this.serveIcmp(r.icmp, q);
+    switch (q.op) {
       case OP.BIND:
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         r.udp.reuseAddr = (r.opts.get(`${SOL_SOCKET}:${SO.REUSEADDR}`) ?? 0) !== 0;
@@ -108,14 +119,50 @@ export class DgramSockets {
     if (this.recs.has(q.id)) return { seq: q.seq, err: LINUX_ERRNO.EINVAL };
     if (this.recs.size >= MAX_SOCKETS) return { seq: q.seq, err: LINUX_ERRNO.ENOBUFS };
     const netlink = q.a === NETLINK_ROUTE_PROTO;
-    if (!netlink && q.a !== IPPROTO_UDP && q.a !== 0) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
     const r: DgRec = { id: q.id, family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET, netlink, opts: new Map() };
+    // b: the program's socket type (SOCK_RAW, or SOCK_DGRAM for UDP, ping and netlink sockets).
+    const raw = !netlink && q.b === SOCK_RAW;
+    if (raw || q.a === IPPROTO_ICMP) {
+      // IPv4 only (the image has no IPv6); a raw socket's protocol is 1..255 (the supervisor checked CAP_NET_RAW).
+      if (r.family !== AF_INET || q.a < 1 || q.a > 255) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
+      const id = q.id;
+      r.icmp = new IcmpSocket(
+        this.image.sockets.raw(q.a),
+        raw ? SOCK_RAW : SOCK_DGRAM,
+        (src, ttl, buf, off, len) => this.write(encodeDg(id, 0, src, ttl, 0, buf.subarray(off, off + len))),
+        (errno, entry) => this.write(encodeDg(id, 0, errno, 0, DG_FLAG.ERROR, entry)),
+      );
+      this.recs.set(q.id, r);
+      return { seq: q.seq, err: 0 };
+    }
+    if (!netlink && q.a !== IPPROTO_UDP && q.a !== 0) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
     if (!netlink) {
       r.udp = this.image.sockets.udp(); // throws EMFILE past the image's socket limit
       void this.recvLoop(r, r.udp);
     }
     this.recs.set(q.id, r);
     return { seq: q.seq, err: 0 };
+  }
+
+  private serveIcmp(s: IcmpSocket, q: Request): Reply {
+    switch (q.op) {
+      case OP.BIND:
+        return { seq: q.seq, err: s.bind(q.addr, q.port) };
+      case OP.CONNECT:
+        return { seq: q.seq, err: s.connect(q.addr, (q.flags & UNSPEC) !== 0) };
+      case OP.NAME: {
+        const [err, addr, port] = s.name(q.a !== 0);
+        return { seq: q.seq, err, addr, port };
+      }
+      case OP.SETOPT:
+        return { seq: q.seq, err: s.setopt(q.a, q.b, q.c) };
+      case OP.GETOPT: {
+        const [err, val] = s.getopt(q.a, q.b);
+        return { seq: q.seq, err, val };
+      }
+      default:
+        return { seq: q.seq, err: LINUX_ERRNO.EOPNOTSUPP };
+    }
   }
 
   private setopt(r: DgRec, q: Request): Reply {
@@ -183,6 +230,7 @@ export class DgramSockets {
   private drop(r: DgRec): void {
     this.recs.delete(r.id);
     r.udp?.close();
+    r.icmp?.close();
   }
 
   /** The session's datagram channel arrived (a data connection with id CHAN_ID). */
@@ -235,11 +283,24 @@ export class DgramSockets {
       if (ack) this.write(encodeDg(id, seq, LINUX_ERRNO.EBADF, 0, DG_FLAG.STATUS));
       return;
     }
+    if ((flags & DG_FLAG.SETOPT) !== 0) {
+      const v = payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0, true) : 0;
+      const q = { seq, op: OP.SETOPT, type: SOCK_DGRAM, id, addr: 0, port: 0, flags: 0, a: addr | 0, b: port, c: v };
+      const err = r.icmp !== undefined ? r.icmp.setopt(q.a, q.b, q.c) : r.netlink ? 0 : this.setopt(r, q).err;
+      if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
+      return;
+    }
     if (r.netlink) {
       for (const msg of splitNetlink(payload)) {
         for (const d of netlinkAnswer(this.image, msg, addr)) this.write(encodeDg(id, 0, 0, 0, 0, d));
       }
       if (ack) this.write(encodeDg(id, seq, 0, 0, DG_FLAG.STATUS));
+      return;
+    }
+    if (r.icmp !== undefined) {
+      // The payload is a view into the channel's chunk, ours to change (a ping socket writes its identifier and checksum).
+      const err = r.icmp.send(payload, (flags & DG_FLAG.NOADDR) !== 0 ? undefined : addr);
+      if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
       return;
     }
     let err = 0;
@@ -282,7 +343,10 @@ export class DgramSockets {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const r of this.recs.values()) r.udp?.close();
+    for (const r of this.recs.values()) {
+      r.udp?.close();
+      r.icmp?.close();
+    }
     this.recs.clear();
     this.chan?.destroy();
     this.chan = undefined;

@@ -39,7 +39,11 @@ export const OP = {
   CLOSE: 9,
   /** a = a host pid, b = PID_ROLE; no reply (daemon/linux/procs.ts). */
   PID: 10,
-  /** Make the image's datagram socket: a = IPPROTO_UDP or NETLINK_ROUTE_PROTO. */
+  /**
+   * Make the image's datagram socket: a = IPPROTO_UDP, NETLINK_ROUTE_PROTO,
+   * IPPROTO_ICMP (a ping socket) or, with b = SOCK_RAW, a raw socket's protocol
+   * (daemon/linux/icmp.ts); b = the program's socket type (0 is taken as SOCK_DGRAM).
+   */
   DGRAM: 11,
 } as const;
 
@@ -66,8 +70,10 @@ export const DG_FLAG = {
   IOCTL: 4,
   /** From the daemon: answer to seq; addr = Linux errno (0: done); payload = the ioctl's result. */
   STATUS: 8,
-  /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno. */
+  /** From the daemon: socket id has a pending error (ICMP); addr = Linux errno; payload: an error-queue entry (ping sockets, icmp.ts ERRQ_HEADER) or nothing. */
   ERROR: 16,
+  /** To the daemon: setsockopt in order with the socket's datagrams (ICMP and raw sockets); addr = level, port = name, payload = i32 value; with ACK. */
+  SETOPT: 32,
 } as const;
 
 export interface DgHeader {
