@@ -30,6 +30,7 @@ import { put16 } from '../wire/bytes.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, VnetHdr } from '../wire/vnet.js';
 import type { Clock, Timer } from '../clock.js';
+import { BridgeRtable, RT_EMPTY } from './bridge_rtable.js';
 import { IFF, PKT_HEADROOM, type Ifnet, type InputHook, type LinkDriver, type LinkTie } from './if.js';
 
 /** Member flags (FreeBSD's IFBIF_*). */
@@ -124,12 +125,6 @@ class BridgePort implements InputHook {
   }
 }
 
-const EMPTY = -1;
-
-function hashMac(hi: number, lo: number): number {
-  return Math.imul(lo ^ Math.imul(hi, 0x45d9f3b) ^ (lo >>> 15), 0x9e3779b1) >>> 0;
-}
-
 export class BridgeDriver implements LinkDriver, LinkTie {
   readonly kind = 'bridge';
   readonly headroom = 0;
@@ -145,18 +140,16 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   /** Seconds since the bridge was made (FreeBSD's time_uptime for the table). */
   secs = 0;
   private timer: Timer | null;
-  // The address table: open addressing, linear probing, deletion by backward shift.
-  private mask = 0;
-  private tHi = new Int32Array(0);
-  private tLo = new Int32Array(0);
-  private tPort = new Int16Array(0);
-  private tExp = new Float64Array(0);
-  count = 0;
+  private readonly rt = new BridgeRtable(BRIDGE_MAXADDR_DEFAULT);
   private readonly fix = new VnetHdr();
 
   constructor(clock: Clock) {
-    this.size(BRIDGE_MAXADDR_DEFAULT);
     this.timer = clock.every(1000, this.tick);
+  }
+
+  /** Learned addresses in the table. */
+  get count(): number {
+    return this.rt.count;
   }
 
   /** The bridge takes offloaded frames when every member does (FreeBSD's capability intersection). */
@@ -167,92 +160,32 @@ export class BridgeDriver implements LinkDriver, LinkTie {
 
   private readonly tick = (): void => {
     this.secs++;
-    if (this.count === 0) return;
-    const exp = this.tExp;
-    const port = this.tPort;
-    for (let i = 0; i <= this.mask; i++) {
-      if (port[i] !== EMPTY && exp[i]! <= this.secs) {
-        this.del(i);
-        i--; // the slot may now hold a shifted entry
-      }
-    }
+    this.rt.expire(this.secs);
   };
-
-  private size(maxaddr: number): void {
-    let cap = 16;
-    while (cap < maxaddr * 2) cap *= 2;
-    const old = { hi: this.tHi, lo: this.tLo, port: this.tPort, exp: this.tExp };
-    this.mask = cap - 1;
-    this.tHi = new Int32Array(cap);
-    this.tLo = new Int32Array(cap);
-    this.tPort = new Int16Array(cap).fill(EMPTY);
-    this.tExp = new Float64Array(cap);
-    this.count = 0;
-    for (let i = 0; i < old.port.length; i++) {
-      if (old.port[i] !== EMPTY) this.insert(old.hi[i]!, old.lo[i]!, old.port[i]!, old.exp[i]!);
-    }
-  }
-
-  private find(hi: number, lo: number): number {
-    const mask = this.mask;
-    const port = this.tPort;
-    for (let i = hashMac(hi, lo) & mask; ; i = (i + 1) & mask) {
-      if (port[i] === EMPTY) return -1;
-      if (this.tLo[i] === lo && this.tHi[i] === hi) return i;
-    }
-  }
-
-  private insert(hi: number, lo: number, slot: number, exp: number): void {
-    const mask = this.mask;
-    let i = hashMac(hi, lo) & mask;
-    while (this.tPort[i] !== EMPTY) i = (i + 1) & mask;
-    this.tHi[i] = hi;
-    this.tLo[i] = lo;
-    this.tPort[i] = slot;
-    this.tExp[i] = exp;
-    this.count++;
-  }
-
-  private del(i: number): void {
-    const mask = this.mask;
-    const port = this.tPort;
-    port[i] = EMPTY;
-    this.count--;
-    for (let j = (i + 1) & mask; port[j] !== EMPTY; j = (j + 1) & mask) {
-      const k = hashMac(this.tHi[j]!, this.tLo[j]!) & mask;
-      // Move j back to the hole unless its home slot lies cyclically in (i, j].
-      const stays = i <= j ? i < k && k <= j : i < k || k <= j;
-      if (stays) continue;
-      this.tHi[i] = this.tHi[j]!;
-      this.tLo[i] = this.tLo[j]!;
-      port[i] = port[j]!;
-      this.tExp[i] = this.tExp[j]!;
-      port[j] = EMPTY;
-      i = j;
-    }
-  }
 
   /** Learn (or refresh) the source address of a frame at buf[off] that came in on `p`. */
   private learn(p: BridgePort, buf: Uint8Array, off: number): void {
     const s = off + 6;
     const hi = (buf[s]! << 8) | buf[s + 1]!;
     const lo = (buf[s + 2]! << 24) | (buf[s + 3]! << 16) | (buf[s + 4]! << 8) | buf[s + 5]!;
-    const i = this.find(hi, lo);
+    const rt = this.rt;
+    const i = rt.find(hi, lo);
     if (i >= 0) {
-      if (this.tPort[i] !== p.slot && (this.ports[this.tPort[i]!]!.flags & IFBIF.STICKY) === 0) this.tPort[i] = p.slot;
-      this.tExp[i] = this.secs + this.timeout;
+      // A station that moved is learned on its new member, unless its entry is sticky.
+      if (rt.port[i] !== p.slot && (this.ports[rt.port[i]!]!.flags & IFBIF.STICKY) === 0) rt.port[i] = p.slot;
+      rt.exp[i] = this.secs + this.timeout;
       return;
     }
-    if (this.count >= this.maxaddr) return;
-    this.insert(hi, lo, p.slot, this.secs + this.timeout);
+    if (rt.count >= this.maxaddr) return;
+    rt.insert(hi, lo, p.slot, this.secs + this.timeout);
   }
 
   /** The member that learned the destination of the frame at buf[off], or null. */
   private lookupDst(buf: Uint8Array, off: number): BridgePort | null {
     const hi = (buf[off]! << 8) | buf[off + 1]!;
     const lo = (buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!;
-    const i = this.find(hi, lo);
-    return i < 0 ? null : this.ports[this.tPort[i]!]!;
+    const i = this.rt.find(hi, lo);
+    return i < 0 ? null : this.ports[this.rt.port[i]!]!;
   }
 
   /** A member's input (bridge_input). */
@@ -406,12 +339,8 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   deleteMember(ifp: Ifnet): void {
     const p = ifp.bridge instanceof BridgePort && ifp.bridge.br === this ? ifp.bridge : null;
     if (p === null) throw new Error(`${ifp.name} is not a member of ${this.ifp?.name ?? 'the bridge'}`);
-    for (let i = 0; i <= this.mask; i++) {
-      if (this.tPort[i] === p.slot) {
-        this.del(i);
-        i--;
-      }
-    }
+    const port = this.rt.port;
+    this.rt.removeWhere((i) => port[i] === p.slot);
     this.ports[p.slot] = null;
     this.members.splice(this.members.indexOf(p), 1);
     if (p.promiscSet) ifp.flags &= ~IFF.PROMISC;
@@ -451,20 +380,9 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   setMaxaddr(n: number): void {
     if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new Error(`maxaddr ${n}: give 0 to 1000000`);
     this.maxaddr = n;
-    // Over the new limit: the entries closest to expiry go first (bridge_rttrim).
-    if (this.count > n) {
-      const live: Array<[number, number]> = [];
-      for (let i = 0; i <= this.mask; i++) if (this.tPort[i] !== EMPTY) live.push([this.tExp[i]!, i]);
-      live.sort((a, b) => a[0] - b[0]);
-      const drop = new Set(live.slice(0, this.count - n).map(([, i]) => `${this.tHi[i]}:${this.tLo[i]}`));
-      for (let i = 0; i <= this.mask; i++) {
-        if (this.tPort[i] !== EMPTY && drop.has(`${this.tHi[i]}:${this.tLo[i]}`)) {
-          this.del(i);
-          i--;
-        }
-      }
-    }
-    if (n * 2 > this.mask + 1 || (n * 8 < this.mask + 1 && this.mask > 15)) this.size(n);
+    this.rt.trim(n);
+    const cap = this.rt.mask + 1;
+    if (n * 2 > cap || (n * 8 < cap && cap > 16)) this.rt.resize(n);
   }
 
   setTimeout(s: number): void {
@@ -474,17 +392,18 @@ export class BridgeDriver implements LinkDriver, LinkTie {
 
   /** `flush`: forget every learned address. */
   flush(): void {
-    this.tPort.fill(EMPTY);
-    this.count = 0;
+    this.rt.clear();
   }
 
   /** The learned table (`ifconfig bridge0 addr`), in table order. */
   addresses(): BridgeAddress[] {
     const out: BridgeAddress[] = [];
-    for (let i = 0; i <= this.mask; i++) {
-      if (this.tPort[i] === EMPTY) continue;
-      const mac = ((this.tHi[i]! & 0xffff) * 0x100000000 + (this.tLo[i]! >>> 0)) as Mac;
-      out.push({ address: macToString(mac), vlan: 1, interface: this.ports[this.tPort[i]!]!.ifp.name, expire: Math.max(0, this.tExp[i]! - this.secs), flags: 0 });
+    const rt = this.rt;
+    for (let i = 0; i <= rt.mask; i++) {
+      if (rt.port[i] === RT_EMPTY) continue;
+      const mac = ((rt.hi[i]! & 0xffff) * 0x100000000 + (rt.lo[i]! >>> 0)) as Mac;
+      // FreeBSD shows untagged entries in VLAN 1.
+      out.push({ address: macToString(mac), vlan: 1, interface: this.ports[rt.port[i]!]!.ifp.name, expire: Math.max(0, rt.exp[i]! - this.secs), flags: 0 });
     }
     return out;
   }
@@ -513,7 +432,7 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       spans: this.spans.map((s) => entry(s, IFBIF.SPAN, false)),
       maxaddr: this.maxaddr,
       timeout: this.timeout,
-      addresses: this.count,
+      addresses: this.rt.count,
     };
   }
 
