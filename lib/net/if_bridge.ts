@@ -152,10 +152,14 @@ export class BridgeDriver implements LinkDriver, LinkTie {
     return this.rt.count;
   }
 
-  /** The bridge takes offloaded frames when every member does (FreeBSD's capability intersection). */
-  get offload(): boolean {
-    for (const m of this.members) if (!m.ifp.driver.offload) return false;
-    return true;
+  /**
+   * The bridge takes offloaded frames when every member does (FreeBSD's
+   * capability intersection); recomputed when members come and go.
+   */
+  offload = true;
+
+  private updateOffload(): void {
+    this.offload = this.members.every((m) => m.ifp.driver.offload);
   }
 
   private readonly tick = (): void => {
@@ -212,9 +216,11 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       br.owner.etherInput(br, buf, off, len, meta);
       return;
     }
-    for (const m of this.members) {
-      if (this.isLocal(m.ifp, buf, off)) {
-        m.ifp.owner.etherInput(m.ifp, buf, off, len, meta);
+    const members = this.members;
+    for (let k = 0; k < members.length; k++) {
+      const mi = members[k]!.ifp;
+      if (this.isLocal(mi, buf, off)) {
+        mi.owner.etherInput(mi, buf, off, len, meta);
         return;
       }
     }
@@ -271,7 +277,9 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   }
 
   private spanOut(buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
-    for (const s of this.spans) {
+    const spans = this.spans;
+    for (let k = 0; k < spans.length; k++) {
+      const s = spans[k]!;
       if ((s.flags & IFF.UP) === 0) continue;
       if (s.kind === 'tap') this.send(s, buf, off, len, meta);
       else this.sendCopy(s, buf, off, len, meta);
@@ -333,6 +341,7 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       p.promiscSet = true;
     }
     ifp.bridge = p;
+    this.updateOffload();
   }
 
   /** `deletem IF`; also when a member is destroyed or moved away. */
@@ -345,6 +354,7 @@ export class BridgeDriver implements LinkDriver, LinkTie {
     this.members.splice(this.members.indexOf(p), 1);
     if (p.promiscSet) ifp.flags &= ~IFF.PROMISC;
     ifp.bridge = null;
+    this.updateOffload();
   }
 
   isMember(ifp: Ifnet): boolean {
