@@ -159,6 +159,23 @@ describe('bridge(4) and vlan(4) with Linux hosts', { skip }, () => {
     assert.deepEqual(v.interfaces[0]!.vlan, { vlan: 10, vlanproto: '802.1q', vlanpcp: 0, parent: tap });
   });
 
+  test('a restarted daemon restores the bridge, its members and the VLAN, and traffic resumes', async () => {
+    const d = lab.daemonProcess!;
+    const exited = new Promise<number | null>((r) => d.once('exit', (code) => r(code)));
+    d.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await lab.start();
+    const out = await lab.ok(['SW', 'ifconfig', 'bridge0']);
+    for (const h of hosts) assert.match(out, new RegExp(`\\tmember: ${h.tap} flags=143<`));
+    assert.match(out, /\tmember: epair\d+a flags=143</);
+    assert.match(out, /\tinet 10\.74\.1\.1 netmask 0xffffff00/);
+    const r = lab.inNs(hosts[0]!.ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', hosts[2]!.addr]);
+    assert.match(r.stdout, /3 received/);
+    const x = lab.inNs(hosts[1]!.ns, ['ping', '-c', '2', '-i', '0.2', '-W', '2', '10.74.1.5']);
+    assert.match(x.stdout, /2 received/);
+    assert.match(await lab.ok(['V', 'ifconfig', 'vlan0']), /\tvlan: 10 vlanproto: 802\.1q vlanpcp: 0 parent interface: tap\d+\n/);
+  });
+
   test('vimage -d releases bridge members into the default image', async () => {
     await lab.ok(['-d', 'SW']);
     const out = await lab.ok(['default', 'ifconfig', 'bridge0']);
