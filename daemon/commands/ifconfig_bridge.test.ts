@@ -117,7 +117,8 @@ test('ifconfig vlan create vlan 10 vlandev tap0, tap0.10 create, -vlandev', asyn
   assert.notEqual(dup.status, 0);
   assert.match(dup.err, /already vlan0/);
   assert.deepEqual(im.ifnets.has('vlan1'), false, 'a refused create leaves nothing behind');
-  await ok(reg, im, 'ifconfig vlan0 -vlandev');
+  await ok(reg, im, 'ifconfig vlan0 -vlandev tap0 mtu 1400');
+  assert.match(await ok(reg, im, 'ifconfig vlan0'), /mtu 1400/);
   assert.match(await ok(reg, im, 'ifconfig vlan0'), /parent interface: <none>/);
   await ok(reg, im, 'ifconfig vlan0 vlan 30 vlandev tap0');
   assert.match(await ok(reg, im, 'ifconfig vlan0'), /vlan: 30 .* parent interface: tap0/);

@@ -67,7 +67,7 @@ export function parseLinkArg(args: readonly string[], i: number, p: LinkPlan): n
   if (a === '-vlandev') {
     // FreeBSD takes an optional (ignored) parent name after -vlandev.
     p.vlandev = null;
-    return next !== undefined && /^[a-z][a-z0-9_.]*$/.test(next) && !MEMBER_OPS.has(next) && next !== 'up' && next !== 'down' ? 2 : 1;
+    return next !== undefined && /^[a-z][a-z_]*\d[a-z0-9_.]*$/.test(next) ? 2 : 1;
   }
   if (a === 'vlanpcp' || a === 'vlanproto') {
     if (next === undefined) return `${a}: missing value`;

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Registry, type Image } from '../image.js';
 import { silentLogger } from '../log.js';
 import { ManualPlatform } from '../platform.js';
@@ -143,4 +145,49 @@ test('a VLAN moved to another image keeps its parent; destroying the parent leav
   assert.equal(b.icmp.inhist[0], 1);
   ctl.interfaces.destroy('tap0');
   assert.equal((v.driver as VlanDriver).parent, null);
+});
+
+test('tagged input to a VLAN and tagged output allocate nothing per frame', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
+  const im = reg.create('V');
+  let sent = 0;
+  const sink: LinkDriver = { kind: 'tap', headroom: 10, offload: true, output: () => void sent++, destroy: () => {}, describe: () => ({}) };
+  const p = reg.newIfnet(im, 'tap0', 'tap', IFF.BROADCAST | IFF.UP | IFF.RUNNING, 1500, 0x020000000a01 as never, sink);
+  im.ifnets.set('tap0', p);
+  const ctl = new ImageControl(im, reg);
+  ctl.interfaces.create('vlan', { name: 'vlan0', vlan: 10, vlandev: 'tap0' });
+  ctl.interfaces.configure('vlan0', [{ kind: 'up' }]);
+  const v = im.ifnet('vlan0');
+  // A tagged frame for the parent's address with an EtherType nobody takes (counted on vlan0, dropped).
+  const template = new Uint8Array(PKT_HEADROOM + 64);
+  template.set([2, 0, 0, 0, 0xa, 1, 2, 0, 0, 0, 0xb, 1, 0x81, 0, 0, 10, 0x88, 0xb5], PKT_HEADROOM);
+  const buf = new Uint8Array(template.length);
+  const meta = new VnetHdr();
+  meta.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  meta.csumStart = 34;
+  const out = new Uint8Array(PKT_HEADROOM + 60);
+  const run = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      buf.set(template); // untagging moves the addresses in place
+      p.input(buf, PKT_HEADROOM, 64, meta);
+      v.output(out, PKT_HEADROOM, 60, meta); // tags into the 4 bytes in front of the frame
+    }
+  };
+  run(50_000);
+  const N = 100_000;
+  const windows: number[] = [];
+  for (let attempt = 0; attempt < 8 && windows.length < 3; attempt++) {
+    gc();
+    const prof = new v8.GCProfiler();
+    prof.start();
+    const before = v8.getHeapStatistics().used_heap_size;
+    run(N);
+    const after = v8.getHeapStatistics().used_heap_size;
+    if (prof.stop().statistics.length === 0) windows.push((after - before) / N);
+  }
+  assert.ok(windows.length > 0, 'a garbage collection ran during every window: something allocates per frame');
+  assert.ok(Math.min(...windows) < 8, `${windows.map((w) => w.toFixed(2)).join(', ')} bytes per frame`);
+  assert.ok(v.counters.ipackets > 2 * N && sent > 2 * N);
 });
