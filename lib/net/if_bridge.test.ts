@@ -232,7 +232,7 @@ test('membership: promiscuous, one bridge at a time, same image, released on des
 });
 
 test('destroying an image releases its bridge members and returns them to the default image', () => {
-  const { reg, taps } = setup();
+  const { reg, taps, platform } = setup();
   reg.destroy('SW');
   const def = reg.default;
   for (const t of taps) {
@@ -240,7 +240,19 @@ test('destroying an image releases its bridge members and returns them to the de
     assert.equal(t.owner, def);
   }
   const br = def.ifnets.get('bridge0')!;
-  assert.deepEqual((br.driver as BridgeDriver).memberNames(), []);
+  const drv = br.driver as BridgeDriver;
+  assert.deepEqual(drv.memberNames(), []);
+  // The bridge keeps working in the default image, its aging timer too; destroying it stops the timer.
+  const ctl = new ImageControl(def, reg);
+  ctl.interfaces.configureBridge('bridge0', [{ kind: 'addm', ifname: 'tap0' }, { kind: 'addm', ifname: 'tap1' }]);
+  ctl.interfaces.configure('bridge0', [{ kind: 'up' }]);
+  inject(taps[0]!, frame(0xffffffffffff, MAC(1)));
+  assert.equal(drv.count, 1);
+  platform.clock.advance(1_201_000);
+  assert.equal(drv.count, 0);
+  const pending = platform.clock.pending;
+  ctl.interfaces.destroy('bridge0');
+  assert.equal(platform.clock.pending, pending - 1);
 });
 
 test('a bridge that is down passes member frames to the member itself', () => {

@@ -140,6 +140,8 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   /** Seconds since the bridge was made (FreeBSD's time_uptime for the table). */
   secs = 0;
   private timer: Timer | null;
+  /** Moved to another image: take the new image's clock at the next tick. */
+  private rearm = false;
   private readonly rt = new BridgeRtable(BRIDGE_MAXADDR_DEFAULT);
   private readonly fix = new VnetHdr();
 
@@ -163,6 +165,7 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   }
 
   private readonly tick = (): void => {
+    if (this.rearm) this.moveTimer();
     this.secs++;
     this.rt.expire(this.secs);
   };
@@ -455,6 +458,16 @@ export class BridgeDriver implements LinkDriver, LinkTie {
 
   moved(): void {
     this.releaseAll();
+    this.rearm = true;
+  }
+
+  /** After a move: the aging timer runs on (and is charged to) the new image's clock. */
+  private moveTimer(): void {
+    this.rearm = false;
+    const clock = (this.ifp?.owner as Partial<{ clock: Clock }> | undefined)?.clock;
+    if (clock === undefined || this.timer === null) return;
+    this.timer.cancel();
+    this.timer = clock.every(1000, this.tick);
   }
 
   destroy(): void {
