@@ -318,3 +318,13 @@ test('switching a learned unicast frame, and flooding a broadcast to TAP members
   assert.ok(Math.min(...windows) < 8, `${windows.map((w) => w.toFixed(2)).join(', ')} bytes per frame`);
   assert.ok(sent > 2 * N, `${sent} frames sent`);
 });
+
+test('a frame with no room in front for a member header is copied once for that member', () => {
+  const { taps, rec } = setup(2);
+  const f = frame(MAC(2), MAC(1)).subarray(PKT_HEADROOM).slice(); // the frame at offset 0
+  taps[0]!.input(f, 0, f.length, none);
+  assert.equal(rec[1]!.sent.length, 1);
+  assert.notEqual(rec[1]!.sent[0]!.buf, f);
+  assert.ok(rec[1]!.sent[0]!.off >= 10);
+  assert.deepEqual([...rec[1]!.sent[0]!.buf.subarray(rec[1]!.sent[0]!.off, rec[1]!.sent[0]!.off + 14)], [...f.subarray(0, 14)]);
+});

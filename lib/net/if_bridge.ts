@@ -316,6 +316,11 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       ifp.output(copy, PKT_HEADROOM, len, this.fix.clear());
       return;
     }
+    if (off < ifp.driver.headroom) {
+      // The member writes its own header in front (a TAP's virtio-net header) and there is no room: copy once.
+      this.sendCopy(ifp, buf, off, len, meta);
+      return;
+    }
     bc.opackets++;
     bc.obytes += len;
     ifp.output(buf, off, len, meta);
