@@ -13,6 +13,10 @@
  * BENCH_SECONDS (default 5) and BENCH_ROUNDS (default 2) tune the run;
  * BENCH_IPFW=0 skips the ipfw section, BENCH_IPFW=only runs only it.
  *
+ * The bridge section switches the same traffic through bridge0 in image SW
+ * (both TAPs members, hosts on one /24) as a ratio to routing it through R
+ * (goal 0.95 or better). BENCH_BRIDGE=0 skips it, BENCH_BRIDGE=only runs only it.
+ *
  * The transport section measures TCP between a Linux host and an image
  * (stock iperf3 against `iperf3 -s` running in image R, both directions) as
  * a ratio to forwarding through an image in the same run, then connections
@@ -160,6 +164,21 @@ function imageRouter(offload: boolean, fw: FwSetup = 'off'): Setup {
   return { target: '10.83.2.2', close: () => reg.close(false) };
 }
 
+/** The image as a switch: bridge0 in SW with both TAPs as members, the hosts on one /24. */
+function imageBridge(offload: boolean): Setup {
+  const reg = benchRegistry(offload);
+  const sw = reg.create('SW');
+  const ifs = commandHandles(sw, reg).image.interfaces;
+  const ta = reg.createTap(sw, `${P}a0`);
+  const tb = reg.createTap(sw, `${P}b0`);
+  const br = ifs.create('bridge');
+  ifs.configureBridge(br, [{ kind: 'addm', ifname: ta.name }, { kind: 'addm', ifname: tb.name }]);
+  for (const n of [ta.name, tb.name, br]) ifs.configure(n, [{ kind: 'up' }]);
+  wire(`${P}a0`, NS_A, '10.83.0.1/24', null);
+  wire(`${P}b0`, NS_B, '10.83.0.2/24', null);
+  return { target: '10.83.0.2', close: () => reg.close(false) };
+}
+
 interface Iperf {
   end: {
     sum_received?: { bits_per_second: number };
@@ -184,11 +203,11 @@ async function iperf(target: string, udp: boolean): Promise<number> {
   }
 }
 
-async function measure(kind: 'ceiling' | 'image', offload: boolean, udp: boolean, fw: FwSetup = 'off'): Promise<number> {
+async function measure(kind: 'ceiling' | 'image' | 'bridge', offload: boolean, udp: boolean, fw: FwSetup = 'off'): Promise<number> {
   cleanup();
   sh(['ip', 'netns', 'add', NS_A]);
   sh(['ip', 'netns', 'add', NS_B]);
-  const s = kind === 'ceiling' ? copyLoop(offload) : imageRouter(offload, fw);
+  const s = kind === 'ceiling' ? copyLoop(offload) : kind === 'bridge' ? imageBridge(offload) : imageRouter(offload, fw);
   try {
     // ARP and the first TCP handshake settle before the clock starts.
     await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', s.target]);
@@ -362,6 +381,22 @@ async function transport(): Promise<void> {
   console.log(`memory per open idle connection in the image: ${(mem / 1024).toFixed(1)} KiB of heap (2000 connections; receive and send buffers empty)`);
 }
 
+/** Switching through bridge0 as a ratio to routing through R (goal: 0.95 or better). */
+async function bridgeSection(cases: ReadonlyArray<{ name: string; offload: boolean; udp: boolean; unit: string; scale: number }>): Promise<void> {
+  console.log(`\nswitching through a bridge in the image vs. routing through it; best of ${ROUNDS}\n`);
+  console.log(`${'case'.padEnd(20)}${'routed'.padStart(14)}${'bridged'.padStart(14)}${'ratio'.padStart(9)}`);
+  for (const c of cases) {
+    let routed = 0;
+    let bridged = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      routed = Math.max(routed, await measure('image', c.offload, c.udp));
+      bridged = Math.max(bridged, await measure('bridge', c.offload, c.udp));
+    }
+    const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
+    console.log(`${c.name.padEnd(20)}${fmt(routed).padStart(14)}${fmt(bridged).padStart(14)}${(bridged / routed).toFixed(2).padStart(9)}`);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
     console.error('bench: needs root and /dev/net/tun (TAP devices and network namespaces)');
@@ -388,6 +423,10 @@ async function main(): Promise<void> {
     await latency(ROUNDS);
     return;
   }
+  if (process.env['BENCH_BRIDGE'] === 'only') {
+    await bridgeSection(cases);
+    return;
+  }
   console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
   console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
   for (const c of process.env['BENCH_IPFW'] === 'only' ? [] : cases) {
@@ -400,6 +439,7 @@ async function main(): Promise<void> {
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
   }
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_BRIDGE'] !== '0') await bridgeSection(cases);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LATENCY'] !== '0') await latency(ROUNDS);
   if (process.env['BENCH_IPFW'] === '0') return;

@@ -26,7 +26,7 @@ import { convergeConfig, precheckConverge } from './config_converge.js';
 import { VimageError } from './errors.js';
 import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
-import { ImageControl, type InterfaceInfo, type InterfaceOp } from './control/index.js';
+import { ImageControl, type BridgeOp, type InterfaceInfo, type InterfaceOp } from './control/index.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
@@ -53,6 +53,14 @@ export interface InterfaceConfig {
   addrs: string[];
   /** The interface index, kept across restarts (the file may leave it out). */
   index?: number;
+  /** bridge: member interfaces (same image), span ports, table size and entry lifetime. */
+  members?: string[];
+  span?: string[];
+  maxaddr?: number;
+  timeout?: number;
+  /** vlan: the tag and the parent interface. */
+  vlan?: number;
+  vlandev?: string;
 }
 
 export interface RouteConfig {
@@ -116,6 +124,16 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
   if (typeof hostif === 'string') c.hostif = hostif;
   if (adopted === true) c.adopted = true;
   if (typeof peer === 'string' && typeof peerImage === 'string') c.peer = { image: peerImage, name: peer };
+  if (i.bridge !== undefined) {
+    c.members = i.bridge.members.map((m) => m.name);
+    if (i.bridge.spans.length > 0) c.span = i.bridge.spans.map((m) => m.name);
+    c.maxaddr = i.bridge.maxaddr;
+    c.timeout = i.bridge.timeout;
+  }
+  if (i.vlan !== undefined) {
+    c.vlan = i.vlan.vlan;
+    if (i.vlan.parent !== undefined) c.vlandev = i.vlan.parent;
+  }
   return c;
 }
 
@@ -234,8 +252,18 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
   for (const ic of doc.images) {
     const im = reg.get(ic.name);
     if (im === undefined) continue;
-    for (const fc of ic.interfaces ?? []) {
+    // VLANs after their parents, bridges (members are added below) last.
+    const order = (k: string): number => (k === 'vlan' ? 1 : k === 'bridge' ? 2 : 0);
+    for (const fc of [...(ic.interfaces ?? [])].sort((x, y) => order(x.kind) - order(y.kind))) {
       attempt(`image ${ic.name} interface ${fc.name}`, () => restoreInterface(reg, im, fc));
+    }
+  }
+  // Bridge members and span ports, once every interface exists.
+  for (const ic of doc.images) {
+    const im = reg.get(ic.name);
+    if (im === undefined) continue;
+    for (const fc of ic.interfaces ?? []) {
+      if (fc.kind === 'bridge' && im.ifnets.has(fc.name)) attempt(`image ${ic.name} ${fc.name} members`, () => restoreBridge(new ImageControl(im, reg), fc));
     }
   }
   // Interfaces made now take their saved indexes (both ends of an epair are made with the first record).
@@ -327,9 +355,16 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
         else if (b.name !== fc.peer.name) im.rename(b, fc.peer.name);
         ifp = a;
       }
+    } else if (fc.kind === 'bridge' || fc.kind === 'vlan') {
+      const ctl = new ImageControl(im, reg).interfaces;
+      const o = fc.kind === 'vlan' ? { name: fc.name, ...(fc.vlan !== undefined ? { vlan: fc.vlan } : {}), ...(fc.vlandev !== undefined ? { vlandev: fc.vlandev } : {}) } : { name: fc.name };
+      ifp = im.ifnet(ctl.create(fc.kind, o));
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
+  } else if (fc.kind === 'vlan' && ifp.kind === 'vlan') {
+    const cur = new ImageControl(im, reg).interfaces.get(fc.name).vlan;
+    if (cur?.vlan !== fc.vlan || cur?.parent !== fc.vlandev) new ImageControl(im, reg).interfaces.configureVlan(fc.name, { ...(fc.vlan !== undefined ? { vlan: fc.vlan } : {}), vlandev: fc.vlandev ?? null });
   }
   const mac = fc.mac ? parseMac(fc.mac) : undefined;
   const ops: InterfaceOp[] = [];
@@ -337,6 +372,22 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) ops.push({ kind: 'mtu', mtu: fc.mtu });
   ops.push({ kind: fc.up === true ? 'up' : 'down' });
   new ImageControl(im, reg).interfaces.configure(ifp.name, ops);
+}
+
+/** A bridge's members and span ports become the document's; then its table parameters. */
+function restoreBridge(ctl: ImageControl, fc: InterfaceConfig): void {
+  const have = ctl.interfaces.get(fc.name).bridge!;
+  const want = fc.members ?? [];
+  const wantSpan = fc.span ?? [];
+  const ops: BridgeOp[] = [
+    ...have.members.filter((m) => !want.includes(m.name)).map((m) => ({ kind: 'deletem' as const, ifname: m.name })),
+    ...have.spans.filter((m) => !wantSpan.includes(m.name)).map((m) => ({ kind: '-span' as const, ifname: m.name })),
+    ...want.filter((n) => !have.members.some((m) => m.name === n)).map((n) => ({ kind: 'addm' as const, ifname: n })),
+    ...wantSpan.filter((n) => !have.spans.some((m) => m.name === n)).map((n) => ({ kind: 'span' as const, ifname: n })),
+  ];
+  if (fc.maxaddr !== undefined) ops.push({ kind: 'maxaddr', value: fc.maxaddr });
+  if (fc.timeout !== undefined) ops.push({ kind: 'timeout', value: fc.timeout });
+  ctl.interfaces.configureBridge(fc.name, ops);
 }
 
 function findTap(reg: Registry, hostif: string): { im: Image; ifp: Ifnet } | undefined {

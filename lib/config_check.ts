@@ -30,7 +30,7 @@ import type { ConfigDocument, InterfaceConfig, RouteConfig } from './config.js';
 export const CONFIG_VERSION = 1;
 
 /** Interface kinds a document can create. */
-export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair'];
+export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan'];
 
 /** A document that is refused; `path` names the first bad value. */
 export class ConfigError extends Error {
@@ -75,7 +75,7 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
 }
 
 const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'arp', 'sysctl', 'cpu'];
-const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'index'];
+const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
 /**
@@ -214,7 +214,34 @@ function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfi
     fc.peer = { image: str(p['image'], `${at}.peer.image`), name: str(p['name'], `${at}.peer.name`) };
   }
   if (o['index'] !== undefined) fc.index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
+  checkLinkKeys(o, fc, at, strict);
   return fc;
+}
+
+/** bridge (members, span, maxaddr, timeout) and vlan (vlan, vlandev) keys. */
+function checkLinkKeys(o: Record<string, unknown>, fc: InterfaceConfig, at: string, strict: boolean): void {
+  const names = (k: string): string[] =>
+    list(o[k], `${at}.${k}`).map((n, j) => {
+      if (typeof n !== 'string' || !IFNAME_RE.test(n)) bad(`${at}.${k}[${j}]`, `${JSON.stringify(n)} is not an interface name`);
+      return n;
+    });
+  const bridgeKeys = ['members', 'span', 'maxaddr', 'timeout'].filter((k) => o[k] !== undefined);
+  const vlanKeys = ['vlan', 'vlandev'].filter((k) => o[k] !== undefined);
+  if (fc.kind === 'bridge') {
+    if (o['members'] !== undefined) fc.members = names('members');
+    if (o['span'] !== undefined) fc.span = names('span');
+    if (o['maxaddr'] !== undefined) fc.maxaddr = int(o['maxaddr'], `${at}.maxaddr`, 0, 1_000_000);
+    if (o['timeout'] !== undefined) fc.timeout = int(o['timeout'], `${at}.timeout`, 0, 0x7fffffff);
+  } else if (strict && bridgeKeys.length > 0) bad(`${at}.${bridgeKeys[0]}`, `only a bridge has ${bridgeKeys[0]}, this is a ${fc.kind}`);
+  if (fc.kind === 'vlan') {
+    if (o['vlan'] === undefined) bad(`${at}.vlan`, 'missing: the 802.1Q tag, 1 to 4094');
+    fc.vlan = int(o['vlan'], `${at}.vlan`, 1, 4094);
+    if (o['vlandev'] !== undefined) {
+      const d = str(o['vlandev'], `${at}.vlandev`);
+      if (!IFNAME_RE.test(d)) bad(`${at}.vlandev`, `'${d}' is not an interface name`);
+      fc.vlandev = d;
+    }
+  } else if (strict && vlanKeys.length > 0) bad(`${at}.${vlanKeys[0]}`, `only a vlan has ${vlanKeys[0]}, this is a ${fc.kind}`);
 }
 
 function checkRoute(r: unknown, at: string, ifs: InterfaceConfig[], strict: boolean): RouteConfig {

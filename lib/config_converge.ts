@@ -20,6 +20,7 @@ import type { Image, Registry } from './image.js';
 import type { Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
+import { VlanDriver } from './net/if_vlan.js';
 import { LLE_STATIC, arpDelete } from './netinet/if_ether.js';
 import { inDeleteAddress } from './netinet/in.js';
 import { RTF } from './netinet/route.js';
@@ -71,6 +72,8 @@ function keeps(ic: ImageConfig, ifp: Ifnet): boolean {
     const peer = ifp.driver.peer;
     return peer !== null && peer.name === fc.peer?.name && peer.owner.name === fc.peer.image;
   }
+  // A VLAN on another tag is re-made; its parent is set again by the applier.
+  if (ifp.driver instanceof VlanDriver) return ifp.driver.tag === fc.vlan;
   return true;
 }
 

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fuzzCodecs, fuzzInput, inputTarget, Rng } from './testing/fuzz.js';
+import { fuzzCodecs, fuzzInput, hostileFrame, hostileMeta, inputTarget, Rng } from './testing/fuzz.js';
+import { IFF, type LinkDriver } from './net/if.js';
+import { BridgeDriver } from './net/if_bridge.js';
+import { ImageControl, type BridgeOp } from './control/index.js';
+import { writeMac, type Mac } from './wire/ethernet.js';
+import { VlanDriver } from './net/if_vlan.js';
+import { inAddAddress } from './netinet/in.js';
+import { VlanFrame, parseVlan } from './wire/vlan.js';
+import { VnetHdr } from './wire/vnet.js';
 import { arpMaxEntries } from './netinet/if_ether.js';
 import { ipMaxFragPackets } from './netinet/ip_var.js';
 
@@ -42,4 +50,88 @@ test('an ARP storm from many senders cannot grow the cache past its cap', () => 
   t.im.sysctl.set('net.link.ether.inet.max_entries', '64');
   fuzzInput(t, new Rng(99), 20000);
   assert.ok(t.im.arp.entries.size <= 64, `${t.im.arp.entries.size} entries`);
+});
+
+test(`tagged hostile frames: the VLAN path never throws and counts what it drops (seed ${SEED})`, () => {
+  const t = inputTarget();
+  const { reg, im, in0, in1 } = t;
+  const d = new VlanDriver();
+  const v = reg.newIfnet(im, 'vlan0', 'vlan', IFF.BROADCAST | IFF.UP | IFF.RUNNING, 1500, in0.mac, d);
+  im.ifnets.set('vlan0', v);
+  d.attach(v, in0, 10);
+  inAddAddress(im, v, 0x0a420001, 24, { alias: false });
+  const rng = new Rng(SEED);
+  const view = new VlanFrame();
+  const slot = new Uint8Array(9100);
+  const meta = new VnetHdr();
+  const deadline = performance.now() + MS / 2;
+  let n = 0;
+  for (; n < 200_000 && (n % 256 !== 0 || performance.now() < deadline); n++) {
+    slot.fill(0);
+    const len = hostileFrame(slot.subarray(20), rng);
+    // Make room for a tag after the addresses and insert one, mostly for VLAN 10.
+    const off = 16;
+    slot.copyWithin(off, 20, 32);
+    slot[off + 12] = 0x81;
+    slot[off + 13] = rng.chance(0.95) ? 0x00 : rng.below(256);
+    const vid = rng.chance(0.8) ? 10 : rng.below(4096);
+    slot[off + 14] = (rng.below(16) << 4) | (vid >> 8);
+    slot[off + 15] = vid & 0xff;
+    const flen = rng.chance(0.1) ? rng.below(len + 5) : len + 4;
+    if (view.reset(slot, off, flen).checked()) void parseVlan(view);
+    in0.input(slot, off, flen, hostileMeta(meta, rng));
+    reg.netisr.drain();
+  }
+  assert.ok(n > 1000, `only ${n} frames`);
+  assert.ok(v.counters.ipackets > 0, 'tagged frames reached the VLAN');
+  assert.ok(in0.counters.noproto > 0, 'unclaimed tags were counted');
+  void in1;
+});
+
+test(`hostile frames into a bridge: it never throws and its table stays within maxaddr (seed ${SEED})`, () => {
+  const t = inputTarget();
+  const { reg, im } = t;
+  const ctl = new ImageControl(im, reg);
+  const br = ctl.interfaces.create('bridge');
+  let out = 0;
+  const sink: LinkDriver = { kind: 'tap', headroom: 10, offload: true, output: () => void out++, destroy: () => {}, describe: () => ({}) };
+  const members = [0, 1, 2].map((i) => {
+    const ifp = reg.newIfnet(im, `tap${i}`, 'tap', IFF.BROADCAST | IFF.UP | IFF.RUNNING, 1500, (0x020000000300 + i) as Mac, sink);
+    im.ifnets.set(ifp.name, ifp);
+    return ifp;
+  });
+  const other = reg.create('O');
+  const [ea, eb] = reg.createEpair(im);
+  reg.move(im, eb!, other);
+  im.setUp(ea!, true);
+  other.setUp(eb!, true);
+  const ops: BridgeOp[] = [...members, ea!].map((m) => ({ kind: 'addm', ifname: m.name }));
+  ctl.interfaces.configureBridge(br, [...ops, { kind: 'maxaddr', value: 50 }]);
+  ctl.interfaces.configure(br, [{ kind: 'up' }]);
+  inAddAddress(im, im.ifnet(br), 0x0a430001, 24, { alias: false });
+  const rng = new Rng(SEED + 1);
+  const slot = new Uint8Array(9100);
+  const meta = new VnetHdr();
+  const deadline = performance.now() + MS / 2;
+  let n = 0;
+  for (; n < 200_000 && (n % 256 !== 0 || performance.now() < deadline); n++) {
+    slot.fill(0);
+    const len = hostileFrame(slot.subarray(16), rng);
+    if (len >= 12) {
+      // Addresses from a small pool (so some are learned and looked up), the bridge's own, or broadcast.
+      const pick = rng.below(10);
+      const dst = pick === 0 ? 0xffffffffffff : pick === 1 ? im.ifnet(br).mac : 0x020000000400 + rng.below(80);
+      writeMac(slot, 16, dst as Mac);
+      writeMac(slot, 22, (0x020000000400 + rng.below(80) + (rng.chance(0.05) ? 0x010000000000 : 0)) as Mac);
+    }
+    const m = rng.chance(0.9) ? members[rng.below(3)]! : eb!;
+    m.input(slot, 16, len, hostileMeta(meta, rng));
+    reg.netisr.drain();
+    if (n % 512 === 511) t.clock.advance(rng.below(3000));
+  }
+  assert.ok(n > 1000, `only ${n} frames`);
+  const drv = im.ifnet(br).driver as BridgeDriver;
+  assert.ok(drv.count <= 50, `${drv.count} addresses learned`);
+  assert.ok(out > 0, 'frames were switched');
+  assert.ok(drv.addresses().every((e) => ['tap0', 'tap1', 'tap2', ea!.name].includes(e.interface)));
 });

@@ -17,11 +17,12 @@ import { ImageCpu, LOAD_INTERVAL_MS, Scheduler } from './sched.js';
 import { E, VimageError, fail } from './errors.js';
 import type { Logger } from './log.js';
 import { realPlatform, type Platform } from './platform.js';
-import { IFF, Ifnet, type IfIndex, type LinkDriver } from './net/if.js';
+import { IFF, Ifnet, ifReleaseLinks, type IfIndex, type LinkDriver } from './net/if.js';
 import { etherInput, etherStats } from './net/if_ethersubr.js';
 import { ipProtoRegister, ProtoSwitch, type ImageLimits, type Vnet } from './net/vnet.js';
 import { EpairDriver } from './net/if_epair.js';
 import { LoopDriver } from './net/if_loop.js';
+import { vlanInit } from './net/if_vlan.js';
 import { TapDriver, type TapOpener } from './net/if_tap.js';
 import { Netisr } from './net/netisr.js';
 import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
@@ -56,6 +57,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'inet', init: ipInit, destroy: () => {} },
   { name: 'loopback', init: (im) => im.attachLoopback(), destroy: () => {} },
   { name: 'arp', init: arpInit, destroy: arpDestroy },
+  { name: 'vlan', init: vlanInit, destroy: () => {} },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
@@ -360,6 +362,7 @@ export class Registry {
     if (!IFNAME_RE.test(name)) fail(E.BAD_NAME, `invalid interface name '${name}'`);
     if (to.ifnets.has(name)) fail(E.INTERFACE_EXISTS, `interface ${name} already exists in image ${to.name}; give a new name: vimage -i ${to.name} ${ifp.name} NEWNAME`);
     if (to !== this.default) this.checkRoom(to, 1); // the default image takes back whatever comes home
+    ifReleaseLinks(ifp, true);
     inPurgeInterface(from, ifp);
     from.ifnets.delete(ifp.name);
     ifp.name = name;
@@ -369,7 +372,7 @@ export class Registry {
   }
 
   /** @internal Allocate an interface (never reusing an index within this daemon's life). */
-  private checkRoom(im: Image, n: number): void {
+  checkRoom(im: Image, n: number): void {
     if (im.ifnets.size + n > this.limits.interfaces) {
       fail(E.LIMIT, `image ${im.name} has ${im.ifnets.size} interfaces; the daemon's limit is ${this.limits.interfaces} (limits.interfaces in vimaged's configuration)`);
     }
@@ -481,6 +484,7 @@ export class Registry {
   }
 
   private detach(im: Image, ifp: Ifnet): void {
+    ifReleaseLinks(ifp, false);
     inPurgeInterface(im, ifp);
     im.ifnets.delete(ifp.name);
     ifp.flags &= ~(IFF.UP | IFF.RUNNING);

@@ -242,7 +242,7 @@ test('ifconfig rejects bad input with one line and the right status', async () =
     ['ifconfig lo0 vnet A', 1, /^ifconfig: lo0 is the loopback of image R and cannot be moved\n$/],
     ['ifconfig epair0a vnet A up', 64, /^ifconfig: vnet cannot be combined/],
     ['ifconfig epair0a name Bad!', 1, /^ifconfig: invalid interface name 'Bad!'/],
-    ['ifconfig bridge create', 1, /^ifconfig: bridge: cannot create interfaces of this kind/],
+    ['ifconfig gif create', 1, /^ifconfig: gif: cannot create interfaces of this kind/],
     ['ifconfig epair0a inet6 fe80::1', 64, /^ifconfig: inet6: IPv6 is not available in this image yet\n$/],
     ['ifconfig -x', 64, /^ifconfig: illegal option -- x/],
     ['ifconfig epair0a 10.2.0.1/24 alias 10.3.0.1', 64, /^ifconfig: 10\.3\.0\.1: unknown parameter/],

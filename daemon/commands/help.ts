@@ -25,6 +25,11 @@ A small static HTTP/1.1 server for labs: serves the files under docroot.`,
                    [up | down] [mtu N] [name NEWNAME] [lladdr MAC] [arp | -arp]
        ifconfig IF vnet IMAGE | ifconfig IF -vnet IMAGE | ifconfig IF destroy
        ifconfig epair[N] create | ifconfig tap[N] create [hostname HOSTIF]
+       ifconfig bridge[N] create | ifconfig bridgeN [addm IF] [deletem IF] [span IF] [-span IF]
+                [maxaddr N] [timeout SECS] [flush] [addr] [learn|-learn|discover|-discover|sticky|-sticky IF]
+       ifconfig vlan[N] create [vlan TAG vlandev IF] | ifconfig IF.TAG create | ifconfig vlanN vlan TAG vlandev IF | -vlandev
+Bridges learn and flood as FreeBSD's bridge(4) but run no spanning tree (STP/RSTP):
+do not join two bridges by more than one path.
 Configure the image's interfaces (FreeBSD ifconfig(8)).`,
   iperf3: `usage: iperf3 -s [-p port] [-1] [-B bind_address]
 An iperf3 server speaking iperf3's protocol: a stock iperf3 client is the peer.`,

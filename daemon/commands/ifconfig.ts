@@ -13,6 +13,7 @@ import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv
 import { parseMac } from '../../lib/wire/ethernet.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
+import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
 
 const CMD = 'ifconfig';
 
@@ -29,7 +30,9 @@ function formatStatus(f: InterfaceInfo): string {
     if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
     s += '\n';
   }
+  s += bridgeStatus(f);
   s += `\tgroups: ${f.groups.join(' ')}\n`;
+  s += vlanStatus(f);
   if (f.media !== undefined) {
     s += `\tmedia: ${f.media}\n`;
     s += `\tstatus: ${f.status}\n`;
@@ -57,14 +60,22 @@ interface Plan {
   destroy: boolean;
   create: boolean;
   hostname?: string;
+  /** bridge(4) and vlan(4) parameters (ifconfig_bridge.ts). */
+  link: LinkPlan;
 }
 
 /** Parse the parameters after the interface name; an error text on bad input. */
 function parsePlan(args: readonly string[]): Plan | string {
-  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false };
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan() };
   const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    const used = parseLinkArg(args, i, p.link);
+    if (typeof used === 'string') return used;
+    if (used > 0) {
+      i += used - 1;
+      continue;
+    }
     switch (a) {
       case 'up':
         p.ops.push({ kind: 'up' });
@@ -191,8 +202,10 @@ function parsePlan(args: readonly string[]): Plan | string {
 
 /** `ifconfig epair|tap[N] create ...`; returns the new interface's name (epair: the `a` end). */
 function clone(ctx: CommandContext, requested: string, plan: Plan): string {
+  const link = cloneLink(ctx, requested, plan.link);
+  if (link !== undefined) return link;
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair create' or 'ifconfig tap create'`);
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan create' or 'ifconfig IF.TAG create'`);
   const unit = m[2];
   return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
@@ -304,6 +317,7 @@ const ifconfig: Command = async (ctx) => {
       }
       ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
     }
+    applyLinkPlan(ctx, name, plan.link);
     if (printName !== undefined) {
       if (ctx.json) printJson(ctx, { name: printName });
       else ctx.stdout.write(`${printName}\n`);

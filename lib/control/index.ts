@@ -25,6 +25,7 @@ export {
   type RuleInfo,
 } from './firewall.js';
 export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, type InterfaceInfo, type InterfaceOp } from './interfaces.js';
+export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo } from './interfaces.js';
 export type { NeighbourInfo } from './neighbours.js';
 export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';

@@ -14,6 +14,11 @@ import { snapshot } from '../stats.js';
 import { inAddAddress, inDeleteAddress } from '../netinet/in.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
 import { ip4ToString, prefixMask } from '../wire/ipv4.js';
+import { BridgeDriver, type BridgeAddress, type BridgeInfo } from '../net/if_bridge.js';
+import { VlanDriver, type VlanInfo } from '../net/if_vlan.js';
+import { bridgeAddresses, configureBridge, createBridge, createVlan, setVlan, type BridgeOp } from './links.js';
+
+export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo };
 
 /** One IPv4 address of an interface, as `ifconfig --json` prints it. */
 export interface AddressInfo {
@@ -56,6 +61,10 @@ export interface InterfaceInfo {
   status?: 'active' | 'no carrier';
   /** What the link says of itself: `hostif` for tap, `peer`/`peerImage` for epair. */
   link: Record<string, string | number | boolean>;
+  /** A bridge: members, span ports, table parameters. */
+  bridge?: BridgeInfo;
+  /** A vlan: tag and parent. */
+  vlan?: VlanInfo;
 }
 
 /** Interface flag names (IFF_*) in the order ifconfig prints them. */
@@ -70,12 +79,14 @@ export { IFF };
 /** Link state: an epair end has carrier while its peer exists; tap and lo always do here. */
 function linkUp(ifp: Ifnet): boolean {
   if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
+  if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null && linkUp(ifp.driver.parent);
   return true;
 }
 
 function media(ifp: Ifnet): string | undefined {
   if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
   if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
+  if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null ? media(ifp.driver.parent) ?? 'Ethernet autoselect' : 'Ethernet autoselect';
   return undefined;
 }
 
@@ -102,6 +113,8 @@ export function interfaceInfo(ifp: Ifnet): InterfaceInfo {
     ...(m !== undefined ? { media: m, status: up ? ('active' as const) : ('no carrier' as const) } : {}),
     link: ifp.driver.describe(ifp),
   };
+  if (ifp.driver instanceof BridgeDriver) info.bridge = ifp.driver.info();
+  if (ifp.driver instanceof VlanDriver) info.vlan = ifp.driver.info();
   return info;
 }
 
@@ -173,8 +186,14 @@ export class InterfacesControl {
    * `ifconfig epair[N] create` / `ifconfig tap[N] create [hostname H]`:
    * returns the new interface's name (epair: the `a` end).
    */
-  create(kind: 'epair' | 'tap', o: { unit?: string; hostname?: string } = {}): string {
+  create(kind: 'epair' | 'tap' | 'bridge' | 'vlan', o: { unit?: string; hostname?: string; name?: string; vlan?: number; vlandev?: string } = {}): string {
     const im = this.#im;
+    if (kind === 'bridge' || kind === 'vlan') {
+      const name = o.name ?? (o.unit !== undefined ? `${kind}${o.unit}` : undefined);
+      if (name !== undefined && this.nameTaken(name)) fail(E.INTERFACE_EXISTS, `${name}: interface already exists; 'ifconfig ${kind} create' picks a free unit`);
+      if (kind === 'bridge') return createBridge(this.#reg, im, name).name;
+      return createVlan(this.#reg, im, name, o.vlan, o.vlandev).name;
+    }
     if (kind === 'epair') {
       if (o.hostname !== undefined) fail(E.BAD_ARGUMENT, 'hostname is only valid for tap interfaces');
       if (o.unit !== undefined && (this.nameTaken(`epair${o.unit}a`) || this.nameTaken(`epair${o.unit}b`))) {
@@ -192,6 +211,21 @@ export class InterfacesControl {
     const ifp = this.#reg.createTap(im, o.hostname ?? requested);
     if (requested !== undefined && ifp.name !== requested) im.rename(ifp, requested);
     return ifp.name;
+  }
+
+  /** `ifconfig bridgeN addm IF ...`: bridge parameters, in order. */
+  configureBridge(name: string, ops: readonly BridgeOp[]): void {
+    configureBridge(this.#im, this.#ifnet(name), ops);
+  }
+
+  /** `ifconfig bridgeN addr`: the learned address table. */
+  bridgeAddresses(name: string): BridgeAddress[] {
+    return bridgeAddresses(this.#ifnet(name));
+  }
+
+  /** `ifconfig vlanN vlan TAG vlandev IF` / `-vlandev` (parent null). */
+  configureVlan(name: string, o: { vlan?: number; vlandev?: string | null }): void {
+    setVlan(this.#im, this.#ifnet(name), o.vlan, o.vlandev);
   }
 
   /** `ifconfig IF destroy`: lo0 stays; destroying an epair end destroys both. */

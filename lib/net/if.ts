@@ -87,12 +87,31 @@ export interface LinkDriver {
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
   /** Release the link (host device, peer pointer). Called once. */
   destroy(ifp: Ifnet): void;
+  /** The interface moves to another image: cut ties to interfaces of the old one (a bridge's members). */
+  moved?(ifp: Ifnet): void;
+  /** A VLAN's parent is destroyed or moved away: the VLAN is left without one. */
+  parentGone?(ifp: Ifnet): void;
   /** Extra lines of `ifconfig` output and JSON fields (host device name, peer). */
   describe(ifp: Ifnet): Record<string, string | number | boolean>;
 }
 
 /** Bytes a locally built frame keeps free before its Ethernet header, for a driver's own header. */
 export const PKT_HEADROOM = 16;
+
+/**
+ * A link layer that takes a member interface's input before its image does
+ * (bridge(4): FreeBSD's if_bridge hook in ether_input). Set on the member.
+ */
+export interface InputHook {
+  input(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
+  /** The interface leaves the bridge (destroyed, moved to another image, deletem). */
+  detach(ifp: Ifnet): void;
+}
+
+/** A tie from another interface that must be cut when this one is destroyed or moved (a bridge's span port). */
+export interface LinkTie {
+  detach(ifp: Ifnet): void;
+}
 
 /** What an interface needs from the image that holds it. */
 export interface IfnetOwner {
@@ -120,6 +139,12 @@ export class Ifnet {
   changedAt = 0;
   /** Captures attached to this interface's taps (lib/net/bpf.ts); null when none, the only cost of a tap. */
   bpf: BpfDesc[] | null = null;
+  /** The bridge this interface is a member of: it takes the interface's input (lib/net/if_bridge.ts). */
+  bridge: InputHook | null = null;
+  /** The VLANs on this parent, by tag (lib/net/if_vlan.ts); null when none. */
+  vlans: Map<number, Ifnet> | null = null;
+  /** The bridge this interface is a span port of. */
+  spanOf: LinkTie | null = null;
 
   constructor(a: { index: IfIndex; name: string; kind: string; owner: IfnetOwner; flags: number; mtu: number; mac: Mac; driver: LinkDriver }) {
     this.index = a.index;
@@ -158,7 +183,9 @@ export class Ifnet {
       return;
     }
     if (this.bpf !== null) bpfTap(this.bpf, buf, off, len);
-    this.owner.etherInput(this, buf, off, len, meta);
+    const br = this.bridge;
+    if (br !== null) br.input(this, buf, off, len, meta);
+    else this.owner.etherInput(this, buf, off, len, meta);
   }
 
   /** Output to the driver, if the interface is up. */
@@ -178,4 +205,17 @@ export class Ifnet {
     }
     return undefined;
   }
+}
+
+/**
+ * Cut the ties between `ifp` and other interfaces of its image before it is
+ * destroyed or moved to another image: its bridge membership or span port,
+ * a bridge's members (moving), the VLANs on it (they lose their parent).
+ */
+export function ifReleaseLinks(ifp: Ifnet, moving: boolean): void {
+  if (ifp.bridge !== null) ifp.bridge.detach(ifp);
+  if (ifp.spanOf !== null) ifp.spanOf.detach(ifp);
+  if (moving) ifp.driver.moved?.(ifp);
+  const v = ifp.vlans;
+  if (v !== null) for (const x of [...v.values()]) x.driver.parentGone?.(x);
 }
