@@ -138,8 +138,9 @@ async function main(): Promise<void> {
 
   const links = hostLinks(log);
   const registry = new Registry({
-    // Images are charged the CPU time this thread spends on them, not wall time.
-    platform: realPlatform({ cpuNow: threadCpuMs }),
+    // Images are charged the time this thread is busy with them (the cheap
+    // monotonic clock), corrected to its real CPU time once per load interval.
+    platform: realPlatform({ threadCpuMs }),
     log,
     limits,
     openTap: links.open,

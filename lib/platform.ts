@@ -18,11 +18,18 @@ export interface Platform {
   wallNow(): number;
   /**
    * Milliseconds on the clock images are charged by; only differences mean
-   * anything. The scheduler divides CPU time, so a batch should cost what
-   * the daemon's thread really spent on it, not the wall time it took: the
-   * daemon charges by the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID).
+   * anything, and it is read several times per batch of frames, so it must
+   * be cheap: the monotonic clock (about 0.1 us). Time spent in a batch is
+   * the CPU time it cost unless the thread was preempted meanwhile;
+   * `threadCpuMs`, when given, corrects the sum (Scheduler.sample).
    */
   cpuNow(): number;
+  /**
+   * The CPU clock of the thread that runs the images (CLOCK_THREAD_CPUTIME_ID,
+   * a system call of 3-8 us on a virtual machine, so read once per load
+   * interval, never per batch). Absent: charges are taken as they are.
+   */
+  threadCpuMs?(): number;
   /** CPU milliseconds of the whole process (user + system), for each image's share of it. */
   processCpuMs(): number;
   /** Uniform in [0, 1): IP ids, MACs, port choice, TCP's ISN secrets, ipfw `prob`, dummynet `plr`. */
@@ -57,12 +64,10 @@ export class RealClock implements Clock {
 }
 
 export interface RealPlatformOptions {
-  /**
-   * The charging clock. Default: wall time (performance.now()), for tests
-   * and tools without the native binding; the daemon passes the thread CPU
-   * clock of lib/native/sys.ts.
-   */
+  /** The charging clock. Default: the monotonic clock (performance.now()). */
   cpuNow?: () => number;
+  /** The thread's real CPU clock, to calibrate charges (the daemon passes lib/native/sys.ts's threadCpuMs). */
+  threadCpuMs?: () => number;
 }
 
 /** The host's clocks and Math.random. */
@@ -71,6 +76,7 @@ export function realPlatform(o: RealPlatformOptions = {}): Platform {
     clock: new RealClock(),
     wallNow: () => Date.now(),
     cpuNow: o.cpuNow ?? (() => performance.now()),
+    ...(o.threadCpuMs === undefined ? {} : { threadCpuMs: o.threadCpuMs }),
     processCpuMs: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualPlatform } from './platform.js';
-import { ImageCpu, ROUND_MS, Scheduler } from './sched.js';
+import { ImageCpu, LOAD_INTERVAL_MS, ROUND_MS, Scheduler } from './sched.js';
 
 /** A scheduler on a manual platform: `now()` reads its clock, `at(t)` moves the clock to `t`. */
 function manualScheduler() {
@@ -239,4 +239,32 @@ test('timers are charged to their image, except inside an in-image process, whos
   assert.equal(c.procMs, 5);
   s.runTimer(c, () => (p.cpuMs += 4)); // no process running any more
   assert.equal(c.ms, 11);
+});
+
+test('charges measured on the monotonic clock are scaled down to the thread\'s real CPU time at each sample (preemption is not charged)', () => {
+  const p = new ManualPlatform();
+  let thread = 0;
+  const s = new Scheduler({ ...p, clock: p.clock, cpuNow: p.cpuNow, processCpuMs: () => thread, threadCpuMs: () => thread });
+  const a = new ImageCpu();
+  const b = new ImageCpu();
+  s.add(a);
+  s.add(b);
+  // 300 ms and 100 ms of busy time charged, but the thread ran only 200 ms of it.
+  s.charge(a, 300, true);
+  s.charge(b, 100, true);
+  a.procMs = 30;
+  thread += 200;
+  p.advance(LOAD_INTERVAL_MS);
+  s.sample();
+  assert.equal(a.ms, 150);
+  assert.equal(b.ms, 50);
+  assert.equal(a.procMs, 15);
+  assert.equal(a.share, 75);
+  // Charges below the real CPU time are left as they are.
+  s.charge(a, 10, true);
+  thread += 50;
+  p.advance(LOAD_INTERVAL_MS);
+  s.sample();
+  assert.equal(a.ms, 160);
+  assert.equal(b.ms, 50);
 });

@@ -61,10 +61,11 @@ export class ImageCpu {
   /** End of the last hold-off: until then the image's queue was waiting, not empty. */
   heldUntil = -1e9;
   msAtInterval = 0;
+  procMsAtInterval = 0;
 }
 
 /** The clocks the scheduler reads: a Platform (lib/platform.ts) has them. */
-export type SchedulerClocks = Pick<Platform, 'clock' | 'cpuNow' | 'processCpuMs'>;
+export type SchedulerClocks = Pick<Platform, 'clock' | 'cpuNow' | 'processCpuMs' | 'threadCpuMs'>;
 
 export class Scheduler {
   private roundStart: number;
@@ -80,6 +81,8 @@ export class Scheduler {
   /** The charging clock (ms; only differences mean anything). */
   readonly cpuNow: () => number;
   private readonly processCpuMs: () => number;
+  private readonly threadCpuMs: (() => number) | undefined;
+  private threadMsAtSample = 0;
   /** In-image process callbacks running (processBegin without processEnd): their accounting covers timers too. */
   private inProcess = 0;
 
@@ -87,6 +90,8 @@ export class Scheduler {
     this.clock = p.clock;
     this.cpuNow = p.cpuNow;
     this.processCpuMs = p.processCpuMs;
+    this.threadCpuMs = p.threadCpuMs;
+    if (this.threadCpuMs !== undefined) this.threadMsAtSample = this.threadCpuMs();
     this.roundStart = this.now();
     this.lastSample = this.roundStart;
     this.daemonMsAtSample = this.processCpuMs();
@@ -256,16 +261,37 @@ export class Scheduler {
     return ms;
   }
 
-  /** Every LOAD_INTERVAL_MS: load averages and shares. */
+  /**
+   * Every LOAD_INTERVAL_MS: load averages and shares. Charges are busy time
+   * on the monotonic clock; a thread preempted in a batch charges the time
+   * it waited too. When the thread's real CPU time over the interval is
+   * less than what was charged, the interval's charges are scaled down to it,
+   * so `ms` stays CPU time at the cost of one CPU clock reading per interval.
+   */
   sample(): void {
     const now = this.now();
     const interval = now - this.lastSample;
     if (interval <= 0) return;
     const daemonMs = this.processCpuMs();
     const daemonDelta = daemonMs - this.daemonMsAtSample;
+    let scale = 1;
+    if (this.threadCpuMs !== undefined) {
+      const t = this.threadCpuMs();
+      const threadDelta = t - this.threadMsAtSample;
+      this.threadMsAtSample = t;
+      let charged = 0;
+      for (const c of this.members) charged += c.ms - c.msAtInterval;
+      if (charged > threadDelta && charged > 0) scale = Math.max(threadDelta, 0) / charged;
+    }
     for (const c of this.members) {
-      const used = c.ms - c.msAtInterval;
+      let used = c.ms - c.msAtInterval;
+      if (scale < 1) {
+        c.procMs = c.procMsAtInterval + (c.procMs - c.procMsAtInterval) * scale;
+        used *= scale;
+        c.ms = c.msAtInterval + used;
+      }
       c.msAtInterval = c.ms;
+      c.procMsAtInterval = c.procMs;
       c.share = daemonDelta > 0 ? Math.min(100, (100 * used) / daemonDelta) : 0;
       const n = used / interval;
       for (let i = 0; i < 3; i++) c.load[i] = c.load[i]! * DECAY[i]! + n * (1 - DECAY[i]!);

@@ -21,7 +21,7 @@ export interface TapPort {
   readonly rx: Uint8Array;
   readonly rxLen: Int32Array;
   /** onBatch returning false: stop reading this device for now, let the others have their turn. */
-  /** onBatch(count, readMs): `count` frames are in the slots; reading them cost `readMs` of CPU. */
+  /** onBatch(count, readMs): `count` frames are in the slots; reading them took `readMs` (monotonic clock). */
   start(onBatch: (count: number, readMs: number) => boolean | void): void;
   stop(): void;
   /** Stop reading for now (frames wait, then drop, in the kernel) or read again. */
@@ -57,7 +57,7 @@ export interface BatchAccount {
   holdOff(ifp: Ifnet): number;
   /** Run `fn` after `ms` (the end of a hold-off). */
   after(ms: number, fn: () => void): Timer;
-  /** The clock batches are charged by (the platform's CPU clock, ms). */
+  /** The clock batches are charged by (the platform's charging clock, cpuNow, ms). */
   cpuNow(): number;
 }
 

@@ -50,7 +50,7 @@ export class Netisr {
    * epair is that image's, not the sender's.
    */
   account: ((owner: IfnetOwner, ms: number) => void) | null = null;
-  /** The clock `account` charges by (the platform's CPU clock). */
+  /** The clock `account` charges by (the platform's charging clock, cpuNow). */
   cpuNow: () => number = () => 0;
   /**
    * Scheduling of frames between images (epairs): asked once per run of
