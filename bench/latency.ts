@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const P = 'vbl'; // prefix of every namespace and device this section makes
+const P = 'vbt'; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
 const NS_B = `${P}B`;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
