@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fuzzCodecs, fuzzInput, inputTarget, Rng } from './testing/fuzz.js';
+import { fuzzCodecs6 } from './testing/fuzz6.js';
 import { arpMaxEntries } from './netinet/if_ether.js';
 import { ipMaxFragPackets } from './netinet/ip_var.js';
 
@@ -10,6 +11,11 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 20261125);
 
 test(`codec views never throw on hostile bytes (seed ${SEED})`, () => {
   const n = fuzzCodecs(new Rng(SEED), Infinity, performance.now() + MS);
+  assert.ok(n > 1000, `only ${n} buffers tried`);
+});
+
+test(`IPv6 codec views and the extension-header walk never throw on hostile bytes (seed ${SEED})`, () => {
+  const n = fuzzCodecs6(new Rng(SEED), Infinity, performance.now() + MS / 2);
   assert.ok(n > 1000, `only ${n} buffers tried`);
 });
 
