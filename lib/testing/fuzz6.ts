@@ -7,7 +7,9 @@
 import { writeMac, type Mac } from '../wire/ethernet.js';
 import { ICMP6_TYPE, Icmp6Packet, NdOpts, icmp6Checksum, icmp6FillChecksum, parseNdNeighbor } from '../wire/icmp6.js';
 import { IP6_HDR_LEN, Ip6ExtWalk, Ipv6Packet, emitIpv6Raw, in6IsMulticast, parseIp6, parseIpv6 } from '../wire/ipv6.js';
-import type { Rng } from './fuzz.js';
+import { hostileMeta, type InputTarget, type Rng } from './fuzz.js';
+import { in6AddAddress, in6IfUp } from '../netinet6/in6.js';
+import { VnetHdr } from '../wire/vnet.js';
 
 /** Addresses frames are sent from and to: the target's, its groups, a peer's, strangers. */
 export const FUZZ6 = {
@@ -108,6 +110,37 @@ export function fuzzCodecs6(rng: Rng, n: number, deadline = Infinity): number {
       icmp6Checksum(buf, ip.off, walk.hoff, end - walk.hoff);
       parseNdNeighbor(icmp, opts);
     }
+  }
+  return i;
+}
+
+/**
+ * Feed `n` hostile IPv6 frames (or until deadline) to the target image's two
+ * links, a few per clock tick, after giving it IPv6 addresses; returns how many.
+ */
+export function fuzzInput6(t: InputTarget, rng: Rng, n: number, deadline = Infinity): number {
+  const { im, in0, in1 } = t;
+  im.sysctl.set('net.inet6.ip6.dad_count', '0');
+  if (im.in6.ifs.get(in0) === undefined) {
+    in6IfUp(im, in0);
+    in6IfUp(im, in1);
+    in6AddAddress(im, in0, FUZZ6.ours, 64);
+    in6AddAddress(im, in1, parseIp6('2001:db8:41::1')!, 64);
+  }
+  const slot = new Uint8Array(2048 + 16);
+  const meta = new VnetHdr();
+  let i = 0;
+  for (; i < n && (i % 256 !== 0 || performance.now() < deadline); i++) {
+    slot.fill(0);
+    const b = slot.subarray(10);
+    let len = ipv6Frame(b, rng, in0.mac, 0x020000000200 as Mac, FUZZ6.ours);
+    const flips = rng.chance(0.5) ? rng.below(8) : 0;
+    for (let k = 0; k < flips; k++) b[rng.below(len)]! ^= 1 << rng.below(8);
+    if (rng.chance(0.15)) len = rng.below(len + 1);
+    const ifp = rng.chance(0.8) ? in0 : in1;
+    ifp.input(slot, 10, len, hostileMeta(meta, rng));
+    if (i % 8 === 0) t.clock.advance(50);
+    t.reg.netisr.drain();
   }
   return i;
 }
