@@ -34,6 +34,7 @@ import { RTF } from './netinet/route.js';
 import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
+import { parseIp6Cidr } from './wire/ipv6.js';
 
 export { CONFIG_VERSION, ConfigError } from './config_check.js';
 
@@ -51,6 +52,8 @@ export interface InterfaceConfig {
   mac: string;
   /** `A.B.C.D/LEN`, first is the primary address. */
   addrs: string[];
+  /** inet6 addresses as `ADDR/LEN`, the link-local one made from the MAC left out (absent in older files). */
+  inet6?: string[];
   /** The interface index, kept across restarts (the file may leave it out). */
   index?: number;
 }
@@ -112,6 +115,8 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
     addrs: i.inet.map((a) => `${a.address}/${a.prefixLen}`),
     index: i.index,
   };
+  const v6 = i.inet6.filter((a) => !a.auto).map((a) => `${a.address.split('%')[0]}/${a.prefixLen}`);
+  if (v6.length > 0) c.inet6 = v6;
   const { hostif, adopted, peer, peerImage } = i.link;
   if (typeof hostif === 'string') c.hostif = hostif;
   if (adopted === true) c.adopted = true;
@@ -266,6 +271,16 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
           ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > (other === undefined ? 0 : 1) });
         });
       });
+    }
+    for (const fc of ic.interfaces ?? []) {
+      if (!ctl.interfaces.has(fc.name)) continue;
+      for (const text of fc.inet6 ?? []) {
+        attempt(`image ${ic.name} ${fc.name} inet6 ${text}`, () => {
+          const c = parseIp6Cidr(str(text, 'address'));
+          if (c === undefined || c.prefixLen === undefined) throw new Error(`bad inet6 address ${text}`);
+          ctl.inet6.addAddress(fc.name, c.addr, c.prefixLen);
+        });
+      }
     }
     for (const rc of ic.routes ?? []) {
       attempt(`image ${ic.name} route ${rc.dst}`, () => restoreRoute(im, rc));

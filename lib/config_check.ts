@@ -19,6 +19,7 @@
  * loosely: a key a newer daemon wrote must not make it throw the state away.
  */
 
+import { parseIp6Cidr } from './wire/ipv6.js';
 import { IFNAME_RE, HOST_IFNAME_RE, IMAGE_NAME_RE } from './image.js';
 import { parseRule } from './ipfw/parse.js';
 import { CPU_WEIGHT_MAX } from './sched.js';
@@ -75,7 +76,7 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
 }
 
 const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'arp', 'sysctl', 'cpu'];
-const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'index'];
+const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
 /**
@@ -214,7 +215,19 @@ function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfi
     fc.peer = { image: str(p['image'], `${at}.peer.image`), name: str(p['name'], `${at}.peer.name`) };
   }
   if (o['index'] !== undefined) fc.index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
+  if (o['inet6'] !== undefined) fc.inet6 = checkInet6(o['inet6'], `${at}.inet6`);
   return fc;
+}
+
+/** inet6 addresses: `ADDR/LEN` strings (a string or a list). */
+function checkInet6(v: unknown, at: string): string[] {
+  const raw = typeof v === 'string' ? [v] : list(v, at);
+  return raw.map((a, k) => {
+    const p = typeof v === 'string' ? at : `${at}[${k}]`;
+    const c = typeof a === 'string' ? parseIp6Cidr(a) : undefined;
+    if (typeof a !== 'string' || c === undefined || c.prefixLen === undefined || c.zone !== undefined) bad(p, `${JSON.stringify(a)} is not an IPv6 address with a prefix length, like 2001:db8::1/64`);
+    return a;
+  });
 }
 
 function checkRoute(r: unknown, at: string, ifs: InterfaceConfig[], strict: boolean): RouteConfig {

@@ -71,7 +71,11 @@ export class Icmp6Endpoint {
     // The source is chosen before the checksum, which covers it.
     if (o.src === undefined) {
       const ifp = o.zone ?? im.route6.lookup(dst, 0)?.ifp ?? in6Local(im, dst, 0, null)?.ifp;
-      const src = ifp !== undefined ? in6SelectSource(im, ifp, dst, 0) : undefined;
+      if (ifp === undefined) {
+        im.ip6stat.noroute++;
+        return 'EHOSTUNREACH';
+      }
+      const src = in6SelectSource(im, ifp, dst, 0);
       if (src === undefined) return 'EADDRNOTAVAIL';
       in6Copy(p.buf, p.off + IP6_SRC_OFF, src, 0);
     }
