@@ -300,7 +300,15 @@ test('route add, netstat -rn, route get and delete', async () => {
       '10.4.0.9           10.1.0.2           UGHS        epair0a\n' +
       '10.5.0.0/16        link#4             US          epair0a\n' +
       '10.66.0.0/16       127.0.0.1          UGSB            lo0\n' +
-      '127.0.0.1          link#2             UH              lo0\n',
+      '127.0.0.1          link#2             UH              lo0\n' +
+      '\n' +
+      'Internet6:\n' +
+      'Destination                       Gateway                       Flags         Netif Expire\n' +
+      '::1                               link#2                        UHS             lo0\n' +
+      'fe80::%epair0a/64                 link#4                        U           epair0a\n' +
+      'fe80::%lo0/64                     link#2                        U               lo0\n' +
+      'fe80::1%lo0                       link#2                        UHS             lo0\n' +
+      'fe80::7fff:feff:ff0a%epair0a      link#2                        UHS             lo0\n',
   );
   // Without -n, 127.0.0.1 is localhost.
   assert.match(await ok(reg, r, 'netstat -r'), /\nlocalhost          link#2             UH              lo0\n/);

@@ -135,3 +135,30 @@ test('inet6 addresses are saved with the configuration (not the MAC-made link-lo
   assert.match(back, new RegExp(`\\tinet6 fe80::99%${ea} prefixlen 64`));
   assert.throws(() => checkLoadable({ ...doc, images: [{ ...doc.images[0], interfaces: [{ ...ia, inet6: ['2001:db8::1'] }] }] }), /inet6\[0\]: "2001:db8::1" is not an IPv6 address with a prefix length/);
 });
+
+test('route -6 add, get and delete; netstat -rn -6 shows the Internet6 table', async () => {
+  const n = twoImages();
+  await n.run(2500, 100);
+  const ea = ethName(n.a);
+  await run(n, n.a, ['ifconfig', ea, 'inet6', '2001:db8:1::1/64']);
+  const add = await run(n, n.a, ['route', '-6', 'add', '2001:db8:9::/48', '2001:db8:1::2']);
+  assert.equal(add.out, 'add net 2001:db8:9::/48: gateway 2001:db8:1::2\n');
+  const dflt = await run(n, n.a, ['route', '-6', 'add', 'default', `fe80::1%${ea}`]);
+  assert.equal(dflt.out, `add net default: gateway fe80::1%${ea}\n`);
+  const dup = await run(n, n.a, ['route', '-6', 'add', '2001:db8:9::/48', '2001:db8:1::3']);
+  assert.equal(dup.err, 'route: add net 2001:db8:9::/48: gateway 2001:db8:1::3 fib 0: route already in table\n');
+  const off = await run(n, n.a, ['route', '-6', 'add', '2001:db8:8::/48', '2001:db8:7::1']);
+  assert.match(off.err, /is not on a connected prefix/);
+  const get = await run(n, n.a, ['route', '-6', 'get', '2001:db8:9::5']);
+  assert.match(get.out, /^   route to: 2001:db8:9::5\ndestination: 2001:db8:9::\n       mask: ffff:ffff:ffff::\n    gateway: 2001:db8:1::2\n        fib: 0\n  interface: epair0a\n      flags: <UP,GATEWAY,DONE,STATIC>\n/);
+  assert.match((await run(n, n.a, ['route', '-6', 'get', '2001:db9::1'])).out, /destination: default\n       mask: default\n    gateway: fe80::1%epair0a\n/);
+  const ns = await run(n, n.a, ['netstat', '-rn', '-6']);
+  assert.match(ns.out, /^Routing tables\n\nInternet6:\nDestination {23}Gateway {23}Flags {9}Netif Expire\n/);
+  assert.match(ns.out, /\ndefault {27}fe80::1%epair0a {15}UGS {9}epair0a\n/);
+  assert.match(ns.out, /\n2001:db8:9::\/48 {19}2001:db8:1::2 {17}UGS {9}epair0a\n/);
+  assert.match(ns.out, /\n2001:db8:1::\/64 {19}link#\d+ {24}U {11}epair0a\n/);
+  assert.doesNotMatch(ns.out, /Internet:/);
+  assert.equal((await run(n, n.a, ['route', '-6', 'delete', '2001:db8:9::/48'])).out, 'delete net 2001:db8:9::/48\n');
+  assert.match((await run(n, n.a, ['route', '-6', 'delete', '2001:db8:1::/64'])).err, /is the prefix of an address/);
+  assert.equal((await run(n, n.a, ['route', '-6', 'get', '2001:db8:9::5'])).out.includes('2001:db8:1::2'), false);
+});

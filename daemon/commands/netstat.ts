@@ -25,6 +25,7 @@ import {
 import type { SocketRow } from '../../lib/socket/list.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
+import { route6Json, route6Rows, route6Table } from './netstat6.js';
 import { hostName } from './route.js';
 import { getopt, left, printJson, right, usageError } from './util.js';
 
@@ -61,10 +62,12 @@ const WID_FLAGS = 6;
 const WID_IF = 12;
 const WID_EXPIRE = 6;
 
-function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): number {
-  const routes = ctx.image.routes.list();
+function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean, af?: string): number {
+  const routes = af === 'inet6' ? [] : ctx.image.routes.list();
+  const v6 = af === 'inet' ? undefined : route6Rows(ctx);
   if (ctx.json) {
     printJson(ctx, {
+      ...(v6 !== undefined ? { routes6: route6Json(v6) } : {}),
       routes: routes.map((r) => ({
         destination: destName(r, true),
         prefixLen: r.prefixLen,
@@ -77,13 +80,15 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): numbe
     });
     return EX_OK;
   }
-  let s = 'Routing tables\n\nInternet:\n';
-  s += `${left('Destination', WID_DST)} ${left('Gateway', WID_GW)} ${left('Flags', WID_FLAGS)} ${right('Netif', WID_IF)} ${right('Expire', WID_EXPIRE)}\n`;
+  let s = 'Routing tables\n';
+  if (af !== 'inet6') s += '\nInternet:\n';
+  if (af !== 'inet6') s += `${left('Destination', WID_DST)} ${left('Gateway', WID_GW)} ${left('Flags', WID_FLAGS)} ${right('Netif', WID_IF)} ${right('Expire', WID_EXPIRE)}\n`;
   for (const r of routes) {
     const [d, p1] = column(destName(r, numeric), WID_DST, numeric || wide);
     const [g, p2] = column(gatewayName(r, numeric), WID_GW - p1, numeric || wide);
     s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.interface : r.interface.slice(0, WID_IF), WID_IF) + '\n';
   }
+  if (v6 !== undefined) s += '\nInternet6:\n' + route6Table(v6, numeric, wide);
   ctx.stdout.write(s);
   return EX_OK;
 }
@@ -459,13 +464,12 @@ const netstat: Command = async (ctx) => {
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   if (g.rest.length > 0) return usageError(ctx, CMD, `unexpected argument '${g.rest[0]}'; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
-  if (has('6')) return usageError(ctx, CMD, '-6: IPv6 is not available in this image yet');
   let af = g.value.get('f');
-  if (af !== undefined) {
-    if (af === 'inet6') return usageError(ctx, CMD, '-f inet6: IPv6 is not available in this image yet');
-    if (af !== 'inet' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet or -f link`);
-  }
+  if (af !== undefined && af !== 'inet' && af !== 'inet6' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet, -f inet6 or -f link`);
   if (has('4')) af = 'inet';
+  if (has('6')) af = 'inet6';
+  // IPv6 has its routing table here; its sockets and statistics come with the transports.
+  if (af === 'inet6' && !has('r')) return usageError(ctx, CMD, `-${has('6') ? '6' : 'f inet6'}: only the routing table (-r) is available for IPv6 in this image yet`);
   const numeric = has('n');
 
   if (has('s') || has('p')) {
@@ -487,7 +491,7 @@ const netstat: Command = async (ctx) => {
   }
   if (has('r')) {
     if (af === 'link') return usageError(ctx, CMD, '-r -f link: there is no link-layer routing table; use -f inet');
-    return routeTable(ctx, numeric, has('W'));
+    return routeTable(ctx, numeric, has('W'), af);
   }
   if (has('i') || has('I')) {
     const only = g.value.get('I');

@@ -8,6 +8,7 @@
 import type { Image } from '../image.js';
 import { E, fail } from '../errors.js';
 import type { Ifnet } from '../net/if.js';
+import { RTF } from '../netinet/route.js';
 import { Icmp6Endpoint } from '../netinet6/icmp6.js';
 import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6Local, in6SelectSource } from '../netinet6/in6.js';
 import { IN6_IFF, ND6_IFF_NAMES, ip6DefHlim } from '../netinet6/ip6_var.js';
@@ -101,6 +102,20 @@ export function nd6IfInfo(im: Image, ifp: Ifnet): Nd6IfInfo {
   };
 }
 
+/** One IPv6 route, as `netstat -rn` and `route -6 get` show it. */
+export interface Route6Info {
+  /** The prefix (`2001:db8::/64`, `fe80::%tap0/64`, `default`) or a host address. */
+  destination: string;
+  prefixLen: number;
+  /** The next hop, or `link#N` for a connected prefix. */
+  gateway: string;
+  flags: number;
+  interface: string;
+  interfaceIndex: number;
+  mtu: number;
+  use: number;
+}
+
 /** An ICMPv6 endpoint for a program (ping6): messages in with their source, out to a destination. */
 export interface Icmp6Socket {
   /** `msg` is a view of the ICMPv6 message (valid during the call); `from` the source with its zone. */
@@ -182,6 +197,81 @@ export class Inet6Control {
     const own = this.ownerOf(addr);
     if (own !== undefined) fail(E.BAD_ARGUMENT, `${ip6ToString(addr)}: is an address of ${own}; remove it with 'ifconfig ${own} inet6 ${ip6ToString(addr)} -alias'`);
     nd6Delete(this.#im, zone !== undefined ? this.#zone(zone) : undefined, addr);
+  }
+
+  /**
+   * The IPv6 routing table in netstat's order: connected and static routes,
+   * and a host route through lo0 for each of the image's addresses (as
+   * FreeBSD's rib holds them).
+   */
+  routes(): Route6Info[] {
+    const im = this.#im;
+    const out: Array<{ key: Uint8Array; info: Route6Info }> = [];
+    for (const r of im.route6.routes) {
+      const ll = in6IsLinkLocal(r.dst);
+      const dst = r.prefixLen === 0 ? 'default' : `${ip6ToString(r.dst)}${ll ? `%${r.ifp.name}` : ''}/${r.prefixLen}`;
+      const gw = r.gateway === null ? `link#${r.ifp.index}` : withZone(r.gateway, r.ifp);
+      out.push({ key: r.dst, info: { destination: dst, prefixLen: r.prefixLen, gateway: gw, flags: r.flags, interface: r.ifp.name, interfaceIndex: r.ifp.index, mtu: r.ifp.mtu, use: r.use } });
+    }
+    for (const ia of im.in6.all) {
+      const info = { destination: withZone(ia.addr, ia.ifp), prefixLen: 128, gateway: `link#${im.lo0.index}`, flags: RTF.UP | RTF.HOST | RTF.STATIC, interface: im.lo0.name, interfaceIndex: im.lo0.index, mtu: im.lo0.mtu, use: 0 };
+      out.push({ key: ia.addr, info });
+    }
+    // Address order, shorter prefixes first (the order of FreeBSD's radix walk).
+    const cmp = (a: Uint8Array, b: Uint8Array): number => {
+      for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+      return 0;
+    };
+    return out.sort((a, b) => cmp(a.key, b.key) || a.info.prefixLen - b.info.prefixLen || (a.info.interface < b.info.interface ? -1 : 1)).map((x) => x.info);
+  }
+
+  /**
+   * `route -6 add`: a static route to a gateway (on a connected prefix, or
+   * link-local with its zone) or out of an interface.
+   */
+  addRoute(dst: In6Addr, prefixLen: number, to: { gateway: In6Addr; zone?: string } | { interface: string }): void {
+    const im = this.#im;
+    if (im.route6.get(dst, prefixLen) !== undefined) fail(E.ROUTE_EXISTS, 'route already in table');
+    if ('interface' in to) {
+      im.route6.add({ dst, prefixLen, gateway: null, ifp: this.#zone(to.interface), flags: RTF.UP | RTF.STATIC | (prefixLen === 128 ? RTF.HOST : 0) });
+      return;
+    }
+    let ifp: Ifnet | undefined;
+    if (in6IsLinkLocal(to.gateway)) {
+      if (to.zone === undefined) fail(E.BAD_ARGUMENT, `${ip6ToString(to.gateway)}: a link-local gateway needs its interface, as ADDR%IF`);
+      ifp = this.#zone(to.zone);
+    } else {
+      const r = im.route6.lookup(to.gateway, 0);
+      if (r === undefined || r.gateway !== null) fail(E.NETWORK_UNREACHABLE, `gateway ${ip6ToString(to.gateway)} is not on a connected prefix; configure one with ifconfig IF inet6 first`);
+      ifp = r.ifp;
+    }
+    im.route6.add({ dst, prefixLen, gateway: to.gateway, ifp, flags: RTF.UP | RTF.GATEWAY | RTF.STATIC | (prefixLen === 128 ? RTF.HOST : 0) });
+  }
+
+  /** `route -6 delete`: static routes only (connected ones go with their address). */
+  deleteRoute(dst: In6Addr, prefixLen: number): void {
+    const r = this.#im.route6.get(dst, prefixLen);
+    if (r === undefined) fail(E.NO_SUCH_ROUTE, 'not in table');
+    if ((r.flags & RTF.STATIC) === 0) fail(E.BAD_ARGUMENT, `${ip6ToString(r.dst)}/${prefixLen} is the prefix of an address; remove the address with ifconfig IF inet6 ADDR -alias`);
+    this.#im.route6.delete(dst, prefixLen);
+  }
+
+  /** `route -6 get`: the route a packet to `dst` takes (or the exact prefix). */
+  getRoute(dst: In6Addr, prefixLen?: number): (Route6Info & { dst: In6Addr }) | undefined {
+    const im = this.#im;
+    const r = prefixLen === undefined ? im.route6.lookup(dst, 0) : im.route6.get(dst, prefixLen);
+    if (r === undefined) return undefined;
+    return {
+      dst: r.dst,
+      destination: r.prefixLen === 0 ? 'default' : ip6ToString(r.dst),
+      prefixLen: r.prefixLen,
+      gateway: r.gateway === null ? `link#${r.ifp.index}` : withZone(r.gateway, r.ifp),
+      flags: r.flags,
+      interface: r.ifp.name,
+      interfaceIndex: r.ifp.index,
+      mtu: r.ifp.mtu,
+      use: r.use,
+    };
   }
 
   /** The source address the image would use for `dst` (with its zone), as ping6's heading shows it. */

@@ -31,7 +31,7 @@ import {
 } from '../wire/ipv6.js';
 import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, type In6Ifaddr } from './ip6_var.js';
 import { nd6PurgeInterface, nd6Schedule } from './nd6.js';
-import { Route6Table } from './route6.js';
+import { Route6Table, type Route6 } from './route6.js';
 
 /** One image's IPv6 addresses. */
 export class In6State {
@@ -117,7 +117,8 @@ export function in6AddAddress(im: Vnet, ifp: Ifnet, addr: In6Addr, prefixLen: nu
   ii.addrs.push(ia);
   im.in6.all = [...im.in6.all, ia];
   rebuildGroups(im, ifp, ii);
-  if (prefixLen < 128 && im.route6.get(addr, prefixLen) === undefined) {
+  // The connected prefix; link-local prefixes are one per interface (fe80::%IF/64).
+  if (prefixLen < 128 && connected(im, addr, prefixLen, ifp) === undefined) {
     im.route6.add({ dst: addr, prefixLen, gateway: null, ifp, flags: RTF.UP });
   }
   // DAD for every new address on a link that can have neighbours (RFC 4862 5.4).
@@ -134,12 +135,19 @@ export function in6DeleteAddress(im: Vnet, ifp: Ifnet, addr: In6Addr): void {
   im.in6.all = im.in6.all.filter((a) => a !== ia);
   ia.dadNext = Infinity;
   rebuildGroups(im, ifp, ii);
-  const r = im.route6.get(addr, ia.prefixLen);
-  if (r !== undefined && r.gateway === null && r.ifp === ifp && ia.prefixLen < 128) {
-    im.route6.delete(addr, ia.prefixLen);
+  const r = connected(im, addr, ia.prefixLen, ifp);
+  if (r !== undefined && r.ifp === ifp && ia.prefixLen < 128 && !ii.addrs.some((a) => a.prefixLen === ia.prefixLen && in6CommonPrefix(a.addr, 0, addr, 0) >= ia.prefixLen)) {
+    im.route6.routes = im.route6.routes.filter((x) => x !== r);
+    if (in6IsLinkLocal(addr)) return;
     const keep = im.in6.all.find((a) => a.prefixLen === ia.prefixLen && !a.ifp.loopback && in6CommonPrefix(a.addr, 0, addr, 0) >= ia.prefixLen);
     if (keep !== undefined) im.route6.add({ dst: keep.addr, prefixLen: keep.prefixLen, gateway: null, ifp: keep.ifp, flags: RTF.UP });
   }
+}
+
+/** The connected route of prefix addr/len (on `ifp` for a link-local one). */
+function connected(im: Vnet, addr: In6Addr, prefixLen: number, ifp: Ifnet): Route6 | undefined {
+  const ll = in6IsLinkLocal(addr);
+  return im.route6.routes.find((r) => r.gateway === null && r.prefixLen === prefixLen && (!ll || r.ifp === ifp) && in6CommonPrefix(r.dst, 0, addr, 0) >= prefixLen);
 }
 
 /** The interface leaves the image (moved or destroyed): its addresses, routes and neighbours go. */
