@@ -120,3 +120,64 @@ describe('inet6: an image is an IPv6 host, Linux is the peer', { skip }, () => {
     assert.match(await lab.ok(['V6', 'arp', '-a']), new RegExp(`\\? \\(10\\.76\\.1\\.2\\) at ${linuxMac} on ${tap}`));
   });
 });
+
+describe('inet6: an image forwards IPv6 between two Linux hosts', { skip }, () => {
+  const lab = new Lab(`${P}f`);
+  let A = '';
+  let B = '';
+  let t0 = '';
+  let t1 = '';
+
+  before(async () => {
+    await lab.start();
+    A = lab.netns('A');
+    B = lab.netns('B');
+    await lab.ok(['-c', 'R6']);
+    t0 = (await lab.ok(['R6', 'ifconfig', 'tap', 'create', 'hostname', `${P}fa0`])).trim();
+    t1 = (await lab.ok(['R6', 'ifconfig', 'tap', 'create', 'hostname', `${P}fb0`])).trim();
+    lab.wireHost(`${P}fa0`, A, '10.77.1.2/24');
+    lab.wireHost(`${P}fb0`, B, '10.77.2.2/24');
+    sh('ip', ['-n', A, 'addr', 'add', '2001:db8:a::2/64', 'dev', `${P}fa0`, 'nodad']);
+    sh('ip', ['-n', B, 'addr', 'add', '2001:db8:b::2/64', 'dev', `${P}fb0`, 'nodad']);
+    sh('ip', ['-n', B, 'addr', 'add', '2001:db8:c::2/128', 'dev', 'lo']);
+    sh('ip', ['-n', A, '-6', 'route', 'add', 'default', 'via', '2001:db8:a::1']);
+    sh('ip', ['-n', B, '-6', 'route', 'add', 'default', 'via', '2001:db8:b::1']);
+    await lab.ok(['R6', 'ifconfig', t0, 'inet6', '2001:db8:a::1/64', 'up']);
+    await lab.ok(['R6', 'ifconfig', t1, 'inet6', '2001:db8:b::1/64', 'up']);
+    await until('R6 finished DAD', async () => !/tentative/.test(await lab.ok(['R6', 'ifconfig'])));
+  });
+  after(async () => {
+    await lab.close();
+  });
+
+  test('with net.inet6.ip6.forwarding=0 nothing is forwarded', async () => {
+    const r = lab.inNs(A, ['ping', '-6', '-c', '1', '-W', '1', '2001:db8:b::2'], { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.equal(await lab.ok(['R6', 'sysctl', 'net.inet6.ip6.forwarding']), 'net.inet6.ip6.forwarding: 0\n');
+  });
+
+  test('with forwarding on, A reaches B through R and the hop limit goes down by one', async () => {
+    assert.equal(await lab.ok(['R6', 'sysctl', 'net.inet6.ip6.forwarding=1']), 'net.inet6.ip6.forwarding: 0 -> 1\n');
+    const r = lab.inNs(A, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', '2001:db8:b::2']);
+    assert.match(r.stdout, /3 packets transmitted, 3 received/);
+    assert.match(r.stdout, /ttl=63/);
+  });
+
+  test('hop limit 1: R answers time exceeded; no route: destination unreachable', () => {
+    const t = lab.inNs(A, ['ping', '-6', '-c', '1', '-W', '2', '-t', '1', '2001:db8:b::2'], { allowFail: true });
+    assert.match(t.stdout, /From 2001:db8:a::1 icmp_seq=1 Time exceeded: Hop limit/);
+    const u = lab.inNs(A, ['ping', '-6', '-c', '1', '-W', '2', '2001:db8:99::1'], { allowFail: true });
+    assert.match(u.stdout, /From 2001:db8:a::1 icmp_seq=1 Destination unreachable: No route/);
+  });
+
+  test('a static route with route -6 add reaches a prefix behind B; netstat -rn lists it', async () => {
+    const before = lab.inNs(A, ['ping', '-6', '-c', '1', '-W', '1', '2001:db8:c::2'], { allowFail: true });
+    assert.notEqual(before.code, 0);
+    assert.equal(await lab.ok(['R6', 'route', '-6', 'add', '2001:db8:c::/64', '2001:db8:b::2']), 'add net 2001:db8:c::/64: gateway 2001:db8:b::2\n');
+    const r = lab.inNs(A, ['ping', '-6', '-c', '2', '-i', '0.2', '-W', '2', '2001:db8:c::2']);
+    assert.match(r.stdout, /2 packets transmitted, 2 received/);
+    const ns = await lab.ok(['R6', 'netstat', '-rn']);
+    assert.match(ns, new RegExp(`\\n2001:db8:c::/64 +2001:db8:b::2 +UGS +${t1}\\n`));
+    assert.match(ns, new RegExp(`\\n2001:db8:a::/64 +link#\\d+ +U +${t0}\\n`));
+  });
+});
