@@ -46,6 +46,7 @@ test(`the image's IPv6 input survives hostile frames with bounded state (seed ${
   assert.ok(im.icmp6stat.checksum > 0, 'bad ICMPv6 checksums were counted');
   assert.ok(im.icmp6stat.badns + im.icmp6stat.badna > 0, 'invalid ND was counted');
   assert.ok(st.delivered > 0 && im.icmp6stat.reflect > 0, 'echo requests were answered');
+  assert.ok(st.forward > 0, 'IPv6 was forwarded');
 });
 
 test('the same seed gives the same run', () => {

@@ -185,6 +185,17 @@ export function icmp6Error(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
     st.canterror++;
     return;
   }
+  if (proto < 0) {
+    // Find the upper layer past any extension headers, without judging them (FreeBSD's ip6_lasthdr).
+    const end = off + ip6Len;
+    proto = buf[off + 6]!;
+    hoff = off + IP6_HDR_LEN;
+    for (let n = 0; n < 16 && (proto === 0 || proto === 43 || proto === 60 || proto === 44) && hoff + 8 <= end; n++) {
+      const next = buf[hoff]!;
+      hoff += proto === 44 ? 8 : (buf[hoff + 1]! + 1) << 3;
+      proto = next;
+    }
+  }
   if (proto === IPPROTO6.ICMPV6 && hoff < off + ip6Len) {
     const t = buf[hoff]!;
     if (t < 128 || t === ICMP6_TYPE.REDIRECT) {

@@ -206,3 +206,42 @@ test('an unknown next header earns a parameter problem pointing at it; destroyin
   assert.equal(net.b.nd6.timer, null);
   assert.equal(net.b.nd6.size, 0);
 });
+
+test('ICMPv6 errors are limited to net.inet6.icmp6.errppslimit per second and the excess is counted', async () => {
+  const net = await upAndSettled();
+  const eb = eth(net.b);
+  net.b.sysctl.set('net.inet6.icmp6.errppslimit', '5');
+  const a6 = in6LinkLocalFromMac(eth(net.a).mac);
+  const b6 = in6LinkLocalFromMac(eb.mac);
+  const frame = new Uint8Array(14 + 48);
+  writeMac(frame, 0, eb.mac);
+  frame[12] = 0x86;
+  frame[13] = 0xdd;
+  frame.set([0x60, 0, 0, 0, 0, 8, 253, 64], 14);
+  frame.set(a6, 22);
+  frame.set(b6, 38);
+  for (let i = 0; i < 20; i++) net.b.etherInput(eb, frame, 0, frame.length, net.b.noOffload);
+  assert.equal(net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB], 5);
+  assert.equal(net.b.icmp6stat.toofreq, 15);
+  await net.run(1100, 100);
+  net.b.etherInput(eb, frame, 0, frame.length, net.b.noOffload);
+  assert.equal(net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB], 6, 'a new second, a new allowance');
+  // Never an error about an ICMPv6 error (RFC 4443 2.4 (e)): destination options with an
+  // option whose action asks for a parameter problem, then an ICMPv6 destination unreachable.
+  await net.run(1100, 100);
+  const err = new Uint8Array(14 + 40 + 16);
+  err.set(frame.subarray(0, 54));
+  err[18] = 0;
+  err[19] = 16;
+  err[20] = 60;
+  err.set([58, 0, 0x80, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], 54);
+  const sent = net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB];
+  const before = net.b.icmp6stat.canterror;
+  net.b.etherInput(eb, err, 0, err.length, net.b.noOffload);
+  assert.equal(net.b.icmp6stat.canterror, before + 1);
+  assert.equal(net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB], sent);
+  // The same option before a non-error upper layer earns the parameter problem (code 2).
+  err[62] = 253;
+  net.b.etherInput(eb, err, 0, err.length, net.b.noOffload);
+  assert.equal(net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB], sent! + 1);
+});

@@ -9,6 +9,7 @@ import { ICMP6_TYPE, Icmp6Packet, NdOpts, icmp6Checksum, icmp6FillChecksum, pars
 import { IP6_HDR_LEN, Ip6ExtWalk, Ipv6Packet, emitIpv6Raw, in6IsMulticast, parseIp6, parseIpv6 } from '../wire/ipv6.js';
 import { hostileMeta, type InputTarget, type Rng } from './fuzz.js';
 import { in6AddAddress, in6IfUp } from '../netinet6/in6.js';
+import { nd6AddStatic } from '../netinet6/nd6.js';
 import { VnetHdr } from '../wire/vnet.js';
 
 /** Addresses frames are sent from and to: the target's, its groups, a peer's, strangers. */
@@ -126,6 +127,11 @@ export function fuzzInput6(t: InputTarget, rng: Rng, n: number, deadline = Infin
     in6IfUp(im, in1);
     in6AddAddress(im, in0, FUZZ6.ours, 64);
     in6AddAddress(im, in1, parseIp6('2001:db8:41::1')!, 64);
+    // Forwarded traffic too: to 2001:db8:99::/48 through a neighbour on in1.
+    im.sysctl.set('net.inet6.ip6.forwarding', '1');
+    const gw = parseIp6('2001:db8:41::2')!;
+    im.route6.add({ dst: parseIp6('2001:db8:99::')!, prefixLen: 48, gateway: gw, ifp: in1, flags: 0 });
+    nd6AddStatic(im, in1, gw, 0x020000000200 as Mac);
   }
   const slot = new Uint8Array(2048 + 16);
   const meta = new VnetHdr();
