@@ -44,9 +44,9 @@ Print the output kept for a background process (vimage -b) of this image.`,
           [-s source] [-w timeout] [destination] [port]
 Arbitrary TCP and UDP connections and listens (FreeBSD nc(1)).`,
   netstat: `usage: netstat [-46aLnW] [-f inet] [-p tcp|udp]
-       netstat -r [-46nW] [-f inet]
+       netstat -r [-46nW] [-f inet|inet6]
        netstat -i [-bdn] [-f inet|link] [-I IF]
-       netstat -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]
+       netstat -s [-s] [-z] [-46] [-p tcp|udp|ip|icmp|arp|ip6|icmp6]
 Sockets, routes, interfaces and protocol statistics of the image (FreeBSD netstat(1)).`,
   ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c
        ndp -d hostname | ndp -i interface | ndp -s nodename etheraddr

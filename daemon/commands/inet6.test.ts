@@ -162,3 +162,24 @@ test('route -6 add, get and delete; netstat -rn -6 shows the Internet6 table', a
   assert.match((await run(n, n.a, ['route', '-6', 'delete', '2001:db8:1::/64'])).err, /is the prefix of an address/);
   assert.equal((await run(n, n.a, ['route', '-6', 'get', '2001:db8:9::5'])).out.includes('2001:db8:1::2'), false);
 });
+
+test('netstat -s -p ip6 and -p icmp6 print the IPv6 counters and ICMPv6 histograms', async () => {
+  const n = twoImages();
+  await n.run(2500, 100);
+  await run(n, n.a, ['ifconfig', ethName(n.a), 'inet6', '2001:db8::1/64']);
+  await run(n, n.b, ['ifconfig', ethName(n.b), 'inet6', '2001:db8::2/64']);
+  await n.run(1500, 100);
+  await run(n, n.a, ['ping6', '-c', '1', '2001:db8::2']);
+  const ip6 = (await run(n, n.b, ['netstat', '-s', '-p', 'ip6'])).out;
+  assert.match(ip6, /^ip6:\n\t\d+ total packets received\n/);
+  assert.match(ip6, /\n\t\d+ packets for this host\n/);
+  const icmp6 = (await run(n, n.b, ['netstat', '-ss', '-p', 'icmp6'])).out;
+  assert.match(icmp6, /^icmp6:\n\tOutput histogram:\n(\t\t[a-z ]+: \d+\n)*\t\techo reply: 1\n/);
+  assert.match(icmp6, /\tInput histogram:\n\t\techo: 1\n/);
+  assert.match(icmp6, /\t1 message response generated\n/);
+  const js = JSON.parse((await run(n, n.b, ['netstat', '-s', '-p', 'icmp6'], { json: true })).out) as { icmp6: { reflect: number; inputHistogram: Record<string, number> } };
+  assert.equal(js.icmp6.reflect, 1);
+  assert.equal(js.icmp6.inputHistogram['echo'], 1);
+  const both = (await run(n, n.b, ['netstat', '-s', '-6'])).out;
+  assert.deepEqual(both.split('\n').filter((l) => /^[a-z0-9]+:$/.test(l)), ['ip6:', 'icmp6:']);
+});

@@ -239,7 +239,7 @@ function describeCount(descr: string, n: number, fixed: boolean): string {
 /** Counters FreeBSD prints with a fixed (never singular) text. */
 const FIXED: Readonly<Partial<Record<ProtocolName, ReadonlySet<string>>>> = { icmp: new Set(['bmcastecho', 'bmcasttstamp']) };
 /** Protocols FreeBSD's netstat knows that this stack does not have (yet). */
-const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
+const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'rip6', 'ipsec6', 'pim6']);
 
 function histogram(title: string, h: readonly HistogramEntry[] | undefined): string {
   let s = '';
@@ -368,6 +368,8 @@ function protoStats(p: ProtocolStats, omitZero: boolean): string {
     if (c.value !== 0 || !omitZero) s += `\t${c.value} ${describeCount(c.description, c.value, fixed?.has(k) === true)}\n`;
     if (p.protocol === 'icmp' && k === 'oldshort') s += histogram('Output', p.outputHistogram);
     if (p.protocol === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', p.inputHistogram);
+    if (p.protocol === 'icmp6' && k === 'toofreq') s += histogram('Output', p.outputHistogram);
+    if (p.protocol === 'icmp6' && k === 'badlen') s += histogram('Input', p.inputHistogram);
   }
   if (p.protocol === 'icmp') s += '\tICMP address mask responses are disabled\n';
   return s;
@@ -380,7 +382,7 @@ function statistics(ctx: CommandContext, which: readonly ProtocolName[], omitZer
     const doc: Record<string, unknown> = {};
     for (const p of tables) {
       const snap: Record<string, unknown> = values(p);
-      if (p.protocol === 'icmp') {
+      if (p.protocol === 'icmp' || p.protocol === 'icmp6') {
         snap['outputHistogram'] = histJson(p.outputHistogram);
         snap['inputHistogram'] = histJson(p.inputHistogram);
       }
@@ -469,7 +471,7 @@ const netstat: Command = async (ctx) => {
   if (has('4')) af = 'inet';
   if (has('6')) af = 'inet6';
   // IPv6 has its routing table here; its sockets and statistics come with the transports.
-  if (af === 'inet6' && !has('r')) return usageError(ctx, CMD, `-${has('6') ? '6' : 'f inet6'}: only the routing table (-r) is available for IPv6 in this image yet`);
+  if (af === 'inet6' && !has('r') && !has('s')) return usageError(ctx, CMD, `-${has('6') ? '6' : 'f inet6'}: IPv6 sockets are not available in this image yet; -r and -s are`);
   const numeric = has('n');
 
   if (has('s') || has('p')) {
@@ -482,6 +484,8 @@ const netstat: Command = async (ctx) => {
         return EX_UNAVAILABLE;
       } else return usageError(ctx, CMD, `unknown protocol: ${p}; use -p tcp, udp, ip, icmp or arp`);
     } else if (af === 'link') which = ['arp'];
+    else if (af === 'inet6') which = ['ip6', 'icmp6'];
+    else if (af === 'inet') which = PROTOCOL_NAMES.filter((n) => n !== 'ip6' && n !== 'icmp6');
     if (!has('s')) {
       if (p !== 'tcp' && p !== 'udp') return usageError(ctx, CMD, `-p ${p}: sockets are listed for tcp and udp; use -s -p ${p} for statistics`);
       if (has('L')) return listenQueues(ctx, numeric);

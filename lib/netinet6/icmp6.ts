@@ -21,6 +21,25 @@ import { nd6NaInput, nd6NsInput } from './nd6_nbr.js';
 /** What an ICMPv6 endpoint is handed: the packet (IPv6 header at ip, message at ic, icmpLen bytes) and the interface it came in on. */
 export type Icmp6Handler = (buf: Uint8Array, ip: number, ic: number, icmpLen: number, ifp: Ifnet) => void;
 
+/** netstat's names of ICMPv6 types (FreeBSD's icmp6names). */
+export const ICMP6_TYPE_NAMES: Readonly<Record<number, string>> = {
+  1: 'destination unreachable',
+  2: 'packet too big',
+  3: 'time exceeded',
+  4: 'parameter problem',
+  128: 'echo',
+  129: 'echo reply',
+  130: 'multicast listener query',
+  131: 'MLDv1 listener report',
+  132: 'MLDv1 listener done',
+  133: 'router solicitation',
+  134: 'router advertisement',
+  135: 'neighbor solicitation',
+  136: 'neighbor advertisement',
+  137: 'redirect',
+  143: 'MLDv2 listener report',
+};
+
 export class Icmp6State {
   /** Messages received and sent, by type (netstat -s -p icmp6's histograms). */
   readonly inhist = new Float64Array(256);
