@@ -72,6 +72,8 @@ export interface ImageConfig {
   loIndex?: number;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
+  /** Static IPv6 routes (absent in older files and when there are none). */
+  routes6?: Array<{ dst: string; gateway?: string; interface: string }>;
   arp: Array<{ ip: string; mac: string }>;
   /** Values that differ from the defaults; names for sysctls with named values. */
   sysctl: Record<string, number | string>;
@@ -156,6 +158,8 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
       .map((n) => ({ ip: ip4ToString(n.ip), mac: macToString(n.mac!) })),
     sysctl,
   };
+  const routes6 = ctl.inet6.staticRoutes();
+  if (routes6.length > 0) ic.routes6 = routes6;
   const cpu = ctl.cpu;
   if (cpu.weight !== CPU_WEIGHT_DEFAULT || cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: cpu.weight, max: cpu.max };
   for (const sec of sections) {
@@ -284,6 +288,17 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
     }
     for (const rc of ic.routes ?? []) {
       attempt(`image ${ic.name} route ${rc.dst}`, () => restoreRoute(im, rc));
+    }
+    for (const rc of ic.routes6 ?? []) {
+      attempt(`image ${ic.name} route6 ${rc.dst}`, () => {
+        const d = parseIp6Cidr(str(rc.dst, 'dst'));
+        if (d === undefined || d.prefixLen === undefined) throw new Error(`bad IPv6 prefix ${rc.dst}`);
+        if (ctl.inet6.getRoute(d.addr, d.prefixLen) !== undefined) return;
+        if (rc.gateway === undefined) return ctl.inet6.addRoute(d.addr, d.prefixLen, { interface: rc.interface });
+        const g = parseIp6Cidr(rc.gateway);
+        if (g === undefined) throw new Error(`bad IPv6 gateway ${rc.gateway}`);
+        ctl.inet6.addRoute(d.addr, d.prefixLen, g.zone !== undefined ? { gateway: g.addr, zone: g.zone } : { gateway: g.addr });
+      });
     }
     for (const ac of ic.arp ?? []) {
       attempt(`image ${ic.name} arp ${ac.ip}`, () => {

@@ -115,13 +115,19 @@ test("ndp's columns and sec2str follow FreeBSD's", () => {
   assert.equal(row, 'fe80::5a9c:fcff:fe00:1%tap0          58:9c:fc:00:00:01   tap0 30s       S \n');
 });
 
-test('inet6 addresses are saved with the configuration (not the MAC-made link-local) and restored; older files load unchanged', async () => {
+test('inet6 addresses and static IPv6 routes are saved with the configuration (not the MAC-made link-local) and restored; older files load unchanged', async () => {
   const n = twoImages();
   await n.run(2500, 100);
   const ea = ethName(n.a);
   await run(n, n.a, ['ifconfig', ea, 'inet6', '2001:db8:5::1/64']);
   await run(n, n.a, ['ifconfig', ea, 'inet6', 'fe80::99/64']);
+  await run(n, n.a, ['route', '-6', 'add', '2001:db8:77::/48', '2001:db8:5::9']);
+  await run(n, n.a, ['route', '-6', 'add', 'default', `fe80::1%${ea}`]);
   const doc = exportConfig(n.reg);
+  assert.deepEqual(doc.images.find((i) => i.name === 'A')!.routes6, [
+    { dst: '2001:db8:77::/48', gateway: '2001:db8:5::9', interface: ea },
+    { dst: '::/0', gateway: `fe80::1%${ea}`, interface: ea },
+  ]);
   const ia = doc.images.find((i) => i.name === 'A')!.interfaces.find((f) => f.name === ea)!;
   assert.deepEqual(ia.inet6, ['2001:db8:5::1/64', 'fe80::99/64']);
   assert.equal(doc.images.find((i) => i.name === 'B')!.interfaces[0]!.inet6, undefined);
@@ -133,6 +139,8 @@ test('inet6 addresses are saved with the configuration (not the MAC-made link-lo
   const back = (await run(fresh, fresh.a, ['ifconfig', ea])).out;
   assert.match(back, /\tinet6 2001:db8:5::1 prefixlen 64/);
   assert.match(back, new RegExp(`\\tinet6 fe80::99%${ea} prefixlen 64`));
+  assert.match((await run(fresh, fresh.a, ['netstat', '-rn', '-6'])).out, /\n2001:db8:77::\/48 +2001:db8:5::9 +UGS /);
+  assert.match((await run(fresh, fresh.a, ['route', '-6', 'get', '2001:db9::1'])).out, /gateway: fe80::1%/);
   assert.throws(() => checkLoadable({ ...doc, images: [{ ...doc.images[0], interfaces: [{ ...ia, inet6: ['2001:db8::1'] }] }] }), /inet6\[0\]: "2001:db8::1" is not an IPv6 address with a prefix length/);
 });
 

@@ -225,6 +225,13 @@ export class Inet6Control {
     return out.sort((a, b) => cmp(a.key, b.key) || a.info.prefixLen - b.info.prefixLen || (a.info.interface < b.info.interface ? -1 : 1)).map((x) => x.info);
   }
 
+  /** The static routes, as the configuration file records them. */
+  staticRoutes(): Array<{ dst: string; gateway?: string; interface: string }> {
+    return this.#im.route6.routes
+      .filter((r) => (r.flags & RTF.STATIC) !== 0)
+      .map((r) => ({ dst: `${ip6ToString(r.dst)}/${r.prefixLen}`, ...(r.gateway !== null ? { gateway: withZone(r.gateway, r.ifp) } : {}), interface: r.ifp.name }));
+  }
+
   /**
    * `route -6 add`: a static route to a gateway (on a connected prefix, or
    * link-local with its zone) or out of an interface.

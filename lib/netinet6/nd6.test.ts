@@ -245,3 +245,23 @@ test('ICMPv6 errors are limited to net.inet6.icmp6.errppslimit per second and th
   net.b.etherInput(eb, err, 0, err.length, net.b.noOffload);
   assert.equal(net.b.icmp6.outhist[ICMP6_TYPE.PARAM_PROB], sent! + 1);
 });
+
+test('moving an interface to another image takes its inet6 state along: purged here, a new link-local there', async () => {
+  const net = await upAndSettled();
+  const ea = eth(net.a);
+  in6AddAddress(net.a, ea, parseIp6('2001:db8:3::1')!, 64);
+  const p = pinger(net.a);
+  p.ping(ip6ToString(in6LinkLocalFromMac(eth(net.b).mac)), 1, ea);
+  await net.settle();
+  assert.ok(nd6Entries(net.a).length > 0);
+  const c = net.reg.create('C');
+  net.reg.move(net.a, ea, c);
+  assert.equal(net.a.in6.ifs.has(ea), false);
+  assert.equal(nd6Entries(net.a).length, 0);
+  assert.equal(net.a.route6.routes.some((r) => r.ifp === ea), false);
+  assert.equal(net.a.in6.all.some((ia) => ia.ifp === ea), false);
+  assert.deepEqual(addrs(c, ea), [{ a: ip6ToString(in6LinkLocalFromMac(ea.mac)), flags: IN6_IFF.TENTATIVE }]);
+  p.ep.close();
+  net.reg.destroy('C');
+  assert.equal(c.nd6.timer, null);
+});
