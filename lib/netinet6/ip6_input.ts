@@ -128,7 +128,10 @@ export function ip6Deliver(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
   const proto = w.proto;
   const sw = im.protosw.ip6[proto];
   if (sw === null || sw === undefined) {
-    if (proto === IPPROTO6.NONE) return; // No Next Header (RFC 8200 4.7): nothing to deliver
+    if (proto === IPPROTO6.NONE) {
+      st.delivered++; // No Next Header (RFC 8200 4.7): delivered, and nothing more to do
+      return;
+    }
     st.noproto++;
     icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PARAM_PROB, ICMP6_PARAMPROB.NEXTHEADER, w.nxtOff - off);
     return;

@@ -74,9 +74,14 @@ export function in6CommonPrefix(a: Uint8Array, ao: number, b: Uint8Array, bo: nu
   return 128;
 }
 
-/** A 32-bit hash of an address (neighbour cache buckets). */
+/** A 30-bit hash of an address (neighbour cache buckets): small-integer arithmetic only, so the key never boxes. */
 export function in6Hash(b: Uint8Array, o: number): number {
-  return (u32(b, o) ^ u32(b, o + 4) ^ u32(b, o + 8) ^ (u32(b, o + 12) * 31)) >>> 0;
+  const x =
+    ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!) ^
+    ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!) ^
+    ((b[o + 4]! << 20) | (b[o + 5]! << 12) | (b[o + 6]! << 4) | b[o + 7]!) ^
+    ((b[o]! << 8) | b[o + 1]!);
+  return (x ^ (x >>> 15)) & 0x3fffffff;
 }
 
 /** Copy 16 bytes. */
