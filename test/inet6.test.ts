@@ -170,6 +170,15 @@ describe('inet6: an image forwards IPv6 between two Linux hosts', { skip }, () =
     assert.match(u.stdout, /From 2001:db8:a::1 icmp_seq=1 Destination unreachable: No route/);
   });
 
+  test("a smaller MTU on B's side: R answers packet too big and Linux's path MTU follows", async () => {
+    await lab.ok(['R6', 'ifconfig', t1, 'mtu', '1280']);
+    const r = lab.inNs(A, ['ping', '-6', '-c', '3', '-i', '0.3', '-W', '2', '-s', '1400', '2001:db8:b::2'], { allowFail: true });
+    assert.match(r.stdout, /From 2001:db8:a::1 icmp_seq=1 Packet too big: mtu=1280/);
+    assert.match(r.stdout, /3 packets transmitted, 2 received/, 'the next ones go as fragments that fit');
+    assert.match(sh('ip', ['-n', A, '-6', 'route', 'get', '2001:db8:b::2']).stdout, /mtu 1280/);
+    await lab.ok(['R6', 'ifconfig', t1, 'mtu', '1500']);
+  });
+
   test('a static route with route -6 add reaches a prefix behind B; netstat -rn lists it', async () => {
     const before = lab.inNs(A, ['ping', '-6', '-c', '1', '-W', '1', '2001:db8:c::2'], { allowFail: true });
     assert.notEqual(before.code, 0);
