@@ -1,14 +1,14 @@
 /**
  * IPv6 forwarding (FreeBSD's ip6_forward.c), with net.inet6.ip6.forwarding
- * on: hop limit, scope (RFC 4007: link-local packets never leave their
- * link), route lookup and path MTU, each refusal answered with its ICMPv6
+ * on: hop-by-hop options, scope (RFC 4007: link-local packets never leave
+ * their link), hop limit, route lookup and path MTU, each refusal answered with its ICMPv6
  * error (rate-limited by icmp6Error). The packet leaves from the bytes it
  * arrived in.
  */
 
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
-import { ICMP6_DST_UNREACH, ICMP6_TIME_EXCEED, ICMP6_TYPE } from '../wire/icmp6.js';
+import { ICMP6_DST_UNREACH, ICMP6_PARAMPROB, ICMP6_TIME_EXCEED, ICMP6_TYPE } from '../wire/icmp6.js';
 import { IP6_DST_OFF, IP6_SRC_OFF, in6IsLinkLocal } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { icmp6Error } from './icmp6.js';
@@ -25,6 +25,15 @@ export function ip6Forward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
     st.cantforward++;
     st.badscope++;
     if (!in6IsLinkLocal(buf, d)) icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.DST_UNREACH, ICMP6_DST_UNREACH.BEYONDSCOPE, 0);
+    return;
+  }
+  // Hop-by-hop options are for every node on the path (RFC 8200 4.3).
+  const w = im.ip6Views.walk;
+  const hbh = w.hopByHop(buf, off, ip6Len, false);
+  if (hbh !== 'ok') {
+    st.badoptions++;
+    if (hbh === 'badoptcode2') icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PARAM_PROB, ICMP6_PARAMPROB.OPTION, w.pointer);
+    else if (hbh === 'badoptions') icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PARAM_PROB, ICMP6_PARAMPROB.HEADER, w.pointer);
     return;
   }
   const hlim = buf[off + 7]!;

@@ -222,6 +222,20 @@ test('the extension-header walk: hop-by-hop, destination options, fragment, rout
   assert.equal(w.hoff, IP6_HDR_LEN + 8);
 });
 
+test('a router looks at hop-by-hop options only', () => {
+  const w = new Ip6ExtWalk();
+  // An unknown option that asks for a parameter problem in the hop-by-hop header: refused.
+  const bad = withExt(IPPROTO6.HOPOPTS, [43, 0, 0x9e, 2, 0, 0, 1, 0, 58, 2, 0, 1, 0, 0, 0, 0, ...new Array<number>(16).fill(0)]);
+  assert.equal(w.hopByHop(bad, 0, bad.length, false), 'badoptcode2');
+  assert.equal(w.pointer, IP6_HDR_LEN + 2);
+  // A routing header with segments left behind good hop-by-hop options: not the router's business.
+  const rh = withExt(IPPROTO6.HOPOPTS, [43, 0, 5, 2, 0, 0, 1, 0, 58, 2, 0, 1, 0, 0, 0, 0, ...new Array<number>(16).fill(0)]);
+  assert.equal(w.hopByHop(rh, 0, rh.length, false), 'ok');
+  assert.equal(w.walk(rh, 0, rh.length, false), 'rthdr0');
+  const none = withExt(58, []);
+  assert.equal(w.hopByHop(none, 0, none.length, false), 'ok');
+});
+
 test('a chain of extension headers longer than the walk follows stops as toomany', () => {
   const ext: number[] = [];
   for (let i = 0; i < 20; i++) ext.push(60, 0, 1, 4, 0, 0, 0, 0);

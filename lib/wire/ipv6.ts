@@ -274,6 +274,21 @@ export class Ip6ExtWalk {
     }
   }
 
+  /**
+   * Only the hop-by-hop options header, which every node on the path
+   * examines (RFC 8200 4.3): what a router checks before forwarding. 'ok'
+   * when the packet has none.
+   */
+  hopByHop(buf: Uint8Array, off: number, len: number, dstMulticast: boolean): Ip6ExtFault {
+    if (buf[off + F.NXT] !== IPPROTO6.HOPOPTS) return 'ok';
+    const p = off + IP6_HDR_LEN;
+    const end = off + len;
+    if (p + 2 > end) return 'tooshort';
+    const hl = (buf[p + 1]! + 1) << 3;
+    if (p + hl > end) return 'tooshort';
+    return this.options(buf, off, p, hl, dstMulticast);
+  }
+
   /** The TLV options of a hop-by-hop or destination options header at buf[h, h+hl). */
   private options(buf: Uint8Array, off: number, h: number, hl: number, dstMulticast: boolean): Ip6ExtFault {
     const end = h + hl;
