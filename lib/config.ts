@@ -34,6 +34,7 @@ import { RTF } from './netinet/route.js';
 import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
+import { parseIp6Cidr } from './wire/ipv6.js';
 
 export { CONFIG_VERSION, ConfigError } from './config_check.js';
 
@@ -51,6 +52,8 @@ export interface InterfaceConfig {
   mac: string;
   /** `A.B.C.D/LEN`, first is the primary address. */
   addrs: string[];
+  /** inet6 addresses as `ADDR/LEN`, the link-local one made from the MAC left out (absent in older files). */
+  inet6?: string[];
   /** The interface index, kept across restarts (the file may leave it out). */
   index?: number;
   /** bridge: member interfaces (same image), span ports, table size and entry lifetime. */
@@ -77,6 +80,8 @@ export interface ImageConfig {
   loIndex?: number;
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
+  /** Static IPv6 routes (absent in older files and when there are none). */
+  routes6?: Array<{ dst: string; gateway?: string; interface: string }>;
   arp: Array<{ ip: string; mac: string }>;
   /** Values that differ from the defaults; names for sysctls with named values. */
   sysctl: Record<string, number | string>;
@@ -120,6 +125,8 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
     addrs: i.inet.map((a) => `${a.address}/${a.prefixLen}`),
     index: i.index,
   };
+  const v6 = i.inet6.filter((a) => !a.auto).map((a) => `${a.address.split('%')[0]}/${a.prefixLen}`);
+  if (v6.length > 0) c.inet6 = v6;
   const { hostif, adopted, peer, peerImage } = i.link;
   if (typeof hostif === 'string') c.hostif = hostif;
   if (adopted === true) c.adopted = true;
@@ -169,6 +176,8 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
       .map((n) => ({ ip: ip4ToString(n.ip), mac: macToString(n.mac!) })),
     sysctl,
   };
+  const routes6 = ctl.inet6.staticRoutes();
+  if (routes6.length > 0) ic.routes6 = routes6;
   const cpu = ctl.cpu;
   if (cpu.weight !== CPU_WEIGHT_DEFAULT || cpu.max !== CPU_MAX_DEFAULT) ic.cpu = { weight: cpu.weight, max: cpu.max };
   for (const sec of sections) {
@@ -295,8 +304,29 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
         });
       });
     }
+    for (const fc of ic.interfaces ?? []) {
+      if (!ctl.interfaces.has(fc.name)) continue;
+      for (const text of fc.inet6 ?? []) {
+        attempt(`image ${ic.name} ${fc.name} inet6 ${text}`, () => {
+          const c = parseIp6Cidr(str(text, 'address'));
+          if (c === undefined || c.prefixLen === undefined) throw new Error(`bad inet6 address ${text}`);
+          ctl.inet6.addAddress(fc.name, c.addr, c.prefixLen);
+        });
+      }
+    }
     for (const rc of ic.routes ?? []) {
       attempt(`image ${ic.name} route ${rc.dst}`, () => restoreRoute(im, rc));
+    }
+    for (const rc of ic.routes6 ?? []) {
+      attempt(`image ${ic.name} route6 ${rc.dst}`, () => {
+        const d = parseIp6Cidr(str(rc.dst, 'dst'));
+        if (d === undefined || d.prefixLen === undefined) throw new Error(`bad IPv6 prefix ${rc.dst}`);
+        if (ctl.inet6.getRoute(d.addr, d.prefixLen) !== undefined) return;
+        if (rc.gateway === undefined) return ctl.inet6.addRoute(d.addr, d.prefixLen, { interface: rc.interface });
+        const g = parseIp6Cidr(rc.gateway);
+        if (g === undefined) throw new Error(`bad IPv6 gateway ${rc.gateway}`);
+        ctl.inet6.addRoute(d.addr, d.prefixLen, g.zone !== undefined ? { gateway: g.addr, zone: g.zone } : { gateway: g.addr });
+      });
     }
     for (const ac of ic.arp ?? []) {
       attempt(`image ${ic.name} arp ${ac.ip}`, () => {

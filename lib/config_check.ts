@@ -19,6 +19,7 @@
  * loosely: a key a newer daemon wrote must not make it throw the state away.
  */
 
+import { parseIp6Cidr } from './wire/ipv6.js';
 import { IFNAME_RE, HOST_IFNAME_RE, IMAGE_NAME_RE } from './image.js';
 import { parseRule } from './ipfw/parse.js';
 import { CPU_WEIGHT_MAX } from './sched.js';
@@ -74,8 +75,8 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
   for (const k of Object.keys(o)) if (!known.includes(k)) bad(`${path}.${k}`, `unknown key; known here: ${known.join(', ')}`);
 }
 
-const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'arp', 'sysctl', 'cpu'];
-const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev'];
+const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'routes6', 'arp', 'sysctl', 'cpu'];
+const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
 /**
@@ -152,6 +153,7 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
   }
   const ic: ConfigDocument['images'][number] = { name, interfaces, routes, arp, sysctl };
   if (o['loIndex'] !== undefined) ic.loIndex = int(o['loIndex'], `${at}.loIndex`, 1, 0x7fffffff);
+  if (o['routes6'] !== undefined) ic.routes6 = list(o['routes6'], `${at}.routes6`).map((r, j) => checkRoute6(r, `${at}.routes6[${j}]`, opts.strict));
   if (o['cpu'] !== undefined) {
     const c = obj(o['cpu'], `${at}.cpu`);
     if (opts.strict) onlyKeys(c, `${at}.cpu`, ['weight', 'max']);
@@ -214,6 +216,7 @@ function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfi
     fc.peer = { image: str(p['image'], `${at}.peer.image`), name: str(p['name'], `${at}.peer.name`) };
   }
   if (o['index'] !== undefined) fc.index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
+  if (o['inet6'] !== undefined) fc.inet6 = checkInet6(o['inet6'], `${at}.inet6`);
   checkLinkKeys(o, fc, at, strict);
   return fc;
 }
@@ -242,6 +245,34 @@ function checkLinkKeys(o: Record<string, unknown>, fc: InterfaceConfig, at: stri
       fc.vlandev = d;
     }
   } else if (strict && vlanKeys.length > 0) bad(`${at}.${vlanKeys[0]}`, `only a vlan has ${vlanKeys[0]}, this is a ${fc.kind}`);
+}
+
+/** A static IPv6 route: `dst` ADDR/LEN, a `gateway` (ADDR, or ADDR%IF when link-local) or an `interface`. */
+function checkRoute6(r: unknown, at: string, strict: boolean): { dst: string; gateway?: string; interface: string } {
+  const o = obj(r, at);
+  if (strict) onlyKeys(o, at, ['dst', 'gateway', 'interface']);
+  const dst = str(o['dst'], `${at}.dst`);
+  const d = parseIp6Cidr(dst);
+  if (d === undefined || d.prefixLen === undefined || d.zone !== undefined) bad(`${at}.dst`, `'${dst}' is not an IPv6 prefix like 2001:db8::/48`);
+  const rc: { dst: string; gateway?: string; interface: string } = { dst, interface: str(o['interface'], `${at}.interface`) };
+  if (o['gateway'] !== undefined) {
+    const g = str(o['gateway'], `${at}.gateway`);
+    const gw = parseIp6Cidr(g);
+    if (gw === undefined || gw.prefixLen !== undefined) bad(`${at}.gateway`, `'${g}' is not an IPv6 address (ADDR, or ADDR%IF when link-local)`);
+    rc.gateway = g;
+  }
+  return rc;
+}
+
+/** inet6 addresses: `ADDR/LEN` strings (a string or a list). */
+function checkInet6(v: unknown, at: string): string[] {
+  const raw = typeof v === 'string' ? [v] : list(v, at);
+  return raw.map((a, k) => {
+    const p = typeof v === 'string' ? at : `${at}[${k}]`;
+    const c = typeof a === 'string' ? parseIp6Cidr(a) : undefined;
+    if (typeof a !== 'string' || c === undefined || c.prefixLen === undefined || c.zone !== undefined) bad(p, `${JSON.stringify(a)} is not an IPv6 address with a prefix length, like 2001:db8::1/64`);
+    return a;
+  });
 }
 
 function checkRoute(r: unknown, at: string, ifs: InterfaceConfig[], strict: boolean): RouteConfig {

@@ -9,6 +9,8 @@ import { VlanDriver } from './net/if_vlan.js';
 import { inAddAddress } from './netinet/in.js';
 import { VlanFrame, parseVlan } from './wire/vlan.js';
 import { VnetHdr } from './wire/vnet.js';
+import { fuzzCodecs6, fuzzInput6 } from './testing/fuzz6.js';
+import { nd6MaxEntries } from './netinet6/ip6_var.js';
 import { arpMaxEntries } from './netinet/if_ether.js';
 import { ipMaxFragPackets } from './netinet/ip_var.js';
 
@@ -18,6 +20,11 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 20261125);
 
 test(`codec views never throw on hostile bytes (seed ${SEED})`, () => {
   const n = fuzzCodecs(new Rng(SEED), Infinity, performance.now() + MS);
+  assert.ok(n > 1000, `only ${n} buffers tried`);
+});
+
+test(`IPv6 codec views and the extension-header walk never throw on hostile bytes (seed ${SEED})`, () => {
+  const n = fuzzCodecs6(new Rng(SEED), Infinity, performance.now() + MS / 2);
   assert.ok(n > 1000, `only ${n} buffers tried`);
 });
 
@@ -34,6 +41,20 @@ test(`the image input path survives hostile frames with bounded state (seed ${SE
   assert.ok(st.badsum + st.badhlen + st.badlen + st.tooshort + st.toosmall + st.badvers > 0, 'malformed IPv4 was counted');
   assert.ok(im.arpstat.badformat > 0, 'malformed ARP was counted');
   assert.ok(st.forward > 0 && st.delivered > 0, 'good traffic kept flowing');
+});
+
+test(`the image's IPv6 input survives hostile frames with bounded state (seed ${SEED})`, () => {
+  const t = inputTarget();
+  const n = fuzzInput6(t, new Rng(SEED), Infinity, performance.now() + MS / 2);
+  assert.ok(n > 1000, `only ${n} frames fed`);
+  const { im } = t;
+  assert.ok(im.nd6.size <= im.sysctl.get(nd6MaxEntries), `ND entries ${im.nd6.size}`);
+  const st = im.ip6stat;
+  assert.ok(st.tooshort + st.toosmall + st.badvers + st.badscope + st.badoptions > 0, 'malformed IPv6 was counted');
+  assert.ok(im.icmp6stat.checksum > 0, 'bad ICMPv6 checksums were counted');
+  assert.ok(im.icmp6stat.badns + im.icmp6stat.badna > 0, 'invalid ND was counted');
+  assert.ok(st.delivered > 0 && im.icmp6stat.reflect > 0, 'echo requests were answered');
+  assert.ok(st.forward > 0, 'IPv6 was forwarded');
 });
 
 test('the same seed gives the same run', () => {

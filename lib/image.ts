@@ -40,6 +40,12 @@ import { UdpViews, udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/
 import { tcpCtlInput, tcpDestroy, tcpInit, tcpInput, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
 import type { PcbTable } from './socket/in_pcb.js';
 import { SysctlValues } from './sysctl.js';
+import { In6State, in6IfUp, in6PurgeInterface } from './netinet6/in6.js';
+import { Icmp6State } from './netinet6/icmp6.js';
+import { ip6Destroy, ip6Init } from './netinet6/ip6_input.js';
+import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
+import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
+import { Route6Table } from './netinet6/route6.js';
 import type { Mac } from './wire/ethernet.js';
 import { IPPROTO } from './wire/ipv4.js';
 import { VnetHdr } from './wire/vnet.js';
@@ -56,8 +62,10 @@ interface Subsystem {
 const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'inet', init: ipInit, destroy: () => {} },
   { name: 'loopback', init: (im) => im.attachLoopback(), destroy: () => {} },
+  { name: 'inet6', init: ip6Init, destroy: ip6Destroy },
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'vlan', init: vlanInit, destroy: () => {} },
+  { name: 'nd6', init: nd6Init, destroy: nd6Destroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
@@ -98,6 +106,14 @@ export class Image implements Vnet {
   /** EtherType table and IP protocol switch, filled by the subsystems' init. */
   readonly protosw = new ProtoSwitch();
   readonly ipViews = new IpViews();
+  readonly ip6stat = ip6Stats.create();
+  readonly icmp6stat = icmp6Stats.create();
+  readonly ip6Views = new Ip6Views();
+  /** inet6 addresses, routes, neighbour cache and ICMPv6 state (lib/netinet6). */
+  readonly in6 = new In6State();
+  readonly route6 = new Route6Table();
+  readonly nd6 = new Nd6Table();
+  readonly icmp6 = new Icmp6State();
   readonly udpViews = new UdpViews();
 
   readonly ifnets = new Map<string, Ifnet>();
@@ -229,6 +245,7 @@ export class Image implements Vnet {
     if (up) ifp.flags |= IFF.UP | IFF.RUNNING;
     else ifp.flags &= ~IFF.UP;
     ifp.changedAt = this.platform.wallNow();
+    if (up) in6IfUp(this, ifp);
   }
 
   setMtu(ifp: Ifnet, mtu: number): void {
@@ -364,10 +381,12 @@ export class Registry {
     if (to !== this.default) this.checkRoom(to, 1); // the default image takes back whatever comes home
     ifReleaseLinks(ifp, true);
     inPurgeInterface(from, ifp);
+    in6PurgeInterface(from, ifp);
     from.ifnets.delete(ifp.name);
     ifp.name = name;
     ifp.owner = to;
     to.ifnets.set(name, ifp);
+    if (ifp.up) in6IfUp(to, ifp);
     this.log.info({ ifname: name, from: from.name, to: to.name }, 'interface moved');
   }
 
@@ -486,6 +505,7 @@ export class Registry {
   private detach(im: Image, ifp: Ifnet): void {
     ifReleaseLinks(ifp, false);
     inPurgeInterface(im, ifp);
+    in6PurgeInterface(im, ifp);
     im.ifnets.delete(ifp.name);
     ifp.flags &= ~(IFF.UP | IFF.RUNNING);
     try {

@@ -107,15 +107,20 @@ test('ifconfig shows an interface in FreeBSD layout', async () => {
     'epair0a: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500\n' +
       '\tether 02:00:7f:ff:ff:0a\n' +
       '\tinet 10.1.0.1 netmask 0xffffff00 broadcast 10.1.0.255\n' +
+      '\tinet6 fe80::7fff:feff:ff0a%epair0a prefixlen 64 tentative scopeid 0x4\n' +
       '\tgroups: epair\n' +
       '\tmedia: Ethernet 10Gbase-T (10Gbase-T <full-duplex>)\n' +
-      '\tstatus: active\n',
+      '\tstatus: active\n' +
+      '\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n',
   );
   assert.equal(
     await ok(reg, r, 'ifconfig lo0'),
     'lo0: flags=1008049<UP,LOOPBACK,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 16384\n' +
       '\tinet 127.0.0.1 netmask 0xff000000\n' +
-      '\tgroups: lo\n',
+      '\tinet6 ::1 prefixlen 128\n' +
+      '\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x2\n' +
+      '\tgroups: lo\n' +
+      '\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n',
   );
 });
 
@@ -144,7 +149,7 @@ test('ifconfig alias, -alias, netmask forms and delete', async () => {
   assert.doesNotMatch(s, /10\.9\.0\.1|10\.8\.0\.1/);
   // Without alias the first address is replaced.
   await ok(reg, r, 'ifconfig epair0a inet 10.1.0.3/25');
-  assert.match(await ok(reg, r, 'ifconfig epair0a'), /\tinet 10\.1\.0\.3 netmask 0xffffff80 broadcast 10\.1\.0\.127\n\tgroups/);
+  assert.match(await ok(reg, r, 'ifconfig epair0a'), /\tinet 10\.1\.0\.3 netmask 0xffffff80 broadcast 10\.1\.0\.127\n\tinet6 [^\n]+\n\tgroups/);
   // An alias that is already there is EEXIST, as SIOCAIFADDR says; nothing changes.
   await ok(reg, r, 'ifconfig epair0a inet 10.9.0.1/16 alias');
   assert.deepEqual(await run(reg, r, 'ifconfig epair0a inet 10.9.0.1/16 alias'.split(' ')), {
@@ -216,9 +221,11 @@ test('ifconfig tap create binds a host device and shows it', async () => {
     'tap1: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500\n' +
       '\tether 58:9c:fc:7f:ff:ff\n' +
       '\tinet 10.5.0.1 netmask 0xffffff00 broadcast 10.5.0.255\n' +
+      '\tinet6 fe80::5a9c:fcff:fe7f:ffff%tap1 prefixlen 64 tentative scopeid 0x7\n' +
       '\tgroups: tap\n' +
       '\tmedia: Ethernet 1000baseT <full-duplex>\n' +
       '\tstatus: active\n' +
+      '\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n' +
       '\thostif: vtap9\n',
   );
   const noTap = new Registry({ platform: new ManualPlatform(), log: silentLogger });
@@ -243,7 +250,7 @@ test('ifconfig rejects bad input with one line and the right status', async () =
     ['ifconfig epair0a vnet A up', 64, /^ifconfig: vnet cannot be combined/],
     ['ifconfig epair0a name Bad!', 1, /^ifconfig: invalid interface name 'Bad!'/],
     ['ifconfig gif create', 1, /^ifconfig: gif: cannot create interfaces of this kind/],
-    ['ifconfig epair0a inet6 fe80::1', 64, /^ifconfig: inet6: IPv6 is not available in this image yet\n$/],
+    ['ifconfig epair0a inet6 fe80::zz', 64, /^ifconfig: fe80::zz: bad value; give an IPv6 address like 2001:db8::1\/64/],
     ['ifconfig -x', 64, /^ifconfig: illegal option -- x/],
     ['ifconfig epair0a 10.2.0.1/24 alias 10.3.0.1', 64, /^ifconfig: 10\.3\.0\.1: unknown parameter/],
     ['ifconfig epair0a 10.7.0.1/24 delete', 1, /^ifconfig: 10\.7\.0\.1 is not configured on epair0a\n$/],
@@ -256,7 +263,7 @@ test('ifconfig rejects bad input with one line and the right status', async () =
     assert.equal(res.out, '', line);
   }
   // Nothing was half-applied.
-  assert.match(await ok(reg, r, 'ifconfig epair0a'), /mtu 1500\n\tether [^\n]+\n\tinet 10\.1\.0\.1 netmask 0xffffff00 broadcast 10\.1\.0\.255\n\tgroups/);
+  assert.match(await ok(reg, r, 'ifconfig epair0a'), /mtu 1500\n\tether [^\n]+\n\tinet 10\.1\.0\.1 netmask 0xffffff00 broadcast 10\.1\.0\.255\n\tinet6 [^\n]+\n\tgroups/);
 });
 
 test('ifconfig --json prints one document', async () => {
@@ -293,7 +300,15 @@ test('route add, netstat -rn, route get and delete', async () => {
       '10.4.0.9           10.1.0.2           UGHS        epair0a\n' +
       '10.5.0.0/16        link#4             US          epair0a\n' +
       '10.66.0.0/16       127.0.0.1          UGSB            lo0\n' +
-      '127.0.0.1          link#2             UH              lo0\n',
+      '127.0.0.1          link#2             UH              lo0\n' +
+      '\n' +
+      'Internet6:\n' +
+      'Destination                       Gateway                       Flags         Netif Expire\n' +
+      '::1                               link#2                        UHS             lo0\n' +
+      'fe80::%epair0a/64                 link#4                        U           epair0a\n' +
+      'fe80::%lo0/64                     link#2                        U               lo0\n' +
+      'fe80::1%lo0                       link#2                        UHS             lo0\n' +
+      'fe80::7fff:feff:ff0a%epair0a      link#2                        UHS             lo0\n',
   );
   // Without -n, 127.0.0.1 is localhost.
   assert.match(await ok(reg, r, 'netstat -r'), /\nlocalhost          link#2             UH              lo0\n/);

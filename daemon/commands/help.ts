@@ -20,8 +20,9 @@ Discard service (RFC 863) on TCP and UDP port 9 of the image.`,
 Echo service (RFC 862) on TCP and UDP port 7 of the image.`,
   httpd: `usage: httpd [-p port] -r docroot [-v]
 A small static HTTP/1.1 server for labs: serves the files under docroot.`,
-  ifconfig: `usage: ifconfig [-a | -l] [-u] [-d] [inet | ether]
+  ifconfig: `usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether]
        ifconfig IF [inet] [ADDR[/LEN]] [netmask MASK] [broadcast ADDR] [alias | -alias]
+       ifconfig IF inet6 ADDR[/LEN] [prefixlen LEN] [alias | -alias]
                    [up | down] [mtu N] [name NEWNAME] [lladdr MAC] [arp | -arp]
        ifconfig IF vnet IMAGE | ifconfig IF -vnet IMAGE | ifconfig IF destroy
        ifconfig epair[N] create | ifconfig tap[N] create [hostname HOSTIF]
@@ -48,12 +49,19 @@ Print the output kept for a background process (vimage -b) of this image.`,
           [-s source] [-w timeout] [destination] [port]
 Arbitrary TCP and UDP connections and listens (FreeBSD nc(1)).`,
   netstat: `usage: netstat [-46aLnW] [-f inet] [-p tcp|udp]
-       netstat -r [-46nW] [-f inet]
+       netstat -r [-46nW] [-f inet|inet6]
        netstat -i [-bdn] [-f inet|link] [-I IF]
-       netstat -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]
+       netstat -s [-s] [-z] [-46] [-p tcp|udp|ip|icmp|arp|ip6|icmp6]
 Sockets, routes, interfaces and protocol statistics of the image (FreeBSD netstat(1)).`,
+  ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c
+       ndp -d hostname | ndp -i interface | ndp -s nodename etheraddr
+Show and change the image's IPv6 neighbor cache (FreeBSD ndp(8)).`,
+  ping6: `usage: ping6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
+             [-t timeout] [-W waittime] host[%IF]
+Send ICMPv6 echo requests from the image (FreeBSD ping -6); link-local hosts take %IF.`,
   ping: `usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize]
             [-t timeout] [-W waittime] host
+       ping -6 [options as ping6] host
 Send ICMP echo requests from the image (FreeBSD ping(8)).`,
   ps: `usage: ps [-aux]
 List the processes of this image (FreeBSD ps(1)).`,

@@ -11,6 +11,7 @@
 import { E, IFF, classfulLen, fail, type InterfaceInfo, type InterfaceOp } from '../../lib/control/index.js';
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
 import { parseMac } from '../../lib/wire/ethernet.js';
+import { parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
 import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
@@ -30,6 +31,7 @@ function formatStatus(f: InterfaceInfo): string {
     if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
     s += '\n';
   }
+  s += formatInet6(f);
   s += bridgeStatus(f);
   s += `\tgroups: ${f.groups.join(' ')}\n`;
   s += vlanStatus(f);
@@ -37,7 +39,20 @@ function formatStatus(f: InterfaceInfo): string {
     s += `\tmedia: ${f.media}\n`;
     s += `\tstatus: ${f.status}\n`;
   }
+  s += `\tnd6 options=${f.nd6.options.toString(16)}<${f.nd6.optionNames.join(',')}>\n`;
   if (typeof f.link['hostif'] === 'string') s += `\thostif: ${f.link['hostif']}\n`;
+  return s;
+}
+
+/** FreeBSD 14's inet6 lines: `inet6 ADDR[%IF] prefixlen N [flags] [scopeid 0xI]`. */
+function formatInet6(f: InterfaceInfo): string {
+  let s = '';
+  for (const a of f.inet6) {
+    s += `\tinet6 ${a.address} prefixlen ${a.prefixLen}`;
+    for (const fl of a.flags) s += ` ${fl}`;
+    if (a.scopeId !== undefined) s += ` scopeid 0x${a.scopeId.toString(16)}`;
+    s += '\n';
+  }
   return s;
 }
 
@@ -51,6 +66,10 @@ type Op = InterfaceOp;
 
 interface Plan {
   ops: Op[];
+  /** `inet6` was given: the address is an IPv6 one. */
+  inet6?: boolean;
+  addr6?: In6Addr;
+  zone6?: string;
   addr?: number;
   prefixLen?: number;
   broadcast?: number;
@@ -118,7 +137,16 @@ function parsePlan(args: readonly string[]): Plan | string {
       case 'inet':
         break;
       case 'inet6':
-        return 'inet6: IPv6 is not available in this image yet';
+        p.inet6 = true;
+        break;
+      case 'prefixlen': {
+        const e = need(i, 'length (e.g. prefixlen 64)');
+        if (e !== undefined) return e;
+        const t = args[++i]!;
+        if (!/^\d{1,3}$/.test(t) || Number(t) > 128) return `prefixlen ${t}: bad value; give 0 to 128`;
+        p.prefixLen = Number(t);
+        break;
+      }
       case 'netmask': {
         const e = need(i, 'mask (e.g. netmask 255.255.255.0 or 0xffffff00)');
         if (e !== undefined) return e;
@@ -175,6 +203,15 @@ function parsePlan(args: readonly string[]): Plan | string {
         break;
       }
       default: {
+        if (p.inet6 === true) {
+          if (p.addr6 !== undefined) return `${a}: unknown parameter`;
+          const c = parseIp6Cidr(a);
+          if (c === undefined) return `${a}: bad value; give an IPv6 address like 2001:db8::1/64 or a parameter (prefixlen, alias, -alias)`;
+          p.addr6 = c.addr;
+          if (c.zone !== undefined) p.zone6 = c.zone;
+          if (c.prefixLen !== undefined) p.prefixLen = c.prefixLen;
+          break;
+        }
         if (p.addr !== undefined) return `${a}: unknown parameter (a destination address needs a point-to-point interface)`;
         const slash = a.indexOf('/');
         const addr = parseIp4(slash < 0 ? a : a.slice(0, slash));
@@ -196,7 +233,8 @@ function parsePlan(args: readonly string[]): Plan | string {
     return 'vnet cannot be combined with other parameters; configure the interface inside the target image';
   }
   if (p.hostname !== undefined && !p.create) return 'hostname is only valid with create (ifconfig tap create hostname HOSTIF)';
-  if (p.alias && p.addr === undefined) return 'alias: give the address to add, e.g. ifconfig IF inet 10.0.0.2/24 alias';
+  if (p.inet6 === true && p.remove && p.addr6 === undefined) return '-alias: give the inet6 address to remove, e.g. ifconfig IF inet6 2001:db8::1 -alias';
+  if (p.alias && p.addr === undefined && p.addr6 === undefined) return 'alias: give the address to add, e.g. ifconfig IF inet 10.0.0.2/24 alias';
   return p;
 }
 
@@ -239,21 +277,22 @@ const ifconfig: Command = async (ctx) => {
       else if (c === 'l') names = true;
       else if (c === 'u') onlyUp = true;
       else if (c === 'd') onlyDown = true;
-      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [inet | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
     }
   }
   const operands = args.slice(i);
 
-  if (all || names || operands.length === 0 || (operands.length === 1 && (operands[0] === 'inet' || operands[0] === 'ether'))) {
+  if (all || names || operands.length === 0 || (operands.length === 1 && (operands[0] === 'inet' || operands[0] === 'inet6' || operands[0] === 'ether'))) {
     const af = operands[0];
-    if (operands.length > 1 || (af !== undefined && af !== 'inet' && af !== 'ether')) {
-      return usageError(ctx, CMD, `-${names ? 'l' : 'a'} takes at most an address family (inet or ether), not '${operands.join(' ')}'`);
+    if (operands.length > 1 || (af !== undefined && af !== 'inet' && af !== 'inet6' && af !== 'ether')) {
+      return usageError(ctx, CMD, `-${names ? 'l' : 'a'} takes at most an address family (inet, inet6 or ether), not '${operands.join(' ')}'`);
     }
     const list = ctx.image.interfaces.list().filter(
       (f) =>
         (!onlyUp || (f.flags & IFF.UP) !== 0) &&
         (!onlyDown || (f.flags & IFF.UP) === 0) &&
         (af !== 'inet' || f.inet.length > 0) &&
+        (af !== 'inet6' || f.inet6.length > 0) &&
         (af !== 'ether' || hasLinkAddress(f)),
     );
     if (names) {
@@ -288,7 +327,8 @@ const ifconfig: Command = async (ctx) => {
     return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
   }
 
-  if (rest.length === 0 || (rest.length === 1 && rest[0] === 'inet')) return show(ctx, [ifs.get(name)]);
+  if (rest.length === 0 || (rest.length === 1 && (rest[0] === 'inet' || rest[0] === 'inet6'))) return show(ctx, [ifs.get(name)]);
+  if (plan.zone6 !== undefined && plan.zone6 !== name) return usageError(ctx, CMD, `${plan.zone6}: the zone of the address must be the interface, ${name}`);
 
   return guarded(ctx, CMD, () => {
     if (plan.destroy) {
@@ -302,7 +342,10 @@ const ifconfig: Command = async (ctx) => {
     const renamed = plan.ops.some((op) => op.kind === 'name');
     name = ifs.configure(name, plan.ops);
     if (renamed) printName = name;
-    if (plan.remove) {
+    if (plan.inet6 === true) {
+      if (plan.remove) ctx.image.inet6.deleteAddress(name, plan.addr6!);
+      else if (plan.addr6 !== undefined) ctx.image.inet6.addAddress(name, plan.addr6, plan.prefixLen ?? 64);
+    } else if (plan.remove) {
       ifs.deleteAddress(name, plan.addr);
     } else if (plan.addr !== undefined) {
       let len = plan.prefixLen;

@@ -53,7 +53,9 @@ test('ifconfig bridge create, addm, up, and the FreeBSD listing', async () => {
   const lines = out.split('\n');
   assert.match(lines[0]!, /^bridge0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500$/);
   assert.match(lines[1]!, /^\tether 58:9c:fc:[0-9a-f:]{8}$/);
-  assert.deepEqual(lines.slice(2), [
+  // The link-local address every Ethernet interface gets when it comes up (issue 13).
+  assert.match(lines[2]!, new RegExp(`^\\tinet6 fe80::[0-9a-f:]+%bridge0 prefixlen 64 tentative scopeid 0x${im.ifnet('bridge0').index.toString(16)}$`));
+  assert.deepEqual(lines.slice(3), [
     '\tid 00:00:00:00:00:00 priority 32768 hellotime 2 fwddelay 15',
     '\tmaxage 20 holdcnt 6 proto rstp maxaddr 2000 timeout 1200',
     '\troot id 00:00:00:00:00:00 priority 32768 ifcost 0 port 0',
@@ -62,6 +64,7 @@ test('ifconfig bridge create, addm, up, and the FreeBSD listing', async () => {
     '\tmember: epair0a flags=143<LEARNING,DISCOVER,AUTOEDGE,AUTOPTP>',
     `\t        ifmaxaddr 0 port ${ep.index} priority 128 path cost 2000`,
     '\tgroups: bridge',
+    '\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>',
     '',
   ]);
   assert.match(await ok(reg, im, 'ifconfig tap0'), /flags=1008902<BROADCAST,PROMISC,SIMPLEX,MULTICAST,LOWER_UP>/);
@@ -106,10 +109,12 @@ test('ifconfig vlan create vlan 10 vlandev tap0, tap0.10 create, -vlandev', asyn
     'vlan0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500\n' +
       `\tether ${tapMac}\n` +
       '\tinet 10.0.10.1 netmask 0xffffff00 broadcast 10.0.10.255\n' +
+      `\tinet6 ${linkLocal(tapMac!)}%vlan0 prefixlen 64 tentative scopeid 0x${im.ifnet('vlan0').index.toString(16)}\n` +
       '\tgroups: vlan\n' +
       '\tvlan: 10 vlanproto: 802.1q vlanpcp: 0 parent interface: tap0\n' +
       '\tmedia: Ethernet 1000baseT <full-duplex>\n' +
-      '\tstatus: active\n',
+      '\tstatus: active\n' +
+      '\tnd6 options=21<PERFORMNUD,AUTO_LINKLOCAL>\n',
   );
   assert.equal(await ok(reg, im, 'ifconfig tap0.20 create'), '');
   assert.match(await ok(reg, im, 'ifconfig tap0.20'), /vlan: 20 vlanproto: 802.1q vlanpcp: 0 parent interface: tap0/);
@@ -125,3 +130,10 @@ test('ifconfig vlan create vlan 10 vlandev tap0, tap0.10 create, -vlandev', asyn
   await ok(reg, im, 'ifconfig tap0 destroy');
   assert.match(await ok(reg, im, 'ifconfig tap0.20'), /parent interface: <none>/);
 });
+
+/** The modified EUI-64 link-local address of MAC `mac` (RFC 4291 appendix A), as ifconfig prints it. */
+function linkLocal(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  const g = [(b[0]! ^ 2) * 256 + b[1]!, b[2]! * 256 + 0xff, 0xfe00 + b[3]!, b[4]! * 256 + b[5]!];
+  return `fe80::${g.map((x) => x.toString(16)).join(':')}`;
+}

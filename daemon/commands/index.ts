@@ -10,8 +10,10 @@ import { commands as ifconfig } from './ifconfig.js';
 import { commands as ipfw } from './ipfw.js';
 import { commands as iperf3 } from './iperf3.js';
 import { commands as nc } from './nc.js';
+import { commands as ndp } from './ndp.js';
 import { commands as netstat } from './netstat.js';
 import { commands as ping } from './ping.js';
+import { commands as ping6 } from './ping6.js';
 import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
 import { commands as servers } from './servers.js';
@@ -19,7 +21,7 @@ import { commands as sysctl } from './sysctl.js';
 import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, netstat, ping, proc, route, servers, sysctl, tcpdump, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, servers, sysctl, tcpdump, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

@@ -25,6 +25,7 @@ import {
 import type { SocketRow } from '../../lib/socket/list.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
+import { route6Json, route6Rows, route6Table } from './netstat6.js';
 import { hostName } from './route.js';
 import { getopt, left, printJson, right, usageError } from './util.js';
 
@@ -61,10 +62,12 @@ const WID_FLAGS = 6;
 const WID_IF = 12;
 const WID_EXPIRE = 6;
 
-function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): number {
-  const routes = ctx.image.routes.list();
+function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean, af?: string): number {
+  const routes = af === 'inet6' ? [] : ctx.image.routes.list();
+  const v6 = af === 'inet' ? undefined : route6Rows(ctx);
   if (ctx.json) {
     printJson(ctx, {
+      ...(v6 !== undefined ? { routes6: route6Json(v6) } : {}),
       routes: routes.map((r) => ({
         destination: destName(r, true),
         prefixLen: r.prefixLen,
@@ -77,13 +80,15 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean): numbe
     });
     return EX_OK;
   }
-  let s = 'Routing tables\n\nInternet:\n';
-  s += `${left('Destination', WID_DST)} ${left('Gateway', WID_GW)} ${left('Flags', WID_FLAGS)} ${right('Netif', WID_IF)} ${right('Expire', WID_EXPIRE)}\n`;
+  let s = 'Routing tables\n';
+  if (af !== 'inet6') s += '\nInternet:\n';
+  if (af !== 'inet6') s += `${left('Destination', WID_DST)} ${left('Gateway', WID_GW)} ${left('Flags', WID_FLAGS)} ${right('Netif', WID_IF)} ${right('Expire', WID_EXPIRE)}\n`;
   for (const r of routes) {
     const [d, p1] = column(destName(r, numeric), WID_DST, numeric || wide);
     const [g, p2] = column(gatewayName(r, numeric), WID_GW - p1, numeric || wide);
     s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.interface : r.interface.slice(0, WID_IF), WID_IF) + '\n';
   }
+  if (v6 !== undefined) s += '\nInternet6:\n' + route6Table(v6, numeric, wide);
   ctx.stdout.write(s);
   return EX_OK;
 }
@@ -234,7 +239,7 @@ function describeCount(descr: string, n: number, fixed: boolean): string {
 /** Counters FreeBSD prints with a fixed (never singular) text. */
 const FIXED: Readonly<Partial<Record<ProtocolName, ReadonlySet<string>>>> = { icmp: new Set(['bmcastecho', 'bmcasttstamp']) };
 /** Protocols FreeBSD's netstat knows that this stack does not have (yet). */
-const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'ip6', 'icmp6', 'rip6', 'ipsec6', 'pim6']);
+const NOT_YET = new Set(['sctp', 'igmp', 'pim', 'carp', 'pfsync', 'pflow', 'divert', 'ipsec', 'ah', 'esp', 'ipcomp', 'rip6', 'ipsec6', 'pim6']);
 
 function histogram(title: string, h: readonly HistogramEntry[] | undefined): string {
   let s = '';
@@ -363,6 +368,8 @@ function protoStats(p: ProtocolStats, omitZero: boolean): string {
     if (c.value !== 0 || !omitZero) s += `\t${c.value} ${describeCount(c.description, c.value, fixed?.has(k) === true)}\n`;
     if (p.protocol === 'icmp' && k === 'oldshort') s += histogram('Output', p.outputHistogram);
     if (p.protocol === 'icmp' && k === 'bmcasttstamp') s += histogram('Input', p.inputHistogram);
+    if (p.protocol === 'icmp6' && k === 'toofreq') s += histogram('Output', p.outputHistogram);
+    if (p.protocol === 'icmp6' && k === 'badlen') s += histogram('Input', p.inputHistogram);
   }
   if (p.protocol === 'icmp') s += '\tICMP address mask responses are disabled\n';
   return s;
@@ -375,7 +382,7 @@ function statistics(ctx: CommandContext, which: readonly ProtocolName[], omitZer
     const doc: Record<string, unknown> = {};
     for (const p of tables) {
       const snap: Record<string, unknown> = values(p);
-      if (p.protocol === 'icmp') {
+      if (p.protocol === 'icmp' || p.protocol === 'icmp6') {
         snap['outputHistogram'] = histJson(p.outputHistogram);
         snap['inputHistogram'] = histJson(p.inputHistogram);
       }
@@ -459,13 +466,12 @@ const netstat: Command = async (ctx) => {
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   if (g.rest.length > 0) return usageError(ctx, CMD, `unexpected argument '${g.rest[0]}'; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
-  if (has('6')) return usageError(ctx, CMD, '-6: IPv6 is not available in this image yet');
   let af = g.value.get('f');
-  if (af !== undefined) {
-    if (af === 'inet6') return usageError(ctx, CMD, '-f inet6: IPv6 is not available in this image yet');
-    if (af !== 'inet' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet or -f link`);
-  }
+  if (af !== undefined && af !== 'inet' && af !== 'inet6' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet, -f inet6 or -f link`);
   if (has('4')) af = 'inet';
+  if (has('6')) af = 'inet6';
+  // IPv6 has its routing table here; its sockets and statistics come with the transports.
+  if (af === 'inet6' && !has('r') && !has('s')) return usageError(ctx, CMD, `-${has('6') ? '6' : 'f inet6'}: IPv6 sockets are not available in this image yet; -r and -s are`);
   const numeric = has('n');
 
   if (has('s') || has('p')) {
@@ -478,6 +484,8 @@ const netstat: Command = async (ctx) => {
         return EX_UNAVAILABLE;
       } else return usageError(ctx, CMD, `unknown protocol: ${p}; use -p tcp, udp, ip, icmp or arp`);
     } else if (af === 'link') which = ['arp'];
+    else if (af === 'inet6') which = ['ip6', 'icmp6'];
+    else if (af === 'inet') which = PROTOCOL_NAMES.filter((n) => n !== 'ip6' && n !== 'icmp6');
     if (!has('s')) {
       if (p !== 'tcp' && p !== 'udp') return usageError(ctx, CMD, `-p ${p}: sockets are listed for tcp and udp; use -s -p ${p} for statistics`);
       if (has('L')) return listenQueues(ctx, numeric);
@@ -487,7 +495,7 @@ const netstat: Command = async (ctx) => {
   }
   if (has('r')) {
     if (af === 'link') return usageError(ctx, CMD, '-r -f link: there is no link-layer routing table; use -f inet');
-    return routeTable(ctx, numeric, has('W'));
+    return routeTable(ctx, numeric, has('W'), af);
   }
   if (has('i') || has('I')) {
     const only = g.value.get('I');

@@ -22,6 +22,7 @@ import { RawSocket } from '../../lib/socket/raw.js';
 import { ICMP_TYPE, ICMP_UNREACH, ICMP_TIMXCEED, emitIcmpEcho } from '../../lib/wire/icmp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
+import { ping6 } from './ping6.js';
 
 // ---------------------------------------------------------------------------
 // Small helpers shared with traceroute.ts.
@@ -280,6 +281,7 @@ function u32(b: Uint8Array, o: number): number {
 const EX_OSERR = 71;
 
 const ping: Command = (ctx: CommandContext): Promise<number> => {
+  if (ctx.argv.includes('-6')) return ping6(ctx); // FreeBSD 14: ping -6 is ping6
   const prog = ctx.argv[0] ?? 'ping';
   const o = parseArgs(ctx.argv);
   if (typeof o === 'string') {

@@ -10,6 +10,7 @@ import { RTF, VimageError, type RouteInfo, type RouteSpec, type RouteTarget } fr
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
 import { parseIntIn, printJson, right, usageError } from './util.js';
+import { route6 } from './route6.js';
 
 const CMD = 'route';
 const USAGE = 'usage: route [-nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]';
@@ -325,7 +326,7 @@ const route: Command = async (ctx) => {
       if (c === 'n') numeric = true;
       else if (c === 'q') quiet = true;
       else if (c === 'v' || c === '4') continue;
-      else if (c === '6') return usageError(ctx, CMD, '-6: IPv6 is not available in this image yet');
+      else if (c === '6') return route6(ctx);
       else return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
     }
   }

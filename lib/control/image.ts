@@ -18,6 +18,7 @@ import { RawSocket } from '../socket/raw.js';
 import { TcpListener, TcpSocket } from '../socket/tcp.js';
 import { UdpSocket } from '../socket/udp.js';
 import { FirewallControl } from './firewall.js';
+import { Inet6Control } from './inet6.js';
 import { InterfacesControl } from './interfaces.js';
 import { NeighboursControl } from './neighbours.js';
 import { RoutesControl } from './routes.js';
@@ -74,6 +75,8 @@ export class ImageControl {
   readonly stats: StatsControl;
   readonly sockets: SocketsControl;
   readonly firewall: FirewallControl;
+  /** inet6 addresses, the neighbor cache, ICMPv6 endpoints. */
+  readonly inet6: Inet6Control;
   readonly #im: Image;
 
   constructor(im: Image, reg: Registry) {
@@ -87,6 +90,7 @@ export class ImageControl {
     this.stats = new StatsControl(im);
     this.sockets = new SocketsControl(im);
     this.firewall = new FirewallControl(im);
+    this.inet6 = new Inet6Control(im);
   }
 
   get cpu(): CpuParams {

@@ -19,6 +19,7 @@ import { VlanDriver, type VlanInfo } from '../net/if_vlan.js';
 import { bridgeAddresses, configureBridge, createBridge, createVlan, setVlan, type BridgeOp } from './links.js';
 
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo };
+import { inet6Info, nd6IfInfo, type Inet6AddressInfo, type Nd6IfInfo } from './inet6.js';
 
 /** One IPv4 address of an interface, as `ifconfig --json` prints it. */
 export interface AddressInfo {
@@ -56,6 +57,9 @@ export interface InterfaceInfo {
   mtu: number;
   ether?: string;
   inet: AddressInfo[];
+  inet6: Inet6AddressInfo[];
+  /** ND options (ifconfig's `nd6 options=`) and parameters. */
+  nd6: Nd6IfInfo;
   groups: string[];
   media?: string;
   status?: 'active' | 'no carrier';
@@ -90,7 +94,7 @@ function media(ifp: Ifnet): string | undefined {
   return undefined;
 }
 
-export function interfaceInfo(ifp: Ifnet): InterfaceInfo {
+export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): InterfaceInfo {
   const up = linkUp(ifp);
   const flags = (ifp.flags | (up ? IFF.LOWER_UP : 0)) >>> 0;
   const m = media(ifp);
@@ -109,6 +113,8 @@ export function interfaceInfo(ifp: Ifnet): InterfaceInfo {
       netmask: ip4ToString(a.mask),
       ...(a.broadcast !== 0 ? { broadcast: ip4ToString(a.broadcast) } : {}),
     })),
+    inet6: inet6Info(im, ifp),
+    nd6: nd6IfInfo(im, ifp),
     groups: [ifp.kind],
     ...(m !== undefined ? { media: m, status: up ? ('active' as const) : ('no carrier' as const) } : {}),
     link: ifp.driver.describe(ifp),
@@ -149,7 +155,7 @@ export class InterfacesControl {
 
   /** Interfaces in index order (FreeBSD lists them so). */
   list(): InterfaceInfo[] {
-    return this.#sorted().map(interfaceInfo);
+    return this.#sorted().map((ifp) => interfaceInfo(ifp, this.#im));
   }
 
   #sorted(): Ifnet[] {
@@ -158,11 +164,11 @@ export class InterfacesControl {
 
   /** Interfaces with their counters, in index order (netstat -i). */
   listWithCounters(): Array<InterfaceInfo & { counters: InterfaceCounters }> {
-    return this.#sorted().map((ifp) => ({ ...interfaceInfo(ifp), counters: snapshot(ifCounters, ifp.counters) }));
+    return this.#sorted().map((ifp) => ({ ...interfaceInfo(ifp, this.#im), counters: snapshot(ifCounters, ifp.counters) }));
   }
 
   get(name: string): InterfaceInfo {
-    return interfaceInfo(this.#ifnet(name));
+    return interfaceInfo(this.#ifnet(name), this.#im);
   }
 
   has(name: string): boolean {

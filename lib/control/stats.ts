@@ -12,6 +12,8 @@ import { ICMP_MAXTYPE, ICMP_TYPE_NAMES, icmpStats } from '../netinet/ip_icmp.js'
 import { ipStats } from '../netinet/ip_var.js';
 import { TCP_STATE_NAMES, tcpStats } from '../netinet/tcp/tcp_var.js';
 import { udpStats } from '../netinet/udp_usrreq.js';
+import { icmp6Stats, ip6Stats } from '../netinet6/ip6_var.js';
+import { ICMP6_TYPE_NAMES } from '../netinet6/icmp6.js';
 import type { Stats, StatsDef } from '../stats.js';
 
 /** One counter. */
@@ -54,10 +56,12 @@ const PROTOS = {
   ip: proto(ipStats, (im) => im.ipstat),
   icmp: proto(icmpStats, (im) => im.icmpstat),
   arp: proto(arpStats, (im) => im.arpstat),
+  ip6: proto(ip6Stats, (im) => im.ip6stat),
+  icmp6: proto(icmp6Stats, (im) => im.icmp6stat),
 } as const;
 
 export type ProtocolName = keyof typeof PROTOS;
-export const PROTOCOL_NAMES: readonly ProtocolName[] = ['tcp', 'udp', 'ip', 'icmp', 'arp'];
+export const PROTOCOL_NAMES: readonly ProtocolName[] = ['tcp', 'udp', 'ip', 'icmp', 'arp', 'ip6', 'icmp6'];
 
 export function isProtocolName(p: string): p is ProtocolName {
   return Object.hasOwn(PROTOS, p);
@@ -66,6 +70,12 @@ export function isProtocolName(p: string): p is ProtocolName {
 function histogram(h: Float64Array): HistogramEntry[] {
   const out: HistogramEntry[] = [];
   for (let t = 0; t <= ICMP_MAXTYPE; t++) if (h[t]! !== 0) out.push({ type: t, name: ICMP_TYPE_NAMES[t] ?? `#${t}`, count: h[t]! });
+  return out;
+}
+
+function histogram6(h: Float64Array): HistogramEntry[] {
+  const out: HistogramEntry[] = [];
+  for (let t = 0; t < 256; t++) if (h[t]! !== 0) out.push({ type: t, name: ICMP6_TYPE_NAMES[t] ?? `#${t}`, count: h[t]! });
   return out;
 }
 
@@ -90,6 +100,10 @@ export class StatsControl {
       out.outputHistogram = histogram(im.icmp.outhist);
       out.inputHistogram = histogram(im.icmp.inhist);
     }
+    if (name === 'icmp6') {
+      out.outputHistogram = histogram6(im.icmp6.outhist);
+      out.inputHistogram = histogram6(im.icmp6.inhist);
+    }
     return out;
   }
 
@@ -101,6 +115,10 @@ export class StatsControl {
     if (name === 'icmp') {
       im.icmp.inhist.fill(0);
       im.icmp.outhist.fill(0);
+    }
+    if (name === 'icmp6') {
+      im.icmp6.inhist.fill(0);
+      im.icmp6.outhist.fill(0);
     }
   }
 }

@@ -53,6 +53,16 @@ export interface IpProtoSw {
   ctlinput?(vn: Vnet, errno: CtlErrno, mtu: number, buf: Uint8Array, q: number): void;
 }
 
+/** One IPv6 upper-layer protocol's input (FreeBSD's inet6sw pr_input). */
+export interface Ip6ProtoSw {
+  /**
+   * A valid packet for this image: IPv6 header at buf[off], the upper-layer
+   * header at buf[hoff] (past any extension headers), ip6Len bytes from off
+   * in all; `mcast` when sent to a multicast group.
+   */
+  input(vn: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void;
+}
+
 /** Most EtherTypes one image registers (IPv4, ARP; IPv6, VLAN later). */
 const MAX_ETHERTYPES = 16;
 
@@ -64,6 +74,8 @@ export class ProtoSwitch {
   etherCount = 0;
   /** Indexed by IP protocol number. */
   readonly ip: Array<IpProtoSw | null> = new Array<IpProtoSw | null>(256).fill(null);
+  /** Indexed by IPv6 next-header value (the upper layer, past extension headers). */
+  readonly ip6: Array<Ip6ProtoSw | null> = new Array<Ip6ProtoSw | null>(256).fill(null);
 
   /** The input for `type`, or null (counted noproto by the caller). */
   ether(type: number): EtherInput | null {
@@ -131,4 +143,10 @@ export function etherRegister(vn: Vnet, type: number, input: EtherInput): void {
 export function ipProtoRegister(vn: Vnet, proto: number, sw: IpProtoSw): void {
   if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new Error(`bad IP protocol number ${proto}`);
   vn.protosw.ip[proto] = sw;
+}
+
+/** Register an IPv6 upper-layer protocol (inet6sw). */
+export function ip6ProtoRegister(vn: Vnet, proto: number, sw: Ip6ProtoSw): void {
+  if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new Error(`bad IPv6 next header ${proto}`);
+  vn.protosw.ip6[proto] = sw;
 }

@@ -48,3 +48,14 @@ export function checksumAdjust(sum: number, old: number, now: number): number {
   s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
 }
+
+/**
+ * Unfolded sum of the IPv6 pseudo-header (RFC 8200 8.1): source and
+ * destination addresses read where they lie, the 32-bit upper-layer length
+ * and the next-header value. Used by ICMPv6 (where it is mandatory), UDP and TCP.
+ */
+export function pseudoHeaderSum6(b: Uint8Array, srcOff: number, dstOff: number, len: number, nxt: number): number {
+  let s = 0;
+  for (let i = 0; i < 16; i += 2) s += ((b[srcOff + i]! << 8) | b[srcOff + i + 1]!) + ((b[dstOff + i]! << 8) | b[dstOff + i + 1]!);
+  return s + (len >>> 16) + (len & 0xffff) + nxt;
+}

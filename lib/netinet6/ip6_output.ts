@@ -1,0 +1,123 @@
+/**
+ * IPv6 output (FreeBSD's ip6_output.c and nd6_output): choose the outgoing
+ * interface and next hop (the zone of a link-scoped destination, else the
+ * route table), fill in the source address when the caller left it
+ * unspecified, and hand the packet to the link: Ethernet framing with the
+ * RFC 2464 multicast mapping or neighbour resolution, or the loopback.
+ *
+ * Every packet given to this module has at least FRAME6_HEADROOM bytes free
+ * in its buffer before the IPv6 header. No fragmentation at the source yet:
+ * a packet larger than the link MTU is EMSGSIZE.
+ */
+
+import { IFF, type Ifnet } from '../net/if.js';
+import type { Vnet } from '../net/vnet.js';
+import { ETHERTYPE, ETHER_HDR_LEN, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
+import { IP6_DST_OFF, IP6_SRC_OFF, in6IsLinkLocal, in6IsMulticast, in6IsScoped, in6IsUnspecified, in6McastMac, in6Copy } from '../wire/ipv6.js';
+import type { VnetHdr } from '../wire/vnet.js';
+import { in6Local, in6SelectSource } from './in6.js';
+import { allocPacket6, type Out6Result } from './ip6_var.js';
+import { nd6Resolve } from './nd6.js';
+
+/**
+ * Frame the IPv6 packet at buf[off, off+len) for `ifp` and send it to the
+ * next hop at nh[nho]: multicast to its Ethernet group, unicast through the
+ * neighbor cache (the frame may wait there), the loopback straight back.
+ */
+export function ip6ToLink(im: Vnet, ifp: Ifnet, nh: Uint8Array, nho: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+  if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
+    const p = allocPacket6(len);
+    p.buf.set(buf.subarray(off, off + len), p.off);
+    buf = p.buf;
+    off = p.off;
+  }
+  const e = off - ETHER_HDR_LEN;
+  emitEthernetSrc(buf, e, ifp.mac, ETHERTYPE.IPV6);
+  if ((ifp.flags & IFF.LOOPBACK) !== 0) {
+    writeMac(buf, e, ifp.mac);
+  } else if (in6IsMulticast(nh, nho)) {
+    writeMac(buf, e, in6McastMac(nh, nho) as Mac);
+    ifp.counters.omcasts++;
+  } else if (nd6Resolve(im, ifp, nh, nho, buf, e, len + ETHER_HDR_LEN, meta) !== 0) {
+    return;
+  }
+  ifp.output(buf, e, len + ETHER_HDR_LEN, meta);
+}
+
+/** Send to a known link address (unicast NUD probes, which must not wait on the cache). */
+export function ip6ToMac(ifp: Ifnet, mac: Mac, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+  const e = off - ETHER_HDR_LEN;
+  emitEthernetSrc(buf, e, ifp.mac, ETHERTYPE.IPV6);
+  writeMac(buf, e, mac);
+  ifp.output(buf, e, len + ETHER_HDR_LEN, meta);
+}
+
+export interface Out6Options {
+  /** The zone of a link-scoped destination, or the interface for multicast. */
+  ifp?: Ifnet;
+}
+
+/**
+ * Output of a packet built in this image (ICMPv6, ND, ping6). The IPv6
+ * header at buf[off] is complete except that an unspecified source is
+ * filled in here (ND's DAD probes, which must go from ::, are sent through
+ * ip6ToLink directly).
+ */
+export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr, o?: Out6Options): Out6Result {
+  const st = im.ip6stat;
+  const d = off + IP6_DST_OFF;
+  let ifp: Ifnet | undefined = o?.ifp;
+  let nh = buf;
+  let nho = d;
+  const local = in6Local(im, buf, d, ifp ?? null);
+  if (local !== undefined) {
+    // One of our own addresses: through the loopback, as FreeBSD's lo0 route.
+    ifp = im.lo0;
+  } else if (in6IsScoped(buf, d)) {
+    if (ifp === undefined) {
+      st.noroute++;
+      return 'EHOSTUNREACH';
+    }
+  } else if (in6IsMulticast(buf, d)) {
+    if (ifp === undefined) {
+      st.noroute++;
+      return 'ENETUNREACH';
+    }
+  } else {
+    const rt = im.route6.lookup(buf, d);
+    if (rt === undefined) {
+      st.noroute++;
+      return 'EHOSTUNREACH';
+    }
+    rt.use++;
+    ifp = rt.ifp;
+    if (rt.gateway !== null) {
+      nh = rt.gateway;
+      nho = 0;
+    }
+  }
+  if ((ifp.flags & IFF.UP) === 0) {
+    st.odropped++;
+    return 'ENETUNREACH';
+  }
+  const s = off + IP6_SRC_OFF;
+  if (in6IsUnspecified(buf, s)) {
+    const src = in6SelectSource(im, local !== undefined ? local.ifp : ifp, buf, d);
+    if (src === undefined) {
+      st.noroute++;
+      return 'EADDRNOTAVAIL';
+    }
+    in6Copy(buf, s, src, 0);
+  } else if (in6IsLinkLocal(buf, s) && local === undefined && in6Local(im, buf, s, ifp) === undefined) {
+    // A link-local source must belong to the outgoing link (RFC 4007 9).
+    st.badscope++;
+    return 'EADDRNOTAVAIL';
+  }
+  st.localout++;
+  if (len > ifp.mtu) {
+    st.cantfrag++;
+    return 'EMSGSIZE';
+  }
+  ip6ToLink(im, ifp, nh, nho, buf, off, len, meta);
+  return 0;
+}
