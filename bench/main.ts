@@ -18,6 +18,9 @@
  * a ratio to forwarding through an image in the same run, then connections
  * per second to `httpd` in the image and the memory an open connection
  * costs. BENCH_TRANSPORT=0 skips it, BENCH_TRANSPORT=only runs only it.
+ *
+ * The scale section (bench/scale.ts) creates BENCH_IMAGES (10000) images in
+ * a vimaged of its own; BENCH_SCALE=0 skips it, BENCH_SCALE=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,6 +40,7 @@ import { silentLogger } from '../lib/log.js';
 import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
+import { scale } from './scale.js';
 
 const P = 'vbn'; // prefix of every namespace and device the bench makes
 const NS_A = `${P}A`;
@@ -358,6 +362,10 @@ async function transport(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (process.env['BENCH_SCALE'] === 'only') {
+    await scale();
+    return;
+  }
   if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
     console.error('bench: needs root and /dev/net/tun (TAP devices and network namespaces)');
     process.exit(1);
@@ -392,6 +400,7 @@ async function main(): Promise<void> {
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
   }
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_SCALE'] !== '0') await scale();
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);

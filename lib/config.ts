@@ -160,6 +160,11 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
   return ic;
 }
 
+/** One image's part of the document (the daemon's state journal saves images one at a time). */
+export function exportImageConfig(reg: Registry, im: Image): ImageConfig {
+  return imageConfig(new ImageControl(im, reg), im);
+}
+
 export function exportConfig(reg: Registry): ConfigDocument {
   return { version: CONFIG_VERSION, images: reg.list().map((im) => imageConfig(new ImageControl(im, reg), im)) };
 }

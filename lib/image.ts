@@ -267,7 +267,7 @@ export interface RegistryLimits extends ImageLimits {
   images: number;
 }
 
-export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534, sockets: 65536 };
+export const DEFAULT_LIMITS: RegistryLimits = { images: 10000, interfaces: 1024, rules: 65534, sockets: 65536 };
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {
@@ -284,6 +284,13 @@ export class Registry {
   private readonly sampler: Timer;
   private nextImageId = 0;
   private nextIfIndex = 1;
+  /**
+   * Names of images that may have changed since the state was last saved
+   * (made, destroyed, an interface moved or removed, a control surface
+   * handed out). The daemon's state journal saves these and clears the set,
+   * so a change costs the same with ten images or ten thousand.
+   */
+  readonly changed = new Set<string>();
 
   constructor(o: RegistryOptions) {
     this.platform = o.platform ?? realPlatform();
@@ -304,6 +311,15 @@ export class Registry {
 
   get default(): Image {
     return this.images.get('default')!;
+  }
+
+  /** Note that `im`'s saved configuration may be out of date (see `changed`). */
+  touch(im: Image): void {
+    this.changed.add(im.name);
+  }
+
+  get size(): number {
+    return this.images.size;
   }
 
   list(): Image[] {
@@ -328,6 +344,7 @@ export class Registry {
     if (name !== 'default' && made >= this.limits.images) fail(E.LIMIT, `cannot create image ${name}: the daemon's limit of ${this.limits.images} images is reached (limits.images in vimaged's configuration)`);
     const im = new Image(this, this.nextImageId++ as ImageId, name);
     this.images.set(name, im);
+    this.changed.add(name);
     this.log.info({ image: name, id: im.id }, 'image created');
     return im;
   }
@@ -349,6 +366,7 @@ export class Registry {
     for (const ifp of [...im.ifnets.values()]) this.detach(im, ifp);
     im.teardown();
     this.images.delete(name);
+    this.changed.add(name);
     this.log.info({ image: name }, 'image destroyed');
   }
 
@@ -365,6 +383,8 @@ export class Registry {
     ifp.name = name;
     ifp.owner = to;
     to.ifnets.set(name, ifp);
+    this.touch(from);
+    this.touch(to);
     this.log.info({ ifname: name, from: from.name, to: to.name }, 'interface moved');
   }
 
@@ -481,6 +501,7 @@ export class Registry {
   }
 
   private detach(im: Image, ifp: Ifnet): void {
+    this.touch(im);
     inPurgeInterface(im, ifp);
     im.ifnets.delete(ifp.name);
     ifp.flags &= ~(IFF.UP | IFF.RUNNING);
