@@ -37,7 +37,7 @@
  * next; it never starts silently with nothing.
  */
 
-import { closeSync, copyFileSync, existsSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, write, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { applyConfig, CONFIG_VERSION, exportImageConfig, validateConfig, type ApplyReport, type ConfigDocument } from '../lib/config.js';
@@ -47,8 +47,8 @@ import type { Logger } from '../lib/log.js';
 export const STATE_FILE = 'state.json';
 export const JOURNAL_FILE = 'state.journal';
 
-/** Snapshots smaller than this are rewritten at every commit (bytes). */
-const SMALL_SNAPSHOT = 16 * 1024;
+/** Snapshots smaller than this (a few dozen images) are rewritten at every commit (bytes). */
+const SMALL_SNAPSHOT = 4 * 1024;
 /** The journal is folded in once it is larger than the snapshot and than this (bytes). */
 const JOURNAL_MIN = 1024 * 1024;
 /** Idle compaction: this long after the last commit, and at least IDLE_FACTOR times the last compaction's duration. */
@@ -143,7 +143,10 @@ export class StateStore {
   private failing = false;
   private idleTimer: NodeJS.Timeout | null = null;
   private lastCompactMs = 0;
-  private pending: Promise<void> | null = null;
+  /** The batch being gathered: changes made from now on are in it; resolves once it is on disk. */
+  private next: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** A batch is being written (the event loop carries on meanwhile). */
+  private writing = false;
 
   constructor(
     readonly dir: string,
@@ -160,16 +163,47 @@ export class StateStore {
    * logged).
    */
   commit(): Promise<void> {
-    if (this.pending === null) {
-      this.pending = new Promise((resolve) => {
-        setImmediate(() => {
-          this.pending = null;
-          this.flush();
-          resolve();
-        });
-      });
+    if (this.next === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.next = { promise, resolve };
+      // Group commit: while one batch is being written, the next one gathers.
+      if (!this.writing) setImmediate(() => void this.writeBatch());
     }
-    return this.pending;
+    return this.next.promise;
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.next;
+    this.next = null;
+    if (batch === null) return;
+    this.writing = true;
+    try {
+      const text = this.fd === null ? null : this.prepare();
+      if (this.fd === null) this.save();
+      else if (text !== null) await this.append(this.fd, text);
+    } finally {
+      this.writing = false;
+      batch.resolve();
+      if (this.next !== null) setImmediate(() => void this.writeBatch());
+    }
+  }
+
+  /** Write and fdatasync `text` at the end of the journal without blocking the event loop. */
+  private append(fd: number, text: string): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (e: NodeJS.ErrnoException | null): void => {
+        if (e !== null) {
+          // A compaction may have replaced the journal meanwhile (it holds this batch too).
+          if (this.fd === fd) {
+            this.broken(e);
+            this.closeJournal();
+          }
+        } else if (this.fd === fd) this.written(Buffer.byteLength(text));
+        resolve();
+      };
+      write(fd, text, null, 'utf8', (e) => (e !== null ? done(e) : fdatasync(fd, done)));
+    });
   }
 
   /**
@@ -179,6 +213,30 @@ export class StateStore {
    */
   flush(): boolean {
     if (this.fd === null) return this.save();
+    const batch = this.prepare();
+    if (batch === null) return false;
+    try {
+      writeSync(this.fd, batch);
+      fdatasyncSync(this.fd);
+    } catch (e) {
+      this.broken(e);
+      // What is on disk no longer matches `saved`: the next commit writes a whole snapshot.
+      this.closeJournal();
+      return false;
+    }
+    this.written(Buffer.byteLength(batch));
+    return true;
+  }
+
+  private written(bytes: number): void {
+    this.journalBytes += bytes;
+    this.recovered();
+    if (this.snapshotBytes < SMALL_SNAPSHOT || this.journalBytes > Math.max(JOURNAL_MIN, this.snapshotBytes)) this.save();
+    else this.armIdle();
+  }
+
+  /** The journal records of the images changed since the last save, or null when none changed. */
+  private prepare(): string | null {
     const lines: string[] = [];
     const names = [...this.registry.changed];
     try {
@@ -196,26 +254,11 @@ export class StateStore {
       }
     } catch (e) {
       this.log.error({ err: e }, 'cannot export the configuration');
-      return false;
+      return null;
     } finally {
       this.registry.changed.clear(); // exporting touched them again
     }
-    if (lines.length === 0) return false;
-    const batch = lines.join('\n') + '\n';
-    try {
-      writeSync(this.fd, batch);
-      fdatasyncSync(this.fd);
-      this.journalBytes += Buffer.byteLength(batch);
-      this.recovered();
-    } catch (e) {
-      this.broken(e);
-      // What is on disk no longer matches `saved`: the next commit writes a whole snapshot.
-      this.closeJournal();
-      return false;
-    }
-    if (this.snapshotBytes < SMALL_SNAPSHOT || this.journalBytes > Math.max(JOURNAL_MIN, this.snapshotBytes)) this.save();
-    else this.armIdle();
-    return true;
+    return lines.length === 0 ? null : lines.join('\n') + '\n';
   }
 
   /**
@@ -278,7 +321,8 @@ export class StateStore {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      this.save();
+      if (this.writing || this.next !== null) this.armIdle(); // not idle after all
+      else this.save();
     }, Math.max(IDLE_MS, IDLE_FACTOR * this.lastCompactMs));
     this.idleTimer.unref();
   }

@@ -31,6 +31,7 @@ import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
 import { RTF } from './netinet/route.js';
+import { sysctlText } from './sysctl.js';
 import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
@@ -122,7 +123,8 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
 /** One image as the document holds it, read through its control surface. */
 function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
   const sysctl: Record<string, number | string> = {};
-  for (const v of ctl.sysctl.list()) if (!v.readOnly && v.value !== v.def) sysctl[v.name] = v.names !== undefined ? v.text : v.value;
+  // Only the values that differ from the defaults (no SysctlInfo per tunable: saving reads thousands of images).
+  for (const { decl: d, value } of im.sysctl.list()) if (!d.readOnly && value !== d.def) sysctl[d.name] = d.names !== undefined ? sysctlText(d, value) : value;
   const ifs = ctl.interfaces.list();
   const lo0 = ifs.find((i) => i.index === im.lo0.index)!;
   const own = new Set(ifs.flatMap((i) => i.inet.map((a) => a.address)));

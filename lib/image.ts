@@ -326,6 +326,11 @@ export class Registry {
     return [...this.images.values()];
   }
 
+  /** The images in creation order, without copying the list. */
+  values(): IterableIterator<Image> {
+    return this.images.values();
+  }
+
   get(name: string): Image | undefined {
     return this.images.get(name);
   }
