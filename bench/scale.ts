@@ -52,7 +52,7 @@ async function startDaemon(images: number): Promise<Daemon> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vimage-scale-'));
   const sock = path.join(dir, 'vimaged.sock');
   const conf = path.join(dir, 'vimaged.json');
-  writeFileSync(conf, JSON.stringify({ logLevel: 'warn', limits: { images: images + 16, connections: 1024 } }));
+  writeFileSync(conf, JSON.stringify({ logLevel: 'warn', limits: { images: 2 * images + 16, connections: 1024 } }));
   const proc = spawn(process.execPath, [path.join(DIST, 'daemon/main.js'), '--socket', sock, '--state-dir', path.join(dir, 'state'), '--config', conf], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });

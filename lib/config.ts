@@ -227,7 +227,10 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
   };
   const existing = new Set(reg.list().flatMap((im) => [...im.ifnets.values()]));
   // Saved interface indexes stay free for their interfaces: new ones are numbered above them.
-  reg.reserveIfIndexes(Math.max(0, ...doc.images.flatMap((ic) => [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)])));
+  // (a loop, not Math.max(...all): a hundred thousand arguments overflow the stack)
+  let maxIndex = 0;
+  for (const ic of doc.images) for (const i of [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)]) if (i > maxIndex) maxIndex = i;
+  reg.reserveIfIndexes(maxIndex);
   // Images first, so epair peers have somewhere to go.
   for (const ic of doc.images) {
     if (reg.get(ic.name) === undefined) {

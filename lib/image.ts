@@ -284,6 +284,8 @@ export class Registry {
   private readonly sampler: Timer;
   private nextImageId = 0;
   private nextIfIndex = 1;
+  /** Interfaces by index, for restoring saved indexes without a scan of every image. */
+  private readonly byIndex = new Map<number, Ifnet>();
   /**
    * Names of images that may have changed since the state was last saved
    * (made, destroyed, an interface moved or removed, a control surface
@@ -408,8 +410,11 @@ export class Registry {
     if (!Number.isInteger(index) || index < 1) return false;
     this.reserveIfIndexes(index);
     if (ifp.index === index) return true;
-    for (const im of this.images.values()) for (const other of im.ifnets.values()) if (other.index === index) return false;
+    const other = this.byIndex.get(index);
+    if (other !== undefined && (other.owner as Image).ifnets.get(other.name) === other) return false;
+    if (this.byIndex.get(ifp.index) === ifp) this.byIndex.delete(ifp.index);
     (ifp as { index: IfIndex }).index = index as IfIndex; // only while restoring, before anything refers to it
+    this.byIndex.set(index, ifp);
     return true;
   }
 
@@ -421,6 +426,7 @@ export class Registry {
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
     const ifp = new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
     ifp.changedAt = this.platform.wallNow();
+    this.byIndex.set(ifp.index, ifp);
     return ifp;
   }
 
@@ -507,6 +513,7 @@ export class Registry {
 
   private detach(im: Image, ifp: Ifnet): void {
     this.touch(im);
+    if (this.byIndex.get(ifp.index) === ifp) this.byIndex.delete(ifp.index);
     inPurgeInterface(im, ifp);
     im.ifnets.delete(ifp.name);
     ifp.flags &= ~(IFF.UP | IFF.RUNNING);
