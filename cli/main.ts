@@ -19,6 +19,8 @@ import {
   DEFAULT_SOCKET,
   MAX_ARGS,
   MAX_ARG_LEN,
+  MAX_BODY,
+  MAX_BULK,
   MAX_HEADERS,
   type CreateImage,
   type CreateImages,
@@ -207,11 +209,23 @@ async function run(): Promise<number> {
       return;
     }
     const { cpu, sysctl } = createRequest(name, ops.filter((o) => o.includes('=')));
-    const body: CreateImages = { names: [name, ...more] };
-    if (cpu !== undefined) body.cpu = cpu;
-    if (sysctl !== undefined) body.sysctl = sysctl;
-    const r = await client().request<ImagesCreated>('POST', '/v1/images', body);
-    if (json()) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    // As many names a request as fit in the daemon's body limit; each request is all or none.
+    const names = [name, ...more];
+    const made: ImagesCreated = { images: [] };
+    for (let i = 0; i < names.length; ) {
+      const body: CreateImages = { names: [] };
+      if (cpu !== undefined) body.cpu = cpu;
+      if (sysctl !== undefined) body.sysctl = sysctl;
+      let size = JSON.stringify(body).length;
+      while (i < names.length && body.names.length < MAX_BULK && size + names[i]!.length * 6 + 3 < MAX_BODY) {
+        size += JSON.stringify(names[i]).length + 1;
+        body.names.push(names[i++]!);
+      }
+      if (body.names.length === 0) body.names.push(names[i++]!); // one name too long: the daemon says why
+      const r = await client().request<ImagesCreated>('POST', '/v1/images', body);
+      made.images.push(...r.images);
+    }
+    if (json()) process.stdout.write(JSON.stringify(made, null, 2) + '\n');
   };
   const destroy = async (name: string): Promise<void> => {
     const r = await client().request<ImageDestroyed>('DELETE', `/v1/images/${encodeURIComponent(name)}`);
