@@ -26,6 +26,9 @@
  * The latency section (bench/latency.ts) pings through an image in a real
  * vimaged and through a C copy loop. BENCH_LATENCY=0 skips it,
  * BENCH_LATENCY=only runs only it.
+ *
+ * The scale section (bench/scale.ts) creates BENCH_IMAGES (10000) images in
+ * a vimaged of its own; BENCH_SCALE=0 skips it, BENCH_SCALE=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -46,6 +49,7 @@ import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
 import { latency } from './latency.js';
+import { scale } from './scale.js';
 
 const P = 'vbn'; // prefix of every namespace and device the bench makes
 const NS_A = `${P}A`;
@@ -398,6 +402,10 @@ async function bridgeSection(cases: ReadonlyArray<{ name: string; offload: boole
 }
 
 async function main(): Promise<void> {
+  if (process.env['BENCH_SCALE'] === 'only') {
+    await scale();
+    return;
+  }
   if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
     console.error('bench: needs root and /dev/net/tun (TAP devices and network namespaces)');
     process.exit(1);
@@ -442,6 +450,7 @@ async function main(): Promise<void> {
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_BRIDGE'] !== '0') await bridgeSection(cases);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LATENCY'] !== '0') await latency(ROUNDS);
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_SCALE'] !== '0') await scale();
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);

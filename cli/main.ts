@@ -19,8 +19,12 @@ import {
   DEFAULT_SOCKET,
   MAX_ARGS,
   MAX_ARG_LEN,
+  MAX_BODY,
+  MAX_BULK,
   MAX_HEADERS,
   type CreateImage,
+  type CreateImages,
+  type ImagesCreated,
   type ImageDestroyed,
   type ImageList,
   type ImageSummary,
@@ -46,7 +50,9 @@ interface GlobalOptions {
   restart?: boolean;
 }
 
+/** One page of `vimage -l`, written at once (thousands of images: one write, not one per image). */
 function printImages(images: ImageSummary[], verbose: boolean): void {
+  let all = '';
   for (const im of images) {
     let out = `"${im.name}":\n`;
     out += `    ${im.sockets} sockets, ${im.interfaces} ifnets, ${im.processes} processes\n`;
@@ -60,9 +66,13 @@ function printImages(images: ImageSummary[], verbose: boolean): void {
       out += `    cpu.weight=${im.cpuWeight ?? 100} cpu.max=${im.cpuMax ?? 100}%\n`;
       out += `    created: ${im.createdAt}\n`;
     }
-    process.stdout.write(out);
+    all += out;
   }
+  if (all !== '') process.stdout.write(all);
 }
+
+/** Images a `vimage -l` page asks for: the first lines show at once, and no answer is huge. */
+const LIST_PAGE = 2000;
 
 /** The request of vimage -c NAME with its `cpu.weight=N`, `cpu.max=P` and `sysctl.name=N` operands. */
 function createRequest(name: string, ops: string[]): CreateImage {
@@ -173,16 +183,50 @@ async function run(): Promise<number> {
 
   const list = async (name: string | undefined, verbose: boolean): Promise<void> => {
     const q = verbose ? '?verbose=1' : '';
-    const images =
-      name === undefined
-        ? (await client().request<ImageList>('GET', `/v1/images${q}`)).images
-        : [await client().request<ImageSummary>('GET', `/v1/images/${encodeURIComponent(name)}${q}`)];
-    if (json()) process.stdout.write(JSON.stringify(name === undefined ? { images } : images[0], null, 2) + '\n');
-    else printImages(images, verbose);
+    if (name !== undefined) {
+      const one = await client().request<ImageSummary>('GET', `/v1/images/${encodeURIComponent(name)}${q}`);
+      if (json()) process.stdout.write(JSON.stringify(one, null, 2) + '\n');
+      else printImages([one], verbose);
+      return;
+    }
+    // Page by page, each printed as it arrives (an image made meanwhile may be listed twice or not at all).
+    const images: ImageSummary[] = [];
+    const c = client();
+    for (let offset: number | undefined = 0; offset !== undefined; ) {
+      const page: ImageList = await c.request<ImageList>('GET', `/v1/images?limit=${LIST_PAGE}&offset=${offset}${verbose ? '&verbose=1' : ''}`);
+      if (json()) images.push(...page.images);
+      else printImages(page.images, verbose);
+      // A daemon without paging answers everything at once, without `total`.
+      offset = page.total === undefined ? undefined : page.next;
+    }
+    if (json()) process.stdout.write(JSON.stringify({ images }, null, 2) + '\n');
   };
+  /** vimage create A [B C ...] [params]: one name as before, several in one request (all or none). */
   const create = async (name: string, ops: string[] = []): Promise<void> => {
-    const s = await client().request<ImageSummary>('POST', '/v1/images', createRequest(name, ops));
-    if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    const more = ops.filter((o) => !o.includes('='));
+    if (more.length === 0) {
+      const s = await client().request<ImageSummary>('POST', '/v1/images', createRequest(name, ops));
+      if (json()) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      return;
+    }
+    const { cpu, sysctl } = createRequest(name, ops.filter((o) => o.includes('=')));
+    // As many names a request as fit in the daemon's body limit; each request is all or none.
+    const names = [name, ...more];
+    const made: ImagesCreated = { images: [] };
+    for (let i = 0; i < names.length; ) {
+      const body: CreateImages = { names: [] };
+      if (cpu !== undefined) body.cpu = cpu;
+      if (sysctl !== undefined) body.sysctl = sysctl;
+      let size = JSON.stringify(body).length;
+      while (i < names.length && body.names.length < MAX_BULK && size + names[i]!.length * 6 + 3 < MAX_BODY) {
+        size += JSON.stringify(names[i]).length + 1;
+        body.names.push(names[i++]!);
+      }
+      if (body.names.length === 0) body.names.push(names[i++]!); // one name too long: the daemon says why
+      const r = await client().request<ImagesCreated>('POST', '/v1/images', body);
+      made.images.push(...r.images);
+    }
+    if (json()) process.stdout.write(JSON.stringify(made, null, 2) + '\n');
   };
   const destroy = async (name: string): Promise<void> => {
     const r = await client().request<ImageDestroyed>('DELETE', `/v1/images/${encodeURIComponent(name)}`);
@@ -275,9 +319,9 @@ async function run(): Promise<number> {
 
   program
     .command('create')
-    .description('create an image (vimage -c NAME), optionally with cpu.weight=N cpu.max=PERCENT and sysctl.name=VALUE (tunables)')
+    .description('create images (vimage -c NAME; several names are made in one request, all or none), optionally with cpu.weight=N cpu.max=PERCENT and sysctl.name=VALUE (tunables)')
     .argument('<name>')
-    .argument('[params...]')
+    .argument('[names-and-params...]')
     .action((name: string, params: string[]) => create(name, params));
   program
     .command('destroy')

@@ -52,6 +52,7 @@ export class Keeper {
   add(im: Image, argv: readonly string[], linux?: LinuxStart): Promise<Proc> {
     const k: Kept = { image: im, argv: [...argv], linux, proc: null, timer: null, backoffMs: BACKOFF_MIN_MS };
     this.kept.push(k);
+    this.registry.touch(im);
     return this.run(k);
   }
 
@@ -99,6 +100,7 @@ export class Keeper {
   private drop(i: number): void {
     const [k] = this.kept.splice(i, 1);
     if (k?.timer) clearTimeout(k.timer);
+    if (k !== undefined) this.registry.touch(k.image);
     void this.onChange();
   }
 

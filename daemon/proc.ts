@@ -292,6 +292,8 @@ export class ProcTable {
       log.error({ err: e }, 'command failed with an internal error');
       io.stderr.write(`${name}: internal error: ${(e as Error).message}\n`);
       return EX_SOFTWARE;
+    } finally {
+      this.registry.touch(proc.image); // what it changed is saved at the next commit (daemon/state.ts)
     }
   }
 

@@ -11,7 +11,7 @@ import { E, VimageError, fail } from '../lib/errors.js';
 import { ImageControl } from '../lib/control/index.js';
 import { CPU_WEIGHT_MAX } from '../lib/sched.js';
 import { SysctlValues } from '../lib/sysctl.js';
-import type { Image, Registry } from '../lib/image.js';
+import { IMAGE_NAME_RE, type Image, type Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { TapDriver } from '../lib/net/if_tap.js';
 import {
@@ -27,6 +27,9 @@ import {
   type ApiError,
   type ConfigApplied,
   type CreateImage,
+  type CreateImages,
+  type ImagesCreated,
+  MAX_BULK,
   type ImageDestroyed,
   type ImageList,
   type ImageSummary,
@@ -235,13 +238,56 @@ function cpuParams(body: unknown): { weight?: number; max?: number } {
 }
 
 /** The request bodies, validated into their protocol types at the edge. */
-function createImageRequest(body: unknown): CreateImage {
+function createImageRequest(body: unknown): CreateImage | CreateImages {
   const cpu = cpuParams(body);
   const sysctl = sysctlParams(body);
+  const names = (body as { names?: unknown }).names;
+  if (names !== undefined) {
+    if (!Array.isArray(names) || names.length === 0 || names.length > MAX_BULK || !names.every((n) => typeof n === 'string')) {
+      fail(E.BAD_REQUEST, `field 'names' must be a list of 1 to ${MAX_BULK} image names`);
+    }
+    if ((body as { name?: unknown }).name !== undefined) fail(E.BAD_REQUEST, "give either 'name' or 'names', not both");
+    return { names: names as string[], cpu, sysctl };
+  }
   // The registry names the real limit of an image name (64), not the API's generic 256.
   const rawName = (body as { name?: unknown }).name;
   const name = typeof rawName === 'string' && rawName.length > 0 ? rawName : field(body, 'name');
   return { name, cpu, sysctl };
+}
+
+/** Bulk creation is all or nothing: every name is checked before the first image is made. */
+function checkNewNames(registry: Registry, names: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (!IMAGE_NAME_RE.test(n)) fail(E.BAD_NAME, `invalid image name '${n}': use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit; no image was created`);
+    if (seen.has(n)) fail(E.BAD_REQUEST, `image ${n} is named twice; no image was created`);
+    if (registry.get(n) !== undefined) fail(E.IMAGE_EXISTS, `image ${n} already exists; no image was created`);
+    seen.add(n);
+  }
+  const made = registry.size - 1;
+  if (made + names.length > registry.limits.images) {
+    fail(E.LIMIT, `cannot create ${names.length} images: ${made} exist and the daemon's limit is ${registry.limits.images} (limits.images in vimaged's configuration); no image was created`);
+  }
+}
+
+/** GET /v1/images: all, or with `limit` one page from `offset` (in creation order). */
+function listImages(deps: ServerDeps, q: URLSearchParams, verbose: boolean): ImageList {
+  const limitText = q.get('limit');
+  if (limitText === null) return { images: deps.registry.list().map((im) => summarize(deps, im, verbose)) };
+  const limit = Number(limitText);
+  const offset = Number(q.get('offset') ?? 0);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BULK) fail(E.BAD_REQUEST, `limit must be a whole number from 1 to ${MAX_BULK}`);
+  if (!Number.isInteger(offset) || offset < 0) fail(E.BAD_REQUEST, 'offset must be a whole number, 0 or more');
+  const images: ImageSummary[] = [];
+  let i = 0;
+  for (const im of deps.registry.values()) {
+    if (i >= offset + limit) break;
+    if (i++ >= offset) images.push(summarize(deps, im, verbose));
+  }
+  const total = deps.registry.size;
+  const page: ImageList = { images, total };
+  if (offset + limit < total) page.next = offset + limit;
+  return page;
 }
 
 function moveInterfaceRequest(body: unknown): MoveInterface {
@@ -330,7 +376,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
     if (parts[0] !== 'images') fail(E.NOT_FOUND, `no such endpoint ${path}`);
     if (parts.length === 1) {
       if (method === 'GET') {
-        await reply(200, { images: registry.list().map((im) => summarize(deps, im, verbose)) } satisfies ImageList);
+        await reply(200, listImages(deps, url.searchParams, verbose));
         return;
       }
       if (method === 'POST') {
@@ -339,11 +385,16 @@ export function createControlServer(deps: ServerDeps): http.Server {
         // Check the tunables on a scratch set of values first: a bad one creates nothing.
         const check = new SysctlValues();
         for (const [k, v] of tunables) check.set(k, v, true);
-        const im = registry.create(r.name);
-        const ctl = new ImageControl(im, registry);
-        for (const [k, v] of tunables) ctl.sysctl.set(k, v, true);
-        if (r.cpu !== undefined) ctl.setCpu(r.cpu);
-        await reply(201, summarize(deps, im, verbose));
+        const names = 'names' in r ? r.names : [r.name];
+        if ('names' in r) checkNewNames(registry, names);
+        const made = names.map((name) => {
+          const im = registry.create(name);
+          const ctl = new ImageControl(im, registry);
+          for (const [k, v] of tunables) ctl.sysctl.set(k, v, true);
+          if (r.cpu !== undefined) ctl.setCpu(r.cpu);
+          return summarize(deps, im, verbose);
+        });
+        await reply(201, 'names' in r ? ({ images: made } satisfies ImagesCreated) : made[0]!);
         return;
       }
     }

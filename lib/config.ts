@@ -31,6 +31,7 @@ import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
 import { RTF } from './netinet/route.js';
+import { sysctlText } from './sysctl.js';
 import { CPU_MAX_DEFAULT, CPU_WEIGHT_DEFAULT } from './sched.js';
 import { macToString, parseMac } from './wire/ethernet.js';
 import { ip4ToString, parseCidr, parseIp4 } from './wire/ipv4.js';
@@ -147,7 +148,8 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
 /** One image as the document holds it, read through its control surface. */
 function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
   const sysctl: Record<string, number | string> = {};
-  for (const v of ctl.sysctl.list()) if (!v.readOnly && v.value !== v.def) sysctl[v.name] = v.names !== undefined ? v.text : v.value;
+  // Only the values that differ from the defaults (no SysctlInfo per tunable: saving reads thousands of images).
+  for (const { decl: d, value } of im.sysctl.list()) if (!d.readOnly && value !== d.def) sysctl[d.name] = d.names !== undefined ? sysctlText(d, value) : value;
   const ifs = ctl.interfaces.list();
   const lo0 = ifs.find((i) => i.index === im.lo0.index)!;
   const own = new Set(ifs.flatMap((i) => i.inet.map((a) => a.address)));
@@ -185,6 +187,11 @@ function imageConfig(ctl: ImageControl, im: Image): ImageConfig {
     if (data !== undefined) ic[sec.name] = data;
   }
   return ic;
+}
+
+/** One image's part of the document (the daemon's state journal saves images one at a time). */
+export function exportImageConfig(reg: Registry, im: Image): ImageConfig {
+  return imageConfig(new ImageControl(im, reg), im);
 }
 
 export function exportConfig(reg: Registry): ConfigDocument {
@@ -247,7 +254,10 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
   };
   const existing = new Set(reg.list().flatMap((im) => [...im.ifnets.values()]));
   // Saved interface indexes stay free for their interfaces: new ones are numbered above them.
-  reg.reserveIfIndexes(Math.max(0, ...doc.images.flatMap((ic) => [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)])));
+  // (a loop, not Math.max(...all): a hundred thousand arguments overflow the stack)
+  let maxIndex = 0;
+  for (const ic of doc.images) for (const i of [ic.loIndex ?? 0, ...ic.interfaces.map((f) => f.index ?? 0)]) if (i > maxIndex) maxIndex = i;
+  reg.reserveIfIndexes(maxIndex);
   // Images first, so epair peers have somewhere to go.
   for (const ic of doc.images) {
     if (reg.get(ic.name) === undefined) {

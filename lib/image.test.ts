@@ -9,6 +9,8 @@ import { allocPacket, buildIpHeader, ipOutputLocal } from './netinet/ip_output.j
 import { internetChecksum } from './wire/checksum.js';
 import { ip, routerTopology, type Topology } from './testing/topology.js';
 import { VimageError } from './errors.js';
+import { arpAddStatic } from './netinet/if_ether.js';
+import type { Mac } from './wire/ethernet.js';
 
 /** A --(epair0)-- R --(epair1)-- B, R routing between 10.1.0.0/24 and 10.2.0.0/24 (forwarding off). */
 const topology = (): Topology => routerTopology({ forwarding: false });
@@ -145,14 +147,18 @@ test('ARP entries expire after net.link.ether.inet.max_age', () => {
 
 test('destroying an image returns its interfaces to default without addresses, and leaves no timer', () => {
   const { reg, clock, b } = topology();
+  const idle = clock.pending;
+  // A neighbour entry arms B's ARP sweeper (an image with empty tables has no timer).
+  arpAddStatic(b, ip('10.2.0.99'), 0x020000000099 as Mac, 60_000);
   const before = clock.pending;
+  assert.equal(before, idle + 1);
   reg.destroy('B');
   assert.equal(reg.get('B'), undefined);
   const back = reg.default.ifnets.get('epair1b');
   assert.ok(back !== undefined);
   assert.deepEqual(back.addrs, []);
   assert.equal(b.live, false);
-  assert.equal(clock.pending, before - 2);
+  assert.equal(clock.pending, before - 1);
   assert.throws(() => reg.destroy('B'), (e: unknown) => e instanceof VimageError && e.code === 'VIMAGE_ERR_NO_SUCH_IMAGE');
 });
 

@@ -286,7 +286,7 @@ export interface RegistryLimits extends ImageLimits {
   images: number;
 }
 
-export const DEFAULT_LIMITS: RegistryLimits = { images: 4096, interfaces: 1024, rules: 65534, sockets: 65536 };
+export const DEFAULT_LIMITS: RegistryLimits = { images: 10000, interfaces: 1024, rules: 65534, sockets: 65536 };
 
 /** All images of one daemon, the interface index space and the netisr. */
 export class Registry {
@@ -303,6 +303,15 @@ export class Registry {
   private readonly sampler: Timer;
   private nextImageId = 0;
   private nextIfIndex = 1;
+  /** Interfaces by index, for restoring saved indexes without a scan of every image. */
+  private readonly byIndex = new Map<number, Ifnet>();
+  /**
+   * Names of images that may have changed since the state was last saved
+   * (made, destroyed, an interface moved or removed, a control surface
+   * handed out). The daemon's state journal saves these and clears the set,
+   * so a change costs the same with ten images or ten thousand.
+   */
+  readonly changed = new Set<string>();
 
   constructor(o: RegistryOptions) {
     this.platform = o.platform ?? realPlatform();
@@ -325,8 +334,22 @@ export class Registry {
     return this.images.get('default')!;
   }
 
+  /** Note that `im`'s saved configuration may be out of date (see `changed`). */
+  touch(im: Image): void {
+    this.changed.add(im.name);
+  }
+
+  get size(): number {
+    return this.images.size;
+  }
+
   list(): Image[] {
     return [...this.images.values()];
+  }
+
+  /** The images in creation order, without copying the list. */
+  values(): IterableIterator<Image> {
+    return this.images.values();
   }
 
   get(name: string): Image | undefined {
@@ -347,6 +370,7 @@ export class Registry {
     if (name !== 'default' && made >= this.limits.images) fail(E.LIMIT, `cannot create image ${name}: the daemon's limit of ${this.limits.images} images is reached (limits.images in vimaged's configuration)`);
     const im = new Image(this, this.nextImageId++ as ImageId, name);
     this.images.set(name, im);
+    this.changed.add(name);
     this.log.info({ image: name, id: im.id }, 'image created');
     return im;
   }
@@ -368,6 +392,7 @@ export class Registry {
     for (const ifp of [...im.ifnets.values()]) this.detach(im, ifp);
     im.teardown();
     this.images.delete(name);
+    this.changed.add(name);
     this.log.info({ image: name }, 'image destroyed');
   }
 
@@ -387,6 +412,8 @@ export class Registry {
     ifp.owner = to;
     to.ifnets.set(name, ifp);
     if (ifp.up) in6IfUp(to, ifp);
+    this.touch(from);
+    this.touch(to);
     this.log.info({ ifname: name, from: from.name, to: to.name }, 'interface moved');
   }
 
@@ -405,8 +432,11 @@ export class Registry {
     if (!Number.isInteger(index) || index < 1) return false;
     this.reserveIfIndexes(index);
     if (ifp.index === index) return true;
-    for (const im of this.images.values()) for (const other of im.ifnets.values()) if (other.index === index) return false;
+    const other = this.byIndex.get(index);
+    if (other !== undefined && (other.owner as Image).ifnets.get(other.name) === other) return false;
+    if (this.byIndex.get(ifp.index) === ifp) this.byIndex.delete(ifp.index);
     (ifp as { index: IfIndex }).index = index as IfIndex; // only while restoring, before anything refers to it
+    this.byIndex.set(index, ifp);
     return true;
   }
 
@@ -418,6 +448,7 @@ export class Registry {
   newIfnet(im: Image, name: string, kind: string, flags: number, mtu: number, mac: Mac, driver: LinkDriver): Ifnet {
     const ifp = new Ifnet({ index: this.nextIfIndex++ as IfIndex, name, kind, owner: im, flags, mtu, mac, driver });
     ifp.changedAt = this.platform.wallNow();
+    this.byIndex.set(ifp.index, ifp);
     return ifp;
   }
 
@@ -504,6 +535,8 @@ export class Registry {
 
   private detach(im: Image, ifp: Ifnet): void {
     ifReleaseLinks(ifp, false);
+    this.touch(im);
+    if (this.byIndex.get(ifp.index) === ifp) this.byIndex.delete(ifp.index);
     inPurgeInterface(im, ifp);
     in6PurgeInterface(im, ifp);
     im.ifnets.delete(ifp.name);

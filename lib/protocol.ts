@@ -6,7 +6,9 @@
  *   GET    /v1/version                                -> VersionInfo
  *   GET    /v1/images[?verbose=1]                     -> ImageList
  *   GET    /v1/images/NAME[?verbose=1]                -> ImageSummary
+ *   GET    /v1/images?limit=N[&offset=K]                -> ImageList, one page (next, total)
  *   POST   /v1/images                  CreateImage    -> 201 ImageSummary
+ *   POST   /v1/images                  CreateImages   -> 201 ImagesCreated (many names, all or none)
  *   DELETE /v1/images/NAME                            -> ImageDestroyed
  *   POST   /v1/images/NAME/interfaces  MoveInterface  -> InterfaceMoved
  *   POST   /v1/images/NAME/processes   StartDetached  -> 201 ProcessStarted
@@ -102,7 +104,26 @@ export interface ImageSummary {
 /** GET /v1/images */
 export interface ImageList {
   images: ImageSummary[];
+  /** With `limit`: the offset of the next page, absent on the last one. */
+  next?: number;
+  /** With `limit`: how many images there are in all. */
+  total?: number;
 }
+
+/** POST /v1/images with `names` (vimage create A B C ..., vimage load): all are made, or none. */
+export interface CreateImages {
+  names: string[];
+  cpu?: { weight?: number; max?: number };
+  sysctl?: Record<string, number | string>;
+}
+
+/** The answer to CreateImages: one summary per name, in order. */
+export interface ImagesCreated {
+  images: ImageSummary[];
+}
+
+/** Most names one POST /v1/images may carry, and most images one GET /v1/images page holds. */
+export const MAX_BULK = 10000;
 
 /** POST /v1/images (vimage -c NAME [cpu.weight=N] [cpu.max=P] [sysctl=V ...]). */
 export interface CreateImage {

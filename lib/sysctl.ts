@@ -37,6 +37,7 @@ export function sysctlInt(d: { name: string; def: number; min: number; max: numb
   const decl: SysctlDecl = Object.freeze({ ...d, slot: decls.length, readOnly: d.readOnly ?? false, tunable: d.tunable ?? false });
   decls.push(decl);
   byName.set(d.name, decl);
+  sorted = null;
   return decl;
 }
 
@@ -52,9 +53,13 @@ export function sysctlText(d: SysctlDecl, value: number): string {
   return d.names?.[value] ?? String(value);
 }
 
+/** `decls` sorted by name, made again after a declaration (saving thousands of images reads it per image). */
+let sorted: SysctlDecl[] | null = null;
+
 /** All declarations, sorted by name (as `sysctl -a` prints them). */
 export function sysctlDecls(): SysctlDecl[] {
-  return [...decls].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  sorted ??= [...decls].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sorted.slice();
 }
 
 export function findSysctl(name: string): SysctlDecl | undefined {

@@ -80,6 +80,7 @@ export class ImageControl {
   readonly #im: Image;
 
   constructor(im: Image, reg: Registry) {
+    reg.touch(im); // whoever holds a surface may change the image: its saved state is checked at the next commit
     this.#im = im;
     this.name = im.name;
     this.clock = im.clock;

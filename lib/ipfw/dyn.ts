@@ -25,8 +25,12 @@ export interface DynLifetimes {
   short: number;
 }
 
+const NO_F64 = new Float64Array(0);
+const NO_U32 = new Uint32Array(0);
+
 export class DynTable {
-  readonly h = new FlowHash(64);
+  /** Empty until the first state: an idle image's table allocates nothing of its own. */
+  readonly h = new FlowHash(0);
   rule: Array<Rule | null>;
   name: string[];
   expire: Float64Array;
@@ -40,10 +44,10 @@ export class DynTable {
     const cap = this.h.capacity;
     this.rule = new Array<Rule | null>(cap).fill(null);
     this.name = new Array<string>(cap).fill('');
-    this.expire = new Float64Array(cap);
-    this.state = new Uint32Array(cap);
-    this.pcnt = new Float64Array(cap);
-    this.bcnt = new Float64Array(cap);
+    this.expire = cap === 0 ? NO_F64 : new Float64Array(cap);
+    this.pcnt = cap === 0 ? NO_F64 : new Float64Array(cap);
+    this.bcnt = cap === 0 ? NO_F64 : new Float64Array(cap);
+    this.state = cap === 0 ? NO_U32 : new Uint32Array(cap);
     this.h.onGrow = (n) => {
       const f64 = (x: Float64Array): Float64Array => {
         const y = new Float64Array(n);

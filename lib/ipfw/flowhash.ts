@@ -6,6 +6,13 @@
  * uses to index its own parallel arrays.
  */
 
+// The arrays of a table that has not grown yet, shared: never written (head[0] stays -1, the rest are empty).
+const NO_HEAD = new Int32Array([-1]);
+const NO_I32 = new Int32Array(0);
+const NO_U8 = new Uint8Array(0);
+const NO_U16 = new Uint16Array(0);
+const NO_U32 = new Uint32Array(0);
+
 export class FlowHash {
   private mask: number;
   private head: Int32Array;
@@ -23,7 +30,20 @@ export class FlowHash {
   /** Called with the new capacity after the slot arrays grew, so owners can grow theirs. */
   onGrow: ((cap: number) => void) | null = null;
 
+  /**
+   * `capacity` 0: nothing is allocated until the first insert (an idle
+   * image's dynamic-state table costs a few shared empty arrays).
+   */
   constructor(capacity = 64) {
+    if (capacity === 0) {
+      this.mask = 0;
+      this.head = NO_HEAD;
+      this.next = this.freeList = NO_I32;
+      this.proto = this.used = NO_U8;
+      this.a = this.b = NO_U32;
+      this.pa = this.pb = NO_U16;
+      return;
+    }
     let cap = 16;
     while (cap < capacity) cap <<= 1;
     this.mask = cap - 1;
@@ -94,6 +114,7 @@ export class FlowHash {
 
   clear(): void {
     const cap = this.capacity;
+    if (cap === 0) return;
     this.head.fill(-1);
     this.used.fill(0);
     this.freeTop = 0;
@@ -103,7 +124,7 @@ export class FlowHash {
 
   private grow(): void {
     const old = this.capacity;
-    const cap = old * 2;
+    const cap = Math.max(16, old * 2);
     const grow8 = (x: Uint8Array): Uint8Array => {
       const y = new Uint8Array(cap);
       y.set(x);

@@ -72,10 +72,10 @@ export class ProtoSwitch {
   readonly etherTypes = new Int32Array(MAX_ETHERTYPES).fill(-1);
   readonly etherInputs: Array<EtherInput | null> = new Array<EtherInput | null>(MAX_ETHERTYPES).fill(null);
   etherCount = 0;
-  /** Indexed by IP protocol number. */
-  readonly ip: Array<IpProtoSw | null> = new Array<IpProtoSw | null>(256).fill(null);
-  /** Indexed by IPv6 next-header value (the upper layer, past extension headers). */
-  readonly ip6: Array<Ip6ProtoSw | null> = new Array<Ip6ProtoSw | null>(256).fill(null);
+  /** Indexed by IP protocol number; as long as the highest registered one needs (undefined past it). */
+  readonly ip: Array<IpProtoSw | null> = [];
+  /** Indexed by IPv6 next-header value (the upper layer, past extension headers); as long as the highest registered one needs. */
+  readonly ip6: Array<Ip6ProtoSw | null> = [];
 
   /** The input for `type`, or null (counted noproto by the caller). */
   ether(type: number): EtherInput | null {
@@ -142,11 +142,15 @@ export function etherRegister(vn: Vnet, type: number, input: EtherInput): void {
 /** Register an IP protocol (pr_input, pr_ctlinput). */
 export function ipProtoRegister(vn: Vnet, proto: number, sw: IpProtoSw): void {
   if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new Error(`bad IP protocol number ${proto}`);
-  vn.protosw.ip[proto] = sw;
+  const ip = vn.protosw.ip;
+  while (ip.length < proto) ip.push(null); // kept packed, no holes
+  ip[proto] = sw;
 }
 
 /** Register an IPv6 upper-layer protocol (inet6sw). */
 export function ip6ProtoRegister(vn: Vnet, proto: number, sw: Ip6ProtoSw): void {
   if (!Number.isInteger(proto) || proto < 0 || proto > 255) throw new Error(`bad IPv6 next header ${proto}`);
-  vn.protosw.ip6[proto] = sw;
+  const ip6 = vn.protosw.ip6;
+  while (ip6.length < proto) ip6.push(null); // kept packed, no holes
+  ip6[proto] = sw;
 }

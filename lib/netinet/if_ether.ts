@@ -115,7 +115,11 @@ export class ArpTable {
 
 export function arpInit(im: Vnet): void {
   etherRegister(im, ETHERTYPE.ARP, arpInput);
-  im.arp.sweeper = im.clock.every(1000, () => arpSweep(im));
+}
+
+/** The sweeper runs only while there are entries: an idle image has no timer. */
+function arpArm(im: Vnet): void {
+  if (im.arp.sweeper === null) im.arp.sweeper = im.clock.every(1000, () => arpSweep(im));
 }
 
 export function arpDestroy(im: Vnet): void {
@@ -172,6 +176,10 @@ function arpSweep(im: Vnet): void {
       dropHeld(im, e);
       im.arp.entries.delete(ip);
     }
+  }
+  if (im.arp.entries.size === 0) {
+    im.arp.sweeper?.cancel();
+    im.arp.sweeper = null;
   }
 }
 
@@ -231,6 +239,7 @@ function learn(im: Vnet, ifp: Ifnet, ip: number, mac: Mac, e: LlEntry | undefine
   if (e === undefined) {
     e = { ip, mac, ifp, state: LLE_REACHABLE, expire: 0, asked: 0, lastAsked: 0, hold: [] };
     im.arp.entries.set(ip, e);
+    arpArm(im);
   }
   e.mac = mac;
   e.ifp = ifp;
@@ -284,6 +293,7 @@ export function arpResolve(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Arra
     if (entry !== undefined) dropHeld(im, entry);
     entry = { ip: nexthop, mac: 0 as Mac, ifp, state: LLE_INCOMPLETE, expire: now + im.sysctl.v[arpWait.slot]! * 1000, asked: 0, lastAsked: -Infinity, hold: [] };
     im.arp.entries.set(nexthop, entry);
+    arpArm(im);
   }
   if (entry.asked >= im.sysctl.v[arpMaxTries.slot]!) {
     // Resolution failed recently: drop until the incomplete entry expires,
@@ -359,6 +369,7 @@ export function arpAddStatic(im: Vnet, ip: number, mac: Mac, tempMs?: number): L
       ? { ip, mac, ifp, state: LLE_STATIC, expire: Infinity, asked: 0, lastAsked: 0, hold: [] }
       : { ip, mac, ifp, state: LLE_REACHABLE, expire: im.clock.now() + tempMs, asked: 0, lastAsked: 0, hold: [] };
   im.arp.entries.set(ip, e);
+  arpArm(im);
   return e;
 }
 

@@ -38,8 +38,8 @@ declare module '../net/vnet.js' {
   }
 }
 
-export function reassInit(im: Vnet): void {
-  im.reass.sweeper = im.clock.every(1000, () => reassSweep(im));
+export function reassInit(_im: Vnet): void {
+  // The sweeper is armed with the first queue (an idle image has no timer).
 }
 
 export function reassDestroy(im: Vnet): void {
@@ -55,6 +55,10 @@ function reassSweep(im: Vnet): void {
       im.ipstat.fragtimeout += q.frags.length;
       im.reass.queues.delete(k);
     }
+  }
+  if (im.reass.queues.size === 0) {
+    im.reass.sweeper?.cancel();
+    im.reass.sweeper = null;
   }
 }
 
@@ -91,6 +95,7 @@ export function ipReass(im: Vnet, buf: Uint8Array, off: number, hlen: number, ip
     }
     q = { frags: [], total: -1, header: null, expire: im.clock.now() + im.sysctl.v[ipFragTtl.slot]! * 1000 };
     t.queues.set(key, q);
+    if (t.sweeper === null) t.sweeper = im.clock.every(1000, () => reassSweep(im));
   }
   const end = start + plen;
   for (const f of q.frags) {

@@ -15,9 +15,11 @@ export interface RawPcb {
 
 export class RawTable {
   readonly pcbs: RawPcb[] = [];
-  /** Protocols with at least one endpoint, for a cheap check on the input path. */
-  readonly byProto = new Uint16Array(256);
+  /** Protocols with at least one endpoint, for a cheap check on the input path (made with the first endpoint). */
+  byProto: Uint16Array = NO_PROTOS;
 }
+
+const NO_PROTOS = new Uint16Array(0);
 
 declare module '../net/vnet.js' {
   interface Vnet {
@@ -27,6 +29,7 @@ declare module '../net/vnet.js' {
 
 export function rawAttach(im: Vnet, pcb: RawPcb): () => void {
   im.raw.pcbs.push(pcb);
+  if (im.raw.byProto.length === 0) im.raw.byProto = new Uint16Array(256);
   im.raw.byProto[pcb.proto]!++;
   let open = true;
   return () => {
@@ -41,7 +44,7 @@ export function rawAttach(im: Vnet, pcb: RawPcb): () => void {
 
 /** Show a delivered packet to the raw endpoints of its protocol; true if any took it. */
 export function rawInput(im: Vnet, proto: number, buf: Uint8Array, off: number, len: number, ifp: Ifnet): boolean {
-  if (im.raw.byProto[proto] === 0) return false;
+  if (im.raw.pcbs.length === 0 || im.raw.byProto[proto] === 0) return false;
   for (const pcb of im.raw.pcbs) if (pcb.proto === proto) pcb.input(buf, off, len, ifp);
   return true;
 }

@@ -24,8 +24,11 @@ export function put32(b: Uint8Array, o: number, v: number): void {
  * The part every codec view shares: a window [off, off+len) of a buffer,
  * re-pointed with `reset` (views are reused, never allocated per packet).
  */
+/** What a view points at before its first reset: one shared empty buffer, not one per view (an image holds a dozen views). */
+const NO_BYTES = new Uint8Array(0);
+
 export class WireView {
-  buf: Uint8Array = new Uint8Array(0);
+  buf: Uint8Array = NO_BYTES;
   off = 0;
   len = 0;
 
