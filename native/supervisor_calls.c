@@ -352,6 +352,22 @@ void sockopt(struct seccomp_notif *n, struct vsa_req *q) {
     cont(n->id);
     return;
   }
+  if (level == IPPROTO_IP && name == IP_OPTIONS) {
+    /*
+     * The image's IP carries no options, so there are none to read back:
+     * length 0, as Linux says for a socket without them. (sshd reads them
+     * from every connection and drops one whose options are not empty.)
+     */
+    if (n->data.nr == __NR_setsockopt) {
+      if (a[4] == 0) respond(n->id, 0, 0); /* clearing them: there are none */
+      else respond(n->id, -1, ENOPROTOOPT);
+      return;
+    }
+    uint32_t zero = 0;
+    int r = mem_write(n->pid, a[4], &zero, sizeof zero);
+    respond(n->id, r < 0 ? -1 : 0, r < 0 ? EFAULT : 0);
+    return;
+  }
   q->a = level;
   q->b = name;
   if (n->data.nr == __NR_setsockopt) {
