@@ -18,6 +18,10 @@
  * a ratio to forwarding through an image in the same run, then connections
  * per second to `httpd` in the image and the memory an open connection
  * costs. BENCH_TRANSPORT=0 skips it, BENCH_TRANSPORT=only runs only it.
+ *
+ * The Linux programs section (bench/linux.ts): a real iperf3 server run as
+ * a Linux program in an image vs the built-in one, and connection setup
+ * from a Linux program. BENCH_LINUX=0 skips it, BENCH_LINUX=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,6 +41,7 @@ import { silentLogger } from '../lib/log.js';
 import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
+import { linuxPrograms } from './linux.js';
 
 const P = 'vbn'; // prefix of every namespace and device the bench makes
 const NS_A = `${P}A`;
@@ -375,6 +380,7 @@ async function main(): Promise<void> {
     { name: 'TCP, offloads off', offload: false, udp: false, unit: 'Gbit/s', scale: 1e9 },
     { name: 'UDP 64-byte', offload: true, udp: true, unit: 'kpps', scale: 1e3 },
   ];
+  if (process.env['BENCH_LINUX'] === 'only') return linuxPrograms();
   if (process.env['BENCH_TRANSPORT'] === 'only') {
     await transport();
     return;
@@ -392,6 +398,7 @@ async function main(): Promise<void> {
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
   }
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LINUX'] !== '0') await linuxPrograms();
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);
