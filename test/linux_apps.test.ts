@@ -159,6 +159,7 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
   let madeRunSshd = false;
   const stops: Array<() => Promise<string>> = [];
   const pids: number[] = [];
+  let web: ReturnType<typeof background>;
 
   before(async () => {
     await lab.start();
@@ -178,7 +179,7 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
     chmodSync(dir, 0o755); // nginx's workers run as an unprivileged user and read the root from here
     mkdirSync(path.join(dir, 'b'));
     writeFileSync(path.join(dir, 'b', 'index.html'), 'page of host B\n');
-    const web = background('ip', ['netns', 'exec', B, 'python3', '-m', 'http.server', '-b', HOST_B, '-d', path.join(dir, 'b'), '80']);
+    web = background('ip', ['netns', 'exec', B, 'python3', '-m', 'http.server', '-b', HOST_B, '-d', path.join(dir, 'b'), '80']);
     stops.push(web.stop);
     await until('the web server on host B', () => lab.inNs(B, ['curl', '-s', '-o', '/dev/null', `http://${HOST_B}/`], { allowFail: true }).code === 0);
   });
@@ -250,6 +251,13 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
     assert.equal(s.code, 0, `${s.stderr}\n${await lab.ok(['R', 'logs', String(sshd)])}`);
     assert.equal(s.stdout, `page of host B\n${IMG_B}`);
     assert.match(await lab.ok(['R', 'logs', String(sshd)]), new RegExp(`Accepted publickey for root from ${HOST_A.replace(/\./g, '\\.')} port \\d+`));
+    // A port forwarded with ssh -L: sshd connects from the image (host B's server logs R's address).
+    const fwd = background('ip', ['netns', 'exec', A, ...ssh.slice(0, -1), '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:9999:${HOST_B}:80`, ssh.at(-1)!, 'sleep 20']);
+    stops.push(fwd.stop);
+    await until('the forwarded port', () => lab.inNs(A, ['curl', '-s', '-o', '/dev/null', '-m', '2', 'http://127.0.0.1:9999/fwd'], { allowFail: true }).code === 0);
+    const fromR = new RegExp(`^${IMG_B.replace(/\./g, '\\.')} - - .*"GET /fwd HTTP/1.1" 404`, 'm');
+    await until('host B to log the forwarded request from R', () => fromR.test(web.out()), 5000);
+    await fwd.stop();
     assert.equal((await lab.vimage(['R', 'kill', String(sshd)])).code, 0);
     await until('sshd to exit', () => !alive(sshd));
   });
