@@ -67,7 +67,8 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log notice;
 events { worker_connections 512; }
 http {
-  access_log ${dir}/access.log;
+  log_format probe '$remote_addr $server_port $pid "$request" $status $body_bytes_sent';
+  access_log ${dir}/access.log probe;
   client_body_temp_path ${dir}/tmp;
   proxy_temp_path ${dir}/tmp;
   fastcgi_temp_path ${dir}/tmp;
@@ -75,6 +76,7 @@ http {
   scgi_temp_path ${dir}/tmp;
   server {
     listen 8080;
+    listen 8081 reuseport;
     root ${dir}/www;
   }
 }
@@ -198,7 +200,7 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
     if (madeRunSshd) rmSync('/run/sshd', { recursive: true, force: true });
   });
 
-  test('nginx with 4 workers serves 2000 requests from ab without a failure; the log has the client; no descriptor is left in the daemon', async () => {
+  test('nginx with 4 workers serves 2000 requests from ab without a failure (and more on a reuseport listener); the log has the client; no descriptor is left in the daemon', async () => {
     const ngx = path.join(dir, 'nginx');
     mkdirSync(path.join(ngx, 'www'), { recursive: true });
     mkdirSync(path.join(ngx, 'tmp'));
@@ -218,13 +220,20 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
     assert.match(ab.stdout, /^Failed requests:\s+0$/m, ab.stdout);
     assert.doesNotMatch(ab.stdout, /Non-2xx responses/, ab.stdout);
     assert.match(ab.stdout, /^Document Length:\s+22 bytes$/m);
+    // listen ... reuseport: one socket per worker on one port (SO_REUSEPORT), connections dealt out to all four.
+    const ab2 = lab.inNs(A, ['ab', '-q', '-n', '400', '-c', '10', '-s', '10', `http://${IMG_A}:8081/`], { timeoutMs: 60_000 });
+    assert.match(ab2.stdout, /^Complete requests:\s+400$/m, ab2.stdout);
+    assert.match(ab2.stdout, /^Failed requests:\s+0$/m, ab2.stdout);
     const log = readFileSync(path.join(ngx, 'access.log'), 'utf8').trim().split('\n');
-    assert.equal(log.length, 2001); // and the first curl's
-    assert.ok(log.every((l) => l.startsWith(`${HOST_A} - - [`) && l.includes('" 200 22 ')), log.find((l) => !l.startsWith(HOST_A)));
+    assert.equal(log.length, 2401); // and the first curl's
+    const bad = log.find((l) => !new RegExp(`^${HOST_A.replace(/\./g, '\\.')} 808[01] \\d+ "GET / HTTP/1\\.[01]" 200 22$`).test(l));
+    assert.equal(bad, undefined);
+    const servedBy = new Set(log.filter((l) => l.split(' ')[1] === '8081').map((l) => l.split(' ')[2]));
+    assert.equal(servedBy.size, 4, `workers that served the reuseport listener: ${[...servedBy].join(' ')}`);
     assert.doesNotMatch(readFileSync(path.join(ngx, 'error.log'), 'utf8'), /\[(alert|crit|emerg|error)\]/);
     assert.equal((await lab.vimage(['R', 'kill', String(master)])).code, 0);
     await until('nginx to exit', () => !alive(master));
-    await until('its listener to go', async () => !/\*\.8080\s/.test(await lab.ok(['R', 'netstat', '-an'])));
+    await until('its listeners to go', async () => !/\*\.808[01]\s/.test(await lab.ok(['R', 'netstat', '-an'])));
     await until('the daemon to let go of nginx\'s descriptors', () => fdCount(daemon) <= fdsBefore).catch(() => {
       assert.fail(`the daemon holds ${fdCount(daemon)} descriptors, ${fdsBefore} before nginx`);
     });
