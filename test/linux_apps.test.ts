@@ -187,6 +187,8 @@ describe('real server programs in an image: nginx, sshd, a static Go binary', { 
   });
 
   after(async () => {
+    // Destroying R kills what a failed test left running there (nginx's workers, sshd's sessions).
+    if (lab.daemonProcess !== null) await lab.vimage(['-d', 'R']).catch(() => undefined);
     for (const s of stops) await s().catch(() => '');
     for (const pid of pids) {
       try {
