@@ -289,6 +289,33 @@ except OSError as e:
     assert.equal(r.stdout, "b''\n92\n"); // ENOPROTOOPT: the image's IP sends no options
   });
 
+  test('socket names stay right when the supervisor answers them from its cache of connected sockets', async () => {
+    const py = `
+import socket
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+port = s.getsockname()[1]
+print("bound", s.getsockname()[0], port > 0)
+try:
+    s.getpeername()
+except OSError as e:
+    print("peer", e.errno)
+s.connect(("${HOST_B}", 80))
+names = [(s.getsockname(), s.getpeername()) for i in range(3)]
+print("connected", names[0][0] == ("${IMG_B}", port), names[0][1], len(set(names)))
+l = socket.socket()
+l.bind(("0.0.0.0", 8099))
+l.listen()
+c = socket.create_connection(("${IMG_A}", 8099))
+a, peer = l.accept()
+print("accepted", a.getsockname() == a.getsockname() == ("${IMG_A}", 8099), a.getpeername() == a.getpeername() == peer == c.getsockname(), c.getpeername())
+print("listener", l.getsockname())
+`;
+    const r = await lab.vimage(['R', 'python3', '-c', py]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, ['bound 0.0.0.0 True', 'peer 107', `connected True ('${HOST_B}', 80) 1`, `accepted True True ('${IMG_A}', 8099)`, "listener ('0.0.0.0', 8099)", ''].join('\n'));
+  });
+
   test('a static Go binary (raw system calls) sees the image\'s interfaces, listens for a Linux host and fetches with net/http', async () => {
     const d = path.join(dir, 'go');
     mkdirSync(d);
