@@ -289,7 +289,7 @@ except OSError as e:
     assert.equal(r.stdout, "b''\n92\n"); // ENOPROTOOPT: the image's IP sends no options
   });
 
-  test('socket names stay right when the supervisor answers them from its cache of connected sockets', async () => {
+  test('socket names stay right when the supervisor answers them from its cache of connected sockets; calls from other threads', async () => {
     const py = `
 import socket
 s = socket.socket()
@@ -310,10 +310,17 @@ c = socket.create_connection(("${IMG_A}", 8099))
 a, peer = l.accept()
 print("accepted", a.getsockname() == a.getsockname() == ("${IMG_A}", 8099), a.getpeername() == a.getpeername() == peer == c.getsockname(), c.getpeername())
 print("listener", l.getsockname())
+import threading
+def other_thread():
+    t = socket.create_connection(("${HOST_B}", 80))  # calls from a thread that is not its group's leader
+    print("thread", t.getpeername())
+th = threading.Thread(target=other_thread)
+th.start()
+th.join()
 `;
     const r = await lab.vimage(['R', 'python3', '-c', py]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, ['bound 0.0.0.0 True', 'peer 107', `connected True ('${HOST_B}', 80) 1`, `accepted True True ('${IMG_A}', 8099)`, "listener ('0.0.0.0', 8099)", ''].join('\n'));
+    assert.equal(r.stdout, ['bound 0.0.0.0 True', 'peer 107', `connected True ('${HOST_B}', 80) 1`, `accepted True True ('${IMG_A}', 8099)`, "listener ('0.0.0.0', 8099)", `thread ('${HOST_B}', 80)`, ''].join('\n'));
   });
 
   test('a static Go binary (raw system calls) sees the image\'s interfaces, listens for a Linux host and fetches with net/http', async () => {
