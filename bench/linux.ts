@@ -161,6 +161,7 @@ function answers(sock: string): Promise<boolean> {
 
 interface Iperf {
   end: { sum_received?: { bits_per_second: number } };
+  error?: string;
 }
 
 /** Stock iperf3 on host A against a server in R on `port`. */
@@ -168,7 +169,8 @@ async function iperfFromA(port: number, reverse: boolean): Promise<number> {
   const args = ['ip', 'netns', 'exec', NS_A, 'iperf3', '-c', IMG, '-p', String(port), '-t', String(SECONDS), '-J'];
   if (reverse) args.push('-R');
   const j = JSON.parse(await run(args)) as Iperf;
-  return j.end.sum_received!.bits_per_second;
+  if (j.end.sum_received === undefined) throw new Error(`iperf3 -c ${IMG} -p ${port}: ${j.error ?? 'no result'}`);
+  return j.end.sum_received.bits_per_second;
 }
 
 /** A shell loop of N curls, timed inside the shell (no program start-up counted): ns per connection. */
