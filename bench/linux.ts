@@ -15,6 +15,11 @@
  *     straight, over a veth); ms per connection and the ratio. And the same
  *     with a Python loop of connect/recv/close (no process start per
  *     connection), which isolates the socket calls the supervisor serves.
+ *     Known skew (December 2026): the image's TCP picks an ephemeral port,
+ *     ISN and timestamp that can land on host A's TIME_WAIT of an earlier
+ *     connection; Linux answers the SYN with the old connection's ACK and
+ *     the image gets through only on its SYN retransmission, 1 s later. A
+ *     few of those per loop dominate the image's mean in the later rounds.
  *
  * BENCH_LINUX=0 skips this section, BENCH_LINUX=only runs only it;
  * BENCH_SECONDS and BENCH_ROUNDS as for the other sections,
