@@ -29,6 +29,10 @@
  *
  * The scale section (bench/scale.ts) creates BENCH_IMAGES (10000) images in
  * a vimaged of its own; BENCH_SCALE=0 skips it, BENCH_SCALE=only runs only it.
+ *
+ * The Linux programs section (bench/linux.ts): a real iperf3 server run as
+ * a Linux program in an image vs the built-in one, and connection setup
+ * from a Linux program. BENCH_LINUX=0 skips it, BENCH_LINUX=only runs only it.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -50,6 +54,7 @@ import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
 import { latency } from './latency.js';
 import { scale } from './scale.js';
+import { linuxPrograms } from './linux.js';
 
 const P = 'vbn'; // prefix of every namespace and device the bench makes
 const NS_A = `${P}A`;
@@ -423,6 +428,7 @@ async function main(): Promise<void> {
     { name: 'TCP, offloads off', offload: false, udp: false, unit: 'Gbit/s', scale: 1e9 },
     { name: 'UDP 64-byte', offload: true, udp: true, unit: 'kpps', scale: 1e3 },
   ];
+  if (process.env['BENCH_LINUX'] === 'only') return linuxPrograms();
   if (process.env['BENCH_TRANSPORT'] === 'only') {
     await transport();
     return;
@@ -451,6 +457,7 @@ async function main(): Promise<void> {
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LATENCY'] !== '0') await latency(ROUNDS);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_SCALE'] !== '0') await scale();
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LINUX'] !== '0') await linuxPrograms();
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);

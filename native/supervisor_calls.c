@@ -64,6 +64,33 @@ void table_del(uint64_t ino) {
   }
 }
 
+/*
+ * Names of connected stream sockets, by socket id (ids are never reused):
+ * a TCP connection's peer never changes, nor, once it has one, its local
+ * name, so they are asked of the daemon once. (curl alone asks for them
+ * five times per connection.) [0] local, [1] peer; direct-mapped.
+ */
+#define NAME_SLOTS 1024
+static struct {
+  uint32_t id;
+  uint32_t addr;
+  uint16_t port;
+  uint8_t ok;
+} names[2][NAME_SLOTS];
+
+static int name_cached(uint32_t id, int peer) {
+  return names[peer][id % NAME_SLOTS].ok && names[peer][id % NAME_SLOTS].id == id;
+}
+
+/* The daemon named stream socket `id`: keep the peer, and the local name once the peer is known. */
+static void name_keep(uint32_t id, int peer, uint32_t addr, uint16_t port) {
+  if (!peer && (!name_cached(id, 1) || addr == 0 || port == 0)) return; /* not connected yet: it may still change */
+  names[peer][id % NAME_SLOTS].id = id;
+  names[peer][id % NAME_SLOTS].addr = addr;
+  names[peer][id % NAME_SLOTS].port = port;
+  names[peer][id % NAME_SLOTS].ok = 1;
+}
+
 /* AF_UNIX sockets of the program already checked, so their calls continue at once. */
 static uint64_t unix_seen[256];
 static unsigned unix_next;
@@ -356,6 +383,22 @@ void sockopt(struct seccomp_notif *n, struct vsa_req *q) {
     cont(n->id);
     return;
   }
+  if (level == IPPROTO_IP && name == IP_OPTIONS) {
+    /*
+     * The image's IP carries no options, so there are none to read back:
+     * length 0, as Linux says for a socket without them. (sshd reads them
+     * from every connection and drops one whose options are not empty.)
+     */
+    if (n->data.nr == __NR_setsockopt) {
+      if (a[4] == 0) respond(n->id, 0, 0); /* clearing them: there are none */
+      else respond(n->id, -1, ENOPROTOOPT);
+      return;
+    }
+    uint32_t zero = 0;
+    int r = mem_write(n->pid, a[4], &zero, sizeof zero);
+    respond(n->id, r < 0 ? -1 : 0, r < 0 ? EFAULT : 0);
+    return;
+  }
   q->a = level;
   q->b = name;
   if (n->data.nr == __NR_setsockopt) {
@@ -459,11 +502,19 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
     return;
   }
   case __NR_getsockname:
-  case __NR_getpeername:
+  case __NR_getpeername: {
+    int peer = n->data.nr == __NR_getpeername;
+    if (s->type == SOCK_STREAM && name_cached(s->id, peer)) {
+      int e = -put_sockaddr(pid, a[1], a[2], names[peer][s->id % NAME_SLOTS].addr, names[peer][s->id % NAME_SLOTS].port, s->v6);
+      respond(n->id, e == 0 ? 0 : -1, e);
+      return;
+    }
     q.op = VSA_NAME;
-    q.a = n->data.nr == __NR_getpeername;
-    ask(n, &q, 0, -1);
+    q.a = peer;
+    struct pending *p = ask(n, &q, 0, -1);
+    if (p != NULL) p->sid = s->type == SOCK_STREAM ? s->id : 0; /* finish() keeps the answer */
     return;
+  }
   case __NR_setsockopt:
   case __NR_getsockopt:
     sockopt(n, &q);
@@ -563,6 +614,7 @@ static void finish(struct pending *p, struct vsa_rep *r) {
     break;
   case __NR_getsockname:
   case __NR_getpeername:
+    if (err == 0 && p->sid != 0) name_keep(p->sid, p->nr == __NR_getpeername, r->addr, r->port);
     if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6);
     respond(p->nid, err == 0 ? 0 : -1, err);
     break;

@@ -215,6 +215,51 @@ describe('session', () => {
     s.close();
   });
 
+  test('SO_REUSEPORT: sockets bound to one port share it, connections are dealt out in turn, the port stays until the last goes', async () => {
+    const tn = twoImages();
+    const { s, wait } = harness(tn);
+    const listening = (): boolean => commandHandles(tn.a, tn.reg).image.sockets.list().some((r) => r.lport === 8080 && r.state === 'LISTEN');
+    const chans: net.Socket[] = [];
+    const bytes = [0, 0];
+    for (const id of [1, 2]) {
+      s.serve(req({ seq: id * 10, op: OP.SETOPT, id, a: 1, b: 15, c: 1 })); // SO_REUSEPORT
+      s.serve(req({ seq: id * 10 + 1, op: OP.BIND, id, port: 8080 }));
+      assert.equal((await wait(id * 10 + 1)).err, 0);
+      const [chanProg, chanDaemon] = await pairs.pair();
+      chanProg.on('data', (c: Buffer) => (bytes[id - 1]! += c.length));
+      chans.push(chanProg);
+      s.attach(id, chanDaemon, new Uint8Array(0));
+      s.serve(req({ seq: id * 10 + 2, op: OP.LISTEN, id, a: 16 }));
+      assert.equal((await wait(id * 10 + 2)).err, 0);
+    }
+    s.serve(req({ seq: 30, op: OP.BIND, id: 3, port: 8080 })); // without SO_REUSEPORT
+    assert.equal((await wait(30)).err, LINUX_ERRNO.EADDRINUSE);
+    const clients = [];
+    for (let i = 0; i < 4; i++) {
+      const c = commandHandles(tn.b, tn.reg).image.sockets.tcp();
+      await Promise.all([c.connect(A_ADDR, 8080), tn.run(50)]);
+      clients.push(c);
+    }
+    await tn.run(50);
+    assert.deepEqual(bytes, [2, 2]);
+    for (const [seq, id, newId] of [[40, 1, 11], [41, 2, 12]]) {
+      s.serve(req({ seq: seq!, op: OP.ACCEPT, id: id!, flags: NONBLOCK, a: newId! }));
+      assert.equal((await wait(seq!)).err, 0);
+    }
+    chans[0]!.end(); // one member closes: the others keep the port
+    await tn.run(50);
+    assert.ok(listening());
+    const late = commandHandles(tn.b, tn.reg).image.sockets.tcp();
+    await Promise.all([late.connect(A_ADDR, 8080), tn.run(50)]);
+    await tn.run(50);
+    assert.deepEqual(bytes, [2, 3]);
+    chans[1]!.end();
+    for (let i = 0; i < 50 && listening(); i++) await tn.run(10);
+    assert.ok(!listening());
+    for (const c of [...clients, late]) c.destroy();
+    s.close();
+  });
+
   test('hostile input never throws: unknown ops, garbage, a torn frame', async () => {
     const tn = twoImages();
     const { s, replies, wait } = harness(tn);

@@ -44,6 +44,20 @@ interface Waiter {
   family: number;
 }
 
+/**
+ * Listening sockets bound to one address and port with SO_REUSEPORT (nginx's
+ * `listen ... reuseport`, one per worker): one image listener, and its
+ * connections dealt out in turn to the members that listen and have room.
+ */
+interface PortGroup {
+  key: string;
+  listener: TcpListener;
+  members: Rec[];
+  next: number;
+  looping: boolean;
+  room?: () => void;
+}
+
 interface Rec {
   id: number;
   type: number;
@@ -62,6 +76,7 @@ interface Rec {
   waiters: Waiter[];
   room?: () => void;
   chan?: Socket;
+  group?: PortGroup;
 }
 
 const ONE = new Uint8Array([1]);
@@ -71,6 +86,8 @@ export class Session {
   /** Data connections that arrived before the request that needs them, and requests waiting for theirs. */
   private readonly arrived = new Map<number, { sock: Socket; head: Uint8Array }>();
   private readonly attachWaiters = new Map<number, (c: { sock: Socket; head: Uint8Array } | null) => void>();
+  /** SO_REUSEPORT groups by "addr:port". */
+  private readonly groups = new Map<string, PortGroup>();
   private buf = new Uint8Array(0);
   private closed = false;
   /** UDP and NETLINK_ROUTE sockets, and the datagram channel (dgram.ts). */
@@ -167,6 +184,15 @@ export class Session {
     const r = this.rec(q);
     if (r === undefined) return;
     if (r.listener !== undefined || r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+    const reusePort = (this.opt(r, SOL_SOCKET, SO.REUSEPORT) ?? 0) !== 0;
+    const joined = reusePort && q.port !== 0 ? this.groups.get(`${q.addr}:${q.port}`) : undefined;
+    if (joined !== undefined) {
+      // Linux lets every socket with SO_REUSEPORT bind the port; here they share the image's listener.
+      r.group = joined;
+      joined.members.push(r);
+      r.listener = joined.listener;
+      return this.reply({ seq: q.seq, err: 0 });
+    }
     const l = this.image.sockets.tcpListener();
     try {
       l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
@@ -176,6 +202,11 @@ export class Session {
       throw e;
     }
     r.listener = l;
+    if (reusePort && q.port !== 0) {
+      const key = `${q.addr}:${q.port}`;
+      r.group = { key, listener: l, members: [r], next: 0, looping: false };
+      this.groups.set(key, r.group);
+    }
     this.reply({ seq: q.seq, err: 0 });
   }
 
@@ -195,8 +226,7 @@ export class Session {
       if (r.listener !== undefined) {
         // bind() before connect(): the connection takes over the bound address.
         const { addr, port } = r.listener.localAddress();
-        r.listener.close();
-        r.listener = undefined;
+        this.releaseListener(r);
         t.reuseAddr = true;
         t.bind(port, addr);
       }
@@ -250,7 +280,8 @@ export class Session {
     this.reply({ seq: q.seq, err: 0 });
     if (!r.listening) {
       r.listening = true;
-      void this.acceptLoop(r, l).catch((e: unknown) => {
+      const loop = r.group !== undefined ? this.joinLoop(r, r.group) : this.acceptLoop(r, l);
+      void loop.catch((e: unknown) => {
         this.log.warn({ err: e }, 'linux program: accept loop failed');
         this.closeRec(r);
       });
@@ -288,6 +319,78 @@ export class Session {
       if (w !== undefined) this.handOut(w, t);
       else r.ready.push(t);
     }
+  }
+
+  /** A member of a SO_REUSEPORT group listens: once its backing socket is here, the group's loop deals it connections. */
+  private async joinLoop(r: Rec, g: PortGroup): Promise<void> {
+    const c = await this.dataConn(r.id);
+    if (c === null) {
+      this.closeRec(r);
+      return;
+    }
+    const chan = c.sock;
+    r.chan = chan;
+    chan.on('data', () => {});
+    chan.on('error', () => {});
+    chan.on('end', () => this.closeRec(r));
+    chan.on('close', () => this.closeRec(r));
+    chan.resume();
+    r.room = () => g.room?.();
+    g.room?.();
+    if (g.looping) return;
+    g.looping = true;
+    for (;;) {
+      if (this.pick(g, false) === undefined) {
+        if (g.members.length === 0) return;
+        await new Promise<void>((resolve) => {
+          g.room = resolve;
+        });
+        g.room = undefined;
+        continue;
+      }
+      const t = await g.listener.accept();
+      if (t === null) return;
+      const m = this.pick(g, true);
+      if (m === undefined) {
+        t.destroy(); // every member went while this one was on its way
+        continue;
+      }
+      m.chan!.write(ONE);
+      const w = m.waiters.shift();
+      if (w !== undefined) this.handOut(w, t);
+      else m.ready.push(t);
+    }
+  }
+
+  /** The next member of `g`, in turn, that listens and has room in its backlog; `take` moves the turn on. */
+  private pick(g: PortGroup, take: boolean): Rec | undefined {
+    const n = g.members.length;
+    for (let i = 0; i < n; i++) {
+      const m = g.members[(g.next + i) % n]!;
+      if (m.chan === undefined || m.ready.length >= m.backlog) continue;
+      if (take) g.next = (g.next + i + 1) % n;
+      return m;
+    }
+    return undefined;
+  }
+
+  /** Let go of r's image listener: closed, unless other members of its SO_REUSEPORT group still hold it. */
+  private releaseListener(r: Rec): void {
+    const g = r.group;
+    r.group = undefined;
+    if (g !== undefined) {
+      const i = g.members.indexOf(r);
+      if (i >= 0) g.members.splice(i, 1);
+      if (g.members.length === 0) {
+        this.groups.delete(g.key);
+        g.listener.close();
+      }
+      r.listener = undefined;
+      g.room?.();
+      return;
+    }
+    r.listener?.close();
+    r.listener = undefined;
   }
 
   private accept(q: Request): void {
@@ -413,8 +516,7 @@ export class Session {
   private closeRec(r: Rec): void {
     this.recs.delete(r.id);
     r.connecting?.abort.abort();
-    r.listener?.close();
-    r.listener = undefined;
+    this.releaseListener(r);
     for (const t of r.ready) t.destroy();
     r.ready.length = 0;
     r.waiters.length = 0;
