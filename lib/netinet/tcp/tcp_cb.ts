@@ -56,6 +56,10 @@ export interface TcpHost {
   now(): number;
   after(ms: number, fn: () => void): Timer;
   random(): number;
+  /** The initial send sequence number of cb's connection (RFC 6528; tcp_isn.ts). */
+  newIsn(cb: TcpCb): number;
+  /** The offset of cb's timestamp clock (RFC 7323 5.4; tcp_isn.ts). */
+  tsOffset(cb: TcpCb): number;
   /** Sysctl values, indexed by declaration slot. */
   readonly sysctl: readonly number[];
   readonly stat: TcpStat;
@@ -261,12 +265,12 @@ export class TcpCb implements CcVars {
   }
 
   private initSendSpace(): void {
-    this.iss = seq(Math.floor(this.host.random() * 0x100000000));
+    this.iss = seq(this.host.newIsn(this));
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;
     this.recover = this.iss;
-    this.tsOffset = Math.floor(this.host.random() * 0x100000000);
+    this.tsOffset = this.host.tsOffset(this);
     const v = this.host.sysctl;
     // Our receive scale: the smallest shift that lets the largest buffer be advertised (RFC 7323 2.2).
     const max = v[tcpRecvbufAuto.slot] === 1 ? Math.max(v[tcpRecvbufMax.slot]!, this.rcvBufSize) : this.rcvBufSize;

@@ -89,6 +89,13 @@ export class TestHost implements TcpHost {
   random(): number {
     return this.link.random(this.name);
   }
+  /** The test chooses the ISN (Link.isn) and the timestamp offset follows it, as when both were random. */
+  newIsn(): number {
+    return Math.floor(this.random() * 0x100000000);
+  }
+  tsOffset(): number {
+    return Math.floor(this.random() * 0x100000000);
+  }
   output(cb: TcpCb, r: TcpRepr, off: number, len: number): void {
     const hl = tcpHeaderLen(r);
     const bytes = new Uint8Array(hl + len);

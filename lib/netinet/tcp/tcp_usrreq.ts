@@ -11,6 +11,7 @@
  * this file is the glue the image provides as its `TcpHost`.
  */
 
+import { tcpKeyedHash, tcpNewIsn, tcpNewTsOffset } from './tcp_isn.js';
 import type { Clock, Timer } from '../../clock.js';
 import type { Vnet } from '../../net/vnet.js';
 import type { Ifnet } from '../../net/if.js';
@@ -82,8 +83,10 @@ export class TcpImage implements TcpHost {
   private readonly view = new TcpPacket();
   private readonly seg: TcpRepr = newTcpRepr();
   private readonly rst: TcpRepr = newTcpRepr();
-  /** SYN cookie secret (per image) and its epoch. */
+  /** SYN cookie secret (per image). */
   private readonly secret: number;
+  /** ISN and timestamp-offset secret (per image; FreeBSD's tcp_isn_secret). */
+  private readonly isnSecret: number;
   private readonly pcbOf = new WeakMap<TcpCb, CbPcb>();
   /** Every connection (for listing and destroy). */
   readonly conns = new Set<TcpCb>();
@@ -94,6 +97,7 @@ export class TcpImage implements TcpHost {
     this.sysctl = im.sysctl.v;
     this.clock = im.clock;
     this.secret = Math.floor(im.random() * 0x100000000) >>> 0;
+    this.isnSecret = Math.floor(im.random() * 0x100000000) >>> 0;
   }
 
   now(): number {
@@ -106,6 +110,14 @@ export class TcpImage implements TcpHost {
 
   random(): number {
     return this.im.random();
+  }
+
+  newIsn(cb: TcpCb): number {
+    return tcpNewIsn(this.isnSecret, cb.laddr, cb.lport, cb.faddr, cb.fport, this.clock.now());
+  }
+
+  tsOffset(cb: TcpCb): number {
+    return tcpNewTsOffset(this.isnSecret, cb.laddr, cb.lport, cb.faddr, cb.fport);
   }
 
   stateChange(_cb: TcpCb, from: TcpState, to: TcpState): void {
@@ -238,16 +250,9 @@ export class TcpImage implements TcpHost {
 
   // ------------------------------------------------------------ SYN cookies
 
-  /** 32-bit keyed hash of the connection and a 64-second epoch (not cryptographic; enough against blind guessing here). */
+  /** Keyed hash of the connection and a 64-second epoch. */
   private cookieHash(src: number, sport: number, dst: number, dport: number, epoch: number, isn: number): number {
-    let h = (this.secret ^ 0x9e3779b9) >>> 0;
-    for (const v of [src, dst, (sport << 16) | dport, epoch, isn]) {
-      h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
-      h = (h ^ (h >>> 13)) >>> 0;
-      h = Math.imul(h, 0xc2b2ae35) >>> 0;
-      h = (h ^ (h >>> 16)) >>> 0;
-    }
-    return h;
+    return tcpKeyedHash(this.secret, src, dst, ((sport << 16) | dport) >>> 0, epoch, isn);
   }
 
   private static readonly MSS_TABLE = [216, 536, 1200, 1360, 1400, 1440, 1452, 1460];
