@@ -289,6 +289,33 @@ except OSError as e:
     assert.equal(r.stdout, "b''\n92\n"); // ENOPROTOOPT: the image's IP sends no options
   });
 
+  test('connections that reuse one 4-tuple while host B holds the last one in TIME-WAIT connect at once (ISNs and timestamps rise per 4-tuple)', async () => {
+    // host B's http.server closes first, so B keeps each connection in TIME-WAIT; the next SYN from the
+    // same port must start above it (RFC 6528, RFC 7323 5.4) or Linux answers it with the old ACK.
+    const py = `
+import socket, time
+worst = 0
+for i in range(12):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("${IMG_B}", 47123))
+    t = time.monotonic()
+    s.connect(("${HOST_B}", 80))
+    worst = max(worst, time.monotonic() - t)
+    s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    while s.recv(4096):
+        pass
+    s.close()
+    time.sleep(0.05)
+print("worst %.3f" % worst)
+`;
+    const r = await lab.vimage(['R', 'python3', '-c', py], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const worst = Number(/worst ([\d.]+)/.exec(r.stdout)![1]);
+    assert.ok(worst < 0.5, `a connect took ${worst} s (a SYN retransmission after the peer's TIME-WAIT answered with the old ACK)`);
+    assert.match(lab.inNs(`${P}B`, ['ss', '-tan', 'state', 'time-wait'], { allowFail: true }).stdout, new RegExp(`${HOST_B.replace(/\./g, '\\.')}:80\\s+${IMG_B.replace(/\./g, '\\.')}:47123`), 'host B held the 4-tuple in TIME-WAIT');
+  });
+
   test('socket names stay right when the supervisor answers them from its cache of connected sockets; calls from other threads', async () => {
     const py = `
 import socket
