@@ -426,6 +426,11 @@ export class BridgeDriver implements LinkDriver, LinkTie {
     return out;
   }
 
+  /** Members and span ports: where this bridge's output may go. */
+  outputs(): Ifnet[] {
+    return [...this.members.map((m) => m.ifp), ...this.spans];
+  }
+
   memberNames(): string[] {
     return this.members.map((m) => m.ifp.name);
   }
