@@ -125,3 +125,10 @@ test('ifconfig vlan create vlan 10 vlandev tap0, tap0.10 create, -vlandev', asyn
   await ok(reg, im, 'ifconfig tap0 destroy');
   assert.match(await ok(reg, im, 'ifconfig tap0.20'), /parent interface: <none>/);
 });
+
+test('ifconfig IF.TAG create takes any Ethernet parent name, epair ends included, as FreeBSD does', async () => {
+  const { reg, im } = setup();
+  assert.equal((await ok(reg, im, 'ifconfig epair create')).trim(), 'epair0a');
+  assert.equal(await ok(reg, im, 'ifconfig epair0a.10 create'), '', 'the name asked for: nothing printed');
+  assert.match(await ok(reg, im, 'ifconfig epair0a.10'), /vlan: 10 vlanproto: 802\.1q vlanpcp: 0 parent interface: epair0a/);
+});
