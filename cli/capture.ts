@@ -5,7 +5,8 @@
  * Options are read with the same getopt letters as the daemon's tcpdump.
  */
 
-import { closeSync, createWriteStream, fstatSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, unlinkSync, write } from 'node:fs';
+import { Writable } from 'node:stream';
 import { CliError, type Client } from './client.js';
 
 /** Letters of tcpdump's options that take an argument (daemon/commands/tcpdump.ts). */
@@ -47,28 +48,50 @@ const ERRNO_TEXT: Record<string, string> = {
 
 /** Run the capture with its pcap stream written into `cap.file` (created or truncated, mode 0644 before umask). */
 export async function execToFile(c: Client, image: string, cap: { argv: string[]; file: string }, json: boolean): Promise<number> {
+  // Opened without truncating, so a capture that never starts (a bad filter, no such interface) leaves the
+  // file as it was, as tcpdump opens its file only once the capture is set up; truncated at the first byte.
+  const existed = existsSync(cap.file);
   let fd: number;
   try {
-    fd = openSync(cap.file, 'w', 0o644);
+    fd = openSync(cap.file, 'a', 0o644);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new CliError(`tcpdump: ${cap.file}: ${ERRNO_TEXT[err.code ?? ''] ?? err.message}`, 1);
   }
-  const out = createWriteStream('', { fd, autoClose: false });
+  // A write that fails (a full disk) must neither throw out of the client (an 'error' with no listener) nor
+  // leave the capture paused for a 'drain' that never comes: the rest is discarded and the error reported at the end.
+  let writeError: NodeJS.ErrnoException | null = null;
+  let started = false;
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb): void {
+      if (writeError !== null) return cb();
+      if (!started) {
+        started = true;
+        try {
+          if (fstatSync(fd).isFile()) ftruncateSync(fd, 0);
+        } catch (e) {
+          writeError = e as NodeJS.ErrnoException;
+          return cb();
+        }
+      }
+      const put = (at: number): void => {
+        write(fd, chunk, at, chunk.length - at, null, (e, n) => {
+          if (e !== null) writeError = e;
+          else if (at + n < chunk.length) return put(at + n);
+          cb();
+        });
+      };
+      put(0);
+    },
+  });
   let status = 1;
   try {
     status = await c.exec(image, cap.argv, json, out);
-    return status;
   } finally {
     await new Promise<void>((resolve) => out.end(() => resolve()));
-    // A capture that never started (a bad filter, no such interface) leaves no empty file behind.
-    let empty = false;
-    try {
-      empty = fstatSync(fd).size === 0;
-    } finally {
-      closeSync(fd);
-    }
-    if (status !== 0 && empty) {
+    closeSync(fd);
+    // A capture that never started leaves no file behind that it made; one that was there (or a device) stays.
+    if (!started && !existed) {
       try {
         unlinkSync(cap.file);
       } catch {
@@ -76,4 +99,7 @@ export async function execToFile(c: Client, image: string, cap: { argv: string[]
       }
     }
   }
+  const err = writeError as NodeJS.ErrnoException | null; // set in the stream callbacks
+  if (err !== null) throw new CliError(`tcpdump: ${cap.file}: ${ERRNO_TEXT[err.code ?? ''] ?? err.message}`, 1);
+  return status;
 }

@@ -117,6 +117,7 @@ export class Client {
       req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
         let status: number | null = null;
         let interrupts = 0;
+        let waiting = false;
         const onSigint = (): void => {
           interrupts++;
           if (interrupts > 1) process.exit(130); // a second Ctrl-C gives up waiting
@@ -129,9 +130,14 @@ export class Client {
         process.on('SIGTERM', onSigterm);
         const decoder = new FrameDecoder((type, payload) => {
           // Raw bytes (pcap, nc); when the reader is slow, stop reading the daemon so its side sees the backlog.
-          if (type === FRAME.STDOUT && !stdout.write(payload)) {
+          // One chunk may hold many frames: wait for a single 'drain', not one per frame.
+          if (type === FRAME.STDOUT && !stdout.write(payload) && !waiting) {
+            waiting = true;
             socket.pause();
-            stdout.once('drain', () => socket.resume());
+            stdout.once('drain', () => {
+              waiting = false;
+              socket.resume();
+            });
           }
           else if (type === FRAME.STDERR) process.stderr.write(payload);
           else if (type === FRAME.EXIT && payload.length >= 4) status = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);

@@ -271,8 +271,8 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
   for (const ic of doc.images) {
     const im = reg.get(ic.name);
     if (im === undefined) continue;
-    // VLANs after their parents, bridges (members are added below) last.
-    const order = (k: string): number => (k === 'vlan' ? 1 : k === 'bridge' ? 2 : 0);
+    // Bridges (members are added below) before VLANs, whose parent may be a bridge; VLANs after their parents.
+    const order = (k: string): number => (k === 'bridge' ? 1 : k === 'vlan' ? 2 : 0);
     for (const fc of [...(ic.interfaces ?? [])].sort((x, y) => order(x.kind) - order(y.kind))) {
       attempt(`image ${ic.name} interface ${fc.name}`, () => restoreInterface(reg, im, fc));
     }

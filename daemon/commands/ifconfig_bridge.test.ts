@@ -131,6 +131,13 @@ test('ifconfig vlan create vlan 10 vlandev tap0, tap0.10 create, -vlandev', asyn
   assert.match(await ok(reg, im, 'ifconfig tap0.20'), /parent interface: <none>/);
 });
 
+test('ifconfig IF.TAG create takes any Ethernet parent name, epair ends included, as FreeBSD does', async () => {
+  const { reg, im } = setup();
+  assert.equal((await ok(reg, im, 'ifconfig epair create')).trim(), 'epair0a');
+  assert.equal(await ok(reg, im, 'ifconfig epair0a.10 create'), '', 'the name asked for: nothing printed');
+  assert.match(await ok(reg, im, 'ifconfig epair0a.10'), /vlan: 10 vlanproto: 802\.1q vlanpcp: 0 parent interface: epair0a/);
+});
+
 /** The modified EUI-64 link-local address of MAC `mac` (RFC 4291 appendix A), as ifconfig prints it. */
 function linkLocal(mac: string): string {
   const b = mac.split(':').map((x) => parseInt(x, 16));

@@ -98,7 +98,8 @@ export function cloneLink(ctx: CommandContext, requested: string, p: LinkPlan): 
     p.vlandev = undefined;
     return name;
   }
-  const d = /^([a-z][a-z0-9_]*\d)\.(\d{1,4})$/.exec(requested);
+  // FreeBSD takes <etherif>.<vid> for any Ethernet parent name (vlan_clone_match_ethervid), epair0a.10 too.
+  const d = /^([a-z][a-z0-9_]*)\.(\d{1,4})$/.exec(requested);
   if (d !== null) {
     const name = ifs.create('vlan', { name: requested, vlan: Number(d[2]), vlandev: d[1]! });
     return name;

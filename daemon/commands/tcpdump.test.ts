@@ -142,6 +142,6 @@ test('the interface going away ends the capture with tcpdump\'s read error and t
   n.reg.destroyIfnet(n.a, ifp);
   await n.run(1500, 100);
   assert.equal(await cap.done, 1);
-  assert.match(cap.stderr(), /\ntcpdump: pcap_loop: read: Device not configured\n(\d+) packets? captured\n\1 packets? received by filter\n0 packets dropped by kernel\n$/);
+  assert.match(cap.stderr(), /\ntcpdump: pcap_loop: The interface disappeared\n(\d+) packets? captured\n\1 packets? received by filter\n0 packets dropped by kernel\n$/);
   assert.equal(ifp.bpf, null);
 });

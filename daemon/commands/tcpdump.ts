@@ -239,7 +239,8 @@ export const tcpdump: Command = async (ctx) => {
     done = true;
   }
   if (how === 'signal' && !pcap) ctx.stdout.write('\n');
-  if (how === 'gone') ctx.stderr.write('tcpdump: pcap_loop: read: Device not configured\n');
+  // libpcap's pcap_read_bpf on FreeBSD: read(2) fails with ENXIO once the interface is detached.
+  if (how === 'gone') ctx.stderr.write('tcpdump: pcap_loop: The interface disappeared\n');
   ctx.stderr.write(`${plural(captured, 'packet')} captured\n${plural(d.received, 'packet')} received by filter\n${plural(d.dropped, 'packet')} dropped by kernel\n`);
   return how === 'gone' ? EX_FAIL : EX_OK;
 };

@@ -35,6 +35,8 @@ const ETHERTYPE_NAMES: Record<number, string> = {
   0x8100: '802.1Q',
   0x86dd: 'IPv6',
   0x88a8: '802.1Q-QinQ',
+  0x9100: '802.1Q-9100',
+  0x9200: '802.1Q-9200',
   0x88cc: 'LLDP',
   0x8847: 'MPLS unicast',
   0x8863: 'PPPoE D',
@@ -77,6 +79,10 @@ const UNREACH: Record<number, (dst: string) => string> = {
 };
 
 const ICMP6_UNREACH = ['unreachable route', 'unreachable prohibited', 'beyond scope', 'unreachable address', 'unreachable port', 'failed policy', 'reject route'];
+
+function isVlanType(t: number): boolean {
+  return t === 0x8100 || t === 0x88a8 || t === 0x9100 || t === 0x9200;
+}
 
 /** Local time of day as tcpdump prints it: HH:MM:SS.uuuuuu. */
 export function formatTime(tsUs: number): string {
@@ -160,13 +166,27 @@ export class PacketPrinter {
     const caplen = b.length;
     const e = this.eth.reset(b, 0, caplen);
     if (!e.checked()) return ` [|ether]`;
-    const type = e.etherType;
-    const hdr =
-      `${macToString(e.src)} > ${macToString(e.dst)}` +
-      (type <= 1500 ? ', 802.3' : `, ethertype ${ETHERTYPE_NAMES[type] ?? 'Unknown'} (0x${type.toString(16).padStart(4, '0')})`) +
-      `, length ${type <= 1500 ? type : wirelen}: `;
+    let type = e.etherType;
+    const addrs = `${macToString(e.src)} > ${macToString(e.dst)}`;
+    const typeName = (t: number): string => `ethertype ${ETHERTYPE_NAMES[t] ?? 'Unknown'} (0x${t.toString(16).padStart(4, '0')})`;
+    const head = (t: number): string => `${addrs}, ${t <= 1500 ? '802.3' : typeName(t)}, length ${t <= 1500 ? t : wirelen}: `;
+    let hdr = head(type);
+    let p = ETHER_HDR_LEN;
+    if (isVlanType(type)) {
+      // 802.1Q / QinQ tags are looked through, as ether_common_print does; -e shows each tag and the type after it.
+      let tags = `${addrs}, `;
+      while (isVlanType(type)) {
+        if (caplen - p < 4) return this.o.link ? `${tags} [|vlan]` : ' [|vlan]';
+        const tci = (b[p]! << 8) | b[p + 1]!;
+        tags += p === ETHER_HDR_LEN ? `${typeName(type)}, length ${wirelen}: ` : `${typeName(type)}, `;
+        tags += `vlan ${tci & 0xfff}, p ${tci >>> 13}${(tci & 0x1000) !== 0 ? ', DEI' : ''}, `;
+        type = (b[p + 2]! << 8) | b[p + 3]!;
+        p += 4;
+      }
+      if (this.o.link) hdr = type > 1500 ? `${tags}${typeName(type)}, ` : tags;
+      else hdr = head(type);
+    }
     const link = this.o.link ? hdr : '';
-    const p = ETHER_HDR_LEN;
     if (type === 0x0800) return link + (this.o.link ? '' : 'IP ') + this.ipv4(b, p);
     if (type === 0x86dd) return link + (this.o.link ? '' : 'IP6 ') + this.ipv6(b, p);
     if (type === 0x0806) return link + this.arpLine(b, p, wirelen - p);

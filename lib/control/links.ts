@@ -55,6 +55,25 @@ export function createVlan(reg: Registry, im: Image, name: string | undefined, t
   return ifp;
 }
 
+/**
+ * Does a frame sent on `from` come, in the same call, to `to`: through a
+ * VLAN's parent, or a bridge's members and span ports? Such a link would
+ * close a loop that recurses until the stack overflows, so it is refused.
+ */
+function outputReaches(from: Ifnet, to: Ifnet, seen = new Set<Ifnet>()): boolean {
+  if (from === to) return true;
+  if (seen.has(from)) return false;
+  seen.add(from);
+  const d = from.driver;
+  if (d instanceof VlanDriver) return d.parent !== null && outputReaches(d.parent, to, seen);
+  if (d instanceof BridgeDriver) return d.outputs().some((m) => outputReaches(m, to, seen));
+  return false;
+}
+
+function refuseLoop(member: Ifnet, br: Ifnet): void {
+  if (outputReaches(member, br)) fail(E.BAD_ARGUMENT, `${member.name}: its frames come back to ${br.name} (a VLAN on the bridge, or on a bridge it feeds); that would loop`);
+}
+
 function bridgeOf(ifp: Ifnet): BridgeDriver {
   if (!(ifp.driver instanceof BridgeDriver)) fail(E.BAD_ARGUMENT, `${ifp.name} is not a bridge; 'ifconfig bridge create' makes one`);
   return ifp.driver;
@@ -67,12 +86,14 @@ export function configureBridge(im: Image, ifp: Ifnet, ops: readonly BridgeOp[])
     try {
       switch (op.kind) {
         case 'addm':
+          refuseLoop(im.ifnet(op.ifname), ifp);
           br.addMember(im.ifnet(op.ifname));
           break;
         case 'deletem':
           br.deleteMember(im.ifnet(op.ifname));
           break;
         case 'span':
+          refuseLoop(im.ifnet(op.ifname), ifp);
           br.addSpan(im.ifnet(op.ifname));
           break;
         case '-span':
@@ -125,6 +146,8 @@ export function setVlan(im: Image, ifp: Ifnet, tag: number | undefined, parent: 
   if (p.owner !== ifp.owner) fail(E.BAD_ARGUMENT, `${p.name} is in another image`);
   const other = p.vlans?.get(newTag);
   if (other !== undefined && other !== ifp) fail(E.INTERFACE_EXISTS, `vlan ${newTag} on ${p.name} is already ${other.name}`);
+  // A VLAN that is a bridge member or span port: every loop through it after this goes ifp -> p -> ... -> ifp.
+  if (p !== d.parent && outputReaches(p, ifp)) fail(E.BAD_ARGUMENT, `${ifp.name}: frames sent on ${p.name} come back to ${ifp.name} (it is a member of a bridge ${p.name} feeds); that would loop`);
   d.attach(ifp, p, newTag);
   if ((ifp.flags & IFF.UP) !== 0) ifp.flags |= IFF.RUNNING;
 }

@@ -148,6 +148,16 @@ export class BpfDesc {
   }
 }
 
+/**
+ * The interface is destroyed or moves to another image: detach every
+ * capture (FreeBSD's bpfdetach; the reader then sees ENXIO), so no capture
+ * started in one image sees another image's frames.
+ */
+export function bpfDetachAll(ifp: Ifnet): void {
+  const list = ifp.bpf;
+  if (list !== null) for (const d of list) d.close();
+}
+
 /** The tap: offer a frame to every capture on the interface (called only when `list` is non-null). */
 export function bpfTap(list: readonly BpfDesc[], buf: Uint8Array, off: number, len: number): void {
   for (let i = 0; i < list.length; i++) list[i]!.catch(buf, off, len);

@@ -8,7 +8,7 @@
 import type { Mac } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { defineStats, type Stats } from '../stats.js';
-import { bpfTap, type BpfDesc } from './bpf.js';
+import { bpfDetachAll, bpfTap, type BpfDesc } from './bpf.js';
 
 export type IfIndex = number & { readonly __brand: 'IfIndex' };
 
@@ -209,10 +209,11 @@ export class Ifnet {
 
 /**
  * Cut the ties between `ifp` and other interfaces of its image before it is
- * destroyed or moved to another image: its bridge membership or span port,
+ * destroyed or moved to another image: its captures, its bridge membership or span port,
  * a bridge's members (moving), the VLANs on it (they lose their parent).
  */
 export function ifReleaseLinks(ifp: Ifnet, moving: boolean): void {
+  bpfDetachAll(ifp);
   if (ifp.bridge !== null) ifp.bridge.detach(ifp);
   if (ifp.spanOf !== null) ifp.spanOf.detach(ifp);
   if (moving) ifp.driver.moved?.(ifp);

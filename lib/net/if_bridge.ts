@@ -30,6 +30,7 @@ import { put16 } from '../wire/bytes.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, VnetHdr } from '../wire/vnet.js';
 import type { Clock, Timer } from '../clock.js';
+import { bpfTap } from './bpf.js';
 import { BridgeRtable, RT_EMPTY } from './bridge_rtable.js';
 import { IFF, PKT_HEADROOM, type Ifnet, type InputHook, type LinkDriver, type LinkTie } from './if.js';
 
@@ -205,10 +206,16 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       return;
     }
     const group = etherIsGroup(buf, off);
-    const c = mif.counters;
-    c.ipackets++;
-    c.ibytes += len;
-    if (group) c.imcasts++;
+    // A frame for the member's own address goes up its stack below, which counts it (and the bridge does not see it).
+    const own = !group && this.isLocal(mif, buf, off);
+    if (!own) {
+      const c = mif.counters;
+      c.ipackets++;
+      c.ibytes += len;
+      if (group) c.imcasts++;
+      // FreeBSD taps the bridge interface for every frame it forwards, floods or takes for itself.
+      if (br.bpf !== null) bpfTap(br.bpf, buf, off, len);
+    }
     if ((p.flags & IFBIF.LEARNING) !== 0 && (buf[off + 6]! & 1) === 0) this.learn(p, buf, off);
     if (this.spans.length > 0) this.spanOut(buf, off, len, meta);
     if (group) {
@@ -424,6 +431,11 @@ export class BridgeDriver implements LinkDriver, LinkTie {
       out.push({ address: macToString(mac), vlan: 1, interface: this.ports[rt.port[i]!]!.ifp.name, expire: Math.max(0, rt.exp[i]! - this.secs), flags: 0 });
     }
     return out;
+  }
+
+  /** Members and span ports: where this bridge's output may go. */
+  outputs(): Ifnet[] {
+    return [...this.members.map((m) => m.ifp), ...this.spans];
   }
 
   memberNames(): string[] {
