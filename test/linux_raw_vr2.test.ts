@@ -16,7 +16,7 @@ import { Lab, labUnavailable } from './lab.js';
 const SUPERVISOR = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../build/Release/vimage-supervisor');
 
 function missing(): string | undefined {
-  for (const t of ['/usr/bin/python3']) if (!existsSync(t)) return `${t} is not installed`;
+  for (const t of ['/usr/bin/python3', '/usr/bin/unshare']) if (!existsSync(t)) return `${t} is not installed`;
   if (!existsSync(SUPERVISOR)) return 'vimage-supervisor is not built (npm run build:native)';
   return undefined;
 }
@@ -35,6 +35,15 @@ hl = (d[0] & 15) * 4
 print("raw udp", a, d[9], d[hl + 8:].decode(), [(l, t) for l, t, x in anc])
 `;
 
+const PY_RAW_TRY = `
+import socket
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    print("raw made")
+except OSError as e:
+    print("raw", e.errno)
+`;
+
 describe('raw sockets of Linux programs (review rev2)', { skip }, () => {
   const lab = new Lab('vr2');
 
@@ -51,6 +60,14 @@ describe('raw sockets of Linux programs (review rev2)', { skip }, () => {
     const r = await lab.vimage(['R', '/usr/bin/python3', '-c', PY_RAW_UDP]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "raw udp ('127.0.0.1', 0) 17 vr2! [(1, 29)]");
+  });
+
+  test('capabilities in a user namespace of the program\'s own do not make a raw socket (EPERM, as Linux)', async () => {
+    const plain = await lab.vimage(['R', '/usr/bin/python3', '-c', PY_RAW_TRY]);
+    assert.equal(plain.stdout.trim(), 'raw made', plain.stderr);
+    const r = await lab.vimage(['R', '/usr/bin/unshare', '--user', '--map-root-user', '/usr/bin/python3', '-c', PY_RAW_TRY]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'raw 1');
   });
 
   test('every program has exited: no image socket is left behind', async () => {
