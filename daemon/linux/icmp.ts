@@ -246,6 +246,14 @@ export class IcmpSocket {
         if (e !== 0) return e;
       }
       emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident: this.ident, seq: icp.seq }, data, 0, data.length);
+    } else if (this.raw.hdrIncl) {
+      // Linux's raw_send_hdrinc: EINVAL for less than a header or a header length past the bytes; the total
+      // length is always filled in (raw(7)), whatever the program wrote there. The rest is lib/socket/raw.ts's.
+      if (data.length > 0xffff) return LINUX_ERRNO.EMSGSIZE;
+      if (data.length < 20) return LINUX_ERRNO.EINVAL;
+      const ip = this.ip.reset(data, 0, data.length);
+      if (ip.headerLen > data.length) return LINUX_ERRNO.EINVAL;
+      ip.totalLen = data.length;
     }
     try {
       this.raw.send(data, dst);
