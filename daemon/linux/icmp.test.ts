@@ -172,6 +172,10 @@ describe('ICMP and raw sockets of Linux programs', () => {
     await h2.ask(req({ seq: 1, op: OP.DGRAM, id: 1, a: IPPROTO_ICMP, b: SOCK_DGRAM }));
     assert.equal((await h2.ask(req({ seq: 2, op: OP.BIND, id: 1, port: 4242 }))).err, LINUX_ERRNO.EADDRINUSE);
     assert.equal((await h2.ask(req({ seq: 3, op: OP.BIND, id: 1, addr: 0x01020304 }))).err, LINUX_ERRNO.EADDRNOTAVAIL);
+    // A bind refused for its identifier leaves the socket unbound, as Linux's ping_bind restores the source address.
+    assert.equal((await h2.ask(req({ seq: 31, op: OP.BIND, id: 1, addr: A_ADDR, port: 4242 }))).err, LINUX_ERRNO.EADDRINUSE);
+    const unbound = await h2.ask(req({ seq: 32, op: OP.NAME, id: 1 }));
+    assert.deepEqual([unbound.err, unbound.addr, unbound.port], [0, 0, 0]);
     // connect: a plain write goes to the peer; the other program's socket gets its own identifier and never our replies.
     assert.equal((await h2.ask(req({ seq: 4, op: OP.CONNECT, id: 1, addr: B_ADDR }))).err, 0);
     const peer = await h2.ask(req({ seq: 5, op: OP.NAME, id: 1, a: 1 }));

@@ -210,7 +210,10 @@ export class IcmpSocket {
     } catch (e) {
       return errnoOf(e);
     }
-    return this.ping ? this.takeIdent(port) : 0;
+    if (!this.ping) return 0;
+    const err = this.takeIdent(port);
+    if (err !== 0) this.raw.bind(0); // Linux's ping_bind puts the source address back when the identifier is taken
+    return err;
   }
 
   /** connect(2): the default destination (`unspec` forgets it); a ping socket gets its identifier now if it has none. */
