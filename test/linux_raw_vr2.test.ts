@@ -44,6 +44,20 @@ except OSError as e:
     print("raw", e.errno)
 `;
 
+const PY_TCP_ERRQ = `
+import socket
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+a.sendall(b"stream data")
+import time; time.sleep(0.3)
+for f in (socket.MSG_ERRQUEUE, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT):
+    try:
+        print("errqueue", c.recvmsg(100, 256, f))
+    except OSError as e:
+        print("errqueue", e.errno)
+print("data", c.recv(100))
+`;
+
 describe('raw sockets of Linux programs (review rev2)', { skip }, () => {
   const lab = new Lab('vr2');
 
@@ -68,6 +82,12 @@ describe('raw sockets of Linux programs (review rev2)', { skip }, () => {
     const r = await lab.vimage(['R', '/usr/bin/unshare', '--user', '--map-root-user', '/usr/bin/python3', '-c', PY_RAW_TRY]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'raw 1');
+  });
+
+  test('recvmsg(MSG_ERRQUEUE) on a TCP socket is EAGAIN (its error queue is empty) and takes none of the stream', async () => {
+    const r = await lab.vimage(['R', '/usr/bin/python3', '-c', PY_TCP_ERRQ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "errqueue 11\nerrqueue 11\ndata b'stream data'\n");
   });
 
   test('every program has exited: no image socket is left behind', async () => {
