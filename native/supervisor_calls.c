@@ -533,6 +533,20 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
     else cont(n->id); /* plain data on the backing socket */
     return;
   }
+  case __NR_recvmsg:
+  case __NR_recvmmsg:
+    /*
+     * The error queue (MSG_ERRQUEUE: IP_RECVERR, MSG_ZEROCOPY and timestamp
+     * notifications) of a TCP socket in the image is always empty: EAGAIN, as
+     * Linux's tcp_recvmsg answers an empty one. The backing AF_UNIX socket
+     * knows no such flag and would hand over stream bytes instead.
+     */
+    if (((n->data.nr == __NR_recvmsg ? (int)a[2] : (int)a[3]) & MSG_ERRQUEUE) != 0) {
+      respond(n->id, -1, EAGAIN);
+      return;
+    }
+    cont(n->id);
+    return;
   default:
     cont(n->id);
   }

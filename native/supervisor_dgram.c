@@ -314,7 +314,7 @@ static ssize_t scatter(pid_t pid, uint64_t iov, uint64_t iovlen, size_t n) {
 /* Write the source of a received datagram as the program's socket names it. */
 static int put_src(struct isock *s, pid_t pid, uint64_t addr, uint64_t lenp, struct dg_src src) {
   /* ICMP and raw sockets: port 0 (src.port is the TTL the datagram arrived with). */
-  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, s->proto == IPPROTO_UDP ? src.port : 0, s->v6);
+  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, dg_is_udp(s) ? src.port : 0, s->v6);
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
@@ -765,7 +765,7 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
   default:
     break;
   }
-  if (n->data.nr == __NR_setsockopt && s->proto != IPPROTO_UDP) {
+  if (n->data.nr == __NR_setsockopt && !dg_is_udp(s)) {
     icmp_note_opt(n, s); /* the control messages it asks for */
     if (chan_setopt(n, s)) return;
   }

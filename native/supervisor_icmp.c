@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -52,9 +53,19 @@ enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
 #define L_IP_TTL 2
 #define L_IP_RECVTTL 12
 
-/* Whether the caller (a thread of the program) has capability `bit` in its effective set. */
+/*
+ * Whether the caller (a thread of the program) has capability `bit` over
+ * the image's network: in its effective set, and in our user namespace.
+ * Linux asks ns_capable(net->user_ns, ...) of the namespace that owns the
+ * network, which for the program's sockets is ours: a process that made a
+ * user namespace of its own (unshare -Ur) has every capability there and
+ * none here. Anything unreadable counts as no.
+ */
 static int has_cap(pid_t pid, int bit) {
   char path[64];
+  struct stat mine, theirs;
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+  if (stat("/proc/self/ns/user", &mine) < 0 || stat(path, &theirs) < 0 || mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev) return 0;
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
   FILE *f = fopen(path, "re");
   if (f == NULL) return 0;

@@ -8,9 +8,11 @@
 #define VIMAGE_SUPERVISOR_INT_H
 
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -51,6 +53,7 @@ struct isock {
   int sfd;         /* our end of the SOCK_SEQPACKET pair */
   int netlink;     /* NETLINK_ROUTE rather than UDP */
   int proto;       /* IPPROTO_UDP, or an ICMP (ping) or raw socket's protocol (supervisor_icmp.c); 0 for netlink */
+                   /* (a raw socket may have protocol IPPROTO_UDP too: dg_is_udp tells a UDP socket) */
   unsigned cmsg;   /* ICMP and raw sockets: the control messages asked for (supervisor_icmp.c) */
   uint32_t nl_pid; /* netlink port id */
   int err;         /* pending error (ICMP), reported by the next trapped call */
@@ -58,6 +61,11 @@ struct isock {
   struct dg_src *fifo;
   unsigned fhead, fcount;
 };
+
+/* A UDP socket, not a ping, raw (SOCK_RAW of any protocol, IPPROTO_UDP included) or netlink one. */
+static inline int dg_is_udp(const struct isock *s) {
+  return !s->netlink && s->type == SOCK_DGRAM && s->proto == IPPROTO_UDP;
+}
 
 enum { PK_AGENT = 0, PK_CHAN, PK_RECV };
 

@@ -172,6 +172,10 @@ describe('ICMP and raw sockets of Linux programs', () => {
     await h2.ask(req({ seq: 1, op: OP.DGRAM, id: 1, a: IPPROTO_ICMP, b: SOCK_DGRAM }));
     assert.equal((await h2.ask(req({ seq: 2, op: OP.BIND, id: 1, port: 4242 }))).err, LINUX_ERRNO.EADDRINUSE);
     assert.equal((await h2.ask(req({ seq: 3, op: OP.BIND, id: 1, addr: 0x01020304 }))).err, LINUX_ERRNO.EADDRNOTAVAIL);
+    // A bind refused for its identifier leaves the socket unbound, as Linux's ping_bind restores the source address.
+    assert.equal((await h2.ask(req({ seq: 31, op: OP.BIND, id: 1, addr: A_ADDR, port: 4242 }))).err, LINUX_ERRNO.EADDRINUSE);
+    const unbound = await h2.ask(req({ seq: 32, op: OP.NAME, id: 1 }));
+    assert.deepEqual([unbound.err, unbound.addr, unbound.port], [0, 0, 0]);
     // connect: a plain write goes to the peer; the other program's socket gets its own identifier and never our replies.
     assert.equal((await h2.ask(req({ seq: 4, op: OP.CONNECT, id: 1, addr: B_ADDR }))).err, 0);
     const peer = await h2.ask(req({ seq: 5, op: OP.NAME, id: 1, a: 1 }));
@@ -246,10 +250,23 @@ describe('ICMP and raw sockets of Linux programs', () => {
     const r = h.frames.find((f) => f.id === 5 && f.flags === 0)!;
     assert.equal(r.data.readUInt16BE(24), 0x5555);
     assert.equal(h.frames.filter((f) => f.id === 4 && f.flags === 0).length, 0, 'an IPPROTO_RAW socket receives nothing');
-    // A header that lies about the length is refused.
-    ip.writeUInt16BE(999, 2);
-    h.sup.write(encodeDg(4, 91, B_ADDR, 0, DG_FLAG.ACK, Buffer.concat([ip, m])));
-    assert.equal(await status(tn, h, 91), LINUX_ERRNO.EINVAL);
+    // Linux fills in the total length whatever the program wrote there (raw(7): "Total Length: Always filled in").
+    for (const [seq, len] of [[91, 999], [92, 0], [93, (20 + m.length) << 8]] as const) {
+      const at = h.frames.length;
+      ip.writeUInt16BE(len & 0xffff, 2);
+      m.writeUInt16BE(seq, 6);
+      m.writeUInt16BE(0, 2);
+      m.writeUInt16BE(internetChecksum(m, 0, m.length), 2);
+      h.sup.write(encodeDg(4, seq, B_ADDR, 0, DG_FLAG.ACK, Buffer.concat([ip, m])));
+      assert.equal(await status(tn, h, seq), 0, `total length ${len}`);
+      await until(tn, () => h.frames.some((f, i) => i >= at && f.id === 5 && f.flags === 0 && f.data.readUInt16BE(26) === seq));
+    }
+    // What Linux refuses: fewer bytes than an IP header, a header length past the bytes given.
+    h.sup.write(encodeDg(4, 94, B_ADDR, 0, DG_FLAG.ACK, ip.subarray(0, 19)));
+    assert.equal(await status(tn, h, 94), LINUX_ERRNO.EINVAL);
+    ip[0] = 0x4f;
+    h.sup.write(encodeDg(4, 95, B_ADDR, 0, DG_FLAG.ACK, Buffer.concat([ip, m])));
+    assert.equal(await status(tn, h, 95), LINUX_ERRNO.EINVAL);
   });
 
   test('setsockopt over the channel stays in order with the datagrams written before it (traceroute: IP_TTL, then send)', async () => {

@@ -210,7 +210,10 @@ export class IcmpSocket {
     } catch (e) {
       return errnoOf(e);
     }
-    return this.ping ? this.takeIdent(port) : 0;
+    if (!this.ping) return 0;
+    const err = this.takeIdent(port);
+    if (err !== 0) this.raw.bind(0); // Linux's ping_bind puts the source address back when the identifier is taken
+    return err;
   }
 
   /** connect(2): the default destination (`unspec` forgets it); a ping socket gets its identifier now if it has none. */
@@ -246,6 +249,14 @@ export class IcmpSocket {
         if (e !== 0) return e;
       }
       emitIcmpEcho({ type: ICMP_TYPE.ECHO, code: 0, ident: this.ident, seq: icp.seq }, data, 0, data.length);
+    } else if (this.raw.hdrIncl) {
+      // Linux's raw_send_hdrinc: EINVAL for less than a header or a header length past the bytes; the total
+      // length is always filled in (raw(7)), whatever the program wrote there. The rest is lib/socket/raw.ts's.
+      if (data.length > 0xffff) return LINUX_ERRNO.EMSGSIZE;
+      if (data.length < 20) return LINUX_ERRNO.EINVAL;
+      const ip = this.ip.reset(data, 0, data.length);
+      if (ip.headerLen > data.length) return LINUX_ERRNO.EINVAL;
+      ip.totalLen = data.length;
     }
     try {
       this.raw.send(data, dst);
