@@ -42,6 +42,17 @@ function start(n: TestNet, im: Image, cmd: Command, argv: string[]): Proc {
   };
 }
 
+/**
+ * Wait (real time) until a capture is attached to `ifname`: the filter is
+ * compiled on libuv's pool first, and the test's clock is manual, so nothing
+ * else keeps the event loop alive or tells when the capture started.
+ */
+async function attached(im: Image, ifname: string): Promise<void> {
+  const ifp = im.ifnets.get(ifname)!;
+  for (let i = 0; i < 1000 && (ifp.bpf === null || ifp.bpf.length === 0); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ifp.bpf !== null && ifp.bpf.length > 0, `a capture on ${ifname}`);
+}
+
 /** The line bodies, without the timestamps. */
 const bodies = (text: string): string[] => text.split('\n').filter((l) => l !== '').map((l) => l.replace(/^\d\d:\d\d:\d\d\.\d{6} /, ''));
 
@@ -49,7 +60,7 @@ test('tcpdump -c 4 icmp on an epair shows the ping across it, then the three cou
   const n = twoImages();
   const ifname = [...n.a.ifnets.keys()].find((k) => k.startsWith('epair'))!;
   const cap = start(n, n.a, tcpdump, ['tcpdump', '-n', '-i', ifname, '-c', '4', 'icmp']);
-  await n.settle();
+  await attached(n.a, ifname);
   const p = start(n, n.b, ping, ['ping', '-c', '2', '10.0.0.1']);
   await n.run(3000, 100);
   assert.equal(await p.done, 0);
@@ -75,7 +86,7 @@ test('Ctrl-C stops the capture: a newline, then the counts; ARP passes no icmp f
   const n = twoImages();
   const ifname = [...n.b.ifnets.keys()][1]!;
   const cap = start(n, n.b, tcpdump, ['tcpdump', '-i', ifname, '-e', 'arp']);
-  await n.settle();
+  await attached(n.b, ifname);
   const p = start(n, n.b, ping, ['ping', '-c', '1', '10.0.0.1']);
   await n.run(2000, 100);
   await p.done;
@@ -97,7 +108,7 @@ test('-w - writes a pcap stream: the file header, then one record per packet', a
   const n = twoImages();
   const ifname = [...n.a.ifnets.keys()].find((k) => k.startsWith('epair'))!;
   const cap = start(n, n.a, tcpdump, ['tcpdump', '-i', ifname, '-w', '-', '-c', '2', '-s', '60', 'icmp']);
-  await n.settle();
+  await attached(n.a, ifname);
   const p = start(n, n.b, ping, ['ping', '-c', '1', '10.0.0.1']);
   await n.run(2000, 100);
   await p.done;
@@ -136,7 +147,7 @@ test('the interface going away ends the capture with tcpdump\'s read error and t
   const n = twoImages();
   const ifname = [...n.a.ifnets.keys()].find((k) => k.startsWith('epair'))!;
   const cap = start(n, n.a, tcpdump, ['tcpdump', '-i', ifname]);
-  await n.settle();
+  await attached(n.a, ifname);
   const ifp = n.a.ifnets.get(ifname)!;
   assert.equal(ifp.bpf?.length, 1);
   n.reg.destroyIfnet(n.a, ifp);
