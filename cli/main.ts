@@ -389,6 +389,13 @@ async function run(): Promise<number> {
   return status;
 }
 
+// A reader that went away (`vimage R tcpdump | head`): end as a tool killed by
+// SIGPIPE does (status 128 + 13); the daemon stops the command when we hang up.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(141);
+  throw e;
+});
+
 run().then(
   (code) => {
     process.exitCode = code;

@@ -99,7 +99,10 @@ static void chan_gone(void) {
 
 /* Send one frame whose payload is already at obuf + header. */
 static int chan_send(uint32_t id, uint32_t seq, uint32_t addr, uint16_t port, uint16_t flags, size_t len) {
-  if (chan_fd < 0) return -ENETDOWN;
+  if (chan_fd < 0) {
+    chan_gone(); /* answers a call already waiting for this frame's status, as a failed write does */
+    return -ENETDOWN;
+  }
   struct vsa_dg h = {.len = (uint32_t)len, .id = id, .seq = seq, .addr = addr, .port = port, .flags = flags};
   memcpy(obuf, &h, sizeof h);
   if (write_all(chan_fd, obuf, sizeof h + len) < 0) {

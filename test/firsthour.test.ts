@@ -280,6 +280,19 @@ describe('the command line helps', { skip }, () => {
     assert.match(ok.stdout, /^\[\d+\]$/m);
   });
 
+  test('a reader that goes away (vimage S ping | head -2) ends the client as SIGPIPE would, quietly, and stops the command', async () => {
+    await l!.vimage(['-c', 'S']);
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" S ping -i 0.01 127.0.0.1 | head -2`], {
+      encoding: 'utf8',
+      env: { ...process.env, VIMAGE_SOCKET: l!.sock },
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 141, r.stderr);
+    assert.equal(r.stdout.split('\n').filter((x) => x !== '').length, 2);
+    assert.equal(r.stderr, '', 'no EPIPE trace');
+    await until('the ping to stop', 5000, async () => !/ping -i/.test(await l!.ok(['S', 'ps'])));
+  });
+
   test('arguments too long and bad create parameters get clear errors', async () => {
     const long = await l!.vimage(['default', 'ifconfig', ...Array.from({ length: 5 }, () => 'x'.repeat(4000))]);
     assert.equal(long.code, 64);
