@@ -16,10 +16,10 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { socketAnswers } from '../lib/socket_answers.js';
 
 const P = 'vbt'; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
@@ -102,20 +102,12 @@ async function copyLoop(bin: string): Promise<Path> {
   };
 }
 
-function answers(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => (c.destroy(), resolve(true)));
-    c.once('error', () => resolve(false));
-  });
-}
-
 async function imagePath(): Promise<Path> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `${P}-`));
   const sock = path.join(dir, 'vimaged.sock');
   // As vimaged.service runs it (Nice=-10).
   const d = spawn('nice', ['-n', '-10', process.execPath, DAEMON, '--socket', sock, '--state-dir', path.join(dir, 'state'), '--log-level', 'warn'], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !(await answers(sock)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && !(await socketAnswers(sock)); i++) await new Promise((r) => setTimeout(r, 50));
   const vimage = (...args: string[]): string => sh([process.execPath, CLI, '--socket', sock, ...args]).trim();
   vimage('-c', 'R');
   const ta = vimage('R', 'ifconfig', 'tap', 'create', 'hostname', `${P}a0`);

@@ -28,9 +28,9 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { socketAnswers } from '../lib/socket_answers.js';
 
 const P = 'vbl'; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
@@ -81,7 +81,7 @@ class Lab {
     // The priority vimaged.service gives it (Nice=-10), as the system tests run it.
     this.daemon = spawn('nice', ['-n', '-10', process.execPath, DAEMON, '--socket', this.sock, '--state-dir', path.join(this.dir, 'state'), '--log-level', 'warn'], { stdio: ['ignore', log, log] });
     closeSync(log);
-    for (let i = 0; i < 200 && !(await answers(this.sock)); i++) {
+    for (let i = 0; i < 200 && !(await socketAnswers(this.sock)); i++) {
       if (this.daemon.exitCode !== null) throw new Error('vimaged did not start');
       await sleep(50);
     }
@@ -151,17 +151,6 @@ class Lab {
     this.cleanupNet();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function answers(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 interface Iperf {

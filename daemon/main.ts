@@ -12,13 +12,13 @@
  */
 
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Command as Cli, Option } from 'commander';
 import { pino } from 'pino';
 import { Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { realPlatform } from '../lib/platform.js';
+import { socketAnswers } from '../lib/socket_answers.js';
 import { threadCpuMs } from '../lib/native/sys.js';
 import { tapExists } from '../lib/net/tapdev.js';
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from '../lib/protocol.js';
@@ -44,18 +44,6 @@ interface DaemonOptions {
   logLevel?: LogLevel;
   config?: string;
   cgroup: CgroupMode;
-}
-
-/** Is something answering on `sock`? A stale socket file refuses connections. */
-function socketAnswers(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 /** The pid of a live vimaged that holds `pidFile`, if any (a stale file from a kill -9 does not count). */

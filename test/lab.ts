@@ -7,9 +7,9 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, openSync, closeSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { socketAnswers } from '../lib/socket_answers.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const DAEMON = path.join(ROOT, 'dist/daemon/main.js');
@@ -39,17 +39,6 @@ export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; tim
   return run;
 }
 
-function answers(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
-
 export class Lab {
   readonly sock: string;
   readonly dir: string;
@@ -75,7 +64,7 @@ export class Lab {
     });
     closeSync(fd);
     for (let i = 0; i < 200; i++) {
-      if (await answers(this.sock)) return;
+      if (await socketAnswers(this.sock)) return;
       if (this.daemon.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }

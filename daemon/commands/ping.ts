@@ -23,6 +23,7 @@ import { ICMP_TYPE, ICMP_UNREACH, ICMP_TIMXCEED, emitIcmpEcho } from '../../lib/
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { ping6 } from './ping6.js';
+import { PingStats, summaryText } from './ping_stats.js';
 
 // ---------------------------------------------------------------------------
 // Small helpers shared with traceroute.ts.
@@ -103,8 +104,6 @@ const MAXPAYLOAD = 65535 - 20 - 8;
 const MAXWAIT = 10_000;
 const MAXALARM = 60 * 60;
 const MAXTTL = 255;
-/** Sequence numbers remembered for duplicate detection (FreeBSD's MAX_DUP_CHK). */
-const MAX_DUP_CHK = 8 * 128;
 
 const USAGE =
   'usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout] [-W waittime] host';
@@ -333,16 +332,8 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
   let timing = o.datalen >= TIMEVAL_LEN;
   const icmpLen = 8 + o.datalen;
   const sendLen = 20 + icmpLen;
-  const rcvd = new Uint8Array(MAX_DUP_CHK / 8);
-
-  let ntransmitted = 0;
-  let nreceived = 0;
-  let nrepeats = 0;
+  const stats = new PingStats();
   let nrcvtimeout = 0;
-  let tmin = Infinity;
-  let tmax = 0;
-  let tsum = 0;
-  let tsumsq = 0;
   let almostDone = false;
   let finished = false;
   let tick: Timer | null = null;
@@ -415,33 +406,21 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
         // -Q: ICMP errors are not printed.
       } else if (ctx.json) emit({ type: 'icmp', bytes: r.cc, from: ip4ToString(r.from), icmpSeq: r.seq, icmpType: r.type, icmpCode: r.code, message: icmpText(r.type, r.code, r.aux) });
       else out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}\n`);
-      if ((o.once && nreceived > 0) || (o.count > 0 && nreceived >= o.count)) finish();
+      if ((o.once && stats.nreceived > 0) || (o.count > 0 && stats.nreceived >= o.count)) finish();
     }
   }
 
   function prReply(r: Received): void {
-    nreceived++;
     let triptime = 0;
     if (timing) {
       // Too short to carry our timestamp: stop timing, as FreeBSD does.
       if (Number.isNaN(r.sentAt)) timing = false;
       else {
         triptime = r.at - r.sentAt;
-        tsum += triptime;
-        tsumsq += triptime * triptime;
-        if (triptime < tmin) tmin = triptime;
-        if (triptime > tmax) tmax = triptime;
+        stats.trip(triptime);
       }
     }
-    const bit = r.seq % MAX_DUP_CHK;
-    let dup = false;
-    if ((rcvd[bit >> 3]! & (1 << (bit & 7))) !== 0) {
-      nrepeats++;
-      nreceived--;
-      dup = true;
-    } else {
-      rcvd[bit >> 3]! |= 1 << (bit & 7);
-    }
+    const dup = stats.reply(r.seq);
     if (o.quiet) return;
     if (o.waitSet && triptime > o.waitMs) {
       nrcvtimeout++;
@@ -468,9 +447,7 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
   }
 
   function pinger(): void {
-    const seq = ntransmitted & 0xffff;
-    const bit = seq % MAX_DUP_CHK;
-    rcvd[bit >> 3]! &= ~(1 << (bit & 7));
+    const seq = stats.nextSeq();
     const icmp = new Uint8Array(icmpLen);
     for (let i = TIMEVAL_LEN; i < o.datalen; i++) icmp[8 + i] = i & 0xff;
     if (timing) new DataView(icmp.buffer, icmp.byteOffset + 8, 8).setFloat64(0, clock.now());
@@ -481,13 +458,13 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
       if (!(e instanceof SocketError)) throw e;
       ctx.stderr.write(`${prog}: sendto: ${e.message}\n`);
     }
-    ntransmitted++;
+    stats.ntransmitted++;
   }
 
   function onTick(): void {
     tick = null;
     if (finished) return;
-    if (o.count === 0 || ntransmitted < o.count) {
+    if (o.count === 0 || stats.ntransmitted < o.count) {
       pinger();
       tick = clock.after(o.intervalMs, onTick);
       return;
@@ -499,8 +476,7 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     // After the last request: twice the longest round trip (whole seconds,
     // at least one) if anything came back, else -W.
     almostDone = true;
-    const linger = nreceived > 0 ? Math.max(1, Math.trunc((2 * tmax) / 1000)) * 1000 : o.waitMs;
-    tick = clock.after(linger, onTick);
+    tick = clock.after(stats.lingerMs(o.waitMs), onTick);
   }
 
   function finish(): void {
@@ -511,42 +487,23 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     sock.close();
     ctx.signal.removeEventListener('abort', finish);
     if (ctx.json) {
-      const n = nreceived + nrepeats;
-      const avg = n > 0 ? tsum / n : 0;
       const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+      const rt = stats.roundTrip();
       emit({
         type: 'summary',
         target: o.target,
-        transmitted: ntransmitted,
-        received: nreceived,
-        duplicates: nrepeats,
-        ...(ntransmitted > 0 ? { packetLossPercent: r3(((ntransmitted - nreceived) * 100) / ntransmitted) } : {}),
+        transmitted: stats.ntransmitted,
+        received: stats.nreceived,
+        duplicates: stats.nrepeats,
+        ...(stats.ntransmitted > 0 ? { packetLossPercent: r3(stats.lossPercent()) } : {}),
         ...(nrcvtimeout > 0 ? { outOfWaitTime: nrcvtimeout } : {}),
-        ...(nreceived > 0 && timing
-          ? { roundTripMs: { min: r3(tmin), avg: r3(avg), max: r3(tmax), stddev: r3(Math.sqrt(Math.max(0, tsumsq / n - avg * avg))) } }
-          : {}),
+        ...(stats.nreceived > 0 && timing ? { roundTripMs: { min: r3(rt.min), avg: r3(rt.avg), max: r3(rt.max), stddev: r3(rt.stddev) } } : {}),
       });
-      resolveDone(nreceived > 0 ? EX_OK : 2);
+      resolveDone(stats.nreceived > 0 ? EX_OK : 2);
       return;
     }
-    let s = `\n--- ${o.target} ping statistics ---\n`;
-    s += `${ntransmitted} packets transmitted, ${nreceived} packets received, `;
-    if (nrepeats > 0) s += `+${nrepeats} duplicates, `;
-    if (ntransmitted > 0) {
-      if (nreceived > ntransmitted) s += "-- somebody's printing up packets!";
-      else s += `${(((ntransmitted - nreceived) * 100) / ntransmitted).toFixed(1)}% packet loss`;
-    }
-    if (nrcvtimeout > 0) s += `, ${nrcvtimeout} packets out of wait time`;
-    s += '\n';
-    if (nreceived > 0 && timing) {
-      const n = nreceived + nrepeats;
-      const avg = tsum / n;
-      const vari = Math.max(0, tsumsq / n - avg * avg);
-      const f = (x: number): string => x.toFixed(3);
-      s += `round-trip min/avg/max/stddev = ${f(tmin)}/${f(avg)}/${f(tmax)}/${f(Math.sqrt(vari))} ms\n`;
-    }
-    out.write(s);
-    resolveDone(nreceived > 0 ? EX_OK : 2);
+    out.write(summaryText(stats, o.target, timing, { name: 'ping', stddevLabel: 'stddev', flagExcess: true }, nrcvtimeout));
+    resolveDone(stats.nreceived > 0 ? EX_OK : 2);
   }
 
   if (o.timeoutS > 0) alarm = clock.after(o.timeoutS * 1000, finish);

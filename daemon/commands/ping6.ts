@@ -14,11 +14,11 @@ import { ICMP6_TYPE, emitIcmp6Echo } from '../../lib/wire/icmp6.js';
 import { IP6_HDR_LEN, parseIp6Cidr } from '../../lib/wire/ipv6.js';
 import { EX_FAIL, EX_NOHOST, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, parseCDouble, parseCInt } from './ping.js';
+import { PingStats, summaryText } from './ping_stats.js';
 
 /** ICMP6ECHOTMLEN: the timestamp at the start of the data, and the default data length. */
 const TIMEVAL_LEN = 8;
 const MAXWAIT = 10_000;
-const MAX_DUP_CHK = 8 * 128;
 const USAGE = 'usage: ping6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize] [-t timeout] [-W waittime] host';
 
 interface Ping6Options {
@@ -151,14 +151,7 @@ function run(ctx: CommandContext, prog: string, o: Ping6Options, dst: Uint8Array
   const ident = ctx.pid & 0xffff;
   const timing = o.datalen >= TIMEVAL_LEN;
   const msgLen = 8 + o.datalen;
-  const rcvd = new Uint8Array(MAX_DUP_CHK / 8);
-  let ntransmitted = 0;
-  let nreceived = 0;
-  let nrepeats = 0;
-  let tmin = Infinity;
-  let tmax = 0;
-  let tsum = 0;
-  let tsumsq = 0;
+  const stats = new PingStats();
   let almostDone = false;
   let finished = false;
   let tick: Timer | null = null;
@@ -180,25 +173,16 @@ function run(ctx: CommandContext, prog: string, o: Ping6Options, dst: Uint8Array
       let trip = 0;
       if (timing && msg.length >= 8 + TIMEVAL_LEN) {
         trip = clock.now() - new DataView(msg.buffer, msg.byteOffset + 8, 8).getFloat64(0);
-        tsum += trip;
-        tsumsq += trip * trip;
-        if (trip < tmin) tmin = trip;
-        if (trip > tmax) tmax = trip;
+        stats.trip(trip);
       }
-      const bit = seq % MAX_DUP_CHK;
-      const dup = (rcvd[bit >> 3]! & (1 << (bit & 7))) !== 0;
-      if (dup) nrepeats++;
-      else {
-        nreceived++;
-        rcvd[bit >> 3]! |= 1 << (bit & 7);
-      }
+      const dup = stats.reply(seq);
       if (!o.quiet) {
         let line = `${msg.length} bytes from ${fromText}, icmp_seq=${seq} hlim=${hlim}`;
         if (timing) line += ` time=${trip.toFixed(3)} ms`;
         if (dup) line += '(DUP!)';
         out.write(line + '\n');
       }
-      if (o.count > 0 && nreceived >= o.count) queueMicrotask(finish);
+      if (o.count > 0 && stats.nreceived >= o.count) queueMicrotask(finish);
       return;
     }
     // An error quoting one of our requests: printed with -v, as ping6 does.
@@ -210,22 +194,20 @@ function run(ctx: CommandContext, prog: string, o: Ping6Options, dst: Uint8Array
   });
 
   function pinger(): void {
-    const seq = ntransmitted & 0xffff;
-    const bit = seq % MAX_DUP_CHK;
-    rcvd[bit >> 3]! &= ~(1 << (bit & 7));
+    const seq = stats.nextSeq();
     const msg = new Uint8Array(msgLen);
     for (let i = TIMEVAL_LEN; i < o.datalen; i++) msg[8 + i] = i & 0xff;
     if (timing) new DataView(msg.buffer, 8, 8).setFloat64(0, clock.now());
     emitIcmp6Echo(ICMP6_TYPE.ECHO_REQUEST, ident, seq, msg, 0);
     const r = sock.send(dst, msg, { ...(zone !== undefined ? { zone } : {}), ...(o.hlim !== undefined ? { hlim: o.hlim } : {}), ...(src !== undefined ? { src } : {}) });
     if (r !== 0) ctx.stderr.write(`${prog}: sendmsg: ${errnoText(r)}\n`);
-    ntransmitted++;
+    stats.ntransmitted++;
   }
 
   function onTick(): void {
     tick = null;
     if (finished) return;
-    if (o.count === 0 || ntransmitted < o.count) {
+    if (o.count === 0 || stats.ntransmitted < o.count) {
       pinger();
       tick = clock.after(o.intervalMs, onTick);
       return;
@@ -235,8 +217,7 @@ function run(ctx: CommandContext, prog: string, o: Ping6Options, dst: Uint8Array
       return;
     }
     almostDone = true;
-    const linger = nreceived > 0 ? Math.max(1, Math.trunc((2 * tmax) / 1000)) * 1000 : o.waitMs;
-    tick = clock.after(linger, onTick);
+    tick = clock.after(stats.lingerMs(o.waitMs), onTick);
   }
 
   function finish(): void {
@@ -246,19 +227,8 @@ function run(ctx: CommandContext, prog: string, o: Ping6Options, dst: Uint8Array
     alarm?.cancel();
     sock.close();
     ctx.signal.removeEventListener('abort', finish);
-    let s = `\n--- ${target} ping6 statistics ---\n`;
-    s += `${ntransmitted} packets transmitted, ${nreceived} packets received, `;
-    if (nrepeats > 0) s += `+${nrepeats} duplicates, `;
-    if (ntransmitted > 0) s += `${(((ntransmitted - nreceived) * 100) / ntransmitted).toFixed(1)}% packet loss`;
-    s += '\n';
-    if (nreceived > 0 && timing) {
-      const n = nreceived + nrepeats;
-      const avg = tsum / n;
-      const f = (x: number): string => x.toFixed(3);
-      s += `round-trip min/avg/max/std-dev = ${f(tmin)}/${f(avg)}/${f(tmax)}/${f(Math.sqrt(Math.max(0, tsumsq / n - avg * avg)))} ms\n`;
-    }
-    out.write(s);
-    resolveDone(nreceived > 0 ? EX_OK : 2);
+    out.write(summaryText(stats, target, timing, { name: 'ping6', stddevLabel: 'std-dev', flagExcess: false }));
+    resolveDone(stats.nreceived > 0 ? EX_OK : 2);
   }
 
   if (o.timeoutS > 0) alarm = clock.after(o.timeoutS * 1000, finish);

@@ -6,10 +6,11 @@
  * `route: `, and status 1.
  */
 
-import { RTF, VimageError, type RouteInfo, type RouteSpec, type RouteTarget } from '../../lib/control/index.js';
+import { RTF, type RouteSpec, type RouteTarget } from '../../lib/control/index.js';
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
-import { parseIntIn, printJson, right, usageError } from './util.js';
+import { parseIntIn, printJson, usageError } from './util.js';
+import { optionLetters, routeAct, routeFailed, routeGetTail } from './route_common.js';
 import { route6 } from './route6.js';
 
 const CMD = 'route';
@@ -212,11 +213,6 @@ function what(req: Req): string {
   return s;
 }
 
-function routeFailed(ctx: CommandContext, req: Req, why: string): number {
-  ctx.stderr.write(`${CMD}: ${what(req)} fib 0: ${why}\n`);
-  return EX_FAIL;
-}
-
 /** Where the gateway argument sends the route; an error text for a usage mistake. */
 function target(ctx: CommandContext, req: Req): RouteTarget | string {
   const g = req.gatewayText;
@@ -235,14 +231,7 @@ function target(ctx: CommandContext, req: Req): RouteTarget | string {
 
 /** Run a change through the control surface; its coded errors become route(8)'s `fib 0: why` line. */
 function act(ctx: CommandContext, req: Req, quiet: boolean, fn: () => void): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VimageError) return routeFailed(ctx, req, e.message);
-    throw e;
-  }
-  if (!quiet) ctx.stdout.write(`${what(req)}\n`);
-  return EX_OK;
+  return routeAct(ctx, what(req), quiet, fn);
 }
 
 function doAddChange(ctx: CommandContext, req: Req, quiet: boolean): number {
@@ -256,7 +245,7 @@ function doAddChange(ctx: CommandContext, req: Req, quiet: boolean): number {
 function doDelete(ctx: CommandContext, req: Req, quiet: boolean): number {
   const prefixLen = req.prefixLen!;
   const routes = ctx.image.routes;
-  if (routes.get(req.dst, prefixLen) === undefined) return routeFailed(ctx, req, 'not in table');
+  if (routes.get(req.dst, prefixLen) === undefined) return routeFailed(ctx, what(req), 'not in table');
   let gw: number | undefined;
   if (req.gatewayText !== undefined && !req.iface) {
     gw = parseIp4(req.gatewayText);
@@ -266,13 +255,6 @@ function doDelete(ctx: CommandContext, req: Req, quiet: boolean): number {
 }
 
 /** The metrics block of `route get`. */
-function metricsLines(r: RouteInfo): string {
-  const v = (n: number): string => `${right(n, 8)} `;
-  const mtu = r.mtu;
-  const head = `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}`;
-  return `${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(0, 8)} \n`;
-}
-
 function maskName(len: number, numeric: boolean): string {
   return len === 0 ? 'default' : hostName(prefixMask(len), numeric);
 }
@@ -306,10 +288,7 @@ function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
   s += `destination: ${dstName(r.dst, r.prefixLen)}\n`;
   if ((r.flags & RTF.HOST) === 0) s += `       mask: ${maskName(r.prefixLen, numeric)}\n`;
   if ((r.flags & RTF.GATEWAY) !== 0) s += `    gateway: ${hostName(r.gateway, numeric)}\n`;
-  s += `        fib: 0\n`;
-  s += `  interface: ${r.interface}\n`;
-  s += `      flags: <${routeFlagNames(flags).join(',')}>\n`;
-  s += metricsLines(r);
+  s += routeGetTail(r.interface, routeFlagNames(flags), r.mtu);
   ctx.stdout.write(s);
   return EX_OK;
 }
@@ -318,17 +297,13 @@ const route: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
   let numeric = false;
   let quiet = false;
-  let i = 0;
-  for (; i < args.length; i++) {
-    const a = args[i]!;
-    if (!/^-[a-zA-Z0-9]+$/.test(a)) break;
-    for (const c of a.slice(1)) {
-      if (c === 'n') numeric = true;
-      else if (c === 'q') quiet = true;
-      else if (c === 'v' || c === '4') continue;
-      else if (c === '6') return route6(ctx);
-      else return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
-    }
+  const { letters, i } = optionLetters(args);
+  for (const c of letters) {
+    if (c === 'n') numeric = true;
+    else if (c === 'q') quiet = true;
+    else if (c === 'v' || c === '4') continue;
+    else if (c === '6') return route6(ctx);
+    else return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
   }
   const word = args[i];
   if (word === undefined) return usageError(ctx, CMD, USAGE);

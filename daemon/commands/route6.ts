@@ -5,10 +5,11 @@
  * address (link-local ones as ADDR%IF) or `-interface IF`.
  */
 
-import { RTF, VimageError } from '../../lib/control/index.js';
+import { RTF } from '../../lib/control/index.js';
 import { ip6ToString, parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
-import { printJson, right, usageError } from './util.js';
+import { optionLetters, routeAct, routeGetTail } from './route_common.js';
+import { printJson, usageError } from './util.js';
 
 const CMD = 'route';
 const USAGE = 'usage: route -6 [-nq] add|delete|get [-net|-host] destination[/len] [gateway[%IF] | -interface IF] [-prefixlen N]';
@@ -67,15 +68,7 @@ function what(r: Req6): string {
 }
 
 function act(ctx: CommandContext, r: Req6, quiet: boolean, fn: () => void): number {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof VimageError)) throw e;
-    ctx.stderr.write(`${CMD}: ${what(r)} fib 0: ${e.message}\n`);
-    return EX_FAIL;
-  }
-  if (!quiet) ctx.stdout.write(`${what(r)}\n`);
-  return EX_OK;
+  return routeAct(ctx, what(r), quiet, fn);
 }
 
 const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
@@ -122,12 +115,7 @@ function get(ctx: CommandContext, r: Req6): number {
   s += `destination: ${rt.destination}\n`;
   if (rt.prefixLen < 128) s += `       mask: ${rt.prefixLen === 0 ? 'default' : maskText(rt.prefixLen)}\n`;
   if ((rt.flags & RTF.GATEWAY) !== 0) s += `    gateway: ${rt.gateway}\n`;
-  s += '        fib: 0\n';
-  s += `  interface: ${rt.interface}\n`;
-  s += `      flags: <${flags.join(',')}>\n`;
-  const v = (n: number): string => `${right(n, 8)} `;
-  s += `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}\n`;
-  s += `${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(rt.mtu)} ${v(1)} ${right(0, 8)} \n`;
+  s += routeGetTail(rt.interface, flags, rt.mtu);
   ctx.stdout.write(s);
   return EX_OK;
 }
@@ -136,14 +124,10 @@ function get(ctx: CommandContext, r: Req6): number {
 export const route6: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
   let quiet = false;
-  let i = 0;
-  for (; i < args.length; i++) {
-    const a = args[i]!;
-    if (!/^-[a-zA-Z0-9]+$/.test(a)) break;
-    for (const c of a.slice(1)) {
-      if (c === 'q') quiet = true;
-      else if (c !== 'n' && c !== 'v' && c !== '6') return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
-    }
+  const { letters, i } = optionLetters(args);
+  for (const c of letters) {
+    if (c === 'q') quiet = true;
+    else if (c !== 'n' && c !== 'v' && c !== '6') return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
   }
   const word = args[i];
   const cmd = word === 'show' ? 'get' : word === 'del' ? 'delete' : word;

@@ -12,67 +12,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { commandHandles } from '../../lib/control/index.js';
-import { silentLogger } from '../../lib/log.js';
-import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
+import { A_ADDR, B_ADDR, twoImages } from '../../lib/testing/testnet.js';
 import { splitNetlink } from './dgram.js';
-import { Session } from './session.js';
-import { CHAN_ID, DG_FLAG, DG_HEADER, DG_MAX, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, SOCK_DGRAM, UNSPEC, decodeDg, decodeReply, encodeDg, type Request } from './wire.js';
-
-function req(p: Partial<Request> & { seq: number; op: number; id: number }): Request {
-  return { type: SOCK_DGRAM, addr: 0, port: 0, flags: 0, a: 0, b: 0, c: 0, ...p };
-}
-
-interface Frame {
-  id: number;
-  seq: number;
-  addr: number;
-  port: number;
-  flags: number;
-  data: Buffer;
-}
-
-/** A session with its datagram channel: `sup` is the supervisor's end. */
-async function harness(tn: TestNet, dir: string): Promise<{ s: Session; sup: net.Socket; frames: Frame[]; wait: (seq: number) => Promise<ReturnType<typeof decodeReply>>; server: net.Server }> {
-  const replies = new Map<number, ReturnType<typeof decodeReply>>();
-  const s = new Session(commandHandles(tn.a, tn.reg).image, () => true, (f) => {
-    const r = decodeReply(f);
-    replies.set(r.seq, r);
-  }, silentLogger);
-  const server = net.createServer();
-  const p = path.join(dir, `s${Math.random()}`);
-  await new Promise<void>((r) => server.listen(p, r));
-  const daemonEnd = new Promise<net.Socket>((r) => server.once('connection', r));
-  const sup = net.connect({ path: p });
-  s.attach(CHAN_ID, await daemonEnd, new Uint8Array(0));
-  const frames: Frame[] = [];
-  let buf = Buffer.alloc(0);
-  sup.on('data', (c: Buffer) => {
-    buf = Buffer.concat([buf, c]);
-    while (buf.length >= DG_HEADER) {
-      const h = decodeDg(buf, 0);
-      if (buf.length < DG_HEADER + h.len) break;
-      frames.push({ id: h.id, seq: h.seq, addr: h.addr, port: h.port, flags: h.flags, data: buf.subarray(DG_HEADER, DG_HEADER + h.len) });
-      buf = buf.subarray(DG_HEADER + h.len);
-    }
-  });
-  const wait = async (seq: number): Promise<ReturnType<typeof decodeReply>> => {
-    for (let i = 0; i < 200; i++) {
-      const r = replies.get(seq);
-      if (r !== undefined) return r;
-      await tn.run(5);
-    }
-    throw new Error(`no reply to ${seq}`);
-  };
-  return { s, sup, frames, wait, server };
-}
-
-async function until(tn: TestNet, fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !fn(); i++) {
-    await tn.run(5);
-    await new Promise((r) => setImmediate(r));
-  }
-  assert.ok(fn(), 'timed out');
-}
+import { harness, req, until } from './dg_harness.js';
+import { DG_FLAG, DG_HEADER, DG_MAX, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, UNSPEC, decodeDg, encodeDg } from './wire.js';
 
 describe('datagram channel framing', () => {
   test('a frame round-trips; the header is 20 bytes little-endian', () => {

@@ -288,11 +288,15 @@ export class Session {
     }
   }
 
-  private async acceptLoop(r: Rec, l: TcpListener): Promise<void> {
+  /**
+   * The backing socket of a listening socket: waits for it, and closes the
+   * record when the program closes it. Null (record closed) if it never came.
+   */
+  private async listenChan(r: Rec): Promise<Socket | null> {
     const c = await this.dataConn(r.id);
     if (c === null) {
       this.closeRec(r);
-      return;
+      return null;
     }
     const chan = c.sock;
     r.chan = chan;
@@ -301,6 +305,12 @@ export class Session {
     chan.on('end', () => this.closeRec(r)); // the program closed the listening socket
     chan.on('close', () => this.closeRec(r));
     chan.resume();
+    return chan;
+  }
+
+  private async acceptLoop(r: Rec, l: TcpListener): Promise<void> {
+    const chan = await this.listenChan(r);
+    if (chan === null) return;
     for (;;) {
       while (r.ready.length >= r.backlog && r.chan !== undefined) {
         await new Promise<void>((resolve) => {
@@ -323,18 +333,7 @@ export class Session {
 
   /** A member of a SO_REUSEPORT group listens: once its backing socket is here, the group's loop deals it connections. */
   private async joinLoop(r: Rec, g: PortGroup): Promise<void> {
-    const c = await this.dataConn(r.id);
-    if (c === null) {
-      this.closeRec(r);
-      return;
-    }
-    const chan = c.sock;
-    r.chan = chan;
-    chan.on('data', () => {});
-    chan.on('error', () => {});
-    chan.on('end', () => this.closeRec(r));
-    chan.on('close', () => this.closeRec(r));
-    chan.resume();
+    if ((await this.listenChan(r)) === null) return;
     r.room = () => g.room?.();
     g.room?.();
     if (g.looping) return;

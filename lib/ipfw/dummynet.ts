@@ -250,13 +250,7 @@ export class Dummynet {
     const pk = this.alloc(len);
     pk.buf.set(buf.subarray(off, off + len), pk.off);
     pk.len = len;
-    const m = pk.meta;
-    m.flags = meta.flags;
-    m.gsoType = meta.gsoType;
-    m.hdrLen = meta.hdrLen;
-    m.gsoSize = meta.gsoSize;
-    m.csumStart = meta.csumStart;
-    m.csumOffset = meta.csumOffset;
+    pk.meta.copyFrom(meta);
     pk.out = out;
     pk.rcvif = rcvif;
     pk.outif = outif;

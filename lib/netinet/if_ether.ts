@@ -16,6 +16,7 @@ import { Ipv4Packet, ip4ToString } from '../wire/ipv4.js';
 import { VnetHdr } from '../wire/vnet.js';
 import { E, fail } from '../errors.js';
 import { PKT_HEADROOM } from '../net/if.js';
+import { holdFrame, type HeldFrame } from '../net/llhold.js';
 
 export const arpMaxAge = sysctlInt({
   name: 'net.link.ether.inet.max_age',
@@ -81,13 +82,6 @@ export const LLE_INCOMPLETE = 0;
 export const LLE_REACHABLE = 1;
 export const LLE_STATIC = 2;
 
-interface Held {
-  buf: Uint8Array;
-  off: number;
-  len: number;
-  meta: VnetHdr;
-}
-
 /** One neighbour (FreeBSD's llentry). */
 export interface LlEntry {
   readonly ip: number;
@@ -99,7 +93,7 @@ export interface LlEntry {
   /** Requests sent since the entry went incomplete. */
   asked: number;
   lastAsked: number;
-  hold: Held[];
+  hold: HeldFrame[];
 }
 
 export class ArpTable {
@@ -305,16 +299,7 @@ export function arpResolve(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Arra
     entry.hold.shift();
     im.arpstat.dropped++;
   }
-  const copy = new Uint8Array(PKT_HEADROOM + len);
-  copy.set(buf.subarray(off, off + len), PKT_HEADROOM);
-  const m = new VnetHdr();
-  m.flags = meta.flags;
-  m.gsoType = meta.gsoType;
-  m.hdrLen = meta.hdrLen;
-  m.gsoSize = meta.gsoSize;
-  m.csumStart = meta.csumStart;
-  m.csumOffset = meta.csumOffset;
-  entry.hold.push({ buf: copy, off: PKT_HEADROOM, len, meta: m });
+  holdFrame(entry.hold, buf, off, len, meta);
   if (now - entry.lastAsked >= 1000) {
     const src = ifp.subnetOf(nexthop)?.addr ?? ifp.addrs[0]?.addr ?? 0;
     arpRequest(im, ifp, src, nexthop);

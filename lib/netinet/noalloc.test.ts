@@ -13,16 +13,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { allocWindows } from '../testing/alloc.js';
 import { rules } from '../testing/testbed.js';
 import { routerTopology } from '../testing/topology.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { writeMac } from '../wire/ethernet.js';
 import { VnetHdr } from '../wire/vnet.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 test('forwarding a UDP packet through an image with ipfw rules allocates nothing per packet', () => {
   const { reg, clock, a, r, b } = routerTopology();
@@ -66,20 +62,8 @@ test('forwarding a UDP packet through an image with ipfw rules allocates nothing
   assert.ok(deny!.pcnt >= 50_000, `B denied ${deny!.pcnt}`);
 
   const N = 100_000;
-  // Several windows: a collection inside one spoils it (v8.GCProfiler says, synchronously), and
-  // V8's own work (compiling, feedback) lands in some. An allocation per packet shows in every
-  // window, so the least one tells.
-  const windows: number[] = [];
-  for (let attempt = 0; attempt < 8 && windows.length < 3; attempt++) {
-    gc();
-    const prof = new v8.GCProfiler();
-    prof.start();
-    const before = v8.getHeapStatistics().used_heap_size;
-    forward(N);
-    const after = v8.getHeapStatistics().used_heap_size;
-    const { statistics } = prof.stop();
-    if (statistics.length === 0) windows.push((after - before) / N);
-  }
+  // Several windows, the least one tells (lib/testing/alloc.ts).
+  const windows = allocWindows(forward, N);
   assert.ok(windows.length > 0, 'a garbage collection ran during every window of 100k packets: something allocates per packet');
   const perPacket = Math.min(...windows);
   assert.ok(r.ipstat.forward - forwarded >= N * windows.length, `R forwarded ${r.ipstat.forward - forwarded}`);

@@ -10,7 +10,6 @@ import { sysctlInt } from '../sysctl.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { Icmp6Packet, NdOpts } from '../wire/icmp6.js';
 import { Ip6ExtWalk, Ipv6Packet } from '../wire/ipv6.js';
-import type { VnetHdr } from '../wire/vnet.js';
 
 export const ip6Forwarding = sysctlInt({ name: 'net.inet6.ip6.forwarding', def: 0, min: 0, max: 1, descr: 'Enable forwarding of INET6 packets' });
 export const ip6DefHlim = sysctlInt({ name: 'net.inet6.ip6.hlim', def: 64, min: 1, max: 255, descr: 'Default hop limit to use for outgoing IPv6 packets' });
@@ -162,14 +161,6 @@ export class In6Ifinfo {
   constructor(random: number) {
     this.reachable = Math.round(REACHABLE_TIME * (MIN_RANDOM_FACTOR + random * (MAX_RANDOM_FACTOR - MIN_RANDOM_FACTOR)));
   }
-}
-
-/** A packet waiting on resolution (the frame, Ethernet header included). */
-export interface Held6 {
-  buf: Uint8Array;
-  off: number;
-  len: number;
-  meta: VnetHdr;
 }
 
 export const FRAME6_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;

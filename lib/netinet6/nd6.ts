@@ -13,11 +13,11 @@ import type { Timer } from '../clock.js';
 import { E, fail } from '../errors.js';
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
-import { PKT_HEADROOM } from '../net/if.js';
+import { holdFrame, type HeldFrame } from '../net/llhold.js';
 import { writeMac, type Mac } from '../wire/ethernet.js';
 import { in6Equal, in6Hash, ip6ToString, type In6Addr } from '../wire/ipv6.js';
-import { VnetHdr } from '../wire/vnet.js';
-import { type Held6, type Icmp6Stat, nd6Delay, nd6GcTimer, nd6MaxEntries, nd6MaxQueueLen, nd6MMaxTries, nd6UMaxTries, RETRANS_TIMER } from './ip6_var.js';
+import type { VnetHdr } from '../wire/vnet.js';
+import { type Icmp6Stat, nd6Delay, nd6GcTimer, nd6MaxEntries, nd6MaxQueueLen, nd6MMaxTries, nd6UMaxTries, RETRANS_TIMER } from './ip6_var.js';
 import { dadTimer, nd6NsOutput } from './nd6_nbr.js';
 
 /** NUD states, FreeBSD's ND6_LLINFO_* values. */
@@ -37,7 +37,7 @@ export interface Nd6Entry {
   expire: number;
   /** Solicitations sent in this state (INCOMPLETE, PROBE). */
   asked: number;
-  hold: Held6[];
+  hold: HeldFrame[];
   /** Next entry in the same hash bucket. */
   next: Nd6Entry | null;
 }
@@ -202,16 +202,7 @@ export function nd6Resolve(im: Vnet, ifp: Ifnet, b: Uint8Array, o: number, buf: 
     e.hold.shift();
     im.icmp6stat.holddropped++;
   }
-  const copy = new Uint8Array(PKT_HEADROOM + len);
-  copy.set(buf.subarray(off, off + len), PKT_HEADROOM);
-  const m = new VnetHdr();
-  m.flags = meta.flags;
-  m.gsoType = meta.gsoType;
-  m.hdrLen = meta.hdrLen;
-  m.gsoSize = meta.gsoSize;
-  m.csumStart = meta.csumStart;
-  m.csumOffset = meta.csumOffset;
-  e.hold.push({ buf: copy, off: PKT_HEADROOM, len, meta: m });
+  holdFrame(e.hold, buf, off, len, meta);
   return 'held';
 }
 
