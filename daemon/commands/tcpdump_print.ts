@@ -19,6 +19,7 @@ import { foldComplement, internetChecksum, sum16 } from '../../lib/wire/checksum
 import { ETHER_HDR_LEN, EthernetFrame, macToString } from '../../lib/wire/ethernet.js';
 import { ICMP_MINLEN, IcmpPacket } from '../../lib/wire/icmp.js';
 import { IP_HDR_LEN, Ipv4Packet, ip4ToString } from '../../lib/wire/ipv4.js';
+import { ip6ToString } from '../../lib/wire/ipv6.js';
 import { TransportPrinter, type L4 } from './tcpdump_transport.js';
 
 export interface PrintOptions {
@@ -114,29 +115,8 @@ function u32at(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
-/** An IPv6 address as inet_ntop writes it (RFC 5952: the longest run of two or more zero groups as ::). */
-export function ip6ToString(b: Uint8Array, o: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[o + 2 * i]! << 8) | b[o + 2 * i + 1]!);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+/** An IPv6 address as inet_ntop writes it (RFC 5952). */
+export { ip6ToString };
 
 /** A decoder with the state tcpdump keeps between packets (initial sequence numbers per connection). */
 export class PacketPrinter {
