@@ -7,6 +7,7 @@
  * checksum and code were checked by icmp6Input.
  */
 
+import { allocPacket } from '../netinet/ip_var.js';
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import type { Mac } from '../wire/ethernet.js';
@@ -27,7 +28,7 @@ import {
   ip6ToString,
 } from '../wire/ipv6.js';
 import { in6SelectSource } from './in6.js';
-import { IN6_IFF, allocPacket6, ip6Forwarding, nd6GcTimer, type In6Ifaddr } from './ip6_var.js';
+import { IN6_IFF, ip6Forwarding, nd6GcTimer, type In6Ifaddr } from './ip6_var.js';
 import { ip6Output, ip6ToLink, ip6ToMac } from './ip6_output.js';
 import { ND6_LLINFO, nd6Create, nd6Lookup, nd6ReachableMs, nd6SetLladdr, nd6SetState, type Nd6Entry } from './nd6.js';
 
@@ -39,7 +40,7 @@ const HLIM_ND = 255;
  * while probing (`e`), from :: with no source link-layer option for DAD.
  */
 export function nd6NsOutput(im: Vnet, ifp: Ifnet, e: Nd6Entry | null, target: Uint8Array, multicast: boolean, dad = false): void {
-  const p = allocPacket6(IP6_HDR_LEN + ND_NS_LEN + ND_OPT_LLA_LEN);
+  const p = allocPacket(IP6_HDR_LEN + ND_NS_LEN + ND_OPT_LLA_LEN);
   const b = p.buf;
   const ip = p.off;
   const ic = ip + IP6_HDR_LEN;
@@ -62,7 +63,7 @@ export function nd6NsOutput(im: Vnet, ifp: Ifnet, e: Nd6Entry | null, target: Ui
 
 /** Send a neighbor advertisement for our `target` to dst (RFC 4861 7.2.4), with our link-layer address. */
 function nd6NaOutput(im: Vnet, ifp: Ifnet, dst: Uint8Array, dso: number, target: Uint8Array, flags: number): void {
-  const p = allocPacket6(IP6_HDR_LEN + ND_NS_LEN + ND_OPT_LLA_LEN);
+  const p = allocPacket(IP6_HDR_LEN + ND_NS_LEN + ND_OPT_LLA_LEN);
   const b = p.buf;
   const ip = p.off;
   const ic = ip + IP6_HDR_LEN;
@@ -129,7 +130,7 @@ export function nd6CacheLladdr(im: Vnet, ifp: Ifnet, b: Uint8Array, o: number, m
   if (e === undefined) {
     const n = nd6Create(im, ifp, b, o, ND6_LLINFO.STALE);
     if (n === undefined) return;
-    n.mac = mac;
+    nd6SetLladdr(n, mac);
     nd6SetState(im, n, ND6_LLINFO.STALE, gc);
     return;
   }
