@@ -7,6 +7,7 @@
  * sockets, reduced to what ping6 needs).
  */
 
+import { allocPacket } from '../netinet/ip_var.js';
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { ICMP6_HDR_LEN, ICMP6_PARAMPROB, ICMP6_TYPE, emitIcmp6Echo, icmp6Checksum, icmp6FillChecksum } from '../wire/icmp6.js';
@@ -14,7 +15,7 @@ import { IN6ADDR_ANY, IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, IPV6_MMTU
 import { put32 } from '../wire/bytes.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { in6Local, in6SelectSource } from './in6.js';
-import { allocPacket6, icmp6ErrPpsLimit, ip6DefHlim, type Out6Result } from './ip6_var.js';
+import { icmp6ErrPpsLimit, ip6DefHlim, type Out6Result } from './ip6_var.js';
 import { ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6_nbr.js';
 
@@ -84,7 +85,7 @@ export class Icmp6Endpoint {
   send(dst: In6Addr, msg: Uint8Array, o: { zone?: Ifnet; hlim?: number; src?: In6Addr } = {}): Out6Result {
     if (!this.#open) return 'ENETUNREACH';
     const im = this.#im;
-    const p = allocPacket6(IP6_HDR_LEN + msg.length);
+    const p = allocPacket(IP6_HDR_LEN + msg.length);
     p.buf.set(msg, p.off + IP6_HDR_LEN);
     emitIpv6Raw(p.buf, p.off, msg.length, IPPROTO6.ICMPV6, o.hlim ?? im.sysctl.v[ip6DefHlim.slot]!, o.src ?? IN6ADDR_ANY, 0, dst, 0);
     // The source is chosen before the checksum, which covers it.
@@ -167,7 +168,7 @@ export function icmp6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
 
 /** An echo reply to the request at buf[ic, ic+len) (RFC 4443 4.2): a new packet with the same data. */
 function icmp6Reflect(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, ic: number, len: number, mcast: boolean): void {
-  const p = allocPacket6(IP6_HDR_LEN + len);
+  const p = allocPacket(IP6_HDR_LEN + len);
   const b = p.buf;
   const ip = p.off;
   b.set(buf.subarray(ic, ic + len), ip + IP6_HDR_LEN);
@@ -235,7 +236,7 @@ export function icmp6Error(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
   // As much of the packet as fits the minimum MTU (RFC 4443 2.4 (c)).
   const quote = Math.min(ip6Len, IPV6_MMTU - IP6_HDR_LEN - ICMP6_HDR_LEN);
   const mlen = ICMP6_HDR_LEN + quote;
-  const p = allocPacket6(IP6_HDR_LEN + mlen);
+  const p = allocPacket(IP6_HDR_LEN + mlen);
   const b = p.buf;
   const ip = p.off;
   const ic = ip + IP6_HDR_LEN;

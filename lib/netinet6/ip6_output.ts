@@ -5,18 +5,19 @@
  * unspecified, and hand the packet to the link: Ethernet framing with the
  * RFC 2464 multicast mapping or neighbour resolution, or the loopback.
  *
- * Every packet given to this module has at least FRAME6_HEADROOM bytes free
+ * Every packet given to this module has at least FRAME_HEADROOM bytes free
  * in its buffer before the IPv6 header. No fragmentation at the source yet:
  * a packet larger than the link MTU is EMSGSIZE.
  */
 
+import { allocPacket } from '../netinet/ip_var.js';
 import { IFF, type Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { ETHERTYPE, ETHER_HDR_LEN, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
 import { IP6_DST_OFF, IP6_SRC_OFF, in6IsLinkLocal, in6IsMulticast, in6IsScoped, in6IsUnspecified, in6McastMac, in6Copy } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { in6Local, in6SelectSource } from './in6.js';
-import { allocPacket6, type Out6Result } from './ip6_var.js';
+import { type Out6Result } from './ip6_var.js';
 import { nd6Resolve } from './nd6.js';
 
 /**
@@ -26,7 +27,7 @@ import { nd6Resolve } from './nd6.js';
  */
 export function ip6ToLink(im: Vnet, ifp: Ifnet, nh: Uint8Array, nho: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
   if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
-    const p = allocPacket6(len);
+    const p = allocPacket(len);
     p.buf.set(buf.subarray(off, off + len), p.off);
     buf = p.buf;
     off = p.off;

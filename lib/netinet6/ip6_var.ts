@@ -4,10 +4,8 @@
  */
 
 import type { Ifnet } from '../net/if.js';
-import { PKT_HEADROOM } from '../net/if.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
-import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { Icmp6Packet, NdOpts } from '../wire/icmp6.js';
 import { Ip6ExtWalk, Ipv6Packet } from '../wire/ipv6.js';
 
@@ -161,13 +159,6 @@ export class In6Ifinfo {
   constructor(random: number) {
     this.reachable = Math.round(REACHABLE_TIME * (MIN_RANDOM_FACTOR + random * (MAX_RANDOM_FACTOR - MIN_RANDOM_FACTOR)));
   }
-}
-
-export const FRAME6_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;
-
-/** A fresh buffer for a locally built IPv6 packet of `len` bytes, with headroom for the link's headers. */
-export function allocPacket6(len: number): { buf: Uint8Array; off: number } {
-  return { buf: new Uint8Array(FRAME6_HEADROOM + len), off: FRAME6_HEADROOM };
 }
 
 /** Reusable views of one image's IPv6 layer (never allocated per packet). */
