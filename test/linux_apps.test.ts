@@ -369,8 +369,9 @@ th.join()
     const names = (await lab.ok(['R', 'ifconfig', '-l'])).trim().split(/\s+/);
     assert.deepEqual(ifs.map((l) => l.split(' ')[1]).sort(), [...names].sort(), run.out());
     assert.ok(ifs.some((l) => /^if lo0 up=true 127\.0\.0\.1\/8( |$)/.test(l)), run.out());
-    assert.ok(ifs.some((l) => new RegExp(`^if tap\\d+ up=true ${IMG_A.replace(/\./g, '\\.')}/24$`).test(l)), run.out());
-    assert.ok(ifs.some((l) => new RegExp(`^if tap\\d+ up=true ${IMG_B.replace(/\./g, '\\.')}/24$`).test(l)), run.out());
+    // Each tap's IPv4 address, then the IPv6 link-local address the image gave it (netlink lists IPv4 first).
+    assert.ok(ifs.some((l) => new RegExp(`^if tap\\d+ up=true ${IMG_A.replace(/\./g, '\\.')}/24 fe80::[0-9a-f:]+/64$`).test(l)), run.out());
+    assert.ok(ifs.some((l) => new RegExp(`^if tap\\d+ up=true ${IMG_B.replace(/\./g, '\\.')}/24 fe80::[0-9a-f:]+/64$`).test(l)), run.out());
     assert.deepEqual(lines.filter((l) => !l.startsWith('if ')), ['listening 0.0.0.0:7000', 'got 200 "page of host B\\n"', 'done']);
     assert.equal(run.child.exitCode, 0);
   });

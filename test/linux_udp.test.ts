@@ -368,6 +368,25 @@ except OSError as e:
     assert.notEqual(add.code, 0);
     assert.match(add.stderr, /Operation not supported/);
     assert.doesNotMatch(await lab.ok(['R', 'ifconfig', tap]), /10\.74\.9\.1/);
+    // IPv6: the image's inet6 addresses, its connected prefix and the route `ip -6 route get` picks.
+    await lab.ok(['R', 'ifconfig', tap, 'inet6', '2001:db8:74::1/64']);
+    try {
+      const addr6 = await lab.vimage(['R', 'ip', '-br', '-6', 'addr']);
+      assert.equal(addr6.code, 0, addr6.stderr);
+      assert.match(addr6.stdout, /^lo0 +UNKNOWN +fe80::1\/64 ::1\/128 *$/m); // larger scope first, as Linux keeps the list
+      assert.match(addr6.stdout, new RegExp(`^${tap} +UP +2001:db8:74::1/64 fe80::[0-9a-f:]+/64 *$`, 'm'));
+      const route6 = await lab.vimage(['R', 'ip', '-6', 'route']);
+      assert.equal(route6.code, 0, route6.stderr);
+      assert.match(route6.stdout, new RegExp(`^2001:db8:74::/64 dev ${tap} proto kernel metric 256 pref medium$`, 'm'));
+      assert.match(route6.stdout, new RegExp(`^fe80::/64 dev ${tap} proto kernel metric 256 pref medium$`, 'm'));
+      const get6 = await lab.vimage(['R', 'ip', '-6', 'route', 'get', '2001:db8:74::9']);
+      assert.equal(get6.code, 0, get6.stderr);
+      assert.match(get6.stdout, new RegExp(`^2001:db8:74::9 from :: dev ${tap} proto kernel src 2001:db8:74::1 metric 256 pref medium`));
+      const py6 = 'import socket; print(sorted({a[4][0] for a in socket.getaddrinfo("2001:db8:74::1", 80, socket.AF_INET6)}))';
+      assert.equal((await lab.ok(['R', 'python3', '-c', py6])).trim(), "['2001:db8:74::1']");
+    } finally {
+      await lab.ok(['R', 'ifconfig', tap, 'inet6', '2001:db8:74::1', '-alias']);
+    }
   });
 
   test('escape check: UDP to the host\'s loopback or a host-only address never reaches the host', async () => {

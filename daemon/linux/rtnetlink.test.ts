@@ -15,6 +15,7 @@ import { A_ADDR, B_ADDR, twoImages } from '../../lib/testing/testnet.js';
 import { seeded } from '../../lib/testing/testbed.js';
 import { parseMac } from '../../lib/wire/ethernet.js';
 import { parseIp4 } from '../../lib/wire/ipv4.js';
+import { ip6ToString, parseIp6 } from '../../lib/wire/ipv6_addr.js';
 import { ifconfAnswer, ifreqAnswer, netlinkAnswer } from './rtnetlink.js';
 
 const ip = (s: string): number => parseIp4(s)!;
@@ -228,8 +229,8 @@ test('structure: attributes come in the order the kernel emits them for the same
     const types = attrs(m.body, 16).map((a) => a.type);
     assert.ok(isSubsequence(types, KERNEL.link), `link attributes ${types} in kernel order`);
   }
-  for (const m of dumpAll(ctl, 22)) assert.deepEqual(attrs(m.body, 8).map((a) => a.type).filter((t) => t !== 4), KERNEL.addr);
-  const routes = dumpAll(ctl, 26);
+  for (const m of dumpAll(ctl, 22, 2)) assert.deepEqual(attrs(m.body, 8).map((a) => a.type).filter((t) => t !== 4), KERNEL.addr);
+  const routes = dumpAll(ctl, 26, 2);
   const byDst = (len: number, dst: string): Msg => routes.find((m) => m.body[1] === len && (len === 0 || ipOf(attr(m, 12, 1)) === dst))!;
   const types = (m: Msg): number[] => attrs(m.body, 12).map((a) => a.type);
   assert.deepEqual(types(byDst(0, '')), KERNEL.routeGateway);
@@ -242,6 +243,119 @@ test('structure: attributes come in the order the kernel emits them for the same
   assert.equal(local.body.subarray(0, 8).toString('hex'), KERNEL.rtmsgLocal);
   assert.equal(ipOf(attr(local, 12, 7)), '10.9.0.1', 'a secondary address has the primary as its preferred source');
   for (const m of dumpAll(ctl, 30)) assert.deepEqual(attrs(m.body, 12).map((a) => a.type), KERNEL.neigh);
+});
+
+// ---- IPv6, against what Linux 6.x emitted for the same setup in a namespace ----
+//   ip link add v0 type veth peer name v1; ip link set v0 up
+//   ip addr add 2001:db8::1/64 dev v0 nodad; ip -6 route add default via 2001:db8::2 dev v0
+//   ip -6 neigh add 2001:db8::2 lladdr 02:00:00:00:00:02 dev v0 nud permanent
+
+function image6(): { ctl: ImageControl; ifname: string; index: number; lo: number } {
+  const reg = new Registry({ platform: new ManualPlatform({ random: () => 0.5 }), log: silentLogger });
+  const ctl = new ImageControl(reg.create('R'), reg);
+  ctl.sysctl.set('net.inet6.ip6.dad_count', '0'); // as `nodad`: usable at once
+  const ifname = ctl.interfaces.create('epair');
+  ctl.interfaces.configure(ifname, [{ kind: 'up' }]);
+  ctl.inet6.addAddress(ifname, parseIp6('2001:db8::1')!, 64);
+  ctl.inet6.addRoute(new Uint8Array(16), 0, { gateway: parseIp6('2001:db8::2')! });
+  ctl.inet6.setNeighbour(parseIp6('2001:db8::2')!, parseMac('02:00:00:00:00:02')!, ifname);
+  return { ctl, ifname, index: ctl.interfaces.get(ifname).index, lo: ctl.interfaces.get('lo0').index };
+}
+
+const KERNEL6 = {
+  /** ifaddrmsg and attributes: a configured global address; a link-local address the kernel made (IFA_PROTO 3). */
+  addrGlobal: { head: '0a408000', types: [1, 6, 8] },
+  addrLinkLocal: { head: '0a4080fd', types: [1, 6, 8, 11] },
+  /** rtmsg (family dst_len src_len tos table protocol scope type) and attributes of each route. */
+  connected: { head: '0a400000fe020001', types: [15, 1, 6, 4, 12, 20], metric: 256 },
+  gateway: { head: '0a000000fe030001', types: [15, 6, 5, 4, 12, 20], metric: 1024 },
+  local: { head: '0a800000ff020002', types: [15, 1, 6, 4, 12, 20], metric: 0 },
+  neigh: { head: '0a000000', state: '80000001', types: [1, 2, 4, 3] },
+  /** `ip -6 route get 2001:db9::1` via the default route. */
+  get: { head: '0a808000fe030001', types: [15, 1, 2, 7, 6, 5, 4, 12, 20] },
+};
+
+const ip6Of = (v: Buffer | undefined): string => (v === undefined ? '-' : ip6ToString(v));
+
+test('IPv6: addresses, routes and neighbours are laid out as Linux lays them out for the same setup', () => {
+  const { ctl, index, lo } = image6();
+  const addrs = dumpAll(ctl, 22, 10);
+  const byAddr = (a: string): Msg => addrs.find((m) => ip6Of(attr(m, 8, 1)) === a)!;
+  const g = byAddr('2001:db8::1');
+  assert.equal(g.body.subarray(0, 4).toString('hex'), KERNEL6.addrGlobal.head);
+  assert.equal(g.body.readUInt32LE(4), index);
+  assert.deepEqual(attrs(g.body, 8).map((a) => a.type), KERNEL6.addrGlobal.types);
+  const ll = addrs.find((m) => m.body.readUInt32LE(4) === index && m.body[3] === 0xfd)!;
+  assert.equal(ll.body.subarray(0, 4).toString('hex'), KERNEL6.addrLinkLocal.head);
+  assert.deepEqual(attrs(ll.body, 8).map((a) => a.type), KERNEL6.addrLinkLocal.types);
+  assert.equal(attr(ll, 8, 11)![0], 3, 'IFAPROT_KERNEL_LL');
+  // An interface's global addresses come before its link-local ones, as Linux sorts them by scope.
+  assert.ok(addrs.indexOf(g) < addrs.indexOf(ll));
+  const lo1 = byAddr('::1');
+  assert.equal(lo1.body[3], 254, 'RT_SCOPE_HOST');
+  assert.equal(lo1.body.readUInt32LE(4), lo);
+
+  const routes = dumpAll(ctl, 26, 10);
+  assert.ok(routes.every((m) => m.body[0] === 10), 'only IPv6 routes in an AF_INET6 dump');
+  const check = (m: Msg | undefined, k: { head: string; types: number[]; metric: number }, what: string): void => {
+    assert.ok(m !== undefined, what);
+    assert.equal(m.body.subarray(0, 8).toString('hex'), k.head, what);
+    assert.deepEqual(attrs(m.body, 12).map((a) => a.type), k.types, what);
+    assert.equal(attr(m, 12, 6)!.readUInt32LE(0), k.metric, `${what}: metric`);
+  };
+  check(routes.find((m) => m.body[1] === 64 && ip6Of(attr(m, 12, 1)) === '2001:db8::'), KERNEL6.connected, '2001:db8::/64');
+  check(routes.find((m) => m.body[1] === 64 && ip6Of(attr(m, 12, 1)) === 'fe80::' && attr(m, 12, 4)!.readUInt32LE(0) === index), KERNEL6.connected, 'fe80::/64');
+  const def = routes.find((m) => m.body[1] === 0);
+  check(def, KERNEL6.gateway, 'default');
+  assert.equal(ip6Of(attr(def!, 12, 5)), '2001:db8::2');
+  assert.equal(attr(def!, 12, 4)!.readUInt32LE(0), index);
+  const local = routes.find((m) => m.body[1] === 128 && ip6Of(attr(m, 12, 1)) === '2001:db8::1');
+  check(local, KERNEL6.local, 'local 2001:db8::1');
+  assert.equal(attr(local!, 12, 4)!.readUInt32LE(0), index, 'on the address\'s interface');
+  assert.ok(routes.indexOf(def!) < routes.indexOf(local!), 'table main before table local');
+
+  const neigh = dumpAll(ctl, 30, 10);
+  assert.equal(neigh.length, 1, 'the static entry; the image\'s own addresses are not listed');
+  assert.equal(neigh[0]!.body.subarray(0, 4).toString('hex'), KERNEL6.neigh.head);
+  assert.equal(neigh[0]!.body.readInt32LE(4), index);
+  assert.equal(neigh[0]!.body.subarray(8, 12).toString('hex'), KERNEL6.neigh.state, 'NUD_PERMANENT, no flags, RTN_UNICAST');
+  assert.deepEqual(attrs(neigh[0]!.body, 12).map((a) => a.type), KERNEL6.neigh.types);
+  assert.equal(ip6Of(attr(neigh[0]!, 12, 1)), '2001:db8::2');
+  assert.equal(attr(neigh[0]!, 12, 2)!.toString('hex'), '020000000002');
+});
+
+test('IPv6: RTM_GETROUTE for one destination answers as `ip -6 route get`; RTM_GETNEIGH finds one entry', () => {
+  const { ctl, index, lo } = image6();
+  const get = (dst: string): Uint8Array[] => {
+    const body = Buffer.concat([Buffer.from([10, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([20, 0, 1, 0]), Buffer.from(parseIp6(dst)!)]);
+    return netlinkAnswer(ctl, request(26, 1, body), PID);
+  };
+  const [g] = messages(get('2001:db9::1')[0]!);
+  assert.equal(g!.type, 24);
+  assert.equal(g!.body.subarray(0, 8).toString('hex'), KERNEL6.get.head);
+  assert.deepEqual(attrs(g!.body, 12).map((a) => a.type), KERNEL6.get.types);
+  assert.equal(ip6Of(attr(g!, 12, 5)), '2001:db8::2');
+  assert.equal(ip6Of(attr(g!, 12, 7)), '2001:db8::1', 'the source the image would pick');
+  assert.equal(attr(g!, 12, 4)!.readUInt32LE(0), index);
+  const [l] = messages(get('2001:db8::1')[0]!);
+  assert.equal(l!.body[7], 2, 'RTN_LOCAL');
+  assert.equal(attr(l!, 12, 4)!.readUInt32LE(0), lo, 'through the loopback');
+  ctl.inet6.deleteRoute(new Uint8Array(16), 0);
+  assert.equal(errorOf(get('2001:db9::1')[0]!), -101, 'ENETUNREACH');
+  const bad = Buffer.concat([Buffer.from([10, 128, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([8, 0, 1, 0, 1, 2, 3, 4])]);
+  assert.equal(errorOf(netlinkAnswer(ctl, request(26, 1, bad), PID)[0]!), -22, 'a 4-byte RTA_DST for AF_INET6');
+
+  const nget = (dst: string, ifindex: number): Uint8Array => {
+    const body = Buffer.alloc(12);
+    body[0] = 10;
+    body.writeInt32LE(ifindex, 4);
+    return netlinkAnswer(ctl, request(30, 1, Buffer.concat([body, Buffer.from([20, 0, 1, 0]), Buffer.from(parseIp6(dst)!)])), PID)[0]!;
+  };
+  const [n] = messages(nget('2001:db8::2', index));
+  assert.equal(n!.type, 28);
+  assert.equal(ip6Of(attr(n!, 12, 1)), '2001:db8::2');
+  assert.equal(errorOf(nget('2001:db8::9', index)), -2, 'ENOENT');
+  assert.equal(errorOf(nget('2001:db8::2', 999)), -19, 'ENODEV');
 });
 
 // ---- round trip ----
@@ -273,13 +387,13 @@ test('round trip: dumps decode to the image as its control surface reports it', 
   assert.equal(attr(epm, 16, 7)!.readUInt32LE(12), ep.counters.obytes, 'IFLA_STATS tx_bytes');
   assert.equal(attr(epm, 16, 16)![0], 6, 'IF_OPER_UP');
 
-  const addrs = dumpAll(a, 22);
+  const addrs = dumpAll(a, 22, 2);
   assert.deepEqual(
     addrs.map((m) => `${ipOf(attr(m, 8, 2))}/${m.body[1]} ${attr(m, 8, 3)!.subarray(0, -1).toString()}`),
     infos.flatMap((f) => f.inet.map((x) => `${x.address}/${x.prefixLen} ${f.name}`)),
   );
   const b = new ImageControl(net.b, reg);
-  const neigh = dumpAll(b, 30);
+  const neigh = dumpAll(b, 30, 2);
   assert.equal(neigh.length, 1);
   assert.equal(ipOf(attr(neigh[0]!, 12, 1)), '10.0.0.1');
   assert.equal(neigh[0]!.body.readUInt16LE(8), 0x02, 'NUD_REACHABLE');
@@ -288,13 +402,21 @@ test('round trip: dumps decode to the image as its control surface reports it', 
   u.close();
 });
 
-test('families: AF_INET6 dumps are just NLMSG_DONE; AF_PACKET (glibc) is answered as AF_UNSPEC', () => {
+test('families: AF_INET and AF_INET6 dumps list their own family; AF_UNSPEC and AF_PACKET (glibc) list IPv4 then IPv6', () => {
   const { ctl } = image();
-  for (const t of [22, 26, 30]) assert.equal(dumpAll(ctl, t, 10, 12).length, 0, `type ${t}`);
-  assert.equal(dumpAll(ctl, 22, 17, 4).length, 3, 'getifaddrs asks RTM_GETADDR with AF_PACKET and a 4-byte rtgenmsg');
+  const fams = (ms: Msg[]): string => ms.map((m) => m.body[0]).join(',');
+  assert.equal(fams(dumpAll(ctl, 22, 2, 8)), '2,2,2', 'three IPv4 addresses');
+  // ::1 and fe80::1 on lo0 (FreeBSD gives lo0 a link-local address), the epair's link-local address.
+  assert.equal(fams(dumpAll(ctl, 22, 10, 8)), '10,10,10');
+  assert.equal(fams(dumpAll(ctl, 22, 17, 4)), '2,2,2,10,10,10', 'getifaddrs asks RTM_GETADDR with AF_PACKET and a 4-byte rtgenmsg');
+  assert.equal(fams(dumpAll(ctl, 22, 0, 8)), '2,2,2,10,10,10');
   assert.equal(dumpAll(ctl, 18, 17, 4).length, 3, 'three links');
   assert.equal(dumpAll(ctl, 30, 17, 12).length, 0, 'neighbour dumps list only the family asked for');
-  assert.equal(dumpAll(ctl, 26, 0, 12).length, 6, 'default, connected, blackhole, three local');
+  assert.equal(dumpAll(ctl, 26, 2, 12).length, 6, 'default, connected, blackhole, three local');
+  const all = dumpAll(ctl, 26, 0, 12);
+  assert.equal(fams(all.slice(0, 6)), '2,2,2,2,2,2');
+  assert.ok(all.length > 6 && all.slice(6).every((m) => m.body[0] === 10), 'then the IPv6 routes');
+  assert.equal(dumpAll(ctl, 30, 10, 12).length, 0, 'no IPv6 neighbours yet');
 });
 
 test('RTM_GETRULE dumps Linux\'s three default rules, as the kernel emitted them', () => {

@@ -21,6 +21,7 @@
 import type { ImageControl, InterfaceInfo } from '../../lib/control/index.js';
 import { IFF, RTF } from '../../lib/control/index.js';
 import { AF, FRA, IFLA, LERR, NDA, NL, RT, RTM } from './rtnetlink_abi.js';
+import { addr6Msgs, getRoute6, linux6Routes, nd6Entries, neigh6Msg, route6Msg } from './rtnetlink_inet6.js';
 import { addrMsgs, linkMsg, linuxRoute, neighMsg, NlWriter, routeMsg, ruleMsg, type LinkRow, type MsgHead } from './rtnetlink_msgs.js';
 
 export { ifconfAnswer, ifreqAnswer } from './rtnetlink_ioctl.js';
@@ -116,9 +117,9 @@ function attrString(v: Uint8Array): string {
 
 /**
  * Does a dump of `type` for `family` list the image's IPv4 objects? The
- * kernel answers a family with its own handler from that handler (IPv6,
- * MPLS, multicast routing, bridge: nothing here, the image has none of them)
- * and falls back to AF_UNSPEC for the rest (glibc asks with AF_PACKET);
+ * kernel answers a family with its own handler from that handler (IPv6:
+ * inet6Dump; MPLS, multicast routing, bridge: nothing, the image has none
+ * of them) and falls back to AF_UNSPEC for the rest (glibc asks with AF_PACKET);
  * neighbour dumps list only tables of the family asked for.
  */
 function inetDump(type: number, family: number): boolean {
@@ -126,6 +127,19 @@ function inetDump(type: number, family: number): boolean {
   if (type === RTM.GETNEIGH || type === RTM.GETRULE) return false;
   if (type === RTM.GETLINK) return family !== AF.BRIDGE;
   return family !== AF.INET6 && family !== AF.MPLS && family !== AF.IPMR && family !== AF.IP6MR && family !== AF.BRIDGE;
+}
+
+/**
+ * Does a dump of `type` for `family` list the image's IPv6 objects? AF_INET6
+ * itself, and AF_UNSPEC with the families that fall back to it (the kernel
+ * dumps every family in order, IPv4 before IPv6); links and rules are
+ * answered elsewhere.
+ */
+function inet6Dump(type: number, family: number): boolean {
+  if (type !== RTM.GETADDR && type !== RTM.GETROUTE && type !== RTM.GETNEIGH) return false;
+  if (family === AF.UNSPEC || family === AF.INET6) return true;
+  if (type === RTM.GETNEIGH) return false;
+  return family !== AF.INET && family !== AF.MPLS && family !== AF.IPMR && family !== AF.IP6MR && family !== AF.BRIDGE;
 }
 
 function dump(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[] {
@@ -179,6 +193,31 @@ function dump(ctl: ImageControl, r: Req, pid: number, max: number): Uint8Array[]
       }
     }
   }
+  if (inet6Dump(r.type, family)) {
+    switch (r.type) {
+      case RTM.GETADDR: {
+        const h: MsgHead = { type: RTM.NEWADDR, flags: NL.F_MULTI, seq: r.seq, pid };
+        for (const f of ctl.interfaces.list()) addr6Msgs(w, h, f, () => p.add(w.take()));
+        break;
+      }
+      case RTM.GETROUTE: {
+        const h: MsgHead = { type: RTM.NEWROUTE, flags: NL.F_MULTI, seq: r.seq, pid };
+        for (const lr of linux6Routes(ctl)) {
+          route6Msg(w, h, lr);
+          p.add(w.take());
+        }
+        break;
+      }
+      case RTM.GETNEIGH: {
+        const h: MsgHead = { type: RTM.NEWNEIGH, flags: NL.F_MULTI, seq: r.seq, pid };
+        for (const e of nd6Entries(ctl)) {
+          neigh6Msg(w, h, e.n, e.a, e.ifindex);
+          p.add(w.take());
+        }
+        break;
+      }
+    }
+  }
   p.add(done(w, pid, r.seq));
   p.flush();
   return p.out;
@@ -209,10 +248,16 @@ function getLink(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
 function getRoute(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
   if (r.body.length < RT.MSGLEN) return LERR.EINVAL;
   const family = r.body[0]!;
-  if (family === AF.INET6) return LERR.ENETUNREACH;
-  if (family !== AF.INET) return LERR.EOPNOTSUPP;
+  if (family !== AF.INET && family !== AF.INET6) return LERR.EOPNOTSUPP;
   const a = attrs(r.body, RT.MSGLEN);
   if (a === undefined) return LERR.EINVAL;
+  if (family === AF.INET6) {
+    const d6 = a.get(RT.DST);
+    if (d6 !== undefined && d6.length !== 16) return LERR.EINVAL;
+    const w6 = new NlWriter();
+    if (!getRoute6(ctl, d6 === undefined ? new Uint8Array(16) : Uint8Array.from(d6), { type: RTM.NEWROUTE, flags: 0, seq: r.seq, pid }, w6)) return LERR.ENETUNREACH;
+    return w6.take();
+  }
   const d = a.get(RT.DST);
   if (d !== undefined && d.length !== 4) return LERR.EINVAL;
   const dst = d === undefined ? 0 : new DataView(d.buffer, d.byteOffset, 4).getUint32(0, false);
@@ -263,7 +308,8 @@ function getRoute(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
 /** RTM_GETNEIGH for one address (`ip neigh get A.B.C.D dev IF`, neigh_get): ENOENT when the image has no entry. */
 function getNeigh(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
   if (r.body.length < NDA.MSGLEN) return LERR.EINVAL;
-  if (r.body[0] !== AF.INET) return r.body[0] === AF.INET6 ? LERR.ENOENT : LERR.EOPNOTSUPP;
+  if (r.body[0] === AF.INET6) return getNeigh6(ctl, r, pid);
+  if (r.body[0] !== AF.INET) return LERR.EOPNOTSUPP;
   const ifindex = new DataView(r.body.buffer, r.body.byteOffset, r.body.byteLength).getInt32(4, true);
   const a = attrs(r.body, NDA.MSGLEN);
   const d = a?.get(NDA.DST);
@@ -275,6 +321,19 @@ function getNeigh(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
   if (n === undefined) return LERR.ENOENT;
   const w = new NlWriter();
   neighMsg(w, { type: RTM.NEWNEIGH, flags: 0, seq: r.seq, pid }, n, index.get(n.interface) ?? 0);
+  return w.take();
+}
+
+/** RTM_GETNEIGH for one IPv6 address (`ip -6 neigh get ADDR dev IF`). */
+function getNeigh6(ctl: ImageControl, r: Req, pid: number): Uint8Array | number {
+  const ifindex = new DataView(r.body.buffer, r.body.byteOffset, r.body.byteLength).getInt32(4, true);
+  const d = attrs(r.body, NDA.MSGLEN)?.get(NDA.DST);
+  if (d === undefined || d.length !== 16) return LERR.EINVAL;
+  if (ifindex > 0 && !ctl.interfaces.list().some((f) => f.index === ifindex)) return LERR.ENODEV;
+  const e = nd6Entries(ctl).find((x) => x.a.every((b, i) => b === d[i]) && (ifindex <= 0 || x.ifindex === ifindex));
+  if (e === undefined) return LERR.ENOENT;
+  const w = new NlWriter();
+  neigh6Msg(w, { type: RTM.NEWNEIGH, flags: 0, seq: r.seq, pid }, e.n, e.a, e.ifindex);
   return w.take();
 }
 
