@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { socketAnswers } from '../lib/socket_answers.js';
+import { figure } from './report.js';
 
 const P = 'vbt'; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
@@ -174,6 +175,7 @@ export async function latency(rounds: number): Promise<void> {
     const { ref, img } = best[i]!;
     const us = (v: number): string => `${v.toFixed(0)} us`;
     console.log(`${r.name.padEnd(14)}${us(ref).padStart(12)}${us(img).padStart(12)}${us(img - ref).padStart(12)}${us(cpu[i]!.ref).padStart(17)}${us(cpu[i]!.img).padStart(10)}`);
+    figure({ section: 'latency', case: `RTT added by one image, ${r.name}`, value: img - ref, unit: 'us', reference: { name: 'median RTT through a C TAP copy loop', value: ref }, goal: 50, lowerIsBetter: true });
   });
   console.log('(CPU/ping: CPU time of the forwarding process per echo, request and reply, from /proc in clock ticks: coarse at 5/s)');
 }

@@ -31,6 +31,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { socketAnswers } from '../lib/socket_answers.js';
+import { figure } from './report.js';
 
 const P = 'vbl'; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
@@ -214,6 +215,7 @@ export async function linuxPrograms(): Promise<void> {
         await lab.stop(pid, 5202);
       }
       console.log(`${(reverse ? 'image -> host' : 'host -> image').padEnd(20)}${g(builtin).padStart(14)}${g(linux).padStart(14)}${(linux / builtin).toFixed(2).padStart(9)}`);
+      figure({ section: 'linux', case: `real iperf3 -s in an image, ${reverse ? 'image -> host' : 'host -> image'}`, value: linux, unit: 'bit/s', reference: { name: 'built-in iperf3 -s', value: builtin }, ratio: linux / builtin, goal: 0.8 });
     }
     console.log(`\nconnection setup from a Linux program, ${CONNECTIONS} sequential HTTP/1.0 connections to host A; best of ${ROUNDS}\n`);
     console.log(`${'loop'.padEnd(20)}${'Linux (veth)'.padStart(14)}${'in image R'.padStart(14)}${'ratio'.padStart(9)}`);
@@ -229,6 +231,7 @@ export async function linuxPrograms(): Promise<void> {
         img = Math.min(img, Number((await lab.vimage(['R', ...inImage])).trim()));
       }
       console.log(`${name.padEnd(20)}${ms(ref).padStart(14)}${ms(img).padStart(14)}${(img / ref).toFixed(2).padStart(9)}`);
+      figure({ section: 'linux', case: `${name}, time per connection`, value: img / 1e3, unit: 'us', reference: { name: 'the same loop on Linux (veth)', value: ref / 1e3 }, ratio: img / ref, lowerIsBetter: true });
     }
   } finally {
     lab.close();

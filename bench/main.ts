@@ -33,6 +33,10 @@
  * The Linux programs section (bench/linux.ts): a real iperf3 server run as
  * a Linux program in an image vs the built-in one, and connection setup
  * from a Linux program. BENCH_LINUX=0 skips it, BENCH_LINUX=only runs only it.
+ *
+ * `npm run -s bench -- --json` prints the tables on stderr and every figure
+ * as one JSON document on stdout (bench/report.ts); BENCH_JSON=FILE writes
+ * the document to FILE too.
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -53,6 +57,7 @@ import { TapDevice, tapDestroy } from '../lib/net/tapdev.js';
 import { inAddAddress } from '../lib/netinet/in.js';
 import { parseIp4 } from '../lib/wire/ipv4.js';
 import { latency } from './latency.js';
+import { figure, startReport, writeReport } from './report.js';
 import { scale } from './scale.js';
 import { linuxPrograms } from './linux.js';
 
@@ -384,10 +389,15 @@ async function transport(): Promise<void> {
   const g = (v: number): string => `${(v / 1e9).toFixed(2)} Gbit/s`;
   console.log(`${'host -> image'.padEnd(20)}${g(fwd).padStart(14)}${g(up).padStart(14)}${(up / fwd).toFixed(2).padStart(9)}`);
   console.log(`${'image -> host'.padEnd(20)}${g(fwd).padStart(14)}${g(down).padStart(14)}${(down / fwd).toFixed(2).padStart(9)}`);
+  for (const [name, v] of [['host -> image', up], ['image -> host', down]] as const) {
+    figure({ section: 'transport', case: `TCP ${name}`, value: v, unit: 'bit/s', reference: { name: 'forwarding through an image', value: fwd }, ratio: v / fwd });
+  }
   const cps = await httpConnectionsPerSecond();
   console.log(`\nhttpd in the image: ${cps.toFixed(0)} connections/s (HTTP/1.0, 512-byte file, 4 clients)`);
+  figure({ section: 'transport', case: 'httpd connections per second', value: cps, unit: '1/s' });
   const mem = await memoryPerConnection(2000);
   console.log(`memory per open idle connection in the image: ${(mem / 1024).toFixed(1)} KiB of heap (2000 connections; receive and send buffers empty)`);
+  figure({ section: 'transport', case: 'memory per idle connection', value: mem, unit: 'byte', lowerIsBetter: true });
 }
 
 /** Switching through bridge0 as a ratio to routing through R (goal: 0.95 or better). */
@@ -403,6 +413,7 @@ async function bridgeSection(cases: ReadonlyArray<{ name: string; offload: boole
     }
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(`${c.name.padEnd(20)}${fmt(routed).padStart(14)}${fmt(bridged).padStart(14)}${(bridged / routed).toFixed(2).padStart(9)}`);
+    figure({ section: 'bridge', case: c.name, value: bridged, unit: c.udp ? 'packet/s' : 'bit/s', reference: { name: 'routed through the image', value: routed }, ratio: bridged / routed, goal: 0.95 });
   }
 }
 
@@ -452,6 +463,7 @@ async function main(): Promise<void> {
     }
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(`${c.name.padEnd(20)}${fmt(ceil).padStart(14)}${fmt(img).padStart(14)}${(img / ceil).toFixed(2).padStart(9)}`);
+    figure({ section: 'forwarding', case: c.name, value: img, unit: c.udp ? 'packet/s' : 'bit/s', reference: { name: 'C TAP copy loop', value: ceil }, ratio: img / ceil });
   }
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_BRIDGE'] !== '0') await bridgeSection(cases);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
@@ -478,8 +490,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  cleanup();
-  console.error(`bench: ${(e as Error).message}`);
-  process.exit(1);
-});
+startReport();
+main()
+  .then(() => writeReport({ seconds: SECONDS, rounds: ROUNDS }))
+  .catch((e: unknown) => {
+    cleanup();
+    console.error(`bench: ${(e as Error).message}`);
+    process.exit(1);
+  });

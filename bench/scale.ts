@@ -22,6 +22,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { figure } from './report.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENTS = 8;
@@ -154,6 +155,10 @@ export async function scale(): Promise<Record<string, number>> {
     console.log(`image creation, last ${k} (${n - k}..${n})       ${fmt(last)} /s`);
     console.log(`daemon RSS growth per idle image                  ${(rss1 - rss0) / n > 0 ? ((rss1 - rss0) / n).toFixed(1).padStart(8) : '       ?'} KiB  (${(rss0 / 1024).toFixed(0)} -> ${(rss1 / 1024).toFixed(0)} MiB)`);
     console.log(`vimage -l with ${n} images                     ${fmt(list)} ms  (reference: -l with one image ${listRef.toFixed(0)} ms)`);
+    figure({ section: 'scale', case: `image creation, first ${k}`, value: first, unit: '1/s', reference: { name: 'API round trips per second', value: out['apiRoundTripsPerSecond'] }, goal: 5000 });
+    figure({ section: 'scale', case: `image creation, last ${k} of ${n}`, value: last, unit: '1/s', reference: { name: 'API round trips per second', value: out['apiRoundTripsPerSecond'] }, goal: 5000 });
+    figure({ section: 'scale', case: 'daemon RSS growth per idle image', value: out['rssPerImageKiB'], unit: 'KiB', goal: 32, lowerIsBetter: true });
+    figure({ section: 'scale', case: `vimage -l with ${n} images`, value: list, unit: 'ms', reference: { name: 'vimage -l with one image', value: listRef }, goal: 1000, lowerIsBetter: true });
     if (process.env['BENCH_SCALE_BULK'] !== '0') {
       // The bulk form: all names again (as b*) in requests of 1000 names, one client.
       const t0 = performance.now();
@@ -171,6 +176,7 @@ export async function scale(): Promise<Record<string, number>> {
       if (made > 0) {
         out['bulkCreatePerSecond'] = made / ((performance.now() - t0) / 1000);
         console.log(`bulk creation (${per} names a request)          ${fmt(out['bulkCreatePerSecond'])} /s  (${n + made} images now)`);
+        figure({ section: 'scale', case: `bulk image creation, ${per} names a request`, value: out['bulkCreatePerSecond'], unit: '1/s', goal: 5000 });
       }
     }
   } finally {
