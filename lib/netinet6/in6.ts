@@ -18,6 +18,7 @@ import type { Vnet } from '../net/vnet.js';
 import { RTF } from '../netinet/route.js';
 import {
   IN6ADDR_LINKLOCAL_ALLNODES,
+  IN6ADDR_LINKLOCAL_ALLROUTERS,
   in6CommonPrefix,
   in6Equal,
   in6IsLinkLocal,
@@ -29,7 +30,7 @@ import {
   parseIp6,
   type In6Addr,
 } from '../wire/ipv6.js';
-import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, type In6Ifaddr } from './ip6_var.js';
+import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, ip6Forwarding, type In6Ifaddr } from './ip6_var.js';
 import { nd6PurgeInterface, nd6Schedule } from './nd6.js';
 import { Route6Table, type Route6 } from './route6.js';
 import { ip6AcceptRtadv, nd6RtrIfUp, nd6RtrPurgeInterface } from './nd6_rtr.js';
@@ -199,7 +200,8 @@ export function in6IsMember(im: Vnet, ifp: Ifnet, b: Uint8Array, o: number): boo
   if (ii === undefined) return false;
   const g = ii.groups;
   for (let i = 0; i < g.length; i++) if (in6Equal(g[i]!, 0, b, o)) return true;
-  return false;
+  // A router listens to all-routers (ff02::2), where router solicitations go (as Linux joins it with forwarding on).
+  return im.sysctl.v[ip6Forwarding.slot] === 1 && in6Equal(IN6ADDR_LINKLOCAL_ALLROUTERS, 0, b, o);
 }
 
 /**
