@@ -195,13 +195,24 @@ export function parseConf(text: string): Map<string, Map<string, string>> | stri
   for (const raw of joined.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const fields = line.split(':').map((f) => f.trim()).filter((f) => f !== '');
+    // Fields are separated by ':' outside double quotes (string values such as rdnss="::1" hold colons).
+    const fields: string[] = [];
+    let cur = '';
+    let quoted = false;
+    for (const ch of line) {
+      if (ch === '"') quoted = !quoted;
+      if (ch === ':' && !quoted) {
+        if (cur.trim() !== '') fields.push(cur.trim());
+        cur = '';
+      } else cur += ch;
+    }
+    if (cur.trim() !== '') fields.push(cur.trim());
     const names = fields.shift()!.split('|');
     const caps = new Map<string, string>();
     for (const f of fields) {
       const m = /^([a-zA-Z0-9_]+)(?:([#=])(.*))?$/.exec(f);
       if (m === null) return `bad capability '${f}' in entry ${names[0]}`;
-      caps.set(m[1]!, m[3] ?? '');
+      caps.set(m[1]!, (m[3] ?? '').replace(/^"(.*)"$/, '$1'));
     }
     for (const n of names) entries.set(n, caps);
   }
