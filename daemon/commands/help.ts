@@ -82,6 +82,8 @@ as pcap (-w); expression is a pcap-filter(7) filter such as 'tcp port 80' (FreeB
   traceroute: `usage: traceroute [-FInS] [-f first_ttl] [-m max_ttl] [-P udp|icmp] [-p port]
                   [-q nprobes] [-s src_addr] [-w waittime] host [packetlen]
 Print the route packets from the image take to a host (FreeBSD traceroute(8)).`,
+  traceroute6: `usage: traceroute6 [-dInv] [-f firsthop] [-m hoplimit] [-q probes] [-s src] [-w waittime] target[%IF] [datalen]
+Print the hops to an IPv6 host (FreeBSD traceroute6(8)); probes are ICMPv6 echo requests (-I).`,
 };
 
 /** The help text of `name`, ending in a newline; undefined for a command without one. */
