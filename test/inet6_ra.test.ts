@@ -9,7 +9,8 @@
  *   Linux v6rA (SLAAC 2001:db8:61::/64) --tap-- R --tap-- Linux v6rB (2001:db8:62::2)
  *
  * radvd on a Linux router: image H with accept_rtadv takes a SLAAC address
- * and a default route from it, and pings a host behind the Linux router.
+ * and a default route from it, pings a host behind the Linux router, and
+ * traceroute6 shows the router.
  *
  *   image H (SLAAC 2001:db8:63::/64) --tap-- Linux v6rC (radvd, forwarding) --veth-- Linux v6rD (2001:db8:64::2)
  */
@@ -146,5 +147,10 @@ describe('inet6 router advertisements: rtadvd in an image, radvd for an image', 
     assert.equal(p.code, 0, p.stdout + p.stderr);
     assert.match(p.stdout, new RegExp(`^PING6\\(56=40\\+8\\+8 bytes\\) ${addr} --> 2001:db8:64::2\\n`));
     assert.match(p.stdout, /16 bytes from 2001:db8:64::2, icmp_seq=0 hlim=63 /);
+    // traceroute6 from the image shows the Linux router, then the host behind it.
+    const tr = await lab.vimage(['H', 'traceroute6', '-I', '-q', '1', '-w', '2', '2001:db8:64::2'], { timeoutMs: 20_000 });
+    assert.equal(tr.code, 0, tr.stderr);
+    assert.match(tr.stderr, new RegExp(`^traceroute6 to 2001:db8:64::2 \\(2001:db8:64::2\\) from ${addr}, 64 hops max, 16 byte packets\\n$`));
+    assert.match(tr.stdout, /^ 1  (2001:db8:63::1|fe80::[0-9a-f:]+%tap\d+)  \d+\.\d{3} ms\n 2  2001:db8:64::2  \d+\.\d{3} ms\n$/, tr.stdout);
   });
 });
