@@ -4,7 +4,8 @@
  * rtadvd in image R: a Linux host in a namespace behind R takes a SLAAC
  * address in R's prefix and a default route via R's link-local address,
  * and pings a second Linux host on another IPv6 subnet through R; killing
- * rtadvd withdraws the router (final advertisement, router lifetime 0).
+ * rtadvd, or destroying R, withdraws the router (final advertisement,
+ * router lifetime 0).
  *
  *   Linux v6rA (SLAAC 2001:db8:61::/64) --tap-- R --tap-- Linux v6rB (2001:db8:62::2)
  *
@@ -103,6 +104,11 @@ describe('inet6 router advertisements: rtadvd in an image, radvd for an image', 
     // Killing rtadvd sends a final advertisement with router lifetime 0: Linux drops the default route.
     assert.equal((await lab.vimage(['R', 'kill', pid])).code, 0);
     await until('Linux A dropped the default route via R', () => !sh('ip', ['-n', nsA, '-6', 'route', 'show', 'default']).stdout.includes(rll), 10_000);
+    // The same when the image is destroyed with rtadvd running in it.
+    await lab.ok(['-b', 'R', 'rtadvd', tap0]);
+    await until('Linux A has the default route via R again', () => sh('ip', ['-n', nsA, '-6', 'route', 'show', 'default']).stdout.includes(rll), 10_000);
+    await lab.ok(['-d', 'R']);
+    await until('Linux A dropped the default route when R was destroyed', () => !sh('ip', ['-n', nsA, '-6', 'route', 'show', 'default']).stdout.includes(rll), 10_000);
   });
 
   test('radvd on a Linux router gives an image with accept_rtadv a SLAAC address and a default route, and the image pings through it', { skip: radvdMissing ? 'radvd is not installed (scripts/install-test-tools.sh installs it)' : false }, async () => {
