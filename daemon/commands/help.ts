@@ -53,7 +53,7 @@ Arbitrary TCP and UDP connections and listens (FreeBSD nc(1)).`,
        netstat -i [-bdn] [-f inet|link] [-I IF]
        netstat -s [-s] [-z] [-46] [-p tcp|udp|ip|icmp|arp|ip6|icmp6]
 Sockets, routes, interfaces and protocol statistics of the image (FreeBSD netstat(1)).`,
-  ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c | ndp -p | ndp -r
+  ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c | ndp -p | ndp -r | ndp -P | ndp -R
        ndp -d hostname | ndp -i interface | ndp -s nodename etheraddr
 Show and change the image's IPv6 neighbor cache (FreeBSD ndp(8)).`,
   ping6: `usage: ping6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]

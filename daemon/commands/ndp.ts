@@ -13,7 +13,7 @@ import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js
 import { failure, getopt, guarded, printJson, usageError } from './util.js';
 
 const CMD = 'ndp';
-const USAGE = 'usage: ndp [-nt] hostname | ndp [-nt] -a | -c | -p | -r | ndp [-nt] -d hostname | ndp [-nt] -i interface | ndp [-nt] -s nodename etheraddr';
+const USAGE = 'usage: ndp [-nt] hostname | ndp [-nt] -a | -c | -p | -r | -P | -R | ndp [-nt] -d hostname | ndp [-nt] -i interface | ndp [-nt] -s nodename etheraddr';
 
 const W_ADDR = 36;
 const W_LL = 17;
@@ -139,11 +139,17 @@ export function formatPrefix(p: Nd6PrefixInfo): string {
 }
 
 const ndp: Command = async (ctx) => {
-  const g = getopt(ctx.argv.slice(1), 'acdnprsti:');
+  const g = getopt(ctx.argv.slice(1), 'acdnprsti:PR');
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
-  const funcs = ['a', 'c', 'd', 's', 'i', 'p', 'r'].filter(has);
+  const funcs = ['a', 'c', 'd', 's', 'i', 'p', 'r', 'P', 'R'].filter(has);
   if (funcs.length > 1) return usageError(ctx, CMD, USAGE);
+  if (has('P') || has('R')) {
+    if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
+    if (has('P')) ctx.image.inet6.flushPrefixes();
+    else ctx.image.inet6.flushRouters();
+    return EX_OK;
+  }
   if (has('r') || has('p')) {
     if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
     if (has('r')) {

@@ -194,6 +194,20 @@ test('rtadvd in image A gives image B (accept_rtadv) a SLAAC address and a defau
   const after = start(n, n.b, ['ndp', '-r']);
   await n.settle();
   assert.equal(after.out.join(''), '');
+  // ndp -P flushes the prefix list with the address made from it; ndp -R the router list (nothing left after the kill).
+  const flushP = start(n, n.b, ['ndp', '-P']);
+  await n.settle();
+  assert.equal(flushP.status(), 0);
+  const b7 = start(n, n.b, ['ifconfig', eb]);
+  const p7 = start(n, n.b, ['ndp', '-p']);
+  await n.settle();
+  assert.doesNotMatch(b7.out.join(''), /2001:db8:42:/);
+  assert.equal(p7.out.join(''), '');
+  const badR = start(n, n.b, ['ndp', '-R', 'x']);
+  const okR = start(n, n.b, ['ndp', '-R']);
+  await n.settle();
+  assert.equal(badR.status(), 64);
+  assert.equal(okR.status(), 0);
   assert.deepEqual(formatRouter({ address: 'fe80::1%em0', interface: 'em0', flags: 'O', preference: 'medium', expires: 1792 }), 'fe80::1%em0 if=em0, flags=O, pref=medium, expire=29m52s\n');
   assert.equal(formatPrefix({ prefix: '2001:db8::', prefixLen: 64, interface: 'em0', flags: 'LAO', vltime: null, pltime: null, expires: null, address: null, advertisedBy: [] }), '2001:db8::/64 if=em0\nflags=LAO vltime=infinity, pltime=infinity, expire=Never, ref=0\n  No advertising router\n');
 });

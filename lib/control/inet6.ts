@@ -13,7 +13,7 @@ import { Icmp6Endpoint } from '../netinet6/icmp6.js';
 import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6Local, in6SelectSource } from '../netinet6/in6.js';
 import { IN6_IFF, ND6_IFF_NAMES, ip6DefHlim } from '../netinet6/ip6_var.js';
 import { ND6_LLINFO, ND6_STATE_NAMES, nd6AddStatic, nd6Delete, nd6Entries, nd6Lookup } from '../netinet6/nd6.js';
-import { ND6_INFINITE_LIFETIME, ND_RA_FLAG, nd6LinkMtu, nd6SetAcceptRtadv } from '../netinet6/nd6_rtr.js';
+import { ND6_INFINITE_LIFETIME, ND_RA_FLAG, nd6LinkMtu, nd6RtrFlushPrefixes, nd6RtrFlushRouters, nd6SetAcceptRtadv } from '../netinet6/nd6_rtr.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
 import { IN6ADDR_LOOPBACK, in6IsLinkLocal, in6LinkLocalFromMac, in6Equal, ip6ToString, parseIp6, type In6Addr } from '../wire/ipv6.js';
 
@@ -390,5 +390,15 @@ export class Inet6Control {
         }),
       };
     });
+  }
+
+  /** `ndp -R`: flush the default router list. */
+  flushRouters(): void {
+    nd6RtrFlushRouters(this.#im);
+  }
+
+  /** `ndp -P`: flush the prefix list (with the addresses made from it). */
+  flushPrefixes(): void {
+    nd6RtrFlushPrefixes(this.#im);
   }
 }

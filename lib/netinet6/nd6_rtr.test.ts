@@ -10,7 +10,7 @@ import { IN6ADDR_ANY, IN6ADDR_LINKLOCAL_ALLNODES, in6LinkLocalFromMac, ip6ToStri
 import { Icmp6Endpoint } from './icmp6.js';
 import { in6AddAddress, in6Ifinfo, in6SelectSource } from './in6.js';
 import { IN6_IFF, ND6_IFF } from './ip6_var.js';
-import { nd6LinkMtu, nd6SetAcceptRtadv } from './nd6_rtr.js';
+import { nd6LinkMtu, nd6RtrFlushPrefixes, nd6RtrFlushRouters, nd6SetAcceptRtadv } from './nd6_rtr.js';
 
 function eth(im: Image): Ifnet {
   return [...im.ifnets.values()].find((i) => !i.loopback)!;
@@ -131,6 +131,12 @@ test('an advertisement gives a SLAAC address (EUI-64, DAD, autoconf), an on-link
   await n.run(200, 50);
   assert.deepEqual(replies, [1]);
   ep.close();
+  // ndp -R and -P: the router list with its default route, the prefix list with its route and address.
+  nd6RtrFlushRouters(n.b);
+  assert.equal(n.b.route6.get(IN6ADDR_ANY, 0), undefined);
+  nd6RtrFlushPrefixes(n.b);
+  assert.equal(n.b.nd6rtr.prefixes.length, 0);
+  assert.equal(bAddrs(n).find((x) => x.a === want), undefined);
 });
 
 test('lifetimes: the address is deprecated at its preferred lifetime and removed at its valid one; the router leaves with its lifetime', async () => {

@@ -331,7 +331,8 @@ function prefixInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, p: number, router: I
     pr = { prefix, prefixLen: plen, ifp, onLink, autonomous: auto, vltime, pltime, expire: 0, route: null, addr: null, addrExpire: 0, addrPreferred: 0, routers: [] };
     s.prefixes = [...s.prefixes, pr];
   }
-  pr.onLink = onLink;
+  // L clear says nothing about on-link status (RFC 4861 4.6.2): an on-link prefix stays so until it expires.
+  pr.onLink ||= onLink;
   pr.autonomous = auto;
   pr.vltime = vltime;
   pr.pltime = pltime;
@@ -452,6 +453,17 @@ function rtrTimer(im: Vnet): void {
     if (pr.addr !== null) next = Math.min(next, pr.addrExpire, pr.addrPreferred > now ? pr.addrPreferred : Infinity);
   }
   schedule(im, next);
+}
+
+/** `ndp -R`: empty the default router list (and the default route it made). */
+export function nd6RtrFlushRouters(im: Vnet): void {
+  im.nd6rtr.routers = [];
+  defrouterSelect(im);
+}
+
+/** `ndp -P`: empty the prefix list; its on-link routes and autoconfigured addresses go with it. */
+export function nd6RtrFlushPrefixes(im: Vnet): void {
+  for (const pr of [...im.nd6rtr.prefixes]) dropPrefix(im, pr);
 }
 
 /** Is the address usable but deprecated (its preferred lifetime ended)? Source selection avoids it (RFC 6724 rule 3). */
