@@ -45,6 +45,7 @@ import { Icmp6State } from './netinet6/icmp6.js';
 import { ip6Destroy, ip6Init } from './netinet6/ip6_input.js';
 import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
 import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
+import { Nd6RtrState, nd6RtrDestroy, nd6RtrInit } from './netinet6/nd6_rtr.js';
 import { Route6Table } from './netinet6/route6.js';
 import type { Mac } from './wire/ethernet.js';
 import { IPPROTO } from './wire/ipv4.js';
@@ -66,6 +67,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'arp', init: arpInit, destroy: arpDestroy },
   { name: 'vlan', init: vlanInit, destroy: () => {} },
   { name: 'nd6', init: nd6Init, destroy: nd6Destroy },
+  { name: 'nd6rtr', init: nd6RtrInit, destroy: nd6RtrDestroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
@@ -113,6 +115,7 @@ export class Image implements Vnet {
   readonly in6 = new In6State();
   readonly route6 = new Route6Table();
   readonly nd6 = new Nd6Table();
+  readonly nd6rtr = new Nd6RtrState();
   readonly icmp6 = new Icmp6State();
   readonly udpViews = new UdpViews();
 

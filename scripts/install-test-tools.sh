@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-tools: run as root (sudo $0)" >&2
   exit 1
 fi
-pkgs=(iproute2 iputils-ping traceroute iperf3 tcpdump nftables ethtool kmod procps python3 python3-scapy nmap hping3 netcat-openbsd curl make g++ systemd util-linux socat dnsutils dnsmasq-base nginx openssh-server openssh-client apache2-utils golang-go libpcap0.8)
+pkgs=(iproute2 iputils-ping traceroute iperf3 tcpdump nftables ethtool kmod procps python3 python3-scapy nmap hping3 netcat-openbsd curl make g++ systemd util-linux socat dnsutils dnsmasq-base radvd nginx openssh-server openssh-client apache2-utils golang-go libpcap0.8)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -22,7 +22,7 @@ Echo service (RFC 862) on TCP and UDP port 7 of the image.`,
 A small static HTTP/1.1 server for labs: serves the files under docroot.`,
   ifconfig: `usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether]
        ifconfig IF [inet] [ADDR[/LEN]] [netmask MASK] [broadcast ADDR] [alias | -alias]
-       ifconfig IF inet6 ADDR[/LEN] [prefixlen LEN] [alias | -alias]
+       ifconfig IF inet6 ADDR[/LEN] [prefixlen LEN] [alias | -alias] [accept_rtadv | -accept_rtadv]
                    [up | down] [mtu N] [name NEWNAME] [lladdr MAC] [arp | -arp]
        ifconfig IF vnet IMAGE | ifconfig IF -vnet IMAGE | ifconfig IF destroy
        ifconfig epair[N] create | ifconfig tap[N] create [hostname HOSTIF]
@@ -53,7 +53,7 @@ Arbitrary TCP and UDP connections and listens (FreeBSD nc(1)).`,
        netstat -i [-bdn] [-f inet|link] [-I IF]
        netstat -s [-s] [-z] [-46] [-p tcp|udp|ip|icmp|arp|ip6|icmp6]
 Sockets, routes, interfaces and protocol statistics of the image (FreeBSD netstat(1)).`,
-  ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c
+  ndp: `usage: ndp [-n] hostname | ndp [-n] -a | ndp -c | ndp -p | ndp -r | ndp -P | ndp -R
        ndp -d hostname | ndp -i interface | ndp -s nodename etheraddr
 Show and change the image's IPv6 neighbor cache (FreeBSD ndp(8)).`,
   ping6: `usage: ping6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
@@ -65,6 +65,9 @@ Send ICMPv6 echo requests from the image (FreeBSD ping -6); link-local hosts tak
 Send ICMP echo requests from the image (FreeBSD ping(8)).`,
   ps: `usage: ps [-aux]
 List the processes of this image (FreeBSD ps(1)).`,
+  rtadvd: `usage: rtadvd [-dDfRs] [-c -] interface ...
+Send IPv6 router advertisements on the interfaces, with the prefixes of their inet6 addresses
+(FreeBSD rtadvd(8); needs net.inet6.ip6.forwarding=1; -c - reads rtadvd.conf(5) from stdin).`,
   route: `usage: route [-nqv] add|delete|change|get [-net|-host] destination
              [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]
 Change and query the image's routing table (FreeBSD route(8)).`,
@@ -79,6 +82,8 @@ as pcap (-w); expression is a pcap-filter(7) filter such as 'tcp port 80' (FreeB
   traceroute: `usage: traceroute [-FInS] [-f first_ttl] [-m max_ttl] [-P udp|icmp] [-p port]
                   [-q nprobes] [-s src_addr] [-w waittime] host [packetlen]
 Print the route packets from the image take to a host (FreeBSD traceroute(8)).`,
+  traceroute6: `usage: traceroute6 [-dInv] [-f firsthop] [-m hoplimit] [-q probes] [-s src] [-w waittime] target[%IF] [datalen]
+Print the hops to an IPv6 host (FreeBSD traceroute6(8)); probes are ICMPv6 echo requests (-I).`,
 };
 
 /** The help text of `name`, ending in a newline; undefined for a command without one. */

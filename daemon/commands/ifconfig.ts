@@ -70,6 +70,8 @@ interface Plan {
   inet6?: boolean;
   addr6?: In6Addr;
   zone6?: string;
+  /** `accept_rtadv` / `-accept_rtadv`: the interface's ND6_IFF_ACCEPT_RTADV flag. */
+  acceptRtadv?: boolean;
   addr?: number;
   prefixLen?: number;
   broadcast?: number;
@@ -138,6 +140,10 @@ function parsePlan(args: readonly string[]): Plan | string {
         break;
       case 'inet6':
         p.inet6 = true;
+        break;
+      case 'accept_rtadv':
+      case '-accept_rtadv':
+        p.acceptRtadv = a === 'accept_rtadv';
         break;
       case 'prefixlen': {
         const e = need(i, 'length (e.g. prefixlen 64)');
@@ -360,6 +366,7 @@ const ifconfig: Command = async (ctx) => {
       }
       ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
     }
+    if (plan.acceptRtadv !== undefined) ctx.image.inet6.setAcceptRtadv(name, plan.acceptRtadv);
     applyLinkPlan(ctx, name, plan.link);
     if (printName !== undefined) {
       if (ctx.json) printJson(ctx, { name: printName });

@@ -6,14 +6,14 @@
  * them. Link-local addresses carry their zone (`fe80::1%tap0`).
  */
 
-import type { Nd6NeighbourInfo } from '../../lib/control/index.js';
+import type { Nd6NeighbourInfo, Nd6PrefixInfo, Nd6RouterInfo } from '../../lib/control/index.js';
 import { parseMac } from '../../lib/wire/ethernet.js';
 import { ip6ToString, parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, getopt, guarded, printJson, usageError } from './util.js';
 
 const CMD = 'ndp';
-const USAGE = 'usage: ndp [-nt] hostname | ndp [-nt] -a | -c | ndp [-nt] -d hostname | ndp [-nt] -i interface | ndp [-nt] -s nodename etheraddr';
+const USAGE = 'usage: ndp [-nt] hostname | ndp [-nt] -a | -c | -p | -r | -P | -R | ndp [-nt] -d hostname | ndp [-nt] -i interface | ndp [-nt] -s nodename etheraddr';
 
 const W_ADDR = 36;
 const W_LL = 17;
@@ -121,12 +121,48 @@ function ifinfo(ctx: CommandContext, ifname: string): number {
   return EX_OK;
 }
 
+/** ndp -r (FreeBSD's rtrlist): `fe80::1%em0 if=em0, flags=O, pref=medium, expire=29m52s`. */
+export function formatRouter(r: Nd6RouterInfo): string {
+  return `${r.address} if=${r.interface}, flags=${r.flags}, pref=${r.preference}, expire=${r.expires === null ? 'Never' : sec2str(r.expires)}\n`;
+}
+
+/** ndp -p (FreeBSD's plist): the prefix, its flags and lifetimes, and the routers that advertised it. */
+export function formatPrefix(p: Nd6PrefixInfo): string {
+  let s = `${p.prefix}/${p.prefixLen} if=${p.interface}\n`;
+  s += `flags=${p.flags} vltime=${p.vltime ?? 'infinity'}, pltime=${p.pltime ?? 'infinity'}`;
+  s += p.expires === null ? ', expire=Never' : p.expires > 0 ? `, expire=${sec2str(p.expires)}` : ', expired';
+  s += `, ref=${p.address !== null ? 1 : 0}\n`;
+  if (p.advertisedBy.length === 0) return s + '  No advertising router\n';
+  s += '  advertised by\n';
+  for (const r of p.advertisedBy) s += `    ${r.address} (${r.state})\n`;
+  return s;
+}
+
 const ndp: Command = async (ctx) => {
-  const g = getopt(ctx.argv.slice(1), 'acdnsti:');
+  const g = getopt(ctx.argv.slice(1), 'acdnprsti:PR');
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
-  const funcs = ['a', 'c', 'd', 's', 'i'].filter(has);
+  const funcs = ['a', 'c', 'd', 's', 'i', 'p', 'r', 'P', 'R'].filter(has);
   if (funcs.length > 1) return usageError(ctx, CMD, USAGE);
+  if (has('P') || has('R')) {
+    if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
+    if (has('P')) ctx.image.inet6.flushPrefixes();
+    else ctx.image.inet6.flushRouters();
+    return EX_OK;
+  }
+  if (has('r') || has('p')) {
+    if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);
+    if (has('r')) {
+      const rows = ctx.image.inet6.defaultRouters();
+      if (ctx.json) printJson(ctx, { ndp: { defaultRouters: rows } });
+      else ctx.stdout.write(rows.map(formatRouter).join(''));
+    } else {
+      const rows = ctx.image.inet6.prefixList();
+      if (ctx.json) printJson(ctx, { ndp: { prefixList: rows } });
+      else ctx.stdout.write(rows.map(formatPrefix).join(''));
+    }
+    return EX_OK;
+  }
   if (has('i')) return g.rest.length === 0 ? ifinfo(ctx, g.value.get('i')!) : usageError(ctx, CMD, 'ndp -i IF: changing ND flags is not supported here');
   if (has('a')) {
     if (g.rest.length !== 0) return usageError(ctx, CMD, USAGE);

@@ -12,7 +12,8 @@ import { RTF } from '../netinet/route.js';
 import { Icmp6Endpoint } from '../netinet6/icmp6.js';
 import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6Local, in6SelectSource } from '../netinet6/in6.js';
 import { IN6_IFF, ND6_IFF_NAMES, ip6DefHlim } from '../netinet6/ip6_var.js';
-import { ND6_STATE_NAMES, nd6AddStatic, nd6Delete, nd6Entries } from '../netinet6/nd6.js';
+import { ND6_LLINFO, ND6_STATE_NAMES, nd6AddStatic, nd6Delete, nd6Entries, nd6Lookup } from '../netinet6/nd6.js';
+import { ND6_INFINITE_LIFETIME, ND_RA_FLAG, nd6LinkMtu, nd6RtrFlushPrefixes, nd6RtrFlushRouters, nd6SetAcceptRtadv } from '../netinet6/nd6_rtr.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
 import { IN6ADDR_LOOPBACK, in6IsLinkLocal, in6LinkLocalFromMac, in6Equal, ip6ToString, parseIp6, type In6Addr } from '../wire/ipv6.js';
 
@@ -84,7 +85,7 @@ export function inet6Info(im: Image, ifp: Ifnet): Inet6AddressInfo[] {
     prefixLen: ia.prefixLen,
     ...(in6IsLinkLocal(ia.addr) ? { scopeId: ifp.index } : {}),
     flags: FLAG_NAMES.filter(([bit]) => (ia.flags & bit) !== 0).map(([, n]) => n),
-    auto: auto !== null ? in6Equal(ia.addr, 0, auto, 0) : in6Equal(ia.addr, 0, LO_LL, 0) || in6Equal(ia.addr, 0, IN6ADDR_LOOPBACK, 0),
+    auto: (ia.flags & IN6_IFF.AUTOCONF) !== 0 || (auto !== null ? in6Equal(ia.addr, 0, auto, 0) : in6Equal(ia.addr, 0, LO_LL, 0) || in6Equal(ia.addr, 0, IN6ADDR_LOOPBACK, 0)),
   }));
 }
 
@@ -93,13 +94,43 @@ export function nd6IfInfo(im: Image, ifp: Ifnet): Nd6IfInfo {
   return {
     options: ii.ndFlags,
     optionNames: ND6_IFF_NAMES.filter(([bit]) => (ii.ndFlags & bit) !== 0).map(([, n]) => n),
-    linkmtu: 0,
+    linkmtu: nd6LinkMtu(im, ifp),
     maxmtu: ifp.mtu,
     curhlim: im.sysctl.get(ip6DefHlim),
     basereachableMs: ii.baseReachable,
     reachableMs: ii.reachable,
     retransMs: ii.retrans,
   };
+}
+
+/** One entry of the default router list, as `ndp -r --json` prints it. */
+export interface Nd6RouterInfo {
+  /** The router's link-local address with its zone. */
+  address: string;
+  interface: string;
+  /** The RA's M and O flags as ndp prints them. */
+  flags: string;
+  /** Router preference (RFC 4191): medium, high, rsv or low. */
+  preference: string;
+  /** Seconds left; null for never. */
+  expires: number | null;
+}
+
+/** One entry of the prefix list, as `ndp -p --json` prints it. */
+export interface Nd6PrefixInfo {
+  prefix: string;
+  prefixLen: number;
+  interface: string;
+  /** ndp's flags: L (on-link advertised), A (autonomous), O (on-link now). */
+  flags: string;
+  /** Lifetimes in seconds; null for infinity. */
+  vltime: number | null;
+  pltime: number | null;
+  /** Seconds until the prefix expires; null for never. */
+  expires: number | null;
+  /** The address made from it by SLAAC, if any. */
+  address: string | null;
+  advertisedBy: Array<{ address: string; state: 'reachable' | 'unreachable' | 'no neighbor state' }>;
 }
 
 /** One IPv6 route, as `netstat -rn` and `route -6 get` show it. */
@@ -118,8 +149,8 @@ export interface Route6Info {
 
 /** An ICMPv6 endpoint for a program (ping6): messages in with their source, out to a destination. */
 export interface Icmp6Socket {
-  /** `msg` is a view of the ICMPv6 message (valid during the call); `from` the source with its zone. */
-  onMessage(fn: (msg: Uint8Array, from: string, hlim: number) => void): void;
+  /** `msg` is a view of the ICMPv6 message (valid during the call); `from` the source with its zone; `ifname` the interface it came in on. */
+  onMessage(fn: (msg: Uint8Array, from: string, hlim: number, ifname: string) => void): void;
   /** 0, or the errno a sendto would fail with. */
   send(dst: In6Addr, msg: Uint8Array, o?: { zone?: string; hlim?: number; src?: In6Addr }): string | 0;
   close(): void;
@@ -290,15 +321,19 @@ export class Inet6Control {
     return a === undefined ? undefined : withZone(a, ifp);
   }
 
-  /** An ICMPv6 endpoint; the image closes it when it is destroyed. */
-  icmp6Socket(): Icmp6Socket {
+  /**
+   * An ICMPv6 endpoint; the image closes it when it is destroyed. With
+   * `routerSolicitations`, valid router solicitations come to it too (rtadvd).
+   */
+  icmp6Socket(o: { routerSolicitations?: boolean } = {}): Icmp6Socket {
     const im = this.#im;
     const ep = new Icmp6Endpoint(im);
+    ep.wantsRs = o.routerSolicitations === true;
     return {
       onMessage(fn) {
         ep.onPacket((buf, ip, ic, len, ifp) => {
           const from = buf.subarray(ip + 8, ip + 24);
-          fn(buf.subarray(ic, ic + len), withZone(from, ifp), buf[ip + 7]!);
+          fn(buf.subarray(ic, ic + len), withZone(from, ifp), buf[ip + 7]!, ifp.name);
         });
       },
       send(dst, msg, o = {}) {
@@ -310,5 +345,60 @@ export class Inet6Control {
         ep.close();
       },
     };
+  }
+
+  /** `ifconfig IF inet6 accept_rtadv | -accept_rtadv`: take router advertisements on the interface (a host solicits them at once). */
+  setAcceptRtadv(ifname: string, on: boolean): void {
+    nd6SetAcceptRtadv(this.#im, this.#zone(ifname), on);
+  }
+
+  /** `ndp -r`: the default router list, first (the one the default route uses) first. */
+  defaultRouters(): Nd6RouterInfo[] {
+    const im = this.#im;
+    const now = im.clock.now();
+    const prefs = ['medium', 'high', 'rsv', 'low'];
+    return im.nd6rtr.routers.map((d) => ({
+      address: withZone(d.addr, d.ifp),
+      interface: d.ifp.name,
+      flags: `${(d.raflags & ND_RA_FLAG.MANAGED) !== 0 ? 'M' : ''}${(d.raflags & ND_RA_FLAG.OTHER) !== 0 ? 'O' : ''}`,
+      preference: prefs[(d.raflags & ND_RA_FLAG.RTPREF_MASK) >> 3]!,
+      expires: d.expire === Infinity ? null : Math.max(0, Math.floor((d.expire - now) / 1000)),
+    }));
+  }
+
+  /** `ndp -p`: the prefix list learnt from router advertisements. */
+  prefixList(): Nd6PrefixInfo[] {
+    const im = this.#im;
+    const now = im.clock.now();
+    const life = (s: number): number | null => (s === ND6_INFINITE_LIFETIME ? null : s);
+    return im.nd6rtr.prefixes.map((p) => {
+      const installed = p.route !== null && im.route6.routes.includes(p.route);
+      const expire = p.onLink ? p.expire : p.addrExpire;
+      return {
+        prefix: ip6ToString(p.prefix),
+        prefixLen: p.prefixLen,
+        interface: p.ifp.name,
+        flags: `${p.onLink ? 'L' : ''}${p.autonomous ? 'A' : ''}${installed ? 'O' : ''}`,
+        vltime: life(p.vltime),
+        pltime: life(p.pltime),
+        expires: expire === Infinity ? null : Math.max(0, Math.floor((expire - now) / 1000)),
+        address: p.addr !== null && im.in6.all.includes(p.addr) ? ip6ToString(p.addr.addr) : null,
+        advertisedBy: p.routers.map((a) => {
+          const e = nd6Lookup(im, p.ifp, a, 0);
+          const state = e === undefined ? 'no neighbor state' : e.state === ND6_LLINFO.INCOMPLETE ? 'unreachable' : 'reachable';
+          return { address: withZone(a, p.ifp), state };
+        }),
+      };
+    });
+  }
+
+  /** `ndp -R`: flush the default router list. */
+  flushRouters(): void {
+    nd6RtrFlushRouters(this.#im);
+  }
+
+  /** `ndp -P`: flush the prefix list (with the addresses made from it). */
+  flushPrefixes(): void {
+    nd6RtrFlushPrefixes(this.#im);
   }
 }

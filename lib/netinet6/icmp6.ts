@@ -18,6 +18,7 @@ import { in6Local, in6SelectSource } from './in6.js';
 import { icmp6ErrPpsLimit, ip6DefHlim, type Out6Result } from './ip6_var.js';
 import { ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6_nbr.js';
+import { nd6RaInput, nd6RsInput } from './nd6_rtr.js';
 
 /** What an ICMPv6 endpoint is handed: the packet (IPv6 header at ip, message at ic, icmpLen bytes) and the interface it came in on. */
 export type Icmp6Handler = (buf: Uint8Array, ip: number, ic: number, icmpLen: number, ifp: Ifnet) => void;
@@ -62,6 +63,8 @@ export class Icmp6Endpoint {
   readonly #im: Vnet;
   #handler: Icmp6Handler | null = null;
   #open = true;
+  /** Valid router solicitations come here too (FreeBSD's ICMP6_FILTER, as rtadvd sets it). */
+  wantsRs = false;
 
   constructor(im: Vnet) {
     this.#im = im;
@@ -159,8 +162,14 @@ export function icmp6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
       }
       for (const ep of im.icmp6.endpoints) ep.deliver(buf, off, hoff, len, ifp);
       return;
+    case ICMP6_TYPE.ROUTER_SOLICIT:
+      if (nd6RsInput(im, ifp, buf, off, hoff, len)) for (const ep of im.icmp6.endpoints) if (ep.wantsRs) ep.deliver(buf, off, hoff, len, ifp);
+      return;
+    case ICMP6_TYPE.ROUTER_ADVERT:
+      nd6RaInput(im, ifp, buf, off, hoff, len);
+      return;
     default:
-      // Router discovery, redirects, MLD and unknown informational
+      // Redirects, MLD and unknown informational
       // messages: not acted on yet (RFC 4443 2.4 (b): unknown ones are dropped).
       return;
   }

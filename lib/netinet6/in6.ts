@@ -18,6 +18,7 @@ import type { Vnet } from '../net/vnet.js';
 import { RTF } from '../netinet/route.js';
 import {
   IN6ADDR_LINKLOCAL_ALLNODES,
+  IN6ADDR_LINKLOCAL_ALLROUTERS,
   in6CommonPrefix,
   in6Equal,
   in6IsLinkLocal,
@@ -29,9 +30,10 @@ import {
   parseIp6,
   type In6Addr,
 } from '../wire/ipv6.js';
-import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, type In6Ifaddr } from './ip6_var.js';
+import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, ip6Forwarding, type In6Ifaddr } from './ip6_var.js';
 import { nd6PurgeInterface, nd6Schedule } from './nd6.js';
 import { Route6Table, type Route6 } from './route6.js';
+import { ip6AcceptRtadv, nd6RtrIfUp, nd6RtrPurgeInterface } from './nd6_rtr.js';
 
 /** One image's IPv6 addresses. */
 export class In6State {
@@ -55,6 +57,8 @@ export function in6Ifinfo(im: Vnet, ifp: Ifnet): In6Ifinfo {
   let ii = im.in6.ifs.get(ifp);
   if (ii === undefined) {
     ii = new In6Ifinfo(im.random());
+    // FreeBSD's nd6_ifattach: the per-interface flag starts from the sysctl.
+    if (im.sysctl.v[ip6AcceptRtadv.slot] === 1) ii.ndFlags |= ND6_IFF.ACCEPT_RTADV;
     im.in6.ifs.set(ifp, ii);
   }
   return ii;
@@ -80,6 +84,7 @@ export function in6IfUp(im: Vnet, ifp: Ifnet): void {
     in6AddAddress(im, ifp, in6LinkLocalFromMac(ifp.mac), 64, { autoconf: true });
   }
   for (const ia of ii.addrs) if ((ia.flags & IN6_IFF.TENTATIVE) !== 0) dadStart(im, ia, Math.floor(im.random() * MAX_RTR_SOLICITATION_DELAY));
+  nd6RtrIfUp(im, ifp);
 }
 
 function dadStart(im: Vnet, ia: In6Ifaddr, delay: number): void {
@@ -156,6 +161,7 @@ export function in6PurgeInterface(im: Vnet, ifp: Ifnet): void {
   if (ii !== undefined) for (const ia of [...ii.addrs]) in6DeleteAddress(im, ifp, ia.addr);
   im.route6.purgeInterface(ifp);
   nd6PurgeInterface(im, ifp);
+  nd6RtrPurgeInterface(im, ifp);
   im.in6.ifs.delete(ifp);
 }
 
@@ -194,7 +200,8 @@ export function in6IsMember(im: Vnet, ifp: Ifnet, b: Uint8Array, o: number): boo
   if (ii === undefined) return false;
   const g = ii.groups;
   for (let i = 0; i < g.length; i++) if (in6Equal(g[i]!, 0, b, o)) return true;
-  return false;
+  // A router listens to all-routers (ff02::2), where router solicitations go (as Linux joins it with forwarding on).
+  return im.sysctl.v[ip6Forwarding.slot] === 1 && in6Equal(IN6ADDR_LINKLOCAL_ALLROUTERS, 0, b, o);
 }
 
 /**
@@ -213,8 +220,8 @@ export function in6SelectSource(im: Vnet, ifp: Ifnet, b: Uint8Array, o: number):
     if ((ia.flags & IN6_IFF_NOTREADY) !== 0) return;
     const isLL = in6IsLinkLocal(ia.addr);
     if (isLL && ia.ifp !== ifp) return;
-    // Rule 2 (appropriate scope), rule 5 (outgoing interface), rule 8 (longest matching prefix).
-    const score = (isLL === ll ? 1000 : 0) + (onIf ? 500 : 0) + in6CommonPrefix(ia.addr, 0, b, o);
+    // Rule 2 (appropriate scope), rule 3 (avoid deprecated), rule 5 (outgoing interface), rule 8 (longest matching prefix).
+    const score = (isLL === ll ? 1000 : 0) + ((ia.flags & IN6_IFF.DEPRECATED) === 0 ? 700 : 0) + (onIf ? 500 : 0) + in6CommonPrefix(ia.addr, 0, b, o);
     if (score > bestScore) {
       best = ia;
       bestScore = score;

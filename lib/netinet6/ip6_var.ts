@@ -92,6 +92,8 @@ export const icmp6Stats = defineStats({
   nd_toomanyopt: 'messages with too many ND options',
   badns: 'bad neighbor solicitation messages',
   badna: 'bad neighbor advertisement messages',
+  badrs: 'bad router solicitation messages',
+  badra: 'bad router advertisement messages',
   dadcollision: 'duplicate addresses detected by DAD',
   holddropped: 'packets dropped from a full or failed neighbor hold queue',
   ndfull: 'neighbor cache entries refused because the cache was full',
