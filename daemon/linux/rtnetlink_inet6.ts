@@ -7,6 +7,10 @@
  * AI_ADDRCONFIG) see the image's IPv6. The attribute order is the one
  * Linux 6.x emitted for the same setup in a namespace.
  *
+ * Addresses from router advertisements (SLAAC) are not permanent and carry
+ * IFA_PROTO kernel_ra, as Linux's; their lifetimes are not passed on yet
+ * (IFA_CACHEINFO says forever).
+ *
  * An image is FreeBSD-shaped, so a few things are translated: the host
  * routes FreeBSD keeps through lo0 for each of the image's addresses are
  * Linux's `local` routes of table local on the address's interface;
@@ -27,6 +31,7 @@ const IFA6 = {
   F_TENTATIVE: 0x40,
   PROTO: 11,
   PROTO_KERNEL_LO: 1,
+  PROTO_KERNEL_RA: 2,
   PROTO_KERNEL_LL: 3,
 } as const;
 
@@ -96,7 +101,10 @@ export function addr6Msgs(w: NlWriter, h: MsgHead, f: InterfaceInfo, emit: () =>
     w.u32(0);
     w.attrEnd(c);
     w.attrU32(IFA.FLAGS, flags);
-    if (ia.auto) w.attrU8(IFA6.PROTO, (f.flags & IFF.LOOPBACK) !== 0 ? IFA6.PROTO_KERNEL_LO : IFA6.PROTO_KERNEL_LL);
+    if (ia.auto) {
+      const proto = (f.flags & IFF.LOOPBACK) !== 0 ? IFA6.PROTO_KERNEL_LO : ia.flags.includes('autoconf') ? IFA6.PROTO_KERNEL_RA : IFA6.PROTO_KERNEL_LL;
+      w.attrU8(IFA6.PROTO, proto);
+    }
     w.end(m);
     emit();
   }
