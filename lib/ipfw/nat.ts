@@ -35,6 +35,7 @@ import { NatTable } from './nat_table.js';
 
 export const natStats = defineStats({
   out: 'outgoing packets translated',
+  partial: 'packets whose TCP/UDP checksum was offloaded (VIRTIO_NET_HDR_F_NEEDS_CSUM): only the pseudo-header sum was adjusted',
   in: 'incoming packets translated back',
   ignored: 'packets left as they were (no link, proxy_only, unreg_only, no alias address)',
   truncated: 'packets too short for the headers they announce',
@@ -175,6 +176,7 @@ export class NatInstance {
     const hlen = ip.headerLen;
     if (ip.version !== 4 || hlen < 20 || hlen > len) return this.trunc();
     if (this.cfg.proxyOnly) return this.ignore();
+    if (partial) this.stat.partial++;
     this.refreshAlias();
     return out ? this.out(b, off, hlen, len, partial) : this.in(b, off, hlen, len, partial);
   }
