@@ -27,7 +27,7 @@
 
 import type { Vnet } from '../net/vnet.js';
 import { defineStats, type Stats } from '../stats.js';
-import { u16, u32, put16, put32 } from '../wire/bytes.js';
+import { u16, put16, put32 } from '../wire/bytes.js';
 import { checksumAdjust } from '../wire/checksum.js';
 import { IP_OFFMASK, Ipv4Packet } from '../wire/ipv4.js';
 import type { NatConfig } from './nat_config.js';
@@ -80,6 +80,14 @@ const LINK_REDIRECT = 2;
 /** Most new-port probes before giving up (exhaustion is then counted as noport). */
 const PORT_PROBES = 4096;
 
+/**
+ * An address as int32: addresses stay small integers (no boxed doubles)
+ * on this path; the table stores them so too.
+ */
+function i32(b: Uint8Array, o: number): number {
+  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+}
+
 function adj(b: Uint8Array, at: number, mode: number, o: number, n: number): void {
   if (mode === CK_NONE || o === n) return;
   const cur = u16(b, at);
@@ -104,7 +112,7 @@ function set16(b: Uint8Array, at: number, n: number, c1: number, m1: number, c2:
 
 /** Write an address and fix up to two checksums that cover it. */
 function set32(b: Uint8Array, at: number, n: number, c1: number, m1: number, c2: number, m2: number): void {
-  const o = u32(b, at);
+  const o = i32(b, at);
   if (o === n) return;
   put32(b, at, n);
   adj(b, c1, m1, o >>> 16, n >>> 16);
@@ -133,7 +141,7 @@ export class NatInstance {
   cfg: NatConfig;
   readonly table: NatTable;
   readonly stat: NatStats = natStats.create();
-  /** The alias address in use; 0 when `if` has no address. */
+  /** The alias address in use (int32); 0 when `if` has no address. */
   aliasAddr = 0;
   private readonly ip = new Ipv4Packet();
   /** Set when a link was made, for the owner's sweeper. */
@@ -152,11 +160,11 @@ export class NatInstance {
   /** Read the alias address again (`if` follows the interface); with `reset`, a change clears the table. */
   refreshAlias(): number {
     const c = this.cfg;
-    let a = c.ip;
+    let a = c.ip | 0;
     if (c.ifName !== '') {
       const ifp = this.im.ifnets.get(c.ifName);
       const ia = ifp === undefined ? undefined : ifp.addrs[0];
-      a = ia === undefined ? 0 : ia.addr;
+      a = ia === undefined ? 0 : ia.addr | 0;
     }
     if (a !== this.aliasAddr) {
       if (c.reset && this.aliasAddr !== 0 && this.table.count > 0) {
@@ -196,7 +204,7 @@ export class NatInstance {
     const rs = this.cfg.redirects;
     for (let k = 0; k < rs.length; k++) {
       const r = rs[k]!;
-      if (r.kind === 'addr' && r.lAddr === src) return r.pAddr;
+      if (r.kind === 'addr' && (r.lAddr | 0) === src) return r.pAddr | 0;
     }
     return this.aliasAddr;
   }
@@ -206,8 +214,8 @@ export class NatInstance {
   private out(b: Uint8Array, off: number, hlen: number, len: number, partial: boolean): number {
     const c = this.cfg;
     const ip = this.ip;
-    const src = ip.src;
-    const dst = ip.dst;
+    const src = i32(b, off + IP_SRC);
+    const dst = i32(b, off + IP_DST);
     const p = ip.protocol;
     if ((c.unregOnly || c.unregCgn) && !unregistered(src, c.unregCgn)) return this.ignore();
     const alias = this.aliasFor(src);
@@ -282,8 +290,8 @@ export class NatInstance {
       return NAT_OK;
     }
     const p2 = b[q + 9]!;
-    const isrc = u32(b, q + IP_SRC);
-    const idst = u32(b, q + IP_DST);
+    const isrc = i32(b, q + IP_SRC);
+    const idst = i32(b, q + IP_DST);
     const iq = q + ihl;
     const s = this.innerLink(true, b, p2, idst, isrc, iq);
     if (s < 0) {
@@ -300,8 +308,8 @@ export class NatInstance {
 
   private in(b: Uint8Array, off: number, hlen: number, len: number, partial: boolean): number {
     const ip = this.ip;
-    const src = ip.src;
-    const dst = ip.dst;
+    const src = i32(b, off + IP_SRC);
+    const dst = i32(b, off + IP_DST);
     const p = ip.protocol;
     const t = this.table;
     const now = this.im.clock.now();
@@ -362,8 +370,8 @@ export class NatInstance {
     const ihl = room >= ICMP_QUOTE + 20 ? (b[q]! & 0x0f) << 2 : 0;
     if (ihl < 20 || ICMP_QUOTE + ihl + 8 > room) return this.ignore();
     const p2 = b[q + 9]!;
-    const isrc = u32(b, q + IP_SRC);
-    const idst = u32(b, q + IP_DST);
+    const isrc = i32(b, q + IP_SRC);
+    const idst = i32(b, q + IP_DST);
     const iq = q + ihl;
     const s = this.innerLink(false, b, p2, isrc, idst, iq);
     if (s < 0) return this.ignore();
@@ -419,7 +427,7 @@ export class NatInstance {
     }
     const oldIsum = u16(b, isum);
     const oldL4 = l4sum >= 0 ? u16(b, l4sum) : 0;
-    const oldA = u32(b, addrAt);
+    const oldA = i32(b, addrAt);
     const oldP = u16(b, portAt);
     // The quoted address is in the quoted IP header and, for TCP/UDP, the pseudo-header.
     set32(b, addrAt, addr, isum, CK_FULL, l4sum, p2 === P_ICMP ? CK_NONE : l4mode);
@@ -439,15 +447,15 @@ export class NatInstance {
     for (let k = 0; k < rs.length; k++) {
       const r = rs[k]!;
       if (r.kind === 'addr') {
-        if (r.pAddr !== dst) continue;
-        const s = this.addLink(now, LINK_REDIRECT, p, r.lAddr, dp, src, sp, dst, dp);
+        if ((r.pAddr | 0) !== dst) continue;
+        const s = this.addLink(now, LINK_REDIRECT, p, r.lAddr | 0, dp, src, sp, dst, dp);
         return s < 0 ? -2 : s;
       }
-      if (r.proto !== p || dst !== (r.pAddr !== 0 ? r.pAddr : this.aliasAddr)) continue;
+      if (r.proto !== p || dst !== (r.pAddr !== 0 ? r.pAddr | 0 : this.aliasAddr)) continue;
       if (dp < r.pPort || dp >= r.pPort + r.count) continue;
-      if (r.rAddr !== 0 && r.rAddr !== src) continue;
+      if (r.rAddr !== 0 && (r.rAddr | 0) !== src) continue;
       if (r.rPort !== 0 && (sp < r.rPort || sp >= r.rPort + r.rCount)) continue;
-      const s = this.addLink(now, LINK_REDIRECT, p, r.lAddr, r.lPort + (dp - r.pPort), src, sp, dst, dp);
+      const s = this.addLink(now, LINK_REDIRECT, p, r.lAddr | 0, r.lPort + (dp - r.pPort), src, sp, dst, dp);
       return s < 0 ? -2 : s;
     }
     return -1;
@@ -488,7 +496,7 @@ export class NatInstance {
     const rs = this.cfg.redirects;
     for (let k = 0; k < rs.length; k++) {
       const r = rs[k]!;
-      if (r.kind === 'port' && r.proto === p && (r.pAddr !== 0 ? r.pAddr : this.aliasAddr) === alias && port >= r.pPort && port < r.pPort + r.count) return false;
+      if (r.kind === 'port' && r.proto === p && (r.pAddr !== 0 ? r.pAddr | 0 : this.aliasAddr) === alias && port >= r.pPort && port < r.pPort + r.count) return false;
     }
     return true;
   }

@@ -5,7 +5,7 @@
  * UDP the ports are ports; for ICMP echo the identifier takes the port's
  * place (lPort/aPort) and rPort is 0; for other protocols all ports are 0.
  *
- * Links live in parallel typed arrays indexed by slot, with two chained
+ * Links live in parallel typed arrays indexed by slot (addresses as int32), with two chained
  * hashes keyed by numbers: "out" by (proto, lAddr, lPort, rAddr, rPort),
  * "in" by (proto, aAddr, aPort, rAddr, rPort). A lookup allocates nothing.
  * The table is bounded (`max`): it starts small and doubles up to it; when
@@ -62,11 +62,11 @@ export class NatTable {
   proto = new Uint8Array(0);
   /** 0: free, 1: dynamic, 2: made from a redirect (still expires). */
   used = new Uint8Array(0);
-  lAddr = new Uint32Array(0);
+  lAddr = new Int32Array(0);
   lPort = new Uint16Array(0);
-  rAddr = new Uint32Array(0);
+  rAddr = new Int32Array(0);
   rPort = new Uint16Array(0);
-  aAddr = new Uint32Array(0);
+  aAddr = new Int32Array(0);
   aPort = new Uint16Array(0);
   stIn = new Uint8Array(0);
   stOut = new Uint8Array(0);
@@ -95,11 +95,11 @@ export class NatTable {
     };
     this.proto = g(this.proto, Uint8Array);
     this.used = g(this.used, Uint8Array);
-    this.lAddr = g(this.lAddr, Uint32Array);
+    this.lAddr = g(this.lAddr, Int32Array);
     this.lPort = g(this.lPort, Uint16Array);
-    this.rAddr = g(this.rAddr, Uint32Array);
+    this.rAddr = g(this.rAddr, Int32Array);
     this.rPort = g(this.rPort, Uint16Array);
-    this.aAddr = g(this.aAddr, Uint32Array);
+    this.aAddr = g(this.aAddr, Int32Array);
     this.aPort = g(this.aPort, Uint16Array);
     this.stIn = g(this.stIn, Uint8Array);
     this.stOut = g(this.stOut, Uint8Array);
