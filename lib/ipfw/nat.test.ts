@@ -203,10 +203,22 @@ test('redirect_port reaches a local server; its replies leave from the public po
   assert.deepEqual([hdr(err).src, hdr(inner).dst, hdr(inner).dport], [ALIAS, ALIAS, 8080]);
   assert.ok(valid(err));
   assert.equal(internetChecksum(inner, 0, 20), 0);
-  // Other ports to the alias address are ignored.
+  // Other ports to the alias address are the image's own: left as they are, with a
+  // link to itself so that the reply keeps its port (libalias's FindUdpTcpIn).
   const other = build({ proto: 6, src: REMOTE, dst: ALIAS, sport: 50000, dport: 22, flags: 0x02 });
-  assert.equal(n.translate(false, other, 0, other.length, false), NAT_IGNORED);
-  assert.equal(hdr(other).dst, ALIAS);
+  assert.equal(n.translate(false, other, 0, other.length, false), NAT_OK);
+  assert.deepEqual([hdr(other).dst, hdr(other).dport], [ALIAS, 22]);
+  const reply = build({ proto: 6, src: ALIAS, dst: REMOTE, sport: 22, dport: 50000, flags: 0x12 });
+  n.translate(true, reply, 0, reply.length, false);
+  assert.deepEqual([hdr(reply).src, hdr(reply).sport], [ALIAS, 22]);
+  // With deny_in nothing unknown comes in.
+  const closed = nat(`ip ${ALIAS} deny_in`);
+  const other2 = build({ proto: 6, src: REMOTE, dst: ALIAS, sport: 50000, dport: 22, flags: 0x02 });
+  assert.equal(closed.translate(false, other2, 0, other2.length, false), NAT_IGNORED);
+  // A ping to the alias address is the image's; its reply leaves unchanged.
+  const echo = build({ proto: 1, src: ALIAS, dst: REMOTE, icmpType: 0, id: 99 });
+  assert.equal(n.translate(true, echo, 0, echo.length, false), NAT_IGNORED);
+  assert.equal(hdr(echo).id, 99);
 });
 
 test('port_range: two ports to one remote, the third flow is dropped and counted', () => {
@@ -246,7 +258,9 @@ test('links expire as libalias times them: UDP after 60 s, TCP 10 s after both s
   clock.advance(1_001);
   assert.equal(n.sweep(clock.now()), 0);
   const late = build({ proto: 17, src: REMOTE, dst: ALIAS, sport: 53, dport: aport });
-  assert.equal(n.translate(false, late, 0, late.length, false), NAT_IGNORED);
+  n.translate(false, late, 0, late.length, false);
+  assert.deepEqual([hdr(late).dst, hdr(late).dport], [ALIAS, aport], 'not translated back once expired');
+  n.table.clear();
 
   const t = (flags: number, out: boolean): void => {
     const p = out

@@ -126,6 +126,11 @@ function isQuery(t: number): boolean {
   return t === 0 || t === 8 || t === 13 || t === 14 || t === 15 || t === 16 || t === 17 || t === 18;
 }
 
+/** Requests (echo, timestamp, information, mask): outgoing ones make links (IcmpAliasOut1). */
+function isRequest(t: number): boolean {
+  return t === 8 || t === 13 || t === 15 || t === 17;
+}
+
 function isError(t: number): boolean {
   return t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
 }
@@ -251,6 +256,8 @@ export class NatInstance {
       if (isQuery(type)) {
         const id = u16(b, l4 + ICMP_ID);
         let s = t.findOut(now, P_ICMP, src, id, dst, 0);
+        // A reply leaving is translated only through a link (a redirect made it); it makes none.
+        if (s < 0 && !isRequest(type)) return this.ignore();
         if (s < 0) {
           s = this.newLink(now, P_ICMP, src, id, dst, 0, alias, alias !== this.aliasAddr);
           if (s < 0) return NAT_DROP;
@@ -329,6 +336,16 @@ export class NatInstance {
       s = t.findIn(now, p, dst, dp, src, sp);
       if (s < 0) s = this.redirectIn(now, p, dst, dp, src, sp);
       if (s === -2) return NAT_DROP;
+      if (s === -1 && dst === this.aliasAddr && !this.cfg.denyIn) {
+        // FindUdpTcpIn: an unknown flow to the alias address itself (a
+        // service of this image) gets a link to itself, so its replies keep
+        // their port instead of taking a new one.
+        s = t.add(now, LINK_DYNAMIC, p, dst, dp, src, sp, dst, dp);
+        if (s >= 0) {
+          this.stat.created++;
+          this.onLink();
+        }
+      }
       if (s < 0) return this.ignore();
       const ck = l4 + (p === P_TCP ? TCP_SUM : UDP_SUM);
       const mode = partial ? CK_PARTIAL : p === P_UDP ? CK_UDP : CK_FULL;
