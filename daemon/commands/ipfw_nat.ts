@@ -52,7 +52,7 @@ function show(ctx: CommandContext, o: NatOut, fw: FirewallControl, cfg: boolean,
     if (!n.log) continue;
     const l = n.links;
     // nat_show_log prints libalias's ShowAliasStats line (see lib/ipfw/nat_set.ts natLogLine).
-    o.out += `nat ${n.id}: icmp=${l.icmp}, udp=${l.udp}, tcp=${l.tcp}, sctp=0, pptp=0, proto=${l.proto}, frag_id=0 frag_ptr=0 / tot=${l.total}\n`;
+    o.out += `nat ${n.id}: icmp=${l.icmp}, udp=${l.udp}, tcp=${l.tcp}, sctp=0, pptp=0, proto=${l.proto}, frag_id=0 frag_ptr=${l.fragPtr} / tot=${l.total}\n`;
   }
 }
 

@@ -394,3 +394,34 @@ test('an established flow allocates nothing per packet, out and in', () => {
   assert.equal(hdr(i).dst, LOCAL);
   assert.equal(n.table.count, 1);
 });
+
+test('fragments: later incoming ones follow their first one; strays are dropped; later outgoing ones get the alias address', () => {
+  const n = nat(`ip ${ALIAS}`);
+  const out = build({ proto: 17, src: LOCAL, dst: REMOTE, sport: 7000, dport: 53 });
+  n.translate(true, out, 0, out.length, false);
+  const aport = hdr(out).sport;
+  const frag = (first: boolean, id: number, dir: 'in' | 'out'): Uint8Array => {
+    const b = dir === 'in' ? build({ proto: 17, src: REMOTE, dst: ALIAS, sport: 53, dport: aport, payload: 16 }) : build({ proto: 17, src: LOCAL, dst: REMOTE, sport: 7000, dport: 53, payload: 16 });
+    const v = new DataView(b.buffer);
+    v.setUint16(4, id);
+    v.setUint16(6, first ? 0x2000 : 3); // MF on the first; offset 24 bytes on the later one
+    v.setUint16(10, 0);
+    v.setUint16(10, internetChecksum(b, 0, 20));
+    return b;
+  };
+  const f1 = frag(true, 4242, 'in');
+  assert.equal(n.translate(false, f1, 0, f1.length, false), NAT_OK);
+  assert.equal(hdr(f1).dst, LOCAL);
+  assert.equal(n.table.fragLinks, 1);
+  const f2 = frag(false, 4242, 'in');
+  assert.equal(n.translate(false, f2, 0, f2.length, false), NAT_OK);
+  assert.equal(hdr(f2).dst, LOCAL);
+  assert.equal(internetChecksum(f2, 0, 20), 0);
+  const stray = frag(false, 4243, 'in');
+  assert.equal(n.translate(false, stray, 0, stray.length, false), NAT_DROP);
+  assert.equal(n.stat.fragdrop, 1);
+  const o2 = frag(false, 9, 'out');
+  assert.equal(n.translate(true, o2, 0, o2.length, false), NAT_OK);
+  assert.equal(hdr(o2).src, ALIAS);
+  assert.equal(internetChecksum(o2, 0, 20), 0);
+});

@@ -29,9 +29,9 @@ import type { Vnet } from '../net/vnet.js';
 import { defineStats, type Stats } from '../stats.js';
 import { u16, put16, put32 } from '../wire/bytes.js';
 import { checksumAdjust } from '../wire/checksum.js';
-import { IP_OFFMASK, Ipv4Packet } from '../wire/ipv4.js';
+import { IP_MF, IP_OFFMASK, Ipv4Packet } from '../wire/ipv4.js';
 import type { NatConfig } from './nat_config.js';
-import { NatTable } from './nat_table.js';
+import { NatTable, P_FRAG } from './nat_table.js';
 
 export const natStats = defineStats({
   out: 'outgoing packets translated',
@@ -41,7 +41,7 @@ export const natStats = defineStats({
   truncated: 'packets too short for the headers they announce',
   full: 'packets dropped because the link table was full',
   noport: 'packets dropped because no alias port was free in port_range',
-  fragdrop: 'incoming fragments after the first, dropped (fragments are not tracked)',
+  fragdrop: 'incoming later fragments of a datagram whose first fragment was not seen, dropped',
   created: 'links created',
   expired: 'links expired',
   reset: 'times the table was cleared because the alias address changed (reset)',
@@ -324,9 +324,16 @@ export class NatInstance {
     const room = len - hlen;
     const ipSum = off + IP_SUM;
     if ((ip.fragField & IP_OFFMASK) !== 0) {
-      // ipfw_nat drops an incoming fragment libalias cannot resolve.
-      this.stat.fragdrop++;
-      return NAT_DROP;
+      // FragmentIn: a later fragment follows its first one's translation;
+      // ipfw_nat drops one libalias cannot resolve.
+      const f = t.findIn(now, P_FRAG, dst, ip.ident, src, 0);
+      if (f < 0) {
+        this.stat.fragdrop++;
+        return NAT_DROP;
+      }
+      set32(b, off + IP_DST, t.lAddr[f]!, ipSum, CK_FULL, -1, CK_NONE);
+      this.stat.in++;
+      return NAT_OK;
     }
     let s = -1;
     if (p === P_TCP || p === P_UDP) {
@@ -371,6 +378,10 @@ export class NatInstance {
       if (s < 0) return this.ignore();
       set32(b, off + IP_DST, t.lAddr[s]!, ipSum, CK_FULL, -1, CK_NONE);
       t.touch(s, now, true, 0);
+    }
+    // SaveFragmentPtr: remember where the rest of a fragmented datagram goes.
+    if ((ip.fragField & IP_MF) !== 0 && t.findIn(now, P_FRAG, dst, ip.ident, src, 0) < 0) {
+      this.addLink(now, LINK_DYNAMIC, P_FRAG, t.lAddr[s]!, ip.ident, src, 0, dst, ip.ident);
     }
     this.stat.in++;
     return NAT_OK;

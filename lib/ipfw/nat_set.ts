@@ -48,7 +48,7 @@ export interface NatInfo {
   config: string;
   aliasAddress: string;
   log: boolean;
-  links: { icmp: number; udp: number; tcp: number; proto: number; total: number };
+  links: { icmp: number; udp: number; tcp: number; proto: number; fragPtr: number; total: number };
   stats: Record<string, number>;
   /** Live links (only with `log`, as only then FreeBSD shows anything). */
   table: NatLinkInfo[];
@@ -166,7 +166,7 @@ export class IpfwNat {
         config: formatNatConfig(n.cfg),
         aliasAddress: ip4ToString(n.aliasAddr),
         log: n.cfg.log,
-        links: { icmp: t.icmpLinks, udp: t.udpLinks, tcp: t.tcpLinks, proto: t.protoLinks, total: t.count },
+        links: { icmp: t.icmpLinks, udp: t.udpLinks, tcp: t.tcpLinks, proto: t.protoLinks, fragPtr: t.fragLinks, total: t.count },
         stats,
         table,
       });
@@ -184,7 +184,7 @@ export class IpfwNat {
  */
 export function natLogLine(n: NatInfo): string {
   const l = n.links;
-  return `nat ${n.id}: icmp=${l.icmp}, udp=${l.udp}, tcp=${l.tcp}, sctp=0, pptp=0, proto=${l.proto}, frag_id=0 frag_ptr=0 / tot=${l.total}`;
+  return `nat ${n.id}: icmp=${l.icmp}, udp=${l.udp}, tcp=${l.tcp}, sctp=0, pptp=0, proto=${l.proto}, frag_id=0 frag_ptr=${l.fragPtr} / tot=${l.total}`;
 }
 
 /** Refuse a NAT id out of range (ipfw_config_nat: "illegal nat id"). */

@@ -17,7 +17,7 @@
  * until both directions have seen a SYN, TCP_EXPIRE_CONNECTED 86400 s
  * once they have, TCP_EXPIRE_SINGLEDEAD 90 s once one side has sent FIN or
  * RST while the other is still connected, TCP_EXPIRE_DEAD 10 s once
- * neither is (SetStateIn/SetStateOut). Each packet refreshes its link.
+ * neither is (SetStateIn/SetStateOut), FRAGMENT_PTR_EXPIRE_TIME 30 s. Each packet refreshes its link.
  */
 
 export const ICMP_EXPIRE = 60;
@@ -27,6 +27,10 @@ export const TCP_EXPIRE_INITIAL = 300;
 export const TCP_EXPIRE_CONNECTED = 86400;
 export const TCP_EXPIRE_SINGLEDEAD = 90;
 export const TCP_EXPIRE_DEAD = 10;
+/** FRAGMENT_PTR_EXPIRE_TIME: where an incoming datagram's later fragments go. */
+export const FRAGMENT_PTR_EXPIRE = 30;
+/** The pseudo-protocol of fragment links (255, reserved): aPort/lPort hold the IP id. */
+export const P_FRAG = 255;
 
 /** TCP half-connection states (libalias's ALIAS_TCP_STATE_*). */
 export const TS_NOT_CONNECTED = 0;
@@ -58,6 +62,7 @@ export class NatTable {
   udpLinks = 0;
   tcpLinks = 0;
   protoLinks = 0;
+  fragLinks = 0;
 
   proto = new Uint8Array(0);
   /** 0: free, 1: dynamic, 2: made from a redirect (still expires). */
@@ -165,7 +170,7 @@ export class NatTable {
     this.aPort[s] = ap;
     this.stIn[s] = TS_NOT_CONNECTED;
     this.stOut[s] = TS_NOT_CONNECTED;
-    const ttl = p === 6 ? TCP_EXPIRE_INITIAL : p === 17 ? UDP_EXPIRE : p === 1 ? ICMP_EXPIRE : PROTO_EXPIRE;
+    const ttl = p === 6 ? TCP_EXPIRE_INITIAL : p === 17 ? UDP_EXPIRE : p === 1 ? ICMP_EXPIRE : p === P_FRAG ? FRAGMENT_PTR_EXPIRE : PROTO_EXPIRE;
     this.ttl[s] = ttl;
     this.expire[s] = now + ttl * 1000;
     const ho = hash5(p, la, lp, ra, rp);
@@ -183,6 +188,7 @@ export class NatTable {
     if (p === 6) this.tcpLinks += d;
     else if (p === 17) this.udpLinks += d;
     else if (p === 1) this.icmpLinks += d;
+    else if (p === P_FRAG) this.fragLinks += d;
     else this.protoLinks += d;
   }
 
