@@ -58,6 +58,7 @@ test('ipfw nat errors: bad options, missing instance on delete, nat tablearg', a
   const { reg, r } = testbed();
   assert.deepEqual(await run(reg, r, 'ipfw nat 1 config if epair1a frob'), { status: 65, out: '', err: "ipfw: unrecognised option ``frob''\n" });
   assert.deepEqual(await run(reg, r, 'ipfw nat 0 config if epair1a'), { status: 65, out: '', err: 'ipfw: illegal nat id: 0\n' });
+  assert.deepEqual(await run(reg, r, 'ipfw nat 4 config if tap9'), { status: 1, out: '', err: 'ipfw: unknown interface name tap9\n' });
   assert.deepEqual(await run(reg, r, 'ipfw nat 3 delete'), { status: 65, out: '', err: 'ipfw: NAT 3 not found\n' });
   await run(reg, r, 'ipfw -q nat 3 config ip 10.2.0.1');
   assert.equal((await run(reg, r, 'ipfw nat 3 delete')).status, 0);

@@ -92,7 +92,11 @@ export function natCommand(ctx: CommandContext, o: NatOut, args: readonly string
       return;
     }
     if (testOnly) return;
-    fw.configNat(c);
+    try {
+      fw.configNat(c);
+    } catch (e) {
+      return o.warn((e as Error).message, 1);
+    }
     // ipfw_config_nat: "After every modification, we show the resultant rule."
     if (!quiet) show(ctx, o, fw, true, id, id);
     return;

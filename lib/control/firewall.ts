@@ -11,6 +11,7 @@
  */
 
 import type { Image } from '../image.js';
+import { E, fail } from '../errors.js';
 import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit } from '../ipfw/ip_fw2.js';
 import { dummynetInfo, type DummynetInfo } from '../ipfw/dn_show.js';
 import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
@@ -179,8 +180,9 @@ export class FirewallControl {
     return parseNatConfig(id, tokens);
   }
 
-  /** Create NAT instance `c.id`, or give it new settings. */
+  /** Create NAT instance `c.id`, or give it new settings; NOT_FOUND for an `if` the image does not have (set_addr_dynamic). */
   configNat(c: NatConfig): void {
+    if (c.ifName !== '' && !this.#im.ifnets.has(c.ifName)) fail(E.NOT_FOUND, `unknown interface name ${c.ifName}`);
     this.#im.fw.nat.config(c);
   }
 
