@@ -57,6 +57,7 @@ test('a wrong file is refused with the path of the first bad value', () => {
     [{ images: [{ name: 'A', routes: [{ dst: '10.9.0.0/16', interface: 'tap9' }] }] }, /^images\[0\]\.routes\[0\]\.interface: tap9 is not an interface/],
     [{ images: [{ name: 'A', interfaces: [{ name: 'epair0a', kind: 'epair', peer: { image: 'B', name: 'epair0b' } }] }] }, /^images\[0\]\.interfaces\[0\]\.peer: image B of the other end is not in the file/],
     [{ images: [{ name: 'A', ipfw: { rules: ['100 frobnicate'] } }] }, /^images\[0\]\.ipfw\.rules\[0\]: /],
+    [{ images: [{ name: 'A', ipfw: { rules: [], nat: ['1 if tap0 frob'] } }] }, /^images\[0\]\.ipfw\.nat\[0\]: unrecognised option/],
     [{ images: [{ name: 'A', cpu: { weight: 'abc' } }] }, /^images\[0\]\.cpu\.weight: must be an integer/],
   ];
   for (const [doc, re] of cases) {

@@ -22,6 +22,7 @@
 import { parseIp6Cidr } from './wire/ipv6.js';
 import { IFNAME_RE, HOST_IFNAME_RE, IMAGE_NAME_RE } from './image.js';
 import { parseRule } from './ipfw/parse.js';
+import { parseNatConfig } from './ipfw/nat_config.js';
 import { CPU_WEIGHT_MAX } from './sched.js';
 import { SysctlValues } from './sysctl.js';
 import { parseMac } from './wire/ethernet.js';
@@ -319,6 +320,16 @@ function checkIpfw(v: unknown, at: string): void {
       parseRule(text.trim().split(/\s+/));
     } catch (e) {
       bad(`${at}.rules[${i}]`, (e as Error).message);
+    }
+  });
+  list(o['nat'], `${at}.nat`).forEach((text, i) => {
+    const w = typeof text === 'string' ? text.trim().split(/\s+/) : [];
+    const id = /^\d+$/.test(w[0] ?? '') ? Number(w[0]) : 0;
+    if (!(id > 0 && id <= 65535)) bad(`${at}.nat[${i}]`, 'must be a nat id followed by the words of `ipfw nat N config`');
+    try {
+      parseNatConfig(id, w.slice(1));
+    } catch (e) {
+      bad(`${at}.nat[${i}]`, (e as Error).message);
     }
   });
   for (const k of ['pipes', 'queues']) {

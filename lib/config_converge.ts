@@ -32,6 +32,7 @@ const SECTION_RESET: Record<string, (im: Image) => void> = {
   ipfw: (im) => {
     im.fw.flush();
     im.fw.dn.flush();
+    im.fw.nat.flush();
   },
 };
 

@@ -13,6 +13,7 @@
 import { DEFAULT_RULE, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { showPipes, showQueues, showScheds } from './ipfw_dn.js';
+import { natCommand } from './ipfw_nat.js';
 import { getopt, printJson } from './util.js';
 
 const CMD = 'ipfw';
@@ -25,12 +26,15 @@ const USAGE =
   'add [num] rule\n' +
   'delete [num[-num]...]\n' +
   '{pipe|queue|sched} N config PIPE-BODY\n' +
+  'nat N config {ip IPADDR|if IFNAME} [log] [deny_in] [same_ports] [unreg_only] [unreg_cgn] [reset] [reverse] [proxy_only]\n' +
+  '\t[redirect_addr LOCAL PUBLIC] [redirect_port tcp|udp LADDR:LPORT[-R] [PADDR:]PPORT[-R] [RADDR[:RPORT]]] [port_range L-H]\n' +
+  'nat N delete | nat [N] show [config]\n' +
   '[pipe|queue|sched] {zero|delete|show} [N{,N}]\n' +
   '{enable|disable} {firewall|one_pass|verbose}\n' +
   '{flush|zero|resetlog} [num ...]\n' +
   '{list|show} [num[-num] ...]\n\n' +
   'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
-  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | check-state\n' +
+  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | nat N | check-state\n' +
   'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +
   'SRC/DST:\tany | me | A.B.C.D[/LEN] | A.B.C.D{,A.B.C.D...} | { ADDR or ADDR ... } | not ADDR\n' +
   'PORTS:\tN | N-M | N,M,...\n' +
@@ -362,9 +366,11 @@ const ipfw: Command = async (ctx) => {
     case 'sched':
       dummynet(ctx, o, cmd, rest, opts);
       return finish();
+    case 'nat':
+      natCommand(ctx, o, rest, opts.quiet, opts.testOnly);
+      return finish();
     case 'set':
     case 'table':
-    case 'nat':
     case 'nat64lsn':
     case 'nat64stl':
     case 'nptv6':

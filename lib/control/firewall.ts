@@ -11,6 +11,7 @@
  */
 
 import type { Image } from '../image.js';
+import { E, fail } from '../errors.js';
 import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit } from '../ipfw/ip_fw2.js';
 import { dummynetInfo, type DummynetInfo } from '../ipfw/dn_show.js';
 import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
@@ -18,9 +19,13 @@ import { ruleBody } from '../ipfw/format.js';
 import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
 import { DEFAULT_RULE } from '../ipfw/rule.js';
 import { ip4ToString } from '../wire/ipv4.js';
+import { formatNatConfig, parseNatConfig, type NatConfig } from '../ipfw/nat_config.js';
+import type { NatInfo } from '../ipfw/nat_set.js';
 
 export { RuleSyntaxError, type DnConfigSpec } from '../ipfw/parse.js';
 export { DEFAULT_RULE, protoName } from '../ipfw/rule.js';
+export type { NatConfig } from '../ipfw/nat_config.js';
+export type { NatInfo, NatLinkInfo } from '../ipfw/nat_set.js';
 export type { DnFlowInfo, DnFlowsetInfo, DnMaskInfo, DnPipeInfo, DnSchedInfo, DummynetInfo } from '../ipfw/dn_show.js';
 
 /** One rule as `ipfw list` shows it: number, counters, and the text after the number. */
@@ -166,5 +171,33 @@ export class FirewallControl {
   /** Pipes (with their schedulers), queues and their flows: what `ipfw pipe|queue|sched show` lists. */
   dummynet(): DummynetInfo {
     return dummynetInfo(this.#im.fw.dn);
+  }
+
+  // ----------------------------------------------------------------- nat
+
+  /** Compile the words after `ipfw nat N config`; changes nothing. Throws RuleSyntaxError. */
+  parseNat(id: number, tokens: readonly string[]): NatConfig {
+    return parseNatConfig(id, tokens);
+  }
+
+  /** Create NAT instance `c.id`, or give it new settings; NOT_FOUND for an `if` the image does not have (set_addr_dynamic). */
+  configNat(c: NatConfig): void {
+    if (c.ifName !== '' && !this.#im.ifnets.has(c.ifName)) fail(E.NOT_FOUND, `unknown interface name ${c.ifName}`);
+    this.#im.fw.nat.config(c);
+  }
+
+  /** False when there is no such instance. */
+  deleteNat(id: number): boolean {
+    return this.#im.fw.nat.delete(id);
+  }
+
+  /** Every instance's configuration, by id, with the line `ipfw nat N show config` prints. */
+  natConfigs(): Array<{ id: number; text: string; config: NatConfig }> {
+    return this.#im.fw.nat.configs().map((c) => ({ id: c.id, text: formatNatConfig(c), config: c }));
+  }
+
+  /** Instances (one, or all) with their link counts, counters and, with `log`, their links. */
+  natInfo(id?: number): NatInfo[] {
+    return this.#im.fw.nat.info(id);
   }
 }

@@ -8,6 +8,7 @@ import type { Vnet } from '../net/vnet.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
+import { natConfigWords, parseNatConfig } from './nat_config.js';
 
 interface DnSaved {
   nr: number;
@@ -26,6 +27,8 @@ export interface IpfwConfig {
   rules: string[];
   pipes: DnSaved[];
   queues: DnSaved[];
+  /** NAT instances as `N` followed by the words of `ipfw nat N config` (absent when none). */
+  nat?: string[];
 }
 
 /** The image's rules, pipes and queues; undefined when it has none. */
@@ -50,8 +53,9 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
     qbytes: q.qbytes,
     ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
   }));
-  if (rules.length === 0 && pipes.length === 0 && queues.length === 0) return undefined;
-  return { rules, pipes, queues };
+  const nat = fw.nat.configs().map((c) => [String(c.id), ...natConfigWords(c)].join(' '));
+  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0) return undefined;
+  return nat.length > 0 ? { rules, pipes, queues, nat } : { rules, pipes, queues };
 }
 
 /**
@@ -64,8 +68,18 @@ export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   const fw = im.fw;
   for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
   for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
-  const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
   const errors: string[] = [];
+  for (const text of d.nat ?? []) {
+    try {
+      const w = String(text).trim().split(/\s+/);
+      const id = /^\d+$/.test(w[0]!) ? Number(w[0]) : NaN;
+      if (!(id > 0 && id <= 65535)) throw new Error(`illegal nat id: ${w[0]}`);
+      fw.nat.config(parseNatConfig(id, w.slice(1)));
+    } catch (e) {
+      errors.push(`nat '${String(text)}': ${(e as Error).message}`);
+    }
+  }
+  const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
   for (const text of d.rules ?? []) {
     if (typeof text !== 'string' || have.has(text)) continue;
     try {

@@ -259,6 +259,8 @@ export function actionText(rule: Rule): string {
       return `queue ${rule.actArg}`;
     case A.CHECK_STATE:
       return `check-state :${rule.stateName}`;
+    case A.NAT:
+      return `nat ${rule.actArg}`;
     default:
       return '** unrecognized action';
   }

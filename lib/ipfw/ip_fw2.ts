@@ -31,6 +31,8 @@ import { ipfwLog } from './ip_fw_log.js';
 import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
 import { A, DEFAULT_RULE, O, Rule, TH, type Insn } from './rule.js';
+import { IpfwNat, NATV_DENY } from './nat_set.js';
+import type { VnetHdr } from '../wire/vnet.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -80,6 +82,8 @@ export const V_DENY = 1;
 export const V_REJECT = 2;
 export const V_RESET = 3;
 export const V_DUMMYNET = 4;
+/** Translated by `nat N`: pass (one_pass=1) or go on after the rule (ip_fw_pfil.ts). */
+export const V_NAT = 5;
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -115,6 +119,10 @@ export class Ipfw {
   readonly defaultRule: Rule;
   readonly dyn = new DynTable();
   readonly dn: Dummynet;
+  /** NAT instances (`ipfw nat N config`), for the `nat N` action. */
+  readonly nat: IpfwNat;
+  /** @internal Offload metadata of the packet being checked (set by ip_fw_pfil.ts), for nat. */
+  meta: VnetHdr;
   /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
   readonly hook: IpfwHook;
   readonly stat: IpfwStats = ipfwStats.create();
@@ -163,6 +171,8 @@ export class Ipfw {
     this.rules = [this.defaultRule];
     this.hook = new IpfwHook(this, im.inetPfil);
     this.dn = new Dummynet(im, this.hook);
+    this.nat = new IpfwNat(im);
+    this.meta = im.noOffload;
     chainRefresh(this);
   }
 
@@ -180,6 +190,7 @@ export class Ipfw {
     this.sweeper = null;
     this.dyn.removeRule(null);
     this.dn.destroy();
+    this.nat.destroy();
   }
 
   // ------------------------------------------------------- control plane
@@ -329,6 +340,9 @@ export class Ipfw {
         return -1;
       case A.SKIPTO:
         return -2;
+      case A.NAT:
+        // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
+        return this.nat.run(r.actArg, out, buf, off, len, this.meta) === NATV_DENY ? V_DENY : V_NAT;
       default:
         return V_DUMMYNET;
     }

@@ -12,7 +12,7 @@ import { icmpError } from '../netinet/ip_icmp.js';
 import { u32, put32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { fwEnable, fwOnePass, V_DENY, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwEnable, fwOnePass, V_DENY, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
 import { A, TH } from './rule.js';
 
 const IPPROTO_TCP = 6;
@@ -65,9 +65,18 @@ export class IpfwHook implements PfilHook {
 
 /** Run the chain from rule index `start` and carry out its verdict. */
 function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, start: number): PfilVerdict {
+  fw.meta = meta;
   const v = fw.check(out, rcvif, outif, buf, off, len, start);
   const st = fw.stat;
   switch (v) {
+    case V_NAT:
+      // ip_fw_pfil.c: a translated packet leaves the chain with one_pass=1,
+      // else the chain starts again after the nat rule, on the new headers.
+      if (fw.im.sysctl.v[fwOnePass.slot] !== 0) {
+        st.passed++;
+        return PFIL_PASS;
+      }
+      return ipfwRun(fw, head, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, fw.hit!.pos + 1);
     case V_PASS:
       st.passed++;
       return PFIL_PASS;

@@ -27,7 +27,7 @@ const UNSUPPORTED = new Set([
   'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'lookup', 'flow', 'defer-action', 'defer-immediate-action', 'tagged',
 ]);
 
-const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'fwd', 'forward', 'reset6', 'unreach6', 'nat', 'reass', 'setfib', 'setdscp', 'call', 'return', 'eaction', 'tcp-setmss']);
+const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'fwd', 'forward', 'reset6', 'unreach6', 'reass', 'setfib', 'setdscp', 'call', 'return', 'eaction', 'tcp-setmss']);
 
 export interface ParseOptions {
   /** net.inet.ip.fw.verbose_limit: logamount of a `log` rule without one. */
@@ -119,6 +119,17 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       const t = need(`missing argument for ${word}`);
       const v = /^\d/.test(t) ? strtoulStrict(t) : undefined;
       if (v === undefined || v <= 0 || v >= DEFAULT_RULE) fail(`illegal argument for ${word}`);
+      actArg = v;
+      i++;
+      break;
+    }
+    case 'nat': {
+      // nat N (ipfw_config_nat ids are 1..65535); `nat global` and `nat tablearg` are refused.
+      action = A.NAT;
+      const t = need('missing nat number');
+      if (t === 'tablearg' || t === 'global') fail(`nat ${t} is not supported in vimage; give the instance number`);
+      const v = /^\d/.test(t) ? strtoulStrict(t) : undefined;
+      if (v === undefined || v <= 0 || v > 65535) fail(`illegal nat number ${t}`);
       actArg = v;
       i++;
       break;

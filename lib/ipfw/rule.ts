@@ -52,6 +52,7 @@ export const A = {
   PIPE: 7,
   QUEUE: 8,
   CHECK_STATE: 9,
+  NAT: 10, // arg = nat instance (lib/ipfw/nat_set.ts)
 } as const;
 
 /** One match instruction. `list` is empty when unused; `name` is '' when unused. */

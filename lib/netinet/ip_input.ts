@@ -52,7 +52,8 @@ export function ipInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len:
   }
   // pfil: the firewall sees every valid packet before delivery or forwarding.
   if (im.inetPfil.runIn(ifp, buf, off, ipLen, meta) !== PFIL_PASS) return;
-  ipInputDispatch(im, ifp, buf, off, hlen, ipLen, meta, dst);
+  // A filter may have rewritten the destination (ipfw nat): decide on the new one, as ip_input does after pfil.
+  ipInputDispatch(im, ifp, buf, off, hlen, ipLen, meta, im.ipViews.input.reset(buf, off, len).dst);
 }
 
 /** Local delivery or forwarding of a valid packet past the input filter (dummynet re-enters here). */
