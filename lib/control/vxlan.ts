@@ -11,9 +11,10 @@
 import type { Image, Registry } from '../image.js';
 import { E, fail } from '../errors.js';
 import { IFF, type Ifnet } from '../net/if.js';
-import { VXLAN_FTABLE_MAX_TIMEOUT, VXLAN_MTU, VxlanDriver, type VxlanEntry } from '../net/if_vxlan.js';
+import { VXLAN_FTABLE_MAX_TIMEOUT, VXLAN_MTU, VxlanDriver, type VxlanEntry, type VxlanInfo } from '../net/if_vxlan.js';
+import type { InterfacesControl } from './interfaces.js';
 import type { Mac } from '../wire/ethernet.js';
-import { ip4ToString } from '../wire/ipv4.js';
+import { ip4ToString, parseIp4 } from '../wire/ipv4.js';
 import { VXLAN_VNI_MAX } from '../wire/vxlan.js';
 
 /** What `ifconfig vxlanN ...` may set; absent fields are left as they are. */
@@ -111,4 +112,95 @@ export function setVxlan(ifp: Ifnet, p: VxlanParams): void {
 /** The learned forwarding table (FreeBSD's sysctl net.link.vxlan.N.ftable.dump). */
 export function vxlanEntries(ifp: Ifnet): VxlanEntry[] {
   return vxlanOf(ifp).entries();
+}
+
+/** A vxlan in the configuration file (lib/config.ts): ifconfig's parameters by name. */
+export interface VxlanConfig {
+  vni?: number;
+  local?: string;
+  remote?: string;
+  localPort?: number;
+  remotePort?: number;
+  portMin?: number;
+  portMax?: number;
+  ttl?: number;
+  learn?: boolean;
+  timeout?: number;
+  maxaddr?: number;
+  dev?: string;
+}
+
+const CONFIG_INTS: Record<string, [number, number]> = {
+  vni: [0, VXLAN_VNI_MAX],
+  localPort: [1, 65535],
+  remotePort: [1, 65535],
+  portMin: [1, 65535],
+  portMax: [1, 65535],
+  ttl: [1, 255],
+  timeout: [0, VXLAN_FTABLE_MAX_TIMEOUT],
+  maxaddr: [0, 1_000_000],
+};
+
+/** Check a configuration's vxlan object: the bad key and why, or undefined. */
+export function checkVxlanConfig(o: Record<string, unknown>, strict: boolean): [string, string] | undefined {
+  for (const [k, v] of Object.entries(o)) {
+    const r = CONFIG_INTS[k];
+    if (r !== undefined) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < r[0] || v > r[1]) return [k, `must be an integer between ${r[0]} and ${r[1]}, not ${JSON.stringify(v)}`];
+    } else if (k === 'local' || k === 'remote') {
+      const a = typeof v === 'string' ? parseIp4(v) : undefined;
+      if (a === undefined) return [k, `must be an IPv4 address, not ${JSON.stringify(v)}`];
+      if (k === 'remote' && isMulticast(a)) return [k, 'multicast groups are not supported; give the unicast address of the other end point'];
+    } else if (k === 'learn') {
+      if (typeof v !== 'boolean') return [k, 'must be true or false'];
+    } else if (k === 'dev') {
+      if (typeof v !== 'string' || v === '') return [k, 'must be an interface name'];
+    } else if (strict) return [k, `unknown key; known here: ${[...Object.keys(CONFIG_INTS), 'local', 'remote', 'learn', 'dev'].join(', ')}`];
+  }
+  return undefined;
+}
+
+/** What the configuration file keeps of a vxlan. */
+export function vxlanConfigOf(v: VxlanInfo): VxlanConfig {
+  return {
+    ...(v.vni !== undefined ? { vni: v.vni } : {}),
+    local: v.local,
+    remote: v.remote,
+    localPort: v.localPort,
+    remotePort: v.remotePort,
+    portMin: v.portMin,
+    portMax: v.portMax,
+    ttl: v.ttl,
+    learn: v.learn,
+    timeout: v.ftable.timeout,
+    maxaddr: v.ftable.max,
+    ...(v.dev !== undefined ? { dev: v.dev } : {}),
+  };
+}
+
+function paramsOf(c: VxlanConfig | undefined): VxlanParams {
+  const p: VxlanParams = {};
+  if (c === undefined) return p;
+  if (c.vni !== undefined) p.vni = c.vni;
+  // 0.0.0.0 is "not set" for both ends (as the status prints it).
+  if (c.local !== undefined) p.local = parseIp4(c.local) ?? 0;
+  if (c.remote !== undefined && parseIp4(c.remote) !== 0) p.remote = parseIp4(c.remote)!;
+  for (const k of ['localPort', 'remotePort', 'portMin', 'portMax', 'ttl', 'timeout', 'maxaddr'] as const) if (c[k] !== undefined) p[k] = c[k];
+  if (c.learn !== undefined) p.learn = c.learn;
+  if (c.dev !== undefined) p.dev = c.dev;
+  return p;
+}
+
+/**
+ * Make (or, `existing`, re-set) a vxlan as a configuration has it; the
+ * applier sets up/down afterwards. Returns the interface's name.
+ */
+export function restoreVxlan(ctl: InterfacesControl, name: string, c: VxlanConfig | undefined, existing: boolean): string {
+  const p = paramsOf(c);
+  if (!existing) return ctl.createVxlan({ name, params: p });
+  const cur = ctl.get(name).vxlan;
+  if (cur !== undefined && JSON.stringify(vxlanConfigOf(cur)) === JSON.stringify({ ...vxlanConfigOf(cur), ...c })) return name;
+  ctl.configure(name, [{ kind: 'down' }]);
+  ctl.configureVxlan(name, p);
+  return name;
 }

@@ -11,9 +11,9 @@
  * (unknown unicast, broadcast and multicast all go there).
  *
  * Input: the interface's socket (a UDP kernel tunnel bound to
- * vxlanlocal:vxlanlocalport when the interface goes up, shared by the
- * interfaces with the same local address and port, as FreeBSD's
- * vxlan_socket) takes the datagram, checks the header, finds the interface
+ * vxlanlocalport when the interface goes up, shared by the interfaces with
+ * the same port, like FreeBSD's vxlan_socket) takes the datagram for
+ * vxlanlocal, checks the header, finds the interface
  * by VNI, learns the inner source address's end point (vxlanlearn) and hands
  * the inner frame to the interface's input: a bridge member's bridge, or
  * the image. Every drop is counted once (`vxlanstat`, or the interface's
@@ -58,6 +58,7 @@ export const vxlanStats = defineStats({
   hdrops: 'datagrams shorter than a VXLAN header',
   badflags: 'datagrams without the VNI flag',
   novni: 'datagrams for a VNI no running interface has',
+  badaddr: "datagrams to an address other than the interface's vxlanlocal",
   badframe: 'inner frames shorter than an Ethernet header',
   gso: 'large (GSO) datagrams that cannot be decapsulated',
   nested: 'packets dropped as nested too deep',
@@ -65,9 +66,9 @@ export const vxlanStats = defineStats({
 });
 export type VxlanStat = Stats<(typeof vxlanStats.fields)[number]>;
 
-/** Per-image vxlan state: the sockets by local address and port, counters, nesting depth. */
+/** Per-image vxlan state: the sockets by local port, counters, nesting depth. */
 export class VxlanState {
-  readonly sockets = new Map<string, VxlanSocket>();
+  readonly sockets = new Map<number, VxlanSocket>();
   readonly stat: VxlanStat = vxlanStats.create();
   depth = 0;
 }
@@ -88,14 +89,21 @@ export function vxlanDestroy(vn: Vnet): void {
   vn.vxlan.sockets.clear();
 }
 
-/** FreeBSD's vxlan_socket: one UDP endpoint, the interfaces on it by VNI. */
+/**
+ * FreeBSD's vxlan_socket: one UDP endpoint, the interfaces on it by VNI.
+ * Unlike FreeBSD's (one per local address and port) it is bound to the
+ * wildcard address, so it opens even before vxlanlocal is configured (a
+ * restored configuration brings interfaces up before their addresses);
+ * input checks each interface's vxlanlocal instead, and one VNI is one
+ * interface per port.
+ */
 export class VxlanSocket implements UdpTunnel {
   readonly vnis = new Map<number, Ifnet>();
   readonly hdr = new VxlanHeader();
   pcb!: UdpPcb;
-  constructor(readonly key: string) {}
+  constructor(readonly port: number) {}
 
-  input(im: Vnet, _ifp: Ifnet, buf: Uint8Array, ipOff: number, data: number, dlen: number, src: number, meta: VnetHdr): void {
+  input(im: Vnet, _ifp: Ifnet, buf: Uint8Array, ipOff: number, data: number, dlen: number, src: number, dst: number, meta: VnetHdr): void {
     const st = im.vxlan.stat;
     st.ipackets++;
     const h = this.hdr.reset(buf, data, dlen);
@@ -112,6 +120,11 @@ export class VxlanSocket implements UdpTunnel {
       st.novni++;
       return;
     }
+    const d = v.driver as VxlanDriver;
+    if (d.laddr !== 0 && d.laddr !== dst) {
+      st.badaddr++;
+      return;
+    }
     const off = h.payloadOffset;
     const len = h.payloadLength;
     if (len < ETHER_HDR_LEN) {
@@ -124,7 +137,6 @@ export class VxlanSocket implements UdpTunnel {
       st.gso++;
       return;
     }
-    const d = v.driver as VxlanDriver;
     let m = meta;
     if ((meta.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
       // csum_start counts from the start of the outer frame; now it starts at the inner one.
@@ -282,24 +294,23 @@ export class VxlanDriver implements LinkDriver {
 
   /**
    * Open the socket (FreeBSD's vxlan_init when the interface goes up):
-   * bind local address and port, claim the VNI. False (not running) when
-   * there is no VNI or remote, the address is not the image's, or the VNI
-   * is taken on that socket.
+   * bind the local port, claim the VNI. False (not running) when there is
+   * no VNI or remote, a UDP socket holds the port, or another interface has
+   * the VNI on that port.
    */
   start(ifp: Ifnet): boolean {
     if (this.so !== null) return true;
     if ((ifp.flags & IFF.UP) === 0 || this.vni < 0 || this.raddr === 0) return false;
     const im = ifp.owner as unknown as Vnet;
-    const key = `${this.laddr}:${this.lport}`;
-    let so = im.vxlan.sockets.get(key);
+    let so = im.vxlan.sockets.get(this.lport);
     if (so === undefined) {
-      const s = new VxlanSocket(key);
+      const s = new VxlanSocket(this.lport);
       try {
-        s.pcb = udpTunnelBind(im, this.laddr, this.lport, s);
+        s.pcb = udpTunnelBind(im, 0, this.lport, s);
       } catch {
         return false;
       }
-      im.vxlan.sockets.set(key, s);
+      im.vxlan.sockets.set(this.lport, s);
       so = s;
     }
     if (so.vnis.has(this.vni)) return false;
@@ -322,7 +333,7 @@ export class VxlanDriver implements LinkDriver {
     if (so.vnis.size === 0) {
       const im = ifp.owner as unknown as Vnet;
       im.udb.remove(so.pcb);
-      im.vxlan.sockets.delete(so.key);
+      im.vxlan.sockets.delete(so.port);
     }
     this.flush(true);
   }

@@ -111,7 +111,7 @@ export class UdpPcb extends InPcb {
  * `input` with its IP header at buf[ipOff] and data at buf[data, data+dlen).
  */
 export interface UdpTunnel {
-  input(im: Vnet, ifp: Ifnet, buf: Uint8Array, ipOff: number, data: number, dlen: number, src: number, meta: VnetHdr): void;
+  input(im: Vnet, ifp: Ifnet, buf: Uint8Array, ipOff: number, data: number, dlen: number, src: number, dst: number, meta: VnetHdr): void;
 }
 
 const TUNNEL_SO: UdpSockHooks = { recvQueued: 0, input: () => false, ctlError: () => {} };
@@ -176,7 +176,7 @@ export function udpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hle
   }
   if (pcb.tunnel !== null) {
     st.delivered++;
-    pcb.tunnel.input(im, ifp, buf, off, data, dlen, src, meta);
+    pcb.tunnel.input(im, ifp, buf, off, data, dlen, src, dst, meta);
     return;
   }
   if (!pcb.so.input(src, sport, dst, buf, data, dlen)) {
