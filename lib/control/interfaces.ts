@@ -88,6 +88,8 @@ export { IFF };
 function linkUp(ifp: Ifnet): boolean {
   if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
   if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null && linkUp(ifp.driver.parent);
+  // FreeBSD's vxlan reports its link up while it runs (its socket is open).
+  if (ifp.driver instanceof VxlanDriver) return ifp.driver.so !== null;
   return true;
 }
 
@@ -95,6 +97,7 @@ function media(ifp: Ifnet): string | undefined {
   if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
   if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
   if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null ? media(ifp.driver.parent) ?? 'Ethernet autoselect' : 'Ethernet autoselect';
+  if (ifp.kind === 'vxlan') return 'Ethernet autoselect (autoselect <full-duplex>)';
   return undefined;
 }
 
