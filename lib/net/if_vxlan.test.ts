@@ -236,3 +236,18 @@ test('encapsulation and decapsulation allocate nothing per packet', () => {
   assert.ok(w.length > 0, 'a garbage collection ran during every window of 100k packets: something allocates per packet');
   assert.ok(Math.min(...w) < 8, `${w.map((x) => x.toFixed(2)).join(', ')} bytes allocated per packet`);
 });
+
+test('a vxlan moved to another image closes its socket in the old one and opens it in the new one', () => {
+  const { reg, a } = pair();
+  const c = reg.create('C');
+  assert.equal(a.udb.count, 1);
+  reg.move(a, a.ifnet('vxlan0'), c);
+  assert.equal(a.udb.count, 0, 'closed in A');
+  assert.equal(a.vxlan.sockets.size, 0);
+  const v = c.ifnet('vxlan0');
+  new ImageControl(c, reg).interfaces.configure('vxlan0', [{ kind: 'up' }]);
+  assert.ok((v.flags & IFF.RUNNING) !== 0);
+  assert.equal(c.udb.count, 1, 'open in C');
+  reg.destroy('C');
+  assert.equal(c.udb.count, 0);
+});
