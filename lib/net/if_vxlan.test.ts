@@ -6,7 +6,7 @@ import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/index.js';
 import { inAddAddress } from '../netinet/in.js';
 import { allocWindows } from '../testing/alloc.js';
-import { send, ip } from '../testing/testbed.js';
+import { rules, send, ip } from '../testing/testbed.js';
 import { VimageError } from '../errors.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
 import { UdpPacket } from '../wire/udp.js';
@@ -250,4 +250,20 @@ test('a vxlan moved to another image closes its socket in the old one and opens 
   assert.equal(c.udb.count, 1, 'open in C');
   reg.destroy('C');
   assert.equal(c.udb.count, 0);
+});
+
+test('the outer packets pass through ipfw like any the image sends', () => {
+  const { reg, plat, a, b } = pair();
+  const [deny] = rules(a, '100 deny udp from me to any 4789 out', '200 allow ip from any to any');
+  a.sysctl.set('net.inet.ip.fw.enable', '1');
+  const before = b.icmp.inhist[8] ?? 0;
+  send(reg, a, { proto: 1, dst: '10.42.0.2' });
+  assert.ok(deny!.pcnt >= 1, 'the rule saw the encapsulated packet');
+  assert.equal(b.icmp.inhist[8] ?? 0, before, 'nothing reached B');
+  assert.ok(a.ifnet('vxlan0').counters.oerrors >= 1, 'counted as an output error on vxlan0');
+  a.sysctl.set('net.inet.ip.fw.enable', '0');
+  // The ARP request for 10.42.0.2 was what the rule dropped; the next one (a second later) goes.
+  plat.clock.advance(1100);
+  send(reg, a, { proto: 1, dst: '10.42.0.2' });
+  assert.ok((b.icmp.inhist[8] ?? 0) > before, 'through once the rule is gone');
 });
