@@ -295,7 +295,7 @@ const ifconfig: Command = async (ctx) => {
       else if (c === 'u') onlyUp = true;
       else if (c === 'd') onlyDown = true;
       else if (c === 'v') verbose = true;
-      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
     }
   }
   const operands = args.slice(i);
