@@ -267,3 +267,28 @@ test('the outer packets pass through ipfw like any the image sends', () => {
   send(reg, a, { proto: 1, dst: '10.42.0.2' });
   assert.ok((b.icmp.inhist[8] ?? 0) > before, 'through once the rule is gone');
 });
+
+test('a frame without room in front (a TAP receive slot) is copied once and still encapsulated', () => {
+  const { reg, plat, a, b } = pair();
+  send(reg, a, { proto: 1, dst: '10.42.0.2' });
+  plat.clock.advance(1);
+  reg.netisr.drain();
+  const va = a.ifnet('vxlan0');
+  const vb = b.ifnet('vxlan1');
+  b.sysctl.set('net.inet.udp.blackhole', '1');
+  const len = 14 + 20 + 8 + 18;
+  const o = 10;
+  const frame = new Uint8Array(o + len);
+  for (let i = 0; i < 6; i++) {
+    frame[o + i] = Math.floor(vb.mac / 2 ** (8 * (5 - i))) & 0xff;
+    frame[o + 6 + i] = Math.floor(va.mac / 2 ** (8 * (5 - i))) & 0xff;
+  }
+  frame.set([0x08, 0x00, 0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0, 0, 10, 42, 0, 1, 10, 42, 0, 2, 0x04, 0xd2, 0, 9, 0, 26, 0, 0], o + 12);
+  new Ipv4Packet().reset(frame, o + 14, 46).fillChecksum();
+  const copy = frame.slice();
+  const before = b.udpstat.noport;
+  va.output(frame, o, len, new VnetHdr());
+  reg.netisr.drain();
+  assert.equal(b.udpstat.noport, before + 1, 'B got the inner datagram');
+  assert.deepEqual(frame, copy, "the sender's buffer is untouched");
+});
