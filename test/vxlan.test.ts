@@ -17,6 +17,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { CLI, Lab, labUnavailable, sh, until } from './lab.js';
 
 const P = 'vvx'; // prefix of every namespace and host device this file makes
@@ -83,6 +86,32 @@ describe('vxlan(4) with a Linux vxlan device, and between two daemons', { skip }
     assert.match(st, /RX:[^\n]*\n\s+(\d+)\s+([1-9]\d*)/);
     const v = await lab.ok(['R', 'ifconfig', '-v', 'vxlan0']);
     assert.match(v, /ftable: cnt [1-9]\d* max 2000 timeout 1200/);
+  });
+
+  test('TCP over the vxlan: Linux fetches 300 kB from httpd in the image, intact', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `${P}-www-`));
+    try {
+      const data = Buffer.alloc(300_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 8)) & 0xff;
+      writeFileSync(path.join(dir, 'big'), data);
+      chmodSync(dir, 0o755);
+      await lab.ok(['-b', 'R', 'httpd', '-p', '8080', '-r', dir]);
+      const out = path.join(dir, 'got');
+      const r = lab.inNs(L, ['curl', '-s', '-m', '20', '-o', out, 'http://10.78.0.1:8080/big'], { allowFail: true });
+      assert.equal(r.code, 0, `curl: ${r.stderr}`);
+      assert.ok(readFileSync(out).equals(data), 'the file came through intact');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('TCP the other way: iperf3 from Linux to the image over the vxlan moves over a megabyte without error', async () => {
+    await lab.ok(['-b', 'R', 'iperf3', '-s', '-1']);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = lab.inNs(L, ['iperf3', '-c', '10.78.0.1', '-t', '2', '-J'], { timeoutMs: 30_000, allowFail: true });
+    const res = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number } } };
+    assert.equal(res.error, undefined);
+    assert.ok(res.end.sum_received.bytes > 1_000_000, `received ${res.end.sum_received.bytes} bytes`);
   });
 
   test('after a daemon restart the vxlan is back, running, and Linux pings through it again', async () => {
