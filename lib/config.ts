@@ -27,6 +27,7 @@ import { VimageError } from './errors.js';
 import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
 import { ImageControl, type BridgeOp, type InterfaceInfo, type InterfaceOp } from './control/index.js';
+import { vxlanConfigOf, restoreVxlan, type VxlanConfig } from './control/vxlan.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
@@ -65,6 +66,8 @@ export interface InterfaceConfig {
   /** vlan: the tag and the parent interface. */
   vlan?: number;
   vlandev?: string;
+  /** vxlan: VNI, end points, ports, TTL, learning and table parameters. */
+  vxlan?: VxlanConfig;
 }
 
 export interface RouteConfig {
@@ -142,6 +145,7 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
     c.vlan = i.vlan.vlan;
     if (i.vlan.parent !== undefined) c.vlandev = i.vlan.parent;
   }
+  if (i.vxlan !== undefined) c.vxlan = vxlanConfigOf(i.vxlan);
   return c;
 }
 
@@ -399,9 +403,13 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       const ctl = new ImageControl(im, reg).interfaces;
       const o = fc.kind === 'vlan' ? { name: fc.name, ...(fc.vlan !== undefined ? { vlan: fc.vlan } : {}), ...(fc.vlandev !== undefined ? { vlandev: fc.vlandev } : {}) } : { name: fc.name };
       ifp = im.ifnet(ctl.create(fc.kind, o));
+    } else if (fc.kind === 'vxlan') {
+      ifp = im.ifnet(restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, false));
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
+  } else if (fc.kind === 'vxlan' && ifp.kind === 'vxlan') {
+    restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, true);
   } else if (fc.kind === 'vlan' && ifp.kind === 'vlan') {
     const cur = new ImageControl(im, reg).interfaces.get(fc.name).vlan;
     if (cur?.vlan !== fc.vlan || cur?.parent !== fc.vlandev) new ImageControl(im, reg).interfaces.configureVlan(fc.name, { ...(fc.vlan !== undefined ? { vlan: fc.vlan } : {}), vlandev: fc.vlandev ?? null });

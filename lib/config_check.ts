@@ -28,11 +28,12 @@ import { SysctlValues } from './sysctl.js';
 import { parseMac } from './wire/ethernet.js';
 import { parseCidr, parseIp4, prefixMask } from './wire/ipv4.js';
 import type { ConfigDocument, InterfaceConfig, RouteConfig } from './config.js';
+import { checkVxlanConfig, type VxlanConfig } from './control/vxlan.js';
 
 export const CONFIG_VERSION = 1;
 
 /** Interface kinds a document can create. */
-export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan'];
+export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan', 'vxlan'];
 
 /** A document that is refused; `path` names the first bad value. */
 export class ConfigError extends Error {
@@ -77,7 +78,7 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
 }
 
 const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'routes6', 'arp', 'sysctl', 'cpu'];
-const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev'];
+const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev', 'vxlan'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
 /**
@@ -246,6 +247,12 @@ function checkLinkKeys(o: Record<string, unknown>, fc: InterfaceConfig, at: stri
       fc.vlandev = d;
     }
   } else if (strict && vlanKeys.length > 0) bad(`${at}.${vlanKeys[0]}`, `only a vlan has ${vlanKeys[0]}, this is a ${fc.kind}`);
+  if (fc.kind === 'vxlan' && o['vxlan'] !== undefined) {
+    const v = obj(o['vxlan'], `${at}.vxlan`);
+    const problem = checkVxlanConfig(v, strict);
+    if (problem !== undefined) bad(`${at}.vxlan.${problem[0]}`, problem[1]);
+    fc.vxlan = v as unknown as VxlanConfig;
+  } else if (strict && o['vxlan'] !== undefined) bad(`${at}.vxlan`, `only a vxlan has vxlan, this is a ${fc.kind}`);
 }
 
 /** A static IPv6 route: `dst` ADDR/LEN, a `gateway` (ADDR, or ADDR%IF when link-local) or an `interface`. */

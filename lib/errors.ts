@@ -59,6 +59,8 @@ export const E = {
   UNAVAILABLE: kind('UNAVAILABLE', 'ECONNREFUSED', 503),
   /** `vimage` cannot read, parse or write a local file (exit status 65, 66 or 73). */
   FILE: kind('FILE', 'EIO', 400),
+  /** A setting that can change only while the interface is down (a running vxlan's VNI, addresses, ports). */
+  INTERFACE_BUSY: kind('INTERFACE_BUSY', 'EBUSY', 409),
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorName = keyof typeof E;

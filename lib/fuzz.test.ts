@@ -8,6 +8,8 @@ import { writeMac, type Mac } from './wire/ethernet.js';
 import { VlanDriver } from './net/if_vlan.js';
 import { inAddAddress } from './netinet/in.js';
 import { VlanFrame, parseVlan } from './wire/vlan.js';
+import { VxlanHeader, parseVxlan } from './wire/vxlan.js';
+import { Ipv4Packet } from './wire/ipv4.js';
 import { VnetHdr } from './wire/vnet.js';
 import { fuzzCodecs6, fuzzInput6 } from './testing/fuzz6.js';
 import { nd6MaxEntries } from './netinet6/ip6_var.js';
@@ -155,4 +157,51 @@ test(`hostile frames into a bridge: it never throws and its table stays within m
   assert.ok(drv.count <= 50, `${drv.count} addresses learned`);
   assert.ok(out > 0, 'frames were switched');
   assert.ok(drv.addresses().every((e) => ['tap0', 'tap1', 'tap2', ea!.name].includes(e.interface)));
+});
+
+test(`hostile VXLAN datagrams: decapsulation never throws and counts what it drops (seed ${SEED})`, () => {
+  const t = inputTarget();
+  const { reg, im, in0 } = t;
+  const ctl = new ImageControl(im, reg);
+  // vxlan0 on sink0's address (10.64.0.1), remote its peer 10.64.0.2, a member of bridge0 with an address.
+  const vx = ctl.interfaces.createVxlan({ params: { vni: 42, local: 0x0a400001, remote: 0x0a400002 } });
+  const br = ctl.interfaces.create('bridge');
+  ctl.interfaces.configureBridge(br, [{ kind: 'addm', ifname: vx }]);
+  ctl.interfaces.configure(vx, [{ kind: 'up' }]);
+  ctl.interfaces.configure(br, [{ kind: 'up' }]);
+  inAddAddress(im, im.ifnet(br), 0x0a440001, 24, { alias: false });
+  const rng = new Rng(SEED + 2);
+  const view = new VxlanHeader();
+  const slot = new Uint8Array(9200);
+  const meta = new VnetHdr();
+  const ipv = new Ipv4Packet();
+  const deadline = performance.now() + MS / 2;
+  let n = 0;
+  for (; n < 200_000 && (n % 256 !== 0 || performance.now() < deadline); n++) {
+    slot.fill(0);
+    const o = 64;
+    const inner = hostileFrame(slot.subarray(o + 50), rng);
+    // Ethernet to sink0, IPv4 UDP 10.64.0.2 -> 10.64.0.1:4789 (mostly), VXLAN (mostly VNI 42 with the I flag).
+    writeMac(slot, o, 0x020000000100 as Mac);
+    writeMac(slot, o + 6, 0x020000000200 as Mac);
+    slot[o + 12] = 0x08;
+    const vlen = rng.chance(0.05) ? rng.below(8) : 8 + inner;
+    const total = 20 + 8 + vlen;
+    slot.set([0x45, 0, total >> 8, total & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 10, 64, 0, 2, 10, 64, 0, 1], o + 14);
+    ipv.reset(slot, o + 14, total).fillChecksum();
+    const dport = rng.chance(0.9) ? 4789 : rng.below(0x10000);
+    slot.set([0xc3, 0x50, dport >> 8, dport & 0xff, (8 + vlen) >> 8, (8 + vlen) & 0xff, 0, 0], o + 34);
+    slot[o + 42] = rng.chance(0.9) ? 0x08 : rng.below(256);
+    const vni = rng.chance(0.8) ? 42 : rng.below(1 << 24);
+    slot.set([vni >> 16, (vni >> 8) & 0xff, vni & 0xff], o + 46);
+    if (view.reset(slot, o + 42, vlen).checked()) void parseVxlan(view);
+    in0.input(slot, o, 14 + total, hostileMeta(meta, rng));
+    reg.netisr.drain();
+    if (n % 512 === 511) t.clock.advance(rng.below(3000));
+  }
+  assert.ok(n > 1000, `only ${n} datagrams`);
+  const st = im.vxlan.stat;
+  assert.ok(st.ipackets > 0 && im.ifnet(vx).counters.ipackets + im.ifnet(br).counters.ipackets > 0, 'frames were decapsulated');
+  assert.ok(st.hdrops > 0 && st.badflags > 0 && st.novni > 0, `drops were counted: ${JSON.stringify(st)}`);
+  assert.ok(ctl.interfaces.vxlanEntries(vx).length <= 2000);
 });

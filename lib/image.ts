@@ -23,6 +23,7 @@ import { ipProtoRegister, ProtoSwitch, type ImageLimits, type Vnet } from './net
 import { EpairDriver } from './net/if_epair.js';
 import { LoopDriver } from './net/if_loop.js';
 import { vlanInit } from './net/if_vlan.js';
+import { vxlanDestroy, vxlanInit, type VxlanState } from './net/if_vxlan.js';
 import { TapDriver, type TapOpener } from './net/if_tap.js';
 import { Netisr } from './net/netisr.js';
 import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
@@ -74,6 +75,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
   { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
+  { name: 'vxlan', init: vxlanInit, destroy: vxlanDestroy },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
 
@@ -132,6 +134,7 @@ export class Image implements Vnet {
   fw!: Ipfw;
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
   udb!: PcbTable<UdpPcb>;
+  vxlan!: VxlanState;
   /** TCP connections and listeners (FreeBSD's tcbinfo); made by the tcp subsystem. */
   tcp!: TcpImage;
   /** Open sockets of programs in this image; destroying the image closes them. */
@@ -249,6 +252,7 @@ export class Image implements Vnet {
     else ifp.flags &= ~IFF.UP;
     ifp.changedAt = this.platform.wallNow();
     if (up) in6IfUp(this, ifp);
+    ifp.driver.setUp?.(ifp, up);
   }
 
   setMtu(ifp: Ifnet, mtu: number): void {

@@ -29,8 +29,11 @@ A small static HTTP/1.1 server for labs: serves the files under docroot.`,
        ifconfig bridge[N] create | ifconfig bridgeN [addm IF] [deletem IF] [span IF] [-span IF]
                 [maxaddr N] [timeout SECS] [flush] [addr] [learn|-learn|discover|-discover|sticky|-sticky IF]
        ifconfig vlan[N] create [vlan TAG vlandev IF] | ifconfig IF.TAG create | ifconfig vlanN vlan TAG vlandev IF | -vlandev
+       ifconfig vxlan[N] create vxlanid VNI vxlanlocal ADDR vxlanremote ADDR [vxlanport P] [vxlanttl N]
+                [vxlanlearn|-vxlanlearn] [vxlanflush] [vxlantimeout SECS] [vxlanmaxaddr N] [vxlandev IF]
 Bridges learn and flood as FreeBSD's bridge(4) but run no spanning tree (STP/RSTP):
-do not join two bridges by more than one path.
+do not join two bridges by more than one path. vxlan carries a segment in UDP to vxlanremote
+(unicast only: multicast groups are not supported).
 Configure the image's interfaces (FreeBSD ifconfig(8)).`,
   iperf3: `usage: iperf3 -s [-p port] [-1] [-B bind_address]
 An iperf3 server speaking iperf3's protocol: a stock iperf3 client is the peer.`,

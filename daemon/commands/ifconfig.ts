@@ -8,12 +8,13 @@
  * argument order and the address change is made last.
  */
 
-import { E, IFF, classfulLen, fail, type InterfaceInfo, type InterfaceOp } from '../../lib/control/index.js';
+import { E, IFF, classfulLen, fail, type InterfaceInfo, type InterfaceOp, type VxlanParams } from '../../lib/control/index.js';
 import { ip4ToString, maskToLen, parseIp4, prefixMask } from '../../lib/wire/ipv4.js';
 import { parseMac } from '../../lib/wire/ethernet.js';
 import { parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
+import { parseVxlanArg, vxlanStatus } from './ifconfig_vxlan.js';
 import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
 
 const CMD = 'ifconfig';
@@ -23,7 +24,7 @@ function hasLinkAddress(f: InterfaceInfo): boolean {
 }
 
 /** One interface in FreeBSD's `ifconfig` layout. */
-function formatStatus(f: InterfaceInfo): string {
+function formatStatus(f: InterfaceInfo, verbose = false): string {
   let s = `${f.name}: flags=${f.flags.toString(16)}<${f.flagNames.join(',')}> metric ${f.metric} mtu ${f.mtu}\n`;
   if (f.ether !== undefined) s += `\tether ${f.ether}\n`;
   for (const a of f.inet) {
@@ -35,6 +36,7 @@ function formatStatus(f: InterfaceInfo): string {
   s += bridgeStatus(f);
   s += `\tgroups: ${f.groups.join(' ')}\n`;
   s += vlanStatus(f);
+  s += vxlanStatus(f, verbose);
   if (f.media !== undefined) {
     s += `\tmedia: ${f.media}\n`;
     s += `\tstatus: ${f.status}\n`;
@@ -83,14 +85,22 @@ interface Plan {
   hostname?: string;
   /** bridge(4) and vlan(4) parameters (ifconfig_bridge.ts). */
   link: LinkPlan;
+  /** vxlan(4) parameters (ifconfig_vxlan.ts). */
+  vxlan: VxlanParams;
 }
 
 /** Parse the parameters after the interface name; an error text on bad input. */
 function parsePlan(args: readonly string[]): Plan | string {
-  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan() };
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {} };
   const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
+    const vx = parseVxlanArg(args, i, p.vxlan);
+    if (typeof vx === 'string') return vx;
+    if (vx > 0) {
+      i += vx - 1;
+      continue;
+    }
     const used = parseLinkArg(args, i, p.link);
     if (typeof used === 'string') return used;
     if (used > 0) {
@@ -248,15 +258,21 @@ function parsePlan(args: readonly string[]): Plan | string {
 function clone(ctx: CommandContext, requested: string, plan: Plan): string {
   const link = cloneLink(ctx, requested, plan.link);
   if (link !== undefined) return link;
+  const vx = /^vxlan(\d+)?$/.exec(requested);
+  if (vx !== null) {
+    const name = ctx.image.interfaces.createVxlan({ ...(vx[1] !== undefined ? { unit: vx[1] } : {}), params: plan.vxlan });
+    plan.vxlan = {};
+    return name;
+  }
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan create' or 'ifconfig IF.TAG create'`);
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan create' or 'ifconfig IF.TAG create'`);
   const unit = m[2];
   return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
 
-function show(ctx: CommandContext, list: InterfaceInfo[]): number {
+function show(ctx: CommandContext, list: InterfaceInfo[], verbose = false): number {
   if (ctx.json) printJson(ctx, { interfaces: list });
-  else ctx.stdout.write(list.map(formatStatus).join(''));
+  else ctx.stdout.write(list.map((f) => formatStatus(f, verbose)).join(''));
   return EX_OK;
 }
 
@@ -274,6 +290,7 @@ const ifconfig: Command = async (ctx) => {
   let names = false;
   let onlyUp = false;
   let onlyDown = false;
+  let verbose = false;
   let i = 0;
   for (; i < args.length; i++) {
     const a = args[i]!;
@@ -283,7 +300,8 @@ const ifconfig: Command = async (ctx) => {
       else if (c === 'l') names = true;
       else if (c === 'u') onlyUp = true;
       else if (c === 'd') onlyDown = true;
-      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+      else if (c === 'v') verbose = true;
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
     }
   }
   const operands = args.slice(i);
@@ -306,7 +324,7 @@ const ifconfig: Command = async (ctx) => {
       else ctx.stdout.write(list.map((f) => f.name).join(' ') + '\n');
       return EX_OK;
     }
-    return show(ctx, list);
+    return show(ctx, list, verbose);
   }
 
   const ifname = operands[0]!;
@@ -333,7 +351,7 @@ const ifconfig: Command = async (ctx) => {
     return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
   }
 
-  if (rest.length === 0 || (rest.length === 1 && (rest[0] === 'inet' || rest[0] === 'inet6'))) return show(ctx, [ifs.get(name)]);
+  if (rest.length === 0 || (rest.length === 1 && (rest[0] === 'inet' || rest[0] === 'inet6'))) return show(ctx, [ifs.get(name)], verbose);
   if (plan.zone6 !== undefined && plan.zone6 !== name) return usageError(ctx, CMD, `${plan.zone6}: the zone of the address must be the interface, ${name}`);
 
   return guarded(ctx, CMD, () => {
@@ -346,7 +364,13 @@ const ifconfig: Command = async (ctx) => {
       return EX_OK;
     }
     const renamed = plan.ops.some((op) => op.kind === 'name');
-    name = ifs.configure(name, plan.ops);
+    if (Object.keys(plan.vxlan).length > 0) {
+      // FreeBSD applies parameters in order: what comes before the first `up` (a `down`) goes first.
+      const k = plan.ops.findIndex((op) => op.kind === 'up');
+      name = ifs.configure(name, k < 0 ? plan.ops : plan.ops.slice(0, k));
+      ifs.configureVxlan(name, plan.vxlan);
+      if (k >= 0) name = ifs.configure(name, plan.ops.slice(k));
+    } else name = ifs.configure(name, plan.ops);
     if (renamed) printName = name;
     if (plan.inet6 === true) {
       if (plan.remove) ctx.image.inet6.deleteAddress(name, plan.addr6!);

@@ -26,6 +26,8 @@ export {
 } from './firewall.js';
 export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, type InterfaceInfo, type InterfaceOp } from './interfaces.js';
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo } from './interfaces.js';
+export type { VxlanEntry, VxlanInfo } from '../net/if_vxlan.js';
+export type { VxlanParams } from './vxlan.js';
 export type { NeighbourInfo } from './neighbours.js';
 export type { Icmp6Socket, Inet6AddressInfo, Nd6IfInfo, Nd6NeighbourInfo, Nd6PrefixInfo, Nd6RouterInfo, Route6Info } from './inet6.js';
 export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';

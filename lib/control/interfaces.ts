@@ -16,6 +16,8 @@ import { macToString, type Mac } from '../wire/ethernet.js';
 import { ip4ToString, prefixMask } from '../wire/ipv4.js';
 import { BridgeDriver, type BridgeAddress, type BridgeInfo } from '../net/if_bridge.js';
 import { VlanDriver, type VlanInfo } from '../net/if_vlan.js';
+import { VxlanDriver, type VxlanEntry, type VxlanInfo } from '../net/if_vxlan.js';
+import { createVxlan, setVxlan, vxlanEntries, type VxlanParams } from './vxlan.js';
 import { bridgeAddresses, configureBridge, createBridge, createVlan, setVlan, type BridgeOp } from './links.js';
 
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo };
@@ -69,6 +71,8 @@ export interface InterfaceInfo {
   bridge?: BridgeInfo;
   /** A vlan: tag and parent. */
   vlan?: VlanInfo;
+  /** A vxlan: VNI, end points, ports, forwarding table parameters. */
+  vxlan?: VxlanInfo;
 }
 
 /** Interface flag names (IFF_*) in the order ifconfig prints them. */
@@ -84,6 +88,8 @@ export { IFF };
 function linkUp(ifp: Ifnet): boolean {
   if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
   if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null && linkUp(ifp.driver.parent);
+  // FreeBSD's vxlan reports its link up while it runs (its socket is open).
+  if (ifp.driver instanceof VxlanDriver) return ifp.driver.so !== null;
   return true;
 }
 
@@ -91,6 +97,7 @@ function media(ifp: Ifnet): string | undefined {
   if (ifp.kind === 'epair') return 'Ethernet 10Gbase-T (10Gbase-T <full-duplex>)';
   if (ifp.kind === 'tap') return 'Ethernet 1000baseT <full-duplex>';
   if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null ? media(ifp.driver.parent) ?? 'Ethernet autoselect' : 'Ethernet autoselect';
+  if (ifp.kind === 'vxlan') return 'Ethernet autoselect (autoselect <full-duplex>)';
   return undefined;
 }
 
@@ -121,6 +128,7 @@ export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): Inter
   };
   if (ifp.driver instanceof BridgeDriver) info.bridge = ifp.driver.info();
   if (ifp.driver instanceof VlanDriver) info.vlan = ifp.driver.info();
+  if (ifp.driver instanceof VxlanDriver) info.vxlan = ifp.driver.info();
   return info;
 }
 
@@ -232,6 +240,23 @@ export class InterfacesControl {
   /** `ifconfig vlanN vlan TAG vlandev IF` / `-vlandev` (parent null). */
   configureVlan(name: string, o: { vlan?: number; vlandev?: string | null }): void {
     setVlan(this.#im, this.#ifnet(name), o.vlan, o.vlandev);
+  }
+
+  /** `ifconfig vxlan[N] create [vxlanid N vxlanlocal A vxlanremote B ...]`: returns the new interface's name. */
+  createVxlan(o: { unit?: string; name?: string; params?: VxlanParams } = {}): string {
+    const name = o.name ?? (o.unit !== undefined ? `vxlan${o.unit}` : undefined);
+    if (name !== undefined && this.nameTaken(name)) fail(E.INTERFACE_EXISTS, `${name}: interface already exists; 'ifconfig vxlan create' picks a free unit`);
+    return createVxlan(this.#reg, this.#im, name, o.params ?? {}).name;
+  }
+
+  /** `ifconfig vxlanN vxlanid N vxlanremote B ...`. */
+  configureVxlan(name: string, p: VxlanParams): void {
+    setVxlan(this.#ifnet(name), p);
+  }
+
+  /** A vxlan's learned forwarding table. */
+  vxlanEntries(name: string): VxlanEntry[] {
+    return vxlanEntries(this.#ifnet(name));
   }
 
   /** `ifconfig IF destroy`: lo0 stays; destroying an epair end destroys both. */

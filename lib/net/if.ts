@@ -89,14 +89,20 @@ export interface LinkDriver {
   destroy(ifp: Ifnet): void;
   /** The interface moves to another image: cut ties to interfaces of the old one (a bridge's members). */
   moved?(ifp: Ifnet): void;
+  /** The interface goes up or down (after its flags change): vxlan(4) opens or closes its socket. */
+  setUp?(ifp: Ifnet, up: boolean): void;
   /** A VLAN's parent is destroyed or moved away: the VLAN is left without one. */
   parentGone?(ifp: Ifnet): void;
   /** Extra lines of `ifconfig` output and JSON fields (host device name, peer). */
   describe(ifp: Ifnet): Record<string, string | number | boolean>;
 }
 
-/** Bytes a locally built frame keeps free before its Ethernet header, for a driver's own header. */
-export const PKT_HEADROOM = 16;
+/**
+ * Bytes a locally built frame keeps free before its Ethernet header, for a
+ * driver's own header: a TAP's virtio-net header, or vxlan(4)'s outer
+ * Ethernet, IPv4, UDP and VXLAN headers (50 bytes) plus the underlay's.
+ */
+export const PKT_HEADROOM = 64;
 
 /**
  * A link layer that takes a member interface's input before its image does

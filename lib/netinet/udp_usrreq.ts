@@ -98,9 +98,30 @@ export interface UdpSockHooks {
 }
 
 export class UdpPcb extends InPcb {
+  /** A kernel tunnel's endpoint (udpTunnelBind): datagrams go to it, not to `so`. */
+  tunnel: UdpTunnel | null = null;
   constructor(readonly so: UdpSockHooks) {
     super();
   }
+}
+
+/**
+ * A kernel tunnel (FreeBSD's udp_set_kernel_tunneling, as vxlan(4) uses):
+ * a datagram for the endpoint, checked and counted delivered, goes to
+ * `input` with its IP header at buf[ipOff] and data at buf[data, data+dlen).
+ */
+export interface UdpTunnel {
+  input(im: Vnet, ifp: Ifnet, buf: Uint8Array, ipOff: number, data: number, dlen: number, src: number, dst: number, meta: VnetHdr): void;
+}
+
+const TUNNEL_SO: UdpSockHooks = { recvQueued: 0, input: () => false, ctlError: () => {} };
+
+/** Bind a kernel tunnel endpoint to laddr:lport (throws SocketError EADDRINUSE/EADDRNOTAVAIL); `im.udb.remove` unbinds it. */
+export function udpTunnelBind(im: Vnet, laddr: number, lport: number, tunnel: UdpTunnel): UdpPcb {
+  const pcb = new UdpPcb(TUNNEL_SO);
+  pcb.tunnel = tunnel;
+  im.udb.bind(im, pcb, laddr, lport);
+  return pcb;
 }
 
 export function udpInit(im: Vnet): void {
@@ -151,6 +172,11 @@ export function udpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hle
   if (pcb === undefined) {
     st.noport++;
     if (im.sysctl.v[udpBlackhole.slot] === 0) icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.PORT, 0);
+    return;
+  }
+  if (pcb.tunnel !== null) {
+    st.delivered++;
+    pcb.tunnel.input(im, ifp, buf, off, data, dlen, src, dst, meta);
     return;
   }
   if (!pcb.so.input(src, sport, dst, buf, data, dlen)) {
