@@ -17,11 +17,13 @@ import { commands as ping6 } from './ping6.js';
 import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
 import { commands as servers } from './servers.js';
+import { commands as sockstat } from './sockstat.js';
+import { commands as inetd } from './inetd.js';
 import { commands as sysctl } from './sysctl.js';
 import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, servers, sysctl, tcpdump, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, servers, sockstat, inetd, sysctl, tcpdump, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();
