@@ -14,6 +14,14 @@
  * statistics; the exit status is 0 when a reply came back, else 2.
  *
  * FreeBSD's ping has no "Request timeout" line (that is macOS); neither do we.
+ *
+ * -f (flood), from FreeBSD 14's sbin/ping/ping.c: pinger() writes '.' per
+ * request and pr_pack() a backspace per reply (neither with -q), error
+ * lines lose their newline, and the main loop sends at least every 10 ms
+ * and again as soon as a packet comes in; ENOBUFS makes it back off rather
+ * than complain. FreeBSD allows -f to root only; in an image the caller is
+ * the image's root. "-f and -i: incompatible options" and "-f flag cannot
+ * be used with multicast destination" as there.
  */
 
 import type { Timer } from '../../lib/control/index.js';
@@ -125,7 +133,7 @@ interface PingOptions {
   /** -f: flood ('.' per request, backspace per reply). FreeBSD allows it to root only; an image's user is its root. */
   flood: boolean;
   intervalSet: boolean;
-  /** -C: 802.1p priority (IP_VLAN_PCP); -1 the interface's default. Accepted; image sockets do not tag frames yet. */
+  /** -C: 802.1p priority (IP_VLAN_PCP); -1 the interface's default. Accepted; image sockets cannot set a frame's PCP yet, so it has no effect (FreeBSD applies it through a vlan only). */
   pcp: number | undefined;
   source: string | undefined;
   target: string;
