@@ -50,6 +50,9 @@ test('ping -o, -D, -C and -f errors as FreeBSD 14 gives them', async () => {
     [['ping', '-C', '5', '-c', '1', '10.2.0.2'], 0, /1 packets transmitted, 1 packets received/, 'stdout'],
     [['ping', '-C', '-1', '-c', '1', '10.2.0.2'], 0, /1 packets received/, 'stdout'],
     [['ping', '-o', '10.2.0.2'], 0, /^PING [^\n]+\n64 bytes from 10\.2\.0\.2: icmp_seq=0 ttl=63 time=[\d.]+ ms\n\n--- 10\.2\.0\.2 ping statistics ---\n1 packets transmitted, 1 packets received/, 'stdout'],
+    [['ping', '-c', '1', '-W', '100', '10.9.0.1'], 2, /^PING [^\n]+\n\d+ bytes from 10\.1\.0\.1: Destination Net Unreachable\n\n---/, 'stdout'],
+    // -Q: ICMP errors about our requests are not shown.
+    [['ping', '-Q', '-c', '1', '-W', '100', '10.9.0.1'], 2, /^PING 10\.9\.0\.1 \(10\.9\.0\.1\): 56 data bytes\n\n--- 10\.9\.0\.1 ping statistics ---\n/, 'stdout'],
     [['ping', '-s', '2000', '-c', '1', '10.2.0.2'], 0, /2008 bytes from 10\.2\.0\.2/, 'stdout'],
     // -D: DF set, so a datagram above the 1500-byte MTU is not fragmented but refused (EMSGSIZE).
     [['ping', '-D', '-s', '2000', '-c', '1', '-W', '100', '10.2.0.2'], 2, /^ping: sendto: Message too long\n$/, 'stderr'],

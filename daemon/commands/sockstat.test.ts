@@ -20,6 +20,7 @@ test('sockstat options parse as FreeBSD 14 sets its flags', () => {
     [['sockstat', '-p', '9-7'], /invalid port number/],
     [['sockstat', '-P', 'icmp'], /unknown protocol/],
     [['sockstat', '-j', '3'], /its own vnet/],
+    [['sockstat', '-C'], /congestion control column is not available/],
     [['sockstat', '-z'], /illegal option -- z/],
     [['sockstat', 'extra'], /^usage: sockstat/],
   ];
@@ -110,4 +111,8 @@ test('sockstat names the process holding each socket, ? for endpoints nobody hol
   u.close();
   client.destroy();
   assert.deepEqual(selectRows([], parseSockstat(['sockstat']) as SockstatPlan, names), []);
+  // Newest process first, each one's sockets by fd; then the ones nobody holds.
+  const mk = (pid: number | null, fd: number, lport: number) => ({ proto: 'tcp4' as const, laddr: 0, lport, faddr: 0, fport: 0, state: 'LISTEN', ...(pid === null ? {} : { owner: { pid, command: 'c', uid: 0, fd } }) });
+  const order = selectRows([mk(null, 0, 1), mk(100, 4, 2), mk(200, 3, 3), mk(100, 3, 4)], parseSockstat(['sockstat']) as SockstatPlan, names);
+  assert.deepEqual(order.map((e) => e.local), ['*:3', '*:4', '*:2', '*:1']);
 });

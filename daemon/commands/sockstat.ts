@@ -49,6 +49,7 @@ export function parseSockstat(argv: readonly string[]): SockstatPlan | string {
   if (typeof g === 'string') return `${g}\n${USAGE}`;
   if (g.rest.length > 0) return USAGE;
   if (g.value.has('j')) return '-j: an image is its own vnet; run sockstat inside it (vimage NAME sockstat)';
+  for (const c of ['C', 'S', 'U']) if (g.count.has(c)) return `-${c}: the ${c === 'C' ? 'congestion control' : c === 'S' ? 'TCP stack' : 'UDP encapsulation port'} column is not available in an image`;
   const has = (c: string): boolean => g.count.has(c);
   let ports: Set<number> | undefined;
   const pv = g.value.get('p');
@@ -101,7 +102,11 @@ function addr(a: number, port: number): string {
   return `${a === 0 ? '*' : ip4ToString(a)}:${port === 0 ? '*' : port}`;
 }
 
-/** Rows the plan selects, owned ones first (by pid, then fd), as FreeBSD walks kern.file before the rest. */
+/**
+ * Rows the plan selects, owned ones first, as FreeBSD walks kern.file
+ * before the rest: processes newest first (allproc order; here the higher
+ * pid), each one's sockets by fd.
+ */
 export function selectRows(rows: readonly OwnedSocketRow[], plan: SockstatPlan, userName: (uid: number) => string): SockstatEntry[] {
   const keep = rows.filter((r) => {
     if (!plan.inet4) return false; // every image socket is AF_INET
@@ -111,7 +116,7 @@ export function selectRows(rows: readonly OwnedSocketRow[], plan: SockstatPlan, 
     if (plan.ports !== undefined && !plan.ports.has(r.lport) && !plan.ports.has(r.fport)) return false;
     return true;
   });
-  const owned = keep.filter((r) => r.owner !== undefined).sort((a, b) => a.owner!.pid - b.owner!.pid || a.owner!.fd - b.owner!.fd);
+  const owned = keep.filter((r) => r.owner !== undefined).sort((a, b) => b.owner!.pid - a.owner!.pid || a.owner!.fd - b.owner!.fd);
   const rest = keep.filter((r) => r.owner === undefined);
   return [...owned, ...rest].map((r) => {
     const o = r.owner;
