@@ -171,6 +171,40 @@ test('inetd serves echo, daytime and time over TCP and echo and chargen over UDP
   }
 });
 
+test('inetd -d prints print_service lines; a program line without a way to run programs closes the connection and says why', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vtl-inetd-'));
+  try {
+    const conf = path.join(dir, 'inetd.conf');
+    writeFileSync(conf, '4000 stream tcp nowait root /bin/cat cat\n4001 stream tcp wait root /bin/cat cat\n');
+    const env = routerTopology();
+    const d = start(env, env.b, inetd, ['inetd', '-d', conf]);
+    await settle(env);
+    const err = (): string => d.err.join('');
+    assert.match(err(), /^ADD : 4000 proto=tcp accept=1 max=0 user=root group=\(null\)class=daemon builtin=0x0 server=\/bin\/cat$/m);
+    assert.match(err(), /^inetd: enabling 4000, port 4000$/m);
+    assert.match(err(), /4001\/tcp: wait stream services that run a program need the socket itself as fd 0.*service ignored$/m);
+    const s = commandHandles(env.a, env.reg).image.sockets.tcp();
+    const p = s.connect(ip('10.2.0.2'), 4000);
+    await until(env, () => s.state >= 4, 'connect');
+    await p;
+    let eof = false;
+    void (async () => {
+      for await (const _ of s) {
+        /* nothing comes */
+      }
+      eof = true;
+    })().catch(() => (eof = true));
+    await until(env, () => eof, 'the connection to close');
+    assert.match(err(), /4000\/tcp: execv \/bin\/cat: this process cannot run programs$/m);
+    s.close();
+    d.abort.abort('INT');
+    await until(env, () => d.status !== undefined, 'inetd to stop');
+    assert.equal(d.status, 130);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('inetd stops at a syntax error and when its file cannot be read, and says why', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vtl-inetd-'));
   try {

@@ -165,8 +165,9 @@ class Inetd {
     this.ctx.stderr.write(syslogLine(Date.now(), this.ctx.image.name, this.ctx.pid, msg));
   }
 
-  private debug(msg: string): void {
-    if (this.o.debug) this.ctx.stderr.write(`inetd: ${msg}\n`);
+  /** -d: warnx() lines ("inetd: ..."), or print_service()'s, which have no prefix. */
+  private debug(msg: string, raw = false): void {
+    if (this.o.debug) this.ctx.stderr.write(raw ? msg : `inetd: ${msg}\n`);
   }
 
   private track(p: Promise<void>): void {
@@ -209,16 +210,16 @@ class Inetd {
       const old = this.servs.get(key);
       if (old !== undefined && !old.closed && old.e.port === e.port) {
         old.e = e; // same socket, new settings
-        this.debug(printService('REDO', e).trimEnd());
+        this.debug(printService('REDO', e), true);
         continue;
       }
       if (old !== undefined) this.close(key, old);
-      this.debug(printService('ADD ', e).trimEnd());
+      this.debug(printService('ADD ', e), true);
       this.setup(key, e);
     }
     for (const [key, s] of [...this.servs]) {
       if (seen.has(key)) continue;
-      this.debug(printService('FREE', s.e).trimEnd());
+      this.debug(printService('FREE', s.e), true);
       this.close(key, s);
     }
     return true;
@@ -258,7 +259,8 @@ class Inetd {
       return;
     }
     this.servs.set(key, s);
-    this.debug(`enabling ${e.service}, fd ${e.socktype === 'stream' ? 'stream' : 'dgram'} port ${e.port}`);
+    // FreeBSD says "enabling %s, fd %d"; the fd of an image socket is sockstat's business, so the port instead.
+    this.debug(`enabling ${e.service}, port ${e.port}`);
   }
 
   private close(key: string, s: Serv): void {
@@ -293,7 +295,7 @@ class Inetd {
     for (;;) {
       // At max-child the service is disabled: connections wait in the listen queue.
       while (!s.closed && s.e.maxChild > 0 && s.children >= s.e.maxChild) {
-        this.debug(`disabling ${s.e.service}, fd stream port ${s.e.port}`);
+        this.debug(`disabling ${s.e.service}, port ${s.e.port}`);
         await new Promise<void>((r) => (s.room = r));
         s.room = null;
       }
