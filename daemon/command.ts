@@ -43,6 +43,11 @@ export interface CommandContext {
   readonly pid: number;
   /** This image's part of the daemon's process table, for ps, kill and logs (absent in unit tests that do not need it). */
   readonly procs?: ProcView;
+  /**
+   * Catch SIGHUP (`kill -HUP PID`): `fn` runs instead of the process being
+   * stopped, as a daemon that rereads its configuration wants (inetd).
+   */
+  readonly onHangup?: (fn: () => void) => void;
 }
 
 /** One in-image process as ps shows it. */
@@ -70,6 +75,25 @@ export interface ProcView {
   kill(pid: number, signal: string): boolean | 'EPERM';
   /** The kept output of a detached process, or undefined. */
   log(pid: number): string | undefined;
+  /**
+   * Run Linux program `argv` in this image as `uid`/`gid` with its stdin,
+   * stdout and stderr piped to the caller (inetd's per-connection servers).
+   * A string says why not: no vimage-supervisor, or a caller that is not
+   * root asking for another user.
+   */
+  runLinux?(argv: readonly string[], as: { uid: number; gid: number }): LinuxChild | string;
+}
+
+/** A Linux program started by runLinux. */
+export interface LinuxChild {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr: NodeJS.ReadableStream;
+  /** The supervisor's host pid (the program's own is a child of it). */
+  readonly pid: number;
+  /** Resolves to the exit status (128 + signal number when killed). */
+  readonly done: Promise<number>;
+  kill(signal: NodeJS.Signals): void;
 }
 
 export type Command = (ctx: CommandContext) => Promise<number>;

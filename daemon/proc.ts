@@ -18,7 +18,7 @@ import type { Image, Registry } from '../lib/image.js';
 import type { Logger } from '../lib/log.js';
 import { E, VimageError } from '../lib/errors.js';
 import { commandHelp } from './commands/help.js';
-import { EX_FAIL, EX_OK, type Command, type Output, type ProcInfo, type ProcView } from './command.js';
+import { EX_FAIL, EX_OK, type Command, type LinuxChild, type Output, type ProcInfo, type ProcView } from './command.js';
 import { procStat, signalHost, supervisorCommand, type LinuxProcs, type LinuxStart } from './linux/procs.js';
 
 /** Exit status of a command that is not found (as sh(1) reports it). */
@@ -51,6 +51,8 @@ export interface Proc {
   kept?: boolean;
   /** A background Linux program: its host pid (the Proc's pid too, when known) and its supervisor's. */
   host?: { pid: number; supervisor: number; uid: number };
+  /** A built-in that catches SIGHUP (CommandContext.onHangup). */
+  hangup?: () => void;
 }
 
 export interface ProcIo {
@@ -138,7 +140,7 @@ export class ProcTable {
   }
 
   /** Start a detached process (`vimage -b`): output goes to its bounded log. */
-  spawnDetached(image: Image, argv: readonly string[], json: boolean): Proc {
+  spawnDetached(image: Image, argv: readonly string[], json: boolean, uid?: number): Proc {
     // Output written before start() returns (the command's synchronous
     // beginning) lands here first.
     const out = { proc: undefined as Proc | undefined, early: '' };
@@ -152,7 +154,7 @@ export class ProcTable {
       if (p.log.length > LOG_BYTES) p.log = p.log.slice(p.log.length - LOG_BYTES);
     };
     const keepBytes = (b: Uint8Array): void => keep(Buffer.from(b).toString('latin1'));
-    const proc = this.start(image, argv, { stdout: { write: keep, writeBytes: keepBytes }, stderr: { write: keep }, stdin: EMPTY_STDIN, json }, true);
+    const proc = this.start(image, argv, { stdout: { write: keep, writeBytes: keepBytes }, stderr: { write: keep }, stdin: EMPTY_STDIN, json, ...(uid !== undefined ? { uid } : {}) }, true);
     proc.log = out.early.slice(-LOG_BYTES);
     out.proc = proc;
     return proc;
@@ -273,7 +275,7 @@ export class ProcTable {
     try {
       const status = await cmd({
         argv: proc.argv,
-        ...commandHandles(proc.image, this.registry),
+        ...commandHandles(proc.image, this.registry, { pid: proc.pid, command: name, uid: io.uid ?? 0, nextFd: 3 }), // sockstat: its sockets are fd 3 on
         stdout: io.stdout,
         stderr: io.stderr,
         stdin: io.stdin,
@@ -281,6 +283,9 @@ export class ProcTable {
         json: io.json,
         pid: proc.pid,
         procs: this.view(proc.image, io.uid),
+        onHangup: (fn) => {
+          proc.hangup = fn;
+        },
       });
       log.debug({ status }, 'process exited');
       return status;
@@ -305,7 +310,29 @@ export class ProcTable {
       list: () => this.list(image),
       kill: (pid, signal) => this.kill(image, pid, signal, uid),
       log: (pid) => this.log(image, pid),
+      runLinux: (argv, as) => this.runLinux(image, argv, as, uid),
     };
+  }
+
+  /**
+   * A Linux program in `image` with piped stdio, for a built-in that serves
+   * connections with it (inetd). Only root, or a caller asking for its own
+   * uid, may choose the user; a caller the daemon does not know (a kept
+   * command restarted by the daemon) may not run programs.
+   */
+  private runLinux(image: Image, argv: readonly string[], as: { uid: number; gid: number }, caller: number | undefined): LinuxChild | string {
+    const sup = this.supervisor;
+    if (this.linux === undefined || sup === undefined) return 'this daemon cannot run Linux programs (no vimage-supervisor)';
+    if (caller === undefined) return 'the daemon does not know who started this process, so it runs no programs for it';
+    if (caller !== 0 && caller !== as.uid) return `permission denied: uid ${caller} may run programs only as itself, not as uid ${as.uid}`;
+    const cmd = supervisorCommand(sup.file, sup.socket, image.name, argv, { uid: as.uid, gid: as.gid, cwd: '/' });
+    const child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const done = new Promise<number>((resolve) => {
+      child.on('error', () => resolve(EX_NOTFOUND));
+      child.on('close', (code, signal) => resolve(code ?? 128 + (signal !== null ? (os.constants.signals[signal] ?? 0) : 0)));
+    });
+    child.stdin.on('error', () => {});
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, pid: child.pid ?? 0, done, kill: (sig) => void child.kill(sig) };
   }
 
   list(image: Image): ProcInfo[] {
@@ -331,6 +358,10 @@ export class ProcTable {
   kill(image: Image, pid: number, signal: string, uid?: number): boolean | 'EPERM' {
     const p = this.procs.get(pid);
     if (p !== undefined && p.image === image) {
+      if (p.host === undefined && p.hangup !== undefined && signal.replace(/^SIG/, '') === 'HUP') {
+        p.hangup();
+        return true;
+      }
       if (p.host !== undefined) {
         const r = signalHost(p.host.pid > 0 ? p.host.pid : p.host.supervisor, signal, uid);
         if (r === 'EPERM') return 'EPERM';

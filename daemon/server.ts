@@ -423,7 +423,7 @@ export function createControlServer(deps: ServerDeps): http.Server {
       if (restart && deps.keeper === undefined) fail(E.BAD_REQUEST, 'this daemon cannot keep commands (--restart)');
       const peer = deps.guard?.peer(req.socket) ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
       const linux = r.linux === true ? { uid: peer.uid, gid: peer.gid, cwd: r.cwd ?? '/', ...(r.path !== undefined ? { path: r.path } : {}) } : undefined;
-      const p = restart ? await deps.keeper!.add(im, argv, linux) : linux !== undefined ? await deps.procs.spawnLinux(im, argv, linux) : deps.procs.spawnDetached(im, argv, r.json === true);
+      const p = restart ? await deps.keeper!.add(im, argv, linux) : linux !== undefined ? await deps.procs.spawnLinux(im, argv, linux) : deps.procs.spawnDetached(im, argv, r.json === true, peer.uid);
       void p.done.then(() => deps.onChange?.());
       // A command that fails at once (a server whose root is missing, a port in use) is reported as a failure, not as a pid.
       const early = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);

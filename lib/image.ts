@@ -54,6 +54,15 @@ import { VnetHdr } from './wire/vnet.js';
 
 export type ImageId = number & { readonly __brand: 'ImageId' };
 
+/** The process that opened a socket (getters may resolve late: a Linux program's pid arrives after its first socket). */
+export interface SocketOwner {
+  readonly pid: number;
+  readonly command: string;
+  readonly uid: number;
+  /** The fd the next socket gets, or -1 when fds are not known (a Linux program's). */
+  nextFd: number;
+}
+
 /** One per-image subsystem: started in list order, stopped in reverse. */
 interface Subsystem {
   readonly name: string;
@@ -139,6 +148,8 @@ export class Image implements Vnet {
   tcp!: TcpImage;
   /** Open sockets of programs in this image; destroying the image closes them. */
   readonly sockets = new Set<{ close(): void }>();
+  /** Who holds each open socket (sockstat's USER COMMAND PID FD); recorded by the control surface that made it. */
+  readonly socketOwners = new WeakMap<object, { owner: SocketOwner; fd: number }>();
   /** Unicast addresses of this image, to the interface that holds each. */
   readonly inAddrs = new Map<number, Ifnet>();
   /** Directed broadcast addresses of this image's subnets. */

@@ -62,10 +62,13 @@ Show and change the image's IPv6 neighbor cache (FreeBSD ndp(8)).`,
   ping6: `usage: ping6 [-nqv] [-c count] [-i wait] [-m hoplimit] [-S sourceaddr] [-s packetsize]
              [-t timeout] [-W waittime] host[%IF]
 Send ICMPv6 echo requests from the image (FreeBSD ping -6); link-local hosts take %IF.`,
-  ping: `usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize]
+  ping: `usage: ping [-DfnoQq] [-C pcp] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize]
             [-t timeout] [-W waittime] host
        ping -6 [options as ping6] host
 Send ICMP echo requests from the image (FreeBSD ping(8)).`,
+  inetd: `usage: inetd [-dl] [configuration_file]
+The internet super-server (FreeBSD inetd(8)): reads inetd.conf (default /etc/inetd.conf) and
+serves echo, discard, chargen, daytime and time itself, or runs a Linux program per connection.`,
   ps: `usage: ps [-aux]
 List the processes of this image (FreeBSD ps(1)).`,
   rtadvd: `usage: rtadvd [-dDfRs] [-c -] interface ...
@@ -76,6 +79,8 @@ Send IPv6 router advertisements on the interfaces, with the prefixes of their in
 Change and query the image's routing table (FreeBSD route(8)).`,
   set: `usage: set [cpu.weight=N] [cpu.max=P]
 Show or set the image's CPU weight (1-10000, default 100) and cap (percent of a core).`,
+  sockstat: `usage: sockstat [-46cLlnqsuw] [-p ports] [-P protocols]
+List the image's TCP and UDP sockets with the process holding each (FreeBSD sockstat(1)).`,
   sysctl: `usage: sysctl [-deNnq] name[=value] ...
        sysctl [-deNn] -a
 Read and set the image's tunables (FreeBSD sysctl(8)).`,

@@ -18,12 +18,14 @@ import { commands as proc } from './proc.js';
 import { commands as route } from './route.js';
 import { commands as rtadvd } from './rtadvd.js';
 import { commands as servers } from './servers.js';
+import { commands as sockstat } from './sockstat.js';
+import { commands as inetd } from './inetd.js';
 import { commands as sysctl } from './sysctl.js';
 import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 import { commands as traceroute6 } from './traceroute6.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, rtadvd, servers, sysctl, tcpdump, traceroute, traceroute6];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, inetd, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, rtadvd, servers, sockstat, sysctl, tcpdump, traceroute, traceroute6];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

@@ -14,6 +14,14 @@
  * statistics; the exit status is 0 when a reply came back, else 2.
  *
  * FreeBSD's ping has no "Request timeout" line (that is macOS); neither do we.
+ *
+ * -f (flood), from FreeBSD 14's sbin/ping/ping.c: pinger() writes '.' per
+ * request and pr_pack() a backspace per reply (neither with -q), error
+ * lines lose their newline, and the main loop sends at least every 10 ms
+ * and again as soon as a packet comes in; ENOBUFS makes it back off rather
+ * than complain. FreeBSD allows -f to root only; in an image the caller is
+ * the image's root. "-f and -i: incompatible options" and "-f flag cannot
+ * be used with multicast destination" as there.
  */
 
 import type { Timer } from '../../lib/control/index.js';
@@ -106,7 +114,9 @@ const MAXALARM = 60 * 60;
 const MAXTTL = 255;
 
 const USAGE =
-  'usage: ping [-DnoQq] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout] [-W waittime] host';
+  'usage: ping [-DfnoQq] [-C pcp] [-c count] [-i wait] [-m ttl] [-S src_addr] [-s packetsize] [-t timeout] [-W waittime] host';
+/** -f: a request every 10 ms at least, and one after every packet that comes back (FreeBSD's main loop). */
+const FLOOD_INTERVAL_MS = 10;
 
 interface PingOptions {
   count: number;
@@ -120,12 +130,17 @@ interface PingOptions {
   quiet2: boolean;
   once: boolean;
   dontFrag: boolean;
+  /** -f: flood ('.' per request, backspace per reply). FreeBSD allows it to root only; an image's user is its root. */
+  flood: boolean;
+  intervalSet: boolean;
+  /** -C: 802.1p priority (IP_VLAN_PCP); -1 the interface's default. Accepted; image sockets cannot set a frame's PCP yet, so it has no effect (FreeBSD applies it through a vlan only). */
+  pcp: number | undefined;
   source: string | undefined;
   target: string;
 }
 
 function parseArgs(argv: readonly string[]): PingOptions | string {
-  const p = getopt(argv, 'c:Di:m:noQqS:s:t:W:');
+  const p = getopt(argv, 'C:c:Dfi:m:noQqS:s:t:W:');
   if ('error' in p) return `${p.error}; ${USAGE}`;
   const o: PingOptions = {
     count: 0,
@@ -139,6 +154,9 @@ function parseArgs(argv: readonly string[]): PingOptions | string {
     quiet2: false,
     once: false,
     dontFrag: false,
+    flood: false,
+    intervalSet: false,
+    pcp: undefined,
     source: undefined,
     target: '',
   };
@@ -150,8 +168,18 @@ function parseArgs(argv: readonly string[]): PingOptions | string {
         o.count = v;
         break;
       }
+      case 'C': {
+        // strtonum(optarg, -1, 7) as FreeBSD 14's ping.c
+        const v = /^-?\d+$/.test(arg) ? Number(arg) : NaN;
+        if (!(v >= -1 && v <= 7)) return `invalid PCP: \`${arg}': give a priority from 0 to 7, or -1 for the interface's default`;
+        o.pcp = v;
+        break;
+      }
       case 'D':
         o.dontFrag = true;
+        break;
+      case 'f':
+        o.flood = true;
         break;
       case 'i': {
         const v = parseCDouble(arg);
@@ -160,6 +188,7 @@ function parseArgs(argv: readonly string[]): PingOptions | string {
           return `invalid timing interval: \`${arg}': give seconds between packets, at least 0.001`;
         }
         o.intervalMs = Math.trunc(v * 1000);
+        o.intervalSet = true;
         break;
       }
       case 'm': {
@@ -205,6 +234,8 @@ function parseArgs(argv: readonly string[]): PingOptions | string {
       }
     }
   }
+  if (o.flood && o.intervalSet) return '-f and -i: incompatible options';
+  if (o.flood) o.intervalMs = FLOOD_INTERVAL_MS;
   if (p.operands.length !== 1) return `${p.operands.length === 0 ? 'missing host operand' : 'too many operands'}; ${USAGE}`;
   o.target = p.operands[0]!;
   return o;
@@ -320,6 +351,11 @@ const ping: Command = (ctx: CommandContext): Promise<number> => {
     ctx.stderr.write(`${prog}: cannot resolve ${o.target}: Unknown host\n`);
     return Promise.resolve(EX_NOHOST);
   }
+  if (o.flood && dst >>> 28 === 14) {
+    sock.close();
+    ctx.stderr.write(`${prog}: -f flag cannot be used with multicast destination\n`);
+    return Promise.resolve(EX_USAGE);
+  }
   sock.ttl = o.ttl;
   sock.dontFrag = o.dontFrag;
   return run(ctx, prog, o, sock, dst);
@@ -405,8 +441,14 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
       else if (o.quiet2) {
         // -Q: ICMP errors are not printed.
       } else if (ctx.json) emit({ type: 'icmp', bytes: r.cc, from: ip4ToString(r.from), icmpSeq: r.seq, icmpType: r.type, icmpCode: r.code, message: icmpText(r.type, r.code, r.aux) });
-      else out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}\n`);
+      // pr_pack ends the line only when not flooding.
+      else out.write(`${r.cc} bytes from ${ip4ToString(r.from)}: ${icmpText(r.type, r.code, r.aux)}${o.flood ? '' : '\n'}`);
       if ((o.once && stats.nreceived > 0) || (o.count > 0 && stats.nreceived >= o.count)) finish();
+      else if (o.flood && !almostDone) {
+        // FreeBSD's flood loop sends again as soon as a packet came in.
+        tick?.cancel();
+        onTick();
+      }
     }
   }
 
@@ -424,6 +466,10 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
     if (o.quiet) return;
     if (o.waitSet && triptime > o.waitMs) {
       nrcvtimeout++;
+      return;
+    }
+    if (o.flood && !ctx.json) {
+      out.write('\b');
       return;
     }
     if (ctx.json) {
@@ -456,9 +502,11 @@ function run(ctx: CommandContext, prog: string, o: PingOptions, sock: RawSocket,
       sock.send(icmp, dst);
     } catch (e) {
       if (!(e instanceof SocketError)) throw e;
+      if (o.flood && e.code === 'ENOBUFS') return; // FreeBSD backs off (FLOOD_BACKOFF) and sends this one again
       ctx.stderr.write(`${prog}: sendto: ${e.message}\n`);
     }
     stats.ntransmitted++;
+    if (o.flood && !o.quiet && !ctx.json) out.write('.');
   }
 
   function onTick(): void {

@@ -16,6 +16,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
+import path from 'node:path';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { commandHandles } from '../../lib/control/index.js';
@@ -24,7 +25,7 @@ import type { Registry } from '../../lib/image.js';
 import type { Logger } from '../../lib/log.js';
 import { peerCred } from '../../lib/native/sys.js';
 import type { Guard } from '../auth.js';
-import type { LinuxProcs } from './procs.js';
+import { procArgv, type LinuxProcs } from './procs.js';
 import { Session } from './session.js';
 import { AGENT_UPGRADE, DATA_UPGRADE, encodeHello } from './wire.js';
 
@@ -75,7 +76,20 @@ export class LinuxAgent {
       fail(E.BAD_NAME, 'image name in the path is not valid percent-encoding');
     }
     const im = this.registry.image(name);
-    const { image } = commandHandles(im, this.registry);
+    // sockstat: the session's sockets belong to its program (its host pid, as ps shows it); their fds are the program's own, not known here.
+    const owner = {
+      get pid(): number {
+        return ls?.program ?? [...(ls?.supervisors ?? [])][0] ?? 0;
+      },
+      get command(): string {
+        return path.basename(procArgv(this.pid)[0] ?? '?');
+      },
+      get uid(): number {
+        return ls?.uid ?? 0;
+      },
+      nextFd: -1,
+    };
+    const { image } = commandHandles(im, this.registry, owner);
     const key = randomBytes(16);
     const hex = key.toString('hex');
     const log = this.log.child({ image: name, agent: hex.slice(0, 8) });

@@ -11,7 +11,7 @@
 
 import type { Clock } from '../clock.js';
 import { E, fail } from '../errors.js';
-import type { Image, Registry } from '../image.js';
+import type { Image, Registry, SocketOwner } from '../image.js';
 import { CPU_WEIGHT_MAX } from '../sched.js';
 import { listSockets, type SocketRow } from '../socket/list.js';
 import { RawSocket } from '../socket/raw.js';
@@ -22,6 +22,7 @@ import { Inet6Control } from './inet6.js';
 import { InterfacesControl } from './interfaces.js';
 import { NeighboursControl } from './neighbours.js';
 import { RoutesControl } from './routes.js';
+import { ownedSockets, recordOwner, type OwnedSocketRow } from './sockets.js';
 import { StatsControl } from './stats.js';
 import { SysctlControl } from './sysctl.js';
 
@@ -36,9 +37,12 @@ export { CPU_WEIGHT_MAX };
 /** Sockets of the image, for in-image programs. Each throws SocketError as the system call would. */
 export class SocketsControl {
   readonly #im: Image;
+  /** The process sockets made here belong to (sockstat), when known. */
+  readonly #owner: SocketOwner | undefined;
 
-  constructor(im: Image) {
+  constructor(im: Image, owner?: SocketOwner) {
     this.#im = im;
+    this.#owner = owner;
   }
 
   /** netstat's list: TCP connections and listeners, then UDP endpoints. */
@@ -46,21 +50,31 @@ export class SocketsControl {
     return listSockets(this.#im);
   }
 
+  /** sockstat's list: TCP and UDP endpoints with the process holding each (lib/control/sockets.ts). */
+  owned(): OwnedSocketRow[] {
+    return ownedSockets(this.#im);
+  }
+
+  #own<T extends object>(so: T): T {
+    recordOwner(this.#im, so, this.#owner);
+    return so;
+  }
+
   tcp(): TcpSocket {
-    return new TcpSocket(this.#im);
+    return this.#own(new TcpSocket(this.#im));
   }
 
   tcpListener(): TcpListener {
-    return new TcpListener(this.#im);
+    return this.#own(new TcpListener(this.#im));
   }
 
   udp(): UdpSocket {
-    return new UdpSocket(this.#im);
+    return this.#own(new UdpSocket(this.#im));
   }
 
   /** socket(AF_INET, SOCK_RAW, proto). */
   raw(proto: number): RawSocket {
-    return new RawSocket(this.#im, proto);
+    return this.#own(new RawSocket(this.#im, proto));
   }
 }
 
@@ -79,7 +93,7 @@ export class ImageControl {
   readonly inet6: Inet6Control;
   readonly #im: Image;
 
-  constructor(im: Image, reg: Registry) {
+  constructor(im: Image, reg: Registry, owner?: SocketOwner) {
     reg.touch(im); // whoever holds a surface may change the image: its saved state is checked at the next commit
     this.#im = im;
     this.name = im.name;
@@ -89,7 +103,7 @@ export class ImageControl {
     this.neighbours = new NeighboursControl(im);
     this.sysctl = new SysctlControl(im);
     this.stats = new StatsControl(im);
-    this.sockets = new SocketsControl(im);
+    this.sockets = new SocketsControl(im, owner);
     this.firewall = new FirewallControl(im);
     this.inet6 = new Inet6Control(im);
   }
@@ -140,7 +154,7 @@ export class VnetHandle {
   }
 }
 
-/** What a command running in `im` is handed: its image's surface and the move handle. */
-export function commandHandles(im: Image, reg: Registry): { image: ImageControl; vnet: VnetHandle } {
-  return { image: new ImageControl(im, reg), vnet: new VnetHandle(im, reg) };
+/** What a command running in `im` is handed: its image's surface and the move handle; `owner` holds the sockets it makes. */
+export function commandHandles(im: Image, reg: Registry, owner?: SocketOwner): { image: ImageControl; vnet: VnetHandle } {
+  return { image: new ImageControl(im, reg, owner), vnet: new VnetHandle(im, reg) };
 }

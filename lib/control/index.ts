@@ -33,5 +33,6 @@ export type { Icmp6Socket, Inet6AddressInfo, Nd6IfInfo, Nd6NeighbourInfo, Nd6Pre
 export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
 export type { SysctlInfo } from './sysctl.js';
+export type { OwnedSocketRow, SocketOwner } from './sockets.js';
 export { BPF_DEFAULT_SNAPLEN, type BpfDesc } from '../net/bpf.js';
 export { BpfCompileError, bpfCompile } from '../net/bpf_compile.js';
