@@ -5,6 +5,7 @@
 
 import type { Command } from '../command.js';
 import { commands as arp } from './arp.js';
+import { commands as dnctl } from './dnctl.js';
 import { commands as httpd } from './httpd.js';
 import { commands as ifconfig } from './ifconfig.js';
 import { commands as ipfw } from './ipfw.js';
@@ -21,7 +22,7 @@ import { commands as sysctl } from './sysctl.js';
 import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, servers, sysctl, tcpdump, traceroute];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, dnctl, httpd, ifconfig, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, servers, sysctl, tcpdump, traceroute];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();
