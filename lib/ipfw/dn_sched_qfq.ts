@@ -3,8 +3,9 @@
  * fair queueing like WF2Q+, but with timestamps rounded to the slot size
  * of each queue's group, 2^ceil(log2(lmax / weight)) bytes, so queues of
  * one group share a grid and the choice of the next queue needs no exact
- * sorting. This version keeps QFQ's groups and rounded timestamps and its
- * eligibility rule; it picks among the backlogged queues with a linear scan
+ * sorting. This version keeps exact per-queue timestamps, decides
+ * eligibility on the start time rounded to the group's grid, as QFQ does,
+ * and it picks among the backlogged queues with a linear scan
  * instead of the per-group bitmaps and bucket lists.
  */
 
@@ -25,9 +26,14 @@ class Qfq implements DnSchedAlg {
   constructor(private readonly si: SchedInst) {}
 
   private stamp(fq: FlowQueue, S: number, len: number): void {
+    fq.S = S;
+    fq.F = S + len / Math.max(1, fq.fs.weight);
+  }
+
+  /** The start time on the queue's group grid: what eligibility is decided on. */
+  private static roundedS(fq: FlowQueue): number {
     const slot = qfqSlot(fq);
-    fq.S = Math.floor(S / slot) * slot;
-    fq.F = fq.S + len / Math.max(1, fq.fs.weight);
+    return Math.floor(fq.S / slot) * slot;
   }
 
   enqueue(fq: FlowQueue, p: DnPkt): boolean {
@@ -47,8 +53,9 @@ class Qfq implements DnSchedAlg {
       let minS = Infinity;
       for (let k = 0; k < act.length; k++) {
         const q = act[k]!;
-        if (q.S < minS) minS = q.S;
-        if (q.S <= this.V && (best === null || q.F < best.F)) best = q;
+        const S = Qfq.roundedS(q);
+        if (S < minS) minS = S;
+        if (S <= this.V && (best === null || q.F < best.F)) best = q;
       }
       if (best === null) {
         this.V = minS;
