@@ -37,7 +37,8 @@ const USAGE =
   'OPTIONS:\tin | out | via IF | recv IF | xmit IF | keep-state [:name] | setup | established |\n' +
   '\ttcpflags [!]FLAG,... | icmptypes T,... | frag | iplen N | ipttl N | ipid N | proto P |\n' +
   '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | // comment\n' +
-  'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe N]\n';
+  'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [burst N] [profile FILE] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe|sched N]\n' +
+  '\t[red|gred w_q/min_th/max_th/max_p] [codel ...] [pie ...] [type fifo|wf2q+|rr|qfq|prio|fq_codel|fq_pie ...] (see dnctl)\n';
 
 interface Opts {
   counters: boolean;

@@ -117,6 +117,8 @@ export class FlowQueue {
   /** WF2Q+/QFQ start and finish tags. */
   S = 0;
   F = 0;
+  /** QFQ's start time rounded down to its group's grid. */
+  Sr = 0;
   /** RR's deficit in bytes. */
   deficit = 0;
   active = false;

@@ -50,10 +50,56 @@ export function drainList(l: PktList, drop: (p: DnPkt) => void): void {
   for (let p = l.shift(); p !== null; p = l.shift()) drop(p);
 }
 
-/** Remove `x` from an array of active queues (control plane and queue-empties only). */
-export function removeFrom<T>(a: T[], x: T): boolean {
-  const k = a.indexOf(x);
-  if (k < 0) return false;
-  a.splice(k, 1);
-  return true;
+/**
+ * An ordered set of backlogged queues with its own count: the backing
+ * array never shrinks, so a queue going idle and active again on every
+ * packet allocates nothing (an array whose length drops to 0 loses its
+ * backing store, and the next push allocates a new one).
+ */
+export class QueueSet {
+  private readonly a: Array<FlowQueue | null> = [];
+  n = 0;
+
+  at(k: number): FlowQueue {
+    return this.a[k]!;
+  }
+
+  push(q: FlowQueue): void {
+    this.insert(this.n, q);
+  }
+
+  insert(k: number, q: FlowQueue): void {
+    if (this.n === this.a.length) this.a.push(null);
+    for (let j = this.n; j > k; j--) this.a[j] = this.a[j - 1]!;
+    this.a[k] = q;
+    this.n++;
+  }
+
+  indexOf(q: FlowQueue): number {
+    for (let k = 0; k < this.n; k++) if (this.a[k] === q) return k;
+    return -1;
+  }
+
+  /** Remove `q`, keeping the order; false when it was not there. */
+  remove(q: FlowQueue): boolean {
+    const k = this.indexOf(q);
+    if (k < 0) return false;
+    for (let j = k + 1; j < this.n; j++) this.a[j - 1] = this.a[j]!;
+    this.n--;
+    this.a[this.n] = null;
+    return true;
+  }
+
+  /** The first one goes to the back. */
+  rotate(): void {
+    if (this.n < 2) return;
+    const h = this.a[0]!;
+    for (let j = 1; j < this.n; j++) this.a[j - 1] = this.a[j]!;
+    this.a[this.n - 1] = h;
+  }
+
+  clear(): void {
+    for (let k = 0; k < this.n; k++) this.a[k] = null;
+    this.n = 0;
+  }
 }

@@ -6,17 +6,17 @@
  */
 
 import type { DnPkt, DnSchedType, FlowQueue, SchedInst } from './dn_private.js';
-import { drainList, removeFrom, takeHead, type DnSchedAlg } from './dn_sched.js';
+import { QueueSet, drainList, takeHead, type DnSchedAlg } from './dn_sched.js';
 
 export const MAXPRIO = 32;
 
 export const prioOf = (fq: FlowQueue): number => Math.min(MAXPRIO - 1, Math.max(0, fq.fs.weight));
 
 class Prio implements DnSchedAlg {
-  private readonly levels: FlowQueue[][] = [];
+  private readonly levels: QueueSet[] = [];
   private bitmap = 0;
   constructor(private readonly si: SchedInst) {
-    for (let k = 0; k < MAXPRIO; k++) this.levels.push([]);
+    for (let k = 0; k < MAXPRIO; k++) this.levels.push(new QueueSet());
   }
 
   enqueue(fq: FlowQueue, p: DnPkt): boolean {
@@ -34,10 +34,10 @@ class Prio implements DnSchedAlg {
     while (this.bitmap !== 0) {
       const pr = 31 - Math.clz32(this.bitmap & -this.bitmap);
       const lv = this.levels[pr]!;
-      const fq = lv[0]!;
+      const fq = lv.at(0);
       const p = takeHead(this.si, fq, now);
       if (fq.q.head === null) this.remove(fq);
-      else if (lv.length > 1) lv.push(lv.shift()!);
+      else lv.rotate();
       if (p !== null) return p;
     }
     return null;
@@ -48,17 +48,18 @@ class Prio implements DnSchedAlg {
     fq.active = false;
     const pr = prioOf(fq);
     const lv = this.levels[pr]!;
-    removeFrom(lv, fq);
-    if (lv.length === 0) this.bitmap &= ~(1 << pr);
+    lv.remove(fq);
+    if (lv.n === 0) this.bitmap &= ~(1 << pr);
   }
 
   flush(drop: (p: DnPkt) => void): void {
     for (const lv of this.levels) {
-      for (const fq of lv) {
+      for (let k = 0; k < lv.n; k++) {
+        const fq = lv.at(k);
         fq.active = false;
         drainList(fq.q, drop);
       }
-      lv.length = 0;
+      lv.clear();
     }
     this.bitmap = 0;
   }

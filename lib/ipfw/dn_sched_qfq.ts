@@ -10,7 +10,7 @@
  */
 
 import type { DnPkt, DnSchedType, FlowQueue, SchedInst } from './dn_private.js';
-import { drainList, removeFrom, takeHead, type DnSchedAlg } from './dn_sched.js';
+import { QueueSet, drainList, takeHead, type DnSchedAlg } from './dn_sched.js';
 
 /** The slot size of a queue's group (QFQ's qfq_calc_index, in bytes / weight). */
 export function qfqSlot(fq: FlowQueue): number {
@@ -20,20 +20,17 @@ export function qfqSlot(fq: FlowQueue): number {
 }
 
 class Qfq implements DnSchedAlg {
-  private readonly active: FlowQueue[] = [];
+  private readonly active = new QueueSet();
   private V = 0;
   private wsum = 0;
   constructor(private readonly si: SchedInst) {}
 
+  /** Exact start and finish times, and the start on the group's grid that eligibility is decided on. */
   private stamp(fq: FlowQueue, S: number, len: number): void {
-    fq.S = S;
-    fq.F = S + len / Math.max(1, fq.fs.weight);
-  }
-
-  /** The start time on the queue's group grid: what eligibility is decided on. */
-  private static roundedS(fq: FlowQueue): number {
     const slot = qfqSlot(fq);
-    return Math.floor(fq.S / slot) * slot;
+    fq.S = S;
+    fq.Sr = Math.floor(S / slot) * slot;
+    fq.F = S + len / Math.max(1, fq.fs.weight);
   }
 
   enqueue(fq: FlowQueue, p: DnPkt): boolean {
@@ -48,12 +45,12 @@ class Qfq implements DnSchedAlg {
 
   dequeue(now: number): DnPkt | null {
     const act = this.active;
-    while (act.length > 0) {
+    while (act.n > 0) {
       let best: FlowQueue | null = null;
       let minS = Infinity;
-      for (let k = 0; k < act.length; k++) {
-        const q = act[k]!;
-        const S = Qfq.roundedS(q);
+      for (let k = 0; k < act.n; k++) {
+        const q = act.at(k);
+        const S = q.Sr;
         if (S < minS) minS = S;
         if (S <= this.V && (best === null || q.F < best.F)) best = q;
       }
@@ -74,15 +71,16 @@ class Qfq implements DnSchedAlg {
   remove(fq: FlowQueue): void {
     if (!fq.active) return;
     fq.active = false;
-    if (removeFrom(this.active, fq)) this.wsum -= Math.max(1, fq.fs.weight);
+    if (this.active.remove(fq)) this.wsum -= Math.max(1, fq.fs.weight);
   }
 
   flush(drop: (p: DnPkt) => void): void {
-    for (const fq of this.active) {
+    for (let k = 0; k < this.active.n; k++) {
+      const fq = this.active.at(k);
       fq.active = false;
       drainList(fq.q, drop);
     }
-    this.active.length = 0;
+    this.active.clear();
     this.wsum = 0;
   }
 }

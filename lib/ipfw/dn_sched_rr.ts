@@ -6,7 +6,7 @@
  */
 
 import type { DnPkt, DnSchedType, FlowQueue, SchedInst } from './dn_private.js';
-import { drainList, removeFrom, takeHead, type DnSchedAlg } from './dn_sched.js';
+import { QueueSet, drainList, takeHead, type DnSchedAlg } from './dn_sched.js';
 
 export function rrQuantum(fq: FlowQueue): number {
   const w = Math.min(65536, Math.max(1, fq.fs.weight));
@@ -16,7 +16,7 @@ export function rrQuantum(fq: FlowQueue): number {
 
 class Rr implements DnSchedAlg {
   /** Backlogged queues in service order; the head is being served. */
-  private readonly ring: FlowQueue[] = [];
+  private readonly ring = new QueueSet();
   private head = 0;
   constructor(private readonly si: SchedInst) {}
 
@@ -26,17 +26,17 @@ class Rr implements DnSchedAlg {
       fq.active = true;
       fq.deficit = rrQuantum(fq);
       // Joins at the back of the round (just before the one being served).
-      this.ring.splice(this.head, 0, fq);
-      if (this.ring.length > 1) this.head++;
+      this.ring.insert(this.head, fq);
+      if (this.ring.n > 1) this.head++;
     }
     return true;
   }
 
   dequeue(now: number): DnPkt | null {
     const ring = this.ring;
-    while (ring.length > 0) {
-      if (this.head >= ring.length) this.head = 0;
-      const fq = ring[this.head]!;
+    while (ring.n > 0) {
+      if (this.head >= ring.n) this.head = 0;
+      const fq = ring.at(this.head);
       const h = fq.q.head;
       if (h === null) {
         this.remove(fq);
@@ -66,16 +66,17 @@ class Rr implements DnSchedAlg {
     fq.deficit = 0;
     const k = this.ring.indexOf(fq);
     if (k < 0) return;
-    removeFrom(this.ring, fq);
+    this.ring.remove(fq);
     if (k < this.head) this.head--;
   }
 
   flush(drop: (p: DnPkt) => void): void {
-    for (const fq of this.ring) {
+    for (let k = 0; k < this.ring.n; k++) {
+      const fq = this.ring.at(k);
       fq.active = false;
       drainList(fq.q, drop);
     }
-    this.ring.length = 0;
+    this.ring.clear();
     this.head = 0;
   }
 }

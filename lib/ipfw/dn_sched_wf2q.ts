@@ -6,10 +6,10 @@
  */
 
 import type { DnPkt, DnSchedType, FlowQueue, SchedInst } from './dn_private.js';
-import { drainList, removeFrom, takeHead, type DnSchedAlg } from './dn_sched.js';
+import { QueueSet, drainList, takeHead, type DnSchedAlg } from './dn_sched.js';
 
 class Wf2q implements DnSchedAlg {
-  private readonly active: FlowQueue[] = [];
+  private readonly active = new QueueSet();
   private V = 0;
   private wsum = 0;
   constructor(private readonly si: SchedInst) {}
@@ -28,19 +28,19 @@ class Wf2q implements DnSchedAlg {
 
   dequeue(now: number): DnPkt | null {
     const act = this.active;
-    while (act.length > 0) {
+    while (act.n > 0) {
       let best: FlowQueue | null = null;
       let minS = Infinity;
-      for (let k = 0; k < act.length; k++) {
-        const q = act[k]!;
+      for (let k = 0; k < act.n; k++) {
+        const q = act.at(k);
         if (q.S < minS) minS = q.S;
         if (q.S <= this.V && (best === null || q.F < best.F)) best = q;
       }
       if (best === null) {
         // Nobody eligible: the virtual time jumps to the earliest start.
         this.V = minS;
-        for (let k = 0; k < act.length; k++) {
-          const q = act[k]!;
+        for (let k = 0; k < act.n; k++) {
+          const q = act.at(k);
           if (q.S <= this.V && (best === null || q.F < best.F)) best = q;
         }
       }
@@ -62,15 +62,16 @@ class Wf2q implements DnSchedAlg {
   remove(fq: FlowQueue): void {
     if (!fq.active) return;
     fq.active = false;
-    if (removeFrom(this.active, fq)) this.wsum -= Math.max(1, fq.fs.weight);
+    if (this.active.remove(fq)) this.wsum -= Math.max(1, fq.fs.weight);
   }
 
   flush(drop: (p: DnPkt) => void): void {
-    for (const fq of this.active) {
+    for (let k = 0; k < this.active.n; k++) {
+      const fq = this.active.at(k);
       fq.active = false;
       drainList(fq.q, drop);
     }
-    this.active.length = 0;
+    this.active.clear();
     this.wsum = 0;
   }
 }
