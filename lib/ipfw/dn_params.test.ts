@@ -61,6 +61,7 @@ test('sched config: types, fq_codel and fq_pie parameters with FreeBSD defaults'
   assert.deepEqual(fp.sched!.fq, { quantum: 1514, limit: 10240, flows: 1024 });
   assert.equal(fp.mask!.src, 0xffffffff, 'words after the fq_pie parameters are the config again');
   assert.deepEqual(parseDnConfig('sched', words('pipe 1 fq_codel'), LIM).type, 'fq_codel');
+  assert.deepEqual(parseDnConfig('pipe', words('bw 1Mbit/s type qfq'), LIM), { bw: 1_000_000, type: 'qfq' });
 });
 
 test('queue config: codel, pie, red, gred, lmax, pri; pipe config: burst, profile', () => {
@@ -89,7 +90,7 @@ test('hostile and wrong input: clear errors, never a crash', () => {
     ['sched', 'bw 1Mbit/s', 'bw is only for links'],
     ['sched', 'queue 10', 'queue is only for pipes or flowsets'],
     ['sched', 'codel', 'codel/pie is only for flowsets'],
-    ['pipe', 'type rr', 'type is only for schedulers'],
+    ['queue', 'type rr', 'type is only for schedulers'],
     ['queue', 'fq_codel', 'fq_codel/fq_pie is only for schd'],
     ['queue', 'red', 'red/gred needs w_q/min_th/max_th/max_p'],
     ['queue', 'red 0/1/2/0.1', '0 < w_q <= 1'],

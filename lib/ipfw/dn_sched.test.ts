@@ -151,6 +151,14 @@ test('a new sched type drops what the old one held and carries on', () => {
   assert.ok(atB.seen.filter((s) => s.dport === 1001).length <= 1);
 });
 
+test('pipe N config type T sets scheduler N, as sched N config does', () => {
+  const bed = testbed();
+  cfg(bed, 'pipe', 4, 'bw 1Mbit/s type prio');
+  assert.equal(dummynetInfo(bed.r.fw.dn).pipes[0]!.sched.type, 'PRIO');
+  cfg(bed, 'pipe', 4, 'delay 5');
+  assert.equal(dummynetInfo(bed.r.fw.dn).pipes[0]!.sched.type, 'PRIO', 'a later pipe config keeps the type');
+});
+
 test('burst: after idling, burst bytes pass at line rate, then the bandwidth applies', () => {
   const bed = testbed();
   cfg(bed, 'pipe', 1, 'bw 1Mbit/s burst 3000');

@@ -141,6 +141,13 @@ export class Dummynet implements DnSink {
     if (c.profile?.bw !== undefined && c.bw === undefined) p.bw = c.profile.bw;
     if (c.aqm !== undefined) this.resetSched(p.fifo);
     applyFs(p.fs, c);
+    // `pipe N config type T` sets scheduler N's type, as FreeBSD's pipe config carries a scheduler.
+    if (c.type !== undefined || c.sched !== undefined) {
+      const sc: PipeConfig = {};
+      if (c.type !== undefined) sc.type = c.type;
+      if (c.sched !== undefined) sc.sched = c.sched;
+      this.configSched(nr, sc);
+    }
     if (c.mask !== undefined) {
       p.mask = c.mask;
       p.hasMask = maskIsSet(c.mask);

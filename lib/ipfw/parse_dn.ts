@@ -349,7 +349,8 @@ export function parseDnConfig(kind: DnKind, tokens: readonly string[], limits: {
         break;
       }
       case 'type': {
-        if (!isSched) fail('type is only for schedulers', at);
+        // A pipe has scheduler N too (ipfw_config_pipe makes one for `pipe N config`).
+        if (!isSched && !isPipe) fail('type is only for schedulers', at);
         const t = need('type needs a string');
         if (t.length === 0 || t.length > 15) fail(`type ${t} too long`);
         i++;
@@ -358,7 +359,7 @@ export function parseDnConfig(kind: DnKind, tokens: readonly string[], limits: {
       }
       case 'fq_codel':
       case 'fq_pie':
-        if (!isSched) fail('fq_codel/fq_pie is only for schd', at);
+        if (!isSched && !isPipe) fail('fq_codel/fq_pie is only for schd', at);
         schedType(tok);
         break;
       case 'codel': {
