@@ -16,6 +16,10 @@ Show and change the image's ARP cache (FreeBSD arp(8)).`,
 Character generator service (RFC 864) on TCP and UDP port 19 of the image.`,
   discard: `usage: discard [-t | -u] [-p port] [-v]
 Discard service (RFC 863) on TCP and UDP port 9 of the image.`,
+  dnctl: `usage: dnctl [-s [field]] [-nq] {pipe | queue | sched} number config config-options
+       dnctl [-s [field]] {pipe | queue | sched} {delete | list | show} [number ...]
+       dnctl [-fq] flush
+The image's dummynet pipes, queues and schedulers (FreeBSD dnctl(8); the same objects as ipfw pipe|queue|sched).`,
   echo: `usage: echo [-t | -u] [-p port] [-v]
 Echo service (RFC 862) on TCP and UDP port 7 of the image.`,
   httpd: `usage: httpd [-p port] -r docroot [-v]

@@ -10,9 +10,9 @@
  * this file parses argv and formats the plain data it returns.
  */
 
-import { DEFAULT_RULE, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
+import { DEFAULT_RULE, RuleSyntaxError, protoName, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
-import { showPipes, showQueues, showScheds } from './ipfw_dn.js';
+import { dummynetCommand } from './ipfw_dn.js';
 import { natCommand } from './ipfw_nat.js';
 import { getopt, printJson } from './util.js';
 
@@ -41,7 +41,8 @@ const USAGE =
   'OPTIONS:\tin | out | via IF | recv IF | xmit IF | keep-state [:name] | setup | established |\n' +
   '\ttcpflags [!]FLAG,... | icmptypes T,... | frag | iplen N | ipttl N | ipid N | proto P |\n' +
   '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | // comment\n' +
-  'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe N]\n';
+  'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [burst N] [profile FILE] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe|sched N]\n' +
+  '\t[red|gred w_q/min_th/max_th/max_p] [codel ...] [pie ...] [type fifo|wf2q+|rr|qfq|prio|fq_codel|fq_pie ...] (see dnctl)\n';
 
 interface Opts {
   counters: boolean;
@@ -189,76 +190,6 @@ async function confirm(ctx: CommandContext): Promise<boolean> {
   return false;
 }
 
-/** `ipfw pipe|queue|sched ...`. */
-function dummynet(ctx: CommandContext, o: Out, kind: 'pipe' | 'queue' | 'sched', args: readonly string[], opts: Opts): void {
-  const fw = ctx.image.firewall;
-  const show = (nums: readonly string[]): void => {
-    const wanted: Array<[number, number]> = [];
-    for (const a of nums) {
-      for (const part of a.split(',')) {
-        const r = ruleRange(part);
-        if (r === undefined) o.warn(`invalid number: ${part}`);
-        else wanted.push(r);
-      }
-    }
-    const only = wanted.length === 0 ? undefined : (n: number): boolean => wanted.some(([lo, hi]) => n >= lo && n <= hi);
-    const dn = fw.dummynet();
-    if (ctx.json) {
-      printJson(ctx, dn);
-      return;
-    }
-    o.out += kind === 'pipe' ? showPipes(dn, only) : kind === 'queue' ? showQueues(dn, only) : showScheds(dn, only);
-  };
-  const a0 = args[0];
-  if (a0 === undefined || a0 === 'show' || a0 === 'list') return show(args.slice(1));
-  if (a0 === 'flush') {
-    fw.flushDummynet();
-    if (!opts.quiet) o.out += 'Flushed all pipes.\n';
-    return;
-  }
-  if (a0 === 'delete') {
-    if (args.length < 2) return o.warn('missing rule specification', EX_USAGE);
-    for (const t of args.slice(1)) {
-      const n = /^\d+$/.test(t) ? Number(t) : NaN;
-      const ok = kind === 'queue' ? fw.deleteQueue(n) : fw.deletePipe(n);
-      if (!ok) o.warn(`rule ${t}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
-    }
-    return;
-  }
-  if (!/^\d+$/.test(a0)) return o.warn(`need a pipe/flowset/sched number`, EX_USAGE);
-  const nr = Number(a0);
-  if (nr <= 0 || nr >= 65536) return o.warn(`need a pipe/flowset/sched number`, EX_USAGE);
-  const verb = args[1];
-  if (verb === 'delete') {
-    const ok = kind === 'queue' ? fw.deleteQueue(nr) : fw.deletePipe(nr);
-    if (!ok) o.warn(`rule ${nr}: setsockopt(IP_DUMMYNET_DEL): No such file or directory`, 1);
-    return;
-  }
-  if (verb === 'show' || verb === 'list') return show([a0]);
-  if (verb !== 'config') return o.warn(`unrecognised option \`\`${verb ?? ''}''`, EX_USAGE);
-  if (kind === 'sched') return o.warn('sched config is not supported; pipe N config makes the WF2Q+ scheduler N', EX_USAGE);
-  const tokens = args.slice(2);
-  let spec: DnConfigSpec;
-  try {
-    spec = fw.parseDummynet(kind, tokens);
-  } catch (e) {
-    if (e instanceof RuleSyntaxError) {
-      syntaxError(o, e, `${kind} ${a0} config`, tokens);
-      return;
-    }
-    throw e;
-  }
-  if (opts.testOnly) return;
-  if (kind === 'pipe') fw.configPipe(nr, spec);
-  else {
-    if (!fw.hasQueue(nr) && spec.pipe === undefined) {
-      o.warn(`queue ${nr} needs a pipe: ipfw queue ${nr} config pipe P [weight W] ...`, EX_DATAERR);
-      return;
-    }
-    fw.configQueue(nr, spec);
-  }
-}
-
 const ipfw: Command = async (ctx) => {
   const g = getopt(ctx.argv.slice(1), 'acdefnNqSv');
   const o = new Out();
@@ -364,7 +295,7 @@ const ipfw: Command = async (ctx) => {
     case 'pipe':
     case 'queue':
     case 'sched':
-      dummynet(ctx, o, cmd, rest, opts);
+      dummynetCommand(ctx, o, cmd, rest, opts, CMD);
       return finish();
     case 'nat':
       natCommand(ctx, o, rest, opts.quiet, opts.testOnly);

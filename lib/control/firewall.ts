@@ -17,12 +17,15 @@ import { dummynetInfo, type DummynetInfo } from '../ipfw/dn_show.js';
 import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
 import { ruleBody } from '../ipfw/format.js';
 import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
+import { parseBandwidth, type DnKind } from '../ipfw/parse_dn.js';
+import { parseProfile, type DnProfile } from '../ipfw/dn_params.js';
 import { DEFAULT_RULE } from '../ipfw/rule.js';
 import { ip4ToString } from '../wire/ipv4.js';
 import { formatNatConfig, parseNatConfig, type NatConfig } from '../ipfw/nat_config.js';
 import type { NatInfo } from '../ipfw/nat_set.js';
 
 export { RuleSyntaxError, type DnConfigSpec } from '../ipfw/parse.js';
+export { ProfileError, type DnProfile } from '../ipfw/dn_params.js';
 export { DEFAULT_RULE, protoName } from '../ipfw/rule.js';
 export type { NatConfig } from '../ipfw/nat_config.js';
 export type { NatInfo, NatLinkInfo } from '../ipfw/nat_set.js';
@@ -134,7 +137,7 @@ export class FirewallControl {
   // ------------------------------------------------------------ dummynet
 
   /** Compile the words after `ipfw pipe|queue N config` (limits from the image's sysctls); changes nothing. */
-  parseDummynet(kind: 'pipe' | 'queue', tokens: readonly string[]): DnConfigSpec {
+  parseDummynet(kind: DnKind, tokens: readonly string[]): DnConfigSpec {
     const v = this.#im.sysctl.v;
     return parseDnConfig(kind, tokens, { slots: v[dnSlotLimit.slot]!, bytes: v[dnByteLimit.slot]! });
   }
@@ -142,6 +145,16 @@ export class FirewallControl {
   /** Create or change pipe `nr`. */
   configPipe(nr: number, spec: DnConfigSpec): void {
     this.#im.fw.dn.configPipe(nr, spec);
+  }
+
+  /** A delay profile file's text (`profile FILE`); throws ProfileError with FreeBSD's message. */
+  parseProfile(text: string, filename: string, warn?: (msg: string) => void): DnProfile {
+    return parseProfile(text, filename, (t) => parseBandwidth(t), warn);
+  }
+
+  /** Create or change scheduler `nr` (`sched N config`); BAD_ARGUMENT for an unknown type. */
+  configSched(nr: number, spec: DnConfigSpec): void {
+    this.#im.fw.dn.configSched(nr, spec);
   }
 
   /** Create or change queue `nr`; a new queue needs `spec.pipe` (else BAD_ARGUMENT). */

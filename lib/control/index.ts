@@ -11,9 +11,11 @@ export { CPU_WEIGHT_MAX, ImageControl, SocketsControl, VnetHandle, commandHandle
 export {
   DEFAULT_RULE,
   FirewallControl,
+  ProfileError,
   RuleSyntaxError,
   protoName,
   type DnConfigSpec,
+  type DnProfile,
   type DnFlowInfo,
   type DnFlowsetInfo,
   type DnMaskInfo,

@@ -6,6 +6,7 @@
 
 import type { Vnet } from '../net/vnet.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
+import type { AqmConfig, DnProfile, SchedParams } from './dn_params.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
 import { natConfigWords, parseNatConfig } from './nat_config.js';
@@ -21,6 +22,14 @@ interface DnSaved {
   buckets?: number;
   pipe?: number;
   weight?: number;
+  burst?: number;
+  profile?: DnProfile;
+  aqm?: AqmConfig;
+  lmax?: number;
+  pri?: number;
+  /** Scheduler N's type when not WF2Q+, and its parameters. */
+  type?: string;
+  sched?: SchedParams;
 }
 
 export interface IpfwConfig {
@@ -43,6 +52,11 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
     qsize: p.fs.qsize,
     qbytes: p.fs.qbytes,
     ...(p.hasMask ? { mask: { ...p.mask }, buckets: p.buckets } : {}),
+    ...(p.burst !== 0 ? { burst: p.burst } : {}),
+    ...(p.profile !== null ? { profile: p.profile } : {}),
+    ...(p.fs.aqm !== null ? { aqm: p.fs.aqm } : {}),
+    ...(p.wf2q.type.name !== 'WF2Q+' ? { type: p.wf2q.type.name.toLowerCase() } : {}),
+    ...(Object.keys(p.wf2q.params).length > 0 ? { sched: p.wf2q.params } : {}),
   }));
   const queues: DnSaved[] = [...fw.dn.queues.values()].map((q) => ({
     nr: q.nr,
@@ -52,6 +66,9 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
     qsize: q.qsize,
     qbytes: q.qbytes,
     ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
+    ...(q.aqm !== null ? { aqm: q.aqm } : {}),
+    ...(q.lmax !== 0 ? { lmax: q.lmax } : {}),
+    ...(q.pri !== 0 ? { pri: q.pri } : {}),
   }));
   const nat = fw.nat.configs().map((c) => [String(c.id), ...natConfigWords(c)].join(' '));
   if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0) return undefined;
@@ -66,7 +83,10 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
 export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   const d = data as Partial<IpfwConfig>;
   const fw = im.fw;
-  for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
+  for (const p of d.pipes ?? []) {
+    fw.dn.configPipe(p.nr, toConfig(p));
+    if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
+  }
   for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
   const errors: string[] = [];
   for (const text of d.nat ?? []) {
@@ -99,5 +119,10 @@ function toConfig(s: DnSaved): PipeConfig {
   if (s.buckets !== undefined) c.buckets = s.buckets;
   if (s.pipe !== undefined) c.pipe = s.pipe;
   if (s.weight !== undefined) c.weight = s.weight;
+  if (s.burst !== undefined) c.burst = s.burst;
+  if (s.profile !== undefined) c.profile = s.profile;
+  if (s.aqm !== undefined) c.aqm = s.aqm;
+  if (s.lmax !== undefined) c.lmax = s.lmax;
+  if (s.pri !== undefined) c.pri = s.pri;
   return c;
 }

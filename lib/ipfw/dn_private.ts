@@ -2,7 +2,8 @@
  * dummynet's objects (FreeBSD's ip_dn_private.h): packets, packet lists,
  * flow counters, flow queues, flowsets, scheduler instances, schedulers
  * and pipes. Plain records; the behaviour is in dummynet.ts (configuration
- * and I/O), dn_sched.ts (FIFO and WF2Q+) and dn_show.ts (listings).
+ * and I/O), the dn_sched_*.ts schedulers behind dn_sched.ts's interface,
+ * the dn_aqm_*.ts queue managers and dn_show.ts (listings).
  */
 
 import { PKT_HEADROOM } from '../net/if.js';
@@ -11,6 +12,8 @@ import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { VnetHdr } from '../wire/vnet.js';
 import { FlowHash } from './flowhash.js';
 import type { HeapEntry } from './timer.js';
+import type { DnAqm, DnSchedAlg, DnSink } from './dn_sched.js';
+import type { AqmConfig, SchedParams, DnProfile } from './dn_params.js';
 
 /** Room before the IP header of a queued copy: link headers go there when it leaves. */
 export const DN_HEADROOM = PKT_HEADROOM + ETHER_HDR_LEN;
@@ -47,6 +50,14 @@ export class DnPkt {
   ruleNum = 0;
   /** Clock ms when the packet leaves the delay line. */
   outTime = 0;
+  /** Clock ms when the packet joined its queue (CoDel's and PIE's sojourn time). */
+  enqTime = 0;
+  /** Hash of the 5-tuple (fq_codel/fq_pie pick a sub-queue with it). */
+  hash = 0;
+  /** The queue it is counted in while queued. */
+  fq: FlowQueue | null = null;
+  /** A delay profile's loss-level lost it: dropped when it leaves the delay line. */
+  lost = false;
   next: DnPkt | null = null;
 
   constructor(size: number) {
@@ -103,10 +114,16 @@ export class FlowQueue {
   readonly q = new PktList();
   /** A FIFO instance's queue shares the instance's counters. */
   ni = new FlowCounters();
-  /** WF2Q+ start and finish tags. */
+  /** WF2Q+/QFQ start and finish tags. */
   S = 0;
   F = 0;
+  /** QFQ's start time rounded down to its group's grid. */
+  Sr = 0;
+  /** RR's deficit in bytes. */
+  deficit = 0;
   active = false;
+  /** RED/GRED, CoDel or PIE state of this queue (from the flowset's settings), else null. */
+  aqm: DnAqm | null = null;
   constructor(
     readonly fs: Flowset,
     readonly si: SchedInst,
@@ -119,6 +136,11 @@ export class Flowset {
   qbytes = false;
   plr = 0;
   weight: number;
+  /** `lmax` (RR's quantum, QFQ's largest packet; 0: the default) and `pri`, as given. */
+  lmax = 0;
+  pri = 0;
+  /** `red`/`gred`/`codel`/`pie` on this flowset's queues; null is droptail. */
+  aqm: AqmConfig | null = null;
   mask: FlowMask = NO_MASK;
   hasMask = false;
   buckets = 0;
@@ -144,40 +166,72 @@ export class SchedInst implements HeapEntry {
   txFree = -Infinity;
   readonly delayLine = new PktList();
   readonly ni = new FlowCounters();
-  /** FIFO: the one queue. WF2Q+: backlogged queues. */
+  /** The one queue of a single-queue scheduler (FIFO, FQ_CODEL, FQ_PIE): counters for all its packets. */
   fifo: FlowQueue | null = null;
-  readonly active: FlowQueue[] = [];
-  V = 0;
-  wsum = 0;
+  /** The scheduling algorithm's state for this instance. */
+  alg: DnSchedAlg;
   /** Packets queued in all queues of this instance. */
   backlog = 0;
-  constructor(readonly sched: Sched) {}
+  /** Burst credit in bits (the link's `burst`, refilled while idle). */
+  credit = 0;
+  constructor(
+    readonly sched: Sched,
+    readonly sink: DnSink,
+  ) {
+    this.alg = sched.type.create(this, sched.params);
+  }
 }
 
-/** A scheduler bound to a link: FIFO (pipe N) or WF2Q+ (queues of pipe N). */
+/** A scheduler bound to a link: FIFO (pipe N) or sched N (its type; WF2Q+ unless `sched N config type T`). */
 export class Sched {
   readonly flows = new FlowHash(16);
   insts: Array<SchedInst | null> = [];
+  /** True for pipe N's own FIFO scheduler (N + 65536). */
+  readonly fifo: boolean;
   constructor(
     readonly nr: number,
-    readonly fifo: boolean,
+    public type: DnSchedType,
+    public params: SchedParams,
     readonly pipe: Pipe,
-  ) {}
+  ) {
+    this.fifo = nr > DN_MAX_ID;
+  }
+}
+
+/** A scheduler module (FreeBSD's dn_alg): its name and how it makes an instance. */
+export interface DnSchedType {
+  /** As `sched show` prints it: FIFO, WF2Q+, RR, QFQ, PRIO, FQ_CODEL, FQ_PIE. */
+  readonly name: string;
+  /** One queue per instance, whatever the flowsets (FIFO and the fq_* schedulers). */
+  readonly single: boolean;
+  /** Keeps its own sub-queues and limit (fq_codel, fq_pie): the flowsets' queue size and AQM do not apply. */
+  readonly ownQueues: boolean;
+  create(si: SchedInst, params: SchedParams): DnSchedAlg;
 }
 
 /** A pipe: link parameters and its two schedulers. */
 export class Pipe {
   bw = 0;
   delay = 0;
+  /** Bytes that may pass at line rate after the link was idle (`burst`). */
+  burst = 0;
+  /** Empirical extra delay (`profile FILE`), or null. */
+  profile: DnProfile | null = null;
   mask: FlowMask = NO_MASK;
   hasMask = false;
   buckets = 0;
   readonly fifo: Sched;
+  /** Scheduler N, serving the queues attached to the pipe. */
   readonly wf2q: Sched;
   readonly fs: Flowset;
-  constructor(readonly nr: number) {
-    this.fifo = new Sched(nr + DN_MAX_ID, true, this);
-    this.wf2q = new Sched(nr, false, this);
+  constructor(
+    readonly nr: number,
+    fifo: DnSchedType,
+    sched: DnSchedType,
+    params: SchedParams,
+  ) {
+    this.fifo = new Sched(nr + DN_MAX_ID, fifo, params, this);
+    this.wf2q = new Sched(nr, sched, params, this);
     this.fs = new Flowset(nr + 2 * DN_MAX_ID, nr + DN_MAX_ID, true);
   }
 }
@@ -192,4 +246,14 @@ export interface PipeConfig {
   buckets?: number;
   weight?: number;
   pipe?: number;
+  lmax?: number;
+  pri?: number;
+  burst?: number;
+  /** null: remove the profile. */
+  profile?: DnProfile | null;
+  /** null: droptail. */
+  aqm?: AqmConfig | null;
+  /** `sched N config type T ...` */
+  type?: string;
+  sched?: SchedParams;
 }

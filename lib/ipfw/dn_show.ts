@@ -7,6 +7,8 @@
  */
 
 import type { FlowCounters, FlowMask, FlowQueue, Flowset, Sched, SchedInst } from './dn_private.js';
+import type { AqmConfig, SchedParams } from './dn_params.js';
+import { codelDefaults, fqDefaults, pieDefaults } from './dn_params.js';
 import type { Dummynet } from './dummynet.js';
 import type { TimerAccuracy } from './timer.js';
 
@@ -45,13 +47,20 @@ export interface DnFlowsetInfo {
   weight: number;
   /** Hash buckets of the flow mask (1 without a mask). */
   buckets: number;
+  lmax?: number;
+  pri?: number;
+  /** RED/GRED, CoDel or PIE settings (times in microseconds); absent is droptail. */
+  aqm?: AqmConfig;
   mask?: DnMaskInfo;
   flows: DnFlowInfo[];
 }
 
 export interface DnSchedInfo {
   nr: number;
-  type: 'FIFO' | 'WF2Q+';
+  /** FIFO, WF2Q+, RR, QFQ, PRIO, FQ_CODEL or FQ_PIE. */
+  type: string;
+  /** The fq_* schedulers' parameters (times in microseconds). */
+  params?: SchedParams;
   /** The pipe's mask makes one instance per flow. */
   masked: boolean;
   buckets: number;
@@ -68,6 +77,10 @@ export interface DnPipeInfo {
   /** Bits per second; 0 is unlimited. */
   bandwidth: number;
   delayMs: number;
+  /** Bytes let through at line rate after an idle period. */
+  burst?: number;
+  /** `profile FILE`: its name, loss-level (0..1) and number of samples. */
+  profile?: { name: string; loss: number; samples: number };
   /** The pipe's own queue (flowset nr + 131072) and FIFO scheduler (nr + 65536). */
   flowset: DnFlowsetInfo;
   fifo: DnSchedInfo;
@@ -113,6 +126,9 @@ function flowset(fs: Flowset, flows: DnFlowInfo[]): DnFlowsetInfo {
     buckets: fs.isPipe ? 1 : fs.hasMask ? fs.buckets : 1,
     flows,
   };
+  if (fs.lmax !== 0) info.lmax = fs.lmax;
+  if (fs.pri !== 0) info.pri = fs.pri;
+  if (fs.aqm !== null) info.aqm = { ...fs.aqm };
   if (!fs.isPipe && fs.hasMask) info.mask = mask(fs.mask);
   return info;
 }
@@ -122,7 +138,7 @@ function sched(dn: Dummynet, s: Sched): DnSchedInfo {
   const insts = s.insts.filter((x): x is SchedInst => x !== null);
   const info: DnSchedInfo = {
     nr: s.nr,
-    type: s.fifo ? 'FIFO' : 'WF2Q+',
+    type: s.type.name,
     masked: p.hasMask,
     buckets: p.hasMask ? p.buckets : 0,
     flows: insts.map((si) => flow(si.ni)),
@@ -130,6 +146,8 @@ function sched(dn: Dummynet, s: Sched): DnSchedInfo {
     children: s.fifo ? [] : [...dn.queues.values()].filter((q) => q.schedNr === p.nr).map((q) => q.nr),
   };
   if (p.hasMask) info.mask = mask(p.mask);
+  if (s.type.name === 'FQ_CODEL') info.params = { codel: s.params.codel ?? codelDefaults(), fq: s.params.fq ?? fqDefaults() };
+  if (s.type.name === 'FQ_PIE') info.params = { pie: s.params.pie ?? pieDefaults(), fq: s.params.fq ?? fqDefaults() };
   return info;
 }
 
@@ -138,7 +156,13 @@ export function dummynetInfo(dn: Dummynet): DummynetInfo {
   return {
     pipes: [...dn.pipes.values()]
       .sort((a, b) => a.nr - b.nr)
-      .map((p) => ({ nr: p.nr, bandwidth: p.bw, delayMs: p.delay, flowset: flowset(p.fs, []), fifo: sched(dn, p.fifo), sched: sched(dn, p.wf2q) })),
+      .map((p) => {
+        const info: DnPipeInfo = { nr: p.nr, bandwidth: p.bw, delayMs: p.delay, flowset: flowset(p.fs, []), fifo: sched(dn, p.fifo), sched: sched(dn, p.wf2q) };
+        if (p.burst !== 0) info.burst = p.burst;
+        const pf = p.profile;
+        if (pf !== null) info.profile = { name: pf.name, loss: pf.lossLevel / pf.samples.length, samples: pf.samples.length };
+        return info;
+      }),
     queues: [...dn.queues.values()]
       .sort((a, b) => a.nr - b.nr)
       .map((fs) =>

@@ -17,9 +17,15 @@
  * FreeBSD's per-flow pipes). All timing is on the image clock through one
  * HiresTimer per image.
  *
+ * `sched N config type T` gives scheduler N another type (dn_sched_all.ts:
+ * FIFO, WF2Q+, RR, QFQ, PRIO, FQ_CODEL, FQ_PIE); a flowset may manage its
+ * queues with RED/GRED, CoDel or PIE (dn_aqm_*.ts). A link may let `burst`
+ * bytes through at line rate after idling, and add an empirical extra
+ * delay (`profile`) that occupies it, as FreeBSD's extra_bits does.
+ *
  * This file is configuration and I/O (FreeBSD's ip_dummynet.c and
- * ip_dn_io.c); the objects are in dn_private.ts, the FIFO and WF2Q+
- * schedulers in dn_sched.ts, the listings in dn_show.ts.
+ * ip_dn_io.c); the objects are in dn_private.ts, the schedulers behind
+ * dn_sched.ts's interface, the listings in dn_show.ts.
  */
 
 import type { Vnet } from '../net/vnet.js';
@@ -28,7 +34,12 @@ import { sysctlInt } from '../sysctl.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { E, fail } from '../errors.js';
 import { DN_HEADROOM, DnPkt, FlowQueue, Flowset, NO_MASK, Pipe, SchedInst, maskIsSet, type PktList, type PipeConfig, type Sched } from './dn_private.js';
-import { schedDequeue, schedEnqueue } from './dn_sched.js';
+import type { DnAqm, DnSink } from './dn_sched.js';
+import { FIFO, WF2Q, schedType } from './dn_sched_all.js';
+import { Codel } from './dn_aqm_codel.js';
+import { Pie } from './dn_aqm_pie.js';
+import { Red } from './dn_aqm_red.js';
+import type { AqmConfig } from './dn_params.js';
 import { HiresTimer, TimerHeap } from './timer.js';
 
 export const dnSlotLimit = sysctlInt({
@@ -63,7 +74,7 @@ export interface DnReinject {
   reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void;
 }
 
-export class Dummynet {
+export class Dummynet implements DnSink {
   readonly pipes = new Map<number, Pipe>();
   readonly queues = new Map<number, Flowset>();
   readonly heap = new TimerHeap<SchedInst>();
@@ -73,12 +84,42 @@ export class Dummynet {
   orphans = 0;
   /** Packets sent at once by the io_fast path. */
   fastPath = 0;
+  /** Packets a delay profile's loss-level lost. */
+  profileLost = 0;
 
   constructor(
     private readonly im: Vnet,
     private readonly io: DnReinject,
   ) {
     this.timer = new HiresTimer(im.clock, this.onTimer);
+  }
+
+  random(): number {
+    return this.im.random();
+  }
+
+  /** A scheduler or AQM dropped a queued packet. */
+  dropQueued(si: SchedInst, p: DnPkt): void {
+    this.uncount(si, p);
+    const fq = p.fq;
+    if (fq !== null) {
+      fq.ni.drops++;
+      if (fq.ni !== si.ni) si.ni.drops++;
+    }
+    this.free(p);
+  }
+
+  /** A packet leaves its queue (to the link, or dropped). */
+  private uncount(si: SchedInst, p: DnPkt): void {
+    si.backlog--;
+    const fq = p.fq;
+    if (fq === null) return;
+    fq.ni.length--;
+    fq.ni.lenBytes -= p.len;
+    if (fq.ni !== si.ni) {
+      si.ni.length--;
+      si.ni.lenBytes -= p.len;
+    }
   }
 
   destroy(): void {
@@ -92,14 +133,21 @@ export class Dummynet {
   // ----------------------------------------------------- configuration
 
   configPipe(nr: number, c: PipeConfig): Pipe {
-    let p = this.pipes.get(nr);
-    if (p === undefined) {
-      p = new Pipe(nr);
-      this.pipes.set(nr, p);
-    }
+    const p = this.pipe(nr);
     if (c.bw !== undefined) p.bw = c.bw;
     if (c.delay !== undefined) p.delay = c.delay;
+    if (c.burst !== undefined) p.burst = c.burst;
+    if (c.profile !== undefined) p.profile = c.profile;
+    if (c.profile?.bw !== undefined && c.bw === undefined) p.bw = c.profile.bw;
+    if (c.aqm !== undefined) this.resetSched(p.fifo);
     applyFs(p.fs, c);
+    // `pipe N config type T` sets scheduler N's type, as FreeBSD's pipe config carries a scheduler.
+    if (c.type !== undefined || c.sched !== undefined) {
+      const sc: PipeConfig = {};
+      if (c.type !== undefined) sc.type = c.type;
+      if (c.sched !== undefined) sc.sched = c.sched;
+      this.configSched(nr, sc);
+    }
     if (c.mask !== undefined) {
       p.mask = c.mask;
       p.hasMask = maskIsSet(c.mask);
@@ -107,6 +155,48 @@ export class Dummynet {
       // New masks make new instances: what was queued goes.
       this.resetSched(p.fifo);
       this.resetSched(p.wf2q);
+    }
+    return p;
+  }
+
+  private pipe(nr: number): Pipe {
+    let p = this.pipes.get(nr);
+    if (p === undefined) {
+      p = new Pipe(nr, FIFO, WF2Q, {});
+      this.pipes.set(nr, p);
+    }
+    return p;
+  }
+
+  /**
+   * `sched N config`: the type and parameters of scheduler N (made with an
+   * unlimited link N when there is no pipe N yet, as FreeBSD does). A new
+   * type or new parameters make new instances: what was queued goes.
+   */
+  configSched(nr: number, c: PipeConfig): Pipe {
+    const p = this.pipe(nr);
+    const s = p.wf2q;
+    if (c.type !== undefined) {
+      const t = schedType(c.type);
+      if (t === undefined) fail(E.BAD_ARGUMENT, `sched ${nr}: unknown scheduler type ${c.type}`);
+      if (t !== s.type) {
+        this.resetSched(s);
+        s.type = t;
+      }
+    }
+    if (c.sched !== undefined) {
+      this.resetSched(s);
+      s.params = c.sched;
+    }
+    if (c.bw !== undefined) p.bw = c.bw;
+    if (c.delay !== undefined) p.delay = c.delay;
+    if (c.burst !== undefined) p.burst = c.burst;
+    if (c.mask !== undefined) {
+      p.mask = c.mask;
+      p.hasMask = maskIsSet(c.mask);
+      p.buckets = p.hasMask ? (c.buckets ?? this.im.sysctl.v[dnHashSize.slot]!) : 0;
+      this.resetSched(p.fifo);
+      this.resetSched(s);
     }
     return p;
   }
@@ -122,8 +212,11 @@ export class Dummynet {
       this.resetFs(fs);
       fs.schedNr = c.pipe;
     }
+    if (c.aqm !== undefined || c.weight !== undefined || c.lmax !== undefined) this.resetFs(fs);
     applyFs(fs, c);
     if (c.weight !== undefined) fs.weight = c.weight;
+    if (c.lmax !== undefined) fs.lmax = c.lmax;
+    if (c.pri !== undefined) fs.pri = c.pri;
     if (c.mask !== undefined) {
       this.resetFs(fs);
       fs.mask = c.mask;
@@ -161,7 +254,7 @@ export class Dummynet {
       if (si === null) continue;
       this.heap.remove(si);
       this.dropList(si.delayLine);
-      for (const q of si.active) this.dropList(q.q);
+      si.alg.flush(this.freeFn);
       if (si.fifo !== null) this.dropList(si.fifo.q);
     }
     s.insts = [];
@@ -172,15 +265,13 @@ export class Dummynet {
 
   /** A flowset leaves its scheduler: its queued packets go. */
   private resetFs(fs: Flowset): void {
+    const p = this.pipes.get(fs.schedNr);
+    // A single-queue scheduler mixes its flowsets' packets: it starts again.
+    if (!fs.isPipe && p !== undefined && p.wf2q.type.single) this.resetSched(p.wf2q);
     for (const q of fs.queues) {
       if (q === null) continue;
       const si = q.si;
-      if (q.active) {
-        const k = si.active.indexOf(q);
-        if (k >= 0) si.active.splice(k, 1);
-        si.wsum -= Math.max(1, fs.weight);
-        q.active = false;
-      }
+      si.alg.remove(q);
       si.backlog -= q.q.n;
       si.ni.length -= q.q.n;
       si.ni.lenBytes -= q.q.bytes;
@@ -197,6 +288,8 @@ export class Dummynet {
   private dropList(l: PktList): void {
     for (let p = l.shift(); p !== null; p = l.shift()) this.free(p);
   }
+
+  private readonly freeFn = (p: DnPkt): void => this.free(p);
 
   // ------------------------------------------------------------ packets
 
@@ -234,10 +327,14 @@ export class Dummynet {
       sni.totBytes += len;
     }
     if (fs.plr > 0 && this.im.random() < fs.plr) return this.drop(fq, si);
-    if (fs.qbytes ? fq.q.bytes + len > fs.qsize : fq.q.n >= fs.qsize) return this.drop(fq, si);
+    if (!sched.type.ownQueues) {
+      if (fs.qbytes ? fq.q.bytes + len > fs.qsize : fq.q.n >= fs.qsize) return this.drop(fq, si);
+      if (fq.aqm !== null && !fq.aqm.admit(si, fq.q, len, now)) return this.drop(fq, si);
+    }
     if (
       pipe.bw === 0 &&
       pipe.delay === 0 &&
+      pipe.profile === null &&
       si.backlog === 0 &&
       si.delayLine.n === 0 &&
       this.im.sysctl.v[dnIoFast.slot] !== 0
@@ -257,8 +354,18 @@ export class Dummynet {
     pk.nexthop = nexthop;
     pk.mtu = mtu;
     pk.ruleNum = ruleNum;
-    if (si.backlog === 0 && si.txFree < now) si.txFree = now; // the link was idle
-    fq.q.push(pk);
+    pk.enqTime = now;
+    pk.fq = fq;
+    pk.hash = flowHash(proto, src, dst, sport, dport);
+    if (si.backlog === 0 && si.txFree < now) {
+      // The link was idle: it may have earned burst credit (FreeBSD's si->credit), then restarts now.
+      if (pipe.burst > 0 && pipe.bw > 0) si.credit = Math.min(pipe.burst * 8, si.credit + ((now - si.txFree) * pipe.bw) / 1000);
+      si.txFree = now;
+    }
+    if (!si.alg.enqueue(fq, pk, now)) {
+      this.free(pk);
+      return this.drop(fq, si);
+    }
     ni.length++;
     ni.lenBytes += len;
     if (fq.ni !== sni) {
@@ -266,7 +373,6 @@ export class Dummynet {
       sni.lenBytes += len;
     }
     si.backlog++;
-    schedEnqueue(si, fq, len);
     this.serve(si, now);
     return true;
   }
@@ -299,7 +405,7 @@ export class Dummynet {
 
   private newInst(s: Sched, proto: number, src: number, dst: number, sport: number, dport: number): number {
     const slot = s.flows.insert(proto, src, dst, sport, dport);
-    const si = new SchedInst(s);
+    const si = new SchedInst(s, this);
     const ni = si.ni;
     ni.proto = proto;
     ni.src = src;
@@ -313,11 +419,12 @@ export class Dummynet {
 
   /** The flow queue of a flowset in an instance (per flow when the flowset has a mask). */
   private flowQueue(fs: Flowset, si: SchedInst, proto: number, src: number, dst: number, sport: number, dport: number): FlowQueue {
-    if (si.sched.fifo) {
-      // A FIFO instance has one queue, counted as the instance itself.
+    if (si.sched.type.single) {
+      // A FIFO (or fq_*) instance has one queue, counted as the instance itself.
       if (si.fifo === null) {
         si.fifo = new FlowQueue(fs, si);
         si.fifo.ni = si.ni;
+        if (!si.sched.type.ownQueues) si.fifo.aqm = newAqm(fs.aqm, fs.qbytes);
       }
       return si.fifo;
     }
@@ -332,6 +439,7 @@ export class Dummynet {
     if (slot < 0) {
       slot = fs.flows.insert(a, b, c, d, e);
       const q = new FlowQueue(fs, si);
+      q.aqm = newAqm(fs.aqm, fs.qbytes);
       const ni = q.ni;
       ni.proto = proto & m.proto;
       ni.src = (src & m.src) >>> 0;
@@ -352,9 +460,22 @@ export class Dummynet {
     const pipe = si.sched.pipe;
     const bw = pipe.bw;
     while (si.backlog > 0 && si.txFree <= now) {
-      const p = schedDequeue(si);
+      const p = si.alg.dequeue(now);
       if (p === null) break;
-      const tx = bw > 0 ? (p.len * 8 * 1000) / bw : 0;
+      this.uncount(si, p);
+      const bits = p.len * 8;
+      let tx = 0;
+      if (bw > 0) {
+        if (si.credit >= bits) si.credit -= bits;
+        else tx = (bits * 1000) / bw;
+      }
+      const pf = pipe.profile;
+      if (pf !== null) {
+        // Extra delay from the empirical curve occupies the link (FreeBSD's extra_bits); past loss-level the packet is lost.
+        const ix = Math.floor(this.im.random() * pf.samples.length);
+        tx += pf.samples[ix]!;
+        if (ix >= pf.lossLevel) p.lost = true;
+      }
       si.txFree += tx;
       p.outTime = si.txFree + pipe.delay;
       si.delayLine.push(p);
@@ -384,8 +505,9 @@ export class Dummynet {
 
   private output(p: DnPkt): void {
     const ifp = p.out ? p.outif : p.rcvif;
+    if (p.lost) this.profileLost++;
     // The interface left this image (moved or destroyed) while the packet waited.
-    if (ifp === null || this.im.ifnets.get(ifp.name) !== ifp) this.orphans++;
+    else if (ifp === null || this.im.ifnets.get(ifp.name) !== ifp) this.orphans++;
     else this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
     this.free(p);
   }
@@ -421,11 +543,31 @@ export class Dummynet {
     p.rcvif = null;
     p.outif = null;
     p.next = null;
+    p.fq = null;
+    p.lost = false;
     if (this.pool.length < POOL_MAX) this.pool.push(p);
   }
 }
 
+/** A 32-bit mix of the 5-tuple (fq_codel's sub-queue). */
+function flowHash(proto: number, src: number, dst: number, sport: number, dport: number): number {
+  let h = Math.imul(src ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ ((sport << 16) | dport), 0x27d4eb2f);
+  h ^= proto;
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+/** The AQM state of a new queue of `fs`, or null (droptail). */
+function newAqm(c: AqmConfig | null, bytes: boolean): DnAqm | null {
+  if (c === null) return null;
+  if (c.kind === 'codel') return new Codel(c);
+  if (c.kind === 'pie') return new Pie(c);
+  return new Red(c, bytes);
+}
+
 function applyFs(fs: Flowset, c: PipeConfig): void {
+  if (c.aqm !== undefined) fs.aqm = c.aqm;
   if (c.plr !== undefined) fs.plr = c.plr;
   if (c.qsize !== undefined) {
     fs.qsize = c.qsize;

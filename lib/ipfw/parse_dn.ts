@@ -1,27 +1,35 @@
 /**
- * The dummynet configuration grammar (FreeBSD's ipfw_config_pipe in
- * sbin/ipfw/dummynet.c): the words after `ipfw pipe|queue N config`.
+ * The dummynet configuration grammar (FreeBSD 14's ipfw_config_pipe and
+ * process_extra_parms in sbin/ipfw/dummynet.c), shared by `ipfw` and
+ * `dnctl`: the words after `pipe|queue|sched N config`.
  */
 
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, strtoulStrict } from './parse_tokens.js';
+import type { PipeConfig } from './dn_private.js';
+import { SCHED_TYPE_NAMES, schedType as findSchedType } from './dn_sched_all.js';
+import { codelDefaults, fqDefaults, pieDefaults, type CodelParams, type FqParams, type PieParams, type RedParams } from './dn_params.js';
 
-/** What `ipfw pipe|queue N config ...` asked for; absent fields keep their value. */
-export interface DnConfigSpec {
-  bw?: number;
-  delay?: number;
-  plr?: number;
-  qsize?: number;
-  qbytes?: boolean;
-  mask?: { proto: number; src: number; dst: number; sport: number; dport: number };
-  buckets?: number;
-  weight?: number;
-  pipe?: number;
+/**
+ * What `pipe|queue|sched N config ...` asked for; absent fields keep their
+ * value. `profileFile` names a delay profile that the caller reads (with
+ * parseProfile) into `profile`.
+ */
+export interface DnConfigSpec extends PipeConfig {
+  profileFile?: string;
 }
 
-const DN_UNSUPPORTED = new Set(['red', 'gred', 'ecn', 'codel', 'fq_codel', 'pie', 'fq_pie', 'profile', 'burst', 'type', 'link', 'sched', 'flowset', 'pri', 'priority', 'lmax', 'maxlen', 'sched_mask', 'flow_mask', 'flow-id', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6']);
+export type DnKind = 'pipe' | 'queue' | 'sched';
 
-/** read_bandwidth: `10Mbit/s`, `1MByte/s`, `500K`, `64000`; bits per second. */
-function bandwidth(t: string, at: number): number {
+const DN_UNSUPPORTED = new Set(['link', 'flowset', 'flow-id', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6']);
+
+/**
+ * read_bandwidth: a number (decimal or 0x hex), an optional K, M or G
+ * (x1000) and a unit: none, `b`, `bit`, `bits`, `bit/s`, `bps` are bits per
+ * second; `B`, `Byte`, `Bytes`, `Byte/s`, `bytes`, `Bps` are bytes (x8),
+ * told apart as FreeBSD does ('B' not followed by 'i', or 'by'). Bits per
+ * second; throws RuleSyntaxError pointing at token `at`.
+ */
+export function parseBandwidth(t: string, at = 0): number {
   if (/^[a-z]/.test(t)) throw new RuleSyntaxError(`bw ${t}: clocking a pipe from an interface is not supported`, at, EX_DATAERR);
   const m = /^(0[xX][0-9a-fA-F]+|\d+)(.*)$/.exec(t);
   if (m === null) throw new RuleSyntaxError(`bw needs bandwidth or interface`, at, EX_DATAERR);
@@ -38,19 +46,44 @@ function bandwidth(t: string, at: number): number {
     bw *= 1_000_000_000;
     end = end.slice(1);
   }
+  if (!/^(|b|bits?|bits?\/s|bps|Bits?|Bits?\/s|B|Bps|Bytes?|Bytes?\/s|bytes?|bytes?\/s)$/.test(end)) {
+    throw new RuleSyntaxError(`bw: bad unit \`\`${t}''; use bit/s or Byte/s with K, M or G`, at, EX_DATAERR);
+  }
   if ((end[0] === 'B' && !end.startsWith('Bi')) || end.startsWith('by')) bw *= 8;
-  else if (end !== '' && !/^(bit\/s|Bit\/s|bps|bits?)$/.test(end)) throw new RuleSyntaxError(`bw: bad unit \`\`${t}''; use bit/s or Byte/s with K, M or G`, at, EX_DATAERR);
   if (bw > 0x7fffffff) throw new RuleSyntaxError('bandwidth too large', at, EX_DATAERR);
   return bw;
 }
 
+/** time_to_us: `5ms`, `100us`, `1.5s`, `20` (ms); microseconds, or -1. */
+export function timeToUs(s: string): number {
+  const m = /^(\d+\.?\d*|\.\d+)(us|ms|s)?$/i.exec(s);
+  if (m === null || s.length > 15) return -1;
+  const v = Number(m[1]);
+  const u = (m[2] ?? 'ms').toLowerCase();
+  return Math.round(u === 'us' ? v : u === 'ms' ? v * 1000 : v * 1_000_000);
+}
+
+/** expand_number(3): digits, an optional k, m, g, t, p or e (powers of 1024), an optional B. */
+export function expandNumber(s: string): number | undefined {
+  const m = /^(\d+)([kmgtpe]?)b?$/i.exec(s);
+  if (m === null) return undefined;
+  const pow = ' kmgtpe'.indexOf((m[2] || ' ').toLowerCase());
+  return Number(m[1]) * 1024 ** pow;
+}
+
+const isNum = (s: string | undefined): boolean => s !== undefined && /^(\d+\.?\d*|\.\d+)$/.test(s);
+
 /**
- * ipfw_config_pipe: the words after `config` for `pipe` or `queue`.
- * `limits` are net.inet.ip.dummynet.pipe_slot_limit and pipe_byte_limit.
+ * ipfw_config_pipe: the words after `config` for `pipe`, `queue` or
+ * `sched`. `limits` are net.inet.ip.dummynet.pipe_slot_limit and
+ * pipe_byte_limit.
  */
-export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[], limits: { slots: number; bytes: number }): DnConfigSpec {
+export function parseDnConfig(kind: DnKind, tokens: readonly string[], limits: { slots: number; bytes: number }): DnConfigSpec {
   const c: DnConfigSpec = {};
   const isPipe = kind === 'pipe';
+  const isSched = kind === 'sched';
+  const hasFs = !isSched;
+  let ecn = false;
   let i = 0;
   const need = (msg: string): string => {
     const t = tokens[i];
@@ -60,15 +93,96 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
   const fail = (msg: string, at = i, status = EX_DATAERR): never => {
     throw new RuleSyntaxError(msg, at, status);
   };
+  const time = (what: string, lo: number, hi: number): number => {
+    const t = tokens[i];
+    const us = t === undefined ? -1 : timeToUs(t);
+    if (us < 0) fail(`${what} needs a time (e.g. 5ms, 100us, 1s)`);
+    if (us < lo || us > hi) fail(`${what} must be between ${lo}us and ${hi}us: ${t}`);
+    i++;
+    return us;
+  };
+  const num = (what: string, lo: number, hi: number, int = true): number => {
+    const t = tokens[i];
+    if (!isNum(t) || (int && !/^\d+$/.test(t!))) fail(`${what} needs number`);
+    const v = Number(t);
+    if (v < lo || v > hi) fail(`${what} must be between ${lo} and ${hi}: ${t}`);
+    i++;
+    return v;
+  };
+  /** codel's and fq_codel's words, up to the first that is not one. */
+  const codelParms = (p: CodelParams, fq: FqParams | null): void => {
+    for (;;) {
+      const w = tokens[i];
+      i++;
+      if (w === 'target') p.target = time('target', 1, 5_000_000);
+      else if (w === 'interval') p.interval = time('interval', 1000, 100_000_000);
+      else if (w === 'ecn') p.ecn = true;
+      else if (w === 'noecn') p.ecn = false;
+      else if (fq !== null && fqParm(w, fq)) continue;
+      else {
+        i--;
+        return;
+      }
+    }
+  };
+  const fqParm = (w: string | undefined, fq: FqParams): boolean => {
+    if (w === 'quantum') fq.quantum = num('quantum', 1, 9000);
+    else if (w === 'limit') fq.limit = num('limit', 1, 20480);
+    else if (w === 'flows') fq.flows = num('flows', 1, 65536);
+    else return false;
+    return true;
+  };
+  const pieParms = (p: PieParams, fq: FqParams | null): void => {
+    for (;;) {
+      const w = tokens[i];
+      i++;
+      if (w === 'target') p.target = time('target', 1, 5_000_000);
+      else if (w === 'tupdate') p.tupdate = time('tupdate', 1, 5_000_000);
+      else if (w === 'max_burst') p.maxBurst = time('max_burst', 0, 10_000_000);
+      else if (w === 'max_ecnth') p.maxEcnth = num('max_ecnth', 0, 1, false);
+      else if (w === 'alpha') p.alpha = num('alpha', 0, 7.99, false);
+      else if (w === 'beta') p.beta = num('beta', 0, 7.99, false);
+      else if (w === 'ecn' || w === 'noecn') p.ecn = w === 'ecn';
+      else if (w === 'capdrop' || w === 'nocapdrop') p.capdrop = w === 'capdrop';
+      else if (w === 'onoff') p.onoff = true;
+      else if (w === 'dre' || w === 'ts') p.dre = w === 'dre';
+      else if (w === 'derand' || w === 'noderand') p.derand = w === 'derand';
+      else if (fq !== null && fqParm(w, fq)) continue;
+      else {
+        i--;
+        return;
+      }
+    }
+  };
+  const schedType = (t: string): void => {
+    if (findSchedType(t) === undefined) fail(`unknown scheduler type ${t}: one of ${SCHED_TYPE_NAMES.join(', ')}`, i - 1);
+    c.type = t.toLowerCase();
+    if (c.type === 'fq_codel') {
+      const codel = codelDefaults();
+      const fq = fqDefaults();
+      codelParms(codel, fq);
+      c.sched = { codel, fq };
+    } else if (c.type === 'fq_pie') {
+      const pie = pieDefaults();
+      const fq = fqDefaults();
+      pieParms(pie, fq);
+      c.sched = { pie, fq };
+    }
+  };
   while (i < tokens.length) {
     const tok = tokens[i]!;
     const at = i;
     i++;
     switch (tok) {
       case 'noerror':
+        if (!hasFs) fail('noerror is only for pipes', at);
+        break;
       case 'droptail':
+        if (!hasFs) fail('droptail is only for flowsets', at);
+        c.aqm = null;
         break;
       case 'plr': {
+        if (!hasFs) fail('plr is only for pipes', at);
         const t = need('plr needs argument 0..1');
         let d = Number(t);
         if (Number.isNaN(d)) d = parseFloat(t) || 0;
@@ -77,6 +191,7 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
         break;
       }
       case 'queue': {
+        if (!hasFs) fail('queue is only for pipes or flowsets', at);
         const t = need('queue needs queue size');
         const m = /^(\d+)(.*)$/.exec(t);
         if (m === null) fail(`queue needs queue size`);
@@ -103,6 +218,8 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
         break;
       }
       case 'mask':
+      case 'sched_mask':
+      case 'flow_mask':
       case 'all': {
         if (tok === 'all') {
           i--;
@@ -160,7 +277,7 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
       case 'bandwidth': {
         if (!isPipe) fail('bw is only for links', at);
         const t = need('bw needs bandwidth or interface');
-        c.bw = bandwidth(t, i);
+        c.bw = parseBandwidth(t, i);
         i++;
         break;
       }
@@ -175,7 +292,25 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
         i++;
         break;
       }
+      case 'burst': {
+        if (!isPipe) fail('burst is only for links', at);
+        const t = need('burst needs argument');
+        const v = expandNumber(t);
+        if (v === undefined) fail('burst: invalid argument');
+        if (v! > 2 ** 48 - 1) fail('burst: out of range (0..2^48-1)');
+        c.burst = v!;
+        i++;
+        break;
+      }
+      case 'profile': {
+        if (!isPipe) fail('profile is only for links', at);
+        if (c.profileFile !== undefined) fail('profile already set', at);
+        c.profileFile = need('extra delay needs the file name');
+        i++;
+        break;
+      }
       case 'weight': {
+        if (!hasFs) fail('weight is only for flowsets', at);
         const t = need('weight needs argument');
         const v = strtoulStrict(t);
         if (v === undefined || v < 1 || v > 100) fail(`weight must be between 1 and 100: ${t}`);
@@ -183,19 +318,106 @@ export function parseDnConfig(kind: 'pipe' | 'queue', tokens: readonly string[],
         i++;
         break;
       }
-      case 'pipe': {
+      case 'lmax':
+      case 'maxlen': {
+        if (!hasFs) fail('lmax is only for flowsets', at);
+        const t = need('lmax needs argument');
+        const v = strtoulStrict(t);
+        if (v === undefined || v > 65535) fail(`lmax needs a number up to 65535: ${t}`);
+        c.lmax = v;
+        i++;
+        break;
+      }
+      case 'pri':
+      case 'priority': {
+        if (!hasFs) fail('priority is only for flowsets', at);
+        const t = need('priority needs argument');
+        const v = strtoulStrict(t);
+        if (v === undefined || v > 255) fail(`priority needs a number up to 255: ${t}`);
+        c.pri = v;
+        i++;
+        break;
+      }
+      case 'pipe':
+      case 'sched': {
         if (isPipe) fail('pipe is only for queues', at);
         const t = need('pipe/link/sched needs number');
         const v = strtoulStrict(t);
         if (v === undefined || v < 1 || v >= 65536) fail(`pipe/link/sched needs number`);
-        c.pipe = v;
+        if (!isSched) c.pipe = v;
         i++;
         break;
       }
+      case 'type': {
+        // A pipe has scheduler N too (ipfw_config_pipe makes one for `pipe N config`).
+        if (!isSched && !isPipe) fail('type is only for schedulers', at);
+        const t = need('type needs a string');
+        if (t.length === 0 || t.length > 15) fail(`type ${t} too long`);
+        i++;
+        schedType(t);
+        break;
+      }
+      case 'fq_codel':
+      case 'fq_pie':
+        if (!isSched && !isPipe) fail('fq_codel/fq_pie is only for schd', at);
+        schedType(tok);
+        break;
+      case 'codel': {
+        if (!hasFs) fail('codel/pie is only for flowsets', at);
+        const p = codelDefaults();
+        codelParms(p, null);
+        c.aqm = { kind: 'codel', ...p };
+        break;
+      }
+      case 'pie': {
+        if (!hasFs) fail('codel/pie is only for flowsets', at);
+        const p = pieDefaults();
+        pieParms(p, null);
+        c.aqm = { kind: 'pie', ...p };
+        break;
+      }
+      case 'red':
+      case 'gred': {
+        if (!hasFs) fail('red/gred is only for flowsets', at);
+        const t = need('red/gred needs w_q/min_th/max_th/max_p');
+        c.aqm = { kind: 'red', ...red(t, tok === 'gred', fail) };
+        i++;
+        break;
+      }
+      case 'ecn':
+        ecn = true;
+        break;
       default:
         if (DN_UNSUPPORTED.has(tok)) fail(`${tok} is not supported in vimage`, at);
         fail(`unrecognised option \`\`${tok}''`, at);
     }
   }
+  if (ecn) {
+    const a = c.aqm;
+    if (a === undefined || a === null) fail('ECN can be used with red/gred/codel/fq_codel only!', tokens.indexOf('ecn'), EX_USAGE);
+    a!.ecn = true;
+  }
+  const a = c.aqm;
+  if (a && a.kind === 'red') {
+    if (!a.ecn && a.minTh >= a.maxTh) fail(`min_th ${a.minTh} must be < than max_th ${a.maxTh}`, tokens.indexOf(a.gentle ? 'gred' : 'red') + 1);
+    if (a.maxTh === 0) fail('max_th must be > 0', tokens.indexOf(a.gentle ? 'gred' : 'red') + 1);
+  }
   return c;
+}
+
+/** `w_q/min_th/max_th/max_p` (thresholds may end in K: x1024). */
+function red(t: string, gentle: boolean, fail: (msg: string) => never): RedParams {
+  const parts = t.split('/');
+  if (parts.length !== 4) fail('red/gred needs w_q/min_th/max_th/max_p');
+  const [a, b, c, d] = parts as [string, string, string, string];
+  const wq = Number(a);
+  if (!isNum(a) || wq > 1 || wq <= 0) fail('0 < w_q <= 1');
+  const th = (s: string): number => {
+    const m = /^(\d+)([kK]?)$/.exec(s);
+    if (m === null) fail(`red/gred: bad threshold ${s}`);
+    return Number(m![1]) * (m![2] === '' ? 1 : 1024);
+  };
+  const maxP = Number(d);
+  if (!isNum(d) || maxP > 1 || maxP < 0) fail('0 <= max_p <= 1');
+  return { wq, minTh: th(b), maxTh: th(c), maxP, gentle, ecn: false };
 }
