@@ -28,7 +28,7 @@ export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, 
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo } from './interfaces.js';
 export type { NeighbourInfo } from './neighbours.js';
 export type { Icmp6Socket, Inet6AddressInfo, Nd6IfInfo, Nd6NeighbourInfo, Route6Info } from './inet6.js';
-export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
+export { RTF, RTM, rtFlagString, type RouteInfo, type RouteMessage, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
 export type { SysctlInfo } from './sysctl.js';
 export { BPF_DEFAULT_SNAPLEN, type BpfDesc } from '../net/bpf.js';
