@@ -7,13 +7,16 @@ import { Registry } from '../image.js';
 import { silentLogger } from '../log.js';
 import { IFF, type Ifnet, type LinkDriver } from '../net/if.js';
 import { put16 } from '../wire/bytes.js';
-import { ETHER_HDR_LEN, emitEthernet, type Mac } from '../wire/ethernet.js';
+import { ETHER_HDR_LEN, emitEthernet, writeMac, type Mac } from '../wire/ethernet.js';
 import { IPPROTO, emitIpv4 } from '../wire/ipv4.js';
 import { VnetHdr } from '../wire/vnet.js';
 import { arpAddStatic } from './if_ether.js';
 import { inAddAddress } from './in.js';
 import { RTF } from './route.js';
 import { RTM } from './route_events.js';
+import { allocWindows } from '../testing/alloc.js';
+import { routerTopology } from '../testing/topology.js';
+import { internetChecksum } from '../wire/checksum.js';
 
 class Sink implements LinkDriver {
   readonly kind = 'sink';
@@ -188,4 +191,45 @@ test('a multipath route is saved as one entry per path and restored as one route
   applyConfig(r.reg, doc);
   const back = r.ctl.list().filter((x) => x.dst === NET);
   assert.deepEqual(back.map((x) => [x.gateway, x.paths]), [[GA, 2], [GB, 2]]);
+});
+
+test('forwarding through a multipath route allocates nothing per packet', () => {
+  const { reg, clock, a, r, b } = routerTopology();
+  const rIn = r.ifnets.get('epair0a')!;
+  const aOut = a.ifnets.get('epair0b')!;
+  inAddAddress(b, b.ifnets.get('epair1b')!, ip('10.2.0.3'), 24, { alias: true });
+  const ctl = new RoutesControl(r);
+  ctl.add({ dst: ip('10.9.0.0'), prefixLen: 16, target: { gateway: ip('10.2.0.2') }, flags: 0 });
+  ctl.add({ dst: ip('10.9.0.0'), prefixLen: 16, target: { gateway: ip('10.2.0.3') }, flags: 0 });
+  const len = 14 + 20 + 8 + 18;
+  const templates = [1234, 1235, 1236, 1237].map((sport) => {
+    const t = new Uint8Array(len);
+    writeMac(t, 0, rIn.mac);
+    writeMac(t, 6, aOut.mac);
+    t[12] = 0x08;
+    t.set([0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0, 0, 10, 1, 0, 2, 10, 9, 0, 2], 14);
+    const sum = internetChecksum(t, 14, 20);
+    t[24] = sum >> 8;
+    t[25] = sum & 0xff;
+    t.set([sport >> 8, sport & 0xff, 0, 9, 0, 26, 0, 0], 34);
+    return t;
+  });
+  const frame = new Uint8Array(len);
+  const meta = new VnetHdr();
+  const forward = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      frame.set(templates[i & 3]!);
+      r.etherInput(rIn, frame, 0, len, meta);
+      reg.netisr.drain();
+    }
+  };
+  forward(8);
+  clock.advance(1);
+  reg.netisr.drain();
+  forward(50_000);
+  const paths = r.routes.list().filter((x) => x.dst === ip('10.9.0.0'));
+  assert.ok(paths.every((p) => p.use > 1000), `both paths used: ${paths.map((p) => p.use).join('/')}`);
+  const windows = allocWindows(forward, 100_000);
+  assert.ok(windows.length > 0, 'a garbage collection ran during every window: something allocates per packet');
+  assert.ok(Math.min(...windows) < 8, `${windows.map((w) => w.toFixed(2)).join(', ')} bytes allocated per forwarded packet`);
 });
