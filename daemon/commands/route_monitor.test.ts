@@ -9,6 +9,7 @@ import type { CommandContext } from '../command.js';
 import { commands } from './route.js';
 import { commands as netstatCommands } from './netstat.js';
 import { ctime } from './route_monitor.js';
+import { RTF, RTM } from '../../lib/control/index.js';
 
 const noInput: AsyncIterable<Uint8Array> = {
   async *[Symbol.asyncIterator]() {},
@@ -121,4 +122,19 @@ test('netstat -rn lists each path of a multipath route, and route get one of the
   assert.match(await run(reg, im, 'route -n get 10.2.3.4'), /    gateway: 10\.1\.0\.3\n/);
   assert.equal(await run(reg, im, 'route delete -net 10.2.0.0/16 10.1.0.3'), 'delete net 10.2.0.0/16: gateway 10.1.0.3\n');
   assert.match(await run(reg, im, 'route -n get 10.2.3.4'), /    gateway: 10\.1\.0\.4\n/);
+});
+
+test('netstat -rn and route get show a dynamic (redirect) route with flag D and the seconds it has left', async () => {
+  const platform = new ManualPlatform();
+  const reg = new Registry({ platform, log: silentLogger });
+  const im = reg.create('H');
+  const [a] = reg.createEpair(im);
+  im.setUp(a, true);
+  inAddAddress(im, a, 0x0a010005, 24, { alias: false });
+  im.routes.add({ dst: 0x0a630101, prefixLen: 32, gateway: 0x0a010002, ifp: a, flags: RTF.GATEWAY | RTF.HOST | RTF.DYNAMIC, mtu: 0, expire: 600_000 }, false, RTM.REDIRECT, 0x0a010001);
+  platform.clock.advance(10_000);
+  assert.match(await run(reg, im, 'netstat -rn -f inet'), /\n10\.99\.1\.1          10\.1\.0\.2           UGHD        epair0a    590\n/);
+  const got = await run(reg, im, 'route -n get 10.99.1.1');
+  assert.match(got, /flags: <UP,GATEWAY,HOST,DYNAMIC,DONE>\n/);
+  assert.match(got, /\n       0         0         0         0      1500         1       590 \n$/);
 });
