@@ -8,6 +8,7 @@ import { commandHandles } from '../../lib/control/index.js';
 import type { CommandContext } from '../command.js';
 import { commands } from './route.js';
 import { commands as netstatCommands } from './netstat.js';
+import { commands as ifconfigCommands } from './ifconfig.js';
 import { ctime } from './route_monitor.js';
 import { RTF, RTM } from '../../lib/control/index.js';
 
@@ -33,7 +34,7 @@ function ctx(reg: Registry, im: Image, line: string, signal = new AbortControlle
 
 async function run(reg: Registry, im: Image, line: string): Promise<string> {
   const c = ctx(reg, im, line);
-  const cmd = commands[line.split(' ')[0]!] ?? netstatCommands[line.split(' ')[0]!]!;
+  const cmd = commands[line.split(' ')[0]!] ?? netstatCommands[line.split(' ')[0]!] ?? ifconfigCommands[line.split(' ')[0]!]!;
   const st = await cmd(c.ctx);
   assert.equal(c.err(), '', line);
   assert.equal(st, 0, line);
@@ -137,4 +138,17 @@ test('netstat -rn and route get show a dynamic (redirect) route with flag D and 
   const got = await run(reg, im, 'route -n get 10.99.1.1');
   assert.match(got, /flags: <UP,GATEWAY,HOST,DYNAMIC,DONE>\n/);
   assert.match(got, /\n       0         0         0         0      1500         1       590 \n$/);
+});
+
+test('route flush -6 deletes only the IPv6 gateway routes, -4 only the IPv4 ones; route add -inet6 reaches route -6', async () => {
+  const { reg, im } = lab();
+  await run(reg, im, 'ifconfig epair0a inet6 2001:db8::1/64');
+  await run(reg, im, 'route add -inet6 -net 2001:db8:5::/48 2001:db8::2');
+  await run(reg, im, 'route add -net 10.2.0.0/16 10.1.0.3');
+  assert.equal(await run(reg, im, 'route -n flush -6'), '2001:db8:5::         2001:db8::2          -fib 0   done\n');
+  assert.match(await run(reg, im, 'netstat -rn -f inet'), /10\.2\.0\.0\/16/);
+  assert.doesNotMatch(await run(reg, im, 'netstat -rn -f inet6'), /2001:db8:5::/);
+  await run(reg, im, 'route -6 add -net 2001:db8:6::/48 2001:db8::2');
+  assert.equal(await run(reg, im, 'route -4 -n flush'), '10.2                 10.1.0.3             -fib 0   done\n');
+  assert.match(await run(reg, im, 'netstat -rn -f inet6'), /2001:db8:6::\/48/);
 });

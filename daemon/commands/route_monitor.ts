@@ -9,6 +9,7 @@ import { ip4ToString } from '../../lib/wire/ipv4.js';
 import { ip6ToString, parseIp6Cidr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type CommandContext } from '../command.js';
 import { hostName } from './route.js';
+import { printJson } from './util.js';
 
 /** route.c's msgtypes[], indexed by RTM_* type. */
 const MSG_TYPES = [
@@ -146,10 +147,12 @@ const col20 = (s: string): string => `${s.slice(0, 20).padEnd(20)} `;
  */
 export function routeFlush(ctx: CommandContext, af: 'inet' | 'inet6' | undefined, quiet: boolean, numeric: boolean): number {
   let s = '';
+  const flushed: Array<{ destination: string; gateway: string }> = [];
   if (af !== 'inet6') {
     for (const r of ctx.image.routes.flush()) {
       const dst = (r.flags & RTF.HOST) !== 0 ? hostName(r.dst, numeric) : netName(r.dst);
       s += `${col20(dst)}${col20(hostName(r.gateway, numeric))}-fib 0   done\n`;
+      flushed.push({ destination: r.prefixLen === 0 ? 'default' : `${ip4ToString(r.dst)}/${r.prefixLen}`, gateway: ip4ToString(r.gateway) });
     }
   }
   if (af !== 'inet') {
@@ -159,10 +162,13 @@ export function routeFlush(ctx: CommandContext, af: 'inet' | 'inet6' | undefined
       const d = parseIp6Cidr(r.dst);
       if (d === undefined || d.prefixLen === undefined) continue;
       inet6.deleteRoute(d.addr, d.prefixLen);
-      const dst = d.prefixLen === 0 ? 'default' : d.prefixLen === 128 ? ip6ToString(d.addr) : `${ip6ToString(d.addr)}`;
+      // netname()/routename() of an IPv6 sockaddr: the address alone.
+      const dst = d.prefixLen === 0 ? 'default' : ip6ToString(d.addr);
       s += `${col20(dst)}${col20(r.gateway)}-fib 0   done\n`;
+      flushed.push({ destination: d.prefixLen === 0 ? 'default' : r.dst, gateway: r.gateway });
     }
   }
-  if (!quiet) ctx.stdout.write(s);
+  if (ctx.json) printJson(ctx, { flushed });
+  else if (!quiet) ctx.stdout.write(s);
   return EX_OK;
 }

@@ -124,7 +124,10 @@ function verifyRedirect(im: Vnet, sender: number, dst: number, gw: number): Ifne
  * route's gateway when FreeBSD's ip_redir_alloc would (not for a default,
  * dynamic, reject or blackhole route, only through a gateway, and only to a
  * sender on the outgoing interface's subnet). The quote is the packet as
- * forwarded; icmplim limits how many go out per second.
+ * forwarded. Two differences from FreeBSD 14, whose fast path sends one
+ * per forwarded packet and leaves ips_redirectsent alone: icmplim limits
+ * how many go out per second (as for the other errors here), and every one
+ * sent counts in `netstat -s -p ip` "redirects sent".
  */
 export function ipRedirect(im: Vnet, ifp: Ifnet, rt: Route, src: number, buf: Uint8Array, off: number, ipLen: number): void {
   if (im.sysctl.v[ipSendRedirects.slot] === 0) return;
