@@ -461,6 +461,8 @@ function restoreRoute(im: Image, rc: RouteConfig): void {
   if (c.prefixLen === 32) flags |= RTF.HOST;
   if (rc.flags?.includes('blackhole')) flags |= RTF.BLACKHOLE;
   if (rc.flags?.includes('reject')) flags |= RTF.REJECT;
-  if (im.routes.get(c.addr, c.prefixLen) !== undefined) return;
-  im.routes.add({ dst: c.addr, prefixLen: c.prefixLen, gateway, ifp, flags, mtu: rc.mtu ?? 0 });
+  // A multipath route is saved as one entry per path: a later path through another gateway joins the first.
+  const old = im.routes.get(c.addr, c.prefixLen);
+  if (old !== undefined && (gateway === 0 || im.routes.getPath(c.addr, c.prefixLen, gateway) !== undefined)) return;
+  im.routes.add({ dst: c.addr, prefixLen: c.prefixLen, gateway, ifp, flags, mtu: rc.mtu ?? 0 }, old !== undefined);
 }

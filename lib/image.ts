@@ -37,6 +37,7 @@ import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { IpViews, ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
 import { RouteTable } from './netinet/route.js';
+import { routeDestroy } from './netinet/route_redirect.js';
 import { UdpViews, udpDestroy, udpInit, udpStats, type UdpPcb } from './netinet/udp_usrreq.js';
 import { tcpCtlInput, tcpDestroy, tcpInit, tcpInput, tcpStats, type TcpImage } from './netinet/tcp/tcp_usrreq.js';
 import type { PcbTable } from './socket/in_pcb.js';
@@ -71,7 +72,7 @@ interface Subsystem {
 }
 
 const SUBSYSTEMS: readonly Subsystem[] = [
-  { name: 'inet', init: ipInit, destroy: () => {} },
+  { name: 'inet', init: ipInit, destroy: routeDestroy },
   { name: 'loopback', init: (im) => im.attachLoopback(), destroy: () => {} },
   { name: 'inet6', init: ip6Init, destroy: ip6Destroy },
   { name: 'arp', init: arpInit, destroy: arpDestroy },

@@ -377,8 +377,8 @@ test('route failures are one line with status 1, usage errors status 64', async 
     [r, 'route add -net 10.2.0.1/24 10.1.0.2', 64, 'route: 10.2.0.1/24: host bits are set for a /24 network; give the network address 10.2.0.0\n'],
     [r, 'route add -net 10.2.0.0/24 -interface epair7', 64, "route: interface 'epair7' does not exist\n"],
     [r, 'route add -net 10.2.0.0/24 10.1.0.2 -bogus', 64, 'route: bad keyword: bogus\n'],
-    [r, 'route monitor', 64, 'route: monitor is not supported: an image has no routing socket to watch\n'],
-    [r, 'route frobnicate', 64, 'route: frobnicate: unknown command; usage: route [-nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]\n'],
+    [r, 'route flush -bogus', 64, 'route: flush: -bogus: unknown modifier; use -4/-inet or -6/-inet6\n'],
+    [r, 'route frobnicate', 64, 'route: frobnicate: unknown command; usage: route [-46nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N] | flush [-4|-6] | monitor\n'],
   ];
   for (const [im, line, status, err] of cases) {
     const res = await run(reg, im, line.split(' '));

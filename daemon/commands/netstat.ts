@@ -76,6 +76,7 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean, af?: s
         netif: r.interface,
         mtu: r.mtu,
         use: r.use,
+        ...(r.expire > 0 ? { expire: r.expire } : {}),
       })),
     });
     return EX_OK;
@@ -86,7 +87,9 @@ function routeTable(ctx: CommandContext, numeric: boolean, wide: boolean, af?: s
   for (const r of routes) {
     const [d, p1] = column(destName(r, numeric), WID_DST, numeric || wide);
     const [g, p2] = column(gatewayName(r, numeric), WID_GW - p1, numeric || wide);
-    s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.interface : r.interface.slice(0, WID_IF), WID_IF) + '\n';
+    // A route that expires (a redirect's) shows the seconds left (p_rtentry_sysctl's expire-time).
+    const exp = r.expire > 0 ? ' ' + right(r.expire, WID_EXPIRE) : '';
+    s += d + g + left(rtFlagString(r.flags), WID_FLAGS - p2) + ' ' + right(wide ? r.interface : r.interface.slice(0, WID_IF), WID_IF) + exp + '\n';
   }
   if (v6 !== undefined) s += '\nInternet6:\n' + route6Table(v6, numeric, wide);
   ctx.stdout.write(s);

@@ -12,9 +12,10 @@ import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js
 import { parseIntIn, printJson, usageError } from './util.js';
 import { optionLetters, routeAct, routeFailed, routeGetTail } from './route_common.js';
 import { route6 } from './route6.js';
+import { routeFlush, routeMonitor } from './route_monitor.js';
 
 const CMD = 'route';
-const USAGE = 'usage: route [-nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N]';
+const USAGE = 'usage: route [-46nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N] | flush [-4|-6] | monitor';
 
 /** Route flag names in bit order, as route(8) prints them in `flags: <...>`. */
 const ROUTE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
@@ -95,9 +96,8 @@ function parseReq(cmd: Req['cmd'], args: readonly string[]): Req | string {
         forceHost = true;
         break;
       case '-inet':
+      case '-4':
         break;
-      case '-inet6':
-        return '-inet6: IPv6 is not available in this image yet';
       case '-netmask': {
         const v = next();
         if (v === undefined) return '-netmask: missing mask (e.g. -netmask 255.255.255.0)';
@@ -279,7 +279,7 @@ function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
       flags: routeFlagNames(flags),
       mtu: r.mtu,
       weight: 1,
-      expire: 0,
+      expire: r.expire,
     });
     return EX_OK;
   }
@@ -288,7 +288,7 @@ function doGet(ctx: CommandContext, req: Req, numeric: boolean): number {
   s += `destination: ${dstName(r.dst, r.prefixLen)}\n`;
   if ((r.flags & RTF.HOST) === 0) s += `       mask: ${maskName(r.prefixLen, numeric)}\n`;
   if ((r.flags & RTF.GATEWAY) !== 0) s += `    gateway: ${hostName(r.gateway, numeric)}\n`;
-  s += routeGetTail(r.interface, routeFlagNames(flags), r.mtu);
+  s += routeGetTail(r.interface, routeFlagNames(flags), r.mtu, r.expire);
   ctx.stdout.write(s);
   return EX_OK;
 }
@@ -297,23 +297,41 @@ const route: Command = async (ctx) => {
   const args = ctx.argv.slice(1);
   let numeric = false;
   let quiet = false;
+  let af: 'inet' | 'inet6' | undefined;
   const { letters, i } = optionLetters(args);
   for (const c of letters) {
     if (c === 'n') numeric = true;
     else if (c === 'q') quiet = true;
-    else if (c === 'v' || c === '4') continue;
-    else if (c === '6') return route6(ctx);
+    else if (c === 'v' || c === 'd' || c === 't') continue;
+    else if (c === '4') af = 'inet';
+    else if (c === '6') af = 'inet6';
     else return usageError(ctx, CMD, `illegal option -- ${c}; ${USAGE}`);
   }
   const word = args[i];
   if (word === undefined) return usageError(ctx, CMD, USAGE);
-  const cmd = word === 'show' ? 'get' : word === 'del' ? 'delete' : word;
-  if (cmd !== 'add' && cmd !== 'delete' && cmd !== 'change' && cmd !== 'get') {
-    if (word === 'flush') return usageError(ctx, CMD, "flush is not supported here; use 'route delete' for each route");
-    if (word === 'monitor') return usageError(ctx, CMD, 'monitor is not supported: an image has no routing socket to watch');
-    return usageError(ctx, CMD, `${word}: unknown command; ${USAGE}`);
+  const rest = args.slice(i + 1);
+  if (word === 'flush') {
+    for (const a of rest) {
+      if (a === '-4' || a === '-inet') af = 'inet';
+      else if (a === '-6' || a === '-inet6') af = 'inet6';
+      else if (a === '-fib') continue;
+      else if (a === '0') continue;
+      else return usageError(ctx, CMD, `flush: ${a}: unknown modifier; use -4/-inet or -6/-inet6`);
+    }
+    return routeFlush(ctx, af, quiet, numeric);
   }
-  const req = parseReq(cmd, args.slice(i + 1));
+  if (word === 'monitor') {
+    if (af === 'inet6') return usageError(ctx, CMD, 'monitor -6: only IPv4 routing messages are reported in an image yet');
+    return routeMonitor(ctx, numeric);
+  }
+  // `-6`/`-inet6` among the modifiers, or before the command, selects IPv6 (route6.ts).
+  if (af === 'inet6' || rest.includes('-inet6') || rest.includes('-6')) {
+    const argv = [ctx.argv[0]!, '-6', ...args.slice(0, i).filter((a) => a !== '-6'), word, ...rest.filter((a) => a !== '-6' && a !== '-inet6')];
+    return route6({ ...ctx, argv });
+  }
+  const cmd = word === 'show' ? 'get' : word === 'del' ? 'delete' : word;
+  if (cmd !== 'add' && cmd !== 'delete' && cmd !== 'change' && cmd !== 'get') return usageError(ctx, CMD, `${word}: unknown command; ${USAGE}`);
+  const req = parseReq(cmd, rest);
   if (typeof req === 'string') return usageError(ctx, CMD, req);
   switch (req.cmd) {
     case 'get':

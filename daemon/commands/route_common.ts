@@ -42,8 +42,8 @@ export function routeFailed(ctx: CommandContext, what: string, why: string): num
 }
 
 /** The end of `route get`: fib, interface, flags and the metrics table. */
-export function routeGetTail(iface: string, flags: readonly string[], mtu: number): string {
+export function routeGetTail(iface: string, flags: readonly string[], mtu: number, expire = 0): string {
   const v = (n: number): string => `${right(n, 8)} `;
   const head = `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}`;
-  return `        fib: 0\n  interface: ${iface}\n      flags: <${flags.join(',')}>\n${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(0, 8)} \n`;
+  return `        fib: 0\n  interface: ${iface}\n      flags: <${flags.join(',')}>\n${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(expire, 8)} \n`;
 }

@@ -32,7 +32,7 @@ export type { VxlanEntry, VxlanInfo } from '../net/if_vxlan.js';
 export type { VxlanParams } from './vxlan.js';
 export type { NeighbourInfo } from './neighbours.js';
 export type { Icmp6Socket, Inet6AddressInfo, Nd6IfInfo, Nd6NeighbourInfo, Nd6PrefixInfo, Nd6RouterInfo, Route6Info } from './inet6.js';
-export { RTF, rtFlagString, type RouteInfo, type RouteSpec, type RouteTarget } from './routes.js';
+export { RTF, RTM, rtFlagString, type RouteInfo, type RouteMessage, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
 export type { SysctlInfo } from './sysctl.js';
 export type { OwnedSocketRow, SocketOwner } from './sockets.js';

@@ -6,12 +6,14 @@
  */
 
 import type { Image } from '../image.js';
-import { E, fail } from '../errors.js';
+import { E, fail, VimageError } from '../errors.js';
 import type { Ifnet } from '../net/if.js';
 import { selectSource } from '../netinet/ip_output.js';
 import { RTF, rtFlagString, type Route } from '../netinet/route.js';
+import { RTM, type RouteEvent } from '../netinet/route_events.js';
+import { routeMultipath } from '../netinet/route_mpath.js';
 
-export { RTF, rtFlagString };
+export { RTF, RTM, rtFlagString };
 
 /** One route as plain data. */
 export interface RouteInfo {
@@ -31,9 +33,13 @@ export interface RouteInfo {
   routeMtu: number;
   /** Packets that used this route. */
   use: number;
+  /** Seconds until the route expires (a redirect's); 0 when it does not. */
+  expire: number;
+  /** Number of paths of its prefix (more than 1 for a multipath route). */
+  paths: number;
 }
 
-function routeInfo(r: Route): RouteInfo {
+function routeInfo(r: Route, now: number): RouteInfo {
   return {
     dst: r.dst,
     prefixLen: r.prefixLen,
@@ -45,7 +51,14 @@ function routeInfo(r: Route): RouteInfo {
     mtu: r.mtu !== 0 ? r.mtu : r.ifp.mtu,
     routeMtu: r.mtu,
     use: r.use,
+    expire: r.expire === 0 ? 0 : Math.max(0, Math.ceil((r.expire - now) / 1000)),
+    paths: r.group === null ? 1 : r.group.length,
   };
+}
+
+/** A routing-table change as `route monitor` prints it: the event and when it happened (wall clock, ms). */
+export interface RouteMessage extends RouteEvent {
+  time: number;
 }
 
 /** Where a route goes: `gateway` (an address), `interface` (by name or by one of our addresses), or nowhere (blackhole/reject). */
@@ -69,19 +82,20 @@ export class RoutesControl {
 
   /** All routes, sorted by destination then prefix length, as netstat -r lists them. */
   list(): RouteInfo[] {
-    return this.#im.routes.list().map(routeInfo);
+    const now = this.#im.clock.now();
+    return this.#im.routes.list().map((r) => routeInfo(r, now));
   }
 
   /** The route for exactly this prefix. */
   get(dst: number, prefixLen: number): RouteInfo | undefined {
     const r = this.#im.routes.get(dst, prefixLen);
-    return r === undefined ? undefined : routeInfo(r);
+    return r === undefined ? undefined : routeInfo(r, this.#im.clock.now());
   }
 
   /** Longest-prefix match (`route get A.B.C.D`). */
   lookup(dst: number): RouteInfo | undefined {
     const r = this.#im.routes.lookup(dst);
-    return r === undefined ? undefined : routeInfo(r);
+    return r === undefined ? undefined : routeInfo(r, this.#im.clock.now());
   }
 
   /** Interface whose connected subnet holds `a` (lo0 included), preferring one that is up. */
@@ -133,30 +147,79 @@ export class RoutesControl {
     return addr === undefined ? undefined : im.localIfnet(addr)?.name;
   }
 
+  /**
+   * Add a route. A gateway route for a prefix that already has one through
+   * another gateway becomes one more path of it while net.route.multipath
+   * is 1 (FreeBSD 14 with ROUTE_MPATH); otherwise EEXIST.
+   */
   add(spec: RouteSpec): RouteInfo {
+    const im = this.#im;
     const r = this.#resolve(spec.target);
     const flags = RTF.UP | RTF.STATIC | spec.flags | (r.viaGateway ? RTF.GATEWAY : 0) | (spec.prefixLen === 32 ? RTF.HOST : 0);
-    if (this.#im.routes.get(spec.dst, spec.prefixLen) !== undefined) fail(E.ROUTE_EXISTS, 'route already in table');
-    return routeInfo(this.#im.routes.add({ dst: spec.dst, prefixLen: spec.prefixLen, gateway: r.gateway, ifp: r.ifp, flags, mtu: spec.mtu ?? 0 }));
+    const mpath = im.sysctl.v[routeMultipath.slot] === 1;
+    const old = im.routes.get(spec.dst, spec.prefixLen);
+    if (old !== undefined && !(mpath && r.viaGateway && im.routes.getPath(spec.dst, spec.prefixLen, r.gateway) === undefined)) fail(E.ROUTE_EXISTS, 'route already in table');
+    let added: Route;
+    try {
+      added = im.routes.add({ dst: spec.dst, prefixLen: spec.prefixLen, gateway: r.gateway, ifp: r.ifp, flags, mtu: spec.mtu ?? 0 }, mpath);
+    } catch (e) {
+      // Only gateway routes join a multipath route: an interface, reject or blackhole route is in the way.
+      if (e instanceof VimageError && e.code === E.ROUTE_EXISTS.code) fail(E.ROUTE_EXISTS, 'route already in table');
+      throw e;
+    }
+    return routeInfo(added, im.clock.now());
   }
 
+  /** Change the route for this prefix (its first path, for a multipath route). */
   change(spec: RouteSpec): RouteInfo {
     const r = this.#resolve(spec.target);
     const flags = RTF.UP | RTF.STATIC | spec.flags | (r.viaGateway ? RTF.GATEWAY : 0) | (spec.prefixLen === 32 ? RTF.HOST : 0);
     const old = this.#im.routes.get(spec.dst, spec.prefixLen);
     if (old === undefined) fail(E.NO_SUCH_ROUTE, 'not in table');
+    if (old.group !== null && (!r.viaGateway || (flags & (RTF.REJECT | RTF.BLACKHOLE)) !== 0)) fail(E.ROUTE_EXISTS, 'a multipath route takes only gateways; delete its paths first');
     old.gateway = r.gateway;
     old.ifp = r.ifp;
     old.flags = flags;
     if (spec.mtu !== undefined) old.mtu = spec.mtu;
-    return routeInfo(old);
+    this.#im.routes.notify(RTM.CHANGE, old, 0);
+    return routeInfo(old, this.#im.clock.now());
   }
 
-  /** Delete the route for this prefix; with `gateway`, only if it goes through that gateway. */
+  /**
+   * Delete the route for this prefix, every path of it; with `gateway`,
+   * only the path through that gateway (FreeBSD deletes one nexthop of a
+   * group the same way).
+   */
   delete(dst: number, prefixLen: number, gateway?: number): void {
-    const r = this.#im.routes.get(dst, prefixLen);
+    const routes = this.#im.routes;
+    const r = routes.get(dst, prefixLen);
     if (r === undefined) fail(E.NO_SUCH_ROUTE, 'not in table');
-    if (gateway !== undefined && (r.flags & RTF.GATEWAY) !== 0 && r.gateway !== gateway) fail(E.NO_SUCH_ROUTE, 'not in table');
-    this.#im.routes.delete(dst, prefixLen);
+    if (gateway === undefined || (r.flags & RTF.GATEWAY) === 0) {
+      routes.delete(dst, prefixLen);
+      return;
+    }
+    const p = routes.getPath(dst, prefixLen, gateway);
+    if (p === undefined) fail(E.NO_SUCH_ROUTE, 'not in table');
+    routes.deletePath(p);
+  }
+
+  /**
+   * `route flush`: delete every route through a gateway (FreeBSD's
+   * flushroutes_fib skips routes without RTF_GATEWAY). Returns what went,
+   * in table order.
+   */
+  flush(): RouteInfo[] {
+    const now = this.#im.clock.now();
+    return this.#im.routes.removeWhere((r) => (r.flags & RTF.GATEWAY) !== 0).map((r) => routeInfo(r, now));
+  }
+
+  /**
+   * Watch the table: `fn` hears every add, delete, change and redirect
+   * until the returned function is called (`route monitor`). Nothing is
+   * built for the events while nobody watches.
+   */
+  monitor(fn: (m: RouteMessage) => void): () => void {
+    const platform = this.#im.platform;
+    return this.#im.routes.watch((ev) => fn({ ...ev, time: platform.wallNow() }));
   }
 }

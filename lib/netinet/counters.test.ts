@@ -120,6 +120,9 @@ test('ICMP errors with unknown codes are counted badcode and not passed on', () 
   input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.UNREACH, 16, quoted) }));
   input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.TIME_EXCEEDED, 2, quoted) }));
   input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.REDIRECT, 4, quoted) }));
+  assert.equal(im.icmpstat.badcode, 2, 'a router ignores redirects before looking at the code (RFC 1812 5.2.7.2)');
+  im.sysctl.set('net.inet.ip.forwarding', '0');
+  input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.REDIRECT, 4, quoted) }));
   assert.equal(im.icmpstat.badcode, 3);
   input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.UNREACH, ICMP_UNREACH.PORT, quoted) }));
   input(if0, frame({ dst: R0, proto: IPPROTO.ICMP, payload: icmp(ICMP_TYPE.REDIRECT, 1, quoted) }));
@@ -149,13 +152,13 @@ test('TCP to a broadcast address is dropped and counted: a SYN as a bad connecti
 test('lines FreeBSD prints for what cannot happen here are listed as 0 and are not counters', () => {
   const { im, reg } = router();
   assert.equal('collisions' in im.lo0.counters, false);
-  assert.equal('redirectsent' in im.ipstat, false);
+  assert.equal('nogif' in im.ipstat, false);
   assert.equal('pcbhashmiss' in im.udpstat, false);
   const ctl = new ImageControl(im, reg);
   const lo = ctl.interfaces.listWithCounters().find((i) => i.name === 'lo0')!;
   assert.equal(lo.counters.collisions, 0);
   const udp = ctl.stats.protocol('udp').counters.map((c) => c.name);
   assert.deepEqual(udp.slice(udp.indexOf('fullsock'), udp.indexOf('fullsock') + 3), ['fullsock', 'pcbhashmiss', 'delivered'], "FreeBSD's order kept");
-  const ip = ctl.stats.protocol('ip').counters.find((c) => c.name === 'redirectsent')!;
+  const ip = ctl.stats.protocol('ip').counters.find((c) => c.name === 'nogif')!;
   assert.equal(ip.value, 0);
 });

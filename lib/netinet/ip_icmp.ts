@@ -15,6 +15,7 @@ import { IP_HDR_LEN, IP_OFFMASK, IPPROTO, Ipv4Packet } from '../wire/ipv4.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, type VnetHdr } from '../wire/vnet.js';
 import { buildIpHeader, ipOutputLocal } from './ip_output.js';
 import { allocPacket, ipDefTtl } from './ip_var.js';
+import { redirectInput } from './route_redirect.js';
 
 export const icmpLim = sysctlInt({
   name: 'net.inet.icmp.icmplim',
@@ -190,8 +191,7 @@ export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
       return;
     }
     case ICMP_TYPE.REDIRECT:
-      // Redirects are not acted on; one with an unknown code is counted as FreeBSD does.
-      if (icp.code > ICMP_REDIRECT_MAXCODE) st.badcode++;
+      redirectInput(im, buf, off, icmpLen, icp);
       return;
     case ICMP_TYPE.UNREACH:
     case ICMP_TYPE.TIME_EXCEEDED:
@@ -216,9 +216,6 @@ export function icmpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hl
       return;
   }
 }
-
-/** Highest redirect code: host for TOS (RFC 1122 3.2.2.2). */
-const ICMP_REDIRECT_MAXCODE = 3;
 
 /** Highest known code of an error type (source quench has only 0, but is not checked: it is ignored). */
 function icmpMaxCode(type: number): number {
@@ -294,16 +291,19 @@ function icmpReflect(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: n
 /**
  * Send an ICMP error about the packet at buf[off, off+ipLen) that arrived on
  * `ifp` (RFC 1122 3.2.2, RFC 1812 4.3.2.7: never about an ICMP error, a
- * non-initial fragment, or a broadcast/multicast/invalid source).
+ * non-initial fragment, or a broadcast/multicast/invalid source). A
+ * redirect carries `gateway` and, as FreeBSD's icmp_error(), is not counted
+ * as an error call and may quote an ICMP error.
  */
-export function icmpError(im: Vnet, ifp: Ifnet | null, buf: Uint8Array, off: number, ipLen: number, type: number, code: number, mtu: number): void {
+export function icmpError(im: Vnet, ifp: Ifnet | null, buf: Uint8Array, off: number, ipLen: number, type: number, code: number, mtu: number, gateway = 0): void {
   const st = im.icmpstat;
-  st.error++;
+  const redirect = type === ICMP_TYPE.REDIRECT;
+  if (!redirect) st.error++;
   const ip = im.icmp.ip.reset(buf, off, ipLen);
   const hlen = ip.headerLen;
   if ((ip.fragField & IP_OFFMASK) !== 0) return;
   const proto = ip.protocol;
-  if (proto === IPPROTO.ICMP && ipLen >= hlen + 1 && isIcmpError(im.icmp.view.reset(buf, off + hlen, ipLen - hlen).type)) {
+  if (!redirect && proto === IPPROTO.ICMP && ipLen >= hlen + 1 && isIcmpError(im.icmp.view.reset(buf, off + hlen, ipLen - hlen).type)) {
     st.oldicmp++;
     return;
   }
@@ -330,6 +330,9 @@ export function icmpError(im: Vnet, ifp: Ifnet | null, buf: Uint8Array, off: num
   if (type === ICMP_TYPE.PARAM_PROB) {
     icp.code = 0;
     icp.setErrorWord(code, mtu);
+  } else if (redirect) {
+    icp.code = code;
+    icp.gateway = gateway;
   } else {
     icp.code = code;
     icp.setErrorWord(0, mtu);

@@ -22,6 +22,8 @@ import { ipReass } from './ip_reass.js';
 import { ipForwarding } from './ip_var.js';
 import { rawInput } from './raw_ip.js';
 import { RTF } from './route.js';
+import { flowHash, mpathSelect } from './route_mpath.js';
+import { ipRedirect } from './route_redirect.js';
 
 const IPTTLDEC = 1;
 
@@ -235,7 +237,7 @@ function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: num
     icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.TIME_EXCEEDED, ICMP_TIMXCEED.INTRANS, 0);
     return;
   }
-  const rt = im.routes.lookup(dst);
+  let rt = im.routes.lookup(dst);
   if (rt === undefined || (rt.flags & RTF.REJECT) !== 0) {
     st.noroute++;
     st.cantforward++;
@@ -246,6 +248,8 @@ function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: num
     st.cantforward++;
     return;
   }
+  // A multipath route: the path this flow's hash picks (route_mpath.ts).
+  if (rt.group !== null) rt = mpathSelect(rt.group, flowHash(ip, hlen, im.ipViews.tcp));
   const out = rt.ifp;
   const mtu = rt.mtu !== 0 ? rt.mtu : out.mtu;
   if (ipLen > mtu) {
@@ -260,10 +264,14 @@ function ipForward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hlen: num
   }
   ip.decrementTtl(IPTTLDEC);
   st.forward++;
-  // FreeBSD's ip_tryforward takes packets without options: the fast path, counted twice.
-  if (hlen === IP_HDR_LEN) st.fastforward++;
+  // FreeBSD's ip_tryforward takes packets without options, not from a
+  // loopback and not to or from 169.254/16: the fast path, counted twice.
+  const src = ip.src;
+  if (hlen === IP_HDR_LEN && !ifp.loopback && src >>> 16 !== 0xa9fe && dst >>> 16 !== 0xa9fe) st.fastforward++;
   rt.use++;
   const nexthop = (rt.flags & RTF.GATEWAY) !== 0 ? rt.gateway : dst;
+  // Back out the interface it came in on: perhaps tell the sender of a better first hop.
+  if (out === ifp) ipRedirect(im, ifp, rt, src, buf, off, ipLen);
   // pfil output; then fragmentation (if needed) and the link.
   if (im.inetPfil.runOut(ifp, out, nexthop, buf, off, ipLen, mtu, meta) !== PFIL_PASS) return;
   ipOutputFinish(im, out, nexthop, buf, off, ipLen, mtu, meta);

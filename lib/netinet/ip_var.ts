@@ -77,8 +77,8 @@ export const ipStats = defineStats({
   cantfrag: "datagrams that can't be fragmented",
   nogif: "tunneling packets that can't find gif",
   badaddr: 'datagrams with bad address in header',
-  // No gif tunnels, and no ICMP redirects are sent (FreeBSD's net.inet.ip.redirect is not implemented).
-}, { zero: ['redirectsent', 'nogif'] });
+  // No gif tunnels.
+}, { zero: ['nogif'] });
 
 export type IpStat = Stats<(typeof ipStats.fields)[number]>;
 

@@ -89,6 +89,13 @@ export class IcmpPacket extends WireView {
   get nextHopMtu(): number {
     return (this.buf[this.off + F.MTU]! << 8) | this.buf[this.off + F.MTU + 1]!;
   }
+  /** The gateway address of a redirect (RFC 792). */
+  get gateway(): number {
+    return ((this.buf[this.off + F.VOID]! << 24) | (this.buf[this.off + F.VOID + 1]! << 16) | (this.buf[this.off + F.VOID + 2]! << 8) | this.buf[this.off + F.VOID + 3]!) >>> 0;
+  }
+  set gateway(v: number) {
+    put32(this.buf, this.off + F.VOID, v);
+  }
   get payloadOffset(): number {
     return this.off + ICMP_MINLEN;
   }
