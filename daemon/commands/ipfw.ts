@@ -13,6 +13,7 @@
 import { DEFAULT_RULE, RuleSyntaxError, protoName, type DnConfigSpec, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { showPipes, showQueues, showScheds } from './ipfw_dn.js';
+import { ipfwTable } from './ipfw_table.js';
 import { getopt, printJson } from './util.js';
 
 const CMD = 'ipfw';
@@ -362,8 +363,14 @@ const ipfw: Command = async (ctx) => {
     case 'sched':
       dummynet(ctx, o, cmd, rest, opts);
       return finish();
+    case 'table': {
+      const r = ipfwTable(ctx, fw.tables(), rest, opts.quiet);
+      o.out += r.out;
+      o.err += r.err;
+      if (r.status !== EX_OK) o.status = r.status;
+      return finish();
+    }
     case 'set':
-    case 'table':
     case 'nat':
     case 'nat64lsn':
     case 'nat64stl':

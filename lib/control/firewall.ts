@@ -17,10 +17,12 @@ import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
 import { ruleBody } from '../ipfw/format.js';
 import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
 import { DEFAULT_RULE } from '../ipfw/rule.js';
+import type { TablesControl } from '../ipfw/table.js';
 import { ip4ToString } from '../wire/ipv4.js';
 
 export { RuleSyntaxError, type DnConfigSpec } from '../ipfw/parse.js';
 export { DEFAULT_RULE, protoName } from '../ipfw/rule.js';
+export { FLOW_FIELDS, TT, TT_NAMES, VT_LEGACY, VT_NAMES, parseValtype, type EntryResult, type TableCreateSpec, type TableEntry, type TableInfo, type TablesControl } from '../ipfw/table.js';
 export type { DnFlowInfo, DnFlowsetInfo, DnMaskInfo, DnPipeInfo, DnSchedInfo, DummynetInfo } from '../ipfw/dn_show.js';
 
 /** One rule as `ipfw list` shows it: number, counters, and the text after the number. */
@@ -119,6 +121,11 @@ export class FirewallControl {
   /** Log counts of rule `num` (all when absent); returns the rules touched. */
   resetLog(num?: number): number {
     return this.#im.fw.resetLog(num);
+  }
+
+  /** `ipfw table ...`: the image's lookup tables (plain data; coded errors, RuleSyntaxError for bad keys). */
+  tables(): TablesControl {
+    return this.#im.fw.tables;
   }
 
   /** `ipfw enable|disable firewall|one_pass|verbose`. */

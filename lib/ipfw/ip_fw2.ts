@@ -30,7 +30,8 @@ import { dynInstall, dynProbe, dynSweep } from './ip_fw_dynamic.js';
 import { ipfwLog } from './ip_fw_log.js';
 import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
-import { A, DEFAULT_RULE, O, Rule, TH, type Insn } from './rule.js';
+import { A, DEFAULT_RULE, IP_FW_TARG, LK, O, Rule, TH, type Insn } from './rule.js';
+import { TableSet, fwTablesMax, type Table } from './table.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -114,6 +115,8 @@ export class Ipfw {
   rules: Rule[];
   readonly defaultRule: Rule;
   readonly dyn = new DynTable();
+  /** Lookup tables (table.ts); rules hold their kernel indexes. */
+  readonly tables: TableSet;
   readonly dn: Dummynet;
   /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
   readonly hook: IpfwHook;
@@ -144,6 +147,15 @@ export class Ipfw {
   icmpType = 0;
   /** @internal The matched rule of the last `check` (for the action and dummynet). */
   hit: Rule | null = null;
+  /** @internal The action argument of `hit`, tablearg resolved (pipe/queue number for dummynet). */
+  arg = 0;
+  /** @internal tablearg: the table and value index of the last lookup that matched, or null. */
+  targT: Table | null = null;
+  targ = 0;
+  /** @internal The rule being matched (for `lookup rulenum`). */
+  private cur: Rule | null = null;
+  /** @internal Where a skipto continues: a chain index. */
+  private skipTo = 0;
 
   constructor(im: Vnet) {
     this.im = im;
@@ -161,6 +173,7 @@ export class Ipfw {
       stateName: 'default',
     });
     this.rules = [this.defaultRule];
+    this.tables = new TableSet(() => im.sysctl.v[fwTablesMax.slot]!);
     this.hook = new IpfwHook(this, im.inetPfil);
     this.dn = new Dummynet(im, this.hook);
     chainRefresh(this);
@@ -230,6 +243,7 @@ export class Ipfw {
     this.dport = 0;
     this.tcpFlags = 0;
     this.icmpType = 0;
+    this.targT = null;
     if (fragOff === 0) {
       const l4 = off + hlen;
       const room = len - hlen;
@@ -272,7 +286,7 @@ export class Ipfw {
           i = r.pos;
           const v = this.act(r, len, out, rcvif, outif, buf, off);
           if (v >= 0) return v;
-          if (v === -2) i = r.skipIdx - 1;
+          if (v === -2) i = this.skipTo - 1;
           continue;
         }
       }
@@ -283,6 +297,7 @@ export class Ipfw {
       if (r.qSpLo >= 0 && (!ports || sport < r.qSpLo || sport > r.qSpHi)) continue;
       if (r.qDir !== 0 && r.qDir !== dir) continue;
       if (r.prob < 1 && im.random() >= r.prob) continue;
+      this.cur = r;
       if (!this.match(r.insns, out, rcvif, outif, buf, off)) continue;
       if (r.keepState && !dynInstall(this, r)) {
         this.hit = r;
@@ -299,7 +314,7 @@ export class Ipfw {
       }
       const v = this.act(r, len, out, rcvif, outif, buf, off);
       if (v >= 0) return v;
-      if (v === -2) i = r.skipIdx - 1;
+      if (v === -2) i = this.skipTo - 1;
     }
     this.hit = this.defaultRule;
     return V_DENY;
@@ -314,6 +329,7 @@ export class Ipfw {
     r.bcnt += len;
     if (r.log) ipfwLog(this, r, out, rcvif, outif, buf, off);
     this.hit = r;
+    this.arg = r.actArg === IP_FW_TARG ? this.tablearg(r.action) : r.actArg;
     switch (r.action) {
       case A.ACCEPT:
         return V_PASS;
@@ -328,10 +344,72 @@ export class Ipfw {
       case A.CHECK_STATE:
         return -1;
       case A.SKIPTO:
+        this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
       default:
         return V_DUMMYNET;
     }
+  }
+
+  /** The field of the tablearg value an action uses; 0 when no lookup matched. */
+  private tablearg(action: number): number {
+    const t = this.targT;
+    if (t === null) return 0;
+    const v = t.value(this.targ);
+    return action === A.SKIPTO ? v.skipto : v.pipe;
+  }
+
+  /** skipto tablearg: the first rule numbered `num` or more after `r` (binary search; no going back). */
+  private skipIndex(r: Rule, num: number): number {
+    const rules = this.rules;
+    let lo = r.pos + 1;
+    let hi = rules.length - 1;
+    if (num <= r.num) return lo;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rules[mid]!.num < num) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** table(NAME[,VALUE]): look the address up; a hit sets tablearg. */
+  private tableAddr(c: Insn, a: number, value: number): boolean {
+    const t = this.tables.byIdx[c.arg];
+    if (t === null || t === undefined) return false;
+    const vi = t.lookupU32(a);
+    if (vi < 0 || (value >= 0 && t.value(vi).tag !== value)) return false;
+    this.targT = t;
+    this.targ = vi;
+    return true;
+  }
+
+  /** lookup KEY[:MASK] NAME. */
+  private lookupKey(c: Insn): boolean {
+    let k: number;
+    switch (c.arg2) {
+      case LK.DST_IP:
+        k = this.dst;
+        break;
+      case LK.SRC_IP:
+        k = this.src;
+        break;
+      case LK.DST_PORT:
+      case LK.SRC_PORT:
+        if (!this.hasPorts()) return false;
+        k = c.arg2 === LK.DST_PORT ? this.dport : this.sport;
+        break;
+      case LK.DSCP:
+        k = this.ip.tos >>> 2;
+        break;
+      case LK.RULENUM:
+        k = this.cur === null ? 0 : this.cur.num;
+        break;
+      default:
+        return false;
+    }
+    if (c.list.length > 0) k = (k & c.list[0]!) >>> 0;
+    return this.tableAddr(c, k, -1);
   }
 
   private pullupFailed(): number {
@@ -411,6 +489,12 @@ export class Ipfw {
       case O.KEEP_STATE:
       case O.COMMENT:
         return true;
+      case O.SRC_LOOKUP:
+        return this.tableAddr(c, this.src, c.arg2);
+      case O.DST_LOOKUP:
+        return this.tableAddr(c, this.dst, c.arg2);
+      case O.LOOKUP:
+        return this.lookupKey(c);
       default:
         return false;
     }
