@@ -8,6 +8,7 @@ import type { Vnet } from '../net/vnet.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
+import { restoreTables, saveTables, type TableSaved } from './table_config.js';
 
 interface DnSaved {
   nr: number;
@@ -26,6 +27,8 @@ export interface IpfwConfig {
   rules: string[];
   pipes: DnSaved[];
   queues: DnSaved[];
+  /** Lookup tables (table_config.ts); absent when there are none. */
+  tables?: TableSaved[];
 }
 
 /** The image's rules, pipes and queues; undefined when it has none. */
@@ -50,8 +53,9 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
     qbytes: q.qbytes,
     ...(q.hasMask ? { mask: { ...q.mask }, buckets: q.buckets } : {}),
   }));
-  if (rules.length === 0 && pipes.length === 0 && queues.length === 0) return undefined;
-  return { rules, pipes, queues };
+  const tables = saveTables(fw.tables);
+  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && tables.length === 0) return undefined;
+  return { rules, pipes, queues, ...(tables.length > 0 ? { tables } : {}) };
 }
 
 /**
@@ -65,7 +69,7 @@ export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   for (const p of d.pipes ?? []) fw.dn.configPipe(p.nr, toConfig(p));
   for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
   const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
-  const errors: string[] = [];
+  const errors: string[] = restoreTables(fw.tables, d.tables);
   for (const text of d.rules ?? []) {
     if (typeof text !== 'string' || have.has(text)) continue;
     try {
