@@ -32,6 +32,7 @@ import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
 import { A, DEFAULT_RULE, IP_FW_TARG, LK, O, Rule, TH, type Insn } from './rule.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
+import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -156,6 +157,12 @@ export class Ipfw {
   private cur: Rule | null = null;
   /** @internal Where a skipto continues: a chain index. */
   private skipTo = 0;
+  /** @internal The bit-vector index of the chain (ip_fw_bv.ts), or null; rebuilt on the first packet after a change. */
+  private bv: ChainIndex | null = null;
+  /** @internal Set by chainRefresh when the chain changed. */
+  bvStale = true;
+  /** @internal Tests turn the index off to compare the walks. */
+  bvOn = true;
 
   constructor(im: Vnet) {
     this.im = im;
@@ -275,7 +282,18 @@ export class Ipfw {
     const sport = this.sport;
     const dport = this.dport;
     const dir = out ? 2 : 1;
+    if (this.bvStale) this.reindex();
+    const bv = this.bv;
+    const bits = bv === null ? null : bv.fill(proto, src, dst, ports ? sport : -1, ports ? dport : -1, dir);
     for (let i = start; i < n; i++) {
+      if (bits !== null) {
+        // The next rule at or after i that the index leaves (the default rule is always there).
+        let w = i >>> 5;
+        let b = bits[w]! & (-1 << (i & 31));
+        while (b === 0 && ++w < bits.length) b = bits[w]!;
+        if (b === 0) break;
+        i = (w << 5) + (31 - Math.clz32(b & -b));
+      }
       let r = rules[i]!;
       if (r.keepState && !probed) {
         // O_PROBE_STATE: the first keep-state rule looks the flow up once.
@@ -349,6 +367,13 @@ export class Ipfw {
       default:
         return V_DUMMYNET;
     }
+  }
+
+  /** Rebuild (or drop) the bit-vector index after a chain change. */
+  private reindex(): void {
+    this.bvStale = false;
+    const n = this.rules.length;
+    this.bv = this.bvOn && n >= BV_MIN_RULES && n <= BV_MAX_RULES ? new ChainIndex(this.rules) : null;
   }
 
   /** The field of the tablearg value an action uses; 0 when no lookup matched. */

@@ -14,6 +14,7 @@ import { tablesBind, tablesUnbind } from './table_rule.js';
 /** Recompute positions and skipto targets after the chain changed. */
 export function chainRefresh(fw: Ipfw): void {
   const rules = fw.rules;
+  fw.bvStale = true;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
     r.pos = i;
