@@ -29,7 +29,8 @@ const USAGE =
   '[pipe|queue|sched] {zero|delete|show} [N{,N}]\n' +
   '{enable|disable} {firewall|one_pass|verbose}\n' +
   '{flush|zero|resetlog} [num ...]\n' +
-  '{list|show} [num[-num] ...]\n\n' +
+  '{list|show} [num[-num] ...]\n' +
+  'table {NAME|all} {create|add|delete|lookup|list|info|detail|flush|swap|lock|unlock|destroy} ...\n\n' +
   'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
   'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | check-state\n' +
   'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +

@@ -173,7 +173,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
     case O.RECV:
     case O.XMIT:
     case O.VIA:
-      st.out += ` ${c.op === O.XMIT ? 'xmit' : c.op === O.RECV ? 'recv' : 'via'} ${c.name !== '' ? c.name : ip4ToString(c.arg)}`;
+      st.out += ` ${c.op === O.XMIT ? 'xmit' : c.op === O.RECV ? 'recv' : 'via'} ${c.arg2 === 2 ? `table(${c.name})` : c.name !== '' ? c.name : ip4ToString(c.arg)}`;
       break;
     case O.IPID:
     case O.IPTTL:

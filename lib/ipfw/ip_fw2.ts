@@ -30,9 +30,10 @@ import { dynInstall, dynProbe, dynSweep } from './ip_fw_dynamic.js';
 import { ipfwLog } from './ip_fw_log.js';
 import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
-import { A, DEFAULT_RULE, IP_FW_TARG, LK, O, Rule, TH, type Insn } from './rule.js';
+import { A, DEFAULT_RULE, IP_FW_TARG, O, Rule, TH, type Insn } from './rule.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
+import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -154,7 +155,7 @@ export class Ipfw {
   targT: Table | null = null;
   targ = 0;
   /** @internal The rule being matched (for `lookup rulenum`). */
-  private cur: Rule | null = null;
+  cur: Rule | null = null;
   /** @internal Where a skipto continues: a chain index. */
   private skipTo = 0;
   /** @internal The bit-vector index of the chain (ip_fw_bv.ts), or null; rebuilt on the first packet after a change. */
@@ -398,45 +399,6 @@ export class Ipfw {
     return lo;
   }
 
-  /** table(NAME[,VALUE]): look the address up; a hit sets tablearg. */
-  private tableAddr(c: Insn, a: number, value: number): boolean {
-    const t = this.tables.byIdx[c.arg];
-    if (t === null || t === undefined) return false;
-    const vi = t.lookupU32(a);
-    if (vi < 0 || (value >= 0 && t.value(vi).tag !== value)) return false;
-    this.targT = t;
-    this.targ = vi;
-    return true;
-  }
-
-  /** lookup KEY[:MASK] NAME. */
-  private lookupKey(c: Insn): boolean {
-    let k: number;
-    switch (c.arg2) {
-      case LK.DST_IP:
-        k = this.dst;
-        break;
-      case LK.SRC_IP:
-        k = this.src;
-        break;
-      case LK.DST_PORT:
-      case LK.SRC_PORT:
-        if (!this.hasPorts()) return false;
-        k = c.arg2 === LK.DST_PORT ? this.dport : this.sport;
-        break;
-      case LK.DSCP:
-        k = this.ip.tos >>> 2;
-        break;
-      case LK.RULENUM:
-        k = this.cur === null ? 0 : this.cur.num;
-        break;
-      default:
-        return false;
-    }
-    if (c.list.length > 0) k = (k & c.list[0]!) >>> 0;
-    return this.tableAddr(c, k, -1);
-  }
-
   private pullupFailed(): number {
     this.stat.pullup++;
     this.hit = this.defaultRule;
@@ -486,12 +448,12 @@ export class Ipfw {
       case O.IN:
         return !out;
       case O.RECV:
-        return rcvif !== null && ifMatch(c, rcvif);
+        return rcvif !== null && (c.arg2 === 2 ? tableIf(this, c, rcvif) : ifMatch(c, rcvif));
       case O.XMIT:
-        return outif !== null && ifMatch(c, outif);
+        return outif !== null && (c.arg2 === 2 ? tableIf(this, c, outif) : ifMatch(c, outif));
       case O.VIA: {
         const ifp = out ? outif : rcvif;
-        return ifp !== null && ifMatch(c, ifp);
+        return ifp !== null && (c.arg2 === 2 ? tableIf(this, c, ifp) : ifMatch(c, ifp));
       }
       case O.FRAG:
         return this.fragOff !== 0;
@@ -515,17 +477,18 @@ export class Ipfw {
       case O.COMMENT:
         return true;
       case O.SRC_LOOKUP:
-        return this.tableAddr(c, this.src, c.arg2);
+        return tableAddr(this, c, this.src, c.arg2);
       case O.DST_LOOKUP:
-        return this.tableAddr(c, this.dst, c.arg2);
+        return tableAddr(this, c, this.dst, c.arg2);
       case O.LOOKUP:
-        return this.lookupKey(c);
+        return tableLookup(this, c, this.ip.tos);
       default:
         return false;
     }
   }
 
-  private hasPorts(): boolean {
+  /** @internal A first fragment or whole TCP, UDP or SCTP packet: it has ports. */
+  hasPorts(): boolean {
     const p = this.proto;
     return this.fragOff === 0 && (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP);
   }

@@ -12,7 +12,7 @@
 
 import { parseIp4 } from '../wire/ipv4.js';
 import { A, DEFAULT_RULE, EMPTY, IP_FW_TARG, O, Rule, TCP_FLAGS, TH, insn, type Insn } from './rule.js';
-import { parseLookup } from './table_rule.js';
+import { parseLookup, parseTableRef } from './table_rule.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parseAddress, parsePortList, protocol, rejectCode, strtoulStrict, toDst, validStateName } from './parse_tokens.js';
 
 export { EX_DATAERR, EX_NOHOST, EX_USAGE, RuleSyntaxError, contigLen, parsePortList, strtoulStrict } from './parse_tokens.js';
@@ -331,7 +331,13 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
           break;
         }
         const op = s === 'xmit' ? O.XMIT : s === 'recv' ? O.RECV : O.VIA;
-        if (t.startsWith('table(')) fail(`lookup tables are not supported: ${t}`, i - 1);
+        if (t.startsWith('table(')) {
+          // An iface table: arg2 = 2 marks it; the name is the table's.
+          const c = parseTableRef(t, i - 1);
+          if (c.arg2 >= 0) fail(`bad interface table ${t}`, i - 1);
+          push(insn(op, 0, 2, EMPTY, c.name));
+          break;
+        }
         if (/^\d/.test(t)) {
           const a = parseIp4(t);
           if (a === undefined) fail(`bad ip address \`\`${t}''`, i - 1);

@@ -118,3 +118,18 @@ test('skipto tablearg jumps to the rule the entry names; pipe tablearg picks the
   send(reg, a, { proto: 17, dst: '10.2.0.2', dport: 9 });
   assert.equal(r.fw.stat.nopipe, nopipe + 1);
 });
+
+test('recv|xmit|via table(NAME) match interface names held in an iface table', () => {
+  const { reg, a, r, b } = testbed();
+  assert.equal(ruleBody(parseRule(words('deny ip from any to any recv table(ifs)'))), 'deny ip from any to any recv table(ifs)');
+  const [deny] = rules(r, '100 deny udp from any to any xmit table(ifs)', '200 allow ip from any to any');
+  assert.equal(r.fw.tables.info('ifs').type, 'iface');
+  r.sysctl.set('net.inet.ip.fw.enable', '1');
+  const s = sniff(b, 17);
+  send(reg, a, { proto: 17, dst: '10.2.0.2', dport: 7 });
+  assert.equal(s.seen.length, 1);
+  r.fw.tables.add('ifs', [['epair1a', undefined]], false);
+  send(reg, a, { proto: 17, dst: '10.2.0.2', dport: 7 });
+  assert.equal(s.seen.length, 1);
+  assert.equal(deny!.pcnt, 1);
+});

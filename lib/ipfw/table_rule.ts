@@ -69,6 +69,7 @@ export function parseLookup(tokens: readonly string[], i: number): Insn {
 function neededType(c: Insn): number {
   if (c.op === O.SRC_LOOKUP || c.op === O.DST_LOOKUP) return TT.ADDR;
   if (c.op === O.LOOKUP) return c.arg2 === LK.DST_IP || c.arg2 === LK.SRC_IP ? TT.ADDR : TT.NUMBER;
+  if ((c.op === O.RECV || c.op === O.XMIT || c.op === O.VIA) && c.arg2 === 2) return TT.IFACE;
   return 0;
 }
 
