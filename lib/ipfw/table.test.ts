@@ -29,7 +29,7 @@ test('U32Map: set, get, delete over many keys, including keys above 2^31, agrees
   assert.equal(m.get(0xfffffffe), ref.get(0xfffffffe) ?? -1);
 });
 
-test('AddrLpm: longest-prefix match agrees with a brute-force scan over random prefixes, through deletes', () => {
+test('AddrLpm: longest-prefix match agrees with a brute-force scan over random prefixes, through deletes, with and without the DIR-16 stage', () => {
   const rnd = seeded(42);
   const lpm = new AddrLpm();
   const ref = new Map<string, [number, number, number]>();
@@ -52,6 +52,11 @@ test('AddrLpm: longest-prefix match agrees with a brute-force scan over random p
     } else {
       lpm.set(p, len, n);
       ref.set(k, [p, len, n]);
+    }
+    // Below and above DIR16_MIN prefixes (the first stage is built at 256).
+    if (n % 100 === 99) for (let q = 0; q < 100; q++) {
+      const a = addr();
+      assert.equal(lpm.find(a), brute(a), `lookup of ${a} after ${n + 1} changes`);
     }
   }
   assert.equal(lpm.size, ref.size);

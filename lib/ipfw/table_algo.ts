@@ -9,6 +9,10 @@
  *   prefix length present, keyed by the masked address, searched from the
  *   longest length present down. A lookup costs at most 33 hash probes
  *   whatever the number of prefixes (O(1) in n), with no allocation.
+ *   From 256 prefixes on, a first stage indexed by the top 16 bits of the
+ *   address (the DIR-16 idea of Gupta, Lin and McKeown) keeps the lengths
+ *   above 16 that may hold the address, and the best prefix of length 16
+ *   or less outright, so most lookups take one or two probes (512 KiB).
  *
  * Values are small ints (indexes into the table's value list); -1 is "absent".
  */
@@ -116,6 +120,9 @@ export class U32Map {
   }
 }
 
+/** Prefixes from which an AddrLpm builds its DIR-16 stage. */
+export const DIR16_MIN = 256;
+
 /** The netmask of a prefix length, as an int32 (len 0 gives 0). */
 export function lenMask(len: number): number {
   return len === 0 ? 0 : (-1 << (32 - len)) | 0;
@@ -129,9 +136,27 @@ export class AddrLpm {
   private lens = new Int32Array(0);
   private masks = new Int32Array(0);
   size = 0;
+  /** DIR-16 stage, or null below DIR16_MIN prefixes: per /16, bit L-17 set when a prefix of length L > 16 may lie in it. */
+  private p16: Uint32Array | null = null;
+  /** Per /16: value of the longest prefix of length <= 16 covering it (-1: none), and that length. */
+  private b16: Int32Array | null = null;
+  private l16: Int8Array | null = null;
 
   /** Value of the longest prefix holding `a`, -1 when none does. */
   find(a: number): number {
+    const p16 = this.p16;
+    if (p16 !== null) {
+      const hi = a >>> 16;
+      let bits = p16[hi]!;
+      while (bits !== 0) {
+        const top = 31 - Math.clz32(bits);
+        const len = top + 17;
+        const v = this.byLen[len]!.get(a & lenMask(len));
+        if (v >= 0) return v;
+        bits &= ~(1 << top);
+      }
+      return this.b16![hi]!;
+    }
     const lens = this.lens;
     const masks = this.masks;
     const by = this.byLen;
@@ -158,7 +183,37 @@ export class AddrLpm {
     }
     const fresh = m.set(addr & lenMask(len), v);
     if (fresh) this.size++;
+    if (this.p16 !== null) this.stage(addr, len, v);
+    else if (this.size >= DIR16_MIN) this.build16();
     return fresh;
+  }
+
+  /** Enter one prefix into the DIR-16 stage. */
+  private stage(addr: number, len: number, v: number): void {
+    if (len > 16) {
+      this.p16![addr >>> 16] = this.p16![addr >>> 16]! | (1 << (len - 17));
+      return;
+    }
+    const first = (addr & lenMask(len)) >>> 16;
+    const n = 1 << (16 - len);
+    const b = this.b16!;
+    const l = this.l16!;
+    for (let s = first; s < first + n; s++) {
+      if (l[s]! <= len) {
+        b[s] = v;
+        l[s] = len;
+      }
+    }
+  }
+
+  private build16(): void {
+    this.p16 = new Uint32Array(65536);
+    this.b16 = new Int32Array(65536).fill(-1);
+    this.l16 = new Int8Array(65536).fill(-1);
+    for (let len = 0; len <= 32; len++) {
+      const m = this.byLen[len];
+      if (m) for (const [a, v] of m.entries()) this.stage(a, len, v);
+    }
   }
 
   delete(addr: number, len: number): boolean {
@@ -168,6 +223,24 @@ export class AddrLpm {
     if (m.size === 0) {
       this.byLen[len] = null;
       this.relens();
+    }
+    // Above 16 a stale bit only costs a probe; at 16 or less the covered /16s find their best prefix again.
+    if (this.p16 !== null && len <= 16) {
+      const first = (addr & lenMask(len)) >>> 16;
+      const n = 1 << (16 - len);
+      for (let s = first; s < first + n; s++) {
+        if (this.l16![s]! !== len) continue;
+        this.b16![s] = -1;
+        this.l16![s] = -1;
+        for (let l = len - 1; l >= 0; l--) {
+          const v = this.exact(s << 16, l);
+          if (v >= 0) {
+            this.b16![s] = v;
+            this.l16![s] = l;
+            break;
+          }
+        }
+      }
     }
     return true;
   }
