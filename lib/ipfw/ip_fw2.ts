@@ -162,6 +162,10 @@ export class Ipfw {
   private bv: ChainIndex | null = null;
   /** @internal Set by chainRefresh when the chain changed. */
   bvStale = true;
+  /** @internal The packet's keys as int32 (ChainIndex.fill's layout): protocol, source, destination, ports, direction. */
+  readonly key = new Int32Array(6);
+  /** @internal The key of a table lookup (ip_fw_table.ts). */
+  readonly tkey = new Int32Array(1);
   /** @internal Tests turn the index off to compare the walks. */
   bvOn = true;
 
@@ -244,8 +248,10 @@ export class Ipfw {
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
-    this.src = ip.src;
-    this.dst = ip.dst;
+    const key = this.key;
+    ip.addrsInto(key, 1);
+    this.src = key[1]! >>> 0;
+    this.dst = key[2]! >>> 0;
     this.fragOff = fragOff;
     this.sport = 0;
     this.dport = 0;
@@ -277,15 +283,22 @@ export class Ipfw {
     const rules = this.rules;
     const n = rules.length;
     let probed = false;
-    const src = this.src | 0;
-    const dst = this.dst | 0;
+    const src = key[1]!;
+    const dst = key[2]!;
     const ports = this.hasPorts();
     const sport = this.sport;
     const dport = this.dport;
     const dir = out ? 2 : 1;
     if (this.bvStale) this.reindex();
     const bv = this.bv;
-    const bits = bv === null ? null : bv.fill(proto, src, dst, ports ? sport : -1, ports ? dport : -1, dir);
+    let bits: Int32Array | null = null;
+    if (bv !== null) {
+      key[0] = proto;
+      key[3] = ports ? sport : -1;
+      key[4] = ports ? dport : -1;
+      key[5] = dir;
+      bits = bv.fill(key);
+    }
     for (let i = start; i < n; i++) {
       if (bits !== null) {
         // The next rule at or after i that the index leaves (the default rule is always there).
@@ -477,9 +490,11 @@ export class Ipfw {
       case O.COMMENT:
         return true;
       case O.SRC_LOOKUP:
-        return tableAddr(this, c, this.src, c.arg2);
+        this.tkey[0] = this.key[1]!;
+        return tableAddr(this, c, c.arg2);
       case O.DST_LOOKUP:
-        return tableAddr(this, c, this.dst, c.arg2);
+        this.tkey[0] = this.key[2]!;
+        return tableAddr(this, c, c.arg2);
       case O.LOOKUP:
         return tableLookup(this, c, this.ip.tos);
       default:

@@ -28,17 +28,20 @@ export const BV_MAX_RULES = 1024;
 class Dim {
   readonly cuts: Int32Array;
   readonly rows: Int32Array;
-  /** The last value looked up and the offset of its row: packets of one flow come in runs. */
-  lastV = 0;
-  lastOff: number;
+  /**
+   * The last value looked up and the offset of its row (packets of one
+   * flow come in runs), in an Int32Array: an int32 outside the small-int
+   * range stored in a plain field or passed to a call is boxed.
+   */
+  readonly memo = new Int32Array(2);
   constructor(cuts: Int32Array, rows: Int32Array, w: number) {
     this.cuts = cuts;
     this.rows = rows;
-    this.lastOff = rowOf(cuts, 0) * w;
+    this.memo[1] = rowOf(cuts, 0) * w;
   }
 }
 
-/** The piece holding `v`: the number of cuts <= v (binary search). */
+/** The piece holding `v`: the number of cuts <= v (binary search; `v` from an Int32Array read, so unboxed when inlined). */
 function rowOf(cuts: Int32Array, v: number): number {
   let lo = 0;
   let hi = cuts.length;
@@ -105,6 +108,7 @@ export class ChainIndex {
   /** The bits of the packet being checked. */
   readonly bits: Int32Array;
 
+
   constructor(rules: readonly Rule[]) {
     const n = rules.length;
     const w = (n + 31) >>> 5;
@@ -128,32 +132,37 @@ export class ChainIndex {
   }
 
   /**
-   * The rules a packet may match, into `bits`. Ports are -1 for a packet
-   * without them (no port condition holds); `dir` is 1 in, 2 out.
+   * The rules a packet may match, into `bits`. `key` holds its protocol,
+   * source, destination (as int32), source port, destination port (-1 for
+   * a packet without ports) and direction (1 in, 2 out): an array, not
+   * arguments, so that no int32 is boxed on the way.
    */
-  fill(proto: number, src: number, dst: number, sport: number, dport: number, dir: number): Int32Array {
+  fill(key: Int32Array): Int32Array {
     const w = this.w;
     const bits = this.bits;
     const p = this.proto;
-    const pd = proto * w;
-    const dd = (dir - 1) * w;
+    const pd = key[0]! * w;
+    const dd = (key[5]! - 1) * w;
     const dr = this.dir;
     for (let k = 0; k < w; k++) bits[k] = p[pd + k]! & dr[dd + k]!;
-    if (this.src !== null) and(bits, this.src, src ^ 0x80000000, w);
-    if (this.dst !== null) and(bits, this.dst, dst ^ 0x80000000, w);
-    if (this.dport !== null) and(bits, this.dport, dport, w);
-    if (this.sport !== null) and(bits, this.sport, sport, w);
+    if (this.src !== null) and(bits, this.src, key, 1, w);
+    if (this.dst !== null) and(bits, this.dst, key, 2, w);
+    if (this.sport !== null) and(bits, this.sport, key, 3, w);
+    if (this.dport !== null) and(bits, this.dport, key, 4, w);
     return bits;
   }
 }
 
 /** AND the row of the piece holding `v` into `bits`. */
-function and(bits: Int32Array, d: Dim, v: number, w: number): void {
-  let off = d.lastOff;
-  if (v !== d.lastV) {
+function and(bits: Int32Array, d: Dim, key: Int32Array, i: number, w: number): void {
+  const memo = d.memo;
+  // Addresses (keys 1 and 2) compare as int32 with the top bit flipped: unsigned order.
+  const v = i <= 2 ? key[i]! ^ 0x80000000 : key[i]!;
+  let off = memo[1]!;
+  if (v !== memo[0]) {
     off = rowOf(d.cuts, v) * w;
-    d.lastV = v;
-    d.lastOff = off;
+    memo[0] = v;
+    memo[1] = off;
   }
   const rows = d.rows;
   for (let k = 0; k < w; k++) bits[k] = bits[k]! & rows[off + k]!;

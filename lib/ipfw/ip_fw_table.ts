@@ -3,18 +3,21 @@
  * interface-table cases of ipfw_chk in FreeBSD's sys/netpfil/ipfw/ip_fw2.c):
  * each looks a key of the packet up in a table bound to the instruction
  * (table_rule.ts) and, on a hit, sets tablearg for the rule's action.
- * Called per packet: nothing here allocates.
+ *
+ * Called per packet: nothing here allocates. Keys travel in `fw.tkey` (an
+ * Int32Array), never as arguments: an address above 2^30 passed to a call
+ * V8 does not inline would be boxed, one allocation per packet.
  */
 
 import type { Ifnet } from '../net/if.js';
 import type { Ipfw } from './ip_fw2.js';
 import { LK, type Insn } from './rule.js';
 
-/** table(NAME[,VALUE]): look `a` up; with a VALUE, the entry's value must be it. */
-export function tableAddr(fw: Ipfw, c: Insn, a: number, value: number): boolean {
+/** table(NAME[,VALUE]) on the key in fw.tkey[0]; with a VALUE, the entry's value must be it. */
+export function tableAddr(fw: Ipfw, c: Insn, value: number): boolean {
   const t = fw.tables.byIdx[c.arg];
   if (t === null || t === undefined) return false;
-  const vi = t.lookupU32(a);
+  const vi = t.lookupAt(fw.tkey);
   if (vi < 0 || (value >= 0 && t.value(vi).tag !== value)) return false;
   fw.targT = t;
   fw.targ = vi;
@@ -23,30 +26,30 @@ export function tableAddr(fw: Ipfw, c: Insn, a: number, value: number): boolean 
 
 /** lookup KEY[:MASK] NAME; `tos` is the packet's TOS byte (dscp is its top six bits). */
 export function tableLookup(fw: Ipfw, c: Insn, tos: number): boolean {
-  let k: number;
+  const key = fw.tkey;
   switch (c.arg2) {
     case LK.DST_IP:
-      k = fw.dst;
+      key[0] = fw.key[2]!;
       break;
     case LK.SRC_IP:
-      k = fw.src;
+      key[0] = fw.key[1]!;
       break;
     case LK.DST_PORT:
     case LK.SRC_PORT:
       if (!fw.hasPorts()) return false;
-      k = c.arg2 === LK.DST_PORT ? fw.dport : fw.sport;
+      key[0] = c.arg2 === LK.DST_PORT ? fw.dport : fw.sport;
       break;
     case LK.DSCP:
-      k = tos >>> 2;
+      key[0] = tos >>> 2;
       break;
     case LK.RULENUM:
-      k = fw.cur === null ? 0 : fw.cur.num;
+      key[0] = fw.cur === null ? 0 : fw.cur.num;
       break;
     default:
       return false;
   }
-  if (c.list.length > 0) k = (k & c.list[0]!) >>> 0;
-  return tableAddr(fw, c, k, -1);
+  if (c.list.length > 0) key[0] = key[0]! & c.list[0]!;
+  return tableAddr(fw, c, -1);
 }
 
 /** recv|xmit|via table(NAME): the interface's name in an iface table. */

@@ -32,6 +32,7 @@ test('U32Map: set, get, delete over many keys, including keys above 2^31, agrees
 test('AddrLpm: longest-prefix match agrees with a brute-force scan over random prefixes, through deletes, with and without the DIR-16 stage', () => {
   const rnd = seeded(42);
   const lpm = new AddrLpm();
+  const key = new Int32Array(1);
   const ref = new Map<string, [number, number, number]>();
   const mask = (len: number): number => (len === 0 ? 0 : (-1 << (32 - len)) >>> 0);
   const brute = (a: number): number => {
@@ -57,12 +58,16 @@ test('AddrLpm: longest-prefix match agrees with a brute-force scan over random p
     if (n % 100 === 99) for (let q = 0; q < 100; q++) {
       const a = addr();
       assert.equal(lpm.find(a), brute(a), `lookup of ${a} after ${n + 1} changes`);
+      key[0] = a;
+      assert.equal(lpm.findAt(key), brute(a), `packet-path lookup of ${a} after ${n + 1} changes`);
     }
   }
   assert.equal(lpm.size, ref.size);
   for (let n = 0; n < 5000; n++) {
     const a = n % 5 === 0 ? Math.floor(rnd() * 0x100000000) : addr();
     assert.equal(lpm.find(a), brute(a), `lookup of ${a >>> 0}`);
+    key[0] = a;
+    assert.equal(lpm.findAt(key), brute(a), `packet-path lookup of ${a >>> 0}`);
   }
   assert.equal(lpm.delete(ip('192.0.2.0'), 24), false);
 });

@@ -137,7 +137,15 @@ export class Table {
     this.d = new TableData(s.type);
   }
 
-  /** Packet path: value index of the entry for `k` (an address or a number), -1 when none. */
+  /** Packet path: value index of the entry for the key in `key[0]` (an address or a number as int32), -1 when none. */
+  lookupAt(key: Int32Array): number {
+    const d = this.d;
+    if (d.lpm !== null) return d.lpm.findAt(key);
+    if (d.nums !== null) return d.nums.getAt(key);
+    return -1;
+  }
+
+  /** Value index of the entry for `k` (an address or a number), -1 when none. */
   lookupU32(k: number): number {
     const d = this.d;
     if (d.lpm !== null) return d.lpm.find(k);

@@ -27,6 +27,8 @@ export class U32Map {
   size = 0;
   private mask: number;
   private shift: number;
+  /** log2 of the capacity. */
+  bits: number;
 
   constructor(cap = 8) {
     let c = 8;
@@ -36,6 +38,12 @@ export class U32Map {
     this.used = new Uint8Array(c);
     this.mask = c - 1;
     this.shift = 32 - Math.log2(c);
+    this.bits = Math.log2(c);
+  }
+
+  /** Packet path: the value of the key in `key[0]` (see AddrLpm.findAt), -1 when absent. */
+  getAt(key: Int32Array): number {
+    return probe(this, key[0]!);
   }
 
   private slot(k: number): number {
@@ -115,9 +123,23 @@ export class U32Map {
     this.used = new Uint8Array(c);
     this.mask = c - 1;
     this.shift = 32 - Math.log2(c);
+    this.bits = Math.log2(c);
     this.size = 0;
     for (let s = 0; s < keys.length; s++) if (used[s] === 1) this.set(keys[s]!, vals[s]!);
   }
+}
+
+/** U32Map.get for the packet path, written out so that callers inline it (`key` is an int32). */
+function probe(m: U32Map, key: number): number {
+  const keys = m.keys;
+  const used = m.used;
+  const mask = keys.length - 1;
+  let s = Math.imul(key, 0x9e3779b1) >>> (32 - m.bits);
+  while (used[s] === 1) {
+    if (keys[s] === key) return m.vals[s]!;
+    s = (s + 1) & mask;
+  }
+  return -1;
 }
 
 /** Prefixes from which an AddrLpm builds its DIR-16 stage. */
@@ -141,6 +163,36 @@ export class AddrLpm {
   /** Per /16: value of the longest prefix of length <= 16 covering it (-1: none), and that length. */
   private b16: Int32Array | null = null;
   private l16: Int8Array | null = null;
+
+  /**
+   * Packet path: value of the longest prefix holding the address in
+   * `key[0]`, -1 when none. The key comes in an Int32Array so that an
+   * address above 2^30 is never boxed on the way to a call that is not
+   * inlined.
+   */
+  findAt(key: Int32Array): number {
+    const a = key[0]!;
+    const p16 = this.p16;
+    if (p16 !== null) {
+      const hi = a >>> 16;
+      let bits = p16[hi]!;
+      while (bits !== 0) {
+        const top = 31 - Math.clz32(bits);
+        const v = probe(this.byLen[top + 17]!, a & (-1 << (15 - top)));
+        if (v >= 0) return v;
+        bits &= ~(1 << top);
+      }
+      return this.b16![hi]!;
+    }
+    const lens = this.lens;
+    const masks = this.masks;
+    const by = this.byLen;
+    for (let k = 0; k < lens.length; k++) {
+      const v = probe(by[lens[k]!]!, a & masks[k]!);
+      if (v >= 0) return v;
+    }
+    return -1;
+  }
 
   /** Value of the longest prefix holding `a`, -1 when none does. */
   find(a: number): number {
