@@ -158,3 +158,17 @@ test('tables: bad input is refused with ipfw messages', () => {
   assert.equal(parseValue('10.0.0.1', 0xffffffff).tag, ip('10.0.0.1'));
   assert.equal(parseValue('af11', VT.DSCP).dscp, 10);
 });
+
+test('flow tables key on the fields their type names, in key order', () => {
+  const t = set();
+  t.create('f', { type: TT.FLOW, tflags: 0b11001 }); // src-ip, dst-ip, dst-port
+  assert.equal(t.info('f').type, 'flow:src-ip,dst-ip,dst-port');
+  assert.deepEqual(
+    t.add('f', [['10.0.0.1,10.0.0.2,80', '3']], false).map((x) => `${x.result}: ${x.key} ${x.value}`),
+    ['added: 10.0.0.1,10.0.0.2,80 3'],
+  );
+  assert.deepEqual(t.lookup('f', '10.0.0.1,10.0.0.2,80'), { key: '10.0.0.1,10.0.0.2,80', value: '3' });
+  assert.equal(t.lookup('f', '10.0.0.1,10.0.0.2,81'), null);
+  assert.throws(() => t.add('f', [['10.0.0.1,10.0.0.2', '1']], false), /dst port missing/);
+  assert.throws(() => t.add('f', [['10.0.0.1,10.0.0.2,80,5', '1']], false), /invalid key/);
+});

@@ -133,3 +133,16 @@ test('recv|xmit|via table(NAME) match interface names held in an iface table', (
   assert.equal(s.seen.length, 1);
   assert.equal(deny!.pcnt, 1);
 });
+
+test('lookup rulenum: the number of the rule being matched is the key', () => {
+  const { reg, a, r, b } = testbed();
+  r.fw.tables.create('nums', { type: TT.NUMBER });
+  r.fw.tables.add('nums', [['200', '1']], false);
+  const [r100, r200] = rules(r, '100 count ip from any to any lookup rulenum nums', '200 count ip from any to any lookup rulenum nums', '300 allow ip from any to any');
+  r.sysctl.set('net.inet.ip.fw.enable', '1');
+  const s = sniff(b, 17);
+  send(reg, a, { proto: 17, dst: '10.2.0.2', dport: 9 });
+  assert.equal(s.seen.length, 1);
+  assert.equal(r100!.pcnt, 0);
+  assert.equal(r200!.pcnt >= 2, true);
+});
