@@ -133,9 +133,11 @@ function copyLoop(offload: boolean): Setup {
 /**
  * ipfw in R for the ipfw section: `empty` is ipfw on with only the default
  * rule (accepting); `rules100` adds 100 rules no benchmark packet matches;
- * `pipe` sends every packet in through a pipe of bw 0 (unlimited) delay 0.
+ * `pipe` sends every packet in through a pipe of bw 0 (unlimited) delay 0;
+ * `table10k` is one rule `deny ip from table(t) to any` whose table holds
+ * 10,000 prefixes (lengths 16 to 32) no benchmark packet is in.
  */
-type FwSetup = 'off' | 'empty' | 'rules100' | 'pipe';
+type FwSetup = 'off' | 'empty' | 'rules100' | 'pipe' | 'table10k';
 
 function setupFirewall(r: Image, fw: FwSetup): void {
   if (fw === 'off') return;
@@ -147,6 +149,18 @@ function setupFirewall(r: Image, fw: FwSetup): void {
       if (i % 2 === 0) add(`deny ip from 10.99.${i}.0/24 to 10.98.${i}.0/24`);
       else add(`deny ${i % 4 === 1 ? 'tcp' : 'udp'} from any to any ${20000 + i}`);
     }
+  } else if (fw === 'table10k') {
+    r.fw.tables.create('t');
+    let x = 12345;
+    const pairs: Array<[string, string]> = [];
+    while (pairs.length < 10000) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const a = (((x >>> 8) % 0xdf000000) + 0x0b000000) >>> 0; // 11.0.0.0 up: never 10.83/16
+      const len = 16 + (x % 17);
+      pairs.push([`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${len}`, '1']);
+    }
+    r.fw.tables.add('t', pairs, true);
+    add('deny ip from table(t) to any');
   } else if (fw === 'pipe') {
     r.fw.dn.configPipe(1, { bw: 0, delay: 0 });
     add('pipe 1 ip from any to any in');
@@ -473,19 +487,24 @@ async function main(): Promise<void> {
   if (process.env['BENCH_IPFW'] === '0') return;
   // ipfw: the same forwarding with the firewall on, as a ratio to an empty chain (goal: 100 rules >= 0.90).
   console.log(`\nipfw in the image, ratio to an empty chain (ipfw on, default rule accepting); best of ${ROUNDS}\n`);
-  console.log(`${'case'.padEnd(20)}${'empty'.padStart(14)}${'100 rules'.padStart(14)}${'ratio'.padStart(9)}${'pipe bw 0'.padStart(14)}${'ratio'.padStart(9)}`);
+  console.log(
+    `${'case'.padEnd(20)}${'empty'.padStart(14)}${'100 rules'.padStart(14)}${'ratio'.padStart(9)}${'pipe bw 0'.padStart(14)}${'ratio'.padStart(9)}${'table 10k'.padStart(14)}${'ratio'.padStart(9)}`,
+  );
   for (const c of cases) {
     let empty = 0;
     let rules = 0;
     let pipe = 0;
+    let table = 0;
     for (let round = 0; round < ROUNDS; round++) {
       empty = Math.max(empty, await measure('image', c.offload, c.udp, 'empty'));
       rules = Math.max(rules, await measure('image', c.offload, c.udp, 'rules100'));
       pipe = Math.max(pipe, await measure('image', c.offload, c.udp, 'pipe'));
+      // A table of 10,000 prefixes, one lookup rule.
+      table = Math.max(table, await measure('image', c.offload, c.udp, 'table10k'));
     }
     const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
     console.log(
-      `${c.name.padEnd(20)}${fmt(empty).padStart(14)}${fmt(rules).padStart(14)}${(rules / empty).toFixed(2).padStart(9)}${fmt(pipe).padStart(14)}${(pipe / empty).toFixed(2).padStart(9)}`,
+      `${c.name.padEnd(20)}${fmt(empty).padStart(14)}${fmt(rules).padStart(14)}${(rules / empty).toFixed(2).padStart(9)}${fmt(pipe).padStart(14)}${(pipe / empty).toFixed(2).padStart(9)}${fmt(table).padStart(14)}${(table / empty).toFixed(2).padStart(9)}`,
     );
   }
 }

@@ -61,6 +61,16 @@ export const E = {
   FILE: kind('FILE', 'EIO', 400),
   /** A setting that can change only while the interface is down (a running vxlan's VNI, addresses, ports). */
   INTERFACE_BUSY: kind('INTERFACE_BUSY', 'EBUSY', 409),
+  /** ipfw: no lookup table of that name in the image. */
+  NO_SUCH_TABLE: kind('NO_SUCH_TABLE', 'ESRCH', 404),
+  /** ipfw: `table NAME create` for a name that exists. */
+  TABLE_EXISTS: kind('TABLE_EXISTS', 'EEXIST', 409),
+  /** ipfw: a table that rules refer to cannot be destroyed. */
+  TABLE_BUSY: kind('TABLE_BUSY', 'EBUSY', 409),
+  /** ipfw: entries of a locked table cannot change (`table NAME unlock`). */
+  TABLE_LOCKED: kind('TABLE_LOCKED', 'EACCES', 409),
+  /** ipfw: tables of different types or value types (swap, or a rule that needs another type). */
+  TABLE_MISMATCH: kind('TABLE_MISMATCH', 'EINVAL', 400),
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorName = keyof typeof E;

@@ -14,6 +14,7 @@ import { DEFAULT_RULE, RuleSyntaxError, protoName, type DynStateInfo, type Firew
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { dummynetCommand } from './ipfw_dn.js';
 import { natCommand } from './ipfw_nat.js';
+import { ipfwTable } from './ipfw_table.js';
 import { getopt, printJson } from './util.js';
 
 const CMD = 'ipfw';
@@ -32,7 +33,8 @@ const USAGE =
   '[pipe|queue|sched] {zero|delete|show} [N{,N}]\n' +
   '{enable|disable} {firewall|one_pass|verbose}\n' +
   '{flush|zero|resetlog} [num ...]\n' +
-  '{list|show} [num[-num] ...]\n\n' +
+  '{list|show} [num[-num] ...]\n' +
+  'table {NAME|all} {create|add|delete|lookup|list|info|detail|flush|swap|lock|unlock|destroy} ...\n\n' +
   'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
   'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | nat N | check-state\n' +
   'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +
@@ -300,8 +302,14 @@ const ipfw: Command = async (ctx) => {
     case 'nat':
       natCommand(ctx, o, rest, opts.quiet, opts.testOnly);
       return finish();
+    case 'table': {
+      const r = ipfwTable(ctx, fw.tables(), rest, opts.quiet);
+      o.out += r.out;
+      o.err += r.err;
+      if (r.status !== EX_OK) o.status = r.status;
+      return finish();
+    }
     case 'set':
-    case 'table':
     case 'nat64lsn':
     case 'nat64stl':
     case 'nptv6':

@@ -20,6 +20,7 @@ import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
 import { parseBandwidth, type DnKind } from '../ipfw/parse_dn.js';
 import { parseProfile, type DnProfile } from '../ipfw/dn_params.js';
 import { DEFAULT_RULE } from '../ipfw/rule.js';
+import type { TablesControl } from '../ipfw/table.js';
 import { ip4ToString } from '../wire/ipv4.js';
 import { formatNatConfig, parseNatConfig, type NatConfig } from '../ipfw/nat_config.js';
 import type { NatInfo } from '../ipfw/nat_set.js';
@@ -29,6 +30,7 @@ export { ProfileError, type DnProfile } from '../ipfw/dn_params.js';
 export { DEFAULT_RULE, protoName } from '../ipfw/rule.js';
 export type { NatConfig } from '../ipfw/nat_config.js';
 export type { NatInfo, NatLinkInfo } from '../ipfw/nat_set.js';
+export { FLOW_FIELDS, TT, TT_NAMES, VT_LEGACY, VT_NAMES, parseValtype, type EntryResult, type TableCreateSpec, type TableEntry, type TableInfo, type TablesControl } from '../ipfw/table.js';
 export type { DnFlowInfo, DnFlowsetInfo, DnMaskInfo, DnPipeInfo, DnSchedInfo, DummynetInfo } from '../ipfw/dn_show.js';
 
 /** One rule as `ipfw list` shows it: number, counters, and the text after the number. */
@@ -127,6 +129,11 @@ export class FirewallControl {
   /** Log counts of rule `num` (all when absent); returns the rules touched. */
   resetLog(num?: number): number {
     return this.#im.fw.resetLog(num);
+  }
+
+  /** `ipfw table ...`: the image's lookup tables (plain data; coded errors, RuleSyntaxError for bad keys). */
+  tables(): TablesControl {
+    return this.#im.fw.tables;
   }
 
   /** `ipfw enable|disable firewall|one_pass|verbose`. */

@@ -25,6 +25,17 @@ export {
   type DynStateInfo,
   type FirewallSwitch,
   type RuleInfo,
+  FLOW_FIELDS,
+  TT,
+  TT_NAMES,
+  VT_LEGACY,
+  VT_NAMES,
+  parseValtype,
+  type EntryResult,
+  type TableCreateSpec,
+  type TableEntry,
+  type TableInfo,
+  type TablesControl,
 } from './firewall.js';
 export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, type InterfaceInfo, type InterfaceOp } from './interfaces.js';
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo } from './interfaces.js';

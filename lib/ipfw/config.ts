@@ -10,6 +10,7 @@ import type { AqmConfig, DnProfile, SchedParams } from './dn_params.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
 import { natConfigWords, parseNatConfig } from './nat_config.js';
+import { restoreTables, saveTables, type TableSaved } from './table_config.js';
 
 interface DnSaved {
   nr: number;
@@ -38,6 +39,8 @@ export interface IpfwConfig {
   queues: DnSaved[];
   /** NAT instances as `N` followed by the words of `ipfw nat N config` (absent when none). */
   nat?: string[];
+  /** Lookup tables (table_config.ts); absent when there are none. */
+  tables?: TableSaved[];
 }
 
 /** The image's rules, pipes and queues; undefined when it has none. */
@@ -71,8 +74,9 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
     ...(q.pri !== 0 ? { pri: q.pri } : {}),
   }));
   const nat = fw.nat.configs().map((c) => [String(c.id), ...natConfigWords(c)].join(' '));
-  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0) return undefined;
-  return nat.length > 0 ? { rules, pipes, queues, nat } : { rules, pipes, queues };
+  const tables = saveTables(fw.tables);
+  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0 && tables.length === 0) return undefined;
+  return { rules, pipes, queues, ...(nat.length > 0 ? { nat } : {}), ...(tables.length > 0 ? { tables } : {}) };
 }
 
 /**
@@ -88,7 +92,7 @@ export function restoreIpfwConfig(im: Vnet, data: unknown): void {
     if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
   }
   for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
-  const errors: string[] = [];
+  const errors: string[] = restoreTables(fw.tables, d.tables);
   for (const text of d.nat ?? []) {
     try {
       const w = String(text).trim().split(/\s+/);

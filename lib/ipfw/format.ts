@@ -7,14 +7,15 @@
 
 import { ip4ToString } from '../wire/ipv4.js';
 import { contigLen } from './parse.js';
-import { A, ICMP_CODES, O, TCP_FLAGS, TH, protoName, type Insn, type Rule } from './rule.js';
+import { A, ICMP_CODES, IP_FW_TARG, O, TCP_FLAGS, TH, protoName, type Insn, type Rule } from './rule.js';
+import { lookupText, tableRefText } from './table_rule.js';
 
 const HAVE_PROTO = 1;
 const HAVE_SRCIP = 2;
 const HAVE_DSTIP = 4;
 
-const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET]);
-const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET]);
+const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET, O.SRC_LOOKUP]);
+const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET, O.DST_LOOKUP]);
 
 interface ShowState {
   printed: boolean[];
@@ -63,6 +64,10 @@ function address(st: ShowState, c: Insn): void {
     case O.SRC_IP:
     case O.DST_IP:
       st.out += ip4ToString(c.arg);
+      return;
+    case O.SRC_LOOKUP:
+    case O.DST_LOOKUP:
+      st.out += tableRefText(c);
       return;
     case O.SRC_SET:
     case O.DST_SET: {
@@ -135,6 +140,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
     case O.SRC_MASK:
     case O.SRC_ME:
     case O.SRC_SET:
+    case O.SRC_LOOKUP:
       if ((st.flags & HAVE_SRCIP) !== 0) st.out += ' src-ip';
       address(st, c);
       break;
@@ -142,6 +148,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
     case O.DST_MASK:
     case O.DST_ME:
     case O.DST_SET:
+    case O.DST_LOOKUP:
       if ((st.flags & HAVE_DSTIP) !== 0) st.out += ' dst-ip';
       address(st, c);
       break;
@@ -166,7 +173,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
     case O.RECV:
     case O.XMIT:
     case O.VIA:
-      st.out += ` ${c.op === O.XMIT ? 'xmit' : c.op === O.RECV ? 'recv' : 'via'} ${c.name !== '' ? c.name : ip4ToString(c.arg)}`;
+      st.out += ` ${c.op === O.XMIT ? 'xmit' : c.op === O.RECV ? 'recv' : 'via'} ${c.arg2 === 2 ? `table(${c.name})` : c.name !== '' ? c.name : ip4ToString(c.arg)}`;
       break;
     case O.IPID:
     case O.IPTTL:
@@ -192,6 +199,9 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       break;
     case O.KEEP_STATE:
       st.out += ` keep-state :${c.name}`;
+      break;
+    case O.LOOKUP:
+      st.out += lookupText(c);
       break;
     default:
       st.out += ` [opcode ${c.op}]`;
@@ -235,6 +245,8 @@ function printAddress(st: ShowState, rule: Rule, ops: Set<number>, portOp: numbe
   st.flags |= flag;
 }
 
+const targ = (v: number): string => (v === IP_FW_TARG ? 'tablearg' : String(v));
+
 /** The action word(s): allow, deny, unreach port, skipto 500, ... */
 export function actionText(rule: Rule): string {
   switch (rule.action) {
@@ -252,11 +264,11 @@ export function actionText(rule: Rule): string {
       return `unreach ${name ?? String(rule.actArg)}`;
     }
     case A.SKIPTO:
-      return `skipto ${rule.actArg}`;
+      return `skipto ${targ(rule.actArg)}`;
     case A.PIPE:
-      return `pipe ${rule.actArg}`;
+      return `pipe ${targ(rule.actArg)}`;
     case A.QUEUE:
-      return `queue ${rule.actArg}`;
+      return `queue ${targ(rule.actArg)}`;
     case A.CHECK_STATE:
       return `check-state :${rule.stateName}`;
     case A.NAT:

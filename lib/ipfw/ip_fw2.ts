@@ -30,9 +30,12 @@ import { dynInstall, dynProbe, dynSweep } from './ip_fw_dynamic.js';
 import { ipfwLog } from './ip_fw_log.js';
 import { IpfwHook } from './ip_fw_pfil.js';
 import { chainAdd, chainDelete, chainFlush, chainRefresh, chainResetLog, chainZero } from './ip_fw_sockopt.js';
-import { A, DEFAULT_RULE, O, Rule, TH, type Insn } from './rule.js';
+import { A, DEFAULT_RULE, IP_FW_TARG, O, Rule, TH, type Insn } from './rule.js';
 import { IpfwNat, NATV_DENY } from './nat_set.js';
 import type { VnetHdr } from '../wire/vnet.js';
+import { TableSet, fwTablesMax, type Table } from './table.js';
+import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
+import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -118,6 +121,8 @@ export class Ipfw {
   rules: Rule[];
   readonly defaultRule: Rule;
   readonly dyn = new DynTable();
+  /** Lookup tables (table.ts); rules hold their kernel indexes. */
+  readonly tables: TableSet;
   readonly dn: Dummynet;
   /** NAT instances (`ipfw nat N config`), for the `nat N` action. */
   readonly nat: IpfwNat;
@@ -152,6 +157,25 @@ export class Ipfw {
   icmpType = 0;
   /** @internal The matched rule of the last `check` (for the action and dummynet). */
   hit: Rule | null = null;
+  /** @internal The action argument of `hit`, tablearg resolved (pipe/queue number for dummynet). */
+  arg = 0;
+  /** @internal tablearg: the table and value index of the last lookup that matched, or null. */
+  targT: Table | null = null;
+  targ = 0;
+  /** @internal The rule being matched (for `lookup rulenum`). */
+  cur: Rule | null = null;
+  /** @internal Where a skipto continues: a chain index. */
+  private skipTo = 0;
+  /** @internal The bit-vector index of the chain (ip_fw_bv.ts), or null; rebuilt on the first packet after a change. */
+  private bv: ChainIndex | null = null;
+  /** @internal Set by chainRefresh when the chain changed. */
+  bvStale = true;
+  /** @internal The packet's keys as int32 (ChainIndex.fill's layout): protocol, source, destination, ports, direction. */
+  readonly key = new Int32Array(6);
+  /** @internal The key of a table lookup (ip_fw_table.ts). */
+  readonly tkey = new Int32Array(1);
+  /** @internal Tests turn the index off to compare the walks. */
+  bvOn = true;
 
   constructor(im: Vnet) {
     this.im = im;
@@ -169,6 +193,7 @@ export class Ipfw {
       stateName: 'default',
     });
     this.rules = [this.defaultRule];
+    this.tables = new TableSet(() => im.sysctl.v[fwTablesMax.slot]!);
     this.hook = new IpfwHook(this, im.inetPfil);
     this.dn = new Dummynet(im, this.hook);
     this.nat = new IpfwNat(im);
@@ -234,13 +259,16 @@ export class Ipfw {
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
-    this.src = ip.src;
-    this.dst = ip.dst;
+    const key = this.key;
+    ip.addrsInto(key, 1);
+    this.src = key[1]! >>> 0;
+    this.dst = key[2]! >>> 0;
     this.fragOff = fragOff;
     this.sport = 0;
     this.dport = 0;
     this.tcpFlags = 0;
     this.icmpType = 0;
+    this.targT = null;
     if (fragOff === 0) {
       const l4 = off + hlen;
       const room = len - hlen;
@@ -266,13 +294,31 @@ export class Ipfw {
     const rules = this.rules;
     const n = rules.length;
     let probed = false;
-    const src = this.src | 0;
-    const dst = this.dst | 0;
+    const src = key[1]!;
+    const dst = key[2]!;
     const ports = this.hasPorts();
     const sport = this.sport;
     const dport = this.dport;
     const dir = out ? 2 : 1;
+    if (this.bvStale) this.reindex();
+    const bv = this.bv;
+    let bits: Int32Array | null = null;
+    if (bv !== null) {
+      key[0] = proto;
+      key[3] = ports ? sport : -1;
+      key[4] = ports ? dport : -1;
+      key[5] = dir;
+      bits = bv.fill(key);
+    }
     for (let i = start; i < n; i++) {
+      if (bits !== null) {
+        // The next rule at or after i that the index leaves (the default rule is always there).
+        let w = i >>> 5;
+        let b = bits[w]! & (-1 << (i & 31));
+        while (b === 0 && ++w < bits.length) b = bits[w]!;
+        if (b === 0) break;
+        i = (w << 5) + (31 - Math.clz32(b & -b));
+      }
       let r = rules[i]!;
       if (r.keepState && !probed) {
         // O_PROBE_STATE: the first keep-state rule looks the flow up once.
@@ -283,7 +329,7 @@ export class Ipfw {
           i = r.pos;
           const v = this.act(r, len, out, rcvif, outif, buf, off);
           if (v >= 0) return v;
-          if (v === -2) i = r.skipIdx - 1;
+          if (v === -2) i = this.skipTo - 1;
           continue;
         }
       }
@@ -294,6 +340,7 @@ export class Ipfw {
       if (r.qSpLo >= 0 && (!ports || sport < r.qSpLo || sport > r.qSpHi)) continue;
       if (r.qDir !== 0 && r.qDir !== dir) continue;
       if (r.prob < 1 && im.random() >= r.prob) continue;
+      this.cur = r;
       if (!this.match(r.insns, out, rcvif, outif, buf, off)) continue;
       if (r.keepState && !dynInstall(this, r)) {
         this.hit = r;
@@ -310,7 +357,7 @@ export class Ipfw {
       }
       const v = this.act(r, len, out, rcvif, outif, buf, off);
       if (v >= 0) return v;
-      if (v === -2) i = r.skipIdx - 1;
+      if (v === -2) i = this.skipTo - 1;
     }
     this.hit = this.defaultRule;
     return V_DENY;
@@ -325,6 +372,7 @@ export class Ipfw {
     r.bcnt += len;
     if (r.log) ipfwLog(this, r, out, rcvif, outif, buf, off);
     this.hit = r;
+    this.arg = r.actArg === IP_FW_TARG ? this.tablearg(r.action) : r.actArg;
     switch (r.action) {
       case A.ACCEPT:
         return V_PASS;
@@ -339,6 +387,7 @@ export class Ipfw {
       case A.CHECK_STATE:
         return -1;
       case A.SKIPTO:
+        this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
       case A.NAT:
         // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
@@ -346,6 +395,35 @@ export class Ipfw {
       default:
         return V_DUMMYNET;
     }
+  }
+
+  /** Rebuild (or drop) the bit-vector index after a chain change. */
+  private reindex(): void {
+    this.bvStale = false;
+    const n = this.rules.length;
+    this.bv = this.bvOn && n >= BV_MIN_RULES && n <= BV_MAX_RULES ? new ChainIndex(this.rules) : null;
+  }
+
+  /** The field of the tablearg value an action uses; 0 when no lookup matched. */
+  private tablearg(action: number): number {
+    const t = this.targT;
+    if (t === null) return 0;
+    const v = t.value(this.targ);
+    return action === A.SKIPTO ? v.skipto : v.pipe;
+  }
+
+  /** skipto tablearg: the first rule numbered `num` or more after `r` (binary search; no going back). */
+  private skipIndex(r: Rule, num: number): number {
+    const rules = this.rules;
+    let lo = r.pos + 1;
+    let hi = rules.length - 1;
+    if (num <= r.num) return lo;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rules[mid]!.num < num) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private pullupFailed(): number {
@@ -397,12 +475,12 @@ export class Ipfw {
       case O.IN:
         return !out;
       case O.RECV:
-        return rcvif !== null && ifMatch(c, rcvif);
+        return rcvif !== null && (c.arg2 === 2 ? tableIf(this, c, rcvif) : ifMatch(c, rcvif));
       case O.XMIT:
-        return outif !== null && ifMatch(c, outif);
+        return outif !== null && (c.arg2 === 2 ? tableIf(this, c, outif) : ifMatch(c, outif));
       case O.VIA: {
         const ifp = out ? outif : rcvif;
-        return ifp !== null && ifMatch(c, ifp);
+        return ifp !== null && (c.arg2 === 2 ? tableIf(this, c, ifp) : ifMatch(c, ifp));
       }
       case O.FRAG:
         return this.fragOff !== 0;
@@ -425,12 +503,21 @@ export class Ipfw {
       case O.KEEP_STATE:
       case O.COMMENT:
         return true;
+      case O.SRC_LOOKUP:
+        this.tkey[0] = this.key[1]!;
+        return tableAddr(this, c, c.arg2);
+      case O.DST_LOOKUP:
+        this.tkey[0] = this.key[2]!;
+        return tableAddr(this, c, c.arg2);
+      case O.LOOKUP:
+        return tableLookup(this, c, this.ip.tos);
       default:
         return false;
     }
   }
 
-  private hasPorts(): boolean {
+  /** @internal A first fragment or whole TCP, UDP or SCTP packet: it has ports. */
+  hasPorts(): boolean {
     const p = this.proto;
     return this.fragOff === 0 && (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_SCTP);
   }

@@ -95,7 +95,7 @@ function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, ou
       // Dummynet has the packet now (or there was no such pipe: dropped,
       // though a local sender is told it went, as before).
       const r = fw.hit!;
-      if (!fw.dn.enqueue(r.action === A.PIPE, r.actArg, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, r.num, fw.proto, fw.src, fw.dst, fw.sport, fw.dport)) st.nopipe++;
+      if (!fw.dn.enqueue(r.action === A.PIPE, fw.arg, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, r.num, fw.proto, fw.src, fw.dst, fw.sport, fw.dport)) st.nopipe++;
       else st.dummynet++;
       return PFIL_CONSUMED;
     }

@@ -9,10 +9,12 @@ import { E, fail } from '../errors.js';
 import type { Ipfw } from './ip_fw2.js';
 import { fwAutoincStep } from './ip_fw2.js';
 import { A, DEFAULT_RULE, type Rule } from './rule.js';
+import { tablesBind, tablesUnbind } from './table_rule.js';
 
 /** Recompute positions and skipto targets after the chain changed. */
 export function chainRefresh(fw: Ipfw): void {
   const rules = fw.rules;
+  fw.bvStale = true;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
     r.pos = i;
@@ -35,6 +37,7 @@ export function chainAdd(fw: Ipfw, rule: Rule): Rule {
     rule.num = last < DEFAULT_RULE - step ? last + step : last;
     if (rule.num === 0) fail(E.OUT_OF_RANGE, 'no rule number left below 65535');
   }
+  tablesBind(fw.tables, rule);
   let i = 0;
   while (i < fw.rules.length - 1 && fw.rules[i]!.num <= rule.num) i++;
   fw.rules.splice(i, 0, rule);
@@ -47,7 +50,10 @@ export function chainAdd(fw: Ipfw, rule: Rule): Rule {
 export function chainDelete(fw: Ipfw, lo: number, hi: number): number {
   const gone = fw.rules.filter((r) => r !== fw.defaultRule && r.num >= lo && r.num <= hi);
   if (gone.length === 0) return 0;
-  for (const r of gone) fw.dyn.removeRule(r);
+  for (const r of gone) {
+    fw.dyn.removeRule(r);
+    tablesUnbind(fw.tables, r);
+  }
   fw.rules = fw.rules.filter((r) => !gone.includes(r));
   chainRefresh(fw);
   return gone.length;
@@ -55,6 +61,7 @@ export function chainDelete(fw: Ipfw, lo: number, hi: number): number {
 
 /** Every rule but the default one goes, with all states. */
 export function chainFlush(fw: Ipfw): void {
+  for (const r of fw.rules) tablesUnbind(fw.tables, r);
   fw.rules = [fw.defaultRule];
   fw.dyn.removeRule(null);
   chainRefresh(fw);

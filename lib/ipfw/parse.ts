@@ -11,7 +11,8 @@
  */
 
 import { parseIp4 } from '../wire/ipv4.js';
-import { A, DEFAULT_RULE, EMPTY, O, Rule, TCP_FLAGS, TH, insn, type Insn } from './rule.js';
+import { A, DEFAULT_RULE, EMPTY, IP_FW_TARG, O, Rule, TCP_FLAGS, TH, insn, type Insn } from './rule.js';
+import { parseLookup, parseTableRef } from './table_rule.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parseAddress, parsePortList, protocol, rejectCode, strtoulStrict, toDst, validStateName } from './parse_tokens.js';
 
 export { EX_DATAERR, EX_NOHOST, EX_USAGE, RuleSyntaxError, contigLen, parsePortList, strtoulStrict } from './parse_tokens.js';
@@ -24,7 +25,7 @@ const UNSUPPORTED = new Set([
   'uid', 'gid', 'jail', 'limit', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
   'fib', 'ipoptions', 'ipopts', 'ipprecedence', 'dscp', 'iptos', 'ipversion', 'ipver', 'sockarg', 'tcpdatalen', 'tcpoptions', 'tcpopts',
   'tcpseq', 'tcpack', 'tcpwin', 'MAC', 'mac', 'mac-type', 'verrevpath', 'versrcreach', 'antispoof', 'ipsec', 'icmp6type', 'icmp6types',
-  'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'lookup', 'flow', 'defer-action', 'defer-immediate-action', 'tagged',
+  'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action', 'tagged',
 ]);
 
 const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'fwd', 'forward', 'reset6', 'unreach6', 'reass', 'setfib', 'setdscp', 'call', 'return', 'eaction', 'tcp-setmss']);
@@ -117,6 +118,12 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
     case 'queue': {
       action = word === 'skipto' ? A.SKIPTO : word === 'pipe' ? A.PIPE : A.QUEUE;
       const t = need(`missing argument for ${word}`);
+      if (t === 'tablearg') {
+        // The value of the last table lookup that matched (IP_FW_TARG).
+        actArg = IP_FW_TARG;
+        i++;
+        break;
+      }
       const v = /^\d/.test(t) ? strtoulStrict(t) : undefined;
       if (v === undefined || v <= 0 || v >= DEFAULT_RULE) fail(`illegal argument for ${word}`);
       actArg = v;
@@ -335,7 +342,13 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
           break;
         }
         const op = s === 'xmit' ? O.XMIT : s === 'recv' ? O.RECV : O.VIA;
-        if (t.startsWith('table(')) fail(`lookup tables are not supported: ${t}`, i - 1);
+        if (t.startsWith('table(')) {
+          // An iface table: arg2 = 2 marks it; the name is the table's.
+          const c = parseTableRef(t, i - 1);
+          if (c.arg2 >= 0) fail(`bad interface table ${t}`, i - 1);
+          push(insn(op, 0, 2, EMPTY, c.name));
+          break;
+        }
         if (/^\d/.test(t)) {
           const a = parseIp4(t);
           if (a === undefined) fail(`bad ip address \`\`${t}''`, i - 1);
@@ -453,6 +466,10 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       case 'ip4':
       case 'ipv4':
         push(insn(O.IP4));
+        break;
+      case 'lookup':
+        push(parseLookup(tokens, i));
+        i += 2;
         break;
       case '//':
         comment = tokens.slice(i).join(' ');

@@ -7,6 +7,7 @@
 
 import { parseIp4, prefixMask } from '../wire/ipv4.js';
 import { ICMP_CODES, O, insn, protoByName, serviceByName, type Insn } from './rule.js';
+import { parseTableRef } from './table_rule.js';
 
 export const EX_USAGE = 64;
 export const EX_DATAERR = 65;
@@ -90,7 +91,7 @@ export function parseAddress(s: string, at: number, not: boolean): Insn | null {
     return null;
   }
   if (s === 'me') return insn(O.SRC_ME);
-  if (s.startsWith('table(')) throw new RuleSyntaxError(`lookup tables are not supported: ${s}`, at, EX_DATAERR);
+  if (s.startsWith('table(')) return parseTableRef(s, at);
   const brace = s.indexOf('{');
   if (brace >= 0) {
     // A set of hosts in one /24../31 subnet: base/len{1,5,7-9}.
@@ -151,7 +152,7 @@ export function parseAddress(s: string, at: number, not: boolean): Insn | null {
 
 /** An address instruction parsed with `src` opcodes, turned into its `dst` form. */
 export const toDst = (c: Insn): Insn => {
-  c.op = c.op === O.SRC_IP ? O.DST_IP : c.op === O.SRC_MASK ? O.DST_MASK : c.op === O.SRC_ME ? O.DST_ME : O.DST_SET;
+  c.op = c.op === O.SRC_IP ? O.DST_IP : c.op === O.SRC_MASK ? O.DST_MASK : c.op === O.SRC_ME ? O.DST_ME : c.op === O.SRC_LOOKUP ? O.DST_LOOKUP : O.DST_SET;
   return c;
 };
 

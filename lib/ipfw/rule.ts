@@ -39,7 +39,16 @@ export const O = {
   ESTAB: 24,
   KEEP_STATE: 25,
   COMMENT: 26,
+  SRC_LOOKUP: 27, // table(NAME[,VALUE]): name = table, arg = kidx once bound, arg2 = value or -1
+  DST_LOOKUP: 28,
+  LOOKUP: 29, // lookup KEY[:MASK] NAME: arg = kidx, arg2 = key (LK), list = [mask] or empty
 } as const;
+
+/** Keys of `lookup KEY NAME` (FreeBSD's lookup_key order). */
+export const LK = { DST_IP: 0, SRC_IP: 1, DST_PORT: 2, SRC_PORT: 3, UID: 4, JAIL: 5, DSCP: 6, RULENUM: 10 } as const;
+
+/** The action argument `tablearg` (FreeBSD's IP_FW_TARG): the value of the last table lookup that matched. */
+export const IP_FW_TARG = 65535;
 
 /** Actions (FreeBSD's O_ACCEPT ... O_CHECK_STATE). */
 export const A = {

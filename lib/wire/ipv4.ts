@@ -162,6 +162,17 @@ export class Ipv4Packet extends WireView {
     const o = this.off + F.DST;
     return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   }
+  /**
+   * Source and destination as int32 into `out[at]`, `out[at + 1]`: for a
+   * hot caller that may not inline the getters (a returned address above
+   * 2^30 is boxed; one written to an Int32Array is not).
+   */
+  addrsInto(out: Int32Array, at: number): void {
+    const b = this.buf;
+    const o = this.off + F.SRC;
+    out[at] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+    out[at + 1] = (b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!;
+  }
   get payloadOffset(): number {
     return this.off + this.headerLen;
   }
