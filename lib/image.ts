@@ -44,6 +44,7 @@ import { In6State, in6IfUp, in6PurgeInterface } from './netinet6/in6.js';
 import { Icmp6State } from './netinet6/icmp6.js';
 import { ip6Destroy, ip6Init } from './netinet6/ip6_input.js';
 import { udp6Init } from './netinet6/udp6_usrreq.js';
+import { tcp6Init } from './netinet6/tcp6_usrreq.js';
 import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
 import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
 import { Route6Table } from './netinet6/route6.js';
@@ -74,6 +75,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'udp', init: udpInit, destroy: udpDestroy },
   { name: 'udp6', init: udp6Init, destroy: () => {} },
   { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
+  { name: 'tcp6', init: tcp6Init, destroy: () => {} },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
 

@@ -7,7 +7,7 @@
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { sysctlInt } from '../sysctl.js';
-import { IP6_DST_OFF, IP6_SRC_OFF } from '../wire/ipv6.js';
+import { IP6_DST_OFF, IP6_SRC_OFF, in6IsScoped } from '../wire/ipv6.js';
 import { in6Local, in6SelectSource as in6SelectSourceFn } from './in6.js';
 import type { Out6Result } from './ip6_var.js';
 
@@ -47,6 +47,8 @@ export function ip6SelectSourceInto(im: Vnet, b: Uint8Array, o: number, zone: If
 export function in6SourceFor(im: Vnet, b: Uint8Array, d: number, zone: Ifnet | null): Uint8Array | 'EHOSTUNREACH' | 'EADDRNOTAVAIL' {
   const local = in6LocalFor(im, b, d, zone);
   if (local !== undefined) return local;
+  // A link-scoped destination names its link (RFC 4007 6): without a zone there is no way there.
+  if (zone === null && in6IsScoped(b, d)) return 'EHOSTUNREACH';
   const ifp = zone ?? im.route6.lookup(b, d)?.ifp;
   if (ifp === undefined) {
     im.ip6stat.noroute++;

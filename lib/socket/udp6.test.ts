@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Image } from '../image.js';
-import type { Ifnet } from '../net/if.js';
-import { in6AddAddress } from '../netinet6/in6.js';
 import { udp6Checksum } from '../netinet6/udp6_usrreq.js';
 import { ip6V6only } from '../netinet6/in6_pcb.js';
 import { allocPacket } from '../netinet/ip_var.js';
 import { ip6Output } from '../netinet6/ip6_output.js';
-import { twoImages, A_ADDR, type TestNet } from '../testing/testnet.js';
+import { A_ADDR } from '../testing/testnet.js';
+import { A6, B6, twoImages6 } from '../testing/testnet6.js';
 import { emitIpv6Raw, ip6ToString, parseIp6, IPPROTO6 } from '../wire/ipv6.js';
 import { emitUdp } from '../wire/udp.js';
 import { SocketError } from './errno.js';
@@ -15,23 +13,6 @@ import { UdpSocket } from './udp.js';
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
-
-export const A6 = '2001:db8::1';
-export const B6 = '2001:db8::2';
-
-function eth(im: Image): Ifnet {
-  return [...im.ifnets.values()].find((i) => !i.loopback)!;
-}
-
-/** Two images with 2001:db8::1 and ::2 (no DAD wait) beside their IPv4 addresses. */
-export function twoImages6(): TestNet {
-  const n = twoImages();
-  for (const [im, a] of [[n.a, A6], [n.b, B6]] as const) {
-    im.sysctl.set('net.inet6.ip6.dad_count', '0');
-    in6AddAddress(im, eth(im), parseIp6(a)!, 64);
-  }
-  return n;
-}
 
 test('UDP over IPv6: a datagram and its answer between two images, checksummed, counted in udpstat', async () => {
   const n = twoImages6();

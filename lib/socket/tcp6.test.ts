@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { in6Ifinfo } from '../netinet6/in6.js';
+import { TCPS } from '../netinet/tcp/tcp_var.js';
+import { ip6ToString } from '../wire/ipv6.js';
+import { SocketError } from './errno.js';
+import { TcpListener, TcpSocket } from './tcp.js';
+import { A6, B6, ethOf as eth, twoImages6 } from '../testing/testnet6.js';
+import { listSockets } from './list.js';
+
+const text = (b: Uint8Array): string => Buffer.from(b).toString();
+const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
+
+
+async function readAll(s: TcpSocket): Promise<string> {
+  let out = '';
+  for await (const c of s) out += text(c);
+  return out;
+}
+
+test('TCP over IPv6: handshake, data both ways, orderly close; MSS from the IPv6 MTU (1500 - 60)', async () => {
+  const n = twoImages6();
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(80);
+  const c = new TcpSocket(n.a, { family: 6 });
+  const connecting = c.connect(B6, 80);
+  await n.settle();
+  await connecting;
+  assert.equal(c.state, TCPS.ESTABLISHED);
+  assert.equal(c.cb.mssOffer, 1440);
+  assert.equal(ip6ToString(c.localAddress().addr6!), A6);
+  const s = (await l.accept())!;
+  assert.equal(ip6ToString(s.remoteAddress().addr6!), A6);
+  assert.equal(s.remoteAddress().port, c.localAddress().port);
+  assert.equal(s.cb.maxseg, 1440);
+  const big = new Uint8Array(100_000).fill(0x61);
+  const w = c.write(big).then(() => c.end());
+  const got = readAll(s);
+  await n.run(2000, 5);
+  await w;
+  assert.equal((await got).length, 100_000);
+  await s.write(bytes('bye'));
+  await s.end();
+  await n.run(200, 5);
+  assert.equal(await readAll(c), 'bye');
+  assert.ok(n.b.tcpstat.rcvpack > 0);
+  assert.equal(n.b.tcpstat.rcvbadsum, 0);
+  const rows = listSockets(n.b).filter((r) => r.proto === 'tcp6');
+  assert.ok(rows.some((r) => r.state === 'LISTEN' && r.lport === 80));
+  c.close();
+  s.close();
+  l.close();
+});
+
+test('TCP over IPv6 to a closed port is refused with RST (ECONNREFUSED)', async () => {
+  const n = twoImages6();
+  const c = new TcpSocket(n.a, { family: 6 });
+  const p = assert.rejects(c.connect(B6, 81), (e: SocketError) => e.code === 'ECONNREFUSED');
+  await n.settle();
+  await p;
+  assert.equal(n.b.tcpstat.noport, 1);
+  assert.equal(n.b.tcpstat.sndrst, 1);
+});
+
+test('an AF_INET6 listener on :: takes IPv4 connections v4-mapped only with IPV6_V6ONLY off', async () => {
+  const n = twoImages6();
+  const only = new TcpListener(n.b, { family: 6 });
+  only.listen(8080);
+  const c4 = new TcpSocket(n.a);
+  const refused = assert.rejects(c4.connect('10.0.0.2', 8080), (e: SocketError) => e.code === 'ECONNREFUSED');
+  await n.settle();
+  await refused;
+  // An AF_INET listener can share the port with the v6-only one.
+  const four = new TcpListener(n.b);
+  four.listen(8080);
+  four.close();
+  only.close();
+
+  const dual = new TcpListener(n.b, { family: 6, v6only: false });
+  dual.listen(8081);
+  const c = new TcpSocket(n.a);
+  const ok = c.connect('10.0.0.2', 8081);
+  await n.settle();
+  await ok;
+  const s = (await dual.accept())!;
+  assert.equal(ip6ToString(s.remoteAddress().addr6!), '::ffff:10.0.0.1');
+  assert.equal(ip6ToString(s.localAddress().addr6!), '::ffff:10.0.0.2');
+  assert.equal(s.family, 6);
+  const rows = listSockets(n.b);
+  assert.ok(rows.some((r) => r.proto === 'tcp46' && r.state === 'LISTEN' && r.lport === 8081));
+  // An AF_INET6 client reaches an IPv4 listener through a v4-mapped address.
+  const l4 = new TcpListener(n.b);
+  l4.listen(8082);
+  const c6 = new TcpSocket(n.a, { family: 6, v6only: false });
+  const ok2 = c6.connect('::ffff:10.0.0.2', 8082);
+  await n.settle();
+  await ok2;
+  assert.equal(ip6ToString(c6.remoteAddress().addr6!), '::ffff:10.0.0.2');
+  const v6only = new TcpSocket(n.a, { family: 6 });
+  await assert.rejects(v6only.connect('::ffff:10.0.0.2', 8082), (e: SocketError) => e.code === 'EINVAL');
+});
+
+test('TCP over link-local IPv6 with a zone (fe80::...%epair0b)', async () => {
+  const n = twoImages6();
+  await n.run(2500, 100); // DAD of the link-local addresses
+  const eb = eth(n.b);
+  const ll = ip6ToString(in6Ifinfo(n.b, eb).addrs.find((a) => a.addr[0] === 0xfe)!.addr);
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(22);
+  const c = new TcpSocket(n.a, { family: 6 });
+  const ea = eth(n.a);
+  const p = c.connect(`${ll}%${ea.name}`, 22);
+  await n.settle();
+  await p;
+  const s = (await l.accept())!;
+  assert.equal(s.remoteAddress().zone, eb);
+  await c.write(bytes('zoned'));
+  await c.end();
+  await n.run(100, 5);
+  assert.equal(await readAll(s), 'zoned');
+  await assert.rejects(new TcpSocket(n.a, { family: 6 }).connect(ll, 22), (e: SocketError) => e.code === 'EHOSTUNREACH');
+});
