@@ -7,7 +7,7 @@
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { in6MapV4 } from '../netinet6/in6_pcb.js';
-import { parseIp4 } from '../wire/ipv4.js';
+import { ip4ToString, parseIp4 } from '../wire/ipv4.js';
 import { in6IsLinkLocal, in6IsMulticast, in6IsV4Mapped, ip6ToString, parseIp6 } from '../wire/ipv6.js';
 import { SocketError } from './errno.js';
 
@@ -54,3 +54,9 @@ export function fmtAddr6(a: Uint8Array, zone: Ifnet | null): string {
 }
 
 export { in6IsV4Mapped };
+
+/** A socket endpoint's address as commands print it: dotted IPv4, or IPv6 text (v4-mapped shown as such, a zone when link-local). */
+export function endpointText(e: { addr: number; addr6?: Uint8Array; zone?: Ifnet | null }): string {
+  if (e.addr6 === undefined) return ip4ToString(e.addr);
+  return fmtAddr6(e.addr6, in6IsV4Mapped(e.addr6) ? null : (e.zone ?? null));
+}
