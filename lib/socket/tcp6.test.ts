@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { in6Ifinfo } from '../netinet6/in6.js';
 import { TCPS } from '../netinet/tcp/tcp_var.js';
-import { ip6ToString } from '../wire/ipv6.js';
+import { IPPROTO6, emitIpv6Raw, ip6ToString, parseIp6 } from '../wire/ipv6.js';
+import { TH, emitTcp, newTcpRepr, setTcpRepr } from '../wire/tcp.js';
+import { allocPacket } from '../netinet/ip_var.js';
+import { ip6Output } from '../netinet6/ip6_output.js';
+import { tcp6Checksum } from '../netinet6/tcp6_usrreq.js';
 import { SocketError } from './errno.js';
 import { TcpListener, TcpSocket } from './tcp.js';
 import { A6, B6, ethOf as eth, twoImages6 } from '../testing/testnet6.js';
@@ -119,4 +123,54 @@ test('TCP over link-local IPv6 with a zone (fe80::...%epair0b)', async () => {
   await n.run(100, 5);
   assert.equal(await readAll(s), 'zoned');
   await assert.rejects(new TcpSocket(n.a, { family: 6 }).connect(ll, 22), (e: SocketError) => e.code === 'EHOSTUNREACH');
+});
+
+test('SYN cookies over IPv6: with the listen queue full of half-open connections, a client still gets in', async () => {
+  const n = twoImages6();
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(443, 1);
+  // Two SYNs whose sender stays silent (blackhole: no RST for B's SYN,ACKs) fill the queue.
+  n.a.sysctl.set('net.inet.tcp.blackhole', '2');
+  for (const sport of [1001, 1002]) {
+    const p = allocPacket(60);
+    emitIpv6Raw(p.buf, p.off, 20, IPPROTO6.TCP, 64, parseIp6(A6)!, 0, parseIp6(B6)!, 0);
+    emitTcp(setTcpRepr(newTcpRepr(), sport, 443, 12345, 0, TH.SYN, 65535), p.buf, p.off + 40);
+    tcp6Checksum(p.buf, p.off, p.off + 40, 20);
+    assert.equal(ip6Output(n.a, p.buf, p.off, 60, n.a.noOffload), 0);
+  }
+  await n.settle();
+  assert.equal(l.listenQueue!.incomplete.size, 2);
+  n.a.sysctl.set('net.inet.tcp.blackhole', '0');
+  const c = new TcpSocket(n.a, { family: 6 });
+  const p = c.connect(B6, 443);
+  await n.settle();
+  await p;
+  assert.equal(n.b.tcpstat.sc_sendcookie, 1);
+  assert.equal(n.b.tcpstat.sc_recvcookie, 1);
+  const s = (await l.accept())!;
+  assert.equal(ip6ToString(s.remoteAddress().addr6!), A6);
+  await c.write(bytes('through the cookie'));
+  await c.end();
+  await n.run(100, 5);
+  assert.equal(await readAll(s), 'through the cookie');
+});
+
+test('a SYN on an established IPv6 connection earns a challenge ACK (RFC 5961 4.2), not a reset', async () => {
+  const n = twoImages6();
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(25);
+  const c = new TcpSocket(n.a, { family: 6 });
+  const p = c.connect(B6, 25);
+  await n.settle();
+  await p;
+  const s = (await l.accept())!;
+  const pk = allocPacket(60);
+  emitIpv6Raw(pk.buf, pk.off, 20, IPPROTO6.TCP, 64, parseIp6(A6)!, 0, parseIp6(B6)!, 0);
+  emitTcp(setTcpRepr(newTcpRepr(), c.localAddress().port, 25, s.cb.rcvNxt, 0, TH.SYN, 65535), pk.buf, pk.off + 40); // in the window
+  tcp6Checksum(pk.buf, pk.off, pk.off + 40, 20);
+  ip6Output(n.a, pk.buf, pk.off, 60, n.a.noOffload);
+  await n.settle();
+  assert.equal(n.b.tcpstat.challengeack, 1);
+  assert.equal(s.state, TCPS.ESTABLISHED);
+  assert.equal(c.state, TCPS.ESTABLISHED);
 });
