@@ -7,6 +7,8 @@ import { TH, emitTcp, newTcpRepr, setTcpRepr } from '../wire/tcp.js';
 import { allocPacket } from '../netinet/ip_var.js';
 import { ip6Output } from '../netinet6/ip6_output.js';
 import { tcp6Checksum } from '../netinet6/tcp6_usrreq.js';
+import { udp6Checksum } from '../netinet6/udp6_usrreq.js';
+import { UdpSocket } from './udp.js';
 import { SocketError } from './errno.js';
 import { TcpListener, TcpSocket } from './tcp.js';
 import { A6, B6, ethOf as eth, twoImages6 } from '../testing/testnet6.js';
@@ -173,4 +175,42 @@ test('a SYN on an established IPv6 connection earns a challenge ACK (RFC 5961 4.
   assert.equal(n.b.tcpstat.challengeack, 1);
   assert.equal(s.state, TCPS.ESTABLISHED);
   assert.equal(c.state, TCPS.ESTABLISHED);
+});
+
+test('random TCP and UDP segments over IPv6 (checksums right and wrong) never throw and are counted', async () => {
+  const n = twoImages6();
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(80);
+  const u = new UdpSocket(n.b, { family: 6, v6only: false });
+  u.bind(53);
+  let seed = 12345;
+  const rnd = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 0x100000000);
+  const before = n.b.tcpstat.rcvtotal + n.b.udpstat.ipackets;
+  for (let i = 0; i < 3000; i++) {
+    const tcp = i % 2 === 0;
+    const tl = Math.floor(rnd() * 80);
+    const pk = allocPacket(40 + tl);
+    for (let k = 0; k < tl; k++) pk.buf[pk.off + 40 + k] = Math.floor(rnd() * 256);
+    if (tl >= 4) {
+      // Mostly to the listening ports, so lookups and the state machines see them.
+      pk.buf[pk.off + 40 + 2] = 0;
+      pk.buf[pk.off + 40 + 3] = tcp ? 80 : 53;
+    }
+    if (!tcp && tl >= 8 && rnd() < 0.7) {
+      pk.buf[pk.off + 44] = tl >>> 8;
+      pk.buf[pk.off + 45] = tl & 0xff;
+    }
+    emitIpv6Raw(pk.buf, pk.off, tl, tcp ? IPPROTO6.TCP : IPPROTO6.UDP, 64, parseIp6(A6)!, 0, parseIp6(B6)!, 0);
+    if (rnd() < 0.7) {
+      if (tcp && tl >= 20) tcp6Checksum(pk.buf, pk.off, pk.off + 40, tl);
+      else if (!tcp && tl >= 8) udp6Checksum(pk.buf, pk.off, pk.off + 40, tl);
+    }
+    ip6Output(n.a, pk.buf, pk.off, 40 + tl, n.a.noOffload);
+    if (i % 100 === 0) await n.settle();
+  }
+  await n.run(3000, 100);
+  assert.ok(n.b.tcpstat.rcvtotal + n.b.udpstat.ipackets - before >= 2900);
+  assert.ok(n.b.tcpstat.rcvbadsum > 0 && n.b.udpstat.badsum + n.b.udpstat.nosum > 0);
+  l.close();
+  u.close();
 });
