@@ -2,7 +2,8 @@
  * TCP and UDP over IPv6 against Linux: a Linux host in a namespace on a
  * TAP reaches the image's built-in servers over IPv6 (nc, httpd with
  * curl -6, iperf3), the image's nc -6 reaches Linux's nc -6 -l, a closed
- * port answers with a reset, and netstat -an lists the tcp6 sockets.
+ * port answers with a reset, netstat -an lists the tcp6 sockets, and the
+ * image sends large segments through the TAP (TSO over IPv6).
  *
  *   Linux v6tA (10.77.1.2, 2001:db8:77::2) --tap-- image R (10.77.1.1, 2001:db8:77::1)
  */
@@ -151,6 +152,8 @@ describe('inet6 transport: TCP and UDP over IPv6 between an image and Linux', { 
   test('Linux iperf3 -6 -c against iperf3 -s in the image (one dual-stack socket, tcp46)', { skip: has('iperf3') ? false : 'iperf3 is not installed' }, async () => {
     const srv = lab.vimage(['R', 'iperf3', '-s', '-p', '5306'], { timeoutMs: 40_000 });
     await waitSocket(/^tcp46 .* \*\.5306 .* LISTEN$/m);
+    const tsoSent = async (): Promise<number> => Number(/(\d+) TSO segments?\n/.exec(await lab.ok(['R', 'netstat', '-s', '-p', 'tcp']))?.[1] ?? 0);
+    const tso0 = await tsoSent();
     for (const extra of [['-b', '500M'], ['-b', '500M', '-R'], ['-u', '-b', '20M']]) {
       const r = lab.inNs(A, ['iperf3', '-6', '-c', IMG, '-p', '5306', '-t', '1', '-J', ...extra], { timeoutMs: 20_000, allowFail: true });
       assert.equal(r.code, 0, `iperf3 ${extra.join(' ')}: ${r.stdout.slice(-600)} ${r.stderr}`);
@@ -158,6 +161,9 @@ describe('inet6 transport: TCP and UDP over IPv6 between an image and Linux', { 
       const got = j.end.sum_received?.bytes ?? j.end.sum?.bytes ?? 0;
       assert.ok(got > 1_000_000, `iperf3 -6 ${extra.join(' ')} moved ${got} bytes`);
     }
+    // The image sent (-R) through the TAP as large segments the kernel cut (VIRTIO_NET_HDR_GSO_TCPV6).
+    const tso1 = await tsoSent();
+    assert.ok(tso1 > tso0, `TSO segments sent over IPv6: ${tso1 - tso0}`);
     await stop('iperf3');
     const s = await srv;
     assert.match(s.stdout, new RegExp(`Accepted connection from ${HOST}, port \\d+`));

@@ -7,8 +7,9 @@
  * the MSS from the IPv6 MTU (MTU - 60), and ICMPv6 errors (packet too big
  * lowers the MSS; unreachables are soft errors).
  *
- * No segmentation offload over IPv6 yet: segments are at most one MSS and
- * checksummed here.
+ * Through a link that offloads (a TAP), segments go out as one large
+ * segment with a partial checksum and VIRTIO_NET_HDR_GSO_TCPV6 metadata,
+ * as over IPv4; elsewhere they are one MSS and checksummed here.
  */
 
 import type { Ifnet } from '../net/if.js';
@@ -17,13 +18,14 @@ import { allocPacket } from '../netinet/ip_var.js';
 import type { TcpCb, TcpErrno } from '../netinet/tcp/tcp_cb.js';
 import { seq, seqAdd, seqGt } from '../netinet/tcp/tcp_seq.js';
 import type { TcpImage, TcpPcb } from '../netinet/tcp/tcp_usrreq.js';
-import { tcpMssDflt } from '../netinet/tcp/tcp_var.js';
+import { tcpMssDflt, tcpTso } from '../netinet/tcp/tcp_var.js';
 import { INP_IPV6 } from '../socket/in_pcb.js';
 import { u32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum6, sum16 } from '../wire/checksum.js';
 import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, emitIpv6Raw, in6Copy, in6IsLinkLocal, in6IsLoopback } from '../wire/ipv6.js';
 import { TH, emitTcp, parseTcp, tcpHeaderLen, type TcpRepr } from '../wire/tcp.js';
-import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, type VnetHdr } from '../wire/vnet.js';
+import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
+import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { in6Local } from './in6.js';
 import { ip6DefHlim, type Out6Result } from './ip6_var.js';
 import { ip6Output } from './ip6_output.js';
@@ -98,10 +100,35 @@ export function tcp6Output(t: TcpImage, cb: TcpCb, r: TcpRepr, off: number, len:
   const th = o + IP6_HDR_LEN;
   emitTcp(r, b, th);
   if (len > 0) cb.snd.copyOut(off, len, b, th + hl);
-  tcp6Checksum(b, o, th, tl);
-  if (cb.zone === null) return ip6Output(im, b, o, total, im.noOffload);
-  t.out6.ifp = cb.zone;
-  return ip6Output(im, b, o, total, im.noOffload, t.out6);
+  let m = im.noOffload;
+  if (cb.tsoMax > 0) {
+    // The link completes the checksum and cuts a segment larger than one MSS (VIRTIO_NET_HDR_GSO_TCPV6).
+    m = t.meta.clear();
+    let sum = pseudoHeaderSum6(b, o + IP6_SRC_OFF, o + IP6_DST_OFF, tl, IPPROTO6.TCP);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    b[th + 16] = sum >>> 8;
+    b[th + 17] = sum & 0xff;
+    m.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    m.csumStart = ETHER_HDR_LEN + IP6_HDR_LEN;
+    m.csumOffset = 16;
+    if (len > cb.smss) {
+      m.gsoType = VIRTIO_NET_HDR_GSO.TCPV6;
+      m.gsoSize = cb.smss;
+      m.hdrLen = ETHER_HDR_LEN + IP6_HDR_LEN + hl;
+    }
+  } else tcp6Checksum(b, o, th, tl);
+  let res: Out6Result;
+  if (cb.zone === null) res = ip6Output(im, b, o, total, m);
+  else {
+    t.out6.ifp = cb.zone;
+    res = ip6Output(im, b, o, total, m, t.out6);
+  }
+  if (res === 'EMSGSIZE' && len > cb.smss) {
+    // The path left the offloading link: MSS-sized segments from now on; the retransmit timer resends this one.
+    cb.tsoMax = 0;
+    return 0;
+  }
+  return res;
 }
 
 /** A segment without a connection (RST, SYN cookie SYN,ACK) from s[so] to d[do], `ifp` the zone of a link-local peer. */
@@ -151,15 +178,22 @@ export function tcp6Attach(t: TcpImage, cb: TcpCb, pcb: TcpPcb): void {
 export function tcp6RouteParams(t: TcpImage, cb: Pick<TcpCb, 'mssOffer' | 'tsoMax'>, b: Uint8Array, o: number, zone: Ifnet | null): void {
   const im = t.im;
   let mtu = 1280;
+  let ifp: Ifnet | null = null;
   if (in6IsLoopback(b, o) || in6Local(im, b, o, zone) !== undefined) mtu = im.lo0.mtu;
-  else if (zone !== null && in6IsLinkLocal(b, o)) mtu = zone.mtu;
-  else {
+  else if (zone !== null && in6IsLinkLocal(b, o)) {
+    ifp = zone;
+    mtu = zone.mtu;
+  } else {
     const rt = im.route6.lookup(b, o);
-    if (rt !== undefined) mtu = rt.ifp.mtu;
+    if (rt !== undefined) {
+      ifp = rt.ifp;
+      mtu = rt.ifp.mtu;
+    }
   }
   const dflt = t.sysctl[tcpMssDflt.slot]!;
   cb.mssOffer = Math.max(Math.min(mtu - 60, 65475), Math.min(dflt, mtu - 60));
-  cb.tsoMax = 0;
+  // TSO: one segment of up to 64 KiB when the route's link offloads (a TAP), as over IPv4.
+  cb.tsoMax = ifp !== null && ifp.driver.offload && !ifp.loopback && t.sysctl[tcpTso.slot] === 1 ? 65535 - 60 : 0;
 }
 
 /**
