@@ -45,6 +45,8 @@ import { SysctlValues } from './sysctl.js';
 import { In6State, in6IfUp, in6PurgeInterface } from './netinet6/in6.js';
 import { Icmp6State } from './netinet6/icmp6.js';
 import { ip6Destroy, ip6Init } from './netinet6/ip6_input.js';
+import { udp6Init } from './netinet6/udp6_usrreq.js';
+import { tcp6Init } from './netinet6/tcp6_usrreq.js';
 import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
 import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
 import { Nd6RtrState, nd6RtrDestroy, nd6RtrInit } from './netinet6/nd6_rtr.js';
@@ -84,7 +86,9 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
+  { name: 'udp6', init: udp6Init, destroy: () => {} },
   { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
+  { name: 'tcp6', init: tcp6Init, destroy: () => {} },
   { name: 'vxlan', init: vxlanInit, destroy: vxlanDestroy },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];

@@ -260,7 +260,7 @@ except socket.timeout:
 
   test('stock iperf3 against iperf3 -s in the image: TCP both ways, UDP both ways', async () => {
     const srv = lab.vimage(['R', 'iperf3', '-s', '-p', '5301'], { timeoutMs: 90_000 });
-    await waitSocket(/^tcp4 .* \*\.5301 .* LISTEN$/m);
+    await waitSocket(/^tcp46? .* \*\.5301 .* LISTEN$/m);
     // Paced (-b): this checks the protocol and the data path, not speed (npm run bench does), and
     // leaves CPU to system tests running beside it.
     for (const extra of [['-b', '1G'], ['-b', '1G', '-R'], ['-u', '-b', '20M'], ['-u', '-b', '20M', '-R'], ['-b', '200M', '-P', '3']]) {

@@ -14,7 +14,7 @@
 import { open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { TcpSocket } from '../../lib/socket/tcp.js';
-import { ip4ToString } from '../../lib/wire/ipv4.js';
+import { endpointText } from '../../lib/socket/sockaddr6.js';
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';
 
@@ -160,7 +160,7 @@ class Conn {
     if (!this.verbose) return;
     const p = this.s.remoteAddress();
     const line = req === null ? '-' : `${req.method} ${req.target} ${req.version}`;
-    this.ctx.stderr.write(`${ip4ToString(p.addr)} - - [${new Date().toUTCString()}] "${line}" ${status} ${bytes}\n`);
+    this.ctx.stderr.write(`${endpointText(p)} - - [${new Date().toUTCString()}] "${line}" ${status} ${bytes}\n`);
   }
 
   private headers(status: number, keep: boolean, extra: Record<string, string | number>): string {
@@ -288,18 +288,28 @@ const httpd: Command = async (ctx) => {
     ctx.stderr.write(`httpd: bind to port ${port}: ${(e as Error).message}\n`);
     return EX_FAIL;
   }
+  // IPv6 too, on a second (v6-only) socket, as a FreeBSD server with both listen lines; skipped if the port is taken there.
+  const l6 = ctx.image.sockets.tcpListener({ family: 6, v6only: true });
+  l6.reuseAddr = true;
+  try {
+    l6.listen(port, 1024);
+  } catch {
+    l6.close();
+  }
   const conns = new Set<TcpSocket>();
-  const loop = (async () => {
-    for await (const c of l) {
+  const serve = async (from: typeof l): Promise<void> => {
+    for await (const c of from) {
       conns.add(c);
       void new Conn(ctx, c, docroot, verbose).serve().finally(() => conns.delete(c));
     }
-  })();
+  };
+  const loop = Promise.all([serve(l), serve(l6)]);
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   l.close();
+  l6.close();
   for (const c of conns) c.destroy();
   await loop;
   return signalStatus(ctx.signal.reason);

@@ -21,6 +21,28 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
+import { in6Equal, in6IsV4Mapped, parseIp6 } from '../../lib/wire/ipv6.js';
+import { endpointText, type SockAddr6 } from '../../lib/socket/sockaddr6.js';
+
+/** A UDP stream's client: its address (and where replies go: the IPv4 number or the IPv6 socket address) and port. */
+interface UdpPeer {
+  addr: number;
+  port: number;
+  to: number | SockAddr6;
+}
+
+/** Same client as the datagram's sender? */
+function samePeer(p: UdpPeer, d: Datagram): boolean {
+  if (p.port !== d.port || p.addr !== d.addr) return false;
+  if (typeof p.to === 'number') return d.addr6 === undefined;
+  return d.addr6 !== undefined && in6Equal(p.to.addr6, 0, d.addr6, 0);
+}
+
+/** An address as iperf3 prints it: v4-mapped ones as plain IPv4 (its mapped_v4_to_regular_v4). */
+function hostText(e: { addr: number; addr6?: Uint8Array; zone?: SockAddr6['zone'] }): string {
+  if (e.addr6 !== undefined && in6IsV4Mapped(e.addr6)) return ip4ToString(e.addr);
+  return endpointText(e);
+}
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';
 
@@ -90,7 +112,7 @@ class Reader {
 interface Stream {
   id: number;
   tcp: TcpSocket | null;
-  udpPeer: { addr: number; port: number } | null;
+  udpPeer: UdpPeer | null;
   bytes: number;
   packets: number;
   errors: number;
@@ -139,6 +161,9 @@ class Session {
     readonly ctx: CommandContext,
     readonly im: ImageControl,
     readonly port: number,
+    /** The listener's family: 6 for the dual-stack socket iperf3 opens on :: (UDP streams too). */
+    readonly family: 4 | 6 = 4,
+    readonly bind6: string = '::',
   ) {}
 
   out(s: string): void {
@@ -186,7 +211,7 @@ class Session {
     const st = this.addStream({ tcp: c, udpPeer: null, bytes: 0, packets: 0, errors: 0, jitter: 0, lastTransit: null, lastSeq: 0, outOfOrder: 0, sender });
     const local = c.localAddress();
     const remote = c.remoteAddress();
-    this.out(`[${String(st.id + 4).padStart(3)}] local ${ip4ToString(local.addr)} port ${local.port} connected to ${ip4ToString(remote.addr)} port ${remote.port}\n`);
+    this.out(`[${String(st.id + 4).padStart(3)}] local ${hostText(local)} port ${local.port} connected to ${hostText(remote)} port ${remote.port}\n`);
     if (sender) void this.sendTcp(st, c);
     else void this.recvTcp(st, c, rest);
     return true;
@@ -217,9 +242,10 @@ class Session {
 
   /** UDP streams: one socket on the server port; each client port is a stream. */
   startUdp(): void {
-    const u = this.im.sockets.udp();
+    const u = this.im.sockets.udp(this.family === 6 ? { family: 6, v6only: this.bind6 !== '::' } : {});
     u.reuseAddr = true;
-    u.bind(this.port);
+    if (this.family === 6) u.bind(this.port, this.bind6);
+    else u.bind(this.port);
     this.udp = u;
     void (async () => {
       for (;;) {
@@ -236,17 +262,18 @@ class Session {
   }
 
   private udpInput(u: UdpSocket, d: Datagram): void {
-    let st = this.streams.find((s) => s.udpPeer !== null && s.udpPeer.addr === d.addr && s.udpPeer.port === d.port);
+    let st = this.streams.find((s) => s.udpPeer !== null && samePeer(s.udpPeer, d));
     if (st === undefined) {
       if (d.data.length !== 4 || this.streams.length >= this.nStreams) return;
       const v = new DataView(d.data.buffer, d.data.byteOffset, 4).getUint32(0, true);
       if (v !== UDP_CONNECT_MSG && v !== LEGACY_UDP_CONNECT_MSG) return;
       const sender = this.params.reverse === true;
-      st = this.addStream({ tcp: null, udpPeer: { addr: d.addr, port: d.port }, bytes: 0, packets: 0, errors: 0, jitter: 0, lastTransit: null, lastSeq: 0, outOfOrder: 0, sender });
+      st = this.addStream({ tcp: null, udpPeer: { addr: d.addr, port: d.port, to: d.addr6 !== undefined ? { addr6: d.addr6, zone: d.zone ?? null } : d.addr }, bytes: 0, packets: 0, errors: 0, jitter: 0, lastTransit: null, lastSeq: 0, outOfOrder: 0, sender });
       const reply = new Uint8Array(4);
       new DataView(reply.buffer).setUint32(0, v === UDP_CONNECT_MSG ? UDP_CONNECT_REPLY : LEGACY_UDP_CONNECT_REPLY, true);
-      u.send(reply, d.addr, d.port);
-      this.out(`[${String(st.id + 4).padStart(3)}] local ${ip4ToString(d.dst)} port ${this.port} connected to ${ip4ToString(d.addr)} port ${d.port}\n`);
+      u.send(reply, st.udpPeer!.to, d.port);
+      const here = d.addr6 === undefined || in6IsV4Mapped(d.addr6) ? ip4ToString(d.dst) : hostText(u.address());
+      this.out(`[${String(st.id + 4).padStart(3)}] local ${here} port ${this.port} connected to ${hostText(d)} port ${d.port}\n`);
       if (sender) this.sendUdp(st, u);
       return;
     }
@@ -294,7 +321,7 @@ class Session {
           if (this.params.udp_counters_64bit === 1) dv.setBigUint64(8, BigInt(seq));
           else dv.setUint32(8, seq);
           try {
-            u.send(b, peer.addr, peer.port);
+            u.send(b, peer.to, peer.port);
           } catch {
             st.errors++;
           }
@@ -451,6 +478,7 @@ const iperf3: Command = async (ctx) => {
   let port = 5201;
   let oneOff = false;
   let bind = 0;
+  let bind6: string | undefined;
   for (const [ch, arg] of g.opts) {
     if (ch === 's') server = true;
     else if (ch === 'p') {
@@ -463,8 +491,12 @@ const iperf3: Command = async (ctx) => {
     } else if (ch === '1') oneOff = true;
     else if (ch === 'B') {
       const a = parseIp4(arg);
+      if (a === undefined && parseIp6(arg.split('%')[0]!) !== undefined) {
+        bind6 = arg;
+        continue;
+      }
       if (a === undefined) {
-        ctx.stderr.write(`iperf3: parameter error - ${arg} is not an IPv4 address\n`);
+        ctx.stderr.write(`iperf3: parameter error - ${arg} is not an IPv4 or IPv6 address\n`);
         return EX_USAGE;
       }
       bind = a;
@@ -481,10 +513,12 @@ const iperf3: Command = async (ctx) => {
     return EX_USAGE;
   }
   const im = ctx.image;
-  const l = im.sockets.tcpListener();
+  // As iperf3: one socket on :: taking both families (tcp46), unless -B names an IPv4 address.
+  const family: 4 | 6 = bind !== 0 ? 4 : 6;
+  const l = im.sockets.tcpListener(family === 6 ? { family: 6, v6only: bind6 !== undefined } : {});
   l.reuseAddr = true;
   try {
-    l.listen(port, 128, bind);
+    l.listen(port, 128, family === 6 ? (bind6 ?? '::') : bind);
   } catch (e) {
     l.close();
     ctx.stderr.write(`iperf3: error - unable to start listener for connections: ${(e as Error).message}\n`);
@@ -516,8 +550,8 @@ const iperf3: Command = async (ctx) => {
       }
       ctrlBusy = true;
       const peer = c.remoteAddress();
-      ctx.stdout.write(`Accepted connection from ${ip4ToString(peer.addr)}, port ${peer.port}\n`);
-      sess = new Session(ctx, im, port);
+      ctx.stdout.write(`Accepted connection from ${hostText(peer)}, port ${peer.port}\n`);
+      sess = new Session(ctx, im, port, family, bind6 ?? '::');
       const s = sess;
       void (async () => {
         try {

@@ -178,14 +178,17 @@ test('echo, discard and chargen serve TCP and UDP; netstat -an lists the sockets
   assert.ok(lines.some((l) => /^tcp4\s+0\s+\d+ 10\.0\.0\.2\.19\s+10\.0\.0\.1\.\d+\s+ESTABLISHED$/.test(l)), ns.stdout());
   assert.ok(lines.includes('tcp4       0      0 *.7                    *.*                    LISTEN'), ns.stdout());
   assert.ok(lines.includes('udp4       0      0 *.7                    *.*'), ns.stdout());
+  assert.ok(lines.includes('tcp6       0      0 *.7                    *.*                    LISTEN'), ns.stdout());
+  assert.ok(lines.includes('udp6       0      0 *.7                    *.*'), ns.stdout());
   const nl = start(n, n.b, netstat, ['netstat', '-L']);
   await finish(n, nl);
-  assert.match(nl.stdout(), /^Current listen queue sizes \(qlen\/incqlen\/maxqlen\)\nProto Listen +Local Address\ntcp4  0\/0\/128 +\*\.19\n/);
+  // Each server listens on IPv4 and (v6-only) IPv6, newest first.
+  assert.match(nl.stdout(), /^Current listen queue sizes \(qlen\/incqlen\/maxqlen\)\nProto Listen +Local Address\ntcp6  0\/0\/128 +\*\.19\ntcp4  0\/0\/128 +\*\.19\n/);
   const st = start(n, n.b, netstat, ['netstat', '-s', '-p', 'tcp']);
   await finish(n, st);
   assert.match(st.stdout(), /^tcp:\n\t\d+ packets sent\n\t\t\d+ data packets \(\d+ bytes\)\n/);
   assert.match(st.stdout(), /\n\t\d+ connection requests?\n\t2 connection accepts\n/);
-  assert.match(st.stdout(), /\tTCP connection count by state:\n\t\t0 connections in CLOSED state\n\t\t2 connections in LISTEN state\n(?:\t\t\d+ connections? in [A-Z_12]+ state\n){9}$/);
+  assert.match(st.stdout(), /\tTCP connection count by state:\n\t\t0 connections in CLOSED state\n\t\t4 connections in LISTEN state\n(?:\t\t\d+ connections? in [A-Z_12]+ state\n){9}$/);
   assert.match(st.stdout(), /\t\t1 connection in ESTABLISHED state\n/);
   s.destroy();
   echo.abort();

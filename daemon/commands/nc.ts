@@ -8,6 +8,10 @@
  * -d reads no input; -v reports what happens on stderr. Exit status 0, or
  * 1 when a connection failed.
  *
+ * -4 and -6 choose the family; an IPv6 address (`2001:db8::1`,
+ * `fe80::1%tap0`) as host or -s source means -6. Without either, -l
+ * listens on IPv4 only.
+ *
  * Messages are FreeBSD's: "Connection to H P port [tcp/*] succeeded!",
  * "nc: connect to H port P (tcp) failed: Connection refused",
  * "Connection from H P received!".
@@ -18,7 +22,9 @@ import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket, type Datagram } from '../../lib/socket/udp.js';
+import { fmtAddr6 } from '../../lib/socket/sockaddr6.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
+import { in6IsV4Mapped, parseIp6 } from '../../lib/wire/ipv6.js';
 import { EX_FAIL, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';
 
@@ -37,6 +43,10 @@ interface NcOptions {
   waitMs: number | undefined;
   intervalMs: number;
   srcAddr: number;
+  /** -s or the -l host as an IPv6 address (text, with any %zone). */
+  src6: string | undefined;
+  /** -4, -6, or 0 for whatever the addresses say. */
+  family: 0 | 4 | 6;
   srcPort: number;
   rcvBuf: number | undefined;
   sndBuf: number | undefined;
@@ -70,6 +80,8 @@ function parseArgs(argv: readonly string[]): NcOptions | string {
     waitMs: undefined,
     intervalMs: 0,
     srcAddr: 0,
+    src6: undefined,
+    family: 0,
     srcPort: 0,
     rcvBuf: undefined,
     sndBuf: undefined,
@@ -79,14 +91,17 @@ function parseArgs(argv: readonly string[]): NcOptions | string {
   for (const [ch, arg] of p.opts) {
     switch (ch) {
       case '4':
+        o.family = 4;
+        break;
+      case '6':
+        o.family = 6;
+        break;
       case 'n':
       case 'D':
       case 'r':
       case 'S':
       case 't':
         break;
-      case '6':
-        return 'IPv6 is not available in this image yet; use an IPv4 address';
       case 'U':
         return 'unix domain sockets are not available inside an image';
       case 'h':
@@ -136,8 +151,12 @@ function parseArgs(argv: readonly string[]): NcOptions | string {
         break;
       }
       case 's': {
+        if (isIp6(arg)) {
+          o.src6 = arg;
+          break;
+        }
         const a = parseIp4(arg);
-        if (a === undefined) return `${arg}: not an IPv4 address (there is no DNS in an image)`;
+        if (a === undefined) return `${arg}: not an IPv4 or IPv6 address (there is no DNS in an image)`;
         o.srcAddr = a;
         break;
       }
@@ -156,21 +175,52 @@ function parseArgs(argv: readonly string[]): NcOptions | string {
     if (ops.length === 0 && o.srcPort !== 0) o.ports = [o.srcPort];
     else if (ops.length === 1) o.ports = parsePorts(ops[0]!) ?? [];
     else if (ops.length === 2) {
-      const a = parseIp4(ops[0]!);
-      if (a === undefined) return `${ops[0]}: not an IPv4 address`;
-      o.srcAddr = a;
+      if (isIp6(ops[0]!)) o.src6 = ops[0]!;
+      else {
+        const a = parseIp4(ops[0]!);
+        if (a === undefined) return `${ops[0]}: not an IPv4 or IPv6 address`;
+        o.srcAddr = a;
+      }
       o.ports = parsePorts(ops[1]!) ?? [];
     } else return USAGE;
     if (o.ports.length !== 1) return `port number invalid: ${ops[ops.length - 1] ?? ''}`;
     o.srcPort = 0;
-    return o;
+    return familyOf(o);
   }
   if (ops.length !== 2) return USAGE;
   o.host = ops[0]!;
   const ports = parsePorts(ops[1]!);
   if (ports === undefined) return `port range not valid: ${ops[1]}`;
   o.ports = ports;
+  return familyOf(o);
+}
+
+/** An IPv6 address in text (a zone allowed). */
+function isIp6(text: string): boolean {
+  const pct = text.indexOf('%');
+  return parseIp6(pct >= 0 ? text.slice(0, pct) : text) !== undefined;
+}
+
+/** Settle the family from -4/-6 and the addresses given; an error text when they disagree. */
+function familyOf(o: NcOptions): NcOptions | string {
+  const v6 = o.src6 !== undefined || (o.host !== undefined && isIp6(o.host));
+  const v4 = o.srcAddr !== 0 || (o.host !== undefined && !isIp6(o.host));
+  if (o.family === 0) o.family = v6 ? 6 : 4;
+  if ((o.family === 4 && o.src6 !== undefined) || (o.family === 6 && o.srcAddr !== 0)) return `-s: the source address is not of the -${o.family} family`;
+  if (o.family === 4 && v6 && !v4) return `${o.host ?? o.src6}: an IPv6 address with -4`;
   return o;
+}
+
+/** The sender of a datagram or connection as nc prints it. */
+function peerText(p: { addr: number; addr6?: Uint8Array; zone?: Parameters<typeof fmtAddr6>[1] }): string {
+  if (p.addr6 === undefined) return ip4ToString(p.addr);
+  if (in6IsV4Mapped(p.addr6)) return fmtAddr6(p.addr6, null);
+  return fmtAddr6(p.addr6, p.zone ?? null);
+}
+
+/** The local address to bind to, for the socket's family. */
+function srcOf(o: NcOptions): number | string {
+  return o.family === 6 ? (o.src6 ?? '::') : o.srcAddr;
 }
 
 /** Writes network bytes to stdout: raw when the runner carries bytes, else decoded UTF-8. */
@@ -281,19 +331,19 @@ async function pumpTcp(ctx: CommandContext, o: NcOptions, s: TcpSocket): Promise
 async function client(ctx: CommandContext, o: NcOptions): Promise<number> {
   const im = ctx.image;
   const host = o.host!;
-  const addr = parseIp4(host);
+  const addr: number | string | undefined = o.family === 6 ? (isIp6(host) ? host : undefined) : parseIp4(host);
   if (addr === undefined) {
-    ctx.stderr.write(`nc: getaddrinfo for host "${host}" port ${o.ports[0]}: hostname nor servname provided, or not known (there is no DNS in an image; use an IPv4 address)\n`);
+    ctx.stderr.write(`nc: getaddrinfo for host "${host}" port ${o.ports[0]}: hostname nor servname provided, or not known (there is no DNS in an image; use an IPv${o.family} address)\n`);
     return EX_FAIL;
   }
   if (o.udp) return udpClient(ctx, o, addr);
   let ok = 0;
   for (const port of o.ports) {
-    const s = im.sockets.tcp();
+    const s = im.sockets.tcp({ family: o.family === 6 ? 6 : 4 });
     try {
       if (o.noDelay) s.setNoDelay(true);
       s.setBufferSizes(o.sndBuf, o.rcvBuf);
-      if (o.srcAddr !== 0 || o.srcPort !== 0) s.bind(o.srcPort, o.srcAddr);
+      if (o.srcAddr !== 0 || o.src6 !== undefined || o.srcPort !== 0) s.bind(o.srcPort, srcOf(o));
       const conn = s.connect(addr, port);
       const race: Array<Promise<unknown>> = [conn, aborted(ctx.signal)];
       let t: Timer | undefined;
@@ -336,10 +386,10 @@ async function client(ctx: CommandContext, o: NcOptions): Promise<number> {
 async function listener(ctx: CommandContext, o: NcOptions): Promise<number> {
   const im = ctx.image;
   if (o.udp) return udpListener(ctx, o);
-  const l = im.sockets.tcpListener();
+  const l = im.sockets.tcpListener({ family: o.family === 6 ? 6 : 4 });
   l.reuseAddr = true; // as nc does (SO_REUSEADDR)
   try {
-    l.listen(o.ports[0]!, 1, o.srcAddr);
+    l.listen(o.ports[0]!, 1, srcOf(o));
   } catch (e) {
     l.close();
     ctx.stderr.write(`nc: ${errText(e)}\n`);
@@ -354,7 +404,7 @@ async function listener(ctx: CommandContext, o: NcOptions): Promise<number> {
       s.setBufferSizes(o.sndBuf, o.rcvBuf);
       if (o.verbose) {
         const p = s.remoteAddress();
-        ctx.stderr.write(`Connection from ${ip4ToString(p.addr)} ${p.port} received!\n`);
+        ctx.stderr.write(`Connection from ${peerText(p)} ${p.port} received!\n`);
       }
       if (!o.keep) {
         // One connection: stop listening, as nc does.
@@ -416,13 +466,13 @@ async function pumpUdp(ctx: CommandContext, o: NcOptions, u: UdpSocket, firstSen
   return how === 'failed' ? EX_FAIL : EX_OK;
 }
 
-async function udpClient(ctx: CommandContext, o: NcOptions, addr: number): Promise<number> {
+async function udpClient(ctx: CommandContext, o: NcOptions, addr: number | string): Promise<number> {
   const im = ctx.image;
   let ok = 0;
   for (const port of o.ports) {
-    const u = im.sockets.udp();
+    const u = im.sockets.udp({ family: o.family === 6 ? 6 : 4 });
     try {
-      if (o.srcAddr !== 0 || o.srcPort !== 0) u.bind(o.srcPort, o.srcAddr);
+      if (o.srcAddr !== 0 || o.src6 !== undefined || o.srcPort !== 0) u.bind(o.srcPort, srcOf(o));
       u.connect(addr, port);
     } catch (e) {
       u.close();
@@ -455,10 +505,10 @@ async function udpClient(ctx: CommandContext, o: NcOptions, addr: number): Promi
 }
 
 async function udpListener(ctx: CommandContext, o: NcOptions): Promise<number> {
-  const u = ctx.image.sockets.udp();
+  const u = ctx.image.sockets.udp({ family: o.family === 6 ? 6 : 4 });
   u.reuseAddr = true;
   try {
-    u.bind(o.ports[0]!, o.srcAddr);
+    u.bind(o.ports[0]!, srcOf(o));
   } catch (e) {
     u.close();
     ctx.stderr.write(`nc: ${errText(e)}\n`);
@@ -470,9 +520,9 @@ async function udpListener(ctx: CommandContext, o: NcOptions): Promise<number> {
     u.close();
     return signalStatus(ctx.signal.reason);
   }
-  if (o.verbose) ctx.stderr.write(`Connection from ${ip4ToString(first.addr)} ${first.port} received!\n`);
+  if (o.verbose) ctx.stderr.write(`Connection from ${peerText(first)} ${first.port} received!\n`);
   byteSink(ctx)(first.data);
-  if (!o.keep) u.connect(first.addr, first.port);
+  if (!o.keep) u.connect(first.addr6 !== undefined ? { addr6: first.addr6, zone: first.zone ?? null } : first.addr, first.port);
   return pumpUdp(ctx, o, u);
 }
 

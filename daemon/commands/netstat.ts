@@ -412,8 +412,31 @@ function sockAddr(a: number, port: number, numeric: boolean): string {
   return `${host}.${port === 0 ? '*' : port}`;
 }
 
-function sockets(ctx: CommandContext, o: { all: boolean; numeric: boolean; proto: string | undefined; wide: boolean }): number {
-  let rows = ctx.image.sockets.list();
+/**
+ * An IPv6 address as FreeBSD's inet6print: `*.port` for ::, else the
+ * address (with its %zone) cut to 16 characters (39 with -W), a dot and the port.
+ */
+function sockAddr6(a: string, port: number, wide: boolean): string {
+  const host = a === '::' ? '*' : a.slice(0, wide ? 39 : 16);
+  return `${host}.${port === 0 ? '*' : port}`;
+}
+
+function rowAddr(r: SocketRow, local: boolean, numeric: boolean, wide: boolean): string {
+  const a6 = local ? r.laddr6 : r.faddr6;
+  const port = local ? r.lport : r.fport;
+  if (a6 !== undefined) return sockAddr6(a6, port, wide);
+  return sockAddr(local ? r.laddr : r.faddr, port, numeric);
+}
+
+/** Rows of the family -f/-4/-6 asks for (a tcp46 socket is in both, as FreeBSD lists it). */
+function ofFamily(rows: SocketRow[], af: string | undefined): SocketRow[] {
+  if (af === 'inet') return rows.filter((r) => r.proto.endsWith('4') || r.proto.endsWith('46'));
+  if (af === 'inet6') return rows.filter((r) => r.proto.endsWith('6'));
+  return rows;
+}
+
+function sockets(ctx: CommandContext, o: { all: boolean; numeric: boolean; proto: string | undefined; wide: boolean; af?: string | undefined }): number {
+  let rows = ofFamily(ctx.image.sockets.list(), o.af);
   if (o.proto !== undefined) rows = rows.filter((r) => r.proto.startsWith(o.proto!));
   // Without -a, servers (listeners, unconnected datagram sockets) are left out.
   if (!o.all) rows = rows.filter((r) => r.fport !== 0);
@@ -425,8 +448,8 @@ function sockets(ctx: CommandContext, o: { all: boolean; numeric: boolean; proto
     `Active Internet connections${o.all ? ' (including servers)' : ''}\n` +
     `${left('Proto', 5)} ${left('Recv-Q', 6)} ${left('Send-Q', 6)} ${left('Local Address', 22)} ${left('Foreign Address', 22)} ${left('(state)', 11)}\n`;
   for (const r of rows) {
-    const la = sockAddr(r.laddr, r.lport, o.numeric);
-    const fa = sockAddr(r.faddr, r.fport, o.numeric);
+    const la = rowAddr(r, true, o.numeric, o.wide);
+    const fa = rowAddr(r, false, o.numeric, o.wide);
     const w = o.wide ? Math.max(22, la.length, fa.length) : 22;
     const line = `${left(r.proto, 5)} ${right(r.recvQ, 6)} ${right(r.sendQ, 6)} ${left(la.slice(0, w), w)} ${left(fa.slice(0, w), w)} ${r.state}`;
     s += line.trimEnd() + '\n';
@@ -440,25 +463,25 @@ function sockJson(r: SocketRow): Record<string, unknown> {
     protocol: r.proto,
     receiveBytesWaiting: r.recvQ,
     sendBytesWaiting: r.sendQ,
-    local: { address: ip4ToString(r.laddr), port: r.lport },
-    remote: { address: ip4ToString(r.faddr), port: r.fport },
+    local: { address: r.laddr6 ?? ip4ToString(r.laddr), port: r.lport },
+    remote: { address: r.faddr6 ?? ip4ToString(r.faddr), port: r.fport },
     ...(r.state !== '' ? { state: r.state } : {}),
     ...(r.listen !== undefined ? { listenQueue: r.listen } : {}),
   };
 }
 
 /** netstat -L: listen queue sizes (qlen/incqlen/maxqlen). */
-function listenQueues(ctx: CommandContext, numeric: boolean): number {
-  const rows = ctx.image.sockets.list().filter((r) => r.listen !== undefined);
+function listenQueues(ctx: CommandContext, numeric: boolean, af?: string): number {
+  const rows = ofFamily(ctx.image.sockets.list(), af).filter((r) => r.listen !== undefined);
   if (ctx.json) {
-    printJson(ctx, { listenQueues: rows.map((r) => ({ protocol: r.proto, local: { address: ip4ToString(r.laddr), port: r.lport }, ...r.listen })) });
+    printJson(ctx, { listenQueues: rows.map((r) => ({ protocol: r.proto, local: { address: r.laddr6 ?? ip4ToString(r.laddr), port: r.lport }, ...r.listen })) });
     return EX_OK;
   }
   let s = 'Current listen queue sizes (qlen/incqlen/maxqlen)\n';
   s += `${left('Proto', 5)} ${left('Listen', 32)} Local Address\n`;
   for (const r of rows) {
     const q = r.listen!;
-    s += `${left(r.proto, 5)} ${left(`${q.qlen}/${q.incqlen}/${q.maxqlen}`, 32)} ${sockAddr(r.laddr, r.lport, numeric)}\n`;
+    s += `${left(r.proto, 5)} ${left(`${q.qlen}/${q.incqlen}/${q.maxqlen}`, 32)} ${rowAddr(r, true, numeric, false)}\n`;
   }
   ctx.stdout.write(s);
   return EX_OK;
@@ -473,8 +496,6 @@ const netstat: Command = async (ctx) => {
   if (af !== undefined && af !== 'inet' && af !== 'inet6' && af !== 'link') return usageError(ctx, CMD, `${af}: unknown address family; use -f inet, -f inet6 or -f link`);
   if (has('4')) af = 'inet';
   if (has('6')) af = 'inet6';
-  // IPv6 has its routing table here; its sockets and statistics come with the transports.
-  if (af === 'inet6' && !has('r') && !has('s')) return usageError(ctx, CMD, `-${has('6') ? '6' : 'f inet6'}: IPv6 sockets are not available in this image yet; -r and -s are`);
   const numeric = has('n');
 
   if (has('s') || has('p')) {
@@ -491,8 +512,8 @@ const netstat: Command = async (ctx) => {
     else if (af === 'inet') which = PROTOCOL_NAMES.filter((n) => n !== 'ip6' && n !== 'icmp6');
     if (!has('s')) {
       if (p !== 'tcp' && p !== 'udp') return usageError(ctx, CMD, `-p ${p}: sockets are listed for tcp and udp; use -s -p ${p} for statistics`);
-      if (has('L')) return listenQueues(ctx, numeric);
-      return sockets(ctx, { all: has('a'), numeric, proto: p, wide: has('W') });
+      if (has('L')) return listenQueues(ctx, numeric, af);
+      return sockets(ctx, { all: has('a'), numeric, proto: p, wide: has('W'), af });
     }
     return statistics(ctx, which, (g.count.get('s') ?? 0) > 1, has('z'));
   }
@@ -508,8 +529,8 @@ const netstat: Command = async (ctx) => {
     }
     return interfaceTable(ctx, { numeric, bytes: has('b'), drops: has('d'), af, only });
   }
-  if (has('L')) return listenQueues(ctx, numeric);
-  return sockets(ctx, { all: has('a'), numeric, proto: undefined, wide: has('W') });
+  if (has('L')) return listenQueues(ctx, numeric, af);
+  return sockets(ctx, { all: has('a'), numeric, proto: undefined, wide: has('W'), af: af === 'link' ? undefined : af });
 };
 
 export const commands: Record<string, Command> = { netstat };

@@ -12,7 +12,7 @@ import type { ImageControl } from '../../lib/control/index.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { TcpSocket } from '../../lib/socket/tcp.js';
 import { UdpSocket } from '../../lib/socket/udp.js';
-import { ip4ToString } from '../../lib/wire/ipv4.js';
+import { endpointText } from '../../lib/socket/sockaddr6.js';
 import { EX_FAIL, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, signalStatus } from './ping.js';
 
@@ -85,12 +85,13 @@ function serveUdp(svc: Service, u: UdpSocket): Promise<void> {
         continue;
       }
       if (d === null) return;
+      const to = d.addr6 !== undefined ? { addr6: d.addr6, zone: d.zone ?? null } : d.addr;
       try {
-        if (svc === 'echo') u.send(d.data, d.addr, d.port);
+        if (svc === 'echo') u.send(d.data, to, d.port);
         else if (svc === 'chargen') {
           // RFC 864: a datagram of a random 0 to 512 characters; we send whole lines.
           const lines = 1 + (line % 6);
-          u.send(chargenBlock(line, lines), d.addr, d.port);
+          u.send(chargenBlock(line, lines), to, d.port);
           line++;
         }
       } catch (e) {
@@ -147,16 +148,35 @@ function server(svc: Service): Command {
       ctx.stderr.write(`${svc}: bind to port ${port}: ${(e as Error).message}\n`);
       return EX_FAIL;
     }
+    // IPv6 too, on v6-only sockets beside the IPv4 ones (inetd's tcp6/udp6 lines); skipped where the port is taken.
+    let l6 = tcp ? im.sockets.tcpListener({ family: 6, v6only: true }) : null;
+    let u6 = udp ? im.sockets.udp({ family: 6, v6only: true }) : null;
+    try {
+      if (l6 !== null) {
+        l6.reuseAddr = true;
+        l6.listen(port, 128);
+      }
+    } catch {
+      l6?.close();
+      l6 = null;
+    }
+    try {
+      u6?.bind(port);
+    } catch {
+      u6?.close();
+      u6 = null;
+    }
     const conns = new Set<TcpSocket>();
     const tasks: Array<Promise<void>> = [];
-    if (l !== null) {
+    for (const from of [l, l6]) {
+      if (from === null) continue;
       tasks.push(
         (async () => {
-          for await (const c of l) {
+          for await (const c of from) {
             conns.add(c);
             if (verbose) {
               const p = c.remoteAddress();
-              ctx.stderr.write(`${svc}: connection from ${ip4ToString(p.addr)} ${p.port}\n`);
+              ctx.stderr.write(`${svc}: connection from ${endpointText(p)} ${p.port}\n`);
             }
             void serveTcp(svc, c).finally(() => conns.delete(c));
           }
@@ -164,12 +184,15 @@ function server(svc: Service): Command {
       );
     }
     if (u !== null) tasks.push(serveUdp(svc, u));
+    if (u6 !== null) tasks.push(serveUdp(svc, u6));
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted) resolve();
       ctx.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     l?.close();
     u?.close();
+    l6?.close();
+    u6?.close();
     for (const c of conns) c.destroy();
     await Promise.allSettled(tasks);
     return signalStatus(ctx.signal.reason);

@@ -16,7 +16,7 @@ import { CPU_WEIGHT_MAX } from '../sched.js';
 import { listSockets, type SocketRow } from '../socket/list.js';
 import { RawSocket } from '../socket/raw.js';
 import { TcpListener, TcpSocket } from '../socket/tcp.js';
-import { UdpSocket } from '../socket/udp.js';
+import { UdpSocket, type SocketOptions } from '../socket/udp.js';
 import { FirewallControl } from './firewall.js';
 import { Inet6Control } from './inet6.js';
 import { InterfacesControl } from './interfaces.js';
@@ -60,16 +60,16 @@ export class SocketsControl {
     return so;
   }
 
-  tcp(): TcpSocket {
-    return this.#own(new TcpSocket(this.#im));
+  tcp(o?: SocketOptions): TcpSocket {
+    return this.#own(new TcpSocket(this.#im, o));
   }
 
-  tcpListener(): TcpListener {
-    return this.#own(new TcpListener(this.#im));
+  tcpListener(o?: SocketOptions): TcpListener {
+    return this.#own(new TcpListener(this.#im, o));
   }
 
-  udp(): UdpSocket {
-    return this.#own(new UdpSocket(this.#im));
+  udp(o?: SocketOptions): UdpSocket {
+    return this.#own(new UdpSocket(this.#im, o));
   }
 
   /** socket(AF_INET, SOCK_RAW, proto). */

@@ -61,6 +61,12 @@ export interface Ip6ProtoSw {
    * in all; `mcast` when sent to a multicast group.
    */
   input(vn: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void;
+  /**
+   * An ICMPv6 error quoting a packet of this protocol that we sent
+   * (pr_ctlinput): the quoted IPv6 header at buf[q], this protocol's header
+   * at buf[uh] (at least 8 bytes of it), `mtu` for a packet too big.
+   */
+  ctlinput?(vn: Vnet, errno: CtlErrno, mtu: number, buf: Uint8Array, q: number, uh: number): void;
 }
 
 /** Most EtherTypes one image registers (IPv4, ARP; IPv6, VLAN later). */

@@ -11,7 +11,7 @@
 
 import type { Ifnet } from '../net/if.js';
 import { ipProtoRegister, type CtlErrno, type Vnet } from '../net/vnet.js';
-import { InPcb, PcbTable, broadcastIfnet } from '../socket/in_pcb.js';
+import { INP_IPV4, InPcb, PcbTable, broadcastIfnet } from '../socket/in_pcb.js';
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { ICMP_TYPE, ICMP_UNREACH } from '../wire/icmp.js';
@@ -93,6 +93,12 @@ export interface UdpSockHooks {
    * before returning. False when the receive buffer is full (counted fullsock).
    */
   input(src: number, sport: number, dst: number, buf: Uint8Array, off: number, len: number): boolean;
+  /**
+   * An IPv6 datagram (IPv6 header at buf[ip], from port sport, in on ifp)
+   * with its data at buf[off, off+len); false when the buffer is full.
+   * Only AF_INET6 endpoints (which take IPv6) have it.
+   */
+  input6?(buf: Uint8Array, ip: number, sport: number, ifp: Ifnet, off: number, len: number): boolean;
   /** An ICMP error about a datagram this endpoint sent (connected endpoints only). */
   ctlError(errno: CtlErrno): void;
 }
@@ -159,6 +165,7 @@ export function udpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hle
     // Every endpoint bound to the port (wildcard or to this broadcast address) gets a copy.
     let got = false;
     for (const p of im.udb.boundTo(dport)) {
+      if ((p.vflag & INP_IPV4) === 0) continue;
       if (p.laddr !== 0 && p.laddr !== dst) continue;
       if (p.fport !== 0 && (p.faddr !== src || p.fport !== sport)) continue;
       got = true;

@@ -9,10 +9,10 @@
 
 import { allocPacket } from '../netinet/ip_var.js';
 import type { Ifnet } from '../net/if.js';
-import type { Vnet } from '../net/vnet.js';
-import { ICMP6_HDR_LEN, ICMP6_PARAMPROB, ICMP6_TYPE, emitIcmp6Echo, icmp6Checksum, icmp6FillChecksum } from '../wire/icmp6.js';
+import type { CtlErrno, Vnet } from '../net/vnet.js';
+import { ICMP6_DST_UNREACH, ICMP6_HDR_LEN, ICMP6_PARAMPROB, ICMP6_TYPE, emitIcmp6Echo, icmp6Checksum, icmp6FillChecksum } from '../wire/icmp6.js';
 import { IN6ADDR_ANY, IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, IPV6_MMTU, emitIpv6Raw, in6IsMulticast, in6IsUnspecified, in6Copy, type In6Addr } from '../wire/ipv6.js';
-import { put32 } from '../wire/bytes.js';
+import { put32, u32 } from '../wire/bytes.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { in6Local, in6SelectSource } from './in6.js';
 import { icmp6ErrPpsLimit, ip6DefHlim, type Out6Result } from './ip6_var.js';
@@ -161,6 +161,7 @@ export function icmp6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
         return;
       }
       for (const ep of im.icmp6.endpoints) ep.deliver(buf, off, hoff, len, ifp);
+      if (type !== ICMP6_TYPE.ECHO_REPLY) icmp6Notify(im, buf, hoff, len, type, code);
       return;
     case ICMP6_TYPE.ROUTER_SOLICIT:
       if (nd6RsInput(im, ifp, buf, off, hoff, len)) for (const ep of im.icmp6.endpoints) if (ep.wantsRs) ep.deliver(buf, off, hoff, len, ifp);
@@ -264,4 +265,26 @@ export function icmp6Error(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
   icmp6FillChecksum(b, ip, ic, mlen);
   im.icmp6.outhist[type]!++;
   ip6Output(im, b, ip, IP6_HDR_LEN + mlen, im.noOffload, { ifp });
+}
+
+/**
+ * Tell the transport that sent the packet an error quotes (FreeBSD's
+ * icmp6_notify_error and inet6ctlerrmap): port unreachable refuses, packet
+ * too big carries the MTU, the others are unreachability. Only a quote whose
+ * upper-layer header follows the IPv6 header directly is matched.
+ */
+function icmp6Notify(im: Vnet, buf: Uint8Array, ic: number, len: number, type: number, code: number): void {
+  const q = ic + ICMP6_HDR_LEN;
+  const uh = q + IP6_HDR_LEN;
+  if (uh + 8 > ic + len) return;
+  const sw = im.protosw.ip6[buf[q + 6]!];
+  if (sw === null || sw === undefined || sw.ctlinput === undefined) return;
+  let errno: CtlErrno = 'EHOSTUNREACH';
+  let mtu = 0;
+  if (type === ICMP6_TYPE.DST_UNREACH && code === ICMP6_DST_UNREACH.NOPORT) errno = 'ECONNREFUSED';
+  else if (type === ICMP6_TYPE.PACKET_TOO_BIG) {
+    errno = 'EMSGSIZE';
+    mtu = u32(buf, ic + 4);
+  } else if (type === ICMP6_TYPE.PARAM_PROB) errno = 'ENOPROTOOPT';
+  sw.ctlinput(im, errno, mtu, buf, q, uh);
 }

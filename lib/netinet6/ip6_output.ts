@@ -15,7 +15,8 @@ import { IFF, type Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { ETHERTYPE, ETHER_HDR_LEN, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
 import { IP6_DST_OFF, IP6_SRC_OFF, in6IsLinkLocal, in6IsMulticast, in6IsScoped, in6IsUnspecified, in6McastMac, in6Copy } from '../wire/ipv6.js';
-import type { VnetHdr } from '../wire/vnet.js';
+import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
+import { completeChecksum } from '../netinet/gso.js';
 import { in6Local, in6SelectSource } from './in6.js';
 import { type Out6Result } from './ip6_var.js';
 import { nd6Resolve } from './nd6.js';
@@ -115,10 +116,12 @@ export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, m
     return 'EADDRNOTAVAIL';
   }
   st.localout++;
-  if (len > ifp.mtu) {
+  // A TCP segmentation-offload frame passes only to a link that cuts it (tcp6_usrreq.ts falls back to MSS-sized segments).
+  if (len > ifp.mtu && !(meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE && ifp.driver.offload)) {
     st.cantfrag++;
     return 'EMSGSIZE';
   }
+  if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
   ip6ToLink(im, ifp, nh, nho, buf, off, len, meta);
   return 0;
 }

@@ -17,22 +17,49 @@
  */
 
 import type { Vnet } from '../net/vnet.js';
-import type { TcpCb, TcpErrno, TcpSockHooks } from '../netinet/tcp/tcp_cb.js';
+import type { Ifnet } from '../net/if.js';
+import { TcpCb, type TcpErrno, type TcpSockHooks } from '../netinet/tcp/tcp_cb.js';
 import { TcpListen, TcpPcb, type TcpListenHooks } from '../netinet/tcp/tcp_usrreq.js';
 import { TCPS, tcpSomaxconn } from '../netinet/tcp/tcp_var.js';
+import { in6MapV4, in6SourceFor, ip6V6only } from '../netinet6/in6_pcb.js';
+import { tcp6Attach } from '../netinet6/tcp6_usrreq.js';
+import { u32 } from '../wire/bytes.js';
 import { parseIp4 } from '../wire/ipv4.js';
+import { IN6ADDR_ANY, in6IsMulticast, in6IsUnspecified, in6IsV4Mapped } from '../wire/ipv6.js';
 import { SocketError, socketRoom, type Errno } from './errno.js';
-import { localAddressFor } from './in_pcb.js';
+import { INP_IPV4, localAddressFor, type InPcb } from './in_pcb.js';
+import { sockAddr6, type Addr6Arg } from './sockaddr6.js';
+import type { SocketOptions } from './udp.js';
 
 export interface Endpoint {
+  /** IPv4 address (0 for an IPv6 one). */
   addr: number;
   port: number;
+  /** AF_INET6 sockets: the IPv6 address (v4-mapped for an IPv4 path) and the zone of a link-local one. */
+  addr6?: Uint8Array;
+  zone?: Ifnet | null;
 }
 
-function toAddr(a: number | string, call: string): number {
-  const v = typeof a === 'string' ? parseIp4(a) : a;
-  if (v === undefined) throw new SocketError('EINVAL', call);
+function toAddr(a: number | Addr6Arg, call: string): number {
+  const v = typeof a === 'string' ? parseIp4(a) : typeof a === 'number' ? a : undefined;
+  if (v === undefined) throw new SocketError(typeof a === 'string' ? 'EINVAL' : 'EAFNOSUPPORT', call);
   return v;
+}
+
+/** Bind an endpoint of either family (AF_INET6: `::`, `fe80::1%tap0`, a v4-mapped address). */
+function bindPcb(im: Vnet, pcb: TcpPcb, port: number, addr: number | Addr6Arg): void {
+  if (!pcb.af6) {
+    im.tcp.tcb.bind(im, pcb, toAddr(addr, 'bind'), port);
+    return;
+  }
+  const sa = addr === 0 ? { addr6: IN6ADDR_ANY, zone: null } : sockAddr6(im, addr as Addr6Arg, 'bind');
+  im.tcp.tcb.bind6(im, pcb, sa.addr6, sa.zone, port);
+}
+
+/** An endpoint's address as the socket API reports it. */
+function endpoint(p: InPcb, a: number, port: number, a6: Uint8Array | null): Endpoint {
+  if (!p.af6) return { addr: a, port };
+  return { addr: a, port, addr6: p.vflag === INP_IPV4 ? in6MapV4(new Uint8Array(16), 0, a) : a6!.slice(), zone: p.zone };
 }
 
 export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
@@ -48,15 +75,17 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
   /** The connection is gone (closed by both sides, reset or timed out). */
   finished = false;
 
-  constructor(im: Vnet, accepted?: TcpCb) {
+  /** A new socket (options: the family and IPV6_V6ONLY), or the socket of a connection accept() took. */
+  constructor(im: Vnet, accepted?: TcpCb | SocketOptions) {
     this.im = im;
-    if (accepted !== undefined) {
+    if (accepted instanceof TcpCb) {
       this.cb = accepted;
       this.pcb = im.tcp.pcbFor(accepted)!;
     } else {
       socketRoom(im);
       this.cb = im.tcp.newCb();
       this.pcb = new TcpPcb();
+      if (accepted?.family === 6) this.pcb.setAf6(accepted.v6only ?? im.sysctl.v[ip6V6only.slot] === 1);
       im.tcp.attach(this.cb, this.pcb);
     }
     this.cb.so = this;
@@ -93,9 +122,20 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
     if (rcv !== undefined) this.cb.rcvBufSize = rcv;
   }
 
-  bind(port = 0, addr: number | string = 0): void {
+  /** 4 (AF_INET) or 6 (AF_INET6). */
+  get family(): 4 | 6 {
+    return this.pcb.af6 ? 6 : 4;
+  }
+
+  /** IPV6_V6ONLY (AF_INET6, before bind). */
+  set v6only(on: boolean) {
+    if (!this.pcb.af6 || this.pcb.inTable) throw new SocketError('EINVAL', 'setsockopt');
+    this.pcb.v6only = on;
+  }
+
+  bind(port = 0, addr: number | Addr6Arg = 0): void {
     if (this.pcb.inTable) throw new SocketError('EINVAL', 'bind');
-    this.im.tcp.tcb.bind(this.im, this.pcb, toAddr(addr, 'bind'), port);
+    bindPcb(this.im, this.pcb, port, addr);
   }
 
   get state(): number {
@@ -103,11 +143,11 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
   }
 
   localAddress(): Endpoint {
-    return { addr: this.cb.laddr || this.pcb.laddr, port: this.cb.lport || this.pcb.lport };
+    return endpoint(this.pcb, this.cb.laddr || this.pcb.laddr, this.cb.lport || this.pcb.lport, this.pcb.laddr6);
   }
 
   remoteAddress(): Endpoint {
-    return { addr: this.cb.faddr, port: this.cb.fport };
+    return endpoint(this.pcb, this.cb.faddr || this.pcb.faddr, this.cb.fport || this.pcb.fport, this.pcb.faddr6);
   }
 
   /** Bytes waiting to be read / not yet acknowledged (netstat's Recv-Q and Send-Q). */
@@ -118,21 +158,43 @@ export class TcpSocket implements TcpSockHooks, AsyncIterable<Uint8Array> {
     return this.cb.snd.length;
   }
 
-  async connect(addr: number | string, port: number, signal?: AbortSignal): Promise<void> {
+  async connect(addr: number | Addr6Arg, port: number, signal?: AbortSignal): Promise<void> {
     if (!this.open) throw new SocketError('EBADF', 'connect');
     if (this.cb.state !== TCPS.CLOSED) throw new SocketError(this.cb.state === TCPS.SYN_SENT ? 'EALREADY' : 'EISCONN', 'connect');
-    const fa = toAddr(addr, 'connect');
-    if (port <= 0 || port > 65535 || fa === 0 || this.im.isBroadcast(fa) || fa >>> 28 === 0xe) throw new SocketError(fa === 0 || port <= 0 ? 'EINVAL' : 'EACCES', 'connect');
-    const la = this.pcb.laddr !== 0 ? this.pcb.laddr : localAddressFor(this.im, fa);
-    if (typeof la === 'string') throw new SocketError(la, 'connect');
     const t = this.im.tcp;
-    t.tcb.connect(this.im, this.pcb, la, fa, port);
     const cb = this.cb;
-    cb.laddr = this.pcb.laddr;
-    cb.lport = this.pcb.lport;
-    cb.faddr = fa;
-    cb.fport = port;
-    t.routeParams(cb, fa);
+    const pcb = this.pcb;
+    let fa = 0;
+    let v6 = false;
+    if (pcb.af6) {
+      const sa = typeof addr === 'number' ? { addr6: in6MapV4(new Uint8Array(16), 0, addr), zone: null } : sockAddr6(this.im, addr, 'connect');
+      if (in6IsV4Mapped(sa.addr6)) {
+        // tcp6_connect: a v4-mapped peer is IPv4, refused on a v6-only socket or one bound to an IPv6 address.
+        if (pcb.v6only || (pcb.inTable && (pcb.vflag & INP_IPV4) === 0)) throw new SocketError('EINVAL', 'connect');
+        fa = u32(sa.addr6, 12);
+      } else {
+        if (port <= 0 || port > 65535 || in6IsUnspecified(sa.addr6)) throw new SocketError('EINVAL', 'connect');
+        if (in6IsMulticast(sa.addr6)) throw new SocketError('EACCES', 'connect');
+        if (pcb.inTable && pcb.vflag === INP_IPV4) throw new SocketError('EINVAL', 'connect');
+        const zone = sa.zone ?? pcb.zone;
+        const la = pcb.inTable && !in6IsUnspecified(pcb.laddr6!) ? pcb.laddr6! : in6SourceFor(this.im, sa.addr6, 0, zone);
+        if (typeof la === 'string') throw new SocketError(la, 'connect');
+        t.tcb.connect6(this.im, pcb, la, sa.addr6, zone, port);
+        tcp6Attach(t, cb, pcb);
+        v6 = true;
+      }
+    } else fa = toAddr(addr, 'connect');
+    if (!v6) {
+      if (port <= 0 || port > 65535 || fa === 0 || this.im.isBroadcast(fa) || fa >>> 28 === 0xe) throw new SocketError(fa === 0 || port <= 0 ? 'EINVAL' : 'EACCES', 'connect');
+      const la = pcb.laddr !== 0 ? pcb.laddr : localAddressFor(this.im, fa);
+      if (typeof la === 'string') throw new SocketError(la, 'connect');
+      t.tcb.connect(this.im, pcb, la, fa, port);
+      cb.laddr = pcb.laddr;
+      cb.lport = pcb.lport;
+      cb.faddr = fa;
+      cb.fport = port;
+      t.routeParams(cb, fa);
+    }
     const done = new Promise<Errno | null>((resolve) => {
       this.wakeConnect = resolve;
     });
@@ -292,9 +354,10 @@ export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
   /** TCP_NODELAY for accepted connections. */
   noDelay = false;
 
-  constructor(im: Vnet) {
+  constructor(im: Vnet, o: SocketOptions = {}) {
     socketRoom(im);
     this.im = im;
+    if (o.family === 6) this.pcb.setAf6(o.v6only ?? im.sysctl.v[ip6V6only.slot] === 1);
     im.sockets.add(this);
   }
 
@@ -302,16 +365,27 @@ export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
     this.pcb.reuseAddr = on;
   }
 
-  bind(port = 0, addr: number | string = 0): void {
+  /** 4 (AF_INET) or 6 (AF_INET6). */
+  get family(): 4 | 6 {
+    return this.pcb.af6 ? 6 : 4;
+  }
+
+  /** IPV6_V6ONLY (AF_INET6, before bind). */
+  set v6only(on: boolean) {
+    if (!this.pcb.af6 || this.pcb.inTable) throw new SocketError('EINVAL', 'setsockopt');
+    this.pcb.v6only = on;
+  }
+
+  bind(port = 0, addr: number | Addr6Arg = 0): void {
     if (!this.open) throw new SocketError('EBADF', 'bind');
-    this.im.tcp.tcb.bind(this.im, this.pcb, toAddr(addr, 'bind'), port);
+    bindPcb(this.im, this.pcb, port, addr);
   }
 
   /** listen(2); binds to `port` first when given. The backlog is capped by kern.ipc.somaxconn. */
-  listen(port?: number, backlog = 128, addr: number | string = 0): void {
+  listen(port?: number, backlog = 128, addr: number | Addr6Arg = 0): void {
     if (!this.open) throw new SocketError('EBADF', 'listen');
     if (port !== undefined && !this.pcb.inTable) this.bind(port, addr);
-    if (!this.pcb.inTable) this.bind(0, 0);
+    if (!this.pcb.inTable) this.bind(0);
     const max = this.im.sysctl.v[tcpSomaxconn.slot]!;
     const b = Math.min(Math.max(backlog, 0), max);
     this.pcb.listening = true;
@@ -328,7 +402,7 @@ export class TcpListener implements TcpListenHooks, AsyncIterable<TcpSocket> {
   }
 
   localAddress(): Endpoint {
-    return { addr: this.pcb.laddr, port: this.pcb.lport };
+    return endpoint(this.pcb, this.pcb.laddr, this.pcb.lport, this.pcb.laddr6);
   }
 
   /** The next established connection; null once the listener is closed. */

@@ -18,6 +18,7 @@
  */
 
 import type { Timer } from '../../clock.js';
+import type { Ifnet } from '../../net/if.js';
 import { newTcpRepr, type TcpRepr } from '../../wire/tcp.js';
 import { CC_ALGORITHMS, newCc, type CcVars, type CongestionControl } from './tcp_cc.js';
 import { tcpInput, tcpNegotiate } from './tcp_input.js';
@@ -106,6 +107,10 @@ export class TcpCb implements CcVars {
   lport = 0;
   faddr = 0;
   fport = 0;
+  /** Over IPv6: the PCB's 16-byte addresses (shared, not copied) and the zone of a link-local pair; null over IPv4. */
+  laddr6: Uint8Array | null = null;
+  faddr6: Uint8Array | null = null;
+  zone: Ifnet | null = null;
 
   // Send sequence space (RFC 9293 3.3.1).
   iss: Seq = seq(0);

@@ -49,7 +49,7 @@ export function tcpTwStart(cb: TcpCb): void {
 
 /** PMTU discovery (RFC 1191): the path carries at most `mtu` bytes; resend what was too big. */
 export function tcpMtuDisc(cb: TcpCb, mtu: number): void {
-  const mss = mtu - 40;
+  const mss = mtu - (cb.faddr6 !== null ? 60 : 40); // IPv6: a 40-byte header (RFC 8201 and RFC 9293 3.7.1)
   if (mss >= cb.maxseg || mss < 64) return;
   cb.maxseg = mss;
   cb.mssOffer = Math.min(cb.mssOffer, mss);

@@ -15,7 +15,8 @@ import { tcpKeyedHash, tcpNewIsn, tcpNewTsOffset } from './tcp_isn.js';
 import type { Clock, Timer } from '../../clock.js';
 import type { Vnet } from '../../net/vnet.js';
 import type { Ifnet } from '../../net/if.js';
-import { InPcb, PcbTable } from '../../socket/in_pcb.js';
+import { INP_IPV4, InPcb, PcbTable } from '../../socket/in_pcb.js';
+import { in6Fold, tcp6Output, tcp6RouteParams, tcp6SendBare, tcp6Spawned } from '../../netinet6/tcp6_usrreq.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../../wire/checksum.js';
 import { ETHER_HDR_LEN } from '../../wire/ethernet.js';
 import { TH, TcpPacket, emitTcp, newTcpRepr, parseTcp, tcpChecksum, tcpHeaderLen, tcpPseudoChecksum, setTcpRepr, type TcpRepr } from '../../wire/tcp.js';
@@ -79,10 +80,26 @@ export class TcpImage implements TcpHost {
   /** Connections per state (netstat's per-state gauges). */
   readonly states = new Float64Array(11);
   private readonly clock: Clock;
-  private readonly meta = new VnetHdr();
-  private readonly view = new TcpPacket();
-  private readonly seg: TcpRepr = newTcpRepr();
+  /** @internal Reused per segment (tcp6_usrreq.ts shares them). */
+  readonly meta = new VnetHdr();
+  /** @internal */
+  readonly view = new TcpPacket();
+  /** @internal */
+  readonly seg: TcpRepr = newTcpRepr();
   private readonly rst: TcpRepr = newTcpRepr();
+  /**
+   * The IPv6 segment being processed (tcp6_usrreq.ts sets it): its buffer,
+   * where its source and destination addresses lie, and the interface it
+   * came in on. Replies without a connection (RST, SYN cookies) and new
+   * connections take their addresses from here. `in6` false for IPv4.
+   */
+  in6 = false;
+  in6buf: Uint8Array = new Uint8Array(0);
+  in6src = 0;
+  in6dst = 0;
+  in6ifp: Ifnet | null = null;
+  /** @internal ip6_output's options for a zoned connection (reused). */
+  readonly out6: { ifp?: Ifnet } = {};
   /** SYN cookie secret (per image). */
   private readonly secret: number;
   /** ISN and timestamp-offset secret (per image; FreeBSD's tcp_isn_secret). */
@@ -113,11 +130,15 @@ export class TcpImage implements TcpHost {
   }
 
   newIsn(cb: TcpCb): number {
-    return tcpNewIsn(this.isnSecret, cb.laddr, cb.lport, cb.faddr, cb.fport, this.clock.now());
+    const l = cb.laddr6 !== null ? in6Fold(cb.laddr6, 0) : cb.laddr;
+    const f = cb.faddr6 !== null ? in6Fold(cb.faddr6, 0) : cb.faddr;
+    return tcpNewIsn(this.isnSecret, l, cb.lport, f, cb.fport, this.clock.now());
   }
 
   tsOffset(cb: TcpCb): number {
-    return tcpNewTsOffset(this.isnSecret, cb.laddr, cb.lport, cb.faddr, cb.fport);
+    const l = cb.laddr6 !== null ? in6Fold(cb.laddr6, 0) : cb.laddr;
+    const f = cb.faddr6 !== null ? in6Fold(cb.faddr6, 0) : cb.faddr;
+    return tcpNewTsOffset(this.isnSecret, l, cb.lport, f, cb.fport);
   }
 
   stateChange(_cb: TcpCb, from: TcpState, to: TcpState): void {
@@ -191,6 +212,10 @@ export class TcpImage implements TcpHost {
   }
 
   output(cb: TcpCb, r: TcpRepr, off: number, len: number): void {
+    if (cb.faddr6 !== null) {
+      this.outputResult(cb, tcp6Output(this, cb, r, off, len));
+      return;
+    }
     const im = this.im;
     const hl = tcpHeaderLen(r);
     const total = 20 + hl + len;
@@ -215,8 +240,12 @@ export class TcpImage implements TcpHost {
         m.hdrLen = ETHER_HDR_LEN + 20 + hl;
       }
     } else tcpChecksum(b, t, hl + len, cb.laddr, cb.faddr);
-    const res = ipOutputLocal(im, b, o, total, m, { dontFrag: true });
-    if (res === 'EMSGSIZE') cb.mtuChanged(576);
+    this.outputResult(cb, ipOutputLocal(im, b, o, total, m, { dontFrag: true }));
+  }
+
+  /** What a connection makes of its output's result. */
+  private outputResult(cb: TcpCb, res: string | 0): void {
+    if (res === 'EMSGSIZE') cb.mtuChanged(cb.faddr6 !== null ? 1280 : 576);
     // FreeBSD's tcp_output: once a SYN was received, unreachable or down is a soft error, kept for a timeout.
     else if ((res === 'EHOSTDOWN' || res === 'EHOSTUNREACH' || res === 'ENETUNREACH') && cb.state >= TCPS.SYN_RECEIVED) cb.softErr = res;
     // The firewall refused it: kept; a connect in progress fails at once, as connect(2) returns EACCES.
@@ -238,6 +267,12 @@ export class TcpImage implements TcpHost {
 
   /** A segment with no connection behind it (RST, SYN cookie SYN,ACK). */
   private sendBare(src: number, dst: number, x: TcpRepr): void {
+    if (this.in6) {
+      // An answer to the IPv6 segment being processed: from its destination to its source.
+      tcp6SendBare(this, this.in6buf, this.in6dst, this.in6buf, this.in6src, this.in6ifp, x);
+      this.stat.sndtotal++;
+      return;
+    }
     const hl = tcpHeaderLen(x);
     const total = 20 + hl;
     const p = allocPacket(total);
@@ -309,14 +344,26 @@ export class TcpImage implements TcpHost {
       else st.noport++; // no connection has a broadcast or multicast address
       return;
     }
-    const r = parseTcp(v, this.seg);
-    const dOff = v.payloadOffset;
-    const dLen = v.payloadLength;
-    let pcb = this.tcb.lookup(dst, r.dstPort, src, r.srcPort);
+    this.in6 = false;
+    this.segment(ifp, parseTcp(v, this.seg), buf, v.payloadOffset, v.payloadLength, src, dst);
+  }
+
+  private lookupIn(r: TcpRepr, src: number, dst: number): TcpPcb | undefined {
+    if (this.in6) return this.tcb.lookup6(this.in6buf, this.in6dst, r.dstPort, this.in6buf, this.in6src, r.srcPort, this.in6ifp);
+    return this.tcb.lookup(dst, r.dstPort, src, r.srcPort);
+  }
+
+  /**
+   * @internal A checked segment, after the IP layer (both families; for
+   * IPv6, `in6` and its fields are set and src/dst are 32-bit folds of the
+   * addresses, for the SYN cookie hash).
+   */
+  segment(ifp: Ifnet, r: TcpRepr, buf: Uint8Array, dOff: number, dLen: number, src: number, dst: number): void {
+    let pcb = this.lookupIn(r, src, dst);
     if (pcb !== undefined && pcb.cb !== null && pcb.cb.state === TCPS.TIME_WAIT && (r.flags & (TH.SYN | TH.ACK | TH.RST)) === TH.SYN && seqGt(seq(r.seq), pcb.cb.rcvNxt)) {
       // A new SYN for a connection in TIME-WAIT with a higher sequence number reopens it (RFC 9293 3.6.1, RFC 6191).
       pcb.cb.drop(null);
-      pcb = this.tcb.lookup(dst, r.dstPort, src, r.srcPort);
+      pcb = this.lookupIn(r, src, dst);
     }
     if (pcb === undefined || (pcb.cb === null && pcb.listen === null)) {
       this.closedPort(src, dst, r, dLen, ifp);
@@ -389,7 +436,8 @@ export class TcpImage implements TcpHost {
     if (l.qlen >= Math.floor((3 * Math.max(l.backlog, 1)) / 2) + 1) {
       if (this.sysctl[tcpSyncookies.slot] === 1) {
         const cb0 = { mssOffer: 1460, tsoMax: 0 } as TcpCb;
-        this.routeParams(cb0, src);
+        if (this.in6) tcp6RouteParams(this, cb0, this.in6buf, this.in6src, this.in6ifp);
+        else this.routeParams(cb0, src);
         this.sendCookie(src, dst, r, cb0.mssOffer);
         return;
       }
@@ -406,19 +454,24 @@ export class TcpImage implements TcpHost {
   private spawn(lpcb: TcpPcb, l: TcpListen, src: number, dst: number, sport: number): TcpCb | null {
     const cb = this.newCb();
     const pcb = new TcpPcb();
-    pcb.laddr = dst;
     pcb.lport = lpcb.lport;
-    pcb.faddr = src;
     pcb.fport = sport;
+    cb.lport = lpcb.lport;
+    cb.fport = sport;
+    if (lpcb.af6) pcb.setAf6(lpcb.v6only);
+    if (this.in6) tcp6Spawned(this, cb, pcb);
+    else {
+      pcb.vflag = INP_IPV4; // an AF_INET6 listener's IPv4 connection is v4-mapped
+      pcb.laddr = dst;
+      pcb.faddr = src;
+      cb.laddr = dst;
+      cb.faddr = src;
+      this.routeParams(cb, src);
+    }
     this.tcb.insertConnected(pcb);
     this.attach(cb, pcb);
-    cb.laddr = dst;
-    cb.lport = lpcb.lport;
-    cb.faddr = src;
-    cb.fport = sport;
     cb.listener = l;
     cb.noDelay = l.noDelay;
-    this.routeParams(cb, src);
     l.incomplete.add(cb);
     return cb;
   }
