@@ -39,19 +39,20 @@ test('creating and destroying thousands of images leaks no memory: destroyed ima
   await new Promise((r) => setImmediate(r)); // a WeakRef keeps its target until the current job ends
   const h3 = heap();
   assert.equal(refs.filter((w) => w.deref() !== undefined).length, 0, 'every destroyed image is collected');
-  // An image costs about 14 KiB: a leak of even one part per image shows as megabytes.
+  // An image costs about 22 KiB: a leak of even one part per image shows as megabytes.
   assert.ok(h3 - h1 < 1024 * 1024, `heap grew ${((h3 - h1) / 1024).toFixed(0)} KiB over 4000 images made and destroyed`);
   assert.equal(reg.size, 1);
   assert.equal(platform.clock.pending, timers, 'no timer left behind');
   reg.close();
 });
 
-test('an idle image costs little heap (about 14 KiB on Node 20; was 23 KiB)', () => {
+// 19 KiB before IPv6 transport, router discovery, vxlan, NAT, tables and socket owners came in; 22.5 KiB with them.
+test('an idle image costs little heap (about 22 KiB on Node 20)', () => {
   const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger, limits: { images: 100_000 } });
   for (let i = 0; i < 200; i++) reg.create(`w${i}`); // warm up: code and shapes
   const h0 = heap();
   for (let i = 0; i < 2000; i++) reg.create(`i${i}`);
   const per = (heap() - h0) / 2000;
-  assert.ok(per < 20 * 1024, `${(per / 1024).toFixed(1)} KiB of heap per idle image`);
+  assert.ok(per < 24 * 1024, `${(per / 1024).toFixed(1)} KiB of heap per idle image`);
   reg.close();
 });

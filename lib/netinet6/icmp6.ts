@@ -43,9 +43,16 @@ export const ICMP6_TYPE_NAMES: Readonly<Record<number, string>> = {
 };
 
 export class Icmp6State {
-  /** Messages received and sent, by type (netstat -s -p icmp6's histograms). */
-  readonly inhist = new Float64Array(256);
-  readonly outhist = new Float64Array(256);
+  #in: Float64Array | null = null;
+  #out: Float64Array | null = null;
+  /** Messages received, by type (netstat -s -p icmp6's input histogram); made on first use: 2 KiB off the heap an idle image need not hold. */
+  get inhist(): Float64Array {
+    return (this.#in ??= new Float64Array(256));
+  }
+  /** Messages sent, by type (the output histogram). */
+  get outhist(): Float64Array {
+    return (this.#out ??= new Float64Array(256));
+  }
   /** The errppslimit window: its start (clock ms) and errors sent in it. */
   errWindow = -Infinity;
   errCount = 0;
