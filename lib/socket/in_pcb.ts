@@ -89,9 +89,13 @@ export class InPcb {
   }
 }
 
-/** Foreign address and port packed into one exact number (48 bits). */
-function fkey(faddr: number, fport: number): number {
-  return faddr * 0x10000 + fport;
+/**
+ * The connected-map key of an IPv4 peer: a small integer, as fkey6 (an exact
+ * 48-bit key is a double that V8 boxes per lookup until the caller is
+ * optimized); collisions are resolved by comparing.
+ */
+export function fkey(faddr: number, fport: number): number {
+  return (Math.imul(faddr, 0x9e3779b1) ^ Math.imul(fport, 0x85ebca6b)) & 0x3fffffff;
 }
 
 /** The connected-map key of an IPv6 peer: a small integer (never boxed); collisions are resolved by comparing. */
@@ -327,8 +331,8 @@ export class PcbTable<P extends InPcb> {
   lookupConnected(laddr: number, lport: number, faddr: number, fport: number): P | undefined {
     const p = this.conn.get(lport)?.get(fkey(faddr, fport));
     if (p === undefined) return undefined;
-    if (p.laddr === laddr || p.laddr === 0) return p;
-    // Same ports and peer, another local address: rare; scan.
+    if (p.faddr === faddr && p.fport === fport && (p.laddr === laddr || p.laddr === 0)) return p;
+    // Same ports and peer from another local address, or a key collision: rare; scan.
     const list = this.byPort.get(lport);
     if (list !== undefined) for (const o of list) if (o.fport === fport && o.faddr === faddr && o.laddr === laddr && !o.isV6) return o;
     return undefined;
