@@ -71,6 +71,8 @@ export class InPcb {
   listening = false;
   /** In the table (bound). */
   inTable = false;
+  /** The local address was chosen by connect on a wildcard-bound endpoint: disconnect makes it the wildcard again. */
+  laddrByConnect = false;
 
   /** Become an AF_INET6 endpoint (socket creation). */
   setAf6(v6only: boolean): void {
@@ -279,6 +281,7 @@ export class PcbTable<P extends InPcb> {
     const la = pcb.laddr !== 0 ? pcb.laddr : laddr;
     const other = this.lookupConnected(la, pcb.lport, faddr, fport);
     if (other !== undefined && other !== pcb && other.laddr === la) throw new SocketError('EADDRINUSE', 'connect');
+    if (pcb.laddr === 0) pcb.laddrByConnect = true;
     pcb.laddr = la;
     pcb.faddr = faddr;
     pcb.fport = fport;
@@ -292,6 +295,7 @@ export class PcbTable<P extends InPcb> {
     const la = in6IsUnspecified(pcb.laddr6!, 0) ? l6 : pcb.laddr6!;
     const other = this.lookupConnected6(la, 0, pcb.lport, f6, 0, fport, zone);
     if (other !== undefined && other !== pcb) throw new SocketError('EADDRINUSE', 'connect');
+    if (in6IsUnspecified(pcb.laddr6!, 0)) pcb.laddrByConnect = true;
     in6Copy(pcb.laddr6!, 0, la, 0);
     in6Copy(pcb.faddr6!, 0, f6, 0);
     pcb.vflag = INP_IPV6;
@@ -312,6 +316,13 @@ export class PcbTable<P extends InPcb> {
     pcb.faddr = 0;
     pcb.fport = 0;
     if (pcb.faddr6 !== null) pcb.faddr6.fill(0);
+    if (pcb.laddrByConnect) {
+      // A socket bound to the wildcard hears every local address again (FreeBSD's udp_disconnect and udp6_disconnect).
+      pcb.laddrByConnect = false;
+      pcb.laddr = 0;
+      if (pcb.laddr6 !== null) pcb.laddr6.fill(0);
+      pcb.zone = null;
+    }
   }
 
   remove(pcb: P): void {
