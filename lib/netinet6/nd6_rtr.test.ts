@@ -242,3 +242,21 @@ test('the default of the per-interface flag is net.inet6.ip6.accept_rtadv (0); d
   await n.run(20_000, 1000);
   assert.equal(n.b.nd6rtr.timer, null);
 });
+
+test('an RA flood from many routers with many prefixes is bounded: 16 default routers and 16 prefixes per interface (maxifdefrouters, maxifprefixes)', async () => {
+  const n = await net();
+  const srcs = Array.from({ length: 40 }, (_, i) => parseIp6(`fe80::${(0x1000 + i).toString(16)}`)!);
+  for (const s of srcs) in6AddAddress(n.a, eth(n.a), s, 64);
+  await n.run(3000, 100);
+  for (let i = 0; i < 40; i++) {
+    const src = srcs[i]!;
+    const prefixes = Array.from({ length: 8 }, (_, j) => ({ p: `2001:db8:${i.toString(16)}:${j.toString(16)}::`, vl: 86400, pl: 3600 }));
+    sendFromA(n, ra(n.a, { prefixes }), 255, src);
+  }
+  await n.run(3000, 100);
+  assert.equal(n.b.nd6rtr.routers.length, 16);
+  assert.equal(n.b.nd6rtr.prefixes.length, 16);
+  assert.ok(in6Ifinfo(n.b, eth(n.b)).addrs.length <= 16 + 2, `addresses bounded (${in6Ifinfo(n.b, eth(n.b)).addrs.length})`);
+  assert.ok(n.b.route6.routes.length < 40, `routes bounded (${n.b.route6.routes.length})`);
+  for (const pr of n.b.nd6rtr.prefixes) assert.ok(pr.routers.length <= 16);
+});

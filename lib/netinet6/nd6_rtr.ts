@@ -66,6 +66,21 @@ export const ip6Rfc6204w3 = sysctlInt({
   max: 1,
   descr: 'Accept the default router list from ICMPv6 RA messages even when packet forwarding is enabled',
 });
+/** FreeBSD's bounds on what advertisements may add per interface (an RA flood must not grow the lists without end). */
+export const ip6MaxIfDefRouters = sysctlInt({
+  name: 'net.inet6.ip6.maxifdefrouters',
+  def: 16,
+  min: 0,
+  max: 1024,
+  descr: 'Max number of default routers to add per interface',
+});
+export const ip6MaxIfPrefixes = sysctlInt({
+  name: 'net.inet6.ip6.maxifprefixes',
+  def: 16,
+  min: 0,
+  max: 1024,
+  descr: 'Max number of prefixes to add per interface',
+});
 
 /** Lifetimes of 0xffffffff seconds never expire (RFC 4861 4.6.2). */
 export const ND6_INFINITE_LIFETIME = 0xffffffff;
@@ -289,13 +304,20 @@ export function nd6RaInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, ip: number, ic
     if (dr !== undefined) s.routers = s.routers.filter((d) => d !== dr);
   } else {
     if (dr === undefined) {
-      dr = { addr: srcAddr, ifp, raflags, lifetime: rtlifetime, expire: 0 };
-      s.routers = [...s.routers, dr];
+      let k = 0;
+      for (const d of s.routers) if (d.ifp === ifp) k++;
+      // Beyond maxifdefrouters a new router is not listed; the rest of its advertisement still counts.
+      if (k < im.sysctl.v[ip6MaxIfDefRouters.slot]!) {
+        dr = { addr: srcAddr, ifp, raflags, lifetime: rtlifetime, expire: 0 };
+        s.routers = [...s.routers, dr];
+      }
     }
-    dr.raflags = raflags;
-    dr.lifetime = rtlifetime;
-    dr.expire = now + rtlifetime * 1000;
-    schedule(im, dr.expire);
+    if (dr !== undefined) {
+      dr.raflags = raflags;
+      dr.lifetime = rtlifetime;
+      dr.expire = now + rtlifetime * 1000;
+      schedule(im, dr.expire);
+    }
   }
   if (opts.slla >= 0) {
     nd6CacheLladdr(im, ifp, buf, src, opts.slla as Mac);
@@ -328,6 +350,9 @@ function prefixInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, p: number, router: I
   let pr = s.prefixes.find((x) => x.ifp === ifp && x.prefixLen === plen && in6Equal(x.prefix, 0, prefix, 0));
   if (pr === undefined) {
     if (vltime === 0) return;
+    let k = 0;
+    for (const x of s.prefixes) if (x.ifp === ifp) k++;
+    if (k >= im.sysctl.v[ip6MaxIfPrefixes.slot]!) return;
     pr = { prefix, prefixLen: plen, ifp, onLink, autonomous: auto, vltime, pltime, expire: 0, route: null, addr: null, addrExpire: 0, addrPreferred: 0, routers: [] };
     s.prefixes = [...s.prefixes, pr];
   }
@@ -336,7 +361,7 @@ function prefixInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, p: number, router: I
   pr.autonomous = auto;
   pr.vltime = vltime;
   pr.pltime = pltime;
-  if (!pr.routers.some((a) => in6Equal(a, 0, router, 0))) pr.routers.push(router);
+  if (pr.routers.length < im.sysctl.v[ip6MaxIfDefRouters.slot]! && !pr.routers.some((a) => in6Equal(a, 0, router, 0))) pr.routers.push(router);
   if (onLink) {
     pr.expire = deadline(now, vltime);
     if (vltime > 0 && pr.route === null && im.route6.get(prefix, plen) === undefined) {

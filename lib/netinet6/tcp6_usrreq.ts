@@ -22,7 +22,7 @@ import { tcpMssDflt, tcpTso } from '../netinet/tcp/tcp_var.js';
 import { INP_IPV6 } from '../socket/in_pcb.js';
 import { u32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum6, sum16 } from '../wire/checksum.js';
-import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, emitIpv6Raw, in6Copy, in6IsLinkLocal, in6IsLoopback } from '../wire/ipv6.js';
+import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, emitIpv6Raw, in6Copy, in6IsLinkLocal, in6IsLoopback, in6IsUnspecified } from '../wire/ipv6.js';
 import { TH, emitTcp, parseTcp, tcpHeaderLen, type TcpRepr } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
@@ -65,6 +65,11 @@ export function tcp6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, ho
   if (mcast) {
     if ((v.flags & TH.SYN) !== 0) st.badsyn++;
     else st.noport++;
+    return;
+  }
+  // FreeBSD's tcp_input: :: marks an unconnected PCB, so a segment from it could confuse the lookups; dropped (counted as a bad attempt).
+  if (in6IsUnspecified(buf, s)) {
+    st.badsyn++;
     return;
   }
   t.in6 = true;

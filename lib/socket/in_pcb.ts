@@ -71,6 +71,8 @@ export class InPcb {
   listening = false;
   /** In the table (bound). */
   inTable = false;
+  /** The local address was chosen by connect on a wildcard-bound endpoint: disconnect makes it the wildcard again. */
+  laddrByConnect = false;
 
   /** Become an AF_INET6 endpoint (socket creation). */
   setAf6(v6only: boolean): void {
@@ -89,9 +91,13 @@ export class InPcb {
   }
 }
 
-/** Foreign address and port packed into one exact number (48 bits). */
-function fkey(faddr: number, fport: number): number {
-  return faddr * 0x10000 + fport;
+/**
+ * The connected-map key of an IPv4 peer: a small integer, as fkey6 (an exact
+ * 48-bit key is a double that V8 boxes per lookup until the caller is
+ * optimized); collisions are resolved by comparing.
+ */
+export function fkey(faddr: number, fport: number): number {
+  return (Math.imul(faddr, 0x9e3779b1) ^ Math.imul(fport, 0x85ebca6b)) & 0x3fffffff;
 }
 
 /** The connected-map key of an IPv6 peer: a small integer (never boxed); collisions are resolved by comparing. */
@@ -275,6 +281,7 @@ export class PcbTable<P extends InPcb> {
     const la = pcb.laddr !== 0 ? pcb.laddr : laddr;
     const other = this.lookupConnected(la, pcb.lport, faddr, fport);
     if (other !== undefined && other !== pcb && other.laddr === la) throw new SocketError('EADDRINUSE', 'connect');
+    if (pcb.laddr === 0) pcb.laddrByConnect = true;
     pcb.laddr = la;
     pcb.faddr = faddr;
     pcb.fport = fport;
@@ -288,6 +295,7 @@ export class PcbTable<P extends InPcb> {
     const la = in6IsUnspecified(pcb.laddr6!, 0) ? l6 : pcb.laddr6!;
     const other = this.lookupConnected6(la, 0, pcb.lport, f6, 0, fport, zone);
     if (other !== undefined && other !== pcb) throw new SocketError('EADDRINUSE', 'connect');
+    if (in6IsUnspecified(pcb.laddr6!, 0)) pcb.laddrByConnect = true;
     in6Copy(pcb.laddr6!, 0, la, 0);
     in6Copy(pcb.faddr6!, 0, f6, 0);
     pcb.vflag = INP_IPV6;
@@ -308,6 +316,13 @@ export class PcbTable<P extends InPcb> {
     pcb.faddr = 0;
     pcb.fport = 0;
     if (pcb.faddr6 !== null) pcb.faddr6.fill(0);
+    if (pcb.laddrByConnect) {
+      // A socket bound to the wildcard hears every local address again (FreeBSD's udp_disconnect and udp6_disconnect).
+      pcb.laddrByConnect = false;
+      pcb.laddr = 0;
+      if (pcb.laddr6 !== null) pcb.laddr6.fill(0);
+      pcb.zone = null;
+    }
   }
 
   remove(pcb: P): void {
@@ -327,8 +342,8 @@ export class PcbTable<P extends InPcb> {
   lookupConnected(laddr: number, lport: number, faddr: number, fport: number): P | undefined {
     const p = this.conn.get(lport)?.get(fkey(faddr, fport));
     if (p === undefined) return undefined;
-    if (p.laddr === laddr || p.laddr === 0) return p;
-    // Same ports and peer, another local address: rare; scan.
+    if (p.faddr === faddr && p.fport === fport && (p.laddr === laddr || p.laddr === 0)) return p;
+    // Same ports and peer from another local address, or a key collision: rare; scan.
     const list = this.byPort.get(lport);
     if (list !== undefined) for (const o of list) if (o.fport === fport && o.faddr === faddr && o.laddr === laddr && !o.isV6) return o;
     return undefined;

@@ -6,7 +6,7 @@ import { IPPROTO6, emitIpv6Raw, ip6ToString, parseIp6 } from '../wire/ipv6.js';
 import { TH, emitTcp, newTcpRepr, setTcpRepr } from '../wire/tcp.js';
 import { allocPacket } from '../netinet/ip_var.js';
 import { ip6Output } from '../netinet6/ip6_output.js';
-import { tcp6Checksum } from '../netinet6/tcp6_usrreq.js';
+import { tcp6Checksum, tcp6Input } from '../netinet6/tcp6_usrreq.js';
 import { udp6Checksum } from '../netinet6/udp6_usrreq.js';
 import { UdpSocket } from './udp.js';
 import { SocketError } from './errno.js';
@@ -213,4 +213,21 @@ test('random TCP and UDP segments over IPv6 (checksums right and wrong) never th
   assert.ok(n.b.tcpstat.rcvbadsum > 0 && n.b.udpstat.badsum + n.b.udpstat.nosum > 0);
   l.close();
   u.close();
+});
+
+test('a SYN from the unspecified address :: is dropped (FreeBSD tcp_input: :: marks unconnected PCBs), no half-open connection made', async () => {
+  const n = twoImages6();
+  const l = new TcpListener(n.b, { family: 6 });
+  l.listen(8080);
+  const pk = allocPacket(60);
+  emitIpv6Raw(pk.buf, pk.off, 20, IPPROTO6.TCP, 64, new Uint8Array(16), 0, parseIp6(B6)!, 0);
+  emitTcp(setTcpRepr(newTcpRepr(), 40000, 8080, 1000, 0, TH.SYN, 65535), pk.buf, pk.off + 40);
+  tcp6Checksum(pk.buf, pk.off, pk.off + 40, 20);
+  const sent = n.b.tcpstat.sndtotal;
+  tcp6Input(n.b, eth(n.b), pk.buf, pk.off, pk.off + 40, 60, n.b.noOffload, false);
+  assert.equal(n.b.tcpstat.rcvtotal, 1);
+  assert.equal(n.b.tcp.tcb.count, 1, 'only the listener');
+  assert.equal(n.b.tcpstat.sndtotal, sent, 'nothing sent to ::');
+  assert.equal(n.b.tcpstat.badsyn, 1);
+  l.close();
 });

@@ -114,3 +114,27 @@ test('net.inet6.ip6.v6only: 1 (FreeBSD default) keeps IPv4 off an AF_INET6 socke
     only.send(bytes('x'), '::ffff:10.0.0.1', 1);
   }, (e: SocketError) => e.code === 'EINVAL');
 });
+
+test('a UDP socket bound to :: hears every local address again after disconnect (the source connect chose is forgotten), IPv6 and IPv4', async () => {
+  const n = twoImages6();
+  const srv = new UdpSocket(n.b, { family: 6 });
+  srv.bind(5000);
+  srv.connect(A6, 9);
+  srv.disconnect();
+  const cli = new UdpSocket(n.b, { family: 6 });
+  cli.send(bytes('to-loopback'), '::1', 5000);
+  await n.settle();
+  const d = (await Promise.race([srv.recv(), new Promise<null>((r) => setTimeout(() => r(null), 50))]))!;
+  assert.ok(d !== null, 'delivered to ::1 after disconnect');
+  assert.equal(text(d.data), 'to-loopback');
+  const s4 = new UdpSocket(n.b);
+  s4.bind(5001);
+  s4.connect(A_ADDR, 9);
+  s4.disconnect();
+  const c4 = new UdpSocket(n.b);
+  c4.send(bytes('v4'), 0x7f000001, 5001);
+  await n.settle();
+  const d4 = await Promise.race([s4.recv(), new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+  assert.ok(d4 !== null, 'delivered to 127.0.0.1 after disconnect');
+  for (const s of [srv, cli, s4, c4]) s.close();
+});
