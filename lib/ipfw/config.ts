@@ -87,12 +87,24 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
 export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   const d = data as Partial<IpfwConfig>;
   const fw = im.fw;
+  // A bad pipe or queue is reported like a bad rule: what follows (tables, nat, rules) is still restored.
+  const errors: string[] = [];
   for (const p of d.pipes ?? []) {
-    fw.dn.configPipe(p.nr, toConfig(p));
-    if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
+    try {
+      fw.dn.configPipe(p.nr, toConfig(p));
+      if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
+    } catch (e) {
+      errors.push(`pipe ${String(p?.nr)}: ${(e as Error).message}`);
+    }
   }
-  for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
-  const errors: string[] = restoreTables(fw.tables, d.tables);
+  for (const q of d.queues ?? []) {
+    try {
+      fw.dn.configQueue(q.nr, toConfig(q));
+    } catch (e) {
+      errors.push(`queue ${String(q?.nr)}: ${(e as Error).message}`);
+    }
+  }
+  errors.push(...restoreTables(fw.tables, d.tables));
   for (const text of d.nat ?? []) {
     try {
       const w = String(text).trim().split(/\s+/);
