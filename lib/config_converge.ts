@@ -33,6 +33,8 @@ const SECTION_RESET: Record<string, (im: Image) => void> = {
     im.fw.flush();
     im.fw.dn.flush();
     im.fw.nat.flush();
+    // The rules are gone, so no table is referenced: tables (and entries) the file lacks must not stay.
+    for (const name of im.fw.tables.names()) im.fw.tables.destroy(name);
   },
 };
 

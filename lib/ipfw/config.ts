@@ -6,7 +6,7 @@
 
 import type { Vnet } from '../net/vnet.js';
 import type { FlowMask, PipeConfig } from './dummynet.js';
-import type { AqmConfig, DnProfile, SchedParams } from './dn_params.js';
+import { codelDefaults, pieDefaults, type AqmConfig, type DnProfile, type SchedParams } from './dn_params.js';
 import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
 import { natConfigWords, parseNatConfig } from './nat_config.js';
@@ -87,12 +87,26 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
 export function restoreIpfwConfig(im: Vnet, data: unknown): void {
   const d = data as Partial<IpfwConfig>;
   const fw = im.fw;
+  // A bad pipe or queue is reported like a bad rule: what follows (tables, nat, rules) is still restored.
+  const errors: string[] = [];
   for (const p of d.pipes ?? []) {
-    fw.dn.configPipe(p.nr, toConfig(p));
-    if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
+    try {
+      checkSaved(p);
+      fw.dn.configPipe(p.nr, toConfig(p));
+      if (p.type !== undefined || p.sched !== undefined) fw.dn.configSched(p.nr, { ...(p.type !== undefined ? { type: p.type } : {}), ...(p.sched !== undefined ? { sched: p.sched } : {}) });
+    } catch (e) {
+      errors.push(`pipe ${String(p?.nr)}: ${(e as Error).message}`);
+    }
   }
-  for (const q of d.queues ?? []) fw.dn.configQueue(q.nr, toConfig(q));
-  const errors: string[] = restoreTables(fw.tables, d.tables);
+  for (const q of d.queues ?? []) {
+    try {
+      checkSaved(q);
+      fw.dn.configQueue(q.nr, toConfig(q));
+    } catch (e) {
+      errors.push(`queue ${String(q?.nr)}: ${(e as Error).message}`);
+    }
+  }
+  errors.push(...restoreTables(fw.tables, d.tables));
   for (const text of d.nat ?? []) {
     try {
       const w = String(text).trim().split(/\s+/);
@@ -113,6 +127,43 @@ export function restoreIpfwConfig(im: Vnet, data: unknown): void {
     }
   }
   if (errors.length > 0) throw new Error(errors.join('; '));
+}
+
+/**
+ * Saved parameters go to the packet path unparsed: refuse what `dnctl`
+ * would not have accepted (fq sizes out of parse_dn.ts's ranges, missing,
+ * non-finite or negative numbers), which would throw or misbehave there.
+ */
+function checkSaved(s: DnSaved): void {
+  const finite = (o: unknown, what: string): void => {
+    if (o === undefined) return;
+    if (typeof o !== 'object' || o === null) throw new Error(`${what} is not an object`);
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'number' && !(Number.isFinite(v) && v >= 0)) throw new Error(`${what}.${k} is not a number >= 0`);
+      if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string' && !(k === 'samples' && Array.isArray(v))) throw new Error(`${what}.${k} is not valid`);
+    }
+  };
+  const sc = s.sched;
+  if (sc !== undefined) {
+    if (typeof sc !== 'object' || sc === null) throw new Error('sched is not an object');
+    const fq = sc.fq;
+    if (fq !== undefined) {
+      finite(fq, 'sched.fq');
+      const int = (v: unknown, lo: number, hi: number): boolean => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+      if (!int(fq.quantum, 1, 9000) || !int(fq.limit, 1, 20480) || !int(fq.flows, 1, 65536)) throw new Error('sched.fq needs quantum 1-9000, limit 1-20480, flows 1-65536');
+    }
+    for (const [k, d] of [['codel', codelDefaults()], ['pie', pieDefaults()]] as const) {
+      const v = sc[k] as Record<string, unknown> | undefined;
+      if (v === undefined) continue;
+      finite(v, `sched.${k}`);
+      for (const [f, dv] of Object.entries(d)) if (typeof v[f] !== typeof dv) throw new Error(`sched.${k}.${f} is missing or of the wrong type`);
+    }
+  }
+  finite(s.aqm, 'aqm');
+  if (s.profile !== undefined) {
+    finite(s.profile, 'profile');
+    if (!Array.isArray(s.profile.samples) || s.profile.samples.length === 0 || !s.profile.samples.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) throw new Error('profile.samples must be delays >= 0');
+  }
 }
 
 function toConfig(s: DnSaved): PipeConfig {

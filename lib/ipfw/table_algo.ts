@@ -275,6 +275,11 @@ export class AddrLpm {
     if (m.size === 0) {
       this.byLen[len] = null;
       this.relens();
+      // No map of that length is left to probe: its bit must go from every /16.
+      if (this.p16 !== null && len > 16) {
+        const clr = ~(1 << (len - 17));
+        for (let s = 0; s < 65536; s++) this.p16[s] = this.p16[s]! & clr;
+      }
     }
     // Above 16 a stale bit only costs a probe; at 16 or less the covered /16s find their best prefix again.
     if (this.p16 !== null && len <= 16) {

@@ -82,12 +82,31 @@ export function tablesBind(tables: TableSet, rule: Rule): void {
     if (t !== undefined && t.type !== type)
       fail(E.TABLE_MISMATCH, `table ${c.name} is of type ${typeText(t.type, t.tflags)}; this rule needs a table of type ${typeText(type, 0)}`);
   }
-  for (const c of rule.insns) {
-    const type = neededType(c);
-    if (type === 0) continue;
-    const t = tables.get(c.name) ?? tables.create(c.name, { type });
-    c.arg = t.kidx;
-    t.refs++;
+  const made: string[] = [];
+  let k = 0;
+  try {
+    for (; k < rule.insns.length; k++) {
+      const c = rule.insns[k]!;
+      const type = neededType(c);
+      if (type === 0) continue;
+      let t = tables.get(c.name);
+      if (t === undefined) {
+        t = tables.create(c.name, { type });
+        made.push(c.name);
+      }
+      c.arg = t.kidx;
+      t.refs++;
+    }
+  } catch (e) {
+    // A table could not be made (tables_max): the rule is refused and leaves no reference and no new table.
+    for (let j = 0; j < k; j++) {
+      const c = rule.insns[j]!;
+      if (neededType(c) === 0) continue;
+      const t = tables.byIdx[c.arg];
+      if (t) t.refs--;
+    }
+    for (const name of made) tables.destroy(name);
+    throw e;
   }
 }
 
