@@ -292,3 +292,26 @@ test('a frame without room in front (a TAP receive slot) is copied once and stil
   assert.equal(b.udpstat.noport, before + 1, 'B got the inner datagram');
   assert.deepEqual(frame, copy, "the sender's buffer is untouched");
 });
+
+test('a datagram to the underlay broadcast address and the vxlan port reaches the tunnel (counted there, not as a full socket)', () => {
+  const { reg, b, ub } = pair();
+  const st = b.vxlan.stat;
+  const base = st.ipackets;
+  const full = b.udpstat.fullsock;
+  const payload = [0x08, 0, 0, 0, 0, 0, 42, 0, ...new Array(60).fill(0)];
+  const len = 14 + 20 + 8 + payload.length;
+  const f = new Uint8Array(PKT_HEADROOM + len);
+  const o = PKT_HEADROOM;
+  f.fill(0xff, o, o + 6);
+  f.set([0x08, 0x00], o + 12);
+  const t = 20 + 8 + payload.length;
+  f.set([0x45, 0, t >> 8, t & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 255], o + 14);
+  new Ipv4Packet().reset(f, o + 14, t).fillChecksum();
+  f.set([0xc3, 0x50, 0x12, 0xb5, (8 + payload.length) >> 8, (8 + payload.length) & 0xff, 0, 0], o + 34);
+  f.set(payload, o + 42);
+  ub.input(f, o, len, new VnetHdr());
+  reg.netisr.drain();
+  assert.equal(st.ipackets - base, 1, 'the tunnel saw the datagram');
+  assert.equal(st.badaddr, 1, "not for vxlanlocal 10.0.0.2: dropped by the tunnel's own check");
+  assert.equal(b.udpstat.fullsock, full, 'not counted as a full socket buffer');
+});
