@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandHandles } from '../../lib/control/index.js';
 import { ip, routerTopology } from '../../lib/testing/topology.js';
-import { commands, parseInetdArgs, syslogLine } from './inetd.js';
+import { commands, cpmHit, parseInetdArgs, syslogLine } from './inetd.js';
 import { parseInetdConf, printService, servicesFrom } from './inetd_conf.js';
 import { chargenLine, daytimeText, timeBytes } from './inetd_internal.js';
 import { settle, start, until } from './tools_harness.js';
@@ -222,4 +222,16 @@ test('inetd stops at a syntax error and when its file cannot be read, and says w
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('cpmip: the per-address table forgets peers silent for a minute, so many one-time peers do not grow it forever', () => {
+  const cpm = { byAddr: new Map<number, number[]>(), swept: 0 };
+  for (let a = 1; a <= 5000; a++) assert.equal(cpmHit(cpm, a, 1000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 2000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 3000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 4000, 3), true, 'a fourth connection within the minute is over -C 3');
+  // Two minutes later one more peer connects: the 5000 silent ones are gone.
+  assert.equal(cpmHit(cpm, 9999, 125_000, 3), false);
+  assert.ok(cpm.byAddr.size <= 2, `table holds ${cpm.byAddr.size} peers`);
+  assert.equal(cpmHit(cpm, 9999, 125_001, 1), true, 'the counting still works after a sweep');
 });
