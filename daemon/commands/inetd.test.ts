@@ -235,3 +235,37 @@ test('cpmip: the per-address table forgets peers silent for a minute, so many on
   assert.ok(cpm.byAddr.size <= 2, `table holds ${cpm.byAddr.size} peers`);
   assert.equal(cpmHit(cpm, 9999, 125_001, 1), true, 'the counting still works after a sweep');
 });
+
+test('inetd: a looping service that rests is not set up again after SIGHUP removed it from the file', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vtl-inetd-'));
+  try {
+    const conf = path.join(dir, 'inetd.conf');
+    writeFileSync(conf, 'echo stream tcp nowait root internal\ndaytime stream tcp nowait root internal\n');
+    const env = routerTopology();
+    const d = start(env, env.b, inetd, ['inetd', '-R', '1', conf]);
+    await settle(env);
+    const listening = (): number[] => commandHandles(env.b, env.reg).image.sockets.owned().filter((r) => r.fport === 0 && r.proto.startsWith('tcp')).map((r) => r.lport).sort((x, y) => x - y);
+    assert.deepEqual(listening(), [7, 13]);
+    const cli = commandHandles(env.a, env.reg).image.sockets;
+    for (let i = 0; i < 2; i++) {
+      const s = cli.tcp();
+      const p = s.connect(ip('10.2.0.2'), 7);
+      await until(env, () => s.state >= 4 || d.err.join('').includes('looping'), 'connect');
+      await p.catch(() => {});
+      s.close();
+      await settle(env);
+    }
+    assert.match(d.err.join(''), /echo\/tcp server failing \(looping\), service terminated/);
+    assert.deepEqual(listening(), [13], 'echo rests');
+    writeFileSync(conf, 'daytime stream tcp nowait root internal\n');
+    d.hangup!();
+    await settle(env);
+    env.clock.advance(61_000);
+    await settle(env);
+    assert.deepEqual(listening(), [13], 'echo, gone from the file, does not come back when its rest ends');
+    d.abort.abort('TERM');
+    await until(env, () => d.status !== undefined, 'inetd to stop');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -172,6 +172,8 @@ class Inetd {
   private readonly conns = new Set<TcpSocket>();
   private readonly kids = new Set<{ kill(sig: NodeJS.Signals): void }>();
   private readonly tasks = new Set<Promise<void>>();
+  /** Looping services waiting out RETRYTIME (closed, so not in `servs`). */
+  private readonly resting = new Set<Serv>();
   readonly stop = new AbortController();
 
   constructor(
@@ -210,6 +212,8 @@ class Inetd {
       this.syslog(conf.fatal);
       return false;
     }
+    // A resting service still in the file is set up again below, at once (as FreeBSD's config() does); one gone from it stays gone.
+    this.unrest();
     const seen = new Set<string>();
     for (const e of conf.entries) {
       if (e.maxCpm === 0) e.maxCpm = this.o.maxCpm;
@@ -375,9 +379,17 @@ class Inetd {
   private rest(s: Serv): void {
     const key = `${s.e.service}/${s.e.proto}`;
     this.close(key, s);
+    this.resting.add(s);
     s.retry = this.ctx.image.clock.after(RETRYTIME_MS, () => {
+      this.resting.delete(s);
       if (!this.stop.signal.aborted && !this.servs.has(key)) this.setup(key, s.e);
     });
+  }
+
+  /** Cancel every resting service's retry. */
+  private unrest(): void {
+    for (const r of this.resting) r.retry?.cancel();
+    this.resting.clear();
   }
 
   /** nowait: the line's program with the connection as fds 0, 1 and 2 (execv(se_server, se_argv)). */
@@ -422,6 +434,7 @@ class Inetd {
 
   async shutdown(): Promise<void> {
     this.stop.abort();
+    this.unrest();
     for (const [key, s] of [...this.servs]) this.close(key, s);
     for (const k of this.kids) k.kill('SIGTERM');
     for (const c of this.conns) c.destroy();
