@@ -315,3 +315,24 @@ test('a datagram to the underlay broadcast address and the vxlan port reaches th
   assert.equal(st.badaddr, 1, "not for vxlanlocal 10.0.0.2: dropped by the tunnel's own check");
   assert.equal(b.udpstat.fullsock, full, 'not counted as a full socket buffer');
 });
+
+test('learning keeps working after thousands of end points came and went (slots of expired end points are reused)', () => {
+  const { b, plat } = pair();
+  const d = b.ifnet('vxlan1').driver as VxlanDriver;
+  d.timeout = 1;
+  d.flush(true); // what pair() learned, with the default timeout
+  const mac = new Uint8Array(6);
+  const learnOne = (n: number, raddr: number): void => {
+    mac.set([0x02, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    d.learn(b, raddr, mac, 0);
+  };
+  let n = 0;
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 1000; i++, n++) learnOne(n, (0x0b000000 + n) >>> 0);
+    plat.clock.advance(3000); // every entry expires
+    assert.equal(d.count, 0);
+  }
+  learnOne(n, 0x0a000063);
+  assert.equal(d.count, 1, 'a new end point is learned');
+  assert.equal(d.entries()[0]?.remote, '10.0.0.99');
+});

@@ -230,15 +230,37 @@ export class VxlanDriver implements LinkDriver {
     if (rt.count * 2 >= rt.mask) rt.resize(Math.min(this.maxaddr, rt.count * 2 + 16));
     const slot = this.slotOf(raddr);
     if (slot >= 0) rt.insert(hi, lo, slot, this.secs + this.timeout);
+    else im.vxlan.stat.ftnospace++;
   }
 
   private slotOf(raddr: number): number {
     const s = this.remoteSlot.get(raddr | 0);
     if (s !== undefined) return s;
+    if (this.remotes.length >= MAX_REMOTES) this.compactRemotes();
     if (this.remotes.length >= MAX_REMOTES) return -1;
     this.remotes.push(raddr);
     this.remoteSlot.set(raddr | 0, this.remotes.length - 1);
     return this.remotes.length - 1;
+  }
+
+  /** Keep only the end points entries still use (expired entries leave theirs behind); renumber the entries' slots. */
+  private compactRemotes(): void {
+    const rt = this.rt;
+    const old = this.remotes.slice();
+    this.remotes.length = 0;
+    this.remoteSlot.clear();
+    for (let i = 0; i <= rt.mask; i++) {
+      const p = rt.port[i]!;
+      if (p === RT_EMPTY) continue;
+      const a = old[p]!;
+      let slot = this.remoteSlot.get(a | 0);
+      if (slot === undefined) {
+        this.remotes.push(a);
+        slot = this.remotes.length - 1;
+        this.remoteSlot.set(a | 0, slot);
+      }
+      rt.port[i] = slot;
+    }
   }
 
   /** The end point for the inner destination at buf[off]: learned, else vxlanremote. */
