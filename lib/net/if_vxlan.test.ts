@@ -336,3 +336,27 @@ test('learning keeps working after thousands of end points came and went (slots 
   assert.equal(d.count, 1, 'a new end point is learned');
   assert.equal(d.entries()[0]?.remote, '10.0.0.99');
 });
+
+test('while a UDP socket holds the vxlan port, output does not try (and fail) to bind it again for every packet', () => {
+  const { reg, plat, a } = pair();
+  const ctl = new ImageControl(a, reg);
+  ctl.interfaces.configure('vxlan0', [{ kind: 'down' }]);
+  const u = ctl.sockets.udp();
+  u.bind(4789);
+  ctl.interfaces.configure('vxlan0', [{ kind: 'up' }]);
+  const v = a.ifnet('vxlan0');
+  assert.equal(v.flags & IFF.RUNNING, 0, 'not running: the port is taken');
+  let tries = 0;
+  const bind = a.udb.bind.bind(a.udb);
+  a.udb.bind = (...args: Parameters<typeof bind>): void => {
+    tries++;
+    bind(...args);
+  };
+  for (let i = 0; i < 20; i++) v.output(new Uint8Array(PKT_HEADROOM + 60), PKT_HEADROOM, 60, new VnetHdr());
+  assert.ok(tries <= 1, `${tries} binds for 20 packets`);
+  // Once the port is free the interface starts at the next packet after a retry interval.
+  u.close();
+  plat.clock.advance(1000);
+  v.output(new Uint8Array(PKT_HEADROOM + 60), PKT_HEADROOM, 60, new VnetHdr());
+  assert.ok((v.flags & IFF.RUNNING) !== 0);
+});

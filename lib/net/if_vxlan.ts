@@ -205,6 +205,8 @@ export class VxlanDriver implements LinkDriver {
   private readonly remotes: number[] = [];
   private readonly remoteSlot = new Map<number, number>();
   private timer: Timer | null = null;
+  /** When output may next try to start a stopped interface (image clock, ms). */
+  private retryAt = 0;
 
   /** Learn (or refresh) the end point of the inner source address at buf[s]. */
   learn(im: Vnet, raddr: number, buf: Uint8Array, s: number): void {
@@ -275,9 +277,14 @@ export class VxlanDriver implements LinkDriver {
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
     // An interface's owner is its image (lib/image.ts).
     const im = ifp.owner as unknown as Vnet;
-    if (this.so === null && !this.start(ifp)) {
-      ifp.counters.oerrors++;
-      return;
+    if (this.so === null) {
+      // Up but not running (its port taken, its VNI claimed): try again at most once a second, not per packet.
+      const now = im.clock.now();
+      if (now < this.retryAt || !this.start(ifp)) {
+        if (now >= this.retryAt) this.retryAt = now + 1000;
+        ifp.counters.oerrors++;
+        return;
+      }
     }
     if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE || im.vxlan.depth >= VXLAN_MAX_NEST) {
       if (meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) im.vxlan.stat.nested++;
