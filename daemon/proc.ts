@@ -12,6 +12,7 @@
 
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { commandHandles } from '../lib/control/index.js';
 import type { Image, Registry } from '../lib/image.js';
@@ -67,6 +68,21 @@ export interface ProcIo {
 const EMPTY_STDIN: AsyncIterable<Uint8Array> = {
   async *[Symbol.asyncIterator]() {},
 };
+
+/** Is `gid` the primary group of `uid` (host /etc/passwd) or one that lists its user (/etc/group)? */
+function inGroup(uid: number, gid: number): boolean {
+  const read = (f: string): string[][] => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const pw = read('/etc/passwd').find((f) => f.length >= 4 && f[2] !== '' && Number(f[2]) === uid);
+  if (pw === undefined) return false;
+  if (Number(pw[3]) === gid) return true;
+  return read('/etc/group').some((f) => f.length >= 4 && f[2] !== '' && Number(f[2]) === gid && f[3]!.split(',').includes(pw[0]!));
+}
 
 export class ProcTable {
   private nextPid = 100;
@@ -325,6 +341,7 @@ export class ProcTable {
     if (this.linux === undefined || sup === undefined) return 'this daemon cannot run Linux programs (no vimage-supervisor)';
     if (caller === undefined) return 'the daemon does not know who started this process, so it runs no programs for it';
     if (caller !== 0 && caller !== as.uid) return `permission denied: uid ${caller} may run programs only as itself, not as uid ${as.uid}`;
+    if (caller !== 0 && !inGroup(caller, as.gid)) return `permission denied: uid ${caller} is not in group ${as.gid}`;
     const cmd = supervisorCommand(sup.file, sup.socket, image.name, argv, { uid: as.uid, gid: as.gid, cwd: '/' });
     const child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const done = new Promise<number>((resolve) => {

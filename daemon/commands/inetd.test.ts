@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandHandles } from '../../lib/control/index.js';
 import { ip, routerTopology } from '../../lib/testing/topology.js';
-import { commands, parseInetdArgs, syslogLine } from './inetd.js';
+import { commands, cpmHit, parseInetdArgs, syslogLine } from './inetd.js';
 import { parseInetdConf, printService, servicesFrom } from './inetd_conf.js';
 import { chargenLine, daytimeText, timeBytes } from './inetd_internal.js';
 import { settle, start, until } from './tools_harness.js';
@@ -219,6 +219,52 @@ test('inetd stops at a syntax error and when its file cannot be read, and says w
     await until(env, () => b.status !== undefined, 'inetd to stop');
     assert.equal(b.status, 65);
     assert.match(b.err.join(''), /bad\.conf: syntax error\n/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cpmip: the per-address table forgets peers silent for a minute, so many one-time peers do not grow it forever', () => {
+  const cpm = { byAddr: new Map<number, number[]>(), swept: 0 };
+  for (let a = 1; a <= 5000; a++) assert.equal(cpmHit(cpm, a, 1000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 2000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 3000, 3), false);
+  assert.equal(cpmHit(cpm, 1, 4000, 3), true, 'a fourth connection within the minute is over -C 3');
+  // Two minutes later one more peer connects: the 5000 silent ones are gone.
+  assert.equal(cpmHit(cpm, 9999, 125_000, 3), false);
+  assert.ok(cpm.byAddr.size <= 2, `table holds ${cpm.byAddr.size} peers`);
+  assert.equal(cpmHit(cpm, 9999, 125_001, 1), true, 'the counting still works after a sweep');
+});
+
+test('inetd: a looping service that rests is not set up again after SIGHUP removed it from the file', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vtl-inetd-'));
+  try {
+    const conf = path.join(dir, 'inetd.conf');
+    writeFileSync(conf, 'echo stream tcp nowait root internal\ndaytime stream tcp nowait root internal\n');
+    const env = routerTopology();
+    const d = start(env, env.b, inetd, ['inetd', '-R', '1', conf]);
+    await settle(env);
+    const listening = (): number[] => commandHandles(env.b, env.reg).image.sockets.owned().filter((r) => r.fport === 0 && r.proto.startsWith('tcp')).map((r) => r.lport).sort((x, y) => x - y);
+    assert.deepEqual(listening(), [7, 13]);
+    const cli = commandHandles(env.a, env.reg).image.sockets;
+    for (let i = 0; i < 2; i++) {
+      const s = cli.tcp();
+      const p = s.connect(ip('10.2.0.2'), 7);
+      await until(env, () => s.state >= 4 || d.err.join('').includes('looping'), 'connect');
+      await p.catch(() => {});
+      s.close();
+      await settle(env);
+    }
+    assert.match(d.err.join(''), /echo\/tcp server failing \(looping\), service terminated/);
+    assert.deepEqual(listening(), [13], 'echo rests');
+    writeFileSync(conf, 'daytime stream tcp nowait root internal\n');
+    d.hangup!();
+    await settle(env);
+    env.clock.advance(61_000);
+    await settle(env);
+    assert.deepEqual(listening(), [13], 'echo, gone from the file, does not come back when its rest ends');
+    d.abort.abort('TERM');
+    await until(env, () => d.status !== undefined, 'inetd to stop');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

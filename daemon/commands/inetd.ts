@@ -110,13 +110,32 @@ interface Serv {
   udp?: UdpSocket;
   children: number;
   perIp: Map<number, number>;
-  cpm: Map<number, number[]>;
+  cpm: CpmTable;
   /** Invocations in the current CNT_INTVL window (se_count, se_time). */
   count: number;
   countSince: number;
   room: (() => void) | null;
   closed: boolean;
   retry?: Timer;
+}
+
+/** Connection times in the last minute by peer address (cpmip()'s table), and when it was last swept. */
+export interface CpmTable {
+  byAddr: Map<number, number[]>;
+  swept: number;
+}
+
+/** Record a connection from `addr` at `now`: more than `max` in the last minute? */
+export function cpmHit(cpm: CpmTable, addr: number, now: number, max: number): boolean {
+  // Once a minute, forget the peers with no connection in the last minute (FreeBSD's table is fixed in size).
+  if (now - cpm.swept >= 60_000) {
+    for (const [a, t] of cpm.byAddr) if (now - t[t.length - 1]! >= 60_000) cpm.byAddr.delete(a);
+    cpm.swept = now;
+  }
+  const times = (cpm.byAddr.get(addr) ?? []).filter((t) => now - t < 60_000);
+  times.push(now);
+  cpm.byAddr.set(addr, times);
+  return times.length > max;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -153,6 +172,8 @@ class Inetd {
   private readonly conns = new Set<TcpSocket>();
   private readonly kids = new Set<{ kill(sig: NodeJS.Signals): void }>();
   private readonly tasks = new Set<Promise<void>>();
+  /** Looping services waiting out RETRYTIME (closed, so not in `servs`). */
+  private readonly resting = new Set<Serv>();
   readonly stop = new AbortController();
 
   constructor(
@@ -191,6 +212,8 @@ class Inetd {
       this.syslog(conf.fatal);
       return false;
     }
+    // A resting service still in the file is set up again below, at once (as FreeBSD's config() does); one gone from it stays gone.
+    this.unrest();
     const seen = new Set<string>();
     for (const e of conf.entries) {
       if (e.maxCpm === 0) e.maxCpm = this.o.maxCpm;
@@ -226,7 +249,7 @@ class Inetd {
   }
 
   private setup(key: string, e: ServEntry): void {
-    const s: Serv = { e, children: 0, perIp: new Map(), cpm: new Map(), count: 0, countSince: 0, room: null, closed: false };
+    const s: Serv = { e, children: 0, perIp: new Map(), cpm: { byAddr: new Map(), swept: 0 }, count: 0, countSince: 0, room: null, closed: false };
     const im = this.ctx.image;
     try {
       if (e.socktype === 'stream') {
@@ -284,11 +307,7 @@ class Inetd {
   /** cpmip(): connections from `addr` in the last minute, this one included, over the limit? */
   private overCpm(s: Serv, addr: number): boolean {
     if (s.e.maxCpm <= 0) return false;
-    const now = this.ctx.image.clock.now();
-    const times = (s.cpm.get(addr) ?? []).filter((t) => now - t < 60_000);
-    times.push(now);
-    s.cpm.set(addr, times);
-    return times.length > s.e.maxCpm;
+    return cpmHit(s.cpm, addr, this.ctx.image.clock.now(), s.e.maxCpm);
   }
 
   private async acceptLoop(s: Serv, l: TcpListener): Promise<void> {
@@ -360,9 +379,17 @@ class Inetd {
   private rest(s: Serv): void {
     const key = `${s.e.service}/${s.e.proto}`;
     this.close(key, s);
+    this.resting.add(s);
     s.retry = this.ctx.image.clock.after(RETRYTIME_MS, () => {
+      this.resting.delete(s);
       if (!this.stop.signal.aborted && !this.servs.has(key)) this.setup(key, s.e);
     });
+  }
+
+  /** Cancel every resting service's retry. */
+  private unrest(): void {
+    for (const r of this.resting) r.retry?.cancel();
+    this.resting.clear();
   }
 
   /** nowait: the line's program with the connection as fds 0, 1 and 2 (execv(se_server, se_argv)). */
@@ -407,6 +434,7 @@ class Inetd {
 
   async shutdown(): Promise<void> {
     this.stop.abort();
+    this.unrest();
     for (const [key, s] of [...this.servs]) this.close(key, s);
     for (const k of this.kids) k.kill('SIGTERM');
     for (const c of this.conns) c.destroy();

@@ -116,3 +116,28 @@ test('sockstat names the process holding each socket, ? for endpoints nobody hol
   const order = selectRows([mk(null, 0, 1), mk(100, 4, 2), mk(200, 3, 3), mk(100, 3, 4)], parseSockstat(['sockstat']) as SockstatPlan, names);
   assert.deepEqual(order.map((e) => e.local), ['*:3', '*:4', '*:2', '*:1']);
 });
+
+test('sockstat: an AF_INET6 socket is listed as udp6/udp46 with its IPv6 address, and -4 leaves a v6-only one out', () => {
+  const env = routerTopology();
+  const owner: SocketOwner = { pid: 77, command: 'v6srv', uid: 0, nextFd: 3 };
+  const so = commandHandles(env.b, env.reg, owner).image.sockets;
+  const u6 = so.udp({ family: 6, v6only: true });
+  u6.bind(5353, '::1');
+  const u46 = so.udp({ family: 6, v6only: false });
+  u46.bind(5354);
+  try {
+    const rows = commandHandles(env.b, env.reg).image.sockets.owned();
+    const all = selectRows(rows, parseSockstat(['sockstat']) as SockstatPlan, names);
+    const byPort = (p: string): SockstatEntry | undefined => all.find((e) => e.local.endsWith(p));
+    assert.deepEqual([byPort(':5353')?.proto, byPort(':5353')?.local], ['udp6', '::1:5353']);
+    assert.deepEqual([byPort(':5354')?.proto, byPort(':5354')?.local], ['udp46', '*:5354']);
+    const only4 = selectRows(rows, parseSockstat(['sockstat', '-4']) as SockstatPlan, names);
+    assert.equal(only4.find((e) => e.local.endsWith(':5353')), undefined, 'a v6-only socket is not an IPv4 one');
+    assert.ok(only4.find((e) => e.local.endsWith(':5354')) !== undefined, 'a dual-stack socket takes IPv4 too');
+    const only6 = selectRows(rows, parseSockstat(['sockstat', '-6']) as SockstatPlan, names);
+    assert.equal(only6.length, 2);
+  } finally {
+    u6.close();
+    u46.close();
+  }
+});

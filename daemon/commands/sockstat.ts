@@ -98,8 +98,9 @@ export interface SockstatEntry {
   state?: string;
 }
 
-function addr(a: number, port: number): string {
-  return `${a === 0 ? '*' : ip4ToString(a)}:${port === 0 ? '*' : port}`;
+function addr(a: number, a6: string | undefined, port: number): string {
+  const host = a6 !== undefined ? (a6 === '::' ? '*' : a6) : a === 0 ? '*' : ip4ToString(a);
+  return `${host}:${port === 0 ? '*' : port}`;
 }
 
 /**
@@ -109,10 +110,13 @@ function addr(a: number, port: number): string {
  */
 export function selectRows(rows: readonly OwnedSocketRow[], plan: SockstatPlan, userName: (uid: number) => string): SockstatEntry[] {
   const keep = rows.filter((r) => {
-    if (!plan.inet4) return false; // every image socket is AF_INET
-    if (!plan.protos.has(r.proto === 'tcp4' ? 'tcp' : 'udp')) return false;
+    // tcp46/udp46 (an AF_INET6 socket on :: that takes IPv4 too) is in both families.
+    const v4 = r.proto.endsWith('4') || r.proto.endsWith('46');
+    const v6 = r.proto.endsWith('6');
+    if (!((plan.inet4 && v4) || (plan.inet6 && v6))) return false;
+    if (!plan.protos.has(r.proto.startsWith('tcp') ? 'tcp' : 'udp')) return false;
     if ((r.fport === 0 && !plan.listening) || (r.fport !== 0 && !plan.connected)) return false;
-    if (plan.noLoopback && (r.laddr >>> 24 === 127 || r.faddr >>> 24 === 127)) return false;
+    if (plan.noLoopback && (r.laddr >>> 24 === 127 || r.faddr >>> 24 === 127 || r.laddr6 === '::1' || r.faddr6 === '::1')) return false;
     if (plan.ports !== undefined && !plan.ports.has(r.lport) && !plan.ports.has(r.fport)) return false;
     return true;
   });
@@ -126,10 +130,10 @@ export function selectRows(rows: readonly OwnedSocketRow[], plan: SockstatPlan, 
       pid: o === undefined ? null : o.pid,
       fd: o === undefined || o.fd < 0 ? null : o.fd,
       proto: r.proto,
-      local: addr(r.laddr, r.lport),
-      foreign: addr(r.faddr, r.fport),
+      local: addr(r.laddr, r.laddr6, r.lport),
+      foreign: addr(r.faddr, r.faddr6, r.fport),
     };
-    if (plan.states && r.proto === 'tcp4') e.state = r.state;
+    if (plan.states && r.proto.startsWith('tcp')) e.state = r.state;
     return e;
   });
 }

@@ -12,19 +12,39 @@
 
 import type { Image, SocketOwner } from '../image.js';
 import { TCP_STATE_NAMES, TCPS } from '../netinet/tcp/tcp_var.js';
+import { INP_IPV4, INP_IPV6, type InPcb } from '../socket/in_pcb.js';
+import { fmtAddr6 } from '../socket/sockaddr6.js';
 
 export type { SocketOwner };
 
 export interface OwnedSocketRow {
-  proto: 'tcp4' | 'udp4';
+  /** The families the endpoint takes, as netstat and sockstat name them (tcp4, tcp6, tcp46). */
+  proto: 'tcp4' | 'tcp6' | 'tcp46' | 'udp4' | 'udp6' | 'udp46';
+  /** IPv4 addresses (0 for the wildcard, and in IPv6 rows). */
   laddr: number;
   lport: number;
   faddr: number;
   fport: number;
+  /** IPv6 rows: the addresses as text with their zone (`::` for the wildcard). */
+  laddr6?: string;
+  faddr6?: string;
   /** TCP state name (FreeBSD's tcpstates[]); '' for UDP. */
   state: string;
   /** Absent: no open socket holds the endpoint. fd -1: not known (a Linux program's). */
   owner?: { pid: number; command: string; uid: number; fd: number };
+}
+
+/** The row's family and, for an endpoint that takes IPv6, its IPv6 addresses (lib/socket/list.ts's rule). */
+function family(r: OwnedSocketRow, t: 'tcp' | 'udp', p: InPcb): OwnedSocketRow {
+  const v = p.vflag & (INP_IPV4 | INP_IPV6);
+  r.proto = v === INP_IPV4 ? `${t}4` : v === INP_IPV6 ? `${t}6` : `${t}46`;
+  if ((v & INP_IPV6) !== 0) {
+    r.laddr = 0;
+    r.faddr = 0;
+    r.laddr6 = fmtAddr6(p.laddr6!, p.zone);
+    r.faddr6 = fmtAddr6(p.faddr6!, p.zone);
+  }
+  return r;
 }
 
 /** A socket made for `owner`: it gets the owner's next fd. */
@@ -55,7 +75,7 @@ export function ownedSockets(im: Image): OwnedSocketRow[] {
   }
   for (const p of all) {
     if (p.listen !== null) {
-      rows.push({ proto: 'tcp4', laddr: p.laddr, lport: p.lport, faddr: 0, fport: 0, state: TCP_STATE_NAMES[TCPS.LISTEN]!, owner: ownerOf(im, p.listen.hooks) });
+      rows.push(family({ proto: 'tcp4', laddr: p.laddr, lport: p.lport, faddr: 0, fport: 0, state: TCP_STATE_NAMES[TCPS.LISTEN]!, owner: ownerOf(im, p.listen.hooks) }, 'tcp', p));
       continue;
     }
     const cb = p.cb;
@@ -72,10 +92,10 @@ export function ownedSockets(im: Image): OwnedSocketRow[] {
         row.owner = ownerOf(im, so);
       }
     }
-    rows.push(row);
+    rows.push(family(row, 'tcp', p));
   }
   for (const p of im.udb.all()) {
-    rows.push({ proto: 'udp4', laddr: p.laddr, lport: p.lport, faddr: p.faddr, fport: p.fport, state: '', owner: ownerOf(im, p.so) });
+    rows.push(family({ proto: 'udp4', laddr: p.laddr, lport: p.lport, faddr: p.faddr, fport: p.fport, state: '', owner: ownerOf(im, p.so) }, 'udp', p));
   }
   return rows;
 }

@@ -52,7 +52,7 @@ export function createVxlan(reg: Registry, im: Image, name: string | undefined, 
   try {
     setVxlan(ifp, p);
   } catch (e) {
-    im.ifnets.delete(ifp.name);
+    reg.destroyIfnet(im, ifp); // out of the registry's index table too
     throw e;
   }
   return ifp;

@@ -292,3 +292,71 @@ test('a frame without room in front (a TAP receive slot) is copied once and stil
   assert.equal(b.udpstat.noport, before + 1, 'B got the inner datagram');
   assert.deepEqual(frame, copy, "the sender's buffer is untouched");
 });
+
+test('a datagram to the underlay broadcast address and the vxlan port reaches the tunnel (counted there, not as a full socket)', () => {
+  const { reg, b, ub } = pair();
+  const st = b.vxlan.stat;
+  const base = st.ipackets;
+  const full = b.udpstat.fullsock;
+  const payload = [0x08, 0, 0, 0, 0, 0, 42, 0, ...new Array(60).fill(0)];
+  const len = 14 + 20 + 8 + payload.length;
+  const f = new Uint8Array(PKT_HEADROOM + len);
+  const o = PKT_HEADROOM;
+  f.fill(0xff, o, o + 6);
+  f.set([0x08, 0x00], o + 12);
+  const t = 20 + 8 + payload.length;
+  f.set([0x45, 0, t >> 8, t & 0xff, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 255], o + 14);
+  new Ipv4Packet().reset(f, o + 14, t).fillChecksum();
+  f.set([0xc3, 0x50, 0x12, 0xb5, (8 + payload.length) >> 8, (8 + payload.length) & 0xff, 0, 0], o + 34);
+  f.set(payload, o + 42);
+  ub.input(f, o, len, new VnetHdr());
+  reg.netisr.drain();
+  assert.equal(st.ipackets - base, 1, 'the tunnel saw the datagram');
+  assert.equal(st.badaddr, 1, "not for vxlanlocal 10.0.0.2: dropped by the tunnel's own check");
+  assert.equal(b.udpstat.fullsock, full, 'not counted as a full socket buffer');
+});
+
+test('learning keeps working after thousands of end points came and went (slots of expired end points are reused)', () => {
+  const { b, plat } = pair();
+  const d = b.ifnet('vxlan1').driver as VxlanDriver;
+  d.timeout = 1;
+  d.flush(true); // what pair() learned, with the default timeout
+  const mac = new Uint8Array(6);
+  const learnOne = (n: number, raddr: number): void => {
+    mac.set([0x02, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    d.learn(b, raddr, mac, 0);
+  };
+  let n = 0;
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 1000; i++, n++) learnOne(n, (0x0b000000 + n) >>> 0);
+    plat.clock.advance(3000); // every entry expires
+    assert.equal(d.count, 0);
+  }
+  learnOne(n, 0x0a000063);
+  assert.equal(d.count, 1, 'a new end point is learned');
+  assert.equal(d.entries()[0]?.remote, '10.0.0.99');
+});
+
+test('while a UDP socket holds the vxlan port, output does not try (and fail) to bind it again for every packet', () => {
+  const { reg, plat, a } = pair();
+  const ctl = new ImageControl(a, reg);
+  ctl.interfaces.configure('vxlan0', [{ kind: 'down' }]);
+  const u = ctl.sockets.udp();
+  u.bind(4789);
+  ctl.interfaces.configure('vxlan0', [{ kind: 'up' }]);
+  const v = a.ifnet('vxlan0');
+  assert.equal(v.flags & IFF.RUNNING, 0, 'not running: the port is taken');
+  let tries = 0;
+  const bind = a.udb.bind.bind(a.udb);
+  a.udb.bind = (...args: Parameters<typeof bind>): void => {
+    tries++;
+    bind(...args);
+  };
+  for (let i = 0; i < 20; i++) v.output(new Uint8Array(PKT_HEADROOM + 60), PKT_HEADROOM, 60, new VnetHdr());
+  assert.ok(tries <= 1, `${tries} binds for 20 packets`);
+  // Once the port is free the interface starts at the next packet after a retry interval.
+  u.close();
+  plat.clock.advance(1000);
+  v.output(new Uint8Array(PKT_HEADROOM + 60), PKT_HEADROOM, 60, new VnetHdr());
+  assert.ok((v.flags & IFF.RUNNING) !== 0);
+});

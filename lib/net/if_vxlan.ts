@@ -205,6 +205,8 @@ export class VxlanDriver implements LinkDriver {
   private readonly remotes: number[] = [];
   private readonly remoteSlot = new Map<number, number>();
   private timer: Timer | null = null;
+  /** When output may next try to start a stopped interface (image clock, ms). */
+  private retryAt = 0;
 
   /** Learn (or refresh) the end point of the inner source address at buf[s]. */
   learn(im: Vnet, raddr: number, buf: Uint8Array, s: number): void {
@@ -230,15 +232,37 @@ export class VxlanDriver implements LinkDriver {
     if (rt.count * 2 >= rt.mask) rt.resize(Math.min(this.maxaddr, rt.count * 2 + 16));
     const slot = this.slotOf(raddr);
     if (slot >= 0) rt.insert(hi, lo, slot, this.secs + this.timeout);
+    else im.vxlan.stat.ftnospace++;
   }
 
   private slotOf(raddr: number): number {
     const s = this.remoteSlot.get(raddr | 0);
     if (s !== undefined) return s;
+    if (this.remotes.length >= MAX_REMOTES) this.compactRemotes();
     if (this.remotes.length >= MAX_REMOTES) return -1;
     this.remotes.push(raddr);
     this.remoteSlot.set(raddr | 0, this.remotes.length - 1);
     return this.remotes.length - 1;
+  }
+
+  /** Keep only the end points entries still use (expired entries leave theirs behind); renumber the entries' slots. */
+  private compactRemotes(): void {
+    const rt = this.rt;
+    const old = this.remotes.slice();
+    this.remotes.length = 0;
+    this.remoteSlot.clear();
+    for (let i = 0; i <= rt.mask; i++) {
+      const p = rt.port[i]!;
+      if (p === RT_EMPTY) continue;
+      const a = old[p]!;
+      let slot = this.remoteSlot.get(a | 0);
+      if (slot === undefined) {
+        this.remotes.push(a);
+        slot = this.remotes.length - 1;
+        this.remoteSlot.set(a | 0, slot);
+      }
+      rt.port[i] = slot;
+    }
   }
 
   /** The end point for the inner destination at buf[off]: learned, else vxlanremote. */
@@ -253,9 +277,14 @@ export class VxlanDriver implements LinkDriver {
   output(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
     // An interface's owner is its image (lib/image.ts).
     const im = ifp.owner as unknown as Vnet;
-    if (this.so === null && !this.start(ifp)) {
-      ifp.counters.oerrors++;
-      return;
+    if (this.so === null) {
+      // Up but not running (its port taken, its VNI claimed): try again at most once a second, not per packet.
+      const now = im.clock.now();
+      if (now < this.retryAt || !this.start(ifp)) {
+        if (now >= this.retryAt) this.retryAt = now + 1000;
+        ifp.counters.oerrors++;
+        return;
+      }
     }
     if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE || im.vxlan.depth >= VXLAN_MAX_NEST) {
       if (meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) im.vxlan.stat.nested++;

@@ -54,3 +54,15 @@ test('a hand-written vxlan is checked key by key', () => {
   assert.doesNotThrow(() => one({ vni: 5, local: '10.0.0.1', remote: '10.0.0.2' }));
   assert.throws(() => checkLoadable({ images: [{ name: 'A', interfaces: [{ name: 'bridge0', kind: 'bridge', vxlan: { vni: 1 } }] }] }), /only a vxlan has vxlan/);
 });
+
+test('a vxlan create refused for its parameters leaves no interface behind, not even in the index table', () => {
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
+  const a = reg.create('A');
+  const ifs = new ImageControl(a, reg).interfaces;
+  const byIndex = (reg as unknown as { byIndex: Map<number, unknown> }).byIndex;
+  const before = byIndex.size;
+  for (let i = 0; i < 10; i++) assert.throws(() => ifs.createVxlan({ params: { vni: 1 << 30 } }), /vxlanid/);
+  assert.equal(byIndex.size, before);
+  assert.equal([...a.ifnets.keys()].filter((n) => n.startsWith('vxlan')).length, 0);
+  reg.close();
+});

@@ -169,7 +169,10 @@ export function udpInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hle
       if (p.laddr !== 0 && p.laddr !== dst) continue;
       if (p.fport !== 0 && (p.faddr !== src || p.fport !== sport)) continue;
       got = true;
-      if (p.so.input(src, sport, dst, buf, data, dlen)) st.delivered++;
+      if (p.tunnel !== null) {
+        st.delivered++;
+        p.tunnel.input(im, ifp, buf, off, data, dlen, src, dst, meta);
+      } else if (p.so.input(src, sport, dst, buf, data, dlen)) st.delivered++;
       else st.fullsock++;
     }
     if (!got) st.noportbcast++;
