@@ -379,6 +379,8 @@ except OSError as e:
       assert.equal(route6.code, 0, route6.stderr);
       assert.match(route6.stdout, new RegExp(`^2001:db8:74::/64 dev ${tap} proto kernel metric 256 pref medium$`, 'm'));
       assert.match(route6.stdout, new RegExp(`^fe80::/64 dev ${tap} proto kernel metric 256 pref medium$`, 'm'));
+      // Until DAD is done (about a second) the new address is tentative and the source is the link-local one.
+      await until('2001:db8:74::1 to finish DAD', async () => !/2001:db8:74::1 .*tentative/.test(await lab.ok(['R', 'ifconfig', tap])), 5000);
       const get6 = await lab.vimage(['R', 'ip', '-6', 'route', 'get', '2001:db8:74::9']);
       assert.equal(get6.code, 0, get6.stderr);
       assert.match(get6.stdout, new RegExp(`^2001:db8:74::9 from :: dev ${tap} proto kernel src 2001:db8:74::1 metric 256 pref medium`));
