@@ -12,7 +12,7 @@
 
 import { DEFAULT_RULE, RuleSyntaxError, protoName, type DynStateInfo, type FirewallControl, type RuleInfo } from '../../lib/control/index.js';
 import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } from '../command.js';
-import { dummynetCommand } from './ipfw_dn.js';
+import { dummynetCommand, pointAt } from './ipfw_dn.js';
 import { natCommand } from './ipfw_nat.js';
 import { ipfwTable } from './ipfw_table.js';
 import { getopt, printJson } from './util.js';
@@ -62,23 +62,6 @@ class Out {
     this.err += `${CMD}: ${msg}\n`;
     if (status !== undefined && this.status === EX_OK) this.status = status;
   }
-}
-
-/** The rule (or config) as typed, with the offending token underlined. */
-function pointAt(prefix: string, tokens: readonly string[], at: number): string {
-  let line = prefix;
-  let col = -1;
-  let len = 1;
-  for (let k = 0; k < tokens.length; k++) {
-    line += ' ';
-    if (k === at) {
-      col = line.length;
-      len = tokens[k]!.length;
-    }
-    line += tokens[k]!;
-  }
-  if (col < 0) col = line.length + 1;
-  return `  ${line}\n  ${' '.repeat(col)}${'^'.repeat(Math.max(1, len))}\n`;
 }
 
 function syntaxError(o: Out, e: RuleSyntaxError, prefix: string, tokens: readonly string[]): number {

@@ -34,8 +34,8 @@ export interface DnOpts {
   sort?: number;
 }
 
-/** The words as typed, the offending one underlined (as ipfw's rule errors). */
-function pointAt(prefix: string, tokens: readonly string[], at: number): string {
+/** The words as typed (a rule or a config), the offending one underlined, as ipfw prints its syntax errors. */
+export function pointAt(prefix: string, tokens: readonly string[], at: number): string {
   let line = prefix;
   let col = -1;
   let len = 1;

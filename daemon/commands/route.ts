@@ -12,34 +12,12 @@ import { EX_FAIL, EX_OK, type Command, type CommandContext } from '../command.js
 import { parseIntIn, printJson, usageError } from './util.js';
 import { optionLetters, routeAct, routeFailed, routeGetTail } from './route_common.js';
 import { route6 } from './route6.js';
+import { routeFlagNames } from './route_common.js';
 import { routeFlush, routeMonitor } from './route_monitor.js';
 
 const CMD = 'route';
 const USAGE = 'usage: route [-46nqv] add|delete|change|get [-net|-host] destination [gateway | -interface IF] [-netmask mask] [-blackhole|-reject] [-mtu N] | flush [-4|-6] | monitor';
 
-/** Route flag names in bit order, as route(8) prints them in `flags: <...>`. */
-const ROUTE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
-  [RTF.UP, 'UP'],
-  [RTF.GATEWAY, 'GATEWAY'],
-  [RTF.HOST, 'HOST'],
-  [RTF.REJECT, 'REJECT'],
-  [RTF.DYNAMIC, 'DYNAMIC'],
-  [RTF.MODIFIED, 'MODIFIED'],
-  [RTF.DONE, 'DONE'],
-  [RTF.STATIC, 'STATIC'],
-  [RTF.BLACKHOLE, 'BLACKHOLE'],
-  [RTF.PROTO2, 'PROTO2'],
-  [RTF.PROTO1, 'PROTO1'],
-  [RTF.PINNED, 'PINNED'],
-  [RTF.LOCAL, 'LOCAL'],
-  [RTF.BROADCAST, 'BROADCAST'],
-];
-
-function routeFlagNames(flags: number): string[] {
-  const out: string[] = [];
-  for (const [bit, name] of ROUTE_FLAG_NAMES) if ((flags & bit) !== 0) out.push(name);
-  return out;
-}
 
 /** An address as route(8) and netstat print it without DNS: `default`, `localhost`, or the dotted quad. */
 export function hostName(a: number, numeric: boolean): string {

@@ -4,7 +4,7 @@
  * the tail of `route get`'s output.
  */
 
-import { VimageError } from '../../lib/control/index.js';
+import { RTF, VimageError } from '../../lib/control/index.js';
 import { EX_FAIL, EX_OK, type CommandContext } from '../command.js';
 import { right } from './util.js';
 
@@ -46,4 +46,28 @@ export function routeGetTail(iface: string, flags: readonly string[], mtu: numbe
   const v = (n: number): string => `${right(n, 8)} `;
   const head = `${right('recvpipe', 9)} ${right('sendpipe', 9)} ${right('ssthresh', 9)} ${right('rtt,msec', 9)} ${right('mtu   ', 9)} ${right('weight', 10)} ${right('expire', 9)}`;
   return `        fib: 0\n  interface: ${iface}\n      flags: <${flags.join(',')}>\n${head}\n${v(0)} ${v(0)} ${v(0)} ${v(0)} ${v(mtu)} ${v(1)} ${right(expire, 8)} \n`;
+}
+
+/** Route flag names in bit order (route.c's routeflags[]), as route(8) prints them in `flags: <...>` and route monitor in its messages. */
+export const ROUTE_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [RTF.UP, 'UP'],
+  [RTF.GATEWAY, 'GATEWAY'],
+  [RTF.HOST, 'HOST'],
+  [RTF.REJECT, 'REJECT'],
+  [RTF.DYNAMIC, 'DYNAMIC'],
+  [RTF.MODIFIED, 'MODIFIED'],
+  [RTF.DONE, 'DONE'],
+  [RTF.STATIC, 'STATIC'],
+  [RTF.BLACKHOLE, 'BLACKHOLE'],
+  [RTF.PROTO2, 'PROTO2'],
+  [RTF.PROTO1, 'PROTO1'],
+  [RTF.PINNED, 'PINNED'],
+  [RTF.LOCAL, 'LOCAL'],
+  [RTF.BROADCAST, 'BROADCAST'],
+];
+
+export function routeFlagNames(flags: number): string[] {
+  const out: string[] = [];
+  for (const [bit, name] of ROUTE_FLAG_NAMES) if ((flags & bit) !== 0) out.push(name);
+  return out;
 }

@@ -10,6 +10,7 @@ import { ip6ToString, parseIp6Cidr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type CommandContext } from '../command.js';
 import { hostName } from './route.js';
 import { printJson } from './util.js';
+import { ROUTE_FLAG_NAMES } from './route_common.js';
 
 /** route.c's msgtypes[], indexed by RTM_* type. */
 const MSG_TYPES = [
@@ -23,23 +24,6 @@ const MSG_TYPES = [
   'RTM_MISS: Lookup failed on this address',
 ];
 
-/** route.c's routeflags[] bits in printing order. */
-const ROUTE_FLAGS: ReadonlyArray<readonly [number, string]> = [
-  [RTF.UP, 'UP'],
-  [RTF.GATEWAY, 'GATEWAY'],
-  [RTF.HOST, 'HOST'],
-  [RTF.REJECT, 'REJECT'],
-  [RTF.DYNAMIC, 'DYNAMIC'],
-  [RTF.MODIFIED, 'MODIFIED'],
-  [RTF.DONE, 'DONE'],
-  [RTF.STATIC, 'STATIC'],
-  [RTF.BLACKHOLE, 'BLACKHOLE'],
-  [RTF.PROTO2, 'PROTO2'],
-  [RTF.PROTO1, 'PROTO1'],
-  [RTF.PINNED, 'PINNED'],
-  [RTF.LOCAL, 'LOCAL'],
-  [RTF.BROADCAST, 'BROADCAST'],
-];
 
 /** RTA_* bits and route.c's addrnames[]. */
 const RTA = { DST: 0x1, GATEWAY: 0x2, NETMASK: 0x4, AUTHOR: 0x40 } as const;
@@ -92,7 +76,7 @@ export function formatRouteMessage(m: RouteMessage, numeric: boolean): string {
   if ((addrs & RTA.AUTHOR) !== 0) sas.push(saName(m.author, numeric));
   const type = MSG_TYPES[m.type] ?? `unknown type ${m.type}`;
   let s = `\ngot message of size ${len} on ${ctime(m.time)}`;
-  s += `${type}: len ${len}, pid: 0, seq 0, errno 0, flags:${printb(flags, ROUTE_FLAGS)}\n`;
+  s += `${type}: len ${len}, pid: 0, seq 0, errno 0, flags:${printb(flags, ROUTE_FLAG_NAMES)}\n`;
   s += `locks:  inits: \nsockaddrs: ${printb(addrs, ADDR_NAMES)}\n`;
   s += ` ${sas.join(' ')}\n`;
   return s;
@@ -110,7 +94,7 @@ export async function routeMonitor(ctx: CommandContext, numeric: boolean): Promi
           prefixLen: m.prefixLen,
           gateway: (m.flags & RTF.GATEWAY) !== 0 || m.type === RTM.REDIRECT ? ip4ToString(m.gateway) : `link#${m.ifIndex}`,
           interface: m.ifName,
-          flags: printb(m.flags, ROUTE_FLAGS).slice(1, -1).split(',').filter((f) => f !== ''),
+          flags: printb(m.flags, ROUTE_FLAG_NAMES).slice(1, -1).split(',').filter((f) => f !== ''),
           ...(m.author !== 0 ? { author: ip4ToString(m.author) } : {}),
         }) + '\n',
       );

@@ -156,12 +156,17 @@ function linux6Route(ctl: ImageControl, r: Route6Info, dst: In6Addr, byName: Map
   return route;
 }
 
-/** RTM_NEWROUTE for one IPv6 route (rt6_fill_node: table, dst, priority, gateway, oif, cacheinfo, pref). */
-export function route6Msg(w: NlWriter, h: MsgHead, r: Linux6Route): void {
+/**
+ * RTM_NEWROUTE for one IPv6 route (rt6_fill_node: table, dst, [src, prefsrc],
+ * priority, gateway, oif, cacheinfo, pref). An `ip -6 route get` answer
+ * (`get`) also carries RTA_SRC (::, src_len 128) and the source address
+ * the image would pick.
+ */
+export function route6Msg(w: NlWriter, h: MsgHead, r: Linux6Route, get?: { prefsrc: In6Addr | undefined }): void {
   const m = w.begin(h);
   w.u8(AF.INET6);
   w.u8(r.dstLen);
-  w.u8(0);
+  w.u8(get !== undefined ? 128 : 0);
   w.u8(0);
   w.u8(r.table);
   w.u8(r.protocol);
@@ -170,6 +175,10 @@ export function route6Msg(w: NlWriter, h: MsgHead, r: Linux6Route): void {
   w.u32(0);
   w.attrU32(RT.TABLE, r.table);
   if (r.dstLen > 0) attr6(w, RT.DST, r.dst);
+  if (get !== undefined) {
+    attr6(w, RT6.SRC, new Uint8Array(16));
+    if (get.prefsrc !== undefined) attr6(w, RT.PREFSRC, get.prefsrc);
+  }
   w.attrU32(RT6.PRIORITY, r.priority);
   if (r.gateway !== undefined) attr6(w, RT.GATEWAY, r.gateway);
   w.attrU32(RT.OIF, r.oif);
@@ -201,28 +210,7 @@ export function getRoute6(ctl: ImageControl, dst: In6Addr, h: MsgHead, w: NlWrit
     const s = ctl.inet6.selectSource(dst);
     if (s !== undefined) src = addrOf(s);
   }
-  const m = w.begin(h);
-  w.u8(AF.INET6);
-  w.u8(128);
-  w.u8(128);
-  w.u8(0);
-  w.u8(r.table);
-  w.u8(r.protocol);
-  w.u8(RT.SCOPE_UNIVERSE);
-  w.u8(r.type);
-  w.u32(0);
-  w.attrU32(RT.TABLE, r.table);
-  attr6(w, RT.DST, dst);
-  attr6(w, RT6.SRC, new Uint8Array(16));
-  if (src !== undefined) attr6(w, RT.PREFSRC, src);
-  w.attrU32(RT6.PRIORITY, r.priority);
-  if (r.gateway !== undefined) attr6(w, RT.GATEWAY, r.gateway);
-  w.attrU32(RT.OIF, r.oif);
-  const c = w.attrStart(RT.CACHEINFO);
-  w.zeros(RT.CACHEINFO_LEN);
-  w.attrEnd(c);
-  w.attrU8(RT6.PREF, RT6.PREF_MEDIUM);
-  w.end(m);
+  route6Msg(w, h, r, { prefsrc: src });
   return true;
 }
 
