@@ -17,7 +17,7 @@ import { codelDefaults, pieDefaults } from './dn_params.js';
 
 const N = 30_000;
 
-function measure(type: string, aqm: () => DnAqm | null): number[] {
+async function measure(type: string, aqm: () => DnAqm | null): Promise<number[]> {
   const pipe = new Pipe(1, FIFO, schedType(type)!, {});
   const sink: DnSink = { dropQueued: (_si, p) => void free.push(p), random: () => 0.5 };
   const si = new SchedInst(pipe.wf2q, sink);
@@ -50,7 +50,11 @@ function measure(type: string, aqm: () => DnAqm | null): number[] {
       }
     }
   };
-  run(30_000); // warm up (the optimising compiler), , and let the fq_* sub-queues exist
+  run(30_000); // warm up (the optimising compiler), and let the fq_* sub-queues exist
+  // The optimised code is compiled on another thread and installed at a later call: give it a moment on a
+  // busy machine, then run again, so the windows measure it and not the baseline tier (which boxes doubles).
+  await new Promise((r) => setTimeout(r, 50));
+  run(10_000);
   return allocWindows(run, N);
 }
 
@@ -68,8 +72,12 @@ const cases: Array<[string, string, () => DnAqm | null]> = [
 ];
 
 for (const [type, aqm, make] of cases) {
-  test(`${type} with ${aqm} AQM: no allocation per packet`, () => {
-    const w = measure(type, make);
+  test(`${type} with ${aqm} AQM: no allocation per packet`, async () => {
+    // The virtual times (len / weight) are doubles: code that is not (or no longer) optimised boxes each one,
+    // about 6-8 bytes a round, and in some processes on a busy machine the measured code was still in that tier.
+    // A fresh pipe is measured up to three times; an allocation the design makes per packet shows in all three.
+    let w = await measure(type, make);
+    for (let again = 0; again < 2 && !(w.length > 0 && Math.min(...w) < 4); again++) w = await measure(type, make);
     assert.ok(w.length > 0, 'a garbage collection ran during every window: something allocates per packet');
     assert.ok(Math.min(...w) < 4, `${w.map((x) => x.toFixed(2)).join(', ')} bytes per round of 3 packets`);
   });
