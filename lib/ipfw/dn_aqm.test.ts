@@ -89,3 +89,44 @@ test('aqm settings show in the queue listing data and survive a reconfiguration 
   assert.deepEqual(q.aqm, { kind: 'codel', target: 10000, interval: 100000, ecn: true });
   assert.equal(q.weight, 5);
 });
+
+/** `rate` ECN-capable (ECT(0)) packets per 8 ms for `ms`, then drain. */
+function offerEct(b: Bed, rate: number, ms: number, tos = 0x02): void {
+  let sport = 0;
+  for (let t = 0; t < ms; t += 8) {
+    for (let k = 0; k < rate; k++) send(b.reg, b.a, { proto: 17, dst: '10.2.0.2', sport: 1000 + (sport++ % 1000), dport: 9, size: 972, tos });
+    settle(b, 8);
+  }
+}
+
+const ceSeen = (atB: ReturnType<typeof sniff>): number => atB.seen.filter((s) => (s.tos & 3) === 3).length;
+
+for (const [name, words] of [
+  ['codel', 'queue 1000 codel target 5ms interval 100ms ecn'],
+  ['pie', 'queue 1000 pie ecn max_ecnth 0.99'],
+  ['red', 'queue 1000 red 0.2/5/10/0.1 ecn'],
+] as const) {
+  test(`${name} ecn: ECN-capable packets are marked CE instead of dropped (RFC 3168); Not-ECT ones still drop`, () => {
+    const ect = bed(words);
+    offerEct(ect.bed, 2, 1000);
+    settle(ect.bed, 20000);
+    const marked = ceSeen(ect.atB);
+    assert.ok(marked > 10, `${name}: ${marked} packets arrived marked CE`);
+    const plain = bed(words);
+    offerEct(plain.bed, 2, 1000, 0x00);
+    settle(plain.bed, 20000);
+    assert.ok(drops(plain.bed) > 10, `${name} dropped ${drops(plain.bed)} Not-ECT packets`);
+    assert.equal(ceSeen(plain.atB), 0);
+    // The sender here does not slow down for marks, so PIE's probability can pass max_ecnth, where it drops
+    // even ECN-capable packets (RFC 8033 5.1); still, marks replace drops.
+    assert.ok(drops(ect.bed) < drops(plain.bed), `${name} dropped ${drops(ect.bed)} ECN-capable, ${drops(plain.bed)} Not-ECT`);
+  });
+}
+
+test('without ecn, ECN-capable packets are dropped as before and arrive unmarked', () => {
+  const cd = bed('queue 1000 codel target 5ms interval 100ms');
+  offerEct(cd.bed, 2, 1000);
+  settle(cd.bed, 20000);
+  assert.ok(drops(cd.bed) > 20);
+  assert.equal(ceSeen(cd.atB), 0);
+});

@@ -2,10 +2,11 @@
  * CoDel (RFC 8289; FreeBSD's dn_aqm_codel.c): drops at dequeue when the
  * packets' sojourn time has stayed above `target` for an `interval`, then
  * at intervals shrinking as interval/sqrt(count) while it stays above.
- * `ecn` is accepted and printed; marking ECT packets instead of dropping
- * them is not done (the packet is dropped).
+ * With `ecn`, a packet CoDel would drop is marked CE instead when it is
+ * ECN-capable, and it leaves (FreeBSD's codel_dequeue).
  */
 
+import { markCe } from '../wire/ecn.js';
 import type { DnPkt, PktList, SchedInst } from './dn_private.js';
 import type { DnAqm } from './dn_sched.js';
 import type { CodelParams } from './dn_params.js';
@@ -16,6 +17,7 @@ const MAXPKT = 1514;
 export class Codel implements DnAqm {
   private readonly target: number;
   private readonly interval: number;
+  private readonly ecn: boolean;
   dropping = false;
   /** Clock ms at which the sojourn time has been above target for an interval (0: not above). */
   private firstAbove = 0;
@@ -24,12 +26,15 @@ export class Codel implements DnAqm {
   private lastCount = 0;
   /** Packets CoDel dropped. */
   drops = 0;
+  /** Packets marked CE instead of dropped. */
+  marks = 0;
   /** Set by doDequeue: may the packet it returned be dropped. */
   private okToDrop = false;
 
   constructor(p: CodelParams) {
     this.target = p.target / 1000;
     this.interval = p.interval / 1000;
+    this.ecn = p.ecn;
   }
 
   admit(): boolean {
@@ -64,6 +69,11 @@ export class Codel implements DnAqm {
       if (!this.okToDrop) this.dropping = false;
       else {
         while (now >= this.dropNext && this.dropping) {
+          if (this.mark(p!)) {
+            this.count++;
+            this.dropNext = this.controlLaw(this.dropNext);
+            return p;
+          }
           this.drop(si, p!);
           this.count++;
           p = this.doDequeue(q, now);
@@ -72,8 +82,10 @@ export class Codel implements DnAqm {
         }
       }
     } else if (this.okToDrop) {
-      this.drop(si, p);
-      p = this.doDequeue(q, now);
+      if (!this.mark(p)) {
+        this.drop(si, p);
+        p = this.doDequeue(q, now);
+      }
       this.dropping = true;
       const delta = this.count - this.lastCount;
       // RFC 8289: if we were dropping recently, start near the old rate.
@@ -82,6 +94,13 @@ export class Codel implements DnAqm {
       this.lastCount = this.count;
     }
     return p;
+  }
+
+  /** With `ecn`, mark `p` CE instead of dropping it, if it is ECN-capable. */
+  private mark(p: DnPkt): boolean {
+    if (!this.ecn || !markCe(p.buf, p.off, p.len)) return false;
+    this.marks++;
+    return true;
   }
 
   private drop(si: SchedInst, p: DnPkt): void {

@@ -6,9 +6,12 @@
  * `dre` (departure rate estimation) is accepted and printed but the
  * timestamp estimate is used. The periodic update runs lazily when a
  * packet arrives or leaves, catching up the periods that passed, instead
- * of a callout per queue. `ecn` marking is not done (the packet is dropped).
+ * of a callout per queue. With `ecn`, a packet PIE would drop is marked CE
+ * instead when it is ECN-capable and the drop probability is below
+ * `max_ecnth` (RFC 8033 section 5.1; FreeBSD's aqm_pie_enqueue).
  */
 
+import { markCe } from '../wire/ecn.js';
 import type { DnPkt, PktList, SchedInst } from './dn_private.js';
 import type { DnAqm } from './dn_sched.js';
 import type { PieParams } from './dn_params.js';
@@ -24,6 +27,8 @@ export class Pie implements DnAqm {
   private readonly tupdate: number;
   private readonly maxBurst: number;
   drops = 0;
+  /** Packets marked CE instead of dropped. */
+  marks = 0;
 
   constructor(private readonly p: PieParams) {
     this.target = p.target / 1000;
@@ -71,7 +76,7 @@ export class Pie implements DnAqm {
     if (q.n === 0 && this.prob === 0 && this.qdelayOld === 0) this.burstAllow = this.maxBurst;
   }
 
-  admit(si: SchedInst, q: PktList, _len: number, now: number): boolean {
+  admit(si: SchedInst, q: PktList, buf: Uint8Array, off: number, len: number, now: number): boolean {
     this.tick(now, q);
     if (this.burstAllow > 0) return true;
     if (this.qdelayOld < this.target / 2 && this.prob < 0.2) return true;
@@ -85,8 +90,13 @@ export class Pie implements DnAqm {
       else drop = si.sink.random() < this.prob;
       if (drop) this.accuProb = 0;
     } else drop = si.sink.random() < this.prob;
-    if (drop) this.drops++;
-    return !drop;
+    if (!drop) return true;
+    if (this.p.ecn && this.prob < this.p.maxEcnth && markCe(buf, off, len)) {
+      this.marks++;
+      return true;
+    }
+    this.drops++;
+    return false;
   }
 
   take(_si: SchedInst, q: PktList, now: number): DnPkt | null {

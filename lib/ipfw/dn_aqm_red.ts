@@ -6,9 +6,12 @@
  * probability rising to max_p, spread out by the count since the last
  * drop; above max_th everything drops, or with gred the probability rises
  * on to 1 at 2 x max_th. An idle queue's average decays as if empty
- * packets of the last size had gone by at one per millisecond.
+ * packets of the last size had gone by at one per millisecond. With `ecn`,
+ * a packet RED picks is marked CE instead when it is ECN-capable (FreeBSD's
+ * dn_enqueue: `!(fs->fs.flags & DN_IS_ECN) || !ecn_mark(m)` drops).
  */
 
+import { markCe } from '../wire/ecn.js';
 import type { DnPkt, PktList, SchedInst } from './dn_private.js';
 import type { DnAqm } from './dn_sched.js';
 import type { RedParams } from './dn_params.js';
@@ -18,12 +21,14 @@ export class Red implements DnAqm {
   private count = -1;
   private idleSince = -1;
   drops = 0;
+  /** Packets marked CE instead of dropped. */
+  marks = 0;
   constructor(
     private readonly p: RedParams,
     private readonly bytes: boolean,
   ) {}
 
-  admit(si: SchedInst, q: PktList, _len: number, now: number): boolean {
+  admit(si: SchedInst, q: PktList, buf: Uint8Array, off: number, len: number, now: number): boolean {
     const p = this.p;
     const qlen = this.bytes ? q.bytes : q.n;
     if (qlen > 0) this.avg += p.wq * (qlen - this.avg);
@@ -38,17 +43,21 @@ export class Red implements DnAqm {
     }
     let pb: number;
     if (avg >= p.maxTh) {
-      if (!p.gentle || avg >= 2 * p.maxTh) return this.drop();
+      if (!p.gentle || avg >= 2 * p.maxTh) return this.drop(buf, off, len);
       pb = p.maxP + ((1 - p.maxP) * (avg - p.maxTh)) / p.maxTh;
     } else pb = p.maxTh === p.minTh ? p.maxP : (p.maxP * (avg - p.minTh)) / (p.maxTh - p.minTh);
     this.count++;
     const pa = this.count * pb >= 1 ? 1 : pb / (1 - this.count * pb);
-    if (si.sink.random() < pa) return this.drop();
+    if (si.sink.random() < pa) return this.drop(buf, off, len);
     return true;
   }
 
-  private drop(): false {
+  private drop(buf: Uint8Array, off: number, len: number): boolean {
     this.count = 0;
+    if (this.p.ecn && markCe(buf, off, len)) {
+      this.marks++;
+      return true;
+    }
     this.drops++;
     return false;
   }

@@ -34,8 +34,11 @@ export interface DnSchedAlg {
 }
 
 export interface DnAqm {
-  /** May a packet of `len` bytes join `q`? False drops it (counted by the caller). */
-  admit(si: SchedInst, q: PktList, len: number, now: number): boolean;
+  /**
+   * May the IP packet of `len` bytes at `off` in `buf` join `q`? False drops it (counted by the caller). An AQM
+   * with `ecn` set may mark it CE instead of refusing it (RFC 3168).
+   */
+  admit(si: SchedInst, q: PktList, buf: Uint8Array, off: number, len: number, now: number): boolean;
   /** The next packet of `q`, dropping (through si.sink) what the AQM drops. */
   take(si: SchedInst, q: PktList, now: number): DnPkt | null;
 }

@@ -72,7 +72,7 @@ export class FqSched implements DnSchedAlg {
       s = new SubQueue(this.makeAqm());
       this.subs[idx] = s;
     }
-    if (!s.aqm.admit(this.si, s.q, p.len, now)) return false;
+    if (!s.aqm.admit(this.si, s.q, p.buf, p.off, p.len, now)) return false;
     s.q.push(p);
     this.total++;
     if (s.state === 0) {

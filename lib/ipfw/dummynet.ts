@@ -329,7 +329,7 @@ export class Dummynet implements DnSink {
     if (fs.plr > 0 && this.im.random() < fs.plr) return this.drop(fq, si);
     if (!sched.type.ownQueues) {
       if (fs.qbytes ? fq.q.bytes + len > fs.qsize : fq.q.n >= fs.qsize) return this.drop(fq, si);
-      if (fq.aqm !== null && !fq.aqm.admit(si, fq.q, len, now)) return this.drop(fq, si);
+      if (fq.aqm !== null && !fq.aqm.admit(si, fq.q, buf, off, len, now)) return this.drop(fq, si);
     }
     if (
       pipe.bw === 0 &&

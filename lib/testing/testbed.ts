@@ -66,6 +66,8 @@ export interface PacketSpec {
   /** Payload bytes after the transport header. */
   size?: number;
   ttl?: number;
+  /** The TOS byte (DSCP and ECN). */
+  tos?: number;
 }
 
 /** Build a packet in `im` and send it with ipOutputLocal; the netisr is drained. */
@@ -97,6 +99,7 @@ export function send(reg: Registry, im: Image, s: PacketSpec): void {
     }
   }
   buildIpHeader(im, b, p.off, total, s.proto, 0, dst, s.ttl);
+  if (s.tos !== undefined) b[p.off + 1] = s.tos; // ip output fills the source and the checksum
   // UDP goes without a checksum (0); TCP checksums are not checked on the way to a raw sniffer.
   ipOutputLocal(im, b, p.off, total, im.noOffload);
   reg.netisr.drain();
@@ -111,6 +114,8 @@ export interface Seen {
   type: number;
   code: number;
   flags: number;
+  /** The TOS byte as it arrived. */
+  tos: number;
   at: number;
 }
 
@@ -131,6 +136,7 @@ export function sniff(im: Image, proto: number): { seen: Seen[]; stop: () => voi
         type: buf[t]!,
         code: buf[t + 1]!,
         flags: buf[t + 13]!,
+        tos: buf[off + 1]!,
         at: im.clock.now(),
       });
     },
