@@ -17,6 +17,12 @@
  * (both TAPs members, hosts on one /24) as a ratio to routing it through R
  * (goal 0.95 or better). BENCH_BRIDGE=0 skips it, BENCH_BRIDGE=only runs only it.
  *
+ * The vxlan section joins two images at layer 2, bridge0 in R (a TAP to
+ * host A) and bridge0 in S (a TAP to host B): over vxlan0 in each,
+ * encapsulated in UDP across an epair that R and S route, as a ratio to the
+ * same two bridges joined by the epair itself (the same path without the
+ * encapsulation). BENCH_VXLAN=0 skips it, BENCH_VXLAN=only runs only it.
+ *
  * The transport section measures TCP between a Linux host and an image
  * (stock iperf3 against `iperf3 -s` running in image R, both directions) as
  * a ratio to forwarding through an image in the same run, then connections
@@ -50,6 +56,7 @@ import { commands as httpdCommands } from '../daemon/commands/httpd.js';
 import { commands as iperf3Commands } from '../daemon/commands/iperf3.js';
 import { TcpListener, type TcpSocket } from '../lib/socket/tcp.js';
 import { commandHandles } from '../lib/control/index.js';
+import { createVxlan } from '../lib/control/vxlan.js';
 import { Registry, type Image } from '../lib/image.js';
 import { parseRule } from '../lib/ipfw/parse.js';
 import { silentLogger } from '../lib/log.js';
@@ -207,6 +214,51 @@ function imageBridge(offload: boolean): Setup {
   return { target: '10.83.0.2', close: () => reg.close(false) };
 }
 
+/**
+ * bridge0 in R (TAP to A) and bridge0 in S (TAP to B), joined by an epair
+ * (`vxlan` false), or by vxlan0 in each (VNI 42) carried across that epair,
+ * which R and S then route as 10.83.9.0/30 with an MTU of 1550 so vxlan0
+ * takes 1500-byte frames. The hosts share 10.83.0.0/24.
+ */
+function twoBridges(offload: boolean, vxlan: boolean): Setup {
+  const reg = benchRegistry(offload);
+  const r = reg.create('R');
+  const s = reg.create('S');
+  const rh = commandHandles(r, reg);
+  const sh2 = commandHandles(s, reg);
+  const ta = reg.createTap(r, `${P}a0`);
+  const tb = reg.createTap(s, `${P}b0`);
+  const ea = rh.image.interfaces.create('epair');
+  const eb = ea.replace(/a$/, 'b');
+  rh.vnet.moveTo(eb, 'S');
+  const joinR = vxlan ? createVxlan(reg, r, undefined, { vni: 42, local: parseIp4('10.83.9.1')!, remote: parseIp4('10.83.9.2')! }).name : ea;
+  const joinS = vxlan ? createVxlan(reg, s, undefined, { vni: 42, local: parseIp4('10.83.9.2')!, remote: parseIp4('10.83.9.1')! }).name : eb;
+  if (vxlan) {
+    inAddAddress(r, r.ifnet(ea), parseIp4('10.83.9.1')!, 30, { alias: false });
+    inAddAddress(s, s.ifnet(eb), parseIp4('10.83.9.2')!, 30, { alias: false });
+    // Room for the 50 bytes of outer headers, so vxlan0 carries the hosts' 1500-byte frames (bridge members
+    // must share one MTU).
+    rh.image.interfaces.configure(ea, [{ kind: 'mtu', mtu: 1550 }]);
+    sh2.image.interfaces.configure(eb, [{ kind: 'mtu', mtu: 1550 }]);
+    rh.image.interfaces.configure(joinR, [{ kind: 'mtu', mtu: 1500 }]);
+    sh2.image.interfaces.configure(joinS, [{ kind: 'mtu', mtu: 1500 }]);
+  }
+  for (const [h, members] of [
+    [rh, [ta.name, joinR]],
+    [sh2, [tb.name, joinS]],
+  ] as const) {
+    const ifs = h.image.interfaces;
+    const br = ifs.create('bridge');
+    ifs.configureBridge(br, members.map((ifname) => ({ kind: 'addm' as const, ifname })));
+    for (const n of [...members, br]) ifs.configure(n, [{ kind: 'up' }]);
+  }
+  rh.image.interfaces.configure(ea, [{ kind: 'up' }]);
+  sh2.image.interfaces.configure(eb, [{ kind: 'up' }]);
+  wire(`${P}a0`, NS_A, '10.83.0.1/24', null);
+  wire(`${P}b0`, NS_B, '10.83.0.2/24', null);
+  return { target: '10.83.0.2', close: () => reg.close(false) };
+}
+
 interface Iperf {
   end: {
     sum_received?: { bits_per_second: number };
@@ -231,11 +283,12 @@ async function iperf(target: string, udp: boolean): Promise<number> {
   }
 }
 
-async function measure(kind: 'ceiling' | 'image' | 'bridge', offload: boolean, udp: boolean, fw: FwSetup = 'off'): Promise<number> {
+async function measure(kind: 'ceiling' | 'image' | 'bridge' | 'epair' | 'vxlan', offload: boolean, udp: boolean, fw: FwSetup = 'off'): Promise<number> {
   cleanup();
   sh(['ip', 'netns', 'add', NS_A]);
   sh(['ip', 'netns', 'add', NS_B]);
-  const s = kind === 'ceiling' ? copyLoop(offload) : kind === 'bridge' ? imageBridge(offload) : imageRouter(offload, fw);
+  const s =
+    kind === 'ceiling' ? copyLoop(offload) : kind === 'bridge' ? imageBridge(offload) : kind === 'image' ? imageRouter(offload, fw) : twoBridges(offload, kind === 'vxlan');
   try {
     // ARP and the first TCP handshake settle before the clock starts.
     await run(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '2', '-i', '0.2', '-W', '2', s.target]);
@@ -431,6 +484,23 @@ async function bridgeSection(cases: ReadonlyArray<{ name: string; offload: boole
   }
 }
 
+/** Two bridges joined by vxlan over an epair, as a ratio to the same bridges joined by the epair. */
+async function vxlanSection(cases: ReadonlyArray<{ name: string; offload: boolean; udp: boolean; unit: string; scale: number }>): Promise<void> {
+  console.log(`\nbridges in two images joined by vxlan vs. by the epair it runs over; best of ${ROUNDS}\n`);
+  console.log(`${'case'.padEnd(20)}${'epair'.padStart(14)}${'vxlan'.padStart(14)}${'ratio'.padStart(9)}`);
+  for (const c of cases) {
+    let plain = 0;
+    let tunnel = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      plain = Math.max(plain, await measure('epair', c.offload, c.udp));
+      tunnel = Math.max(tunnel, await measure('vxlan', c.offload, c.udp));
+    }
+    const fmt = (v: number): string => `${(v / c.scale).toFixed(2)} ${c.unit}`;
+    console.log(`${c.name.padEnd(20)}${fmt(plain).padStart(14)}${fmt(tunnel).padStart(14)}${(tunnel / plain).toFixed(2).padStart(9)}`);
+    figure({ section: 'vxlan', case: c.name, value: tunnel, unit: c.udp ? 'packet/s' : 'bit/s', reference: { name: 'the same bridges joined by the epair', value: plain }, ratio: tunnel / plain });
+  }
+}
+
 async function main(): Promise<void> {
   if (process.env['BENCH_SCALE'] === 'only') {
     await scale();
@@ -466,6 +536,10 @@ async function main(): Promise<void> {
     await bridgeSection(cases);
     return;
   }
+  if (process.env['BENCH_VXLAN'] === 'only') {
+    await vxlanSection(cases);
+    return;
+  }
   console.log(`forwarding through an image vs. a plain TAP copy loop (the ceiling); ${ROUNDS} rounds of ${SECONDS} s, best of each\n`);
   console.log(`${'case'.padEnd(20)}${'ceiling'.padStart(14)}${'image'.padStart(14)}${'ratio'.padStart(9)}`);
   for (const c of process.env['BENCH_IPFW'] === 'only' ? [] : cases) {
@@ -480,6 +554,7 @@ async function main(): Promise<void> {
     figure({ section: 'forwarding', case: c.name, value: img, unit: c.udp ? 'packet/s' : 'bit/s', reference: { name: 'C TAP copy loop', value: ceil }, ratio: img / ceil });
   }
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_BRIDGE'] !== '0') await bridgeSection(cases);
+  if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_VXLAN'] !== '0') await vxlanSection(cases);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_TRANSPORT'] !== '0') await transport();
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_LATENCY'] !== '0') await latency(ROUNDS);
   if (process.env['BENCH_IPFW'] !== 'only' && process.env['BENCH_SCALE'] !== '0') await scale();

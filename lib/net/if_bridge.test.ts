@@ -7,6 +7,8 @@ import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/index.js';
 import { ETHERTYPE, emitEthernet, macToString, type Mac } from '../wire/ethernet.js';
 import { VnetHdr, VIRTIO_NET_HDR_GSO } from '../wire/vnet.js';
+import { emitIpv4 } from '../wire/ipv4.js';
+import { foldComplement, internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import { IFF, type Ifnet, type LinkDriver } from './if.js';
 import { BridgeDriver } from './if_bridge.js';
 import { PKT_HEADROOM } from './if.js';
@@ -199,6 +201,50 @@ test('a member without offload gets no GSO frame (counted) and TAPs with it do',
   assert.equal(rec[1]!.sent.length, 1);
   assert.equal(d.sent.length, 0);
   assert.equal(br.counters.oerrors, e0 + 1);
+});
+
+test('a TCP/IPv4 GSO frame is cut into segments for a member without offload, each a whole Ethernet frame', () => {
+  const { reg, im, taps, rec, ctl } = setup(2);
+  const d = new RecDriver(false);
+  const slow = reg.newIfnet(im, 'tap5', 'tap', IFF.BROADCAST | IFF.UP, 1500, MAC(0x105), d);
+  im.ifnets.set('tap5', slow);
+  ctl.interfaces.configureBridge('bridge0', [{ kind: 'addm', ifname: 'tap5' }]);
+  // A 3000-byte TSO frame from a host, checksum left partial (as Linux writes it into a TAP).
+  const payload = 3000;
+  const ipLen = 20 + 20 + payload;
+  const b = new Uint8Array(PKT_HEADROOM + 14 + ipLen);
+  const o = PKT_HEADROOM;
+  emitEthernet({ dst: 0xffffffffffff as Mac, src: MAC(1), etherType: ETHERTYPE.IPV4 }, b, o);
+  emitIpv4({ tos: 0, totalLen: ipLen, ident: 100, fragField: 0x4000, ttl: 64, protocol: 6, src: 0x0a000001, dst: 0x0a000002 }, b, o + 14);
+  const t = o + 34;
+  b.set([0x30, 0x39, 0x00, 0x50, 0, 0, 0x10, 0, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff], t);
+  for (let i = 0; i < payload; i++) b[t + 20 + i] = i & 0xff;
+  const meta = new VnetHdr();
+  meta.gsoType = VIRTIO_NET_HDR_GSO.TCPV4;
+  meta.gsoSize = 1448;
+  meta.hdrLen = 54;
+  inject(taps[0]!, b, meta);
+  assert.equal(rec[1]!.sent.length, 1, 'the member with offload gets the frame whole');
+  assert.equal(d.sent.length, 3, '3000 bytes at an MSS of 1448: three segments');
+  let seq = 0x1000;
+  let got = 0;
+  for (const [i, f] of d.sent.entries()) {
+    const ip = f.off + 14;
+    const tot = (f.buf[ip + 2]! << 8) | f.buf[ip + 3]!;
+    const n = tot - 40;
+    assert.equal(f.len, 14 + tot);
+    assert.equal(f.gso, VIRTIO_NET_HDR_GSO.NONE);
+    assert.deepEqual([...f.buf.subarray(f.off, f.off + 14)], [...b.subarray(o, o + 14)], 'the Ethernet header put back');
+    assert.equal(internetChecksum(f.buf, ip, 20), 0, 'IP header checksum');
+    const th = ip + 20;
+    assert.equal(foldComplement(sum16(f.buf, th, 20 + n, pseudoHeaderSum(0x0a000001, 0x0a000002, 6, 20 + n))), 0, 'TCP checksum');
+    assert.equal(((f.buf[th + 4]! << 24) | (f.buf[th + 5]! << 16) | (f.buf[th + 6]! << 8) | f.buf[th + 7]!) >>> 0, seq);
+    assert.equal(f.buf[th + 13]! & 0x08, i === 2 ? 0x08 : 0, 'PSH on the last segment only');
+    for (let k = 0; k < n; k++) assert.equal(f.buf[th + 20 + k], (got + k) & 0xff);
+    seq += n;
+    got += n;
+  }
+  assert.equal(got, payload);
 });
 
 test('membership: promiscuous, one bridge at a time, same image, released on destroy and move', () => {

@@ -25,7 +25,7 @@
  * images) is not detected and storms until the netisr queue drops.
  */
 
-import { ETHER_HDR_LEN, etherIsGroup, macToString, type Mac } from '../wire/ethernet.js';
+import { ETHER_HDR_LEN, ETHERTYPE, etherIsGroup, macToString, type Mac } from '../wire/ethernet.js';
 import { put16 } from '../wire/bytes.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, VnetHdr } from '../wire/vnet.js';
@@ -33,6 +33,8 @@ import type { Clock, Timer } from '../clock.js';
 import { bpfTap } from './bpf.js';
 import { BridgeRtable, RT_EMPTY } from './bridge_rtable.js';
 import { IFF, PKT_HEADROOM, type Ifnet, type InputHook, type LinkDriver, type LinkTie } from './if.js';
+import type { Vnet } from './vnet.js';
+import { softwareSegment, type SegmentOutput } from '../netinet/gso.js';
 
 /** Member flags (FreeBSD's IFBIF_*). */
 export const IFBIF = {
@@ -145,6 +147,8 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   private rearm = false;
   private readonly rt = new BridgeRtable(BRIDGE_MAXADDR_DEFAULT);
   private readonly fix = new VnetHdr();
+  /** The Ethernet header of the GSO frame being cut for a member without offload (segOut puts it back). */
+  private readonly segEh = new Uint8Array(ETHER_HDR_LEN);
 
   constructor(clock: Clock) {
     this.timer = clock.every(1000, this.tick);
@@ -306,9 +310,18 @@ export class BridgeDriver implements LinkDriver, LinkTie {
   private send(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
     const bc = this.ifp!.counters;
     if ((meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE || meta.flags !== 0) && !ifp.driver.offload) {
-      // FreeBSD keeps members' capabilities equal; here a member without offload gets a completed frame.
+      // FreeBSD keeps members' capabilities equal; here a member without offload gets a completed frame, and
+      // a TCP/IPv4 GSO frame (from a TAP whose host sends TSO) is cut into segments first, as Linux's bridge
+      // does for a port without the feature (a vxlan member, a TAP opened without offloads).
       if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE) {
-        bc.oerrors++;
+        const im = this.ifp!.owner as unknown as Vnet;
+        const ip = im.ipViews.output.reset(buf, off + ETHER_HDR_LEN, len - ETHER_HDR_LEN);
+        if (len <= ETHER_HDR_LEN || ((buf[off + 12]! << 8) | buf[off + 13]!) !== ETHERTYPE.IPV4 || ip.check(false) !== 'ok') {
+          bc.oerrors++;
+          return;
+        }
+        this.segEh.set(buf.subarray(off, off + ETHER_HDR_LEN));
+        softwareSegment(im, ifp, 0, buf, off + ETHER_HDR_LEN, ip.totalLen, meta, this.segOut);
         return;
       }
       const copy = new Uint8Array(PKT_HEADROOM + len);
@@ -332,6 +345,16 @@ export class BridgeDriver implements LinkDriver, LinkTie {
     bc.obytes += len;
     ifp.output(buf, off, len, meta);
   }
+
+  /** One segment of a frame cut by send(): the frame's Ethernet header in front, to the member. */
+  private readonly segOut: SegmentOutput = (_im, ifp, _nexthop, buf, off, len) => {
+    const bc = this.ifp!.counters;
+    const e = off - ETHER_HDR_LEN;
+    buf.set(this.segEh, e);
+    bc.opackets++;
+    bc.obytes += len + ETHER_HDR_LEN;
+    ifp.output(buf, e, len + ETHER_HDR_LEN, this.fix.clear());
+  };
 
   // --- control plane ---
 
