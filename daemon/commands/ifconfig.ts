@@ -336,7 +336,7 @@ const ifconfig: Command = async (ctx) => {
       else if (c === 'u') onlyUp = true;
       else if (c === 'd') onlyDown = true;
       else if (c === 'v') verbose = true;
-      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [-g GROUP] [-G GROUP] [inet | inet6 | ether] | ifconfig -g GROUP | ifconfig IF [parameters] | ifconfig epair|tap|bridge|vlan|vxlan|lo create`);
     }
   }
   const operands = args.slice(i);
@@ -444,7 +444,12 @@ const ifconfig: Command = async (ctx) => {
     }
     if (plan.acceptRtadv !== undefined) ctx.image.inet6.setAcceptRtadv(name, plan.acceptRtadv);
     applyLinkPlan(ctx, name, plan.link);
-    if (plan.attr.pcp !== undefined) ifs.configureVlan(name, { pcp: plan.attr.pcp });
+    if (plan.attr.pcp !== undefined) {
+      if (plan.attr.pcpWord !== 'vlanpcp' && ifs.get(name).vlan === undefined) {
+        return failure(ctx, CMD, `pcp: ${name} is not a vlan interface; priority tags on untagged frames are not supported, give the priority to a vlan (ifconfig vlanN vlanpcp N)`);
+      }
+      ifs.configureVlan(name, { pcp: plan.attr.pcp });
+    }
     if (printName !== undefined) {
       if (ctx.json) printJson(ctx, { name: printName });
       else ctx.stdout.write(`${printName}\n`);

@@ -263,6 +263,11 @@ test('vlanpcp and pcp set the tag priority of a vlan; FreeBSD messages for bad v
   const r3 = await run(reg, im, 'ifconfig tap0 vlanpcp 2');
   assert.equal(r3.status, 1);
   assert.match(r3.err, /SIOCSVLANPCP\): Invalid argument/);
+  const r4 = await run(reg, im, 'ifconfig tap0 pcp 2');
+  assert.equal(r4.status, 1);
+  assert.match(r4.err, /pcp: tap0 is not a vlan interface/);
+  await ok(reg, im, 'ifconfig vlan0 -pcp');
+  assert.match(await ok(reg, im, 'ifconfig vlan0'), /vlanpcp: 0 /);
 });
 
 test('description, groups, promisc, vlanpcp and cloned loopbacks are saved and restored', async () => {

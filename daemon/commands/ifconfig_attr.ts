@@ -13,6 +13,8 @@ import { printJson } from './util.js';
 export interface AttrPlan {
   /** `vlanpcp N` / `pcp N`: the vlan's priority code point. */
   pcp?: number;
+  /** The word that gave it: `pcp` on an interface that is not a vlan has its own message. */
+  pcpWord?: string;
 }
 
 /** strtoul(val, &endp, 0) over the whole string: decimal, 0x hex or 0 octal. */
@@ -56,10 +58,12 @@ export function parseAttrArg(args: readonly string[], i: number, ops: InterfaceO
       if (v === undefined) return `invalid value for ${a}`;
       if (v > 7) return `value for ${a} out of range`;
       p.pcp = v;
+      p.pcpWord = a;
       return 2;
     }
     case '-pcp':
       p.pcp = 0;
+      p.pcpWord = a;
       return 1;
   }
   return 0;
