@@ -133,9 +133,14 @@ test('ifconfig lo create makes lo1, lo2; loN destroy; lo0 stays', async () => {
   await ok(reg, im, 'ifconfig lo1 inet 127.0.0.2/32');
   const s = await ok(reg, im, 'ifconfig lo1');
   assert.match(s, /^lo1: flags=1008049<UP,LOOPBACK,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 16384\n\tinet 127\.0\.0\.2 netmask 0xffffffff\n/);
+  // Its address has a host route on lo1 itself (FreeBSD's "127.0.0.2 link#N UH lo1").
+  const routes = () => commandHandles(im, reg).image.routes.list().filter((x) => x.dst === 0x7f000002);
+  assert.deepEqual(routes().map((x) => [x.prefixLen, x.interface]), [[32, 'lo1']]);
   const dup = await run(reg, im, 'ifconfig lo2 create');
   assert.equal(dup.status, 1);
   await ok(reg, im, 'ifconfig lo2 destroy');
+  await ok(reg, im, 'ifconfig lo1 127.0.0.2 -alias');
+  assert.deepEqual(routes(), []);
   assert.equal(im.ifnets.has('lo2'), false);
   const r = await run(reg, im, 'ifconfig lo0 destroy');
   assert.equal(r.status, 1);
