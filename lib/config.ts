@@ -28,6 +28,7 @@ import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
 import { ImageControl, type BridgeOp, type InterfaceInfo, type InterfaceOp } from './control/index.js';
 import { vxlanConfigOf, restoreVxlan, type VxlanConfig } from './control/vxlan.js';
+import { ifAttrConfigOf, LO0_SECTION, restoreIfAttrs, type IfAttrConfig } from './config_ifattr.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
@@ -40,7 +41,7 @@ import { parseIp6Cidr } from './wire/ipv6.js';
 
 export { CONFIG_VERSION, ConfigError } from './config_check.js';
 
-export interface InterfaceConfig {
+export interface InterfaceConfig extends IfAttrConfig {
   name: string;
   kind: string;
   /** tap: the host device. */
@@ -111,7 +112,7 @@ export interface ConfigSection {
 }
 
 // Declarations, like sysctl declarations: fixed at start, not image state.
-const sections: ConfigSection[] = [{ name: 'ipfw', save: saveIpfwConfig, restore: restoreIpfwConfig }];
+const sections: ConfigSection[] = [{ name: 'ipfw', save: saveIpfwConfig, restore: restoreIpfwConfig }, LO0_SECTION];
 
 /** Add a section (the daemon's `keep`); lib/ modules are listed above instead. */
 export function registerConfigSection(s: ConfigSection): void {
@@ -146,6 +147,7 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
     if (i.vlan.parent !== undefined) c.vlandev = i.vlan.parent;
   }
   if (i.vxlan !== undefined) c.vxlan = vxlanConfigOf(i.vxlan);
+  Object.assign(c, ifAttrConfigOf(i));
   return c;
 }
 
@@ -405,6 +407,8 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       ifp = im.ifnet(ctl.create(fc.kind, o));
     } else if (fc.kind === 'vxlan') {
       ifp = im.ifnet(restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, false));
+    } else if (fc.kind === 'lo') {
+      ifp = im.ifnet(new ImageControl(im, reg).interfaces.create('lo', { name: fc.name }));
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
@@ -416,10 +420,11 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   }
   const mac = fc.mac ? parseMac(fc.mac) : undefined;
   const ops: InterfaceOp[] = [];
-  if (mac !== undefined) ops.push({ kind: 'lladdr', mac });
+  if (mac !== undefined && !ifp.loopback) ops.push({ kind: 'lladdr', mac });
   if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) ops.push({ kind: 'mtu', mtu: fc.mtu });
   ops.push({ kind: fc.up === true ? 'up' : 'down' });
   new ImageControl(im, reg).interfaces.configure(ifp.name, ops);
+  restoreIfAttrs(new ImageControl(im, reg), ifp.name, fc);
 }
 
 /** A bridge's members and span ports become the document's; then its table parameters. */

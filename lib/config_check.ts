@@ -29,11 +29,12 @@ import { parseMac } from './wire/ethernet.js';
 import { parseCidr, parseIp4, prefixMask } from './wire/ipv4.js';
 import type { ConfigDocument, InterfaceConfig, RouteConfig } from './config.js';
 import { checkVxlanConfig, type VxlanConfig } from './control/vxlan.js';
+import { checkIfAttrs, IF_ATTR_KEYS } from './config_ifattr.js';
 
 export const CONFIG_VERSION = 1;
 
 /** Interface kinds a document can create. */
-export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan', 'vxlan'];
+export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan', 'vxlan', 'lo'];
 
 /** A document that is refused; `path` names the first bad value. */
 export class ConfigError extends Error {
@@ -176,7 +177,7 @@ function checkImage(o: Obj, at: string, opts: { strict: boolean; sections: reado
 
 function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfig {
   const o = obj(f, at);
-  if (strict) onlyKeys(o, at, IF_KEYS);
+  if (strict) onlyKeys(o, at, [...IF_KEYS, ...IF_ATTR_KEYS]);
   const name = str(o['name'], `${at}.name`);
   if (!IFNAME_RE.test(name)) bad(`${at}.name`, `'${name}' is not an interface name: a lowercase letter, then up to 14 letters, digits, '_' or '.'`);
   const kind = str(o['kind'], `${at}.kind`);
@@ -220,6 +221,7 @@ function checkInterface(f: unknown, at: string, strict: boolean): InterfaceConfi
   if (o['index'] !== undefined) fc.index = int(o['index'], `${at}.index`, 1, 0x7fffffff);
   if (o['inet6'] !== undefined) fc.inet6 = checkInet6(o['inet6'], `${at}.inet6`);
   checkLinkKeys(o, fc, at, strict);
+  checkIfAttrs(o, fc, at);
   return fc;
 }
 

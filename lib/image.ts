@@ -407,7 +407,7 @@ export class Registry {
     if (name === 'default') fail(E.IMAGE_IS_DEFAULT, 'the default image cannot be destroyed');
     const im = this.image(name);
     for (const ifp of [...im.ifnets.values()]) {
-      if (ifp === im.lo0) continue;
+      if (ifp.loopback) continue; // lo0 and cloned loopbacks go with the image
       let target = ifp.name;
       if (this.default.ifnets.has(target)) target = this.freeName(ifp.kind === 'epair' ? 'epair' : ifp.kind, ifp.kind === 'epair' ? 'a' : '');
       this.move(im, ifp, this.default, target);

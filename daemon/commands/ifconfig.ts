@@ -15,6 +15,7 @@ import { parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
 import { parseVxlanArg, vxlanStatus } from './ifconfig_vxlan.js';
+import { descriptionStatus, groupsStatus, inGroup, parseAttrArg, printGroup, type AttrPlan } from './ifconfig_attr.js';
 import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
 
 const CMD = 'ifconfig';
@@ -24,9 +25,12 @@ function hasLinkAddress(f: InterfaceInfo): boolean {
 }
 
 /** One interface in FreeBSD's `ifconfig` layout. */
-function formatStatus(f: InterfaceInfo, verbose = false): string {
+function formatStatus(f: InterfaceInfo, verbose = false, af?: string): string {
   let s = `${f.name}: flags=${f.flags.toString(16)}<${f.flagNames.join(',')}> metric ${f.metric} mtu ${f.mtu}\n`;
+  s += descriptionStatus(f);
   if (f.ether !== undefined) s += `\tether ${f.ether}\n`;
+  // `ifconfig IF ether`: the link level only, then the media (status_nl with the link af).
+  if (af === 'ether') return s + (f.media !== undefined ? `\tmedia: ${f.media}\n\tstatus: ${f.status}\n` : '');
   for (const a of f.inet) {
     s += `\tinet ${a.address} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
     if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
@@ -34,7 +38,7 @@ function formatStatus(f: InterfaceInfo, verbose = false): string {
   }
   s += formatInet6(f);
   s += bridgeStatus(f);
-  s += `\tgroups: ${f.groups.join(' ')}\n`;
+  s += groupsStatus(f);
   s += vlanStatus(f);
   s += vxlanStatus(f, verbose);
   if (f.media !== undefined) {
@@ -87,11 +91,13 @@ interface Plan {
   link: LinkPlan;
   /** vxlan(4) parameters (ifconfig_vxlan.ts). */
   vxlan: VxlanParams;
+  /** Description, groups, promisc, vlanpcp (ifconfig_attr.ts; its interface changes go to ops). */
+  attr: AttrPlan;
 }
 
 /** Parse the parameters after the interface name; an error text on bad input. */
 function parsePlan(args: readonly string[]): Plan | string {
-  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {} };
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {}, attr: {} };
   const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -99,6 +105,12 @@ function parsePlan(args: readonly string[]): Plan | string {
     if (typeof vx === 'string') return vx;
     if (vx > 0) {
       i += vx - 1;
+      continue;
+    }
+    const at = parseAttrArg(args, i, p.ops, p.attr);
+    if (typeof at === 'string') return at;
+    if (at > 0) {
+      i += at - 1;
       continue;
     }
     const used = parseLinkArg(args, i, p.link);
@@ -258,6 +270,8 @@ function parsePlan(args: readonly string[]): Plan | string {
 function clone(ctx: CommandContext, requested: string, plan: Plan): string {
   const link = cloneLink(ctx, requested, plan.link);
   if (link !== undefined) return link;
+  const lo = /^lo(\d+)?$/.exec(requested);
+  if (lo !== null) return ctx.image.interfaces.create('lo', lo[1] !== undefined ? { unit: lo[1] } : {});
   const vx = /^vxlan(\d+)?$/.exec(requested);
   if (vx !== null) {
     const name = ctx.image.interfaces.createVxlan({ ...(vx[1] !== undefined ? { unit: vx[1] } : {}), params: plan.vxlan });
@@ -265,15 +279,25 @@ function clone(ctx: CommandContext, requested: string, plan: Plan): string {
     return name;
   }
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan create' or 'ifconfig IF.TAG create'`);
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan|lo create' or 'ifconfig IF.TAG create'`);
   const unit = m[2];
   return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
 
-function show(ctx: CommandContext, list: InterfaceInfo[], verbose = false): number {
+function show(ctx: CommandContext, list: InterfaceInfo[], verbose = false, af?: string): number {
   if (ctx.json) printJson(ctx, { interfaces: list });
-  else ctx.stdout.write(list.map((f) => formatStatus(f, verbose)).join(''));
+  else ctx.stdout.write(list.map((f) => formatStatus(f, verbose, af)).join(''));
   return EX_OK;
+}
+
+/**
+ * Setting an address brings the interface up, as FreeBSD's SIOCSIFADDR
+ * does in ether_ioctl (and loioctl, gif_ioctl): after the parameters, so
+ * `ifconfig tap0 inet 10.0.0.1/24 down` leaves it up there too.
+ */
+function upOnAddress(ctx: CommandContext, name: string): void {
+  const ifs = ctx.image.interfaces;
+  if ((ifs.get(name).flags & IFF.UP) === 0) ifs.configure(name, [{ kind: 'up' }]);
 }
 
 /** `ifconfig IF -vnet IMAGE`: take IF back from IMAGE into this image. */
@@ -291,20 +315,37 @@ const ifconfig: Command = async (ctx) => {
   let onlyUp = false;
   let onlyDown = false;
   let verbose = false;
+  let group: string | undefined;
+  let noGroup: string | undefined;
   let i = 0;
   for (; i < args.length; i++) {
     const a = args[i]!;
     if (!/^-[a-zA-Z]+$/.test(a)) break;
-    for (const c of a.slice(1)) {
+    for (let k = 1; k < a.length; k++) {
+      const c = a[k]!;
+      if (c === 'g' || c === 'G') {
+        // getopt: the rest of this word, or the next one, is the group.
+        const g = k + 1 < a.length ? a.slice(k + 1) : args[++i];
+        if (g === undefined) return usageError(ctx, CMD, `option requires an argument -- ${c}; e.g. ifconfig -g lan`);
+        if (c === 'g') group = g;
+        else noGroup = g;
+        break;
+      }
       if (c === 'a') all = true;
       else if (c === 'l') names = true;
       else if (c === 'u') onlyUp = true;
       else if (c === 'd') onlyDown = true;
       else if (c === 'v') verbose = true;
-      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [inet | inet6 | ether] | ifconfig IF [parameters] | ifconfig epair|tap create`);
+      else return usageError(ctx, CMD, `illegal option -- ${c}; usage: ifconfig [-a | -l] [-u] [-d] [-v] [-g GROUP] [-G GROUP] [inet | inet6 | ether] | ifconfig -g GROUP | ifconfig IF [parameters] | ifconfig epair|tap|bridge|vlan|vxlan|lo create`);
     }
   }
   const operands = args.slice(i);
+  // Without -a (or -l), -g GROUP prints the group's members and nothing else (ifgroup.c's printgroup).
+  if (group !== undefined && !all && !names) {
+    if (operands.length > 0) return usageError(ctx, CMD, `-g ${group} takes no other arguments; use ifconfig -a -g ${group} for their status`);
+    return printGroup(ctx, group);
+  }
+  if (noGroup !== undefined && !all && !names) return usageError(ctx, CMD, '-G GROUP needs -a or -l (e.g. ifconfig -a -G lo)');
 
   if (all || names || operands.length === 0 || (operands.length === 1 && (operands[0] === 'inet' || operands[0] === 'inet6' || operands[0] === 'ether'))) {
     const af = operands[0];
@@ -317,20 +358,27 @@ const ifconfig: Command = async (ctx) => {
         (!onlyDown || (f.flags & IFF.UP) === 0) &&
         (af !== 'inet' || f.inet.length > 0) &&
         (af !== 'inet6' || f.inet6.length > 0) &&
-        (af !== 'ether' || hasLinkAddress(f)),
+        (af !== 'ether' || hasLinkAddress(f)) &&
+        (group === undefined || inGroup(f, group)) &&
+        (noGroup === undefined || !inGroup(f, noGroup)),
     );
     if (names) {
       if (ctx.json) printJson(ctx, { interfaces: list.map((f) => f.name) });
       else ctx.stdout.write(list.map((f) => f.name).join(' ') + '\n');
       return EX_OK;
     }
-    return show(ctx, list, verbose);
+    return show(ctx, list, verbose, af);
   }
 
   const ifname = operands[0]!;
   const rest = operands.slice(1);
   if (rest.length === 2 && rest[0] === '-vnet') return reclaim(ctx, ifname, rest[1]!);
 
+  // `ifconfig IF ether`: the link level only (FreeBSD's af ether).
+  if (rest.length === 1 && rest[0] === 'ether') {
+    if (!ctx.image.interfaces.has(ifname)) return failure(ctx, CMD, `interface ${ifname} does not exist; 'ifconfig -l' lists interfaces`);
+    return show(ctx, [ctx.image.interfaces.get(ifname)], verbose, 'ether');
+  }
   const plan = parsePlan(rest);
   if (typeof plan === 'string') return usageError(ctx, CMD, plan);
 
@@ -374,7 +422,10 @@ const ifconfig: Command = async (ctx) => {
     if (renamed) printName = name;
     if (plan.inet6 === true) {
       if (plan.remove) ctx.image.inet6.deleteAddress(name, plan.addr6!);
-      else if (plan.addr6 !== undefined) ctx.image.inet6.addAddress(name, plan.addr6, plan.prefixLen ?? 64);
+      else if (plan.addr6 !== undefined) {
+        ctx.image.inet6.addAddress(name, plan.addr6, plan.prefixLen ?? 64);
+        upOnAddress(ctx, name);
+      }
     } else if (plan.remove) {
       ifs.deleteAddress(name, plan.addr);
     } else if (plan.addr !== undefined) {
@@ -389,9 +440,16 @@ const ifconfig: Command = async (ctx) => {
         return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
       }
       ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
+      upOnAddress(ctx, name);
     }
     if (plan.acceptRtadv !== undefined) ctx.image.inet6.setAcceptRtadv(name, plan.acceptRtadv);
     applyLinkPlan(ctx, name, plan.link);
+    if (plan.attr.pcp !== undefined) {
+      if (plan.attr.pcpWord !== 'vlanpcp' && ifs.get(name).vlan === undefined) {
+        return failure(ctx, CMD, `pcp: ${name} is not a vlan interface; priority tags on untagged frames are not supported, give the priority to a vlan (ifconfig vlanN vlanpcp N)`);
+      }
+      ifs.configureVlan(name, { pcp: plan.attr.pcp });
+    }
     if (printName !== undefined) {
       if (ctx.json) printJson(ctx, { name: printName });
       else ctx.stdout.write(`${printName}\n`);

@@ -69,10 +69,9 @@ export function parseLinkArg(args: readonly string[], i: number, p: LinkPlan): n
     p.vlandev = null;
     return next !== undefined && /^[a-z][a-z_]*\d[a-z0-9_.]*$/.test(next) ? 2 : 1;
   }
-  if (a === 'vlanpcp' || a === 'vlanproto') {
+  if (a === 'vlanproto') {
     if (next === undefined) return `${a}: missing value`;
-    if (a === 'vlanproto' && next !== '802.1q') return 'vlanproto: only 802.1q is supported';
-    if (a === 'vlanpcp' && next !== '0') return 'vlanpcp: only priority 0 is supported';
+    if (next !== '802.1q') return 'vlanproto: only 802.1q is supported';
     return 2;
   }
   return 0;

@@ -27,10 +27,11 @@ import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
 import { route6Json, route6Rows, route6Table } from './netstat6.js';
 import { hostName } from './route.js';
-import { getopt, left, printJson, right, usageError } from './util.js';
+import { getopt, left, parseIntIn, printJson, right, usageError } from './util.js';
+import { sidewaysIntpr } from './netstat_w.js';
 
 const CMD = 'netstat';
-const USAGE = 'usage: netstat [-46aLn] [-f inet] [-p tcp|udp] | -r [-46n] [-f inet] | -i [-bdn] [-f inet|link] [-I IF] | -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]';
+const USAGE = 'usage: netstat [-46aLn] [-f inet] [-p tcp|udp] | -r [-46n] [-f inet] | -i [-bdn] [-f inet|link] [-I IF] | -w WAIT [-I IF] [-d] [-q COUNT] | -s [-s] [-z] [-p tcp|udp|ip|icmp|arp]';
 
 // ---------------------------------------------------------------- routes
 
@@ -488,7 +489,7 @@ function listenQueues(ctx: CommandContext, numeric: boolean, af?: string): numbe
 }
 
 const netstat: Command = async (ctx) => {
-  const g = getopt(ctx.argv.slice(1), '46abdf:iI:Lnp:rsWz');
+  const g = getopt(ctx.argv.slice(1), '46abc:df:iI:Lnp:q:rsw:Wz');
   if (typeof g === 'string') return usageError(ctx, CMD, `${g}; ${USAGE}`);
   if (g.rest.length > 0) return usageError(ctx, CMD, `unexpected argument '${g.rest[0]}'; ${USAGE}`);
   const has = (c: string): boolean => g.count.has(c);
@@ -517,6 +518,16 @@ const netstat: Command = async (ctx) => {
     }
     return statistics(ctx, which, (g.count.get('s') ?? 0) > 1, has('z'));
   }
+  if (has('w')) {
+    // -w implies -i (FreeBSD sets iflag); -q COUNT (or -c COUNT) lines, then exit.
+    const interval = parseIntIn(g.value.get('w')!, 1, 86400);
+    if (interval === undefined) return usageError(ctx, CMD, `-w ${g.value.get('w')}: give the interval in whole seconds, 1 or more`);
+    const q = g.value.get('q') ?? g.value.get('c');
+    const count = q === undefined ? 0 : parseIntIn(q, 0, 0x7fffffff);
+    if (count === undefined) return usageError(ctx, CMD, `-q ${q}: give a number of lines`);
+    return sidewaysIntpr(ctx, { interval, count, drops: has('d'), ...(g.value.has('I') ? { only: g.value.get('I')! } : {}) });
+  }
+  if (g.value.has('c') || g.value.has('q')) return usageError(ctx, CMD, `-${g.value.has('c') ? 'c' : 'q'} COUNT goes with -w WAIT (e.g. netstat -w 1 -q 5)`);
   if (has('r')) {
     if (af === 'link') return usageError(ctx, CMD, '-r -f link: there is no link-layer routing table; use -f inet');
     return routeTable(ctx, numeric, has('W'), af);

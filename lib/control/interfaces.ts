@@ -19,6 +19,7 @@ import { VlanDriver, type VlanInfo } from '../net/if_vlan.js';
 import { VxlanDriver, type VxlanEntry, type VxlanInfo } from '../net/if_vxlan.js';
 import { createVxlan, setVxlan, vxlanEntries, type VxlanParams } from './vxlan.js';
 import { bridgeAddresses, configureBridge, createBridge, createVlan, setVlan, type BridgeOp } from './links.js';
+import { checkDescription, checkGroupName, createLoopback, setDescription, setGroup, setLladdr, setPromisc } from './ifattr.js';
 
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo };
 import { inet6Info, nd6IfInfo, type Inet6AddressInfo, type Nd6IfInfo } from './inet6.js';
@@ -57,6 +58,8 @@ export interface InterfaceInfo {
   flagNames: string[];
   metric: number;
   mtu: number;
+  /** `ifconfig IF description TEXT`. */
+  description?: string;
   ether?: string;
   inet: AddressInfo[];
   inet6: Inet6AddressInfo[];
@@ -113,6 +116,7 @@ export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): Inter
     flagNames: flagNames(flags),
     metric: 0,
     mtu: ifp.mtu,
+    ...(ifp.description !== null ? { description: ifp.description } : {}),
     ...(ifp.loopback ? {} : { ether: macToString(ifp.mac) }),
     inet: ifp.addrs.map((a) => ({
       address: ip4ToString(a.addr),
@@ -122,7 +126,7 @@ export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): Inter
     })),
     inet6: inet6Info(im, ifp),
     nd6: nd6IfInfo(im, ifp),
-    groups: [ifp.kind],
+    groups: [...ifp.groups],
     ...(m !== undefined ? { media: m, status: up ? ('active' as const) : ('no carrier' as const) } : {}),
     link: ifp.driver.describe(ifp),
   };
@@ -146,7 +150,10 @@ export type InterfaceOp =
   | { kind: 'mtu'; mtu: number }
   | { kind: 'name'; name: string }
   | { kind: 'lladdr'; mac: Mac }
-  | { kind: 'arp'; on: boolean };
+  | { kind: 'arp'; on: boolean }
+  | { kind: 'promisc'; on: boolean }
+  | { kind: 'description'; text: string | null }
+  | { kind: 'group'; name: string; on: boolean };
 
 export class InterfacesControl {
   readonly #im: Image;
@@ -200,8 +207,13 @@ export class InterfacesControl {
    * `ifconfig epair[N] create` / `ifconfig tap[N] create [hostname H]`:
    * returns the new interface's name (epair: the `a` end).
    */
-  create(kind: 'epair' | 'tap' | 'bridge' | 'vlan', o: { unit?: string; hostname?: string; name?: string; vlan?: number; vlandev?: string } = {}): string {
+  create(kind: 'epair' | 'tap' | 'bridge' | 'vlan' | 'lo', o: { unit?: string; hostname?: string; name?: string; vlan?: number; vlandev?: string } = {}): string {
     const im = this.#im;
+    if (kind === 'lo') {
+      const name = o.name ?? (o.unit !== undefined ? `lo${o.unit}` : undefined);
+      if (name !== undefined && this.nameTaken(name)) fail(E.INTERFACE_EXISTS, `${name}: interface already exists; 'ifconfig lo create' picks a free unit`);
+      return createLoopback(this.#reg, im, name).name;
+    }
     if (kind === 'bridge' || kind === 'vlan') {
       const name = o.name ?? (o.unit !== undefined ? `${kind}${o.unit}` : undefined);
       if (name !== undefined && this.nameTaken(name)) fail(E.INTERFACE_EXISTS, `${name}: interface already exists; 'ifconfig ${kind} create' picks a free unit`);
@@ -237,9 +249,16 @@ export class InterfacesControl {
     return bridgeAddresses(this.#ifnet(name));
   }
 
-  /** `ifconfig vlanN vlan TAG vlandev IF` / `-vlandev` (parent null). */
-  configureVlan(name: string, o: { vlan?: number; vlandev?: string | null }): void {
-    setVlan(this.#im, this.#ifnet(name), o.vlan, o.vlandev);
+  /** `ifconfig vlanN vlan TAG vlandev IF` / `-vlandev` (parent null) / `vlanpcp N`. */
+  configureVlan(name: string, o: { vlan?: number; vlandev?: string | null; pcp?: number }): void {
+    const ifp = this.#ifnet(name);
+    if (o.vlan !== undefined || o.vlandev !== undefined || o.pcp === undefined) setVlan(this.#im, ifp, o.vlan, o.vlandev);
+    if (o.pcp !== undefined) {
+      // FreeBSD's SIOCSVLANPCP: EINVAL on anything but a vlan, and a value above 7.
+      if (!(ifp.driver instanceof VlanDriver)) fail(E.BAD_ARGUMENT, `ioctl (SIOCSVLANPCP): Invalid argument (${ifp.name} is not a vlan interface)`);
+      if (!Number.isInteger(o.pcp) || o.pcp < 0 || o.pcp > 7) fail(E.OUT_OF_RANGE, 'value for vlanpcp out of range');
+      ifp.driver.pcp = o.pcp;
+    }
   }
 
   /** `ifconfig vxlan[N] create [vxlanid N vxlanlocal A vxlanremote B ...]`: returns the new interface's name. */
@@ -272,6 +291,11 @@ export class InterfacesControl {
     const im = this.#im;
     const ifp = this.#ifnet(name);
     if (ifp.loopback && ops.some((op) => op.kind === 'lladdr')) fail(E.BAD_ARGUMENT, `${ifp.name} has no link-level address to set`);
+    // What can be refused is checked before anything changes.
+    for (const op of ops) {
+      if (op.kind === 'description') checkDescription(op.text);
+      else if (op.kind === 'group') checkGroupName(op.name, op.on ? 'setifgroup' : 'unsetifgroup');
+    }
     for (const op of ops) {
       switch (op.kind) {
         case 'up':
@@ -287,7 +311,16 @@ export class InterfacesControl {
           im.rename(ifp, op.name);
           break;
         case 'lladdr':
-          ifp.mac = op.mac;
+          setLladdr(im, ifp, op.mac);
+          break;
+        case 'promisc':
+          setPromisc(ifp, op.on);
+          break;
+        case 'description':
+          setDescription(ifp, op.text);
+          break;
+        case 'group':
+          setGroup(ifp, op.name, op.on);
           break;
         case 'arp':
           if (op.on) ifp.flags &= ~IFF.NOARP;

@@ -25,6 +25,8 @@ export const IFF = {
   ALLMULTI: 0x200,
   SIMPLEX: 0x800,
   MULTICAST: 0x8000,
+  /** Promiscuous mode the user asked for (`ifconfig IF promisc`); PROMISC is set while it or a bridge wants it. */
+  PPROMISC: 0x20000,
   /** Link is up (carrier). Reported by ifconfig from the link state; never stored in `Ifnet.flags`. */
   LOWER_UP: 0x1000000,
 } as const;
@@ -42,6 +44,7 @@ export const IFF_NAMES: ReadonlyArray<readonly [number, string]> = [
   [IFF.ALLMULTI, 'ALLMULTI'],
   [IFF.SIMPLEX, 'SIMPLEX'],
   [IFF.MULTICAST, 'MULTICAST'],
+  [IFF.PPROMISC, 'PPROMISC'],
   [IFF.LOWER_UP, 'LOWER_UP'],
 ];
 
@@ -151,6 +154,10 @@ export class Ifnet {
   vlans: Map<number, Ifnet> | null = null;
   /** The bridge this interface is a span port of. */
   spanOf: LinkTie | null = null;
+  /** `ifconfig IF description TEXT` (FreeBSD's if_description); null when none. */
+  description: string | null = null;
+  /** Interface groups (FreeBSD's if_groups, less the implicit `all`): the driver's family name, then those added. */
+  groups: string[];
 
   constructor(a: { index: IfIndex; name: string; kind: string; owner: IfnetOwner; flags: number; mtu: number; mac: Mac; driver: LinkDriver }) {
     this.index = a.index;
@@ -162,6 +169,7 @@ export class Ifnet {
     this.#mac = a.mac;
     this.mac = a.mac;
     this.driver = a.driver;
+    this.groups = [a.kind];
   }
 
   get mac(): Mac {

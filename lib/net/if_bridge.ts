@@ -390,7 +390,7 @@ export class BridgeDriver implements LinkDriver, LinkTie {
     this.rt.removeWhere((i) => port[i] === p.slot);
     this.ports[p.slot] = null;
     this.members.splice(this.members.indexOf(p), 1);
-    if (p.promiscSet) ifp.flags &= ~IFF.PROMISC;
+    if ((ifp.flags & IFF.PPROMISC) === 0) ifp.flags &= ~IFF.PROMISC; // unless the user asked for promisc
     ifp.bridge = null;
     this.updateOffload();
   }

@@ -7,7 +7,7 @@
 import { defineStats, type Stats } from '../stats.js';
 import { ETHER_HDR_LEN, etherIsGroup, etherTypeAt, macHalvesAt } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { IFF, type Ifnet } from './if.js';
+import type { Ifnet } from './if.js';
 import type { Vnet } from './vnet.js';
 
 export const etherStats = defineStats({
@@ -36,7 +36,10 @@ export function etherInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, l
   c.ibytes += len;
   if (etherIsGroup(buf, off)) {
     c.imcasts++;
-  } else if ((ifp.flags & IFF.PROMISC) === 0 && !macHalvesAt(buf, off, ifp.macHi, ifp.macLo)) {
+  } else if (!macHalvesAt(buf, off, ifp.macHi, ifp.macLo)) {
+    // A promiscuous interface takes every frame (its captures saw it in
+    // Ifnet.input), but one for another station goes no further up: FreeBSD's
+    // ether_demux drops M_PROMISC frames on an interface outside a bridge.
     im.etherstat.notours++;
     return;
   }

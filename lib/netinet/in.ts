@@ -38,9 +38,10 @@ export function inAddAddress(im: Vnet, ifp: Ifnet, addr: number, prefixLen: numb
   if (!ifp.loopback && prefixLen < 32 && im.routes.get(net, prefixLen) === undefined) {
     im.routes.add({ dst: net, prefixLen, gateway: 0, ifp, flags: RTF.UP, mtu: 0 });
   }
-  // The address itself is reached through the loopback, as FreeBSD's "UHS lo0" route.
+  // The address itself is reached through the loopback, as FreeBSD's "UHS lo0" route
+  // (a loopback's own address: a host route on it, "UH lo1", as in_addprefix makes).
   if (im.routes.get(addr, 32) === undefined) {
-    im.routes.add({ dst: addr, prefixLen: 32, gateway: 0, ifp: im.lo0, flags: RTF.UP | RTF.HOST | (ifp.loopback ? 0 : RTF.STATIC), mtu: 0 });
+    im.routes.add({ dst: addr, prefixLen: 32, gateway: 0, ifp: ifp.loopback ? ifp : im.lo0, flags: RTF.UP | RTF.HOST | (ifp.loopback ? 0 : RTF.STATIC), mtu: 0 });
   }
   arpAnnounce(im, ifp, addr);
   return ia;
@@ -66,7 +67,7 @@ export function inDeleteAddress(im: Vnet, ifp: Ifnet, addr: number): void {
     }
   }
   const host = im.routes.get(addr, 32);
-  if (host !== undefined && host.ifp === im.lo0 && (host.flags & RTF.GATEWAY) === 0) im.routes.delete(addr, 32);
+  if (host !== undefined && (host.ifp === im.lo0 || (ifp.loopback && host.ifp === ifp)) && (host.flags & RTF.GATEWAY) === 0) im.routes.delete(addr, 32);
   // Routes through a gateway that is no longer reachable on this interface go too.
   im.routes.removeWhere((r) => r.ifp === ifp && (r.flags & RTF.GATEWAY) !== 0 && ifp.subnetOf(r.gateway) === undefined);
   arpPurgeSubnet(im, ifp, net, ia.mask);
