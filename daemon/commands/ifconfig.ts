@@ -15,6 +15,7 @@ import { parseIp6Cidr, type In6Addr } from '../../lib/wire/ipv6.js';
 import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
 import { parseVxlanArg, vxlanStatus } from './ifconfig_vxlan.js';
+import { applyGifPlan, cloneGif, gifStatus, parseGifArg, type GifPlan } from './ifconfig_gif.js';
 import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
 
 const CMD = 'ifconfig';
@@ -26,9 +27,10 @@ function hasLinkAddress(f: InterfaceInfo): boolean {
 /** One interface in FreeBSD's `ifconfig` layout. */
 function formatStatus(f: InterfaceInfo, verbose = false): string {
   let s = `${f.name}: flags=${f.flags.toString(16)}<${f.flagNames.join(',')}> metric ${f.metric} mtu ${f.mtu}\n`;
+  s += gifStatus(f);
   if (f.ether !== undefined) s += `\tether ${f.ether}\n`;
   for (const a of f.inet) {
-    s += `\tinet ${a.address} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
+    s += `\tinet ${a.address}${a.destination !== undefined ? ` --> ${a.destination}` : ''} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
     if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
     s += '\n';
   }
@@ -87,11 +89,15 @@ interface Plan {
   link: LinkPlan;
   /** vxlan(4) parameters (ifconfig_vxlan.ts). */
   vxlan: VxlanParams;
+  /** gif(4) tunnel (ifconfig_gif.ts). */
+  gif: GifPlan;
+  /** The other end of a point-to-point interface: `inet A B`. */
+  dst?: number;
 }
 
 /** Parse the parameters after the interface name; an error text on bad input. */
 function parsePlan(args: readonly string[]): Plan | string {
-  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {} };
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {}, gif: {} };
   const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -99,6 +105,12 @@ function parsePlan(args: readonly string[]): Plan | string {
     if (typeof vx === 'string') return vx;
     if (vx > 0) {
       i += vx - 1;
+      continue;
+    }
+    const gf = parseGifArg(args, i, p.gif);
+    if (typeof gf === 'string') return gf;
+    if (gf > 0) {
+      i += gf - 1;
       continue;
     }
     const used = parseLinkArg(args, i, p.link);
@@ -228,6 +240,10 @@ function parsePlan(args: readonly string[]): Plan | string {
           if (c.prefixLen !== undefined) p.prefixLen = c.prefixLen;
           break;
         }
+        if (p.addr !== undefined && p.dst === undefined && parseIp4(a) !== undefined) {
+          p.dst = parseIp4(a)!; // `inet A B`: B is the other end of a point-to-point link
+          break;
+        }
         if (p.addr !== undefined) return `${a}: unknown parameter (a destination address needs a point-to-point interface)`;
         const slash = a.indexOf('/');
         const addr = parseIp4(slash < 0 ? a : a.slice(0, slash));
@@ -264,8 +280,10 @@ function clone(ctx: CommandContext, requested: string, plan: Plan): string {
     plan.vxlan = {};
     return name;
   }
+  const gif = cloneGif(ctx, requested);
+  if (gif !== undefined) return gif;
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan create' or 'ifconfig IF.TAG create'`);
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan|gif create' or 'ifconfig IF.TAG create'`);
   const unit = m[2];
   return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
@@ -363,6 +381,7 @@ const ifconfig: Command = async (ctx) => {
       ctx.vnet.moveTo(name, plan.vnet);
       return EX_OK;
     }
+    applyGifPlan(ifs, name, plan.gif);
     const renamed = plan.ops.some((op) => op.kind === 'name');
     if (Object.keys(plan.vxlan).length > 0) {
       // FreeBSD applies parameters in order: what comes before the first `up` (a `down`) goes first.
@@ -388,7 +407,7 @@ const ifconfig: Command = async (ctx) => {
       if (plan.broadcast !== undefined && (plan.broadcast & prefixMask(len)) >>> 0 !== (plan.addr & prefixMask(len)) >>> 0) {
         return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
       }
-      ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
+      ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : plan.dst !== undefined ? { alias: plan.alias, dst: plan.dst } : { alias: plan.alias });
     }
     if (plan.acceptRtadv !== undefined) ctx.image.inet6.setAcceptRtadv(name, plan.acceptRtadv);
     applyLinkPlan(ctx, name, plan.link);
