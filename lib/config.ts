@@ -28,6 +28,7 @@ import { restoreIpfwConfig, saveIpfwConfig } from './ipfw/config.js';
 import type { Image, Registry } from './image.js';
 import { ImageControl, type BridgeOp, type InterfaceInfo, type InterfaceOp } from './control/index.js';
 import { vxlanConfigOf, restoreVxlan, type VxlanConfig } from './control/vxlan.js';
+import { gifConfigOf, restoreGif, type GifConfig } from './control/gif.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
@@ -68,6 +69,8 @@ export interface InterfaceConfig {
   vlandev?: string;
   /** vxlan: VNI, end points, ports, TTL, learning and table parameters. */
   vxlan?: VxlanConfig;
+  /** gif: the tunnel and the point-to-point destinations. */
+  gif?: GifConfig;
 }
 
 export interface RouteConfig {
@@ -146,6 +149,7 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
     if (i.vlan.parent !== undefined) c.vlandev = i.vlan.parent;
   }
   if (i.vxlan !== undefined) c.vxlan = vxlanConfigOf(i.vxlan);
+  if (i.gif !== undefined) c.gif = gifConfigOf(i.gif, i.inet);
   return c;
 }
 
@@ -314,7 +318,9 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
           // The address with another prefix (load --merge): it takes the file's, as ifconfig would set it again.
           const other = have.find((a) => a.address === ip4ToString(c.addr));
           if (other !== undefined) ctl.interfaces.deleteAddress(fc.name, c.addr);
-          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > (other === undefined ? 0 : 1) });
+          const peer = fc.gif?.peers?.[ip4ToString(c.addr)];
+          const alias = have.length > (other === undefined ? 0 : 1);
+          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, peer !== undefined ? { alias, dst: parseIp4(peer)! } : { alias });
         });
       });
     }
@@ -405,9 +411,13 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       ifp = im.ifnet(ctl.create(fc.kind, o));
     } else if (fc.kind === 'vxlan') {
       ifp = im.ifnet(restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, false));
+    } else if (fc.kind === 'gif') {
+      ifp = im.ifnet(restoreGif(new ImageControl(im, reg).interfaces, fc.name, fc.gif, false));
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
+  } else if (fc.kind === 'gif' && ifp.kind === 'gif') {
+    restoreGif(new ImageControl(im, reg).interfaces, fc.name, fc.gif, true);
   } else if (fc.kind === 'vxlan' && ifp.kind === 'vxlan') {
     restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, true);
   } else if (fc.kind === 'vlan' && ifp.kind === 'vlan') {

@@ -102,9 +102,10 @@ export function gifLinkUp(ifp: Ifnet): boolean | undefined {
   return ifp.driver instanceof GifDriver ? ifp.driver.family !== 0 : undefined;
 }
 
-/** A gif in the configuration file (lib/config.ts): its tunnel. */
+/** A gif in the configuration file (lib/config.ts): its tunnel, and the other end of each point-to-point address. */
 export interface GifConfig {
   tunnel?: GifTunnel;
+  peers?: Record<string, string>;
 }
 
 /** Check a configuration's gif object: the bad key and why, or undefined. */
@@ -116,12 +117,45 @@ export function checkGifConfig(o: Record<string, unknown>, strict: boolean): [st
       const v4 = parseIp4(t['src']) !== undefined && parseIp4(t['dst']) !== undefined;
       const v6 = parseIp6(t['src']) !== undefined && parseIp6(t['dst']) !== undefined;
       if (!v4 && !v6) return [k, 'src and dst must be two IPv4 or two IPv6 addresses'];
-    } else if (strict) return [k, 'unknown key; known here: tunnel'];
+    } else if (k === 'peers') {
+      if (typeof v !== 'object' || v === null || Object.entries(v).some(([a, d]) => parseIp4(a) === undefined || typeof d !== 'string' || parseIp4(d) === undefined)) {
+        return [k, 'must map each IPv4 address to the other end, like { "10.9.0.1": "10.9.0.2" }'];
+      }
+    } else if (strict) return [k, 'unknown key; known here: tunnel, peers'];
   }
   return undefined;
 }
 
 /** What the configuration file keeps of a gif. */
-export function gifConfigOf(g: GifInfo): GifConfig {
-  return g.tunnel !== undefined ? { tunnel: { src: g.tunnel.src, dst: g.tunnel.dst } } : {};
+export function gifConfigOf(g: GifInfo, inet: ReadonlyArray<{ address: string; destination?: string }>): GifConfig {
+  const peers = gifPeersOf(inet);
+  return { ...(g.tunnel !== undefined ? { tunnel: { src: g.tunnel.src, dst: g.tunnel.dst } } : {}), ...(peers !== undefined ? { peers } : {}) };
+}
+
+/** The document's point-to-point destinations of an interface's addresses (address to other end). */
+export function gifPeersOf(inet: ReadonlyArray<{ address: string; destination?: string }>): Record<string, string> | undefined {
+  const peers: Record<string, string> = {};
+  for (const a of inet) if (a.destination !== undefined) peers[a.address] = a.destination;
+  return Object.keys(peers).length > 0 ? peers : undefined;
+}
+
+/** What restoring needs of the interfaces control surface. */
+interface GifControl {
+  createGif(o: { name?: string }): string;
+  configureGif(name: string, tunnel: GifTunnel | null): void;
+  get(name: string): { gif?: GifInfo };
+}
+
+/**
+ * Make (or, `existing`, re-set) a gif as a configuration has it; the
+ * applier sets up/down and the addresses afterwards. Returns its name.
+ */
+export function restoreGif(ctl: GifControl, name: string, c: GifConfig | undefined, existing: boolean): string {
+  if (!existing) ctl.createGif({ name });
+  const cur = ctl.get(name).gif?.tunnel;
+  const want = c?.tunnel;
+  if (want === undefined) {
+    if (cur !== undefined) ctl.configureGif(name, null);
+  } else if (cur === undefined || cur.src !== want.src || cur.dst !== want.dst) ctl.configureGif(name, want);
+  return name;
 }
