@@ -53,6 +53,7 @@ def echo4(typ, ident, seq, data):
 def ip6(src, dst, payload):
     s = socket.inet_pton(socket.AF_INET6, src); d = socket.inet_pton(socket.AF_INET6, dst)
     ph = s + d + struct.pack('!IxxxB', len(payload), 58)
+    payload = payload[:2] + b'\0\0' + payload[4:]
     payload = payload[:2] + struct.pack('!H', csum(ph + payload)) + payload[4:]
     return struct.pack('!IHBB', 0x60000000, len(payload), 58, 64) + s + d + payload
 mode, proto, peer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -63,6 +64,7 @@ def inner_of(pkt):
     return pkt[hl:]
 if mode == 'respond':
     n = int(sys.argv[4]); done = 0
+    print('ready', flush=True)
     while done < n:
         pkt, addr = s.recvfrom(65535)
         if addr[0] != peer: continue
@@ -86,6 +88,17 @@ else:
         if addr[0] == peer and ((proto == 4 and i[0] >> 4 == 4 and i[(i[0] & 15) * 4] == 0) or (proto == 41 and i[0] >> 4 == 6 and i[40] == 129)):
             print('reply from', socket.inet_ntoa(i[12:16]) if proto == 4 else socket.inet_ntop(socket.AF_INET6, i[8:24])); break
 `;
+
+/** Start the raw-socket peer answering `n` encapsulated echo requests of `proto`; resolves once its socket is open. */
+async function responder(ns: string, peer: string, proto: 4 | 41, n: number): Promise<{ done: Promise<number | null>; said: () => string; kill: () => void }> {
+  const p = spawn('ip', ['netns', 'exec', ns, 'python3', peer, 'respond', String(proto), '10.66.0.1', String(n)]);
+  let said = '';
+  p.stdout.on('data', (c: Buffer) => (said += c.toString()));
+  p.stderr.on('data', (c: Buffer) => (said += c.toString()));
+  const done = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+  await until('the raw-socket peer to open its socket', () => said.includes('ready'));
+  return { done, said: () => said, kill: () => void p.kill('SIGKILL') };
+}
 
 /** Does this kernel make Linux tunnel devices of `mode`? */
 function kernelTunnel(ns: string, mode: string): boolean {
@@ -133,34 +146,27 @@ describe('gif(4): with Linux over a TAP, and between two images', { skip }, () =
   });
 
   test('4in4 with a Linux raw-socket peer: the image pings through the tunnel and answers pings from Linux', async () => {
-    const resp = spawn('ip', ['netns', 'exec', L, 'python3', peer, 'respond', '4', '10.66.0.1', '3']);
-    let said = '';
-    resp.stdout.on('data', (c: Buffer) => (said += c.toString()));
-    resp.stderr.on('data', (c: Buffer) => (said += c.toString()));
-    const done = new Promise<number | null>((r) => resp.on('close', (code) => r(code)));
+    const resp = await responder(L, peer, 4, 3);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const out = await lab.ok(['R', 'ping', '-c', '3', '-i', '0.2', '10.9.0.2']);
       assert.match(out, /3 packets transmitted, 3 packets received/, out);
-      assert.equal(await done, 0, said);
-      assert.match(said, /answered 3/);
+      assert.equal(await resp.done, 0, resp.said());
+      assert.match(resp.said(), /answered 3/);
     } finally {
-      resp.kill('SIGKILL');
+      resp.kill();
     }
     const r = lab.inNs(L, ['python3', peer, 'ping', '4', '10.66.0.1', '10.9.0.2', '10.9.0.1'], { timeoutMs: 15_000 });
     assert.match(r.stdout, /reply from 10\.9\.0\.1/, r.stdout + r.stderr);
   });
 
   test('6in4 with the raw-socket peer: IPv6 inside IPv4 protocol 41, both ways', async () => {
-    const resp = spawn('ip', ['netns', 'exec', L, 'python3', peer, 'respond', '41', '10.66.0.1', '2']);
-    const done = new Promise<number | null>((r) => resp.on('close', (code) => r(code)));
+    const resp = await responder(L, peer, 41, 2);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const out = await lab.ok(['R', 'ping6', '-c', '2', '-i', '0.2', 'fd09::2']);
       assert.match(out, /2 packets transmitted, 2 packets received/, out);
-      assert.equal(await done, 0);
+      assert.equal(await resp.done, 0, resp.said());
     } finally {
-      resp.kill('SIGKILL');
+      resp.kill();
     }
     const r = lab.inNs(L, ['python3', peer, 'ping', '41', '10.66.0.1', 'fd09::2', 'fd09::1'], { timeoutMs: 15_000 });
     assert.match(r.stdout, /reply from fd09::1/, r.stdout + r.stderr);
@@ -203,22 +209,21 @@ describe('gif(4): with Linux over a TAP, and between two images', { skip }, () =
     await lab.ok(['R', 'ifconfig', 'gif1', 'destroy']);
   });
 
-  test('tcpdump -i gif0 -w - is a DLT_NULL pcap that tcpdump -r reads; the underlay shows IP in IP', async () => {
+  test('tcpdump -i gif0 -w - is a DLT_NULL pcap (linktype 0) that tcpdump -r reads as BSD loopback', async () => {
     const cap = spawn(process.execPath, [CLI, 'R', 'tcpdump', '-i', 'gif0', '-c', '2', '-w', '-', 'icmp'], { env: { ...process.env, VIMAGE_SOCKET: lab.sock } });
     const chunks: Buffer[] = [];
     let err = '';
     cap.stdout.on('data', (c: Buffer) => chunks.push(c));
     cap.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const closed = new Promise<void>((r) => cap.on('close', () => r()));
-    const resp = spawn('ip', ['netns', 'exec', L, 'python3', peer, 'respond', '4', '10.66.0.1', '1']);
+    const resp = await responder(L, peer, 4, 1);
     try {
       await until('tcpdump to listen', () => /listening on gif0, link-type NULL \(BSD loopback\)/.test(err));
-      await new Promise((r) => setTimeout(r, 300));
       await lab.ok(['R', 'ping', '-c', '1', '10.9.0.2']);
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
     } finally {
       cap.kill('SIGKILL');
-      resp.kill('SIGKILL');
+      resp.kill();
     }
     const file = path.join(dir, 'gif0.pcap');
     writeFileSync(file, Buffer.concat(chunks));
@@ -261,13 +266,12 @@ describe('gif(4): with Linux over a TAP, and between two images', { skip }, () =
     await lab.start();
     const out = await lab.ok(['R', 'ifconfig', 'gif0']);
     assert.match(out, /^gif0: flags=1008051<UP,POINTOPOINT,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 1280\n\toptions=80000<LINKSTATE>\n\ttunnel inet 10\.66\.0\.1 --> 10\.66\.0\.2\n\tinet 10\.9\.0\.1 --> 10\.9\.0\.2 netmask 0xff000000\n/);
-    const resp = spawn('ip', ['netns', 'exec', L, 'python3', peer, 'respond', '4', '10.66.0.1', '2']);
+    const resp = await responder(L, peer, 4, 2);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       await until('the tap to carry again', async () => /1 packets received/.test((await lab.vimage(['R', 'ping', '-c', '1', '10.66.0.2'])).stdout), 15_000);
       assert.match(await lab.ok(['R', 'ping', '-c', '2', '-i', '0.2', '10.9.0.2']), /2 packets transmitted, 2 packets received/);
     } finally {
-      resp.kill('SIGKILL');
+      resp.kill();
     }
     assert.match(await lab.ok(['A', 'ping', '-c', '2', '-i', '0.2', '10.68.0.2']), /2 packets transmitted, 2 packets received/);
   });
