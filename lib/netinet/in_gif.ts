@@ -19,7 +19,8 @@
  */
 
 import type { Ifnet } from '../net/if.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV4, IPPROTO_IPV6, gifInput, type GifDriver } from '../net/if_gif.js';
+import { AF_INET, AF_INET6, IPPROTO_IPV4, IPPROTO_IPV6, gifDestroy, gifInit, gifInput, type GifDriver } from '../net/if_gif.js';
+import { in6GifInit } from '../netinet6/in6_gif.js';
 import { ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { sysctlInt } from '../sysctl.js';
 import { ICMP_TYPE, ICMP_UNREACH } from '../wire/icmp.js';
@@ -37,6 +38,15 @@ export const ipGifTtl = sysctlInt({
   max: 255,
   descr: 'Default TTL value for encapsulated packets',
 });
+
+/** The gif subsystem of an image (lib/image.ts): its state, then both tunnel families in the protocol switches. */
+export function gifAttach(im: Vnet): void {
+  gifInit(im);
+  inGifInit(im);
+  in6GifInit(im);
+}
+
+export const gifDetach = gifDestroy;
 
 /** Subsystem init: the IPv4 tunnel output, and 4in4 and 6in4 in the protocol switch. */
 export function inGifInit(im: Vnet): void {
