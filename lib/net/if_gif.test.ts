@@ -8,7 +8,7 @@ import { inAddAddress } from '../netinet/in.js';
 import { in6AddAddress } from '../netinet6/in6.js';
 import { ip6Output } from '../netinet6/ip6_output.js';
 import { allocPacket } from '../netinet/ip_var.js';
-import { send, ip } from '../testing/testbed.js';
+import { rules, send, ip } from '../testing/testbed.js';
 import { icmp6FillChecksum } from '../wire/icmp6.js';
 import { emitIpv6Raw, parseIp6 } from '../wire/ipv6.js';
 import { internetChecksum } from '../wire/checksum.js';
@@ -274,4 +274,21 @@ test('tunnel control: duplicate tunnels refused, deletetunnel clears RUNNING and
   assert.ok(b.ifnet('gif0').driver instanceof GifDriver);
   assert.equal((b.ifnet('gif0').driver as GifDriver).family, 0, 'moved: tunnel deleted, as gif_reassign');
   assert.equal(a.gif.tunnels.length, 0);
+});
+
+test('ipfw sees the inner packet on gif0 and the outer one on the underlay', () => {
+  const { reg, a, b, ua } = pair();
+  a.sysctl.set('net.inet.ip.fw.default_to_accept', '1', true);
+  a.sysctl.set('net.inet.ip.fw.enable', '1');
+  const seen = tapOut(ua);
+  const inner = rules(a, '100 deny icmp from 10.9.0.1 to 10.9.0.2 out via gif0');
+  send(reg, a, { proto: 1, dst: '10.9.0.2' });
+  assert.equal(inner[0]!.pcnt, 1, 'the inner packet matched on gif0');
+  assert.equal(seen.length, 0, 'denied before encapsulation');
+  a.fw.deleteRange(100, 100);
+  const outer = rules(a, `200 deny ip from 10.0.0.1 to 10.0.0.2 out via ${ua.name}`, '210 deny icmp from any to any via ' + ua.name);
+  send(reg, a, { proto: 1, dst: '10.9.0.2' });
+  assert.equal(outer[0]!.pcnt, 1, 'the outer packet matched on the underlay');
+  assert.equal(outer[1]!.pcnt, 0, 'the underlay never sees the inner ICMP as such');
+  assert.equal(b.icmp.inhist[8] ?? 0, 0);
 });
