@@ -371,6 +371,7 @@ const ifconfig: Command = async (ctx) => {
 
   if (rest.length === 0 || (rest.length === 1 && (rest[0] === 'inet' || rest[0] === 'inet6'))) return show(ctx, [ifs.get(name)], verbose);
   if (plan.zone6 !== undefined && plan.zone6 !== name) return usageError(ctx, CMD, `${plan.zone6}: the zone of the address must be the interface, ${name}`);
+  if (plan.dst !== undefined && !ifs.isPointToPoint(name)) return usageError(ctx, CMD, `${ip4ToString(plan.dst)}: unknown parameter (a destination address needs a point-to-point interface)`);
 
   return guarded(ctx, CMD, () => {
     if (plan.destroy) {
