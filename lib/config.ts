@@ -426,7 +426,7 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   }
   const mac = fc.mac ? parseMac(fc.mac) : undefined;
   const ops: InterfaceOp[] = [];
-  if (mac !== undefined) ops.push({ kind: 'lladdr', mac });
+  if (mac !== undefined && mac !== 0) ops.push({ kind: 'lladdr', mac }); // 0: none saved (gif has no link address)
   if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) ops.push({ kind: 'mtu', mtu: fc.mtu });
   ops.push({ kind: fc.up === true ? 'up' : 'down' });
   new ImageControl(im, reg).interfaces.configure(ifp.name, ops);

@@ -28,7 +28,10 @@ export interface GifTunnel {
 export function createGif(reg: Registry, im: Image, name: string | undefined): Ifnet {
   reg.checkRoom(im, 1);
   const driver = new GifDriver();
-  const ifp = reg.newIfnet(im, name ?? reg.freeName('gif'), 'gif', IFF.POINTOPOINT | IFF.MULTICAST, GIF_MTU, 0 as Mac, driver);
+  // No link-level address is shown or used; this one only seeds the interface identifier of its IPv6
+  // link-local address (FreeBSD borrows another interface's), so two gifs do not collide in DAD.
+  const mac = (0x020000000000 + Math.floor(reg.random() * 0xffffffff)) as Mac;
+  const ifp = reg.newIfnet(im, name ?? reg.freeName('gif'), 'gif', IFF.POINTOPOINT | IFF.MULTICAST, GIF_MTU, mac, driver);
   driver.ifp = ifp;
   im.ifnets.set(ifp.name, ifp);
   return ifp;
