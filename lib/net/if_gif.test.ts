@@ -292,3 +292,13 @@ test('ipfw sees the inner packet on gif0 and the outer one on the underlay', () 
   assert.equal(outer[1]!.pcnt, 0, 'the underlay never sees the inner ICMP as such');
   assert.equal(b.icmp.inhist[8] ?? 0, 0);
 });
+
+test('over IPv6: an outer packet no tunnel takes earns a parameter problem (unrecognized next header), counted once', () => {
+  const { reg, a, b } = pair(6);
+  new ImageControl(b, reg).interfaces.configureGif('gif1', null);
+  send(reg, a, { proto: 1, dst: '10.9.0.2' });
+  assert.equal(b.gif.stat.nomatch, 1);
+  assert.equal(b.ip6stat.noproto, 1);
+  assert.equal(a.icmp6.inhist[4], 1, 'A got the parameter problem');
+  assert.equal(b.icmp.inhist[8] ?? 0, 0);
+});

@@ -37,8 +37,8 @@ export const ip6GifHlim = sysctlInt({
 /** Subsystem init: the IPv6 tunnel output, and 4in6 and 6in6 in the IPv6 protocol switch. */
 export function in6GifInit(im: Vnet): void {
   im.gif.out6 = in6GifOutput;
-  ip6ProtoRegister(im, IPPROTO_IPV4, { input: in6GifInput });
-  ip6ProtoRegister(im, IPPROTO_IPV6, { input: in6GifInput });
+  ip6ProtoRegister(im, IPPROTO_IPV4, { input: in6Gif4Input });
+  ip6ProtoRegister(im, IPPROTO_IPV6, { input: in6Gif6Input });
 }
 
 /** FreeBSD's in6_gif_output: prepend the outer IPv6 header to the inner packet at buf[off, off+len). */
@@ -65,10 +65,19 @@ export function in6GifLookup(im: Vnet, buf: Uint8Array, off: number): GifDriver 
   return undefined;
 }
 
-/** Protocol switch input for IPPROTO_IPV4 and IPPROTO_IPV6 over IPv6 (the upper-layer header at hoff). */
-export function in6GifInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
+/** The switch's entries: IPv4 (4in6) and IPv6 (6in6) inside. */
+function in6Gif4Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
+  in6GifInput(im, ifp, IPPROTO_IPV4, buf, off, hoff, ip6Len, meta, mcast);
+}
+
+function in6Gif6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
+  in6GifInput(im, ifp, IPPROTO_IPV6, buf, off, hoff, ip6Len, meta, mcast);
+}
+
+/** Input of IPPROTO_IPV4 or IPPROTO_IPV6 (`proto`) over IPv6, the upper-layer header at hoff. */
+export function in6GifInput(im: Vnet, ifp: Ifnet, proto: number, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
   const st = im.gif.stat;
-  const proto = im.ip6Views.walk.proto;
+  // Where the next-header byte naming `proto` lies, for a parameter problem: the walk that led here knows.
   const nxtOff = im.ip6Views.walk.nxtOff;
   const ilen = off + ip6Len - hoff;
   const d = mcast ? undefined : in6GifLookup(im, buf, off);
