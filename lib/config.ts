@@ -29,6 +29,7 @@ import type { Image, Registry } from './image.js';
 import { ImageControl, type BridgeOp, type InterfaceInfo, type InterfaceOp } from './control/index.js';
 import { vxlanConfigOf, restoreVxlan, type VxlanConfig } from './control/vxlan.js';
 import { ifAttrConfigOf, LO0_SECTION, restoreIfAttrs, type IfAttrConfig } from './config_ifattr.js';
+import { gifConfigOf, restoreGif, type GifConfig } from './control/gif.js';
 import { IFF, type Ifnet } from './net/if.js';
 import { EpairDriver } from './net/if_epair.js';
 import { TapDriver } from './net/if_tap.js';
@@ -69,6 +70,8 @@ export interface InterfaceConfig extends IfAttrConfig {
   vlandev?: string;
   /** vxlan: VNI, end points, ports, TTL, learning and table parameters. */
   vxlan?: VxlanConfig;
+  /** gif: the tunnel and the point-to-point destinations. */
+  gif?: GifConfig;
 }
 
 export interface RouteConfig {
@@ -148,6 +151,7 @@ function interfaceConfig(i: InterfaceInfo): InterfaceConfig {
   }
   if (i.vxlan !== undefined) c.vxlan = vxlanConfigOf(i.vxlan);
   Object.assign(c, ifAttrConfigOf(i));
+  if (i.gif !== undefined) c.gif = gifConfigOf(i.gif, i.inet);
   return c;
 }
 
@@ -316,7 +320,9 @@ export function applyConfig(reg: Registry, doc: ConfigDocument): ApplyReport {
           // The address with another prefix (load --merge): it takes the file's, as ifconfig would set it again.
           const other = have.find((a) => a.address === ip4ToString(c.addr));
           if (other !== undefined) ctl.interfaces.deleteAddress(fc.name, c.addr);
-          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, { alias: have.length > (other === undefined ? 0 : 1) });
+          const peer = fc.gif?.peers?.[ip4ToString(c.addr)];
+          const alias = have.length > (other === undefined ? 0 : 1);
+          ctl.interfaces.addAddress(fc.name, c.addr, c.prefixLen, peer !== undefined ? { alias, dst: parseIp4(peer)! } : { alias });
         });
       });
     }
@@ -409,9 +415,13 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
       ifp = im.ifnet(restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, false));
     } else if (fc.kind === 'lo') {
       ifp = im.ifnet(new ImageControl(im, reg).interfaces.create('lo', { name: fc.name }));
+    } else if (fc.kind === 'gif') {
+      ifp = im.ifnet(restoreGif(new ImageControl(im, reg).interfaces, fc.name, fc.gif, false));
     } else {
       throw new Error(`unknown interface kind ${fc.kind}`);
     }
+  } else if (fc.kind === 'gif' && ifp.kind === 'gif') {
+    restoreGif(new ImageControl(im, reg).interfaces, fc.name, fc.gif, true);
   } else if (fc.kind === 'vxlan' && ifp.kind === 'vxlan') {
     restoreVxlan(new ImageControl(im, reg).interfaces, fc.name, fc.vxlan, true);
   } else if (fc.kind === 'vlan' && ifp.kind === 'vlan') {
@@ -420,7 +430,7 @@ function restoreInterface(reg: Registry, im: Image, fc: InterfaceConfig): void {
   }
   const mac = fc.mac ? parseMac(fc.mac) : undefined;
   const ops: InterfaceOp[] = [];
-  if (mac !== undefined && !ifp.loopback) ops.push({ kind: 'lladdr', mac });
+  if (mac !== undefined && mac !== 0 && !ifp.loopback) ops.push({ kind: 'lladdr', mac }); // 0: none saved (gif has no link address)
   if (fc.mtu !== undefined && fc.mtu !== ifp.mtu) ops.push({ kind: 'mtu', mtu: fc.mtu });
   ops.push({ kind: fc.up === true ? 'up' : 'down' });
   new ImageControl(im, reg).interfaces.configure(ifp.name, ops);

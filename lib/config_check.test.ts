@@ -47,7 +47,7 @@ test('a wrong file is refused with the path of the first bad value', () => {
     [{ images: [{ name: 'A' }, { name: 'B', interfaces: [{ name: 'tap0', kind: 'tap', hostif: 'h', inet: '10.0.0.300/24' }] }] }, /^images\[1\]\.interfaces\[0\]\.inet: "10\.0\.0\.300\/24" is not an address/],
     [{ images: [{ name: 'A', interfaces: [{ name: 'tap0', kind: 'tap', hostif: 'h', inet: '10.0.0.1' }] }] }, /^images\[0\]\.interfaces\[0\]\.inet: .*prefix length/],
     [{ images: [{ name: 'A', interfaces: [{ name: 'tap0', kind: 'tap' }] }] }, /^images\[0\]\.interfaces\[0\]\.hostif: missing/],
-    [{ images: [{ name: 'A', interfaces: [{ name: 'gif0', kind: 'gif' }] }] }, /^images\[0\]\.interfaces\[0\]\.kind: 'gif' cannot be loaded/],
+    [{ images: [{ name: 'A', interfaces: [{ name: 'gre0', kind: 'gre' }] }] }, /^images\[0\]\.interfaces\[0\]\.kind: 'gre' cannot be loaded/],
     [{ images: [{ name: 'A', interfaces: [{ name: 'tap0', kind: 'tap', hostif: 'h', mtu: 10 }] }] }, /^images\[0\]\.interfaces\[0\]\.mtu: must be an integer between 72/],
     [{ images: [{ name: 'A', interfaces: [{ name: 'tap0', kind: 'tap', hostif: 'h', adress: 'x' }] }] }, /^images\[0\]\.interfaces\[0\]\.adress: unknown key/],
     [{ images: [{ name: 'A' }, { name: 'A' }] }, /^images\[1\]\.name: image A appears twice/],
@@ -119,7 +119,7 @@ test('interface indexes survive a restart, gaps and all', () => {
 });
 
 test('the daemon\'s own state file is checked loosely: an unknown sysctl or kind is an item error at apply, not a refused state', () => {
-  const doc = { version: 1, images: [{ name: 'A', interfaces: [{ name: 'gif0', kind: 'gif', mtu: 1500, up: false, mac: '02:00:00:00:00:01', addrs: [] }], sysctl: { 'net.gone': 1 }, future: 1 }] };
+  const doc = { version: 1, images: [{ name: 'A', interfaces: [{ name: 'gre0', kind: 'gre', mtu: 1500, up: false, mac: '02:00:00:00:00:01', addrs: [] }], sysctl: { 'net.gone': 1 }, future: 1 }] };
   const d = validateConfig(doc);
   const reg = registry();
   const r = loadConfig(reg, d, true);

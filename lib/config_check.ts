@@ -30,11 +30,12 @@ import { parseCidr, parseIp4, prefixMask } from './wire/ipv4.js';
 import type { ConfigDocument, InterfaceConfig, RouteConfig } from './config.js';
 import { checkVxlanConfig, type VxlanConfig } from './control/vxlan.js';
 import { checkIfAttrs, IF_ATTR_KEYS } from './config_ifattr.js';
+import { checkGifConfig, type GifConfig } from './control/gif.js';
 
 export const CONFIG_VERSION = 1;
 
 /** Interface kinds a document can create. */
-export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan', 'vxlan', 'lo'];
+export const LOADABLE_KINDS: readonly string[] = ['tap', 'epair', 'bridge', 'vlan', 'vxlan', 'lo', 'gif'];
 
 /** A document that is refused; `path` names the first bad value. */
 export class ConfigError extends Error {
@@ -79,7 +80,7 @@ function onlyKeys(o: Obj, path: string, known: readonly string[]): void {
 }
 
 const IMAGE_KEYS = ['name', 'loIndex', 'interfaces', 'routes', 'routes6', 'arp', 'sysctl', 'cpu'];
-const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev', 'vxlan'];
+const IF_KEYS = ['name', 'kind', 'hostif', 'adopted', 'peer', 'mtu', 'up', 'mac', 'addrs', 'inet', 'inet6', 'index', 'members', 'span', 'maxaddr', 'timeout', 'vlan', 'vlandev', 'vxlan', 'gif'];
 const ROUTE_KEYS = ['dst', 'gateway', 'interface', 'flags', 'mtu'];
 
 /**
@@ -255,6 +256,12 @@ function checkLinkKeys(o: Record<string, unknown>, fc: InterfaceConfig, at: stri
     if (problem !== undefined) bad(`${at}.vxlan.${problem[0]}`, problem[1]);
     fc.vxlan = v as unknown as VxlanConfig;
   } else if (strict && o['vxlan'] !== undefined) bad(`${at}.vxlan`, `only a vxlan has vxlan, this is a ${fc.kind}`);
+  if (fc.kind === 'gif' && o['gif'] !== undefined) {
+    const g = obj(o['gif'], `${at}.gif`);
+    const problem = checkGifConfig(g, strict);
+    if (problem !== undefined) bad(`${at}.gif.${problem[0]}`, problem[1]);
+    fc.gif = g as unknown as GifConfig;
+  } else if (strict && o['gif'] !== undefined) bad(`${at}.gif`, `only a gif has gif, this is a ${fc.kind}`);
 }
 
 /** A static IPv6 route: `dst` ADDR/LEN, a `gateway` (ADDR, or ADDR%IF when link-local) or an `interface`. */

@@ -24,6 +24,7 @@ import { EpairDriver } from './net/if_epair.js';
 import { LoopDriver } from './net/if_loop.js';
 import { vlanInit } from './net/if_vlan.js';
 import { vxlanDestroy, vxlanInit, type VxlanState } from './net/if_vxlan.js';
+import { gifAttach, gifDetach } from './netinet/in_gif.js';
 import { TapDriver, type TapOpener } from './net/if_tap.js';
 import { Netisr } from './net/netisr.js';
 import { ArpTable, arpDestroy, arpInit, arpStats } from './netinet/if_ether.js';
@@ -90,6 +91,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'tcp', init: tcpAttach, destroy: tcpDestroy },
   { name: 'tcp6', init: tcp6Init, destroy: () => {} },
   { name: 'vxlan', init: vxlanInit, destroy: vxlanDestroy },
+  { name: 'gif', init: gifAttach, destroy: gifDetach },
   { name: 'sockets', init: () => {}, destroy: (im) => { for (const so of [...im.sockets]) so.close(); } },
 ];
 
@@ -149,6 +151,7 @@ export class Image implements Vnet {
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */
   udb!: PcbTable<UdpPcb>;
   vxlan!: VxlanState;
+  gif!: Vnet['gif'];
   /** TCP connections and listeners (FreeBSD's tcbinfo); made by the tcp subsystem. */
   tcp!: TcpImage;
   /** Open sockets of programs in this image; destroying the image closes them. */

@@ -249,7 +249,7 @@ test('ifconfig rejects bad input with one line and the right status', async () =
     ['ifconfig lo0 vnet A', 1, /^ifconfig: lo0 is the loopback of image R and cannot be moved\n$/],
     ['ifconfig epair0a vnet A up', 64, /^ifconfig: vnet cannot be combined/],
     ['ifconfig epair0a name Bad!', 1, /^ifconfig: invalid interface name 'Bad!'/],
-    ['ifconfig gif create', 1, /^ifconfig: gif: cannot create interfaces of this kind/],
+    ['ifconfig gre create', 1, /^ifconfig: gre: cannot create interfaces of this kind/],
     ['ifconfig epair0a inet6 fe80::zz', 64, /^ifconfig: fe80::zz: bad value; give an IPv6 address like 2001:db8::1\/64/],
     ['ifconfig -x', 64, /^ifconfig: illegal option -- x/],
     ['ifconfig epair0a 10.2.0.1/24 alias 10.3.0.1', 64, /^ifconfig: 10\.3\.0\.1: unknown parameter/],

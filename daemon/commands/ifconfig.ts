@@ -16,6 +16,7 @@ import { EX_OK, type Command, type CommandContext } from '../command.js';
 import { failure, guarded, printJson, usageError } from './util.js';
 import { parseVxlanArg, vxlanStatus } from './ifconfig_vxlan.js';
 import { descriptionStatus, groupsStatus, inGroup, parseAttrArg, printGroup, type AttrPlan } from './ifconfig_attr.js';
+import { applyGifPlan, cloneGif, gifStatus, parseGifArg, type GifPlan } from './ifconfig_gif.js';
 import { applyLinkPlan, bridgeStatus, cloneLink, emptyLinkPlan, parseLinkArg, vlanStatus, type LinkPlan } from './ifconfig_bridge.js';
 
 const CMD = 'ifconfig';
@@ -28,11 +29,12 @@ function hasLinkAddress(f: InterfaceInfo): boolean {
 function formatStatus(f: InterfaceInfo, verbose = false, af?: string): string {
   let s = `${f.name}: flags=${f.flags.toString(16)}<${f.flagNames.join(',')}> metric ${f.metric} mtu ${f.mtu}\n`;
   s += descriptionStatus(f);
+  s += gifStatus(f);
   if (f.ether !== undefined) s += `\tether ${f.ether}\n`;
   // `ifconfig IF ether`: the link level only, then the media (status_nl with the link af).
   if (af === 'ether') return s + (f.media !== undefined ? `\tmedia: ${f.media}\n\tstatus: ${f.status}\n` : '');
   for (const a of f.inet) {
-    s += `\tinet ${a.address} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
+    s += `\tinet ${a.address}${a.destination !== undefined ? ` --> ${a.destination}` : ''} netmask 0x${(prefixMask(a.prefixLen) >>> 0).toString(16)}`;
     if ((f.flags & IFF.BROADCAST) !== 0 && a.broadcast !== undefined) s += ` broadcast ${a.broadcast}`;
     s += '\n';
   }
@@ -93,11 +95,15 @@ interface Plan {
   vxlan: VxlanParams;
   /** Description, groups, promisc, vlanpcp (ifconfig_attr.ts; its interface changes go to ops). */
   attr: AttrPlan;
+  /** gif(4) tunnel (ifconfig_gif.ts). */
+  gif: GifPlan;
+  /** The other end of a point-to-point interface: `inet A B`. */
+  dst?: number;
 }
 
 /** Parse the parameters after the interface name; an error text on bad input. */
 function parsePlan(args: readonly string[]): Plan | string {
-  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {}, attr: {} };
+  const p: Plan = { ops: [], alias: false, remove: false, destroy: false, create: false, link: emptyLinkPlan(), vxlan: {}, attr: {}, gif: {} };
   const need = (i: number, what: string): string | undefined => (args[i + 1] === undefined ? `${args[i]}: missing ${what}` : undefined);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -111,6 +117,12 @@ function parsePlan(args: readonly string[]): Plan | string {
     if (typeof at === 'string') return at;
     if (at > 0) {
       i += at - 1;
+      continue;
+    }
+    const gf = parseGifArg(args, i, p.gif);
+    if (typeof gf === 'string') return gf;
+    if (gf > 0) {
+      i += gf - 1;
       continue;
     }
     const used = parseLinkArg(args, i, p.link);
@@ -240,6 +252,10 @@ function parsePlan(args: readonly string[]): Plan | string {
           if (c.prefixLen !== undefined) p.prefixLen = c.prefixLen;
           break;
         }
+        if (p.addr !== undefined && p.dst === undefined && parseIp4(a) !== undefined) {
+          p.dst = parseIp4(a)!; // `inet A B`: B is the other end of a point-to-point link
+          break;
+        }
         if (p.addr !== undefined) return `${a}: unknown parameter (a destination address needs a point-to-point interface)`;
         const slash = a.indexOf('/');
         const addr = parseIp4(slash < 0 ? a : a.slice(0, slash));
@@ -278,8 +294,10 @@ function clone(ctx: CommandContext, requested: string, plan: Plan): string {
     plan.vxlan = {};
     return name;
   }
+  const gif = cloneGif(ctx, requested);
+  if (gif !== undefined) return gif;
   const m = /^(epair|tap)(\d+)?$/.exec(requested);
-  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan|lo create' or 'ifconfig IF.TAG create'`);
+  if (m === null) fail(E.BAD_ARGUMENT, `${requested}: cannot create interfaces of this kind; use 'ifconfig epair|tap|bridge|vlan|vxlan|gif|lo create' or 'ifconfig IF.TAG create'`);
   const unit = m[2];
   return ctx.image.interfaces.create(m[1] as 'epair' | 'tap', { ...(unit !== undefined ? { unit } : {}), ...(plan.hostname !== undefined ? { hostname: plan.hostname } : {}) });
 }
@@ -401,6 +419,7 @@ const ifconfig: Command = async (ctx) => {
 
   if (rest.length === 0 || (rest.length === 1 && (rest[0] === 'inet' || rest[0] === 'inet6'))) return show(ctx, [ifs.get(name)], verbose);
   if (plan.zone6 !== undefined && plan.zone6 !== name) return usageError(ctx, CMD, `${plan.zone6}: the zone of the address must be the interface, ${name}`);
+  if (plan.dst !== undefined && !ifs.isPointToPoint(name)) return usageError(ctx, CMD, `${ip4ToString(plan.dst)}: unknown parameter (a destination address needs a point-to-point interface)`);
 
   return guarded(ctx, CMD, () => {
     if (plan.destroy) {
@@ -411,6 +430,7 @@ const ifconfig: Command = async (ctx) => {
       ctx.vnet.moveTo(name, plan.vnet);
       return EX_OK;
     }
+    applyGifPlan(ifs, name, plan.gif);
     const renamed = plan.ops.some((op) => op.kind === 'name');
     if (Object.keys(plan.vxlan).length > 0) {
       // FreeBSD applies parameters in order: what comes before the first `up` (a `down`) goes first.
@@ -439,7 +459,7 @@ const ifconfig: Command = async (ctx) => {
       if (plan.broadcast !== undefined && (plan.broadcast & prefixMask(len)) >>> 0 !== (plan.addr & prefixMask(len)) >>> 0) {
         return usageError(ctx, CMD, `broadcast ${ip4ToString(plan.broadcast)} is not in ${ip4ToString(plan.addr)}/${len}`);
       }
-      ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : { alias: plan.alias });
+      ifs.addAddress(name, plan.addr, len, plan.broadcast !== undefined ? { alias: plan.alias, broadcast: plan.broadcast } : plan.dst !== undefined ? { alias: plan.alias, dst: plan.dst } : { alias: plan.alias });
       upOnAddress(ctx, name);
     }
     if (plan.acceptRtadv !== undefined) ctx.image.inet6.setAcceptRtadv(name, plan.acceptRtadv);

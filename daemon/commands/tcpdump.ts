@@ -20,7 +20,7 @@
  * Host names and ports are never resolved (-n is implied).
  */
 
-import { BPF_DEFAULT_SNAPLEN, BpfCompileError, bpfCompile, type BpfDesc, type Timer } from '../../lib/control/index.js';
+import { BPF_DEFAULT_SNAPLEN, BpfCompileError, DLT_NULL, bpfCompile, bpfLinkType, type BpfDesc, type Timer } from '../../lib/control/index.js';
 import { EX_FAIL, EX_OK, EX_USAGE, type Command, type CommandContext } from '../command.js';
 import { getopt, parseCInt } from './ping.js';
 import { PacketPrinter } from './tcpdump_print.js';
@@ -31,6 +31,8 @@ const BACKLOG_HIGH = 4 << 20;
 /** How often a backlogged reader, and the interface's presence, are checked (ms). */
 const POLL_MS = 50;
 const LINKTYPE_ETHERNET = 1;
+/** What `listening on` says of each link type, as libpcap names them. */
+const LINKTYPE_TEXT: Record<number, string> = { 0: 'NULL (BSD loopback)', 1: 'EN10MB (Ethernet)' };
 /** Largest piece written to stdout at once: well under the exec stream's 1 MiB frame limit. */
 const CHUNK = 256 << 10;
 
@@ -103,14 +105,14 @@ function plural(n: number, what: string): string {
 }
 
 /** The classic pcap file header (microsecond timestamps, little-endian). */
-export function pcapFileHeader(snaplen: number): Uint8Array {
+export function pcapFileHeader(snaplen: number, linktype: number = LINKTYPE_ETHERNET): Uint8Array {
   const h = new Uint8Array(24);
   const v = new DataView(h.buffer);
   v.setUint32(0, 0xa1b2c3d4, true);
   v.setUint16(4, 2, true);
   v.setUint16(6, 4, true);
   v.setUint32(16, snaplen, true);
-  v.setUint32(20, LINKTYPE_ETHERNET, true);
+  v.setUint32(20, linktype, true);
   return h;
 }
 
@@ -157,9 +159,11 @@ export const tcpdump: Command = async (ctx) => {
     ctx.stderr.write(`tcpdump: ${ifname}: No such device exists\n(BIOCSETIF failed: Device not configured)\n`);
     return EX_FAIL;
   }
+  // lo0 and gif carry IP packets behind a 4-byte address family (DLT_NULL), as on FreeBSD.
+  const dlt = bpfLinkType(ctx.image.interfaces.get(ifname).kind);
   let program;
   try {
-    program = await bpfCompile(o.expr, o.snaplen);
+    program = await bpfCompile(o.expr, o.snaplen, dlt);
   } catch (e) {
     if (!(e instanceof BpfCompileError)) throw e;
     ctx.stderr.write(`tcpdump: ${e.message}\n`);
@@ -170,11 +174,11 @@ export const tcpdump: Command = async (ctx) => {
   const pcap = o.write === '-';
   if (o.verbose === 0 && !pcap) ctx.stderr.write('tcpdump: verbose output suppressed, use -v[v]... for full protocol decode\n');
   else ctx.stderr.write('tcpdump: ');
-  ctx.stderr.write(`listening on ${ifname}, link-type EN10MB (Ethernet), snapshot length ${o.snaplen} bytes\n`);
-  if (pcap) ctx.stdout.writeBytes!(pcapFileHeader(o.snaplen));
+  ctx.stderr.write(`listening on ${ifname}, link-type ${LINKTYPE_TEXT[dlt]}, snapshot length ${o.snaplen} bytes\n`);
+  if (pcap) ctx.stdout.writeBytes!(pcapFileHeader(o.snaplen, dlt));
 
   const d = ctx.image.interfaces.capture(ifname, { program, snaplen: o.snaplen });
-  const printer = new PacketPrinter({ verbose: o.verbose, link: o.link });
+  const printer = new PacketPrinter({ verbose: o.verbose, link: o.link, dlt: dlt === DLT_NULL ? 0 : 1 });
   const clock = ctx.image.clock;
   let captured = 0;
   let done = false;

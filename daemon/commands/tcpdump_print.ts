@@ -27,7 +27,12 @@ export interface PrintOptions {
   verbose: number;
   /** -e: print the link-level header. */
   link: boolean;
+  /** The capture's link type: DLT_EN10MB (1, the default) or DLT_NULL (0: lo0, gif). */
+  dlt?: number;
 }
+
+/** BSD address families in a DLT_NULL header (tcpdump's bsd_af_values). */
+const BSD_AF_NAMES: Record<number, string> = { 2: 'IPv4', 24: 'IPv6', 28: 'IPv6', 30: 'IPv6', 7: 'OSI', 23: 'IPX', 16: 'Appletalk' };
 
 const ETHERTYPE_NAMES: Record<number, string> = {
   0x0800: 'IPv4',
@@ -135,10 +140,27 @@ export class PacketPrinter {
   /** The whole output (without the final newline) for one captured frame. */
   line(tsUs: number, frame: Uint8Array, wirelen: number): string {
     try {
-      return `${formatTime(tsUs)} ${this.ether(frame, wirelen)}`;
+      return `${formatTime(tsUs)} ${this.o.dlt === 0 ? this.nullLink(frame, wirelen) : this.ether(frame, wirelen)}`;
     } catch {
       return `${formatTime(tsUs)}  [|ether]`;
     }
+  }
+
+  /**
+   * DLT_NULL (tcpdump's null_if_print): a 4-byte address family in the
+   * capturing host's byte order (little-endian here), then the packet; -e
+   * prints `AF IPv4 (2), length N: `.
+   */
+  nullLink(b: Uint8Array, wirelen: number): string {
+    if (b.length < 4) return ' [|null]';
+    let af = (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+    // As tcpdump: a family with its high half set was written in the other byte order.
+    if ((af & 0xffff0000) !== 0) af = ((af & 0xff) << 24 | (af & 0xff00) << 8 | ((af >>> 8) & 0xff00) | (af >>> 24)) >>> 0;
+    const hdr = `AF ${BSD_AF_NAMES[af] ?? 'Unknown'} (${af}), length ${wirelen}: `;
+    const link = this.o.link ? hdr : '';
+    if (af === 2) return link + (this.o.link ? '' : 'IP ') + this.ipv4(b, 4);
+    if (af === 24 || af === 28 || af === 30) return link + (this.o.link ? '' : 'IP6 ') + this.ipv6(b, 4);
+    return hdr + hexDump(b, 4, b.length - 4);
   }
 
   /** The decode after the timestamp. */
@@ -256,6 +278,9 @@ export class PacketPrinter {
       return s + (proto === 6 ? this.l4.tcpLine(p) : this.l4.udpLine(p));
     }
     if (proto === 1) return `${s}${addrs} ${this.icmpLine(b, poff, plen)}`;
+    // IP in IP (tcpdump's ip_demux_print): the inner packet's own line; 4in4 marks itself unless -v.
+    if (proto === 4) return `${s}${addrs} ${this.o.link ? '' : 'IP '}${this.ipv4(b.subarray(0, Math.min(b.length, poff + plen)), poff)}${this.o.verbose > 0 ? '' : ' (ipip-proto-4)'}`;
+    if (proto === 41) return `${s}${addrs} ${this.o.link ? '' : 'IP6 '}${this.ipv6(b.subarray(0, Math.min(b.length, poff + plen)), poff)}`;
     return `${s}${addrs}  ip-proto-${proto} ${plen}`;
   }
 

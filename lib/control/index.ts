@@ -41,11 +41,12 @@ export { IFF, classfulLen, flagNames, type AddressInfo, type InterfaceCounters, 
 export type { BridgeAddress, BridgeInfo, BridgeOp, VlanInfo } from './interfaces.js';
 export type { VxlanEntry, VxlanInfo } from '../net/if_vxlan.js';
 export type { VxlanParams } from './vxlan.js';
+export type { GifInfo, GifTunnel } from './gif.js';
 export type { NeighbourInfo } from './neighbours.js';
 export type { Icmp6Socket, Inet6AddressInfo, Nd6IfInfo, Nd6NeighbourInfo, Nd6PrefixInfo, Nd6RouterInfo, Route6Info } from './inet6.js';
 export { RTF, RTM, rtFlagString, type RouteInfo, type RouteMessage, type RouteSpec, type RouteTarget } from './routes.js';
 export { PROTOCOL_NAMES, isProtocolName, type HistogramEntry, type ProtocolName, type ProtocolStats, type StatEntry } from './stats.js';
 export type { SysctlInfo } from './sysctl.js';
 export type { OwnedSocketRow, SocketOwner } from './sockets.js';
-export { BPF_DEFAULT_SNAPLEN, type BpfDesc } from '../net/bpf.js';
+export { BPF_DEFAULT_SNAPLEN, DLT_EN10MB, DLT_NULL, bpfLinkType, type BpfDesc } from '../net/bpf.js';
 export { BpfCompileError, bpfCompile } from '../net/bpf_compile.js';

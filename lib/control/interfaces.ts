@@ -18,6 +18,7 @@ import { BridgeDriver, type BridgeAddress, type BridgeInfo } from '../net/if_bri
 import { VlanDriver, type VlanInfo } from '../net/if_vlan.js';
 import { VxlanDriver, type VxlanEntry, type VxlanInfo } from '../net/if_vxlan.js';
 import { createVxlan, setVxlan, vxlanEntries, type VxlanParams } from './vxlan.js';
+import { createGif, deleteGifTunnel, gifInfo, gifLinkUp, gifMtuProblem, setGifTunnel, type GifInfo, type GifTunnel } from './gif.js';
 import { bridgeAddresses, configureBridge, createBridge, createVlan, setVlan, type BridgeOp } from './links.js';
 import { checkDescription, checkGroupName, createLoopback, setDescription, setGroup, setLladdr, setPromisc } from './ifattr.js';
 
@@ -30,6 +31,8 @@ export interface AddressInfo {
   prefixLen: number;
   netmask: string;
   broadcast?: string;
+  /** The other end of a point-to-point interface (gif). */
+  destination?: string;
 }
 
 /** Interface counters (FreeBSD's if_data), as `netstat -i --json` reads them. */
@@ -76,6 +79,8 @@ export interface InterfaceInfo {
   vlan?: VlanInfo;
   /** A vxlan: VNI, end points, ports, forwarding table parameters. */
   vxlan?: VxlanInfo;
+  /** A gif: its tunnel. */
+  gif?: GifInfo;
 }
 
 /** Interface flag names (IFF_*) in the order ifconfig prints them. */
@@ -89,6 +94,8 @@ export { IFF };
 
 /** Link state: an epair end has carrier while its peer exists; tap and lo always do here. */
 function linkUp(ifp: Ifnet): boolean {
+  const g = gifLinkUp(ifp);
+  if (g !== undefined) return g;
   if (ifp.kind === 'epair') return 'peer' in ifp.driver.describe(ifp);
   if (ifp.driver instanceof VlanDriver) return ifp.driver.parent !== null && linkUp(ifp.driver.parent);
   // FreeBSD's vxlan reports its link up while it runs (its socket is open).
@@ -117,12 +124,13 @@ export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): Inter
     metric: 0,
     mtu: ifp.mtu,
     ...(ifp.description !== null ? { description: ifp.description } : {}),
-    ...(ifp.loopback ? {} : { ether: macToString(ifp.mac) }),
+    ...(ifp.loopback || ifp.kind === 'gif' ? {} : { ether: macToString(ifp.mac) }),
     inet: ifp.addrs.map((a) => ({
       address: ip4ToString(a.addr),
       prefixLen: a.prefixLen,
       netmask: ip4ToString(a.mask),
       ...(a.broadcast !== 0 ? { broadcast: ip4ToString(a.broadcast) } : {}),
+      ...(a.dstaddr !== undefined ? { destination: ip4ToString(a.dstaddr) } : {}),
     })),
     inet6: inet6Info(im, ifp),
     nd6: nd6IfInfo(im, ifp),
@@ -133,6 +141,8 @@ export function interfaceInfo(ifp: Ifnet, im: Image = ifp.owner as Image): Inter
   if (ifp.driver instanceof BridgeDriver) info.bridge = ifp.driver.info();
   if (ifp.driver instanceof VlanDriver) info.vlan = ifp.driver.info();
   if (ifp.driver instanceof VxlanDriver) info.vxlan = ifp.driver.info();
+  const g = gifInfo(ifp);
+  if (g !== undefined) info.gif = g;
   return info;
 }
 
@@ -273,6 +283,20 @@ export class InterfacesControl {
     setVxlan(this.#ifnet(name), p);
   }
 
+  /** `ifconfig gif[N] create`: returns the new interface's name. */
+  createGif(o: { unit?: string; name?: string } = {}): string {
+    const name = o.name ?? (o.unit !== undefined ? `gif${o.unit}` : undefined);
+    if (name !== undefined && this.nameTaken(name)) fail(E.INTERFACE_EXISTS, `${name}: interface already exists; 'ifconfig gif create' picks a free unit`);
+    return createGif(this.#reg, this.#im, name).name;
+  }
+
+  /** `ifconfig gifN tunnel SRC DST` (a tunnel) / `deletetunnel` (null). */
+  configureGif(name: string, tunnel: GifTunnel | null): void {
+    const ifp = this.#ifnet(name);
+    if (tunnel === null) deleteGifTunnel(ifp);
+    else setGifTunnel(this.#im, ifp, tunnel);
+  }
+
   /** A vxlan's learned forwarding table. */
   vxlanEntries(name: string): VxlanEntry[] {
     return vxlanEntries(this.#ifnet(name));
@@ -304,9 +328,12 @@ export class InterfacesControl {
         case 'down':
           im.setUp(ifp, false);
           break;
-        case 'mtu':
+        case 'mtu': {
+          const bad = gifMtuProblem(ifp, op.mtu);
+          if (bad !== undefined) fail(E.OUT_OF_RANGE, bad);
           im.setMtu(ifp, op.mtu);
           break;
+        }
         case 'name':
           im.rename(ifp, op.name);
           break;
@@ -335,7 +362,7 @@ export class InterfacesControl {
    * `ifconfig IF A.B.C.D/LEN [broadcast B] [alias]`. Without `alias` the
    * interface's first address is replaced, as FreeBSD does.
    */
-  addAddress(name: string, addr: number, prefixLen: number, o: { alias: boolean; broadcast?: number }): void {
+  addAddress(name: string, addr: number, prefixLen: number, o: { alias: boolean; broadcast?: number; dst?: number }): void {
     const ifp = this.#ifnet(name);
     // FreeBSD's SIOCAIFADDR: an alias that is already there is EEXIST
     // (without `alias` the first address is replaced, so setting it again is fine).
@@ -343,7 +370,8 @@ export class InterfacesControl {
     if (o.broadcast !== undefined && (o.broadcast & prefixMask(prefixLen)) >>> 0 !== (addr & prefixMask(prefixLen)) >>> 0) {
       fail(E.BAD_ARGUMENT, `broadcast ${ip4ToString(o.broadcast)} is not in ${ip4ToString(addr)}/${prefixLen}`);
     }
-    inAddAddress(this.#im, ifp, addr, prefixLen, o.broadcast !== undefined ? { alias: o.alias, broadcast: o.broadcast } : { alias: o.alias });
+    if (o.dst !== undefined && (ifp.flags & IFF.POINTOPOINT) === 0) fail(E.BAD_ARGUMENT, `${ip4ToString(o.dst)}: a destination address needs a point-to-point interface (gif); ${ifp.name} is not one`);
+    inAddAddress(this.#im, ifp, addr, prefixLen, o.broadcast !== undefined ? { alias: o.alias, broadcast: o.broadcast } : o.dst !== undefined ? { alias: o.alias, dst: o.dst } : { alias: o.alias });
   }
 
   /** `ifconfig IF A.B.C.D -alias`; without an address, the first one. */

@@ -162,3 +162,51 @@ export function bpfDetachAll(ifp: Ifnet): void {
 export function bpfTap(list: readonly BpfDesc[], buf: Uint8Array, off: number, len: number): void {
   for (let i = 0; i < list.length; i++) list[i]!.catch(buf, off, len);
 }
+
+/** Link types a capture is delivered in (pcap's LINKTYPE_ values, the same as DLT_ ones here). */
+export const DLT_NULL = 0;
+export const DLT_EN10MB = 1;
+
+/** The link type captures on an interface of this kind see: BSD loopback framing on lo and gif, as FreeBSD's bpfattach(ifp, DLT_NULL, 4). */
+export function bpfLinkType(kind: string): number {
+  return kind === 'lo' || kind === 'gif' ? DLT_NULL : DLT_EN10MB;
+}
+
+/**
+ * The tap of a DLT_NULL interface (FreeBSD's bpf_mtap2 with the address
+ * family): offer the IP packet at buf[off, off+len) behind a 4-byte
+ * address family in host byte order (little-endian here, as on amd64).
+ * The 4 bytes in front of the packet are borrowed for the header and put
+ * back; a packet without that room is copied once (a capture is running).
+ */
+export function bpfTapNull(list: readonly BpfDesc[], af: number, buf: Uint8Array, off: number, len: number): void {
+  let b = buf;
+  let o = off - 4;
+  if (o < 0) {
+    b = new Uint8Array(len + 4);
+    b.set(buf.subarray(off, off + len), 4);
+    o = 0;
+  }
+  const s0 = b[o]!;
+  const s1 = b[o + 1]!;
+  const s2 = b[o + 2]!;
+  const s3 = b[o + 3]!;
+  b[o] = af & 0xff;
+  b[o + 1] = (af >>> 8) & 0xff;
+  b[o + 2] = (af >>> 16) & 0xff;
+  b[o + 3] = af >>> 24;
+  for (let i = 0; i < list.length; i++) list[i]!.catch(b, o, len + 4);
+  b[o] = s0;
+  b[o + 1] = s1;
+  b[o + 2] = s2;
+  b[o + 3] = s3;
+}
+
+/** A loopback's tap for an Ethernet-framed packet (lo0 carries IPv6 so): seen as DLT_NULL, its family from the EtherType. */
+export function bpfTapEtherNull(list: readonly BpfDesc[], buf: Uint8Array, off: number, len: number): void {
+  if (len < 14) return;
+  const type = (buf[off + 12]! << 8) | buf[off + 13]!;
+  // AF_INET 2, AF_INET6 28 (FreeBSD); another EtherType keeps its number, as no family fits.
+  const af = type === 0x0800 ? 2 : type === 0x86dd ? 28 : type;
+  bpfTapNull(list, af, buf, off + 14, len - 14);
+}

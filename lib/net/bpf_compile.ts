@@ -14,8 +14,29 @@
 
 import { binding } from '../native/binding.js';
 import { BpfProgram } from './bpf_filter.js';
+import { DLT_EN10MB, DLT_NULL } from './bpf.js';
 
-export const DLT_EN10MB = 1;
+export { DLT_EN10MB, DLT_NULL };
+/** AF_INET6 as the libpcap on this host compiles it (Linux's 10) and as FreeBSD's DLT_NULL header carries it (28), in the word `ld [0]` loads. */
+const LINUX_AF_INET6_WORD = 0x0a000000;
+const FREEBSD_AF_INET6_WORD = 0x1c000000;
+
+/**
+ * A DLT_NULL program compiled by Linux's libpcap tests the 4-byte family
+ * against Linux's AF_INET6 (10); captures here carry FreeBSD's (28), as
+ * FreeBSD's lo0 and gif do. Rewrite the constant of every comparison made
+ * right after loading that word (`ld [0]`, BPF_LD|BPF_W|BPF_ABS k=0), in
+ * place. AF_INET is 2 on both.
+ */
+function bsdFamilies(w: Uint32Array): void {
+  let family = false;
+  for (let i = 0; i + 3 < w.length; i += 4) {
+    const code = w[i]!;
+    const k = w[i + 3]!;
+    if ((code & 0x07) === 0x05 && (code & 0x08) === 0 && family && k === LINUX_AF_INET6_WORD) w[i + 3] = FREEBSD_AF_INET6_WORD;
+    if ((code & 0x07) <= 0x01) family = code === 0x20 && k === 0; // a load: is it the family word?
+  }
+}
 
 interface PcapBinding {
   pcapCompile(expr: string, snaplen: number, linktype: number, optimize: boolean): Uint32Array;
@@ -57,10 +78,12 @@ function validated(words: Uint32Array): BpfProgram {
 }
 
 /** Raw instructions (4 words each) for `expr`, compiled on the calling thread; throws BpfCompileError. */
-export function pcapCompile(expr: string, snaplen: number, optimize = true): Uint32Array {
+export function pcapCompile(expr: string, snaplen: number, optimize = true, linktype: number = DLT_EN10MB): Uint32Array {
   const b = pcapBinding();
   try {
-    return b.pcapCompile(expr, snaplen, DLT_EN10MB, optimize);
+    const w = b.pcapCompile(expr, snaplen, linktype, optimize);
+    if (linktype === DLT_NULL) bsdFamilies(w);
+    return w;
   } catch (e) {
     throw compileError(e);
   }
@@ -72,14 +95,15 @@ export function pcapCompile(expr: string, snaplen: number, optimize = true): Uin
  * in the expression while it compiles, which must not stall the images.
  * Rejects with BpfCompileError.
  */
-export async function bpfCompile(expr: string, snaplen: number): Promise<BpfProgram | null> {
+export async function bpfCompile(expr: string, snaplen: number, linktype: number = DLT_EN10MB): Promise<BpfProgram | null> {
   if (expr.trim() === '') return null;
   const b = pcapBinding();
   let words: Uint32Array;
   try {
-    words = await b.pcapCompileAsync(expr, snaplen, DLT_EN10MB, true);
+    words = await b.pcapCompileAsync(expr, snaplen, linktype, true);
   } catch (e) {
     throw compileError(e);
   }
+  if (linktype === DLT_NULL) bsdFamilies(words);
   return validated(words);
 }

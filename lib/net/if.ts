@@ -8,7 +8,7 @@
 import type { Mac } from '../wire/ethernet.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { defineStats, type Stats } from '../stats.js';
-import { bpfDetachAll, bpfTap, type BpfDesc } from './bpf.js';
+import { bpfDetachAll, bpfTap, bpfTapEtherNull, type BpfDesc } from './bpf.js';
 
 export type IfIndex = number & { readonly __brand: 'IfIndex' };
 
@@ -72,6 +72,8 @@ export interface InAddr {
   readonly mask: number;
   /** Directed broadcast address; 0 on point-to-point and loopback. */
   readonly broadcast: number;
+  /** The other end of a point-to-point link (`ifconfig gif0 inet A B`); absent otherwise. */
+  readonly dstaddr?: number;
 }
 
 /**
@@ -96,6 +98,12 @@ export interface LinkDriver {
   setUp?(ifp: Ifnet, up: boolean): void;
   /** A VLAN's parent is destroyed or moved away: the VLAN is left without one. */
   parentGone?(ifp: Ifnet): void;
+  /**
+   * A link that carries IP packets rather than Ethernet frames (gif(4)):
+   * IP output hands it the packet of family `af` (2 or 28) instead of
+   * framing it; it counts and taps the packet itself.
+   */
+  l3Output?(ifp: Ifnet, af: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void;
   /** Extra lines of `ifconfig` output and JSON fields (host device name, peer). */
   describe(ifp: Ifnet): Record<string, string | number | boolean>;
 }
@@ -196,7 +204,10 @@ export class Ifnet {
       this.counters.iqdrops++;
       return;
     }
-    if (this.bpf !== null) bpfTap(this.bpf, buf, off, len);
+    if (this.bpf !== null) {
+      if ((this.flags & IFF.LOOPBACK) !== 0) bpfTapEtherNull(this.bpf, buf, off, len);
+      else bpfTap(this.bpf, buf, off, len);
+    }
     const br = this.bridge;
     if (br !== null) br.input(this, buf, off, len, meta);
     else this.owner.etherInput(this, buf, off, len, meta);

@@ -20,7 +20,7 @@ declare module '../net/vnet.js' {
   }
 }
 
-export function inAddAddress(im: Vnet, ifp: Ifnet, addr: number, prefixLen: number, opts: { alias: boolean; broadcast?: number }): InAddr {
+export function inAddAddress(im: Vnet, ifp: Ifnet, addr: number, prefixLen: number, opts: { alias: boolean; broadcast?: number; dst?: number }): InAddr {
   if (addr === 0 || addr === 0xffffffff || addr >>> 28 >= 0xe) fail(E.BAD_ARGUMENT, `${ip4ToString(addr)}: not a usable unicast address`);
   const mask = prefixMask(prefixLen);
   const onThis = ifp.addrs.find((a) => a.addr === addr);
@@ -30,12 +30,15 @@ export function inAddAddress(im: Vnet, ifp: Ifnet, addr: number, prefixLen: numb
   else if (!opts.alias && ifp.addrs.length > 0) inDeleteAddress(im, ifp, ifp.addrs[0]!.addr);
   const p2p = (ifp.flags & (IFF.LOOPBACK | IFF.POINTOPOINT)) !== 0 || prefixLen >= 31;
   const broadcast = p2p ? 0 : (opts.broadcast ?? ((addr & mask) | ~mask) >>> 0);
-  const ia: InAddr = { addr, prefixLen, mask, broadcast };
+  const ia: InAddr = opts.dst !== undefined ? { addr, prefixLen, mask, broadcast, dstaddr: opts.dst } : { addr, prefixLen, mask, broadcast };
   ifp.addrs = [...ifp.addrs, ia];
   im.inAddrs.set(addr, ifp);
   if (broadcast !== 0) im.bcastAddrs.add(broadcast);
   const net = (addr & mask) >>> 0;
-  if (!ifp.loopback && prefixLen < 32 && im.routes.get(net, prefixLen) === undefined) {
+  if (opts.dst !== undefined) {
+    // Point-to-point (FreeBSD's in_addprefix for IFF_POINTOPOINT): a host route to the other end, no prefix route.
+    if (im.routes.get(opts.dst, 32) === undefined) im.routes.add({ dst: opts.dst, prefixLen: 32, gateway: 0, ifp, flags: RTF.UP | RTF.HOST, mtu: 0 });
+  } else if (!ifp.loopback && prefixLen < 32 && im.routes.get(net, prefixLen) === undefined) {
     im.routes.add({ dst: net, prefixLen, gateway: 0, ifp, flags: RTF.UP, mtu: 0 });
   }
   // The address itself is reached through the loopback, as FreeBSD's "UHS lo0" route
@@ -54,6 +57,10 @@ export function inDeleteAddress(im: Vnet, ifp: Ifnet, addr: number): void {
   im.inAddrs.delete(addr);
   rebuildBroadcasts(im);
   const net = (addr & ia.mask) >>> 0;
+  if (ia.dstaddr !== undefined) {
+    const peer = im.routes.get(ia.dstaddr, 32);
+    if (peer !== undefined && peer.ifp === ifp && (peer.flags & RTF.GATEWAY) === 0) im.routes.delete(ia.dstaddr, 32);
+  }
   const prefix = im.routes.get(net, ia.prefixLen);
   if (prefix !== undefined && prefix.ifp === ifp && (prefix.flags & RTF.GATEWAY) === 0 && ia.prefixLen < 32) {
     im.routes.delete(net, ia.prefixLen);

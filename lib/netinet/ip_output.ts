@@ -11,6 +11,7 @@
 import { IFF, type Ifnet } from '../net/if.js';
 import { PFIL_DROPPED, PFIL_PASS } from '../net/pfil.js';
 import { NETISR_IP } from '../net/netisr.js';
+import { bpfTapNull } from '../net/bpf.js';
 import type { Vnet } from '../net/vnet.js';
 import { ETHERTYPE, ETHER_HDR_LEN, MAC_BROADCAST, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
 import { IP_HDR_LEN, IP_MF, IP_OFFMASK } from '../wire/ipv4.js';
@@ -35,6 +36,7 @@ export function ipToLink(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array,
   if ((ifp.flags & IFF.LOOPBACK) !== 0) {
     ifp.counters.opackets++;
     ifp.counters.obytes += len;
+    if (ifp.bpf !== null) bpfTapNull(ifp.bpf, 2, buf, off, len); // lo0 is DLT_NULL; AF_INET
     im.netisr.enqueue(NETISR_IP, ifp, buf, off, len, meta);
     return 0;
   }
@@ -43,6 +45,10 @@ export function ipToLink(im: Vnet, ifp: Ifnet, nexthop: number, buf: Uint8Array,
     return 0;
   }
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
+  if (ifp.driver.l3Output !== undefined) {
+    ifp.driver.l3Output(ifp, 2, buf, off, len, meta); // a tunnel (gif): AF_INET, no framing
+    return 0;
+  }
   if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
     // Not enough room in front: rare (packets built elsewhere); copy once.
     const p = allocPacket(len);

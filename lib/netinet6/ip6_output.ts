@@ -27,6 +27,7 @@ import { nd6Resolve } from './nd6.js';
  * neighbor cache (the frame may wait there), the loopback straight back.
  */
 export function ip6ToLink(im: Vnet, ifp: Ifnet, nh: Uint8Array, nho: number, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+  if (ifp.driver.l3Output !== undefined) return ifp.driver.l3Output(ifp, 28, buf, off, len, meta); // a tunnel (gif): AF_INET6
   if (off < ETHER_HDR_LEN + ifp.driver.headroom) {
     const p = allocPacket(len);
     p.buf.set(buf.subarray(off, off + len), p.off);
