@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { socketAnswers } from '../lib/socket_answers.js';
 import { figure } from './report.js';
 
-const P = 'vbt'; // prefix of every namespace and device this section makes
+const P = process.env['BENCH_PREFIX'] === undefined ? 'vbt' : `${process.env['BENCH_PREFIX']}t`; // prefix of every namespace and device this section makes
 const NS_A = `${P}A`;
 const NS_B = `${P}B`;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
