@@ -68,7 +68,7 @@ import { figure, startReport, writeReport } from './report.js';
 import { scale } from './scale.js';
 import { linuxPrograms } from './linux.js';
 
-const P = 'vbn'; // prefix of every namespace and device the bench makes
+const P = process.env['BENCH_PREFIX'] ?? 'vbn'; // prefix of every namespace and device the bench makes (BENCH_PREFIX overrides)
 const NS_A = `${P}A`;
 const NS_B = `${P}B`;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);

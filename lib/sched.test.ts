@@ -61,6 +61,41 @@ test('weights 1 and 3 share the CPU 1:3', () => {
   assert.ok(ratio > 2.7 && ratio < 3.3, `ratio ${ratio}`);
 });
 
+test('a batch\'s checks do not walk every image of the daemon (the first frame after a quiet spell stays cheap)', () => {
+  const { s, p } = manualScheduler();
+  for (let i = 0; i < 1000; i++) s.add(new ImageCpu());
+  // Count walks over the scheduler's images from here on.
+  const members = (s as unknown as { members: Set<ImageCpu> }).members;
+  let walks = 0;
+  Object.defineProperty(members, Symbol.iterator, {
+    value(this: Set<ImageCpu>) {
+      walks++;
+      return Set.prototype.values.call(this);
+    },
+  });
+  const a = new ImageCpu();
+  const b = new ImageCpu();
+  s.add(a);
+  s.add(b);
+  // Pings every 15 ms (a new round each time), and a busy spell of both.
+  for (let i = 0; i < 20; i++) {
+    p.advance(15);
+    s.begin(a);
+    s.charge(a, 0.05, true);
+    assert.equal(s.holdOff(a), 0);
+    s.othersWaiting(a);
+  }
+  for (let i = 0; i < 2000; i++) {
+    const c = i % 2 === 0 ? a : b;
+    s.begin(c);
+    s.charge(c, 0.05, true);
+    s.holdOff(c);
+    s.admitQueued(c);
+    p.advance(0.05);
+  }
+  assert.equal(walks, 0);
+});
+
 test('cpu.max caps an image even when it is alone', () => {
   const a = new ImageCpu();
   a.max = 20;

@@ -505,7 +505,6 @@ typedef struct tap_rx {
   uv_poll_t poll;
   napi_env env;
   napi_ref rx_ref, len_ref, cb_ref;
-  napi_async_context actx;
   uint8_t *rx;
   int32_t *lens;
   size_t slot_size, slots;
@@ -534,7 +533,6 @@ static void rx_release(tap_rx_t *r, bool from_hook) {
   napi_delete_reference(r->env, r->rx_ref);
   napi_delete_reference(r->env, r->len_ref);
   napi_delete_reference(r->env, r->cb_ref);
-  napi_async_destroy(r->env, r->actx);
   if (!from_hook) napi_remove_env_cleanup_hook(r->env, rx_cleanup_hook, r);
   uv_close((uv_handle_t *)&r->poll, rx_on_close);
 }
@@ -560,11 +558,16 @@ static int rx_deliver(tap_rx_t *r, int32_t count, double read_ms) {
   int ok = 1;
   napi_value cb, recv, args[2], result;
   /* napi_make_callback (not call_function) so nextTicks and microtasks run
-   * after the batch; its receiver must be an object, hence the global. */
+   * after the batch; its receiver must be an object, hence the global. No
+   * async context (async id 0): async_hooks' before/after hooks do not run
+   * for a batch. They would on every wake-up as soon as any hook is enabled
+   * (vimaged's process accounting has one), and the first frame after an
+   * idle spell paid tens of microseconds for them on a cold cache; packet
+   * work is charged by the scheduler, not by hooks. */
   if (napi_get_reference_value(env, r->cb_ref, &cb) == napi_ok && cb != NULL &&
       napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, count, &args[0]) == napi_ok &&
       napi_create_double(env, read_ms, &args[1]) == napi_ok) {
-    napi_status s = napi_make_callback(env, r->actx, recv, cb, 2, args, &result);
+    napi_status s = napi_make_callback(env, NULL, recv, cb, 2, args, &result);
     if (s != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
@@ -687,12 +690,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->poll.data = r;
-  napi_value name, handle;
+  napi_value handle;
   if (napi_create_reference(env, argv[1], 1, &r->rx_ref) != napi_ok ||
       napi_create_reference(env, argv[2], 1, &r->len_ref) != napi_ok ||
-      napi_create_reference(env, argv[4], 1, &r->cb_ref) != napi_ok ||
-      napi_create_string_utf8(env, "vimage:tap", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &r->actx) != napi_ok) {
+      napi_create_reference(env, argv[4], 1, &r->cb_ref) != napi_ok) {
     /* Not reachable in practice; leak the partial refs rather than guess. */
     r->finalized = true;
     uv_close((uv_handle_t *)&r->poll, rx_on_close);
