@@ -71,6 +71,8 @@ const NHASH = 1024;
 const IPV6_MAXPACKET = 65535;
 const ECN_NOTECT = 0;
 const ECN_CE = 3;
+/** Never written: what rbuf holds when no datagram was completed. */
+const EMPTY = new Uint8Array(0);
 
 interface Frag6 {
   /** The whole fragment as it arrived (IPv6 header on), for the time exceeded quote and the unfragmentable part. */
@@ -109,7 +111,7 @@ export class Frag6Table {
   seed = 0;
   sweeper: Timer | null = null;
   /** The datagram frag6Input completed (valid until the next call). */
-  rbuf: Uint8Array = new Uint8Array(0);
+  rbuf: Uint8Array = EMPTY;
   roff = 0;
   rlen = 0;
 }
@@ -201,7 +203,7 @@ export function frag6Destroy(im: Vnet): void {
   t.buckets = null;
   t.nfragpackets = 0;
   t.nfrags = 0;
-  t.rbuf = new Uint8Array(0);
+  t.rbuf = EMPTY;
 }
 
 /** Fragments held now, and datagrams in reassembly (tests, and the limits' gauges). */
