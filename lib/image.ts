@@ -52,6 +52,8 @@ import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
 import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
 import { Nd6RtrState, nd6RtrDestroy, nd6RtrInit } from './netinet6/nd6_rtr.js';
 import { Route6Table } from './netinet6/route6.js';
+import { Frag6Table } from './netinet6/frag6.js';
+import { Pmtu6Table } from './netinet6/pmtu6.js';
 import type { Mac } from './wire/ethernet.js';
 import { IPPROTO } from './wire/ipv4.js';
 import { VnetHdr } from './wire/vnet.js';
@@ -135,6 +137,8 @@ export class Image implements Vnet {
   readonly nd6 = new Nd6Table();
   readonly nd6rtr = new Nd6RtrState();
   readonly icmp6 = new Icmp6State();
+  readonly frag6 = new Frag6Table();
+  readonly pmtu6 = new Pmtu6Table();
   readonly udpViews = new UdpViews();
 
   readonly ifnets = new Map<string, Ifnet>();

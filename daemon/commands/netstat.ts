@@ -25,7 +25,7 @@ import {
 import type { SocketRow } from '../../lib/socket/list.js';
 import { ip4ToString, parseIp4 } from '../../lib/wire/ipv4.js';
 import { EX_OK, EX_UNAVAILABLE, type Command, type CommandContext } from '../command.js';
-import { route6Json, route6Rows, route6Table } from './netstat6.js';
+import { ip6StatsText, route6Json, route6Rows, route6Table } from './netstat6.js';
 import { hostName } from './route.js';
 import { getopt, left, parseIntIn, printJson, right, usageError } from './util.js';
 import { sidewaysIntpr } from './netstat_w.js';
@@ -355,6 +355,7 @@ function tcpStatsText(p: ProtocolStats, omitZero: boolean): string {
 
 function protoStats(p: ProtocolStats, omitZero: boolean): string {
   if (p.protocol === 'tcp') return tcpStatsText(p, omitZero);
+  if (p.protocol === 'ip6') return ip6StatsText(p, omitZero);
   const fixed = FIXED[p.protocol];
   const st = values(p);
   let s = `${p.protocol}:\n`;

@@ -14,6 +14,7 @@ import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6Local, in6SelectSource }
 import { IN6_IFF, ND6_IFF_NAMES, ip6DefHlim } from '../netinet6/ip6_var.js';
 import { ND6_LLINFO, ND6_STATE_NAMES, nd6AddStatic, nd6Delete, nd6Entries, nd6Lookup } from '../netinet6/nd6.js';
 import { ND6_INFINITE_LIFETIME, ND_RA_FLAG, nd6LinkMtu, nd6RtrFlushPrefixes, nd6RtrFlushRouters, nd6SetAcceptRtadv } from '../netinet6/nd6_rtr.js';
+import { ip6PathMtu } from '../netinet6/pmtu6.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
 import { IN6ADDR_LOOPBACK, in6IsLinkLocal, in6LinkLocalFromMac, in6Equal, ip6ToString, parseIp6, type In6Addr } from '../wire/ipv6.js';
 
@@ -307,7 +308,8 @@ export class Inet6Control {
       flags: r.flags,
       interface: r.ifp.name,
       interfaceIndex: r.ifp.index,
-      mtu: r.ifp.mtu,
+      // For a destination, the path MTU a packet to it gets (the link's, or one learned from Packet Too Big).
+      mtu: prefixLen === undefined ? ip6PathMtu(im, r.ifp, dst, 0) : r.ifp.mtu,
       use: r.use,
     };
   }

@@ -11,7 +11,20 @@ import { allocPacket } from '../netinet/ip_var.js';
 import type { Ifnet } from '../net/if.js';
 import type { CtlErrno, Vnet } from '../net/vnet.js';
 import { ICMP6_DST_UNREACH, ICMP6_HDR_LEN, ICMP6_PARAMPROB, ICMP6_TYPE, emitIcmp6Echo, icmp6Checksum, icmp6FillChecksum } from '../wire/icmp6.js';
-import { IN6ADDR_ANY, IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, IPV6_MMTU, emitIpv6Raw, in6IsMulticast, in6IsUnspecified, in6Copy, type In6Addr } from '../wire/ipv6.js';
+import {
+  IN6ADDR_ANY,
+  IP6_DST_OFF,
+  IP6_HDR_LEN,
+  IP6_SRC_OFF,
+  IPPROTO6,
+  IPV6_MMTU,
+  emitIpv6Raw,
+  in6IsLinkLocal,
+  in6IsMulticast,
+  in6IsUnspecified,
+  in6Copy,
+  type In6Addr,
+} from '../wire/ipv6.js';
 import { put32, u32 } from '../wire/bytes.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { in6Local, in6SelectSource } from './in6.js';
@@ -19,6 +32,7 @@ import { icmp6ErrPpsLimit, ip6DefHlim, type Out6Result } from './ip6_var.js';
 import { ip6Output } from './ip6_output.js';
 import { nd6NaInput, nd6NsInput } from './nd6_nbr.js';
 import { nd6RaInput, nd6RsInput } from './nd6_rtr.js';
+import { ip6LinkMtu, pmtu6Update } from './pmtu6.js';
 
 /** What an ICMPv6 endpoint is handed: the packet (IPv6 header at ip, message at ic, icmpLen bytes) and the interface it came in on. */
 export type Icmp6Handler = (buf: Uint8Array, ip: number, ic: number, icmpLen: number, ifp: Ifnet) => void;
@@ -168,6 +182,7 @@ export function icmp6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
         return;
       }
       for (const ep of im.icmp6.endpoints) ep.deliver(buf, off, hoff, len, ifp);
+      if (type === ICMP6_TYPE.PACKET_TOO_BIG) icmp6MtuDisc(im, ifp, buf, hoff);
       if (type !== ICMP6_TYPE.ECHO_REPLY) icmp6Notify(im, buf, hoff, len, type, code);
       return;
     case ICMP6_TYPE.ROUTER_SOLICIT:
@@ -272,6 +287,21 @@ export function icmp6Error(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
   icmp6FillChecksum(b, ip, ic, mlen);
   im.icmp6.outhist[type]!++;
   ip6Output(im, b, ip, IP6_HDR_LEN + mlen, im.noOffload, { ifp });
+}
+
+/**
+ * A Packet Too Big about a packet we sent (FreeBSD's icmp6_mtudisc_update):
+ * the path MTU to the quoted destination goes down (pmtu6.ts). Only a quote
+ * whose source is one of our addresses is believed (RFC 8201 4 and 5.2:
+ * the node checks the quoted packet is one it could have sent).
+ */
+function icmp6MtuDisc(im: Vnet, ifp: Ifnet, buf: Uint8Array, ic: number): void {
+  const q = ic + ICMP6_HDR_LEN;
+  if (in6Local(im, buf, q + IP6_SRC_OFF, null) === undefined) return;
+  const d = q + IP6_DST_OFF;
+  if (in6IsMulticast(buf, d)) return;
+  const out = in6IsLinkLocal(buf, d) ? ifp : (im.route6.lookup(buf, d)?.ifp ?? ifp);
+  if (pmtu6Update(im, buf, d, u32(buf, ic + 4), ip6LinkMtu(im, out))) im.icmp6stat.pmtuchg++;
 }
 
 /**

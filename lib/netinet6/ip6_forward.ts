@@ -9,10 +9,11 @@
 import type { Ifnet } from '../net/if.js';
 import type { Vnet } from '../net/vnet.js';
 import { ICMP6_DST_UNREACH, ICMP6_PARAMPROB, ICMP6_TIME_EXCEED, ICMP6_TYPE } from '../wire/icmp6.js';
-import { IP6_DST_OFF, IP6_SRC_OFF, in6IsLinkLocal } from '../wire/ipv6.js';
-import type { VnetHdr } from '../wire/vnet.js';
+import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, in6IsLinkLocal } from '../wire/ipv6.js';
+import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { icmp6Error } from './icmp6.js';
 import { ip6ToLink } from './ip6_output.js';
+import { ip6LinkMtu } from './pmtu6.js';
 
 const IPV6_HLIMDEC = 1;
 
@@ -50,10 +51,12 @@ export function ip6Forward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
     return;
   }
   const out = rt.ifp;
-  if (ip6Len > out.mtu) {
+  const mtu = ip6LinkMtu(im, out);
+  // A GSO super-frame leaves as segments: what must fit is one segment (its headers plus gso_size).
+  if (ip6Len > mtu && (meta.gsoType === VIRTIO_NET_HDR_GSO.NONE || gsoSegmentLength6(im, buf, off, ip6Len, meta) > mtu)) {
     // No fragmentation on the way (RFC 8200 5): the source learns the path MTU.
     st.cantforward++;
-    icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PACKET_TOO_BIG, 0, out.mtu);
+    icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PACKET_TOO_BIG, 0, mtu);
     return;
   }
   buf[off + 7] = hlim - IPV6_HLIMDEC;
@@ -61,4 +64,11 @@ export function ip6Forward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
   rt.use++;
   if (rt.gateway !== null) ip6ToLink(im, out, rt.gateway, 0, buf, off, ip6Len, meta);
   else ip6ToLink(im, out, buf, d, buf, off, ip6Len, meta);
+}
+
+/** Size of one IPv6 packet cut from a GSO super-frame (TCP or UDP right after the IPv6 header): headers plus gso_size. */
+function gsoSegmentLength6(im: Vnet, buf: Uint8Array, off: number, ip6Len: number, meta: VnetHdr): number {
+  let l4 = 8;
+  if (buf[off + 6] === IPPROTO6.TCP) l4 = im.ipViews.tcp.reset(buf, off + IP6_HDR_LEN, ip6Len - IP6_HDR_LEN).headerLen;
+  return IP6_HDR_LEN + l4 + meta.gsoSize;
 }

@@ -4,9 +4,9 @@
  * extension-header walk (with ICMPv6 parameter problems for what it
  * refuses), and delivery through the image's IPv6 protocol switch.
  *
- * Fragments other than atomic ones (RFC 6946) are counted and dropped:
- * reassembly comes with the transports over IPv6. Forwarding is
- * lib/netinet6/ip6_forward.ts.
+ * Atomic fragments (RFC 6946) are delivered at once; other fragments wait
+ * in reassembly (frag6.ts) and the datagram they make goes through the
+ * walk again. Forwarding is lib/netinet6/ip6_forward.ts.
  */
 
 import type { Ifnet } from '../net/if.js';
@@ -33,6 +33,8 @@ import { icmp6Destroy, icmp6Error, icmp6Input } from './icmp6.js';
 import { in6Init, in6IsMember, in6Local } from './in6.js';
 import { IN6_IFF_NOTREADY, ip6Forwarding } from './ip6_var.js';
 import { ip6Forward } from './ip6_forward.js';
+import { frag6Destroy, frag6Input } from './frag6.js';
+import { pmtu6Destroy } from './pmtu6.js';
 
 /** Subsystem init: IPv6 on the image's links, ICMPv6 in its switch, lo0's addresses. */
 export function ip6Init(im: Vnet): void {
@@ -43,6 +45,8 @@ export function ip6Init(im: Vnet): void {
 
 export function ip6Destroy(im: Vnet): void {
   icmp6Destroy(im);
+  frag6Destroy(im);
+  pmtu6Destroy(im);
 }
 
 export function ip6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
@@ -119,7 +123,9 @@ export function ip6Deliver(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
     const fo = w.fragOff;
     const field = (buf[fo + 2]! << 8) | buf[fo + 3]!;
     if ((field & (IP6F_OFF_MASK | IP6F_MORE_FRAG)) !== 0) {
-      st.fragdropped++; // no reassembly yet
+      if (!frag6Input(im, ifp, buf, off, ip6Len, fo)) return;
+      const t = im.frag6;
+      ip6Deliver(im, ifp, t.rbuf, t.roff, t.rlen, im.noOffload, mcast);
       return;
     }
     // An atomic fragment is processed as a whole packet (RFC 6946 4).

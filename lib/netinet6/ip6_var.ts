@@ -63,20 +63,25 @@ export const ip6Stats = defineStats({
   tooshort: 'with data size < data length',
   badoptions: 'with bad options',
   badvers: 'with incorrect version number',
-  fragments: 'fragment packets received',
+  fragments: 'fragments received',
   fragdropped: 'fragments dropped (dup or out of space)',
+  fragtimeout: 'fragments dropped after timeout',
+  fragoverflow: 'fragments that exceeded limit',
   atomicfrags: 'atomic fragments received',
+  reassembled: 'packets reassembled ok',
   delivered: 'packets for this host',
   forward: 'packets forwarded',
   cantforward: 'packets not forwardable',
-  notmember: 'packets received for unknown multicast group',
-  badscope: 'packets that violated scope rules',
-  toomanyhdr: 'packets discarded because of too many headers',
-  noproto: 'packets for unknown/unsupported protocol',
   localout: 'packets sent from this host',
   odropped: 'output packets dropped due to no bufs, etc.',
   noroute: 'output packets discarded due to no route',
+  fragmented: 'output datagrams fragmented',
+  ofragments: 'fragments created',
   cantfrag: "datagrams that can't be fragmented",
+  badscope: 'packets that violated scope rules',
+  notmember: "multicast packets which we don't join",
+  toomanyhdr: 'packets discarded because of too many headers',
+  noproto: 'packets for unknown/unsupported protocol',
 });
 export type Ip6Stat = Stats<(typeof ip6Stats.fields)[number]>;
 
@@ -97,6 +102,7 @@ export const icmp6Stats = defineStats({
   dadcollision: 'duplicate addresses detected by DAD',
   holddropped: 'packets dropped from a full or failed neighbor hold queue',
   ndfull: 'neighbor cache entries refused because the cache was full',
+  pmtuchg: 'path MTU changes',
 });
 export type Icmp6Stat = Stats<(typeof icmp6Stats.fields)[number]>;
 

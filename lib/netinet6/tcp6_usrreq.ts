@@ -4,7 +4,7 @@
  * listeners, SYN cookies and state machine as IPv4 (tcp_usrreq.ts and the
  * files beside it), with IPv6 input from the protocol switch, segments
  * built under an IPv6 header with the RFC 8200 8.1 pseudo-header checksum,
- * the MSS from the IPv6 MTU (MTU - 60), and ICMPv6 errors (packet too big
+ * the MSS from the path MTU (MTU - 60, pmtu6.ts), and ICMPv6 errors (packet too big
  * lowers the MSS; unreachables are soft errors).
  *
  * Through a link that offloads (a TAP), segments go out as one large
@@ -29,6 +29,7 @@ import { ETHER_HDR_LEN } from '../wire/ethernet.js';
 import { in6Local } from './in6.js';
 import { ip6DefHlim, type Out6Result } from './ip6_var.js';
 import { ip6Output } from './ip6_output.js';
+import { ip6PathMtu } from './pmtu6.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -187,12 +188,12 @@ export function tcp6RouteParams(t: TcpImage, cb: Pick<TcpCb, 'mssOffer' | 'tsoMa
   if (in6IsLoopback(b, o) || in6Local(im, b, o, zone) !== undefined) mtu = im.lo0.mtu;
   else if (zone !== null && in6IsLinkLocal(b, o)) {
     ifp = zone;
-    mtu = zone.mtu;
+    mtu = ip6PathMtu(im, zone, b, o);
   } else {
     const rt = im.route6.lookup(b, o);
     if (rt !== undefined) {
       ifp = rt.ifp;
-      mtu = rt.ifp.mtu;
+      mtu = ip6PathMtu(im, rt.ifp, b, o);
     }
   }
   const dflt = t.sysctl[tcpMssDflt.slot]!;
