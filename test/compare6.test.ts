@@ -175,16 +175,17 @@ describe('the image answers crafted IPv6 probes as Linux does (FreeBSD where the
 
   test('DAD conflict: an address another node defends is marked duplicated on both, and not used', async () => {
     // The probe namespace answers the DAD solicitations for both new addresses (RFC 4862 5.4.4).
-    const child = spawn('ip', ['netns', 'exec', PNS, PY, PROBES, 'dad', `${P}p0`, '6', LINUX.dup], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const child2 = spawn('ip', ['netns', 'exec', PNS, PY, PROBES, 'dad', `${P}t0`, '6', IMAGE.dup], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = (c: ChildProcess): Promise<string> =>
+    const child = spawn('ip', ['netns', 'exec', PNS, PY, PROBES, 'dad', `${P}p0`, '10', LINUX.dup], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child2 = spawn('ip', ['netns', 'exec', PNS, PY, PROBES, 'dad', `${P}t0`, '10', IMAGE.dup], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const text = ['', ''];
+    const out = (c: ChildProcess, k: number): Promise<string> =>
       new Promise((resolve) => {
-        let s = '';
-        c.stdout!.on('data', (d: Buffer) => (s += d.toString()));
-        c.on('close', () => resolve(s));
+        c.stdout!.on('data', (d: Buffer) => (text[k] += d.toString()));
+        c.on('close', () => resolve(text[k]!.trim().split('\n').pop()!));
       });
-    const [o1, o2] = [out(child), out(child2)];
-    await new Promise((r) => setTimeout(r, 1500)); // scapy is listening
+    const [o1, o2] = [out(child, 0), out(child2, 1)];
+    // Both responders listen before the addresses are configured.
+    for (let i = 0; i < 300 && !(text[0]!.includes('ready') && text[1]!.includes('ready')); i++) await new Promise((r) => setTimeout(r, 50));
     sh('ip', ['-n', L, 'addr', 'add', `${LINUX.dup}/64`, 'dev', `${P}l0`]);
     await lab.ok(['T', 'ifconfig', tap, 'inet6', `${IMAGE.dup}/64`]);
     let linuxState = '';
@@ -219,5 +220,43 @@ while time.time() < end:
 print(n)
 `]);
     assert.equal(ping.stdout.trim(), '0');
+  });
+
+  test('MLD: a Linux bridge querier\'s general query is answered with an MLDv2 report of every group (MODE_IS_EXCLUDE)', () => {
+    // The TAP's far end joins a bridge that queries (MLDv2, 1 s maximum response delay).
+    // The querier needs a usable link-local address on the bridge: no DAD, and queries enabled once it is up.
+    sh('ip', ['-n', PNS, 'link', 'add', `${P}br`, 'type', 'bridge', 'mcast_snooping', '1', 'mcast_mld_version', '2', 'mcast_query_response_interval', '100', 'mcast_startup_query_interval', '100']);
+    lab.inNs(PNS, ['sysctl', '-qw', `net.ipv6.conf.${P}br.accept_dad=0`]);
+    sh('ip', ['-n', PNS, 'link', 'set', `${P}t0`, 'master', `${P}br`]);
+    sh('ip', ['-n', PNS, 'link', 'set', `${P}br`, 'up']);
+    spawnSync('sleep', ['1']);
+    sh('ip', ['-n', PNS, 'link', 'set', `${P}br`, 'type', 'bridge', 'mcast_querier', '1']);
+    const r = sh('ip', ['netns', 'exec', PNS, PY, '-c', `
+from scapy.all import conf, IPv6
+import select, time, json
+s = conf.L2socket(iface="${P}br", nofilter=1)
+end = time.time() + 12
+queries, records = 0, set()
+while time.time() < end and not (queries and records):
+    r, _, _ = select.select([s], [], [], end - time.time())
+    if not r: break
+    p = s.recv()
+    if p is None or IPv6 not in p: continue
+    raw = bytes(p[IPv6])
+    if raw[6] != 0 or len(raw) < 56: continue
+    t = raw[48]
+    if t == 130: queries += 1
+    if t == 143 and p.src == "${imageMac}":
+        n = int.from_bytes(raw[54:56], "big")
+        for k in range(n):
+            o = 56 + 20 * k
+            if raw[o] == 2: records.add(raw[o + 4:o + 20].hex())
+print(json.dumps({"queries": queries, "records": sorted(records)}))
+`], { timeoutMs: 30_000 });
+    const got = JSON.parse(r.stdout) as { queries: number; records: string[] };
+    // MODE_IS_EXCLUDE records are only sent in answer to a query (joins and leaves are CHANGE_TO_* records).
+    // The solicited-node groups of the link-local address and of 2001:db8:62::1 (and ::77, duplicated but configured).
+    assert.ok(got.records.includes('ff0200000000000000000001ff000001'), `a MODE_IS_EXCLUDE record for ff02::1:ff00:1: ${r.stdout}`);
+    assert.ok(got.records.length >= 2, `${r.stdout}${r.stderr}`);
   });
 });

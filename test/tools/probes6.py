@@ -71,6 +71,7 @@ def dad_responder(iface, seconds, targets):
     mac = get_if_hwaddr(iface)
     sock = conf.L2socket(iface=iface, nofilter=1)
     want = {inet_pton(socket.AF_INET6, t) for t in targets}
+    print("ready", flush=True)
     end = time.time() + seconds
     answered = 0
     while time.time() < end:
