@@ -49,6 +49,8 @@ import { ip6Destroy, ip6Init } from './netinet6/ip6_input.js';
 import { udp6Init } from './netinet6/udp6_usrreq.js';
 import { tcp6Init } from './netinet6/tcp6_usrreq.js';
 import { Ip6Views, icmp6Stats, ip6Stats } from './netinet6/ip6_var.js';
+import { Mld6State, mld6Destroy } from './netinet6/mld6.js';
+import { Rip6Table, rip6Destroy, rip6Init, rip6Stats } from './netinet6/raw_ip6.js';
 import { Nd6Table, nd6Destroy, nd6Init } from './netinet6/nd6.js';
 import { Nd6RtrState, nd6RtrDestroy, nd6RtrInit } from './netinet6/nd6_rtr.js';
 import { Route6Table } from './netinet6/route6.js';
@@ -84,6 +86,8 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'vlan', init: vlanInit, destroy: () => {} },
   { name: 'nd6', init: nd6Init, destroy: nd6Destroy },
   { name: 'nd6rtr', init: nd6RtrInit, destroy: nd6RtrDestroy },
+  { name: 'rip6', init: rip6Init, destroy: rip6Destroy },
+  { name: 'mld6', init: () => {}, destroy: mld6Destroy },
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
@@ -139,6 +143,9 @@ export class Image implements Vnet {
   readonly icmp6 = new Icmp6State();
   readonly frag6 = new Frag6Table();
   readonly pmtu6 = new Pmtu6Table();
+  readonly rip6 = new Rip6Table();
+  readonly rip6stat = rip6Stats.create();
+  readonly mld6 = new Mld6State();
   readonly udpViews = new UdpViews();
 
   readonly ifnets = new Map<string, Ifnet>();

@@ -156,7 +156,12 @@ describe('inet6 router advertisements: rtadvd in an image, radvd for an image', 
     // traceroute6 from the image shows the Linux router, then the host behind it.
     const tr = await lab.vimage(['H', 'traceroute6', '-I', '-q', '1', '-w', '2', '2001:db8:64::2'], { timeoutMs: 20_000 });
     assert.equal(tr.code, 0, tr.stderr);
-    assert.match(tr.stderr, new RegExp(`^traceroute6 to 2001:db8:64::2 \\(2001:db8:64::2\\) from ${addr}, 64 hops max, 16 byte packets\\n$`));
+    assert.match(tr.stderr, new RegExp(`^traceroute6 to 2001:db8:64::2 \\(2001:db8:64::2\\) from ${addr}, 64 hops max, 20 byte packets\\n$`));
     assert.match(tr.stdout, /^ 1  (2001:db8:63::1|fe80::[0-9a-f:]+%tap\d+)  \d+\.\d{3} ms\n 2  2001:db8:64::2  \d+\.\d{3} ms\n$/, tr.stdout);
+    // The default UDP probes: Linux's time exceeded, then the host's port unreachable ends the trace.
+    const tu = await lab.vimage(['H', 'traceroute6', '-q', '1', '-w', '2', '2001:db8:64::2'], { timeoutMs: 20_000 });
+    assert.equal(tu.code, 0, tu.stderr);
+    assert.match(tu.stderr, new RegExp(`^traceroute6 to 2001:db8:64::2 \\(2001:db8:64::2\\) from ${addr}, 64 hops max, 28 byte packets\\n$`));
+    assert.match(tu.stdout, /^ 1  (2001:db8:63::1|fe80::[0-9a-f:]+%tap\d+)  \d+\.\d{3} ms\n 2  2001:db8:64::2  \d+\.\d{3} ms\n$/, tu.stdout);
   });
 });

@@ -24,6 +24,8 @@ The image's dummynet pipes, queues and schedulers (FreeBSD dnctl(8); the same ob
 Echo service (RFC 862) on TCP and UDP port 7 of the image.`,
   httpd: `usage: httpd [-p port] -r docroot [-v]
 A small static HTTP/1.1 server for labs: serves the files under docroot.`,
+  ifmcstat: `usage: ifmcstat [-i interface] [-f address family]
+List the multicast groups the image's interfaces listen to and their MLD state (FreeBSD ifmcstat(8)).`,
   ifconfig: `usage: ifconfig [-a | -l] [-u] [-d] [inet | inet6 | ether]
        ifconfig IF [inet] [ADDR[/LEN]] [netmask MASK] [broadcast ADDR] [alias | -alias]
        ifconfig IF inet6 ADDR[/LEN] [prefixlen LEN] [alias | -alias] [accept_rtadv | -accept_rtadv]
@@ -94,8 +96,10 @@ as pcap (-w); expression is a pcap-filter(7) filter such as 'tcp port 80' (FreeB
   traceroute: `usage: traceroute [-FInS] [-f first_ttl] [-m max_ttl] [-P udp|icmp] [-p port]
                   [-q nprobes] [-s src_addr] [-w waittime] host [packetlen]
 Print the route packets from the image take to a host (FreeBSD traceroute(8)).`,
-  traceroute6: `usage: traceroute6 [-dInv] [-f firsthop] [-m hoplimit] [-q probes] [-s src] [-w waittime] target[%IF] [datalen]
-Print the hops to an IPv6 host (FreeBSD traceroute6(8)); probes are ICMPv6 echo requests (-I).`,
+  traceroute6: `usage: traceroute6 [-dIlnNUv] [-f firsthop] [-m hoplimit] [-p port] [-q probes]
+       [-s src] [-w waittime] target[%IF] [datalen]
+Print the hops to an IPv6 host (FreeBSD traceroute6(8)); probes are UDP datagrams to port 33434 and up,
+ICMPv6 echo requests with -I, packets with no next header with -N.`,
 };
 
 /** The help text of `name`, ending in a newline; undefined for a command without one. */

@@ -8,6 +8,7 @@ import { commands as arp } from './arp.js';
 import { commands as dnctl } from './dnctl.js';
 import { commands as httpd } from './httpd.js';
 import { commands as ifconfig } from './ifconfig.js';
+import { commands as ifmcstat } from './ifmcstat.js';
 import { commands as ipfw } from './ipfw.js';
 import { commands as iperf3 } from './iperf3.js';
 import { commands as nc } from './nc.js';
@@ -26,7 +27,7 @@ import { commands as tcpdump } from './tcpdump.js';
 import { commands as traceroute } from './traceroute.js';
 import { commands as traceroute6 } from './traceroute6.js';
 
-const modules: ReadonlyArray<Record<string, Command>> = [arp, dnctl, httpd, ifconfig, inetd, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, rtadvd, servers, sockstat, sysctl, tcpdump, traceroute, traceroute6];
+const modules: ReadonlyArray<Record<string, Command>> = [arp, dnctl, httpd, ifconfig, ifmcstat, inetd, iperf3, ipfw, nc, ndp, netstat, ping, ping6, proc, route, rtadvd, servers, sockstat, sysctl, tcpdump, traceroute, traceroute6];
 
 export function allCommands(): Map<string, Command> {
   const m = new Map<string, Command>();

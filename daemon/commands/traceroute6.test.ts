@@ -30,7 +30,7 @@ async function run(n: TestNet, im: Image, argv: string[]): Promise<{ status: num
 
 const eth = (im: Image, i = 0): string => [...im.ifnets.values()].filter((x) => !x.loopback)[i]!.name;
 
-test('traceroute6 -I through a router: the router answers hop 1 with time exceeded, the target hop 2 with the echo reply; FreeBSD\'s layout', async () => {
+async function routed(): Promise<{ n: TestNet; c: Image; ca: string; sh: (im: Image, argv: string[]) => Promise<void> }> {
   // B --epair-- A (router) --epair-- C
   const n = twoImages();
   const c = n.reg.create('C');
@@ -47,17 +47,63 @@ test('traceroute6 -I through a router: the router answers hop 1 with time exceed
   await n.run(3000, 100);
   await sh(n.b, ['route', '-6', 'add', 'default', '2001:db8:1::1']);
   await sh(c, ['route', '-6', 'add', 'default', '2001:db8:2::1']);
+  return { n, c, ca: ca.name, sh };
+}
+
+test('traceroute6 sends UDP probes by default (ports 33435 up, pid as the source port): time exceeded from the router, port unreachable from the target ends it; FreeBSD\'s banner and layout', async () => {
+  const { n, c } = await routed();
+  // Watch the probes arrive at C: UDP to 33434 + seq, hop limit 1 left after the router.
+  const seen: Array<[number, number]> = [];
+  const orig = c.protosw.ip6[17]!;
+  c.protosw.ip6[17] = {
+    ...orig,
+    input: (vn, ifp, buf, off, hoff, len, meta, mcast) => {
+      seen.push([(buf[hoff]! << 8) | buf[hoff + 1]!, (buf[hoff + 2]! << 8) | buf[hoff + 3]!]);
+      orig.input(vn, ifp, buf, off, hoff, len, meta, mcast);
+    },
+  };
+  const r = await run(n, n.b, ['traceroute6', '-w', '1', '2001:db8:2::2']);
+  assert.equal(r.status, 0, r.err);
+  assert.equal(r.err, 'traceroute6 to 2001:db8:2::2 (2001:db8:2::2) from 2001:db8:1::2, 64 hops max, 28 byte packets\n');
+  assert.match(r.out, /^ 1  2001:db8:1::1  \d+\.\d{3} ms  \d+\.\d{3} ms  \d+\.\d{3} ms\n 2  2001:db8:2::2  \d+\.\d{3} ms  \d+\.\d{3} ms  \d+\.\d{3} ms\n$/);
+  assert.deepEqual(seen, [
+    [0x3412, 33438],
+    [0x3412, 33439],
+    [0x3412, 33440],
+  ]);
+  assert.equal(c.udpstat.noport, 3);
+  // -p moves the base port; the raw sockets are closed afterwards.
+  seen.length = 0;
+  const p = await run(n, n.b, ['traceroute6', '-p', '40000', '-q', '1', '-f', '2', '-w', '1', '2001:db8:2::2']);
+  assert.equal(p.out, `Skipping 1 intermediate hops\n${p.out.split('\n')[1]}\n`);
+  assert.match(p.out, /\n 2  2001:db8:2::2  \d+\.\d{3} ms\n$/);
+  assert.deepEqual(seen, [[0x3412, 40001]]);
+  assert.equal(n.b.rip6.pcbs.length, 0);
+});
+
+test('traceroute6 -I probes with echo requests; the echo reply ends it; -N sends no-next-header probes that the target refuses with !H', async () => {
+  const { n } = await routed();
   const r = await run(n, n.b, ['traceroute6', '-I', '-w', '1', '2001:db8:2::2']);
   assert.equal(r.status, 0, r.err);
-  assert.equal(r.err, 'traceroute6 to 2001:db8:2::2 (2001:db8:2::2) from 2001:db8:1::2, 64 hops max, 16 byte packets\n');
+  assert.equal(r.err, 'traceroute6 to 2001:db8:2::2 (2001:db8:2::2) from 2001:db8:1::2, 64 hops max, 20 byte packets\n');
   assert.match(r.out, /^ 1  2001:db8:1::1  \d+\.\d{3} ms  \d+\.\d{3} ms  \d+\.\d{3} ms\n 2  2001:db8:2::2  \d+\.\d{3} ms  \d+\.\d{3} ms  \d+\.\d{3} ms\n$/);
-  // No route beyond the router: its unreachable (no route) is marked !N and ends the trace.
+  // A No Next Header packet is taken by the target and dropped silently (RFC 8200 4.7): stars after the router.
+  const none = await run(n, n.b, ['traceroute6', '-N', '-q', '1', '-m', '3', '-w', '1', '2001:db8:2::2']);
+  assert.equal(none.err, 'traceroute6 to 2001:db8:2::2 (2001:db8:2::2) from 2001:db8:1::2, 3 hops max, 0 byte packets\n');
+  assert.match(none.out, /^ 1  2001:db8:1::1  \d+\.\d{3} ms\n 2  \*\n 3  \*\n$/);
+});
+
+test('traceroute6: !N from a router without a route ends at half the probes; stars when nothing answers; FreeBSD\'s errors', async () => {
+  const { n, c, ca } = await routed();
   const s = await run(n, n.b, ['traceroute6', '-m', '5', '-q', '1', '-w', '1', '-f', '2', '2001:db8:3::9']);
-  assert.match(s.out, /^ 2  2001:db8:1::1  \d+\.\d{3} ms !N\n$/);
-  // Nothing answers: stars, and -m bounds the hops.
-  await sh(c, ['ifconfig', ca.name, 'down']);
+  assert.match(s.out, /^Skipping 1 intermediate hops\n 2  2001:db8:1::1  \d+\.\d{3} ms !N\n$/);
+  await run(n, c, ['ifconfig', ca, 'down']);
   const t = await run(n, n.b, ['traceroute6', '-m', '3', '-f', '2', '-q', '2', '-w', '1', '2001:db8:2::2']);
-  assert.equal(t.out, ' 2  * *\n 3  * *\n');
+  assert.equal(t.out, 'Skipping 1 intermediate hops\n 2  * *\n 3  * *\n');
   const bad = await run(n, n.b, ['traceroute6', '-m', '0', '2001:db8:2::2']);
-  assert.equal(bad.status, 64);
+  assert.deepEqual([bad.status, bad.err], [1, 'traceroute6: max hoplimit must be larger than first hoplimit.\n']);
+  const q = await run(n, n.b, ['traceroute6', '-q', '0', '2001:db8:2::2']);
+  assert.deepEqual([q.status, q.err], [1, 'traceroute6: nprobes must be >0.\n']);
+  const src = await run(n, n.b, ['traceroute6', '-s', '2001:db8:9::1', '2001:db8:2::2']);
+  assert.deepEqual([src.status, src.err], [1, "bind: Can't assign requested address\n"]);
 });

@@ -15,6 +15,7 @@ import type { Image, Registry, SocketOwner } from '../image.js';
 import { CPU_WEIGHT_MAX } from '../sched.js';
 import { listSockets, type SocketRow } from '../socket/list.js';
 import { RawSocket } from '../socket/raw.js';
+import { Raw6Socket } from '../socket/raw6.js';
 import { TcpListener, TcpSocket } from '../socket/tcp.js';
 import { UdpSocket, type SocketOptions } from '../socket/udp.js';
 import { FirewallControl } from './firewall.js';
@@ -75,6 +76,11 @@ export class SocketsControl {
   /** socket(AF_INET, SOCK_RAW, proto). */
   raw(proto: number): RawSocket {
     return this.#own(new RawSocket(this.#im, proto));
+  }
+
+  /** socket(AF_INET6, SOCK_RAW, proto). */
+  raw6(proto: number): Raw6Socket {
+    return this.#own(new Raw6Socket(this.#im, proto));
   }
 }
 

@@ -12,11 +12,12 @@ import { RTF } from '../netinet/route.js';
 import { Icmp6Endpoint } from '../netinet6/icmp6.js';
 import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6Local, in6SelectSource } from '../netinet6/in6.js';
 import { IN6_IFF, ND6_IFF_NAMES, ip6DefHlim } from '../netinet6/ip6_var.js';
+import { mld6Info, mldUseAllow } from '../netinet6/mld6.js';
 import { ND6_LLINFO, ND6_STATE_NAMES, nd6AddStatic, nd6Delete, nd6Entries, nd6Lookup } from '../netinet6/nd6.js';
 import { ND6_INFINITE_LIFETIME, ND_RA_FLAG, nd6LinkMtu, nd6RtrFlushPrefixes, nd6RtrFlushRouters, nd6SetAcceptRtadv } from '../netinet6/nd6_rtr.js';
 import { ip6PathMtu } from '../netinet6/pmtu6.js';
 import { macToString, type Mac } from '../wire/ethernet.js';
-import { IN6ADDR_LOOPBACK, in6IsLinkLocal, in6LinkLocalFromMac, in6Equal, ip6ToString, parseIp6, type In6Addr } from '../wire/ipv6.js';
+import { IN6ADDR_LOOPBACK, in6McastMac, in6IsLinkLocal, in6LinkLocalFromMac, in6Equal, ip6ToString, parseIp6, type In6Addr } from '../wire/ipv6.js';
 
 const LO_LL = parseIp6('fe80::1')!;
 
@@ -157,6 +158,21 @@ export interface Icmp6Socket {
   close(): void;
 }
 
+/** ifmcstat's view of one interface: its MLD state and the groups it listens to. */
+export interface Mld6Info {
+  interface: string;
+  /** The link-local address ifmcstat prints the MLD line under, with its zone. */
+  linkLocal: string | null;
+  version: number;
+  /** FreeBSD's mli_flags: 2 = USEALLOW. */
+  flags: number;
+  rv: number;
+  qi: number;
+  qri: number;
+  uri: number;
+  groups: Array<{ group: string; mode: 'exclude'; mac: string }>;
+}
+
 export class Inet6Control {
   readonly #im: Image;
 
@@ -180,6 +196,30 @@ export class Inet6Control {
   /** The image's own address `a` (any interface), if it is one: its interface's name. */
   ownerOf(a: In6Addr): string | undefined {
     return this.#im.in6.all.find((ia) => in6Equal(ia.addr, 0, a, 0))?.ifp.name;
+  }
+
+  /** MLD state and groups per interface (ifmcstat), in interface order; one interface with `ifname`. */
+  multicast(ifname?: string): Mld6Info[] {
+    const im = this.#im;
+    const ifp = ifname !== undefined ? this.#zone(ifname) : undefined;
+    const out: Mld6Info[] = [];
+    for (const m of mld6Info(im)) {
+      const i = im.ifnets.get(m.interface);
+      if (i === undefined || (ifp !== undefined && i !== ifp)) continue;
+      const ll = in6Ifinfo(im, i).addrs.find((a) => in6IsLinkLocal(a.addr));
+      out.push({
+        interface: m.interface,
+        linkLocal: ll !== undefined ? withZone(ll.addr, i) : null,
+        version: m.version,
+        flags: im.sysctl.v[mldUseAllow.slot] === 1 ? 2 : 0,
+        rv: m.rv,
+        qi: m.qi,
+        qri: m.qri,
+        uri: m.uri,
+        groups: m.groups.filter((g) => !g.leaving).map((g) => ({ group: (g.group[1]! & 0xf) <= 2 ? `${ip6ToString(g.group)}%${i.name}` : ip6ToString(g.group), mode: 'exclude' as const, mac: macToString(in6McastMac(g.group, 0) as Mac) })),
+      });
+    }
+    return out.sort((a, b) => im.ifnets.get(a.interface)!.index - im.ifnets.get(b.interface)!.index);
   }
 
   ndInfo(ifname: string): Nd6IfInfo {

@@ -33,6 +33,7 @@ import {
 import { IN6_IFF, IN6_IFF_NOTREADY, In6Ifinfo, ND6_IFF, MAX_RTR_SOLICITATION_DELAY, ip6AutoLinkLocal, ip6DadCount, ip6Forwarding, type In6Ifaddr } from './ip6_var.js';
 import { nd6PurgeInterface, nd6Schedule } from './nd6.js';
 import { Route6Table, type Route6 } from './route6.js';
+import { mld6Purge, mld6SetGroups } from './mld6.js';
 import { ip6AcceptRtadv, nd6RtrIfUp, nd6RtrPurgeInterface } from './nd6_rtr.js';
 
 /** One image's IPv6 addresses. */
@@ -162,13 +163,12 @@ export function in6PurgeInterface(im: Vnet, ifp: Ifnet): void {
   im.route6.purgeInterface(ifp);
   nd6PurgeInterface(im, ifp);
   nd6RtrPurgeInterface(im, ifp);
+  mld6Purge(im, ifp);
   im.in6.ifs.delete(ifp);
 }
 
 /** All-nodes and the solicited-node group of every address (tentative ones too: DAD listens there). */
 function rebuildGroups(im: Vnet, ifp: Ifnet, ii: In6Ifinfo): void {
-  void im;
-  void ifp;
   const groups: Uint8Array[] = [IN6ADDR_LINKLOCAL_ALLNODES];
   for (const ia of ii.addrs) {
     const g = new Uint8Array(16);
@@ -176,6 +176,7 @@ function rebuildGroups(im: Vnet, ifp: Ifnet, ii: In6Ifinfo): void {
     if (!groups.some((x) => in6Equal(x, 0, g, 0))) groups.push(g);
   }
   ii.groups = groups;
+  mld6SetGroups(im, ifp, groups);
 }
 
 /**

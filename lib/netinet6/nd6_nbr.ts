@@ -61,14 +61,17 @@ export function nd6NsOutput(im: Vnet, ifp: Ifnet, e: Nd6Entry | null, target: Ui
   else ip6ToLink(im, ifp, dst, 0, b, ip, IP6_HDR_LEN + n, im.noOffload);
 }
 
-/** Send a neighbor advertisement for our `target` to dst (RFC 4861 7.2.4), with our link-layer address. */
-function nd6NaOutput(im: Vnet, ifp: Ifnet, dst: Uint8Array, dso: number, target: Uint8Array, flags: number): void {
+/**
+ * Send a neighbor advertisement for our `target` to dst (RFC 4861 7.2.4),
+ * with our link-layer address when `lla` (then with override set).
+ */
+function nd6NaOutput(im: Vnet, ifp: Ifnet, dst: Uint8Array, dso: number, target: Uint8Array, flags: number, lla = true): void {
   const p = allocPacket(IP6_HDR_LEN + ND_NS_LEN + ND_OPT_LLA_LEN);
   const b = p.buf;
   const ip = p.off;
   const ic = ip + IP6_HDR_LEN;
   if (im.sysctl.v[ip6Forwarding.slot] === 1) flags |= ND_NA_FLAG.ROUTER;
-  const n = emitNdNeighbor(ICMP6_TYPE.NEIGHBOR_ADVERT, flags, target, 0, ifp.mac, b, ic);
+  const n = emitNdNeighbor(ICMP6_TYPE.NEIGHBOR_ADVERT, lla ? flags : flags & ~ND_NA_FLAG.OVERRIDE, target, 0, lla ? ifp.mac : -1, b, ic);
   // The source is the target itself: an address of this interface (RFC 4861 7.2.4).
   emitIpv6Raw(b, ip, n, IPPROTO6.ICMPV6, HLIM_ND, target, 0, dst, dso);
   icmp6FillChecksum(b, ip, ic, n);
@@ -117,7 +120,9 @@ export function nd6NsInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, ip: number, ic
     return;
   }
   if (opts.slla >= 0) nd6CacheLladdr(im, ifp, buf, src, opts.slla as Mac);
-  nd6NaOutput(im, ifp, buf, src, ia.addr, ND_NA_FLAG.SOLICITED | ND_NA_FLAG.OVERRIDE);
+  // A unicast solicitation (NUD) is answered without our link-layer address and so without override,
+  // as FreeBSD's nd6_ns_input reads RFC 4861 7.2.4 (and Linux answers alike).
+  nd6NaOutput(im, ifp, buf, src, ia.addr, ND_NA_FLAG.SOLICITED | ND_NA_FLAG.OVERRIDE, in6IsMulticast(buf, dst));
 }
 
 /**

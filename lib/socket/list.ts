@@ -12,7 +12,8 @@ import { INP_IPV4, INP_IPV6, type InPcb } from './in_pcb.js';
 import { fmtAddr6 } from './sockaddr6.js';
 
 export interface SocketRow {
-  proto: 'tcp4' | 'tcp6' | 'tcp46' | 'udp4' | 'udp6' | 'udp46';
+  /** Raw IPv6 sockets: `icm6` (ICMPv6) and `ip66` (IPPROTO_RAW), as FreeBSD's protopr prints its "icmp6" and "ip6" entries. */
+  proto: 'tcp4' | 'tcp6' | 'tcp46' | 'udp4' | 'udp6' | 'udp46' | 'icm6' | 'ip66';
   recvQ: number;
   sendQ: number;
   /** IPv4 addresses (0 for the wildcard, and in IPv6 rows). */
@@ -63,5 +64,34 @@ export function listSockets(im: Vnet): SocketRow[] {
   }
   const udp: SocketRow[] = [];
   for (const p of im.udb.all()) udp.push(row(family('udp', p), p, p.laddr, p.so.recvQueued, 0, ''));
-  return [...rows.reverse(), ...udp.reverse()];
+  return [...rows.reverse(), ...udp.reverse(), ...raw6Rows(im)];
+}
+
+/**
+ * Raw IPv6 sockets: FreeBSD's netstat lists those of IPPROTO_RAW under
+ * "ip6" and those of IPPROTO_ICMPV6 under "icmp6" (in that order, after
+ * UDP), cut to three letters plus the family; other protocols are not listed.
+ */
+function raw6Rows(im: Vnet): SocketRow[] {
+  const out: SocketRow[] = [];
+  for (const want of [255, 58]) {
+    for (let i = im.rip6.pcbs.length - 1; i >= 0; i--) {
+      const p = im.rip6.pcbs[i]!;
+      if (p.proto !== want) continue;
+      const q = (p as { recvQueued?: number }).recvQueued ?? 0;
+      out.push({
+        proto: want === 58 ? 'icm6' : 'ip66',
+        recvQ: q,
+        sendQ: 0,
+        laddr: 0,
+        lport: 0,
+        faddr: 0,
+        fport: 0,
+        laddr6: p.laddr6 === null ? '::' : fmtAddr6(p.laddr6, null),
+        faddr6: p.faddr6 === null ? '::' : fmtAddr6(p.faddr6, null),
+        state: '',
+      });
+    }
+  }
+  return out;
 }
