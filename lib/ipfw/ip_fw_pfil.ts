@@ -58,6 +58,7 @@ export class IpfwHook implements PfilHook {
       while (start < fw.rules.length - 1 && fw.rules[start]!.num <= ruleNum) start++;
       if (ipfwRun(fw, this.head, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, start) !== PFIL_PASS) return;
     }
+    fw.pkt.carried = false;
     if (out) this.head.reinjectOut(this, rcvif, outif!, nexthop, buf, off, len, mtu, meta);
     else this.head.reinjectIn(this, rcvif!, buf, off, len, meta);
   }
@@ -76,6 +77,7 @@ function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, ou
         st.passed++;
         return PFIL_PASS;
       }
+      fw.pkt.carried = true;
       return ipfwRun(fw, head, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, fw.hit!.pos + 1);
     case V_PASS:
       st.passed++;
