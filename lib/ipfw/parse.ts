@@ -167,6 +167,9 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
 
   let log = false;
   let logAmount = 0;
+  const extra: OptionState = { tagOp: 0, tagArg: 0 };
+  // rule_action_params: log [logamount N], tag N, untag N, before the body.
+  while (tok() === 'tag' || tok() === 'untag') i = parseOptionWords(tok()!, tokens, i, extra, () => {});
   while (tok() === 'log') {
     if (log) fail('log cannot be specified more than once');
     log = true;
@@ -180,6 +183,7 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       logAmount = v;
       i++;
     }
+    while (tok() === 'tag' || tok() === 'untag') i = parseOptionWords(tok()!, tokens, i, extra, () => {});
   }
 
   const insns: Insn[] = [];
@@ -301,7 +305,6 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
 
   // --------------------------------------------------------- options
   prev = null;
-  const extra: OptionState = { tagOp: 0, tagArg: 0 };
   while (i < n) {
     let s = tokens[i]!;
     const at = i;
