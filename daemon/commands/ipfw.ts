@@ -35,15 +35,17 @@ const USAGE =
   '{enable|disable} {firewall|one_pass|verbose}\n' +
   '{flush|zero|resetlog} [num ...]\n' +
   '{list|show} [num[-num] ...]\n' +
+  'set [disable N... enable N...] | move [rule] X to Y | swap X Y | show\n' +
+  'set N {delete|list|show|flush} ...\n' +
   'table {NAME|all} {create|add|delete|lookup|list|info|detail|flush|swap|lock|unlock|destroy} ...\n\n' +
   'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
-  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | nat N | check-state\n' +
+  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | call N | return | setdscp CODE | pipe N | queue N | nat N | check-state\n' +
   'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +
   'SRC/DST:\tany | me | A.B.C.D[/LEN] | A.B.C.D{,A.B.C.D...} | { ADDR or ADDR ... } | not ADDR\n' +
   'PORTS:\tN | N-M | N,M,...\n' +
   'OPTIONS:\tin | out | via IF | recv IF | xmit IF | keep-state [:name] | setup | established |\n' +
   '\ttcpflags [!]FLAG,... | icmptypes T,... | frag | iplen N | ipttl N | ipid N | proto P |\n' +
-  '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | // comment\n' +
+  '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | dscp CODES | tag N | untag N | tagged LIST | // comment\n' +
   'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [burst N] [profile FILE] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe|sched N]\n' +
   '\t[red|gred w_q/min_th/max_th/max_p] [codel ...] [pie ...] [type fifo|wf2q+|rr|qfq|prio|fq_codel|fq_pie ...] (see dnctl)\n';
 
