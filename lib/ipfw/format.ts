@@ -10,6 +10,7 @@ import { contigLen } from './parse.js';
 import { A, ICMP_CODES, IP_FW_TARG, O, TCP_FLAGS, TH, protoName, type Insn, type Rule } from './rule.js';
 import { lookupText, tableRefText } from './table_rule.js';
 import { actionWordsText, optionText, tagText } from './parse_actions.js';
+import { limitText } from './ip_fw_limit.js';
 
 const HAVE_PROTO = 1;
 const HAVE_SRCIP = 2;
@@ -199,7 +200,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       flags(st, c);
       break;
     case O.KEEP_STATE:
-      st.out += ` keep-state :${c.name}`;
+      st.out += c.arg2 > 0 ? limitText(c) : ` keep-state :${c.name}`;
       break;
     case O.LOOKUP:
       st.out += lookupText(c);

@@ -7,6 +7,7 @@ import { restoreIpfwConfig, saveIpfwConfig } from './config.js';
 import { rules, send, settle, sniff, testbed } from '../testing/testbed.js';
 import { rawAttach } from '../netinet/raw_ip.js';
 import { internetChecksum } from '../wire/checksum.js';
+import { findSysctl } from '../sysctl.js';
 
 const line = (text: string): string => ruleLine(parseRule(text.split(' ')), 0, 0);
 
@@ -173,4 +174,32 @@ test('the new actions save and restore with the configuration', () => {
   bed.r.fw.flush();
   restoreIpfwConfig(bed.r, saved);
   assert.deepEqual(saveIpfwConfig(bed.r), saved);
+});
+
+test('limit src-addr 2: the third new connection from one source is denied until a state expires; dyn_* counters', () => {
+  const bed = testbed();
+  const v = (n: string): number => bed.r.sysctl.get(findSysctl(n)!);
+  assert.equal(line('100 allow tcp from any to any setup limit src-addr 2'), '00100 allow tcp from any to any setup limit src-addr 2 :default');
+  assert.equal(line('100 allow tcp from any to any limit src-addr dst-port 3 :web'), '00100 allow tcp from any to any limit src-addr,dst-port 3 :web');
+  assert.equal(line('100 allow tcp from any to any limit src-addr src-port dst-addr dst-port 3'), '00100 allow tcp from any to any limit all 3 :default');
+  assert.throws(() => parseRule('allow tcp from any to any limit 3'.split(' ')), /limit: missing limit mask/);
+  assert.throws(() => parseRule('allow tcp from any to any limit src-addr 0'.split(' ')), /illegal limit value 0/);
+  rules(bed.r, '50 allow icmp from any to any', '100 allow tcp from any to any setup limit src-addr 2', '200 deny ip from any to any');
+  bed.r.sysctl.set('net.inet.ip.fw.enable', '1');
+  const s = sniff(bed.b, 6);
+  for (const sport of [1001, 1002, 1003]) send(bed.reg, bed.a, { proto: 6, dst: '10.2.0.2', sport, dport: 80, flags: 0x02 });
+  assert.deepEqual(s.seen.map((x) => x.sport), [1001, 1002]);
+  assert.equal(v('net.inet.ip.fw.dyn_count'), 2);
+  assert.equal(v('net.inet.ip.fw.dyn_parent_count'), 1);
+  // Another source has its own count.
+  send(bed.reg, bed.b, { proto: 6, dst: '10.1.0.2', sport: 2001, dport: 80, flags: 0x02 });
+  assert.equal(v('net.inet.ip.fw.dyn_parent_count'), 2);
+  // SYN states live dyn_syn_lifetime (20 s); then the source may open again.
+  settle(bed, 21_000);
+  assert.equal(v('net.inet.ip.fw.dyn_count'), 0);
+  assert.equal(v('net.inet.ip.fw.dyn_parent_count'), 0);
+  send(bed.reg, bed.a, { proto: 6, dst: '10.2.0.2', sport: 1004, dport: 80, flags: 0x02 });
+  assert.deepEqual(s.seen.map((x) => x.sport), [1001, 1002, 1004]);
+  const saved = saveIpfwConfig(bed.r)!;
+  assert.equal(saved.rules[1], '100 allow tcp from any to any setup limit src-addr 2 :default');
 });

@@ -35,7 +35,7 @@ test('the bit-vector index changes no verdict and no matched rule: random chains
       const ports = proto === 'udp' || proto === 'tcp';
       const dp = ports && rnd() < 0.5 ? ` ${pick(['53', '80', '1000-2000', '0-10', '65535', '53,80'])}` : '';
       const sp = ports && rnd() < 0.3 ? ` ${pick(['1024-65535', '7', '53'])}` : '';
-      const opt = pick(['', ' in', ' out', ' not in', ' frag', ' { ipttl 64 or iplen 60 }', ' keep-state', ' src-port 53', ' tagged 3-4', ' dscp ef,be', ' not tagged 4']);
+      const opt = pick(['', ' in', ' out', ' not in', ' frag', ' { ipttl 64 or iplen 60 }', ' keep-state', ' src-port 53', ' tagged 3-4', ' dscp ef,be', ' not tagged 4', ' limit src-addr 1']);
       const act = pick(['deny', 'allow', 'count', `skipto ${(k + 2) * 10}`, 'reject', 'setdscp ef', `call ${Math.floor(rnd() * n + 1) * 10}`, 'return', 'count tag 3', 'count untag 3', 'count tag 4', 'return next-rulenum']);
       const set = rnd() < 0.3 ? ` set ${Math.floor(rnd() * 3)}` : '';
       const text = `${(k + 1) * 10}${set} ${act} ${proto} from ${pick(nets)}${sp} to ${pick(nets)}${dp}${opt}`;

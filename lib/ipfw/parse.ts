@@ -14,6 +14,7 @@ import { parseIp4 } from '../wire/ipv4.js';
 import { A, DEFAULT_RULE, EMPTY, IP_FW_TARG, O, Rule, TCP_FLAGS, TH, insn, type Insn } from './rule.js';
 import { parseLookup, parseTableRef } from './table_rule.js';
 import { parseActionWords, parseOptionWords, parseSetNumber, type OptionState } from './parse_actions.js';
+import { parseLimit } from './ip_fw_limit.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parseAddress, parsePortList, protocol, rejectCode, strtoulStrict, toDst, validStateName } from './parse_tokens.js';
 
 export { EX_DATAERR, EX_NOHOST, EX_USAGE, RuleSyntaxError, contigLen, parsePortList, strtoulStrict } from './parse_tokens.js';
@@ -23,7 +24,7 @@ const RESERVED = new Set(['altq', '//', 'diverted', 'dst-port', 'src-port', 'est
 
 /** Options FreeBSD knows that vimage does not implement: refused by name. */
 const UNSUPPORTED = new Set([
-  'uid', 'gid', 'jail', 'limit', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
+  'uid', 'gid', 'jail', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
   'fib', 'ipoptions', 'ipopts', 'ipprecedence', 'iptos', 'ipversion', 'ipver', 'sockarg', 'tcpdatalen', 'tcpoptions', 'tcpopts',
   'tcpseq', 'tcpack', 'tcpwin', 'MAC', 'mac', 'mac-type', 'verrevpath', 'versrcreach', 'antispoof', 'ipsec', 'icmp6type', 'icmp6types',
   'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action',
@@ -448,6 +449,15 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
           i++;
         }
         keepState = insn(O.KEEP_STATE, 0, 0, EMPTY, name);
+        pendingNot = false;
+        break;
+      }
+      case 'limit': {
+        if (openPar) fail('limit cannot be part of an or block', at, EX_USAGE);
+        if (keepState !== null) fail('only one of keep-state, record-state,  limit and set-limit is allowed', at, EX_USAGE);
+        const l = parseLimit(tokens, at);
+        keepState = l.c;
+        i = l.next;
         pendingNot = false;
         break;
       }
