@@ -125,7 +125,8 @@ describe('ipfw actions between Linux hosts', { skip }, () => {
     assert.match(await lab.ok(['R', 'ipfw', 'show', '200']), /^00200 +1 +84 deny icmp from any to any tagged 7$/m);
     await ipfw('delete', '1000');
     assert.equal(pingOk(), true, 'untagged, the return comes back to 200 and 300 allows');
-    assert.match(await lab.ok(['R', 'ipfw', 'show', '1100']), /^01100 +2 +168 return ip from any to any$/m);
+    // The first echo request, the second and its reply (which came in on B's side) each called and returned.
+    assert.match(await lab.ok(['R', 'ipfw', 'show', '1100']), /^01100 +3 +252 return ip from any to any$/m);
   });
 
   test('set disable / enable: the rules of a disabled set are skipped; set show lists it', async () => {
