@@ -88,6 +88,8 @@ export const V_RESET = 3;
 export const V_DUMMYNET = 4;
 /** Translated by `nat N`: pass (one_pass=1) or go on after the rule (ip_fw_pfil.ts). */
 export const V_NAT = 5;
+/** `fwd ADDR`: sent on towards another next hop (ip_fw_fwd.ts). */
+export const V_FWD = 6;
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -417,6 +419,8 @@ export class Ipfw {
         this.skipTo = to;
         return -2;
       }
+      case A.FWD:
+        return V_FWD;
       case A.NAT:
         // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
         return this.nat.run(r.actArg, out, buf, off, len, this.meta) === NATV_DENY ? V_DENY : V_NAT;

@@ -203,3 +203,24 @@ test('limit src-addr 2: the third new connection from one source is denied until
   const saved = saveIpfwConfig(bed.r)!;
   assert.equal(saved.rules[1], '100 allow tcp from any to any setup limit src-addr 2 :default');
 });
+
+test('fwd ADDR: a forwarded packet goes to another next hop; our own packets too; printed and refused as FreeBSD', () => {
+  assert.equal(line('100 fwd 10.2.0.2 ip from any to 10.9.0.0/16'), '00100 fwd 10.2.0.2 ip from any to 10.9.0.0/16');
+  assert.equal(line('100 forward 10.2.0.2 ip from any to any'), '00100 fwd 10.2.0.2 ip from any to any');
+  assert.throws(() => parseRule('fwd 127.0.0.1,3128 tcp from any to any 80'.split(' ')), /not supported in vimage/);
+  const bed = testbed();
+  bed.r.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(bed.r, '100 fwd 10.2.0.2 udp from any to 10.9.0.0/16 in', '200 fwd 10.2.0.2 udp from me to 10.1.0.2 5353 out', '1000 allow ip from any to any');
+  const noroute = bed.r.ipstat.noroute;
+  const b0 = bed.b.ipstat.cantforward;
+  send(bed.reg, bed.a, { proto: 17, dst: '10.9.1.1', dport: 53 });
+  // R has no route to 10.9.1.1: without the rule it would count noroute; B (not a router) got it instead.
+  assert.equal(bed.r.ipstat.noroute, noroute);
+  assert.equal(bed.b.ipstat.cantforward, b0 + 1);
+  // R's own packet to A leaves towards B instead.
+  const a0 = bed.a.ipstat.total;
+  send(bed.reg, bed.r, { proto: 17, dst: '10.1.0.2', dport: 5353 });
+  assert.equal(bed.b.ipstat.cantforward, b0 + 2);
+  assert.equal(bed.a.ipstat.total, a0);
+  assert.deepEqual(saveIpfwConfig(bed.r)!.rules.slice(0, 2), ['100 fwd 10.2.0.2 udp from any to 10.9.0.0/16 in', '200 fwd 10.2.0.2 udp from me to 10.1.0.2 5353 out']);
+});

@@ -12,7 +12,8 @@ import { icmpError } from '../netinet/ip_icmp.js';
 import { u32, put32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { fwEnable, fwOnePass, V_DENY, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwEnable, fwOnePass, V_DENY, V_FWD, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwdOut } from './ip_fw_fwd.js';
 import { A, TH } from './rule.js';
 
 const IPPROTO_TCP = 6;
@@ -82,6 +83,8 @@ function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, ou
     case V_PASS:
       st.passed++;
       return PFIL_PASS;
+    case V_FWD:
+      return fwdOut(fw, head, out, buf, off, len, meta);
     case V_DENY:
       st.denied++;
       return PFIL_DROPPED;

@@ -30,7 +30,7 @@ const UNSUPPORTED = new Set([
   'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action',
 ]);
 
-const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'fwd', 'forward', 'reset6', 'unreach6', 'reass', 'setfib', 'eaction', 'tcp-setmss']);
+const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'reset6', 'unreach6', 'reass', 'setfib', 'eaction', 'tcp-setmss']);
 
 export interface ParseOptions {
   /** net.inet.ip.fw.verbose_limit: logamount of a `log` rule without one. */

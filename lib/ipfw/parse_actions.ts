@@ -8,6 +8,7 @@
 
 import { DSCP_NAMES, RET_NEXT_RULE, RET_NEXT_RULENUM, dscpText } from './ip_fw_actions.js';
 import { A, DEFAULT_RULE, O, insn, type Insn, type Rule } from './rule.js';
+import { fwdText, parseFwd } from './ip_fw_fwd.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parsePortList, strtoulStrict } from './parse_tokens.js';
 
 /** FreeBSD's RESVD_SET: the default rule's set; it cannot be disabled. */
@@ -56,6 +57,11 @@ export function parseActionWords(word: string, tokens: readonly string[], i: num
     }
     case 'call':
       return { action: A.CALL, actArg: uintArg(tokens, i + 1, 1, DEFAULT_RULE - 1, 'call'), next: i + 2 };
+    case 'fwd':
+    case 'forward': {
+      const [a, , next] = parseFwd(tokens, i);
+      return { action: A.FWD, actArg: a, next };
+    }
     case 'return': {
       const t = tokens[i + 1];
       if (t === 'next-rulenum') return { action: A.RETURN, actArg: RET_NEXT_RULENUM, next: i + 2 };
@@ -133,6 +139,8 @@ export function actionWordsText(rule: Rule): string | null {
       return `call ${rule.actArg}`;
     case A.RETURN:
       return rule.actArg === RET_NEXT_RULENUM ? 'return next-rulenum' : 'return';
+    case A.FWD:
+      return fwdText(rule);
     default:
       return null;
   }

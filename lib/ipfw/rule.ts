@@ -67,6 +67,7 @@ export const A = {
   SETDSCP: 11, // arg = code point 0..63 (ip_fw_actions.ts); the walk goes on
   CALL: 12, // arg = rule number; skipIdx = its chain index
   RETURN: 13, // arg = RET_NEXT_RULE or RET_NEXT_RULENUM
+  FWD: 14, // arg = next hop address, actPort = port or 0 (ip_fw_fwd.ts)
 } as const;
 
 /** One match instruction. `list` is empty when unused; `name` is '' when unused. */
@@ -134,6 +135,8 @@ export class Rule {
   /** `tag N` (1), `untag N` (2) or none (0), applied when the rule matches (ip_fw_actions.ts). */
   tagOp = 0;
   tagArg = 0;
+  /** `fwd ADDR,PORT`: the port (0 when none). */
+  actPort = 0;
 
   constructor(a: {
     num: number;
