@@ -114,6 +114,21 @@ describe('ipfw actions between Linux hosts', { skip }, () => {
     }
   });
 
+  test('fwd 10.76.2.2: pings to an address R has no route for leave towards B; tcpdump on B sees them', async () => {
+    await ipfw('-f', 'flush');
+    await ipfw('add', '100', 'fwd', '10.76.2.2', 'icmp', 'from', 'any', 'to', '10.76.9.0/24', 'in', 'recv', tA);
+    await ipfw('add', '1000', 'allow', 'ip', 'from', 'any', 'to', 'any');
+    const dump = background('ip', ['netns', 'exec', B, 'tcpdump', '-l', '-n', '-c', '1', '-i', `${P}b0`, 'dst host 10.76.9.9']);
+    try {
+      await until('tcpdump listening', () => dump.out().includes('listening on'));
+      lab.inNs(A, ['ping', '-c', '1', '-W', '1', '10.76.9.9'], { allowFail: true });
+      await until('tcpdump saw the forwarded echo request', () => /> 10\.76\.9\.9: ICMP echo request/.test(dump.out()), 5000);
+    } finally {
+      await dump.stop();
+    }
+    assert.match(await lab.ok(['R', 'ipfw', 'show', '100']), /^00100 +1 +84 fwd 10\.76\.2\.2 icmp from any to 10\.76\.9\.0\/24 in recv \S+$/m);
+  });
+
   test('call/return and tags change the verdict: a subroutine tags pings, a later rule denies the tagged', async () => {
     await ipfw('-f', 'flush');
     await ipfw('add', '100', 'call', '1000', 'icmp', 'from', 'any', 'to', 'any', 'in');
