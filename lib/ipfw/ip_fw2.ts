@@ -407,14 +407,10 @@ export class Ipfw {
       case A.SETDSCP:
         setDscp(this.ip, this.arg);
         return -1;
-      case A.CALL: {
-        const to = callPush(this.pkt, r);
-        if (to < 0) return -1;
-        this.skipTo = to;
-        return -2;
-      }
+      case A.CALL:
       case A.RETURN: {
-        const to = callReturn(this.pkt, this.rules, r.actArg);
+        // The call stack is full or empty: on with the next rule.
+        const to = r.action === A.CALL ? callPush(this.pkt, r) : callReturn(this.pkt, this.rules, r.actArg);
         if (to < 0) return -1;
         this.skipTo = to;
         return -2;
