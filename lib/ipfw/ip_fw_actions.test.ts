@@ -224,3 +224,20 @@ test('fwd ADDR: a forwarded packet goes to another next hop; our own packets too
   assert.equal(bed.a.ipstat.total, a0);
   assert.deepEqual(saveIpfwConfig(bed.r)!.rules.slice(0, 2), ['100 fwd 10.2.0.2 udp from any to 10.9.0.0/16 in', '200 fwd 10.2.0.2 udp from me to 10.1.0.2 5353 out']);
 });
+
+test('log names the new actions as ipfw_log does', () => {
+  const bed = testbed();
+  const lines: string[] = [];
+  const orig = bed.r.log.info.bind(bed.r.log);
+  bed.r.log.info = (m: string) => void lines.push(m);
+  try {
+    bed.r.sysctl.set('net.inet.ip.fw.enable', '1');
+    rules(bed.r, '100 setdscp ef log udp from any to any in', '200 call 1000 log udp from any to any in', '300 allow ip from any to any', '1000 return log ip from any to any');
+    send(bed.reg, bed.a, { proto: 17, dst: '10.2.0.2', dport: 53 });
+  } finally {
+    bed.r.log.info = orig;
+  }
+  assert.match(lines.join('\n'), /ipfw: 100 SetDscp 46 UDP 10\.1\.0\.2:1234 10\.2\.0\.2:53 in via/);
+  assert.match(lines.join('\n'), /ipfw: 200 Call 1000 UDP/);
+  assert.match(lines.join('\n'), /ipfw: 1000 Return next-rule UDP/);
+});

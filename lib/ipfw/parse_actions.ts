@@ -146,6 +146,24 @@ export function actionWordsText(rule: Rule): string | null {
   }
 }
 
+/** The action as ipfw_log names it (sys/netpfil/ipfw/ip_fw_log.c), or null for another action. */
+export function logActionText(r: Rule): string | null {
+  switch (r.action) {
+    case A.SETDSCP:
+      return `SetDscp ${r.actArg & 0x3f}`;
+    case A.CALL:
+      return `Call ${r.actArg}`;
+    case A.RETURN:
+      return `Return ${r.actArg === RET_NEXT_RULENUM ? 'next-rulenum' : 'next-rule'}`;
+    case A.FWD:
+      return `Forward to ${fwdText(r).slice(4).replace(',', ':')}`;
+    case A.NAT:
+      return 'Nat';
+    default:
+      return null;
+  }
+}
+
 /** ` tag N` / ` untag N` after the action (and log), or ''. */
 export function tagText(rule: Rule): string {
   return rule.tagOp === 0 ? '' : ` ${rule.tagOp === 1 ? 'tag' : 'untag'} ${rule.tagArg}`;
