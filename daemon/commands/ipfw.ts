@@ -15,6 +15,7 @@ import { EX_OK, EX_UNAVAILABLE, EX_USAGE, type Command, type CommandContext } fr
 import { dummynetCommand, pointAt } from './ipfw_dn.js';
 import { natCommand } from './ipfw_nat.js';
 import { ipfwTable } from './ipfw_table.js';
+import { setsCommand } from './ipfw_set.js';
 import { getopt, printJson } from './util.js';
 
 const CMD = 'ipfw';
@@ -34,15 +35,17 @@ const USAGE =
   '{enable|disable} {firewall|one_pass|verbose}\n' +
   '{flush|zero|resetlog} [num ...]\n' +
   '{list|show} [num[-num] ...]\n' +
+  'set [disable N... enable N...] | move [rule] X to Y | swap X Y | show\n' +
+  'set N {delete|list|show|flush} ...\n' +
   'table {NAME|all} {create|add|delete|lookup|list|info|detail|flush|swap|lock|unlock|destroy} ...\n\n' +
   'RULE-BODY:\t check-state [:name] | ACTION [log [logamount N]] PROTO from SRC [PORTS] to DST [PORTS] [OPTIONS]\n' +
-  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | pipe N | queue N | nat N | check-state\n' +
+  'ACTION:\tallow | deny | reject | unreach CODE | reset | count | skipto N | call N | return | setdscp CODE | pipe N | queue N | nat N | check-state\n' +
   'PROTO:\tip | all | tcp | udp | icmp | NUMBER\n' +
   'SRC/DST:\tany | me | A.B.C.D[/LEN] | A.B.C.D{,A.B.C.D...} | { ADDR or ADDR ... } | not ADDR\n' +
   'PORTS:\tN | N-M | N,M,...\n' +
   'OPTIONS:\tin | out | via IF | recv IF | xmit IF | keep-state [:name] | setup | established |\n' +
   '\ttcpflags [!]FLAG,... | icmptypes T,... | frag | iplen N | ipttl N | ipid N | proto P |\n' +
-  '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | // comment\n' +
+  '\tsrc-ip ADDR | dst-ip ADDR | src-port PORTS | dst-port PORTS | dscp CODES | tag N | untag N | tagged LIST | // comment\n' +
   'PIPE-BODY:\t[bw B[K|M|G]{bit/s|Byte/s}] [delay MS] [burst N] [profile FILE] [plr P] [queue {N|N[K]Bytes}] [mask ...] [weight W] [pipe|sched N]\n' +
   '\t[red|gred w_q/min_th/max_th/max_p] [codel ...] [pie ...] [type fifo|wf2q+|rr|qfq|prio|fq_codel|fq_pie ...] (see dnctl)\n';
 
@@ -52,6 +55,10 @@ interface Opts {
   force: boolean;
   quiet: boolean;
   testOnly: boolean;
+  /** -S: print each rule's set, and the rules of disabled sets. */
+  showSets: boolean;
+  /** `ipfw set N CMD`: N, or -1. */
+  useSet: number;
 }
 
 class Out {
@@ -108,7 +115,11 @@ function dynLines(states: readonly DynStateInfo[], pcw: number, bcw: number, lo:
 
 /** `ipfw list|show [N[-M] ...]`. */
 function list(ctx: CommandContext, o: Out, fw: FirewallControl, args: readonly string[], opts: Opts): void {
-  const rules = fw.rules();
+  // show_static_rule: a disabled set's rules only with -S, marked; `set N list` lists set N.
+  const dis = fw.sets().disabledMask();
+  const rules = fw.rules().filter((r) => (opts.useSet < 0 || r.set === opts.useSet) && (opts.showSets || ((dis >>> r.set) & 1) === 0));
+  if (opts.showSets) for (const r of rules) r.text = `set ${r.set} ${r.text}`;
+  const mark = (r: RuleInfo): string => (((dis >>> r.set) & 1) !== 0 ? '# DISABLED ' : '');
   const states = opts.dynamic ? fw.states() : [];
   if (ctx.json) {
     printJson(ctx, { rules, dynamic: states });
@@ -126,7 +137,7 @@ function list(ctx: CommandContext, o: Out, fw: FirewallControl, args: readonly s
       bcw = Math.max(bcw, width(st.bytes));
     }
   }
-  const line = (r: RuleInfo): string => ruleLine(r, pcw, bcw) + '\n';
+  const line = (r: RuleInfo): string => mark(r) + ruleLine(r, pcw, bcw) + '\n';
   if (args.length === 0) {
     for (const r of rules) o.out += line(r);
     if (opts.dynamic && states.length > 0) {
@@ -187,9 +198,19 @@ const ipfw: Command = async (ctx) => {
     o.warn(g, EX_USAGE);
     return finish();
   }
-  const opts: Opts = { counters: g.count.has('a'), dynamic: g.count.has('d') || g.count.has('e'), force: g.count.has('f'), quiet: g.count.has('q'), testOnly: g.count.has('n') };
+  const opts: Opts = { counters: g.count.has('a'), dynamic: g.count.has('d') || g.count.has('e'), force: g.count.has('f'), quiet: g.count.has('q'), testOnly: g.count.has('n'), showSets: g.count.has('S'), useSet: -1 };
   const fw = ctx.image.firewall;
-  const args = g.rest;
+  let args = g.rest;
+  if (args[0] === 'set' && args[1] !== undefined && /^\d+$/.test(args[1])) {
+    // `ipfw set N CMD`: CMD applies to set N's rules.
+    const n = Number(args[1]);
+    if (n > 31) {
+      o.warn(`invalid set number ${args[1]}`, EX_DATAERR);
+      return finish();
+    }
+    opts.useSet = n;
+    args = args.slice(2);
+  }
   const cmd = args[0];
   if (cmd === undefined) {
     ctx.stderr.write(USAGE);
@@ -212,12 +233,28 @@ const ipfw: Command = async (ctx) => {
       return finish();
     }
     case 'delete': {
+      if (rest.length === 0 && opts.useSet >= 0) {
+        // `ipfw set N delete`: the whole set (FreeBSD wants a rule number; `delete set N` is its form).
+        fw.sets().deleteSet(opts.useSet);
+        return finish();
+      }
       if (rest.length === 0) {
         o.warn('missing rule specification', EX_USAGE);
         return finish();
       }
       if (rest[0] === 'set') {
-        o.warn('rule sets are not supported (ipfw set)', EX_USAGE);
+        if (opts.useSet >= 0) {
+          o.warn('invalid syntax', EX_DATAERR);
+          return finish();
+        }
+        for (const t of rest.slice(1)) {
+          if (!/^\d+$/.test(t) || Number(t) > 31) {
+            o.warn(`invalid rule number ${t}`, EX_USAGE);
+            break;
+          }
+          const n = fw.sets().deleteSet(Number(t));
+          if (n === 0 && !opts.quiet) o.warn(`rule ${t} not found`, EX_UNAVAILABLE);
+        }
         return finish();
       }
       for (const t of rest) {
@@ -230,7 +267,7 @@ const ipfw: Command = async (ctx) => {
           o.warn(`rule ${r[0]}: setsockopt(IP_FW_XDEL): Invalid argument`, EX_UNAVAILABLE);
           continue;
         }
-        const n = fw.deleteRules(r[0], Math.min(r[1], DEFAULT_RULE - 1));
+        const n = opts.useSet >= 0 ? fw.sets().deleteSet(opts.useSet, r[0], Math.min(r[1], DEFAULT_RULE - 1)) : fw.deleteRules(r[0], Math.min(r[1], DEFAULT_RULE - 1));
         if (n === 0 && !opts.quiet) o.warn(r[0] !== r[1] ? `no rules rules in ${r[0]}-${r[1]} range` : `rule ${r[0]} not found`, EX_UNAVAILABLE);
       }
       if (o.status !== EX_OK && opts.force) o.status = EX_OK;
@@ -238,7 +275,8 @@ const ipfw: Command = async (ctx) => {
     }
     case 'flush': {
       if (!opts.force && !opts.quiet && !(await confirm(ctx))) return finish();
-      fw.flush();
+      if (opts.useSet >= 0) fw.sets().deleteSet(opts.useSet);
+      else fw.flush();
       if (!opts.quiet) o.out += 'Flushed all rules.\n';
       return finish();
     }
@@ -292,7 +330,13 @@ const ipfw: Command = async (ctx) => {
       if (r.status !== EX_OK) o.status = r.status;
       return finish();
     }
-    case 'set':
+    case 'set': {
+      const r = setsCommand(fw.sets(), rest);
+      o.out += r.out;
+      o.err += r.err;
+      if (r.status !== EX_OK) o.status = r.status;
+      return finish();
+    }
     case 'nat64lsn':
     case 'nat64stl':
     case 'nptv6':

@@ -24,6 +24,8 @@ import type { TablesControl } from '../ipfw/table.js';
 import { ip4ToString } from '../wire/ipv4.js';
 import { formatNatConfig, parseNatConfig, type NatConfig } from '../ipfw/nat_config.js';
 import type { NatInfo } from '../ipfw/nat_set.js';
+import { fwSets, type SetsControl } from '../ipfw/ip_fw_sets.js';
+export { RESVD_SET, setShowLine, type SetsControl } from '../ipfw/ip_fw_sets.js';
 
 export { RuleSyntaxError, type DnConfigSpec } from '../ipfw/parse.js';
 export { ProfileError, type DnProfile } from '../ipfw/dn_params.js';
@@ -39,6 +41,8 @@ export interface RuleInfo {
   text: string;
   packets: number;
   bytes: number;
+  /** Rule set 0..31. */
+  set: number;
 }
 
 /** One dynamic state (`ipfw -d list`). */
@@ -76,7 +80,7 @@ export class FirewallControl {
   rules(): RuleInfo[] {
     const fw = this.#im.fw;
     const def = fw.defaultAccepts() ? 'allow' : undefined;
-    return fw.rules.map((r) => ({ rule: r.num, text: ruleBody(r, r.num === DEFAULT_RULE ? def : undefined), packets: r.pcnt, bytes: r.bcnt }));
+    return fw.rules.map((r) => ({ rule: r.num, text: ruleBody(r, r.num === DEFAULT_RULE ? def : undefined), packets: r.pcnt, bytes: r.bcnt, set: r.set }));
   }
 
   /** The live dynamic states, in table order. */
@@ -104,7 +108,7 @@ export class FirewallControl {
    * the rule, numbered by autoinc_step when it has no number. Returns the
    * rule as listed (counters zero).
    */
-  addRule(tokens: readonly string[], dryRun = false): Omit<RuleInfo, 'packets' | 'bytes'> {
+  addRule(tokens: readonly string[], dryRun = false): Omit<RuleInfo, 'packets' | 'bytes' | 'set'> {
     const im = this.#im;
     const rule = parseRule(tokens, { verboseLimit: im.sysctl.v[fwVerboseLimit.slot]! });
     if (!dryRun) im.fw.add(rule);
@@ -134,6 +138,11 @@ export class FirewallControl {
   /** `ipfw table ...`: the image's lookup tables (plain data; coded errors, RuleSyntaxError for bad keys). */
   tables(): TablesControl {
     return this.#im.fw.tables;
+  }
+
+  /** `ipfw set ...` and `ipfw delete set N`: rule sets (ip_fw_sets.ts). */
+  sets(): SetsControl {
+    return fwSets(this.#im.fw);
   }
 
   /** `ipfw enable|disable firewall|one_pass|verbose`. */

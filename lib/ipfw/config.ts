@@ -11,6 +11,7 @@ import { ruleBody } from './format.js';
 import { parseRule } from './parse.js';
 import { natConfigWords, parseNatConfig } from './nat_config.js';
 import { restoreTables, saveTables, type TableSaved } from './table_config.js';
+import type { Rule } from './rule.js';
 
 interface DnSaved {
   nr: number;
@@ -41,12 +42,17 @@ export interface IpfwConfig {
   nat?: string[];
   /** Lookup tables (table_config.ts); absent when there are none. */
   tables?: TableSaved[];
+  /** Disabled rule sets, one bit per set (`ipfw set disable`); absent when none. */
+  setDisable?: number;
 }
+
+/** A rule as saved: `NUM [set N] BODY`, which parseRule reads back. */
+const savedText = (r: Rule): string => `${r.num} ${r.set !== 0 ? `set ${r.set} ` : ''}${ruleBody(r)}`;
 
 /** The image's rules, pipes and queues; undefined when it has none. */
 export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
   const fw = im.fw;
-  const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
+  const rules = fw.rules.filter((r) => r !== fw.defaultRule).map(savedText);
   const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
     nr: p.nr,
     bw: p.bw,
@@ -75,8 +81,9 @@ export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
   }));
   const nat = fw.nat.configs().map((c) => [String(c.id), ...natConfigWords(c)].join(' '));
   const tables = saveTables(fw.tables);
-  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0 && tables.length === 0) return undefined;
-  return { rules, pipes, queues, ...(nat.length > 0 ? { nat } : {}), ...(tables.length > 0 ? { tables } : {}) };
+  const dis = fw.setDisable;
+  if (rules.length === 0 && pipes.length === 0 && queues.length === 0 && nat.length === 0 && tables.length === 0 && dis === 0) return undefined;
+  return { rules, pipes, queues, ...(nat.length > 0 ? { nat } : {}), ...(tables.length > 0 ? { tables } : {}), ...(dis !== 0 ? { setDisable: dis } : {}) };
 }
 
 /**
@@ -117,7 +124,8 @@ export function restoreIpfwConfig(im: Vnet, data: unknown): void {
       errors.push(`nat '${String(text)}': ${(e as Error).message}`);
     }
   }
-  const have = new Set(fw.rules.map((r) => `${r.num} ${ruleBody(r)}`));
+  if (typeof d.setDisable === 'number' && Number.isInteger(d.setDisable)) fw.setDisable = (d.setDisable & 0x7fffffff) >>> 0;
+  const have = new Set(fw.rules.map(savedText));
   for (const text of d.rules ?? []) {
     if (typeof text !== 'string' || have.has(text)) continue;
     try {

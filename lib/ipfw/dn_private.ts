@@ -6,6 +6,7 @@
  * the dn_aqm_*.ts queue managers and dn_show.ts (listings).
  */
 
+import { FwPktTags } from './ip_fw_actions.js';
 import { PKT_HEADROOM } from '../net/if.js';
 import type { Ifnet } from '../net/if.js';
 import { ETHER_HDR_LEN } from '../wire/ethernet.js';
@@ -48,6 +49,8 @@ export class DnPkt {
   nexthop = 0;
   mtu = 0;
   ruleNum = 0;
+  /** ipfw's tags and call stack of the packet (ip_fw_actions.ts), handed back with it. */
+  readonly ftag = new FwPktTags();
   /** Clock ms when the packet leaves the delay line. */
   outTime = 0;
   /** Clock ms when the packet joined its queue (CoDel's and PIE's sojourn time). */

@@ -28,6 +28,7 @@
  * dn_sched.ts's interface, the listings in dn_show.ts.
  */
 
+import type { FwPktTags } from './ip_fw_actions.js';
 import type { Vnet } from '../net/vnet.js';
 import type { Ifnet } from '../net/if.js';
 import { sysctlInt } from '../sysctl.js';
@@ -80,6 +81,8 @@ export class Dummynet implements DnSink {
   readonly heap = new TimerHeap<SchedInst>();
   readonly timer: HiresTimer;
   private readonly pool: DnPkt[] = [];
+  /** ipfw's tags and call stack of the packet being checked, carried through the pipes (set by Ipfw). */
+  pktTags: FwPktTags | null = null;
   /** Packets dropped because their interface left the image while queued. */
   orphans = 0;
   /** Packets sent at once by the io_fast path. */
@@ -341,6 +344,7 @@ export class Dummynet implements DnSink {
     ) {
       // io_fast: nothing to wait for; the packet goes on from here, uncopied.
       this.fastPath++;
+      if (this.pktTags !== null) this.pktTags.carried = true;
       this.io.reinject(out, rcvif, outif, nexthop, buf, off, len, mtu, meta, ruleNum);
       return true;
     }
@@ -354,6 +358,7 @@ export class Dummynet implements DnSink {
     pk.nexthop = nexthop;
     pk.mtu = mtu;
     pk.ruleNum = ruleNum;
+    if (this.pktTags !== null) pk.ftag.copyFrom(this.pktTags);
     pk.enqTime = now;
     pk.fq = fq;
     pk.hash = flowHash(proto, src, dst, sport, dport);
@@ -508,7 +513,13 @@ export class Dummynet implements DnSink {
     if (p.lost) this.profileLost++;
     // The interface left this image (moved or destroyed) while the packet waited.
     else if (ifp === null || this.im.ifnets.get(ifp.name) !== ifp) this.orphans++;
-    else this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
+    else {
+      if (this.pktTags !== null) {
+        this.pktTags.copyFrom(p.ftag);
+        this.pktTags.carried = true;
+      }
+      this.io.reinject(p.out, p.rcvif, p.outif, p.nexthop, p.buf, p.off, p.len, p.mtu, p.meta, p.ruleNum);
+    }
     this.free(p);
   }
 

@@ -8,6 +8,7 @@
 
 import { FlowHash } from './flowhash.js';
 import { TH, type Rule } from './rule.js';
+import type { ParentTable } from './ip_fw_limit.js';
 
 export const MATCH_FORWARD = 1;
 export const MATCH_REVERSE = 2;
@@ -37,6 +38,8 @@ export class DynTable {
   state: Uint32Array;
   pcnt: Float64Array;
   bcnt: Float64Array;
+  /** Parent states of `limit` rules (ip_fw_limit.ts), per rule. */
+  readonly parents = new Map<Rule, ParentTable>();
   /** Result of the last `lookup`: MATCH_FORWARD or MATCH_REVERSE. */
   dir = 0;
 
@@ -150,6 +153,8 @@ export class DynTable {
   removeRule(rule: Rule | null): void {
     const cap = this.h.capacity;
     for (let s = 0; s < cap; s++) if (this.h.used[s] === 1 && (rule === null || this.rule[s] === rule)) this.remove(s);
+    if (rule === null) this.parents.clear();
+    else this.parents.delete(rule);
   }
 
   /** Live slots in slot order, for listings. */

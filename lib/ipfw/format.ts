@@ -9,6 +9,8 @@ import { ip4ToString } from '../wire/ipv4.js';
 import { contigLen } from './parse.js';
 import { A, ICMP_CODES, IP_FW_TARG, O, TCP_FLAGS, TH, protoName, type Insn, type Rule } from './rule.js';
 import { lookupText, tableRefText } from './table_rule.js';
+import { actionWordsText, optionText, tagText } from './parse_actions.js';
+import { limitText } from './ip_fw_limit.js';
 
 const HAVE_PROTO = 1;
 const HAVE_SRCIP = 2;
@@ -198,13 +200,13 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       flags(st, c);
       break;
     case O.KEEP_STATE:
-      st.out += ` keep-state :${c.name}`;
+      st.out += c.arg2 > 0 ? limitText(c) : ` keep-state :${c.name}`;
       break;
     case O.LOOKUP:
       st.out += lookupText(c);
       break;
     default:
-      st.out += ` [opcode ${c.op}]`;
+      st.out += optionText(c) ?? ` [opcode ${c.op}]`;
   }
   if (c.or) {
     st.out += ' or';
@@ -274,7 +276,7 @@ export function actionText(rule: Rule): string {
     case A.NAT:
       return `nat ${rule.actArg}`;
     default:
-      return '** unrecognized action';
+      return actionWordsText(rule) ?? '** unrecognized action';
   }
 }
 
@@ -285,6 +287,7 @@ export function ruleBody(rule: Rule, defaultAction?: string): string {
   st.out += defaultAction ?? actionText(rule);
   if (rule.action !== A.CHECK_STATE) {
     if (rule.log) st.out += rule.logAmount > 0 ? ` log logamount ${rule.logAmount}` : ' log';
+    st.out += tagText(rule);
     if (rule.justOpts) st.flags |= HAVE_PROTO | HAVE_SRCIP | HAVE_DSTIP;
     else {
       // print_proto

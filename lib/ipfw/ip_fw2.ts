@@ -36,6 +36,7 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
+import { FwPktTags, applyTag, callPush, callReturn, dscpMatch, setDscp, taggedMatch } from './ip_fw_actions.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -87,6 +88,8 @@ export const V_RESET = 3;
 export const V_DUMMYNET = 4;
 /** Translated by `nat N`: pass (one_pass=1) or go on after the rule (ip_fw_pfil.ts). */
 export const V_NAT = 5;
+/** `fwd ADDR`: sent on towards another next hop (ip_fw_fwd.ts). */
+export const V_FWD = 6;
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -138,8 +141,12 @@ export class Ipfw {
   logCount = 0;
   /** @internal Lifetimes read for one state update (ip_fw_dynamic.ts). */
   readonly lt: DynLifetimes = { ack: 0, syn: 0, fin: 0, rst: 0, udp: 0, short: 0 };
-  /** Views over the packet being checked. */
-  private readonly ip = new Ipv4Packet();
+  /** @internal Tags and call stack of the packet being checked (ip_fw_actions.ts). */
+  readonly pkt = new FwPktTags();
+  /** Disabled rule sets, one bit per set (`ipfw set disable`; set 31 never). */
+  setDisable = 0;
+  /** @internal Views over the packet being checked. */
+  readonly ip = new Ipv4Packet();
   private readonly tcp = new TcpPacket();
   private readonly udp = new UdpPacket();
   private readonly icmp = new IcmpPacket();
@@ -164,8 +171,8 @@ export class Ipfw {
   targ = 0;
   /** @internal The rule being matched (for `lookup rulenum`). */
   cur: Rule | null = null;
-  /** @internal Where a skipto continues: a chain index. */
-  private skipTo = 0;
+  /** @internal Where a skipto, call or return continues: a chain index. */
+  skipTo = 0;
   /** @internal The bit-vector index of the chain (ip_fw_bv.ts), or null; rebuilt on the first packet after a change. */
   private bv: ChainIndex | null = null;
   /** @internal Set by chainRefresh when the chain changed. */
@@ -192,10 +199,12 @@ export class Ipfw {
       comment: '',
       stateName: 'default',
     });
+    this.defaultRule.set = 31;
     this.rules = [this.defaultRule];
     this.tables = new TableSet(() => im.sysctl.v[fwTablesMax.slot]!);
     this.hook = new IpfwHook(this, im.inetPfil);
     this.dn = new Dummynet(im, this.hook);
+    this.dn.pktTags = this.pkt;
     this.nat = new IpfwNat(im);
     this.meta = im.noOffload;
     chainRefresh(this);
@@ -269,6 +278,9 @@ export class Ipfw {
     this.tcpFlags = 0;
     this.icmpType = 0;
     this.targT = null;
+    const pkt = this.pkt;
+    if (pkt.carried) pkt.carried = false;
+    else pkt.clear();
     if (fragOff === 0) {
       const l4 = off + hlen;
       const room = len - hlen;
@@ -300,6 +312,7 @@ export class Ipfw {
     const sport = this.sport;
     const dport = this.dport;
     const dir = out ? 2 : 1;
+    const dis = this.setDisable;
     if (this.bvStale) this.reindex();
     const bv = this.bv;
     let bits: Int32Array | null = null;
@@ -320,6 +333,7 @@ export class Ipfw {
         i = (w << 5) + (31 - Math.clz32(b & -b));
       }
       let r = rules[i]!;
+      if (((dis >>> r.set) & 1) !== 0) continue;
       if (r.keepState && !probed) {
         // O_PROBE_STATE: the first keep-state rule looks the flow up once.
         probed = true;
@@ -373,6 +387,7 @@ export class Ipfw {
     if (r.log) ipfwLog(this, r, out, rcvif, outif, buf, off);
     this.hit = r;
     this.arg = r.actArg === IP_FW_TARG ? this.tablearg(r.action) : r.actArg;
+    if (r.tagOp !== 0) applyTag(this.pkt, r, r.tagArg);
     switch (r.action) {
       case A.ACCEPT:
         return V_PASS;
@@ -389,6 +404,19 @@ export class Ipfw {
       case A.SKIPTO:
         this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
+      case A.SETDSCP:
+        setDscp(this.ip, this.arg);
+        return -1;
+      case A.CALL:
+      case A.RETURN: {
+        // The call stack is full or empty: on with the next rule.
+        const to = r.action === A.CALL ? callPush(this.pkt, r) : callReturn(this.pkt, this.rules, r.actArg);
+        if (to < 0) return -1;
+        this.skipTo = to;
+        return -2;
+      }
+      case A.FWD:
+        return V_FWD;
       case A.NAT:
         // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
         return this.nat.run(r.actArg, out, buf, off, len, this.meta) === NATV_DENY ? V_DENY : V_NAT;
@@ -511,6 +539,10 @@ export class Ipfw {
         return tableAddr(this, c, c.arg2);
       case O.LOOKUP:
         return tableLookup(this, c, this.ip.tos);
+      case O.DSCP:
+        return dscpMatch(c, this.ip.tos);
+      case O.TAGGED:
+        return taggedMatch(this.pkt, c);
       default:
         return false;
     }

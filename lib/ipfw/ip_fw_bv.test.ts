@@ -21,7 +21,7 @@ function packet(proto: number, src: number, dst: number, sport: number, dport: n
   return b;
 }
 
-test('the bit-vector index changes no verdict and no matched rule: random chains, random packets', () => {
+test('the bit-vector index changes no verdict and no matched rule: random chains (with call/return, tags, setdscp, disabled sets), random packets', () => {
   const rnd = seeded(99);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
   const nets = ['10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.3', '192.0.2.0/25', '0.0.0.0/1', '128.0.0.0/1', '10.1.0.0:255.0.255.0', 'any', 'me'];
@@ -35,15 +35,17 @@ test('the bit-vector index changes no verdict and no matched rule: random chains
       const ports = proto === 'udp' || proto === 'tcp';
       const dp = ports && rnd() < 0.5 ? ` ${pick(['53', '80', '1000-2000', '0-10', '65535', '53,80'])}` : '';
       const sp = ports && rnd() < 0.3 ? ` ${pick(['1024-65535', '7', '53'])}` : '';
-      const opt = pick(['', ' in', ' out', ' not in', ' frag', ' { ipttl 64 or iplen 60 }', ' keep-state', ' src-port 53']);
-      const act = pick(['deny', 'allow', 'count', `skipto ${(k + 2) * 10}`, 'reject']);
-      const text = `${(k + 1) * 10} ${act} ${proto} from ${pick(nets)}${sp} to ${pick(nets)}${dp}${opt}`;
+      const opt = pick(['', ' in', ' out', ' not in', ' frag', ' { ipttl 64 or iplen 60 }', ' keep-state', ' src-port 53', ' tagged 3-4', ' dscp ef,be', ' not tagged 4', ' limit src-addr 1']);
+      const act = pick(['deny', 'allow', 'count', `skipto ${(k + 2) * 10}`, 'reject', 'setdscp ef', `call ${Math.floor(rnd() * n + 1) * 10}`, 'return', 'count tag 3', 'count untag 3', 'count tag 4', 'return next-rulenum']);
+      const set = rnd() < 0.3 ? ` set ${Math.floor(rnd() * 3)}` : '';
+      const text = `${(k + 1) * 10}${set} ${act} ${proto} from ${pick(nets)}${sp} to ${pick(nets)}${dp}${opt}`;
       try {
         fw.add(parseRule(text.split(' ')));
       } catch {
         // A combination the grammar refuses (src-port on ip): left out.
       }
     }
+    fw.setDisable = round % 2 === 0 ? 1 << 1 : 0;
     if (round % 3 === 0) fw.add(parseRule(`${(n + 5) * 10} check-state`.split(' ')));
     for (let p = 0; p < 300; p++) {
       const proto = pick([1, 6, 17, 47]);
@@ -52,13 +54,15 @@ test('the bit-vector index changes no verdict and no matched rule: random chains
       const start = rnd() < 0.2 ? Math.floor(rnd() * fw.rules.length) : 0;
       fw.bvOn = false;
       fw.bvStale = true;
-      const v1 = fw.check(out, null, null, b, 0, 60, start);
+      const b1 = b.slice(); // setdscp rewrites the packet: each walk gets the same bytes
+      const v1 = fw.check(out, null, null, b1, 0, 60, start);
       const h1 = fw.hit;
       fw.dyn.removeRule(null);
       fw.bvOn = true;
       fw.bvStale = true;
       const v2 = fw.check(out, null, null, b, 0, 60, start);
       assert.equal(v2, v1, `round ${round} packet ${p}`);
+      assert.deepEqual(b, b1);
       assert.equal(fw.hit, h1);
       fw.dyn.removeRule(null);
     }

@@ -10,6 +10,7 @@ import { sysctlInt } from '../sysctl.js';
 import type { Ipfw } from './ip_fw2.js';
 import type { DynLifetimes } from './dyn.js';
 import type { Rule } from './rule.js';
+import { fwDynCount, limitAdmit, limitRecount } from './ip_fw_limit.js';
 
 export const fwDynMax = sysctlInt({ name: 'net.inet.ip.fw.dyn_max', def: 16384, min: 0, max: 1_048_576, descr: 'Max number of dynamic states' });
 export const fwDynAck = sysctlInt({ name: 'net.inet.ip.fw.dyn_ack_lifetime', def: 300, min: 1, max: 86400, descr: 'Lifetime of dynamic states for TCP ACK' });
@@ -60,9 +61,13 @@ export function dynInstall(fw: Ipfw, r: Rule): boolean {
       fw.stat.dynoverflow++;
       return false;
     }
+    // limit N: the flow's parent must have room (the keep-state instruction is the rule's last).
+    const c = r.insns[r.insns.length - 1]!;
+    if (c.arg2 > 0 && !limitAdmit(fw, r, c)) return false;
     s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport);
     dyn.dir = 1;
     if (fw.sweeper === null) fw.sweeper = im.clock.every(1000, fw.sweep);
+    im.sysctl.v[fwDynCount.slot] = dyn.count;
   }
   dyn.update(s, now, dyn.dir, fw.proto, fw.tcpFlags, fw.ipLen, lifetimes(fw));
   return true;
@@ -70,7 +75,9 @@ export function dynInstall(fw: Ipfw, r: Rule): boolean {
 
 /** Once a second while states exist: expire the old ones; stop when none are left. */
 export function dynSweep(fw: Ipfw): void {
-  if (fw.dyn.expireAll(fw.im.clock.now()) === 0) {
+  const left = fw.dyn.expireAll(fw.im.clock.now());
+  limitRecount(fw);
+  if (left === 0) {
     fw.sweeper?.cancel();
     fw.sweeper = null;
   }

@@ -4,6 +4,7 @@
  * and per image to LOG_PER_SECOND lines a second; the rest are counted.
  */
 
+import { logActionText } from './parse_actions.js';
 import type { Ifnet } from '../net/if.js';
 import { u32 } from '../wire/bytes.js';
 import { ip4ToString } from '../wire/ipv4.js';
@@ -68,7 +69,7 @@ function logLine(r: Rule, defAccept: boolean, out: boolean, rcvif: Ifnet | null,
       action = `Queue ${r.actArg}`;
       break;
     default:
-      action = 'Check-State';
+      action = logActionText(r) ?? 'Check-State';
   }
   const src = ip4ToString(u32(buf, off + 12));
   const dst = ip4ToString(u32(buf, off + 16));

@@ -4,7 +4,7 @@ import { allocWindows } from '../testing/alloc.js';
 import { rules, testbed } from '../testing/testbed.js';
 import { TT } from './table.js';
 
-test('the chain walk allocates nothing per packet: bit-vector index, table lookups, tablearg skipto', () => {
+test('the chain walk allocates nothing per packet: bit-vector index, table lookups, tablearg skipto, tags, call/return, setdscp, sets', () => {
   const { r } = testbed();
   const fw = r.fw;
   const lines: string[] = [];
@@ -16,6 +16,9 @@ test('the chain walk allocates nothing per packet: bit-vector index, table looku
   fw.tables.add('big', pairs, true);
   fw.tables.create('map', { type: TT.NUMBER, vmask: 1 });
   fw.tables.add('map', [['5201', '60000']], false);
+  // Tags, a call and its return, setdscp, a disabled set: all on the way to 59000.
+  rules(r, '58000 count tag 5 udp from any to any', '58100 call 58500 udp from any to any tagged 5 dscp be', '58200 skipto 59000 ip from any to any', '58500 setdscp be udp from any to any', '58600 set 3 deny ip from any to any', '58700 return ip from any to any');
+  fw.setDisable = 1 << 3;
   rules(r, '59000 deny ip from table(big) to any', '59100 skipto tablearg udp from any to any lookup dst-port map', '59200 deny ip from any to any', '60000 allow ip from any to any');
   // A 64-byte UDP packet 10.83.1.2:40000 -> 10.83.2.2:5201 (addresses above 2^31 would box as heap numbers).
   const b = new Uint8Array(64);

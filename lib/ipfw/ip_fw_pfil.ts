@@ -12,7 +12,8 @@ import { icmpError } from '../netinet/ip_icmp.js';
 import { u32, put32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { fwEnable, fwOnePass, V_DENY, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwEnable, fwOnePass, V_DENY, V_FWD, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwdOut } from './ip_fw_fwd.js';
 import { A, TH } from './rule.js';
 
 const IPPROTO_TCP = 6;
@@ -58,6 +59,7 @@ export class IpfwHook implements PfilHook {
       while (start < fw.rules.length - 1 && fw.rules[start]!.num <= ruleNum) start++;
       if (ipfwRun(fw, this.head, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, start) !== PFIL_PASS) return;
     }
+    fw.pkt.carried = false;
     if (out) this.head.reinjectOut(this, rcvif, outif!, nexthop, buf, off, len, mtu, meta);
     else this.head.reinjectIn(this, rcvif!, buf, off, len, meta);
   }
@@ -76,10 +78,13 @@ function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, ou
         st.passed++;
         return PFIL_PASS;
       }
+      fw.pkt.carried = true;
       return ipfwRun(fw, head, out, rcvif, outif, nexthop, buf, off, len, mtu, meta, fw.hit!.pos + 1);
     case V_PASS:
       st.passed++;
       return PFIL_PASS;
+    case V_FWD:
+      return fwdOut(fw, head, out, buf, off, len, meta);
     case V_DENY:
       st.denied++;
       return PFIL_DROPPED;

@@ -10,6 +10,7 @@ import type { Ipfw } from './ip_fw2.js';
 import { fwAutoincStep } from './ip_fw2.js';
 import { A, DEFAULT_RULE, type Rule } from './rule.js';
 import { tablesBind, tablesUnbind } from './table_rule.js';
+import { firstAtOrAbove } from './ip_fw_actions.js';
 
 /** Recompute positions and skipto targets after the chain changed. */
 export function chainRefresh(fw: Ipfw): void {
@@ -22,7 +23,7 @@ export function chainRefresh(fw: Ipfw): void {
       let j = i + 1;
       while (j < rules.length - 1 && rules[j]!.num < r.actArg) j++;
       r.skipIdx = j;
-    }
+    } else if (r.action === A.CALL) r.skipIdx = firstAtOrAbove(rules, r.actArg);
   }
 }
 
@@ -46,9 +47,9 @@ export function chainAdd(fw: Ipfw, rule: Rule): Rule {
   return rule;
 }
 
-/** Delete the rules numbered `lo`..`hi` and their states; returns how many went. */
-export function chainDelete(fw: Ipfw, lo: number, hi: number): number {
-  const gone = fw.rules.filter((r) => r !== fw.defaultRule && r.num >= lo && r.num <= hi);
+/** Delete the rules numbered `lo`..`hi` (of set `set` when given) and their states; returns how many went. */
+export function chainDelete(fw: Ipfw, lo: number, hi: number, set = -1): number {
+  const gone = fw.rules.filter((r) => r !== fw.defaultRule && r.num >= lo && r.num <= hi && (set < 0 || r.set === set));
   if (gone.length === 0) return 0;
   for (const r of gone) {
     fw.dyn.removeRule(r);
@@ -59,11 +60,16 @@ export function chainDelete(fw: Ipfw, lo: number, hi: number): number {
   return gone.length;
 }
 
-/** Every rule but the default one goes, with all states. */
+/** Every rule but the default one and those of set 31 (RESVD_SET) goes, with their states. */
 export function chainFlush(fw: Ipfw): void {
-  for (const r of fw.rules) tablesUnbind(fw.tables, r);
-  fw.rules = [fw.defaultRule];
-  fw.dyn.removeRule(null);
+  const keep = fw.rules.filter((r) => r.set === 31);
+  if (keep.length === 1) fw.dyn.removeRule(null);
+  for (const r of fw.rules) {
+    if (r.set === 31) continue;
+    fw.dyn.removeRule(r);
+    tablesUnbind(fw.tables, r);
+  }
+  fw.rules = keep;
   chainRefresh(fw);
 }
 

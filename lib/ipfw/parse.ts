@@ -13,6 +13,8 @@
 import { parseIp4 } from '../wire/ipv4.js';
 import { A, DEFAULT_RULE, EMPTY, IP_FW_TARG, O, Rule, TCP_FLAGS, TH, insn, type Insn } from './rule.js';
 import { parseLookup, parseTableRef } from './table_rule.js';
+import { parseActionWords, parseOptionWords, parseSetNumber, type OptionState } from './parse_actions.js';
+import { parseLimit } from './ip_fw_limit.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parseAddress, parsePortList, protocol, rejectCode, strtoulStrict, toDst, validStateName } from './parse_tokens.js';
 
 export { EX_DATAERR, EX_NOHOST, EX_USAGE, RuleSyntaxError, contigLen, parsePortList, strtoulStrict } from './parse_tokens.js';
@@ -22,13 +24,13 @@ const RESERVED = new Set(['altq', '//', 'diverted', 'dst-port', 'src-port', 'est
 
 /** Options FreeBSD knows that vimage does not implement: refused by name. */
 const UNSUPPORTED = new Set([
-  'uid', 'gid', 'jail', 'limit', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
-  'fib', 'ipoptions', 'ipopts', 'ipprecedence', 'dscp', 'iptos', 'ipversion', 'ipver', 'sockarg', 'tcpdatalen', 'tcpoptions', 'tcpopts',
+  'uid', 'gid', 'jail', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
+  'fib', 'ipoptions', 'ipopts', 'ipprecedence', 'iptos', 'ipversion', 'ipver', 'sockarg', 'tcpdatalen', 'tcpoptions', 'tcpopts',
   'tcpseq', 'tcpack', 'tcpwin', 'MAC', 'mac', 'mac-type', 'verrevpath', 'versrcreach', 'antispoof', 'ipsec', 'icmp6type', 'icmp6types',
-  'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action', 'tagged',
+  'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action',
 ]);
 
-const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'fwd', 'forward', 'reset6', 'unreach6', 'reass', 'setfib', 'setdscp', 'call', 'return', 'eaction', 'tcp-setmss']);
+const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'reset6', 'unreach6', 'reass', 'setfib', 'eaction', 'tcp-setmss']);
 
 export interface ParseOptions {
   /** net.inet.ip.fw.verbose_limit: logamount of a `log` rule without one. */
@@ -59,7 +61,11 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
     num = v;
     i++;
   }
-  if (tok() === 'set' && i + 1 < n) fail('rule sets are not supported (ipfw set)');
+  let set = 0;
+  if (tok() === 'set' && i + 1 < n) {
+    set = parseSetNumber(tokens[i + 1]!, i + 1);
+    i += 2;
+  }
   let prob = 1;
   if (tok() === 'prob' && i + 1 < n) {
     const p = Number(tokens[i + 1]);
@@ -141,7 +147,14 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       i++;
       break;
     }
-    default:
+    default: {
+      const w = parseActionWords(word, tokens, actAt);
+      if (w !== null) {
+        action = w.action;
+        actArg = w.actArg;
+        i = w.next;
+        break;
+      }
       if (UNSUPPORTED_ACTIONS.has(word)) fail(`action ${word} is not supported in vimage`, actAt);
       if (word === '//') {
         // A bare comment: a count rule carrying it.
@@ -150,10 +163,14 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
         break;
       }
       fail(`invalid action ${word}`, actAt);
+    }
   }
 
   let log = false;
   let logAmount = 0;
+  const extra: OptionState = { tagOp: 0, tagArg: 0 };
+  // rule_action_params: log [logamount N], tag N, untag N, before the body.
+  while (tok() === 'tag' || tok() === 'untag') i = parseOptionWords(tok()!, tokens, i, extra, () => {});
   while (tok() === 'log') {
     if (log) fail('log cannot be specified more than once');
     log = true;
@@ -167,6 +184,7 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       logAmount = v;
       i++;
     }
+    while (tok() === 'tag' || tok() === 'untag') i = parseOptionWords(tok()!, tokens, i, extra, () => {});
   }
 
   const insns: Insn[] = [];
@@ -176,7 +194,9 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
   if (action === A.CHECK_STATE) {
     if (tok() === '//') comment = tokens.slice(i + 1).join(' ');
     else if (tok() !== undefined) fail('check-state takes no match pattern (only a state name and a // comment)');
-    return new Rule({ num, insns, action, actArg, prob, log, logAmount, keepState: false, justOpts: true, comment, stateName });
+    const cs = new Rule({ num, insns, action, actArg, prob, log, logAmount, keepState: false, justOpts: true, comment, stateName });
+    cs.set = set;
+    return cs;
   }
 
   let openPar = false;
@@ -432,6 +452,15 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
         pendingNot = false;
         break;
       }
+      case 'limit': {
+        if (openPar) fail('limit cannot be part of an or block', at, EX_USAGE);
+        if (keepState !== null) fail('only one of keep-state, record-state,  limit and set-limit is allowed', at, EX_USAGE);
+        const l = parseLimit(tokens, at);
+        keepState = l.c;
+        i = l.next;
+        pendingNot = false;
+        break;
+      }
       case 'proto': {
         const t = need('missing protocol');
         const p = protocol(t);
@@ -476,14 +505,24 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
         if (comment.length > 80) fail('comment too long (max 80 chars)', at);
         i = n;
         break;
-      default:
+      default: {
+        const next = parseOptionWords(s, tokens, at, extra, push);
+        if (next >= 0) {
+          i = next;
+          break;
+        }
         if (UNSUPPORTED.has(s)) fail(`option ${s} is not supported in vimage`, at, EX_USAGE);
         fail(`unrecognised option [-1] ${s}`, at, EX_USAGE);
+      }
     }
   }
   if (openPar) fail('missing ")"', n, EX_USAGE);
   if (pendingNot) fail('"not" must be followed by an option', n, EX_USAGE);
   if (keepState !== null) insns.push(keepState);
   void proto;
-  return new Rule({ num, insns, action, actArg, prob, log, logAmount, keepState: keepState !== null, justOpts, comment, stateName: keepState !== null ? keepState.name : 'default' });
+  const rule = new Rule({ num, insns, action, actArg, prob, log, logAmount, keepState: keepState !== null, justOpts, comment, stateName: keepState !== null ? keepState.name : 'default' });
+  rule.set = set;
+  rule.tagOp = extra.tagOp;
+  rule.tagArg = extra.tagArg;
+  return rule;
 }

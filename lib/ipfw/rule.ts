@@ -42,6 +42,8 @@ export const O = {
   SRC_LOOKUP: 27, // table(NAME[,VALUE]): name = table, arg = kidx once bound, arg2 = value or -1
   DST_LOOKUP: 28,
   LOOKUP: 29, // lookup KEY[:MASK] NAME: arg = kidx, arg2 = key (LK), list = [mask] or empty
+  DSCP: 30, // arg = bitmap of code points 0..31, arg2 = 32..63 (ip_fw_actions.ts)
+  TAGGED: 31, // list of (lo, hi) tag ranges
 } as const;
 
 /** Keys of `lookup KEY NAME` (FreeBSD's lookup_key order). */
@@ -62,6 +64,10 @@ export const A = {
   QUEUE: 8,
   CHECK_STATE: 9,
   NAT: 10, // arg = nat instance (lib/ipfw/nat_set.ts)
+  SETDSCP: 11, // arg = code point 0..63 (ip_fw_actions.ts); the walk goes on
+  CALL: 12, // arg = rule number; skipIdx = its chain index
+  RETURN: 13, // arg = RET_NEXT_RULE or RET_NEXT_RULENUM
+  FWD: 14, // arg = next hop address, actPort = port or 0 (ip_fw_fwd.ts)
 } as const;
 
 /** One match instruction. `list` is empty when unused; `name` is '' when unused. */
@@ -124,6 +130,13 @@ export class Rule {
   qDir = 0;
   /** Chain index of the skipto target, refreshed when the chain changes. */
   skipIdx = 0;
+  /** Rule set 0..31 (`set N`; 31 is the default rule's). */
+  set = 0;
+  /** `tag N` (1), `untag N` (2) or none (0), applied when the rule matches (ip_fw_actions.ts). */
+  tagOp = 0;
+  tagArg = 0;
+  /** `fwd ADDR,PORT`: the port (0 when none). */
+  actPort = 0;
 
   constructor(a: {
     num: number;
