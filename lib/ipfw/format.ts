@@ -9,13 +9,15 @@ import { ip4ToString } from '../wire/ipv4.js';
 import { contigLen } from './parse.js';
 import { A, ICMP_CODES, IP_FW_TARG, O, TCP_FLAGS, TH, protoName, type Insn, type Rule } from './rule.js';
 import { lookupText, tableRefText } from './table_rule.js';
+import { A6, O6 } from './rule6.js';
+import { insn6Text, unreach6Text } from './format6.js';
 
 const HAVE_PROTO = 1;
 const HAVE_SRCIP = 2;
 const HAVE_DSTIP = 4;
 
-const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET, O.SRC_LOOKUP]);
-const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET, O.DST_LOOKUP]);
+const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET, O.SRC_LOOKUP, O6.SRC_IP6, O6.SRC_MASK6, O6.SRC_ME6]);
+const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET, O.DST_LOOKUP, O6.DST_IP6, O6.DST_MASK6, O6.DST_ME6]);
 
 interface ShowState {
   printed: boolean[];
@@ -204,7 +206,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       st.out += lookupText(c);
       break;
     default:
-      st.out += ` [opcode ${c.op}]`;
+      st.out += insn6Text(c, (st.flags & HAVE_SRCIP) !== 0, (st.flags & HAVE_DSTIP) !== 0) ?? ` [opcode ${c.op}]`;
   }
   if (c.or) {
     st.out += ' or';
@@ -273,6 +275,8 @@ export function actionText(rule: Rule): string {
       return `check-state :${rule.stateName}`;
     case A.NAT:
       return `nat ${rule.actArg}`;
+    case A6.UNREACH6:
+      return unreach6Text(rule.actArg);
     default:
       return '** unrecognized action';
   }
@@ -290,8 +294,10 @@ export function ruleBody(rule: Rule, defaultAction?: string): string {
       // print_proto
       const protos: number[] = [];
       rule.insns.forEach((c, k) => {
-        if (c.op === O.PROTO || c.op === O.IP4) protos.push(k);
+        if (c.op === O.PROTO || c.op === O.IP4 || c.op === O6.IP6) protos.push(k);
       });
+      // print_proto: ip4/ip6 before the protocols.
+      protos.sort((a, b) => Number(rule.insns[a]!.op === O.PROTO) - Number(rule.insns[b]!.op === O.PROTO));
       if (protos.length === 0) st.out += ' ip';
       else {
         for (const k of protos) {

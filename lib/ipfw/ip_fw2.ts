@@ -36,6 +36,9 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
+import { Pkt6, check6, match6 } from './ip_fw6.js';
+import { Ipfw6Hook } from './ip_fw6_pfil.js';
+import { A6 } from './rule6.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -130,6 +133,8 @@ export class Ipfw {
   meta: VnetHdr;
   /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
   readonly hook: IpfwHook;
+  /** The hook on the inet6 head (ip_fw6_pfil.ts). */
+  readonly hook6: Ipfw6Hook;
   readonly stat: IpfwStats = ipfwStats.create();
   /** @internal The sweeper of dynamic states (ip_fw_dynamic.ts), running while any exist. */
   sweeper: Timer | null = null;
@@ -145,6 +150,9 @@ export class Ipfw {
   private readonly icmp = new IcmpPacket();
 
   // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
+  /** An IPv6 packet (check6): its addresses and the rest are in `p6`; src and dst are 0. */
+  v6 = false;
+  readonly p6 = new Pkt6();
   proto = 0;
   src = 0;
   dst = 0;
@@ -195,6 +203,7 @@ export class Ipfw {
     this.rules = [this.defaultRule];
     this.tables = new TableSet(() => im.sysctl.v[fwTablesMax.slot]!);
     this.hook = new IpfwHook(this, im.inetPfil);
+    this.hook6 = new Ipfw6Hook(this, im.inet6Pfil);
     this.dn = new Dummynet(im, this.hook);
     this.nat = new IpfwNat(im);
     this.meta = im.noOffload;
@@ -251,11 +260,11 @@ export class Ipfw {
    * verdict; `hit` is the rule whose action decided it.
    */
   check(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
-    const im = this.im;
     const ip = this.ip.reset(buf, off, len);
     const hlen = ip.headerLen;
     const proto = ip.protocol;
     const fragOff = ip.fragField & IP_OFFMASK;
+    this.v6 = false;
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
@@ -290,7 +299,19 @@ export class Ipfw {
         this.icmpType = this.icmp.reset(buf, l4, room).type;
       }
     }
+    return this.walk(out, rcvif, outif, buf, off, len, start);
+  }
 
+  /** ipfw_chk for an IPv6 packet (ip_fw6.ts). */
+  check6(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
+    return check6(this, out, rcvif, outif, buf, off, len, start);
+  }
+
+  /** @internal The chain walk from rule index `start`, over the fields `check` or `check6` read. */
+  walk(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
+    const im = this.im;
+    const key = this.key;
+    const proto = this.proto;
     const rules = this.rules;
     const n = rules.length;
     let probed = false;
@@ -383,6 +404,9 @@ export class Ipfw {
         return V_REJECT;
       case A.RESET:
         return V_RESET;
+      case A6.UNREACH6:
+        // O_UNREACH6 answers only an IPv6 packet; an IPv4 one falls through to deny.
+        return this.v6 ? V_REJECT : V_DENY;
       case A.COUNT:
       case A.CHECK_STATE:
         return -1;
@@ -390,6 +414,8 @@ export class Ipfw {
         this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
       case A.NAT:
+        // libalias is IPv4 only: ipfw_chk denies an IPv6 packet sent to nat.
+        if (this.v6) return V_DENY;
         // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
         return this.nat.run(r.actArg, out, buf, off, len, this.meta) === NATV_DENY ? V_DENY : V_NAT;
       default:
@@ -426,7 +452,8 @@ export class Ipfw {
     return lo;
   }
 
-  private pullupFailed(): number {
+  /** @internal */
+  pullupFailed(): number {
     this.stat.pullup++;
     this.hit = this.defaultRule;
     return V_DENY;
@@ -447,11 +474,13 @@ export class Ipfw {
   }
 
   private insnMatch(c: Insn, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number): boolean {
+    // IPv4 addresses never match an IPv6 packet (FreeBSD's is_ipv4 tests).
+    if (this.v6 && c.op >= O.SRC_IP && c.op <= O.DST_SET) return false;
     switch (c.op) {
       case O.PROTO:
         return this.proto === c.arg;
       case O.IP4:
-        return true;
+        return !this.v6;
       case O.SRC_IP:
         return this.src === c.arg;
       case O.DST_IP:
@@ -487,10 +516,11 @@ export class Ipfw {
       case O.IPLEN:
         return c.list.length === 0 ? this.ipLen === c.arg : rangeMatch(c.list, this.ipLen);
       case O.IPTTL: {
-        const ttl = this.ip.ttl;
+        const ttl = this.v6 ? this.p6.hlim : this.ip.ttl;
         return c.list.length === 0 ? ttl === c.arg : rangeMatch(c.list, ttl);
       }
       case O.IPID: {
+        if (this.v6) return false;
         const id = this.ip.ident;
         return c.list.length === 0 ? id === c.arg : rangeMatch(c.list, id);
       }
@@ -504,15 +534,18 @@ export class Ipfw {
       case O.COMMENT:
         return true;
       case O.SRC_LOOKUP:
+        if (this.v6) return false; // tables hold IPv4 keys
         this.tkey[0] = this.key[1]!;
         return tableAddr(this, c, c.arg2);
       case O.DST_LOOKUP:
+        if (this.v6) return false;
         this.tkey[0] = this.key[2]!;
         return tableAddr(this, c, c.arg2);
       case O.LOOKUP:
-        return tableLookup(this, c, this.ip.tos);
+        if (this.v6 && c.arg2 <= 1) return false; // an address key: tables hold IPv4 keys
+        return tableLookup(this, c, this.v6 ? this.p6.tc : this.ip.tos);
       default:
-        return false;
+        return match6(this, c, buf, off);
     }
   }
 
@@ -558,9 +591,11 @@ declare module '../net/vnet.js' {
 export function ipfwInit(im: Vnet): void {
   im.fw = new Ipfw(im);
   im.fw.hook.attach();
+  im.fw.hook6.attach();
 }
 
 export function ipfwDestroy(im: Vnet): void {
   im.fw.hook.detach();
+  im.fw.hook6.detach();
   im.fw.destroy();
 }

@@ -43,7 +43,7 @@ export function dynProbe(fw: Ipfw, name: string, len: number): Rule | null {
   const dyn = fw.dyn;
   if (dyn.count === 0) return null;
   const now = fw.im.clock.now();
-  const s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, name);
+  const s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, name, fw.v6 ? fw.p6.a6 : null);
   if (s < 0) return null;
   dyn.update(s, now, dyn.dir, fw.proto, fw.tcpFlags, len, lifetimes(fw));
   return dyn.rule[s]!;
@@ -54,13 +54,14 @@ export function dynInstall(fw: Ipfw, r: Rule): boolean {
   const dyn = fw.dyn;
   const im = fw.im;
   const now = im.clock.now();
-  let s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, 'any');
+  const a6 = fw.v6 ? fw.p6.a6 : null;
+  let s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, 'any', a6);
   if (s < 0) {
     if (dyn.count >= im.sysctl.v[fwDynMax.slot]!) {
       fw.stat.dynoverflow++;
       return false;
     }
-    s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport);
+    s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, a6);
     dyn.dir = 1;
     if (fw.sweeper === null) fw.sweeper = im.clock.every(1000, fw.sweep);
   }
