@@ -179,7 +179,7 @@ export class Ipfw {
   /** @internal Set by chainRefresh when the chain changed. */
   bvStale = true;
   /** @internal The packet's keys as int32 (ChainIndex.fill's layout): protocol, source, destination, ports, direction. */
-  readonly key = new Int32Array(6);
+  readonly key = new Int32Array(7);
   /** @internal The key of a table lookup (ip_fw_table.ts). */
   readonly tkey = new Int32Array(1);
   /** @internal Tests turn the index off to compare the walks. */
@@ -329,6 +329,7 @@ export class Ipfw {
       key[3] = ports ? sport : -1;
       key[4] = ports ? dport : -1;
       key[5] = dir;
+      key[6] = this.v6 ? 1 : 0;
       bits = bv.fill(key);
     }
     for (let i = start; i < n; i++) {
