@@ -82,9 +82,11 @@ function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | nu
       st.denied++;
       return PFIL_DROPPED;
     case V_REJECT: {
-      st.rejected++;
       const r = fw.hit!;
-      sendReject6(fw, r.action === A6.UNREACH6 ? r.actArg : mapIcmpUnreach(r.actArg), out ? outif : rcvif, buf, off, len);
+      const code = r.action === A6.UNREACH6 ? r.actArg : mapIcmpUnreach(r.actArg);
+      if (code === ICMP6_UNREACH_RST) st.reset++;
+      else st.rejected++;
+      sendReject6(fw, code, out ? outif : rcvif, buf, off, len);
       return PFIL_DROPPED;
     }
     case V_RESET:
