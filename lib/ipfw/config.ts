@@ -46,7 +46,7 @@ export interface IpfwConfig {
 /** The image's rules, pipes and queues; undefined when it has none. */
 export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {
   const fw = im.fw;
-  const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r)}`);
+  const rules = fw.rules.filter((r) => r !== fw.defaultRule).map((r) => `${r.num} ${ruleBody(r, undefined, true)}`);
   const pipes: DnSaved[] = [...fw.dn.pipes.values()].map((p) => ({
     nr: p.nr,
     bw: p.bw,

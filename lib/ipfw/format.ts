@@ -24,6 +24,8 @@ interface ShowState {
   flags: number;
   orBlock: boolean;
   out: string;
+  /** For the saved configuration: words the compiler takes back where ipfw(8) prints prose (ext6hdr). */
+  save: boolean;
 }
 
 function portName(op: number): string {
@@ -206,7 +208,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       st.out += lookupText(c);
       break;
     default:
-      st.out += insn6Text(c, (st.flags & HAVE_SRCIP) !== 0, (st.flags & HAVE_DSTIP) !== 0) ?? ` [opcode ${c.op}]`;
+      st.out += insn6Text(c, (st.flags & HAVE_SRCIP) !== 0, (st.flags & HAVE_DSTIP) !== 0, st.save) ?? ` [opcode ${c.op}]`;
   }
   if (c.or) {
     st.out += ' or';
@@ -283,8 +285,8 @@ export function actionText(rule: Rule): string {
 }
 
 /** The rule after its number (and counters): what `ipfw list` prints. */
-export function ruleBody(rule: Rule, defaultAction?: string): string {
-  const st: ShowState = { printed: [], flags: 0, orBlock: false, out: '' };
+export function ruleBody(rule: Rule, defaultAction?: string, save = false): string {
+  const st: ShowState = { printed: [], flags: 0, orBlock: false, out: '', save };
   if (rule.prob < 1) st.out += `prob ${(Math.trunc(rule.prob * 0x7fffffff) / 0x7fffffff).toFixed(6)} `;
   st.out += defaultAction ?? actionText(rule);
   if (rule.action !== A.CHECK_STATE) {

@@ -6,7 +6,7 @@
 
 import { ip6ToString } from '../wire/ipv6.js';
 import type { Insn } from './rule.js';
-import { EXT, ICMP6_CODES, ICMP6_UNREACH_RST, O6, isDst6, isSrc6 } from './rule6.js';
+import { EXT, EXT6_NAMES, ICMP6_CODES, ICMP6_UNREACH_RST, O6, isDst6, isSrc6 } from './rule6.js';
 import { contigLen6 } from './parse6.js';
 
 /** The address of 4 big-endian words at l[k]. */
@@ -56,7 +56,7 @@ const EXT6_PRINT: ReadonlyArray<readonly [number, string]> = [
  * undefined when `c` is not one. `haveSrc`/`haveDst`: the source or
  * destination was printed already, so an address is an option.
  */
-export function insn6Text(c: Insn, haveSrc: boolean, haveDst: boolean): string | undefined {
+export function insn6Text(c: Insn, haveSrc: boolean, haveDst: boolean, save = false): string | undefined {
   if (isSrc6(c.op)) return (haveSrc ? ' src-ip6' : '') + ip6(c);
   if (isDst6(c.op)) return (haveDst ? ' dst-ip6' : '') + ip6(c);
   switch (c.op) {
@@ -79,6 +79,7 @@ export function insn6Text(c: Insn, haveSrc: boolean, haveDst: boolean): string |
       return s;
     }
     case O6.EXT6HDR: {
+      if (save) return ` ext6hdr ${EXT6_NAMES.filter(([, bit]) => (c.arg & bit) !== 0).map(([n]) => n).join(',')}`;
       let s = ' extension header:';
       let sep = ' ';
       for (const [bit, name] of EXT6_PRINT) {
