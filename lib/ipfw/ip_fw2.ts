@@ -36,7 +36,7 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
-import { Pkt6, check6, match6 } from './ip_fw6.js';
+import { Pkt6, match6 } from './ip_fw6.js';
 import { Ipfw6Hook } from './ip_fw6_pfil.js';
 import { A6 } from './rule6.js';
 
@@ -302,12 +302,7 @@ export class Ipfw {
     return this.walk(out, rcvif, outif, buf, off, len, start);
   }
 
-  /** ipfw_chk for an IPv6 packet (ip_fw6.ts). */
-  check6(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
-    return check6(this, out, rcvif, outif, buf, off, len, start);
-  }
-
-  /** @internal The chain walk from rule index `start`, over the fields `check` or `check6` read. */
+  /** @internal The chain walk from rule index `start`, over the fields `check` or check6 (ip_fw6.ts) read. */
   walk(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
     const im = this.im;
     const key = this.key;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { check6 } from './ip_fw6.js';
 import { bed6, pkt6, send6, type Pkt6Spec } from '../testing/bed6.js';
 import { rules, testbed } from '../testing/testbed.js';
 import { FirewallControl } from '../control/firewall.js';
@@ -10,7 +11,7 @@ const ECHO_REPLY = 129;
 /** The verdict and the matched rule's number for one packet checked on input. */
 function check(fw: Ipfw, s: Pkt6Spec, out = false): [number, number] {
   const p = pkt6(s);
-  const v = fw.check6(out, null, null, p.buf, p.off, p.len, 0);
+  const v = check6(fw, out, null, null, p.buf, p.off, p.len, 0);
   return [v, fw.hit!.num];
 }
 

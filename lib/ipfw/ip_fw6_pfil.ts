@@ -21,6 +21,7 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { fwEnable, fwOnePass, V_DENY, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
 import { A, TH } from './rule.js';
 import { A6, ICMP6_UNREACH_RST } from './rule6.js';
+import { check6 } from './ip_fw6.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_ICMPV6 = 58;
@@ -71,7 +72,7 @@ export class Ipfw6Hook implements PfilHook {
 /** Run the chain from rule index `start` over an IPv6 packet and carry out its verdict. */
 function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, meta: VnetHdr, start: number): PfilVerdict {
   fw.meta = meta;
-  const v = fw.check6(out, rcvif, outif, buf, off, len, start);
+  const v = check6(fw, out, rcvif, outif, buf, off, len, start);
   const st = fw.stat;
   switch (v) {
     case V_PASS:

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { check6 } from './ip_fw6.js';
 import { parseRule } from './parse.js';
 import { seeded, testbed } from '../testing/testbed.js';
 
@@ -98,7 +99,7 @@ test('the bit-vector index stays exact with IPv6 and IPv4 rules mixed: random ch
         : { buf: packet(pick([1, 6, 17]), pick(addrs4), pick(addrs4), 53, pick([53, 80, 1500]), false), off: 0, len: 60 };
       const out = rnd() < 0.5;
       const start = rnd() < 0.2 ? Math.floor(rnd() * fw.rules.length) : 0;
-      const run = (): number => (v6 ? fw.check6(out, null, null, q.buf, q.off, q.len, start) : fw.check(out, null, null, q.buf, q.off, q.len, start));
+      const run = (): number => (v6 ? check6(fw, out, null, null, q.buf, q.off, q.len, start) : fw.check(out, null, null, q.buf, q.off, q.len, start));
       fw.bvOn = false;
       fw.bvStale = true;
       const v1 = run();

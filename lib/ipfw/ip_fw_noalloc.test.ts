@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { check6 } from './ip_fw6.js';
 import { allocWindows } from '../testing/alloc.js';
 import { rules, testbed } from '../testing/testbed.js';
 import { TT } from './table.js';
@@ -51,16 +52,16 @@ test('the IPv6 chain walk allocates nothing per packet: prefixes, icmp6types, me
   const udp = pkt6({ src: '2001:db8:1::2', dst: '2001:db8:2::2', nxt: 17, sport: 1, dport: 5201, hbh: true });
   const run = (n: number): void => {
     for (let k = 0; k < n; k++) {
-      fw.check6(false, null, null, syn.buf, syn.off, syn.len, 0);
-      fw.check6(true, null, null, ack.buf, ack.off, ack.len, 0);
-      fw.check6(false, null, null, udp.buf, udp.off, udp.len, 0);
+      check6(fw, false, null, null, syn.buf, syn.off, syn.len, 0);
+      check6(fw, true, null, null, ack.buf, ack.off, ack.len, 0);
+      check6(fw, false, null, null, udp.buf, udp.off, udp.len, 0);
     }
   };
   run(20000);
   assert.equal(fw.dyn.count, 1);
-  assert.equal(fw.check6(false, null, null, ack.buf, ack.off, ack.len, 0), 0);
+  assert.equal(check6(fw, false, null, null, ack.buf, ack.off, ack.len, 0), 0);
   assert.equal(fw.hit!.num, 50300, 'the reply passes by the state');
-  assert.equal(fw.check6(false, null, null, udp.buf, udp.off, udp.len, 0), 0);
+  assert.equal(check6(fw, false, null, null, udp.buf, udp.off, udp.len, 0), 0);
   assert.equal(fw.hit!.num, 50400);
   const windows = allocWindows(run, 100000);
   assert.ok(windows.length > 0, 'a garbage collection ran during every window: something allocates per packet');
