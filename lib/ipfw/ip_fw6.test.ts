@@ -189,3 +189,25 @@ test('through R: unreach6 sends an ICMPv6 destination unreachable back, reset6 a
   assert.equal(r.fw.stat.reset, 1);
   assert.equal(a.ip6stat.delivered, got + 1, 'the RST reached A');
 });
+
+test("R's own neighbor solicitations pass the output filter: denied, B never hears them", () => {
+  const { a, r, b, reg, clock } = bed6();
+  r.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(r, '50 allow ipv6-icmp from any to any icmp6types 135,136 via epair0a', '200 allow ip6 from any to any not icmp6types 135,136');
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128 });
+  reg.netisr.drain();
+  clock.advance(3000);
+  reg.netisr.drain();
+  assert.equal(b.icmp6.inhist[135], 0, "R's solicitation for B was denied on output");
+  assert.ok(r.icmp6.outhist[135]! >= 1);
+  assert.equal(a.icmp6.inhist[ECHO_REPLY], 0);
+  rules(r, '60 allow ipv6-icmp from any to any icmp6types 135,136 via epair1a');
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128 });
+  reg.netisr.drain();
+  clock.advance(1000);
+  reg.netisr.drain();
+  assert.ok(b.icmp6.inhist[135]! >= 1);
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128 });
+  reg.netisr.drain();
+  assert.ok(a.icmp6.inhist[ECHO_REPLY]! >= 1);
+});
