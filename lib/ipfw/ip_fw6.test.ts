@@ -211,3 +211,15 @@ test("R's own neighbor solicitations pass the output filter: denied, B never hea
   reg.netisr.drain();
   assert.ok(a.icmp6.inhist[ECHO_REPLY]! >= 1);
 });
+
+test('log writes FreeBSD\'s IPv6 line: addresses in brackets, ICMPv6 type.code, TCP ports', () => {
+  const { a, r, reg } = bed6();
+  const lines: string[] = [];
+  (r as unknown as { log: unknown }).log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: () => {}, debug: () => {}, child: () => r.log };
+  r.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(r, '50 allow ipv6-icmp from any to any icmp6types 135,136', '100 deny log ipv6-icmp from any to any icmp6types 128', '200 reset6 log tcp from any to any 80', '300 allow ip6 from any to any');
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128 });
+  send6(a, { src: A, dst: B, nxt: 6, sport: 40000, dport: 80 });
+  reg.netisr.drain();
+  assert.deepEqual(lines, [`ipfw: 100 Deny ICMPv6:128.0 [${A}] [${B}] in via epair0a`, `ipfw: 200 Reset TCP [${A}]:40000 [${B}]:80 in via epair0a`]);
+});
