@@ -34,6 +34,7 @@ import { ipDeliver, ipInit, ipInput } from './netinet/ip_input.js';
 import { Ipfw, ipfwDestroy, ipfwInit } from './ipfw/ip_fw2.js';
 import { PFIL_PASS, type PfilHead } from './net/pfil.js';
 import { ipPfilInit } from './netinet/ip_pfil.js';
+import { ip6PfilInit } from './netinet6/ip6_pfil.js';
 import { ReassTable, reassDestroy, reassInit } from './netinet/ip_reass.js';
 import { IpViews, ipStats } from './netinet/ip_var.js';
 import { RawTable, rawDestroy } from './netinet/raw_ip.js';
@@ -91,6 +92,7 @@ const SUBSYSTEMS: readonly Subsystem[] = [
   { name: 'reass', init: reassInit, destroy: reassDestroy },
   { name: 'raw', init: () => {}, destroy: rawDestroy },
   { name: 'pfil', init: ipPfilInit, destroy: () => {} },
+  { name: 'pfil6', init: ip6PfilInit, destroy: () => {} },
   { name: 'ipfw', init: ipfwInit, destroy: ipfwDestroy },
   { name: 'udp', init: udpInit, destroy: udpDestroy },
   { name: 'udp6', init: udp6Init, destroy: () => {} },
@@ -157,6 +159,7 @@ export class Image implements Vnet {
   readonly raw = new RawTable();
   /** The inet pfil head: filters' hooks on IP input and output (made by the pfil subsystem's init). */
   readonly inetPfil!: PfilHead;
+  readonly inet6Pfil!: PfilHead;
   /** ipfw rule chain, dynamic states and dummynet (made by the ipfw subsystem's init). */
   fw!: Ipfw;
   /** UDP endpoints (FreeBSD's udbinfo); made by the udp subsystem. */

@@ -32,6 +32,8 @@ describe('ipfw and dummynet between Linux hosts', { skip }, () => {
     await lab.start();
     A = lab.netns('A');
     B = lab.netns('B');
+    // IPv4 only: ipfw sees IPv6 too, and the hosts' MLD reports would reach the default rule's counters.
+    for (const ns of [A, B]) for (const k of ['all', 'default']) lab.inNs(ns, ['sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
     await lab.ok(['-c', 'R']);
     tA = (await lab.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', `${P}a0`])).trim();
     const tB = (await lab.ok(['R', 'ifconfig', 'tap', 'create', 'hostname', `${P}b0`])).trim();

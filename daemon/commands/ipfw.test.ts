@@ -98,6 +98,9 @@ test('-d show lists dynamic states with counters and time left', async () => {
   const bed = testbed();
   const { reg, r, a } = bed;
   await run(reg, r, 'ipfw -q add 100 allow udp from any to any keep-state');
+  // The link-local addresses finish DAD first: ipfw sees IPv6 too, and the solicitations would reach the default rule.
+  bed.clock.advance(4000);
+  reg.netisr.drain();
   r.sysctl.set('net.inet.ip.fw.enable', '1');
   bed.b.sysctl.set('net.inet.udp.blackhole', '1');
   send(reg, a, { proto: 17, dst: '10.2.0.2', sport: 5000, dport: 53 });

@@ -16,6 +16,7 @@ import { fwEnable, fwOnePass, fwVerbose, fwVerboseLimit } from '../ipfw/ip_fw2.j
 import { dummynetInfo, type DummynetInfo } from '../ipfw/dn_show.js';
 import { dnByteLimit, dnSlotLimit } from '../ipfw/dummynet.js';
 import { ruleBody } from '../ipfw/format.js';
+import { words6ToString } from '../ipfw/format6.js';
 import { parseDnConfig, parseRule, type DnConfigSpec } from '../ipfw/parse.js';
 import { parseBandwidth, type DnKind } from '../ipfw/parse_dn.js';
 import { parseProfile, type DnProfile } from '../ipfw/dn_params.js';
@@ -92,9 +93,9 @@ export class FirewallControl {
     return dyn.slots(now).map((s) => ({
       rule: dyn.rule[s]!.num,
       proto: h.proto[s]!,
-      src: ip4ToString(h.a[s]!),
+      src: dyn.fam[s] === 1 ? words6ToString(dyn.a6, s * 8) : ip4ToString(h.a[s]!),
       srcPort: h.pa[s]!,
-      dst: ip4ToString(h.b[s]!),
+      dst: dyn.fam[s] === 1 ? words6ToString(dyn.a6, s * 8 + 4) : ip4ToString(h.b[s]!),
       dstPort: h.pb[s]!,
       packets: dyn.pcnt[s]!,
       bytes: dyn.bcnt[s]!,

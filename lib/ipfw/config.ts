@@ -47,7 +47,7 @@ export interface IpfwConfig {
 }
 
 /** A rule as saved: `NUM [set N] BODY`, which parseRule reads back. */
-const savedText = (r: Rule): string => `${r.num} ${r.set !== 0 ? `set ${r.set} ` : ''}${ruleBody(r)}`;
+const savedText = (r: Rule): string => `${r.num} ${r.set !== 0 ? `set ${r.set} ` : ''}${ruleBody(r, undefined, true)}`;
 
 /** The image's rules, pipes and queues; undefined when it has none. */
 export function saveIpfwConfig(im: Vnet): IpfwConfig | undefined {

@@ -28,6 +28,8 @@ export interface DynLifetimes {
 
 const NO_F64 = new Float64Array(0);
 const NO_U32 = new Uint32Array(0);
+const NO_U8 = new Uint8Array(0);
+const NO_I32 = new Int32Array(0);
 
 export class DynTable {
   /** Empty until the first state: an idle image's table allocates nothing of its own. */
@@ -40,6 +42,10 @@ export class DynTable {
   bcnt: Float64Array;
   /** Parent states of `limit` rules (ip_fw_limit.ts), per rule. */
   readonly parents = new Map<Rule, ParentTable>();
+  /** 1 for an IPv6 state, whose hash key holds folds of its addresses (the whole ones are in `a6`). */
+  fam: Uint8Array;
+  /** IPv6 states' source and destination addresses, 8 int32 words per slot. */
+  a6: Int32Array;
   /** Result of the last `lookup`: MATCH_FORWARD or MATCH_REVERSE. */
   dir = 0;
 
@@ -51,7 +57,15 @@ export class DynTable {
     this.pcnt = cap === 0 ? NO_F64 : new Float64Array(cap);
     this.bcnt = cap === 0 ? NO_F64 : new Float64Array(cap);
     this.state = cap === 0 ? NO_U32 : new Uint32Array(cap);
+    this.fam = cap === 0 ? NO_U8 : new Uint8Array(cap);
+    this.a6 = cap === 0 ? NO_I32 : new Int32Array(cap * 8);
     this.h.onGrow = (n) => {
+      const fam = new Uint8Array(n);
+      fam.set(this.fam);
+      this.fam = fam;
+      const a6 = new Int32Array(n * 8);
+      a6.set(this.a6);
+      this.a6 = a6;
       const f64 = (x: Float64Array): Float64Array => {
         const y = new Float64Array(n);
         y.set(x);
@@ -79,11 +93,11 @@ export class DynTable {
    * Find the live state for this packet in either direction; -1 if none.
    * `name` 'any' matches states of every name. Sets `dir`.
    */
-  lookup(now: number, proto: number, src: number, dst: number, sport: number, dport: number, name: string): number {
-    let s = this.h.find(proto, src, dst, sport, dport);
+  lookup(now: number, proto: number, src: number, dst: number, sport: number, dport: number, name: string, a6: Int32Array | null = null): number {
+    let s = this.find(proto, src, dst, sport, dport, a6, 0);
     let dir = MATCH_FORWARD;
     if (s < 0) {
-      s = this.h.find(proto, dst, src, dport, sport);
+      s = this.find(proto, dst, src, dport, sport, a6, 4);
       dir = MATCH_REVERSE;
     }
     if (s < 0) return -1;
@@ -96,8 +110,31 @@ export class DynTable {
     return s;
   }
 
-  install(now: number, rule: Rule, name: string, proto: number, src: number, dst: number, sport: number, dport: number): number {
+  /**
+   * The slot of this key and family; for IPv6 (`a6` non-null) the stored
+   * addresses must be a6's, source at a6[at], destination at a6[at ^ 4].
+   */
+  private find(proto: number, src: number, dst: number, sport: number, dport: number, a6: Int32Array | null, at: number): number {
+    const h = this.h;
+    let s = h.find(proto, src, dst, sport, dport);
+    while (s >= 0) {
+      if (a6 === null ? this.fam[s] === 0 : this.fam[s] === 1 && this.same6(s, a6, at)) return s;
+      s = h.findNext(s, proto, src, dst, sport, dport);
+    }
+    return -1;
+  }
+
+  private same6(s: number, a6: Int32Array, at: number): boolean {
+    const m = this.a6;
+    const b = s * 8;
+    const d = at ^ 4;
+    return m[b] === a6[at] && m[b + 1] === a6[at + 1] && m[b + 2] === a6[at + 2] && m[b + 3] === a6[at + 3] && m[b + 4] === a6[d] && m[b + 5] === a6[d + 1] && m[b + 6] === a6[d + 2] && m[b + 7] === a6[d + 3];
+  }
+
+  install(now: number, rule: Rule, name: string, proto: number, src: number, dst: number, sport: number, dport: number, a6: Int32Array | null = null): number {
     const s = this.h.insert(proto, src, dst, sport, dport);
+    this.fam[s] = a6 === null ? 0 : 1;
+    if (a6 !== null) this.a6.set(a6, s * 8);
     this.rule[s] = rule;
     this.name[s] = name;
     this.state[s] = 0;

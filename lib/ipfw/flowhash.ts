@@ -81,6 +81,16 @@ export class FlowHash {
     return -1;
   }
 
+  /** The next entry after slot `s` with the same key (its owner told them apart by more than the key); -1 if none. */
+  findNext(s: number, proto: number, a: number, b: number, pa: number, pb: number): number {
+    s = this.next[s]!;
+    while (s >= 0) {
+      if (this.a[s] === a && this.b[s] === b && this.pa[s] === pa && this.pb[s] === pb && this.proto[s] === proto) return s;
+      s = this.next[s]!;
+    }
+    return -1;
+  }
+
   /** Insert a key known to be absent; returns its slot. */
   insert(proto: number, a: number, b: number, pa: number, pb: number): number {
     if (this.freeTop === 0) this.grow();

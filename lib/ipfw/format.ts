@@ -11,19 +11,23 @@ import { A, ICMP_CODES, IP_FW_TARG, O, TCP_FLAGS, TH, protoName, type Insn, type
 import { lookupText, tableRefText } from './table_rule.js';
 import { actionWordsText, optionText, tagText } from './parse_actions.js';
 import { limitText } from './ip_fw_limit.js';
+import { A6, O6 } from './rule6.js';
+import { insn6Text, unreach6Text } from './format6.js';
 
 const HAVE_PROTO = 1;
 const HAVE_SRCIP = 2;
 const HAVE_DSTIP = 4;
 
-const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET, O.SRC_LOOKUP]);
-const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET, O.DST_LOOKUP]);
+const SRC_OPS = new Set<number>([O.SRC_IP, O.SRC_MASK, O.SRC_ME, O.SRC_SET, O.SRC_LOOKUP, O6.SRC_IP6, O6.SRC_MASK6, O6.SRC_ME6]);
+const DST_OPS = new Set<number>([O.DST_IP, O.DST_MASK, O.DST_ME, O.DST_SET, O.DST_LOOKUP, O6.DST_IP6, O6.DST_MASK6, O6.DST_ME6]);
 
 interface ShowState {
   printed: boolean[];
   flags: number;
   orBlock: boolean;
   out: string;
+  /** For the saved configuration: words the compiler takes back where ipfw(8) prints prose (ext6hdr). */
+  save: boolean;
 }
 
 function portName(op: number): string {
@@ -206,7 +210,7 @@ function instruction(st: ShowState, rule: Rule, k: number): void {
       st.out += lookupText(c);
       break;
     default:
-      st.out += optionText(c) ?? ` [opcode ${c.op}]`;
+      st.out += optionText(c) ?? insn6Text(c, (st.flags & HAVE_SRCIP) !== 0, (st.flags & HAVE_DSTIP) !== 0, st.save) ?? ` [opcode ${c.op}]`;
   }
   if (c.or) {
     st.out += ' or';
@@ -275,14 +279,16 @@ export function actionText(rule: Rule): string {
       return `check-state :${rule.stateName}`;
     case A.NAT:
       return `nat ${rule.actArg}`;
+    case A6.UNREACH6:
+      return unreach6Text(rule.actArg);
     default:
       return actionWordsText(rule) ?? '** unrecognized action';
   }
 }
 
 /** The rule after its number (and counters): what `ipfw list` prints. */
-export function ruleBody(rule: Rule, defaultAction?: string): string {
-  const st: ShowState = { printed: [], flags: 0, orBlock: false, out: '' };
+export function ruleBody(rule: Rule, defaultAction?: string, save = false): string {
+  const st: ShowState = { printed: [], flags: 0, orBlock: false, out: '', save };
   if (rule.prob < 1) st.out += `prob ${(Math.trunc(rule.prob * 0x7fffffff) / 0x7fffffff).toFixed(6)} `;
   st.out += defaultAction ?? actionText(rule);
   if (rule.action !== A.CHECK_STATE) {
@@ -293,8 +299,10 @@ export function ruleBody(rule: Rule, defaultAction?: string): string {
       // print_proto
       const protos: number[] = [];
       rule.insns.forEach((c, k) => {
-        if (c.op === O.PROTO || c.op === O.IP4) protos.push(k);
+        if (c.op === O.PROTO || c.op === O.IP4 || c.op === O6.IP6) protos.push(k);
       });
+      // print_proto: ip4/ip6 before the protocols.
+      protos.sort((a, b) => Number(rule.insns[a]!.op === O.PROTO) - Number(rule.insns[b]!.op === O.PROTO));
       if (protos.length === 0) st.out += ' ip';
       else {
         for (const k of protos) {

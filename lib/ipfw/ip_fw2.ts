@@ -36,7 +36,10 @@ import type { VnetHdr } from '../wire/vnet.js';
 import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
-import { FwPktTags, applyTag, callPush, callReturn, dscpMatch, setDscp, taggedMatch } from './ip_fw_actions.js';
+import { FwPktTags, applyTag, callPush, callReturn, dscpMatch, setDscp, setDscp6, taggedMatch } from './ip_fw_actions.js';
+import { Pkt6, match6 } from './ip_fw6.js';
+import { Ipfw6Hook } from './ip_fw6_pfil.js';
+import { A6 } from './rule6.js';
 
 // ------------------------------------------------------------- tunables
 
@@ -133,6 +136,8 @@ export class Ipfw {
   meta: VnetHdr;
   /** The hook on the image's inet pfil head; dummynet hands packets back through it. */
   readonly hook: IpfwHook;
+  /** The hook on the inet6 head (ip_fw6_pfil.ts). */
+  readonly hook6: Ipfw6Hook;
   readonly stat: IpfwStats = ipfwStats.create();
   /** @internal The sweeper of dynamic states (ip_fw_dynamic.ts), running while any exist. */
   sweeper: Timer | null = null;
@@ -152,6 +157,9 @@ export class Ipfw {
   private readonly icmp = new IcmpPacket();
 
   // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
+  /** An IPv6 packet (check6): its addresses and the rest are in `p6`; src and dst are 0. */
+  v6 = false;
+  readonly p6 = new Pkt6();
   proto = 0;
   src = 0;
   dst = 0;
@@ -178,7 +186,7 @@ export class Ipfw {
   /** @internal Set by chainRefresh when the chain changed. */
   bvStale = true;
   /** @internal The packet's keys as int32 (ChainIndex.fill's layout): protocol, source, destination, ports, direction. */
-  readonly key = new Int32Array(6);
+  readonly key = new Int32Array(7);
   /** @internal The key of a table lookup (ip_fw_table.ts). */
   readonly tkey = new Int32Array(1);
   /** @internal Tests turn the index off to compare the walks. */
@@ -203,6 +211,7 @@ export class Ipfw {
     this.rules = [this.defaultRule];
     this.tables = new TableSet(() => im.sysctl.v[fwTablesMax.slot]!);
     this.hook = new IpfwHook(this, im.inetPfil);
+    this.hook6 = new Ipfw6Hook(this, im.inet6Pfil);
     this.dn = new Dummynet(im, this.hook);
     this.dn.pktTags = this.pkt;
     this.nat = new IpfwNat(im);
@@ -260,11 +269,11 @@ export class Ipfw {
    * verdict; `hit` is the rule whose action decided it.
    */
   check(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
-    const im = this.im;
     const ip = this.ip.reset(buf, off, len);
     const hlen = ip.headerLen;
     const proto = ip.protocol;
     const fragOff = ip.fragField & IP_OFFMASK;
+    this.v6 = false;
     this.hlen = hlen;
     this.ipLen = len;
     this.proto = proto;
@@ -302,7 +311,14 @@ export class Ipfw {
         this.icmpType = this.icmp.reset(buf, l4, room).type;
       }
     }
+    return this.walk(out, rcvif, outif, buf, off, len, start);
+  }
 
+  /** @internal The chain walk from rule index `start`, over the fields `check` or check6 (ip_fw6.ts) read. */
+  walk(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
+    const im = this.im;
+    const key = this.key;
+    const proto = this.proto;
     const rules = this.rules;
     const n = rules.length;
     let probed = false;
@@ -321,6 +337,7 @@ export class Ipfw {
       key[3] = ports ? sport : -1;
       key[4] = ports ? dport : -1;
       key[5] = dir;
+      key[6] = this.v6 ? 1 : 0;
       bits = bv.fill(key);
     }
     for (let i = start; i < n; i++) {
@@ -398,6 +415,9 @@ export class Ipfw {
         return V_REJECT;
       case A.RESET:
         return V_RESET;
+      case A6.UNREACH6:
+        // O_UNREACH6 answers only an IPv6 packet; an IPv4 one falls through to deny.
+        return this.v6 ? V_REJECT : V_DENY;
       case A.COUNT:
       case A.CHECK_STATE:
         return -1;
@@ -405,7 +425,8 @@ export class Ipfw {
         this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
       case A.SETDSCP:
-        setDscp(this.ip, this.arg);
+        if (this.v6) setDscp6(buf, off, this.arg);
+        else setDscp(this.ip, this.arg);
         return -1;
       case A.CALL:
       case A.RETURN: {
@@ -418,6 +439,8 @@ export class Ipfw {
       case A.FWD:
         return V_FWD;
       case A.NAT:
+        // libalias is IPv4 only: ipfw_chk denies an IPv6 packet sent to nat.
+        if (this.v6) return V_DENY;
         // The packet is rewritten in place: the fields read above are stale after this (see V_NAT).
         return this.nat.run(r.actArg, out, buf, off, len, this.meta) === NATV_DENY ? V_DENY : V_NAT;
       default:
@@ -454,7 +477,8 @@ export class Ipfw {
     return lo;
   }
 
-  private pullupFailed(): number {
+  /** @internal */
+  pullupFailed(): number {
     this.stat.pullup++;
     this.hit = this.defaultRule;
     return V_DENY;
@@ -475,11 +499,13 @@ export class Ipfw {
   }
 
   private insnMatch(c: Insn, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number): boolean {
+    // IPv4 addresses never match an IPv6 packet (FreeBSD's is_ipv4 tests).
+    if (this.v6 && c.op >= O.SRC_IP && c.op <= O.DST_SET) return false;
     switch (c.op) {
       case O.PROTO:
         return this.proto === c.arg;
       case O.IP4:
-        return true;
+        return !this.v6;
       case O.SRC_IP:
         return this.src === c.arg;
       case O.DST_IP:
@@ -515,10 +541,11 @@ export class Ipfw {
       case O.IPLEN:
         return c.list.length === 0 ? this.ipLen === c.arg : rangeMatch(c.list, this.ipLen);
       case O.IPTTL: {
-        const ttl = this.ip.ttl;
+        const ttl = this.v6 ? this.p6.hlim : this.ip.ttl;
         return c.list.length === 0 ? ttl === c.arg : rangeMatch(c.list, ttl);
       }
       case O.IPID: {
+        if (this.v6) return false;
         const id = this.ip.ident;
         return c.list.length === 0 ? id === c.arg : rangeMatch(c.list, id);
       }
@@ -532,19 +559,22 @@ export class Ipfw {
       case O.COMMENT:
         return true;
       case O.SRC_LOOKUP:
+        if (this.v6) return false; // tables hold IPv4 keys
         this.tkey[0] = this.key[1]!;
         return tableAddr(this, c, c.arg2);
       case O.DST_LOOKUP:
+        if (this.v6) return false;
         this.tkey[0] = this.key[2]!;
         return tableAddr(this, c, c.arg2);
       case O.LOOKUP:
-        return tableLookup(this, c, this.ip.tos);
+        if (this.v6 && c.arg2 <= 1) return false; // an address key: tables hold IPv4 keys
+        return tableLookup(this, c, this.v6 ? this.p6.tc : this.ip.tos);
       case O.DSCP:
-        return dscpMatch(c, this.ip.tos);
+        return dscpMatch(c, this.v6 ? this.p6.tc : this.ip.tos);
       case O.TAGGED:
         return taggedMatch(this.pkt, c);
       default:
-        return false;
+        return match6(this, c, buf, off);
     }
   }
 
@@ -590,9 +620,11 @@ declare module '../net/vnet.js' {
 export function ipfwInit(im: Vnet): void {
   im.fw = new Ipfw(im);
   im.fw.hook.attach();
+  im.fw.hook6.attach();
 }
 
 export function ipfwDestroy(im: Vnet): void {
   im.fw.hook.detach();
+  im.fw.hook6.detach();
   im.fw.destroy();
 }

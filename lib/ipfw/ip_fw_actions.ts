@@ -135,6 +135,14 @@ export function setDscp(ip: Ipv4Packet, code: number): void {
   ip.tos = now;
 }
 
+/** `setdscp` on an IPv6 packet at buf[off]: the upper six bits of the traffic class (no header checksum). */
+export function setDscp6(buf: Uint8Array, off: number, code: number): void {
+  const tc = ((buf[off]! & 0xf) << 4) | (buf[off + 1]! >>> 4);
+  const now = ((code & 0x3f) << 2) | (tc & 3);
+  buf[off] = (buf[off]! & 0xf0) | (now >>> 4);
+  buf[off + 1] = ((now & 0xf) << 4) | (buf[off + 1]! & 0xf);
+}
+
 /**
  * `call N`: push the call rule and jump to the first rule numbered N or
  * more (`r.skipIdx`). Returns the chain index to go on at, or -1 for the

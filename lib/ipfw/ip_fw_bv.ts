@@ -101,6 +101,8 @@ export class ChainIndex {
   readonly w: number;
   readonly proto: Int32Array;
   readonly dir: Int32Array;
+  /** Rows for IPv4 (0) and IPv6 (1) packets. */
+  readonly fam: Int32Array;
   readonly src: Dim | null;
   readonly dst: Dim | null;
   readonly sport: Dim | null;
@@ -116,12 +118,14 @@ export class ChainIndex {
     const always = (r: Rule): boolean => r.keepState || r.action === A.CHECK_STATE;
     this.proto = new Int32Array(256 * w);
     this.dir = new Int32Array(2 * w);
+    this.fam = new Int32Array(2 * w);
     for (let i = 0; i < n; i++) {
       const r = rules[i]!;
       const word = i >>> 5;
       const bit = 1 << (i & 31);
       for (let p = 0; p < 256; p++) if (always(r) || r.qProto < 0 || r.qProto === p) this.proto[p * w + word]! |= bit;
       for (let d = 0; d < 2; d++) if (always(r) || r.qDir === 0 || r.qDir === d + 1) this.dir[d * w + word]! |= bit;
+      for (let f = 0; f < 2; f++) if (always(r) || r.qV === 0 || r.qV === (f === 0 ? 4 : 6)) this.fam[f * w + word]! |= bit;
     }
     const iv = (f: (r: Rule) => [number, number] | null): Array<[number, number] | null> => rules.map((r) => (always(r) ? null : f(r)));
     this.src = dim(iv((r) => addrIv(r.qSrcA, r.qSrcM)), w);
@@ -134,7 +138,8 @@ export class ChainIndex {
   /**
    * The rules a packet may match, into `bits`. `key` holds its protocol,
    * source, destination (as int32), source port, destination port (-1 for
-   * a packet without ports) and direction (1 in, 2 out): an array, not
+   * a packet without ports), direction (1 in, 2 out) and family (0 IPv4,
+   * 1 IPv6; an IPv6 packet's addresses are 0 here): an array, not
    * arguments, so that no int32 is boxed on the way.
    */
   fill(key: Int32Array): Int32Array {
@@ -144,7 +149,9 @@ export class ChainIndex {
     const pd = key[0]! * w;
     const dd = (key[5]! - 1) * w;
     const dr = this.dir;
-    for (let k = 0; k < w; k++) bits[k] = p[pd + k]! & dr[dd + k]!;
+    const fd = key[6]! * w;
+    const fm = this.fam;
+    for (let k = 0; k < w; k++) bits[k] = p[pd + k]! & dr[dd + k]! & fm[fd + k]!;
     if (this.src !== null) and(bits, this.src, key, 1, w);
     if (this.dst !== null) and(bits, this.dst, key, 2, w);
     if (this.sport !== null) and(bits, this.sport, key, 3, w);

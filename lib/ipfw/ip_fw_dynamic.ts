@@ -44,7 +44,7 @@ export function dynProbe(fw: Ipfw, name: string, len: number): Rule | null {
   const dyn = fw.dyn;
   if (dyn.count === 0) return null;
   const now = fw.im.clock.now();
-  const s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, name);
+  const s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, name, fw.v6 ? fw.p6.a6 : null);
   if (s < 0) return null;
   dyn.update(s, now, dyn.dir, fw.proto, fw.tcpFlags, len, lifetimes(fw));
   return dyn.rule[s]!;
@@ -55,7 +55,8 @@ export function dynInstall(fw: Ipfw, r: Rule): boolean {
   const dyn = fw.dyn;
   const im = fw.im;
   const now = im.clock.now();
-  let s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, 'any');
+  const a6 = fw.v6 ? fw.p6.a6 : null;
+  let s = dyn.lookup(now, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, 'any', a6);
   if (s < 0) {
     if (dyn.count >= im.sysctl.v[fwDynMax.slot]!) {
       fw.stat.dynoverflow++;
@@ -64,7 +65,7 @@ export function dynInstall(fw: Ipfw, r: Rule): boolean {
     // limit N: the flow's parent must have room (the keep-state instruction is the rule's last).
     const c = r.insns[r.insns.length - 1]!;
     if (c.arg2 > 0 && !limitAdmit(fw, r, c)) return false;
-    s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport);
+    s = dyn.install(now, r, r.stateName, fw.proto, fw.src, fw.dst, fw.sport, fw.dport, a6);
     dyn.dir = 1;
     if (fw.sweeper === null) fw.sweeper = im.clock.every(1000, fw.sweep);
     im.sysctl.v[fwDynCount.slot] = dyn.count;

@@ -10,6 +10,8 @@ import { u32 } from '../wire/bytes.js';
 import { ip4ToString } from '../wire/ipv4.js';
 import { fwVerbose, type Ipfw } from './ip_fw2.js';
 import { A, DEFAULT_RULE, type Rule } from './rule.js';
+import { A6, ICMP6_UNREACH_RST } from './rule6.js';
+import { logWhat6 } from './format6.js';
 
 /** Log lines per second an image may write for `log` rules; the rest are counted. */
 const LOG_PER_SECOND = 100;
@@ -37,11 +39,11 @@ export function ipfwLog(fw: Ipfw, r: Rule, out: boolean, rcvif: Ifnet | null, ou
     return;
   }
   fw.stat.logged++;
-  im.log.info(logLine(r, fw.defaultAccepts(), out, rcvif, outif, buf, off, fw.proto, fw.sport, fw.dport, fw.fragOff));
+  im.log.info(logLine(r, fw.defaultAccepts(), out, rcvif, outif, buf, off, fw.proto, fw.sport, fw.dport, fw.fragOff, fw.v6 ? fw.hlen : -1));
   if (r.logAmount > 0 && r.logged === r.logAmount) im.log.info(`ipfw: limit ${r.logAmount} reached on entry ${r.num}`);
 }
 
-function logLine(r: Rule, defAccept: boolean, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, proto: number, sport: number, dport: number, fragOff: number): string {
+function logLine(r: Rule, defAccept: boolean, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, proto: number, sport: number, dport: number, fragOff: number, hlen6: number): string {
   let action: string;
   switch (r.action) {
     case A.ACCEPT:
@@ -68,9 +70,13 @@ function logLine(r: Rule, defAccept: boolean, out: boolean, rcvif: Ifnet | null,
     case A.QUEUE:
       action = `Queue ${r.actArg}`;
       break;
+    case A6.UNREACH6:
+      action = r.actArg === ICMP6_UNREACH_RST ? 'Reset' : `Unreach ${r.actArg}`;
+      break;
     default:
       action = logActionText(r) ?? 'Check-State';
   }
+  if (hlen6 >= 0) return `ipfw: ${r.num} ${action} ${logWhat6(buf, off, hlen6, proto, sport, dport, fragOff)} ${out ? 'out' : 'in'} via ${(out ? outif : rcvif)?.name ?? '-'}`;
   const src = ip4ToString(u32(buf, off + 12));
   const dst = ip4ToString(u32(buf, off + 16));
   const hlen = (buf[off]! & 0xf) << 2;

@@ -53,6 +53,8 @@ export class IpfwHook implements PfilHook {
    */
   reinject(out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, ruleNum: number): void {
     const fw = this.fw;
+    // Dummynet holds both families: an IPv6 packet goes back through the inet6 hook.
+    if (buf[off]! >>> 4 === 6) return fw.hook6.reinject(out, rcvif, outif, buf, off, len, mtu, meta, ruleNum);
     const v = fw.im.sysctl.v;
     if (v[fwEnable.slot] !== 0 && v[fwOnePass.slot] === 0) {
       let start = 0;

@@ -16,6 +16,8 @@ import { parseLookup, parseTableRef } from './table_rule.js';
 import { parseActionWords, parseOptionWords, parseSetNumber, type OptionState } from './parse_actions.js';
 import { parseLimit } from './ip_fw_limit.js';
 import { EX_DATAERR, EX_USAGE, RuleSyntaxError, parseAddress, parsePortList, protocol, rejectCode, strtoulStrict, toDst, validStateName } from './parse_tokens.js';
+import { PROTO_IPV6, parseAction6, parseAddr46, parseOption6 } from './parse6.js';
+import { O6 } from './rule6.js';
 
 export { EX_DATAERR, EX_NOHOST, EX_USAGE, RuleSyntaxError, contigLen, parsePortList, strtoulStrict } from './parse_tokens.js';
 export { parseDnConfig, type DnConfigSpec } from './parse_dn.js';
@@ -26,11 +28,11 @@ const RESERVED = new Set(['altq', '//', 'diverted', 'dst-port', 'src-port', 'est
 const UNSUPPORTED = new Set([
   'uid', 'gid', 'jail', 'set-limit', 'record-state', 'bridged', 'layer2', 'diverted', 'diverted-loopback', 'diverted-output',
   'fib', 'ipoptions', 'ipopts', 'ipprecedence', 'iptos', 'ipversion', 'ipver', 'sockarg', 'tcpdatalen', 'tcpoptions', 'tcpopts',
-  'tcpseq', 'tcpack', 'tcpwin', 'MAC', 'mac', 'mac-type', 'verrevpath', 'versrcreach', 'antispoof', 'ipsec', 'icmp6type', 'icmp6types',
-  'ext6hdr', 'flow-id', 'ipv6', 'ip6', 'dst-ipv6', 'dst-ip6', 'src-ipv6', 'src-ip6', 'flow', 'defer-action', 'defer-immediate-action',
+  'tcpseq', 'tcpack', 'tcpwin', 'MAC', 'mac', 'mac-type', 'verrevpath', 'versrcreach', 'antispoof', 'ipsec',
+  'flow', 'defer-action', 'defer-immediate-action',
 ]);
 
-const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'reset6', 'unreach6', 'reass', 'setfib', 'eaction', 'tcp-setmss']);
+const UNSUPPORTED_ACTIONS = new Set(['abort', 'abort6', 'divert', 'tee', 'netgraph', 'ngtee', 'reass', 'setfib', 'eaction', 'tcp-setmss']);
 
 export interface ParseOptions {
   /** net.inet.ip.fw.verbose_limit: logamount of a `log` rule without one. */
@@ -155,6 +157,12 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
         i = w.next;
         break;
       }
+      const a6 = parseAction6(word, tokens, i);
+      if (a6 !== undefined) {
+        [action, actArg] = a6;
+        i += a6[2];
+        break;
+      }
       if (UNSUPPORTED_ACTIONS.has(word)) fail(`action ${word} is not supported in vimage`, actAt);
       if (word === '//') {
         // A bare comment: a count rule carrying it.
@@ -250,8 +258,12 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
     orStart();
     notBlock();
     const t = need('missing protocol');
-    const p = protocol(t);
-    if (p !== undefined) {
+    const p = t === 'ip6' ? -6 : protocol(t);
+    if (p === -6) {
+      i++;
+      push(insn(O6.IP6));
+      proto = PROTO_IPV6;
+    } else if (p !== undefined) {
       i++;
       if (p === -4) push(insn(O.IP4));
       else if (p > 0) {
@@ -275,7 +287,7 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       orStart();
       notBlock();
       const t = need('missing source address');
-      const c = parseAddress(t, i, pendingNot);
+      const c = parseAddr46(t, i, pendingNot, proto, false);
       i++;
       if (c !== null) push(c);
       if (!orBlock()) break;
@@ -292,9 +304,9 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       orStart();
       notBlock();
       const t = need('missing dst address');
-      const c = parseAddress(t, i, pendingNot);
+      const c = parseAddr46(t, i, pendingNot, proto, true);
       i++;
-      if (c !== null) push(toDst(c));
+      if (c !== null) push(c);
       if (!orBlock()) break;
     }
     notBlock();
@@ -463,10 +475,11 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
       }
       case 'proto': {
         const t = need('missing protocol');
-        const p = protocol(t);
+        const p = t === 'ip6' ? -6 : protocol(t);
         if (p === undefined) fail(`invalid protocol \`\`${t}''`);
         i++;
-        if (p === -4) push(insn(O.IP4));
+        if (p === -6) push(insn(O6.IP6));
+        else if (p === -4) push(insn(O.IP4));
         else if (p > 0) {
           push(insn(O.PROTO, p));
           proto = p;
@@ -509,6 +522,13 @@ export function parseRule(tokens: readonly string[], opts: ParseOptions = {}): R
         const next = parseOptionWords(s, tokens, at, extra, push);
         if (next >= 0) {
           i = next;
+          break;
+        }
+        const o6 = parseOption6(s, tokens, i, proto, pendingNot);
+        if (o6 !== undefined) {
+          if (o6[0] !== null) push(o6[0]);
+          else pendingNot = false;
+          i += o6[1];
           break;
         }
         if (UNSUPPORTED.has(s)) fail(`option ${s} is not supported in vimage`, at, EX_USAGE);

@@ -11,6 +11,8 @@
  * destination ports, options as typed, keep-state last.
  */
 
+import { isV6Only } from './rule6.js';
+
 /** Match opcodes (FreeBSD's O_*). */
 export const O = {
   PROB: 1,
@@ -128,6 +130,8 @@ export class Rule {
   qDpHi = -1;
   /** 1: input only, 2: output only. */
   qDir = 0;
+  /** 4: IPv4 packets only, 6: IPv6 only (an address or option of one family), 0: both. */
+  qV = 0;
   /** Chain index of the skipto target, refreshed when the chain changes. */
   skipIdx = 0;
   /** Rule set 0..31 (`set N`; 31 is the default rule's). */
@@ -175,6 +179,8 @@ export class Rule {
         continue;
       }
       if (c.not) continue;
+      if (c.op === O.IP4 || (c.op >= O.SRC_IP && c.op <= O.DST_SET)) this.qV = 4;
+      else if (isV6Only(c.op)) this.qV = 6;
       switch (c.op) {
         case O.PROTO:
           this.qProto = c.arg;

@@ -7,6 +7,7 @@
  */
 
 import type { Ifnet } from '../net/if.js';
+import { PFIL_PASS } from '../net/pfil.js';
 import type { Vnet } from '../net/vnet.js';
 import { ICMP6_DST_UNREACH, ICMP6_PARAMPROB, ICMP6_TIME_EXCEED, ICMP6_TYPE } from '../wire/icmp6.js';
 import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, IPPROTO6, in6IsLinkLocal } from '../wire/ipv6.js';
@@ -60,6 +61,8 @@ export function ip6Forward(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, i
     return;
   }
   buf[off + 7] = hlim - IPV6_HLIMDEC;
+  // pfil output of a forwarded packet (its input hooks ran in ip6Input).
+  if (im.inet6Pfil.runOut(ifp, out, 0, buf, off, ip6Len, out.mtu, meta) !== PFIL_PASS) return;
   st.forward++;
   rt.use++;
   if (rt.gateway !== null) ip6ToLink(im, out, rt.gateway, 0, buf, off, ip6Len, meta);

@@ -10,6 +10,7 @@
  */
 
 import type { Ifnet } from '../net/if.js';
+import { PFIL_PASS } from '../net/pfil.js';
 import { etherRegister, ip6ProtoRegister, type Vnet } from '../net/vnet.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import { ICMP6_PARAMPROB, ICMP6_TYPE } from '../wire/icmp6.js';
@@ -74,6 +75,15 @@ export function ip6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len
     st.badscope++;
     return;
   }
+  // pfil input: the firewall sees every valid packet before it is delivered or forwarded.
+  if (im.inet6Pfil.runIn(ifp, buf, off, ip6Len, meta) !== PFIL_PASS) return;
+  ip6InputRoute(im, ifp, buf, off, ip6Len, meta);
+}
+
+/** Past the input filter (dummynet re-enters here): multicast, local delivery or forwarding. */
+export function ip6InputRoute(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, ip6Len: number, meta: VnetHdr): void {
+  const st = im.ip6stat;
+  const d = off + IP6_DST_OFF;
   const forwarding = im.sysctl.v[ip6Forwarding.slot] === 1;
   if (in6IsMulticast(buf, d)) {
     // Scope 0 is reserved; interface-local groups never arrive from a link (RFC 4291 2.7).

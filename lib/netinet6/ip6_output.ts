@@ -14,6 +14,7 @@
 
 import { allocPacket } from '../netinet/ip_var.js';
 import { IFF, type Ifnet } from '../net/if.js';
+import { PFIL_DROPPED, PFIL_PASS } from '../net/pfil.js';
 import type { Vnet } from '../net/vnet.js';
 import { ETHERTYPE, ETHER_HDR_LEN, emitEthernetSrc, writeMac, type Mac } from '../wire/ethernet.js';
 import { put16 } from '../wire/bytes.js';
@@ -153,6 +154,9 @@ export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, m
       return ip6Fragment(im, ifp, nh, nho, buf, off, len, mtu);
     }
   }
+  // pfil output: a packet the firewall denies is EACCES to the sender; one dummynet keeps is sent, as far as it knows.
+  const v = im.inet6Pfil.runOut(null, ifp, 0, buf, off, len, ifp.mtu, meta);
+  if (v !== PFIL_PASS) return v === PFIL_DROPPED ? 'EACCES' : 0;
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
   ip6ToLink(im, ifp, nh, nho, buf, off, len, meta);
   return 0;

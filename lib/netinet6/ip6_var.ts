@@ -179,7 +179,7 @@ export class Ip6Views {
 }
 
 /** Result of a local output attempt: 0, or the errno name a socket would see. */
-export type Out6Result = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'EADDRNOTAVAIL';
+export type Out6Result = 0 | 'ENETUNREACH' | 'EHOSTUNREACH' | 'EMSGSIZE' | 'EHOSTDOWN' | 'EADDRNOTAVAIL' | 'EACCES';
 
 declare module '../net/vnet.js' {
   interface Vnet {

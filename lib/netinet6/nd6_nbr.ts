@@ -30,6 +30,7 @@ import {
 import { in6SelectSource } from './in6.js';
 import { IN6_IFF, ip6Forwarding, nd6GcTimer, type In6Ifaddr } from './ip6_var.js';
 import { ip6Output, ip6ToLink, ip6ToMac } from './ip6_output.js';
+import { PFIL_PASS } from '../net/pfil.js';
 import { ND6_LLINFO, nd6Create, nd6Lookup, nd6ReachableMs, nd6SetLladdr, nd6SetState, type Nd6Entry } from './nd6.js';
 
 const HLIM_ND = 255;
@@ -57,6 +58,8 @@ export function nd6NsOutput(im: Vnet, ifp: Ifnet, e: Nd6Entry | null, target: Ui
   icmp6FillChecksum(b, ip, ic, n);
   im.icmp6.outhist[ICMP6_TYPE.NEIGHBOR_SOLICIT]!++;
   im.ip6stat.localout++;
+  // Output filter: ipfw sees ND as FreeBSD's ip6_output shows it every packet.
+  if (im.inet6Pfil.runOut(null, ifp, 0, b, ip, IP6_HDR_LEN + n, ifp.mtu, im.noOffload) !== PFIL_PASS) return;
   if (e !== null && !multicast) ip6ToMac(ifp, e.mac, b, ip, IP6_HDR_LEN + n, im.noOffload);
   else ip6ToLink(im, ifp, dst, 0, b, ip, IP6_HDR_LEN + n, im.noOffload);
 }

@@ -48,6 +48,7 @@ import {
 import { in6AddAddress, in6DeleteAddress, in6Ifinfo, in6SelectSource } from './in6.js';
 import { IN6_IFF, IN6_IFF_NOTREADY, ND6_IFF, ip6Forwarding, type In6Ifaddr } from './ip6_var.js';
 import { ip6ToLink } from './ip6_output.js';
+import { PFIL_PASS } from '../net/pfil.js';
 import { nd6Lookup } from './nd6.js';
 import { nd6CacheLladdr } from './nd6_nbr.js';
 import type { Route6 } from './route6.js';
@@ -245,6 +246,7 @@ function rsOutput(im: Vnet, ifp: Ifnet): void {
   icmp6FillChecksum(b, p.off, ic, n);
   im.icmp6.outhist[ICMP6_TYPE.ROUTER_SOLICIT]!++;
   im.ip6stat.localout++;
+  if (im.inet6Pfil.runOut(null, ifp, 0, b, p.off, IP6_HDR_LEN + n, ifp.mtu, im.noOffload) !== PFIL_PASS) return; // ipfw sees it, as through ip6_output
   ip6ToLink(im, ifp, IN6ADDR_LINKLOCAL_ALLROUTERS, 0, b, p.off, IP6_HDR_LEN + n, im.noOffload);
 }
 
