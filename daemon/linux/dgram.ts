@@ -29,7 +29,7 @@ import type { UdpSocket } from '../../lib/socket/udp.js';
 import { in6Equal } from '../../lib/wire/ipv6.js';
 import { IcmpSocket, IPPROTO_ICMP, SOCK_RAW } from './icmp.js';
 import { Icmp6PingSocket } from './icmp6.js';
-import { fromEndpoint, ipv6Opt, mapped, sockArg } from './inet6.js';
+import { fromEndpoint, ipv6Opt, mapped, named, sockArg, target } from './inet6.js';
 import { ifconfAnswer, ifreqAnswer, netlinkAnswer } from './rtnetlink.js';
 import { type Addr6, AF_INET, AF_INET6, decodeAddr6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, dgTrailer, encodeDg, INET6, IPPROTO_ICMPV6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, IPV6, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC } from './wire.js';
 
@@ -90,26 +90,23 @@ export class DgramSockets {
     }
     if (r.icmp !== undefined) return this.serveIcmp(r.icmp, q);
     if (r.icmp6 !== undefined) return this.serveIcmp6(r.icmp6, q);
-    const v6 = r.family === AF_INET6;
-    // An AF_INET6 socket's address: the trailer as the image's socket API takes it.
-    const target = v6 ? (q.a6 !== undefined ? sockArg(q.a6) : mapped(q.addr).addr) : q.addr;
+    const to = target(r.family, q); // an AF_INET6 socket's: the trailer as the image's socket API takes it
     switch (q.op) {
       case OP.BIND:
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         r.udp.reuseAddr = (r.opts.get(`${SOL_SOCKET}:${SO.REUSEADDR}`) ?? 0) !== 0;
         r.udp.reusePort = (r.opts.get(`${SOL_SOCKET}:${SO.REUSEPORT}`) ?? 0) !== 0;
-        r.udp.bind(q.port, target);
+        r.udp.bind(q.port, to);
         return { seq: q.seq, err: 0 };
       case OP.CONNECT:
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         if ((q.flags & UNSPEC) !== 0) r.udp.disconnect();
-        else r.udp.connect(target, q.port);
+        else r.udp.connect(to, q.port);
         return { seq: q.seq, err: 0 };
       case OP.NAME: {
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         if (q.a !== 0 && !r.udp.connected) return { seq: q.seq, err: LINUX_ERRNO.ENOTCONN };
-        const a = q.a === 0 ? r.udp.address() : r.udp.remoteAddress();
-        return v6 ? { seq: q.seq, err: 0, port: a.port, a6: fromEndpoint(a) } : { seq: q.seq, err: 0, addr: a.addr, port: a.port };
+        return named(r.family, q.seq, q.a === 0 ? r.udp.address() : r.udp.remoteAddress());
       }
       case OP.SETOPT:
         return this.setopt(r, q);

@@ -17,12 +17,31 @@
 import type { ImageControl } from '../../lib/control/index.js';
 import type { Ifnet } from '../../lib/net/if.js';
 import { in6IsScoped, ip6ToString } from '../../lib/wire/ipv6.js';
-import { type Addr6, IPV6, LINUX_ERRNO } from './wire.js';
+import type { SocketOptions } from '../../lib/socket/udp.js';
+import { type Addr6, AF_INET6, IPV6, LINUX_ERRNO, type Reply, type Request } from './wire.js';
 
 /** The address argument the image's socket API takes for trailer `a`: the bytes, or `fe80::1%IFINDEX` for a scoped one. */
 export function sockArg(a: Addr6): Uint8Array | string {
   if (a.scope !== 0 && in6IsScoped(a.addr)) return `${ip6ToString(a.addr)}%${a.scope}`;
   return a.addr;
+}
+
+/** An image socket's options for a program's socket of `family`: AF_INET6 with IPV6_V6ONLY as set (else net.inet6.ip6.v6only). */
+export function socketOptions(family: number, v6only: number | undefined): SocketOptions | undefined {
+  if (family !== AF_INET6) return undefined;
+  return v6only === undefined ? { family: 6 } : { family: 6, v6only: v6only !== 0 };
+}
+
+/** The address request q names, as the image's socket API takes it for a socket of `family`. */
+export function target(family: number, q: Request): number | Uint8Array | string {
+  if (family !== AF_INET6) return q.addr;
+  return q.a6 !== undefined ? sockArg(q.a6) : mapped(q.addr).addr;
+}
+
+/** A reply naming endpoint `ep` of a socket of `family`: IPv4 in addr, an AF_INET6 socket's in the addr6 trailer. */
+export function named(family: number, seq: number, ep: { addr: number; port: number; addr6?: Uint8Array; zone?: Ifnet | null }): Reply {
+  if (family !== AF_INET6) return { seq, err: 0, addr: ep.addr, port: ep.port };
+  return { seq, err: 0, port: ep.port, a6: fromEndpoint(ep) };
 }
 
 /** A v4-mapped trailer for IPv4 address `v4` (host order; 0 gives ::). */

@@ -25,12 +25,11 @@ import type { Socket } from 'node:net';
 import type { ImageControl } from '../../lib/control/index.js';
 import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
-import type { Ifnet } from '../../lib/net/if.js';
 import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
 import type { SocketOptions } from '../../lib/socket/udp.js';
 import { ip6ToString } from '../../lib/wire/ipv6.js';
 import { DgramSockets } from './dgram.js';
-import { fromEndpoint, ipv6Opt, mapped, sockArg, v6onlyDefault } from './inet6.js';
+import { ipv6Opt, named, socketOptions, target, v6onlyDefault } from './inet6.js';
 import { pump } from './pump.js';
 import { AF_INET, AF_INET6, CHAN_ID, decodeRequest, encodeReply, FRAME_SIZE, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6, LINUX_ERRNO, linuxErrno, NONBLOCK, OP, type Reply, type Request, requestSize, SO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './wire.js';
 
@@ -189,23 +188,8 @@ export class Session {
     return r.opts.get(`${level}:${name}`);
   }
 
-  /** The image socket's family and IPV6_V6ONLY (as set, else net.inet6.ip6.v6only). */
   private sockOpts(r: Rec): SocketOptions | undefined {
-    if (r.family !== AF_INET6) return undefined;
-    const v = this.opt(r, IPPROTO_IPV6, IPV6.V6ONLY);
-    return v === undefined ? { family: 6 } : { family: 6, v6only: v !== 0 };
-  }
-
-  /** The address a request names, as the image's socket API takes it for r's family. */
-  private static target(r: Rec, q: Request): number | Uint8Array | string {
-    if (r.family !== AF_INET6) return q.addr;
-    return q.a6 !== undefined ? sockArg(q.a6) : mapped(q.addr).addr;
-  }
-
-  /** A reply naming an endpoint of r: IPv4 in addr, or an AF_INET6 socket's in the addr6 trailer. */
-  private static named(r: Rec, seq: number, ep: { addr: number; port: number; addr6?: Uint8Array; zone?: Ifnet | null }): Reply {
-    if (r.family !== AF_INET6) return { seq, err: 0, addr: ep.addr, port: ep.port };
-    return { seq, err: 0, port: ep.port, a6: fromEndpoint(ep) };
+    return socketOptions(r.family, this.opt(r, IPPROTO_IPV6, IPV6.V6ONLY));
   }
 
   private bind(q: Request): void {
@@ -213,8 +197,8 @@ export class Session {
     if (r === undefined) return;
     if (r.listener !== undefined || r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
     const reusePort = (this.opt(r, SOL_SOCKET, SO.REUSEPORT) ?? 0) !== 0;
-    const target = Session.target(r, q);
-    const key = `${typeof target === 'number' ? target : typeof target === 'string' ? target : ip6ToString(target)}:${q.port}`;
+    const to = target(r.family, q);
+    const key = `${typeof to === 'number' ? to : typeof to === 'string' ? to : ip6ToString(to)}:${q.port}`;
     const joined = reusePort && q.port !== 0 ? this.groups.get(key) : undefined;
     if (joined !== undefined) {
       // Linux lets every socket with SO_REUSEPORT bind the port; here they share the image's listener.
@@ -226,7 +210,7 @@ export class Session {
     const l = this.image.sockets.tcpListener(this.sockOpts(r));
     try {
       l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
-      l.bind(q.port, target);
+      l.bind(q.port, to);
     } catch (e) {
       l.close();
       throw e;
@@ -259,7 +243,7 @@ export class Session {
         t.reuseAddr = true;
         t.bind(ep.port, ep.addr6 !== undefined ? { addr6: ep.addr6, zone: ep.zone ?? null } : ep.addr);
       }
-      await t.connect(Session.target(r, q), q.port, abort.signal);
+      await t.connect(target(r.family, q), q.port, abort.signal);
     } catch (e) {
       r.connecting = undefined;
       t.close();
@@ -438,7 +422,7 @@ export class Session {
   private handOut(w: Waiter, t: TcpSocket): void {
     const nr: Rec = { id: w.newId, type: SOCK_STREAM, family: w.family, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
     this.recs.set(w.newId, nr);
-    this.reply(Session.named(nr, w.seq, t.remoteAddress()));
+    this.reply(named(nr.family, w.seq, t.remoteAddress()));
     void this.dataConn(w.newId).then(async (c) => {
       if (c === null) {
         t.destroy();
@@ -454,11 +438,11 @@ export class Session {
     const fam = r ?? { family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET };
     if (q.a === 0) {
       const ep = r?.tcp?.localAddress() ?? r?.listener?.localAddress() ?? { addr: 0, port: 0 };
-      return this.reply(Session.named(fam as Rec, q.seq, ep));
+      return this.reply(named(fam.family, q.seq, ep));
     }
     const t = r?.tcp;
     if (t === undefined || r?.connecting !== undefined || t.remoteAddress().port === 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOTCONN });
-    this.reply(Session.named(fam as Rec, q.seq, t.remoteAddress()));
+    this.reply(named(fam.family, q.seq, t.remoteAddress()));
   }
 
   private setopt(q: Request): void {
