@@ -12,8 +12,9 @@
  * - socket(AF_UNIX) runs natively (decided in the filter, from registers).
  *   socket(AF_INET or AF_INET6, SOCK_STREAM) gets a fresh AF_UNIX stream
  *   socket, installed with SECCOMP_IOCTL_NOTIF_ADDFD: the image socket's
- *   backing. AF_INET6 ones are dual-stack sockets that carry IPv4 only
- *   (v4-mapped addresses; the image has no IPv6 yet). UDP and
+ *   backing. AF_INET6 ones are IPv6 sockets of the image (dual stack,
+ *   IPv4 peers as v4-mapped addresses, unless IPV6_V6ONLY). UDP, ICMP
+ *   ping and
  *   NETLINK_ROUTE sockets are datagram sockets (supervisor_dgram.c). Every
  *   other family (AF_PACKET, other netlink protocols, ...) and type fails
  *   with an errno: nothing reaches the host's stack.

@@ -22,6 +22,13 @@
  * connection (id VSA_CHAN_ID), the datagram channel, carrying frames of a
  * 20-byte header (struct vsa_dg) and the payload. The same channel carries
  * the answers that need variable-length data (interface ioctls).
+ *
+ * AF_INET6 sockets are IPv6 sockets of the image (dual stack: IPv4 peers
+ * as v4-mapped addresses, unless IPV6_V6ONLY). Every address of one goes
+ * as a struct vsa_addr6 (16 bytes, scope id, flow info) right after the
+ * frame that names it: a request with VSA_ADDR6 in flags, a reply with
+ * VSR_ADDR6 in flags, a datagram frame with VSD_ADDR6 (before the
+ * payload; len counts the payload only). IPv4 frames are unchanged.
  */
 #ifndef VIMAGE_SUPERVISOR_H
 #define VIMAGE_SUPERVISOR_H
@@ -65,7 +72,16 @@ enum vsa_dg_flag {
   VSD_STATUS = 8, /* from the daemon: answer to seq; addr = Linux errno (0: done); payload = ioctl result */
   VSD_ERROR = 16, /* from the daemon: socket id has a pending error (ICMP), addr = Linux errno */
   VSD_SETOPT = 32, /* to the daemon: setsockopt in order with the datagrams (ICMP, raw); addr = level, port = name, payload = i32 value */
+  VSD_ADDR6 = 64,  /* either way: a struct vsa_addr6 follows the header (the address of an AF_INET6 socket's datagram); addr unused */
 };
+
+/* An IPv6 socket address: follows a frame flagged VSA_ADDR6, VSR_ADDR6 or VSD_ADDR6. */
+struct vsa_addr6 {
+  uint8_t addr[16]; /* network byte order, as in sockaddr_in6 */
+  uint32_t scope;   /* sin6_scope_id: the image's interface index (link-local), else 0 */
+  uint32_t flow;    /* sin6_flowinfo, network byte order */
+};
+_Static_assert(sizeof(struct vsa_addr6) == 24, "IPv6 address trailer is 24 bytes");
 
 /* One frame on the datagram channel, followed by len payload bytes. For a
  * netlink socket, addr is the socket's port id (to the daemon) or 0. */
@@ -80,7 +96,9 @@ struct vsa_dg {
 _Static_assert(sizeof(struct vsa_dg) == 20, "datagram frame header is 20 bytes");
 
 #define VSA_NONBLOCK 1
-#define VSA_INET6 2 /* an AF_INET6 socket: IPv4 through v4-mapped addresses */
+#define VSA_INET6 2 /* an AF_INET6 socket (an IPv6 socket of the image) */
+#define VSA_ADDR6 8 /* a struct vsa_addr6 follows this request: its address (addr unused) */
+#define VSR_ADDR6 1 /* a struct vsa_addr6 follows this reply: the address (addr unused) */
 
 struct vsa_req {
   uint32_t seq;
@@ -98,7 +116,7 @@ struct vsa_rep {
   int32_t err; /* Linux errno, 0 for success */
   uint32_t addr;
   uint16_t port;
-  uint16_t pad;
+  uint16_t flags; /* VSR_ADDR6 */
   int32_t val;
   uint32_t pad2[3];
 };

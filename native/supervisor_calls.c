@@ -73,9 +73,8 @@ void table_del(uint64_t ino) {
 #define NAME_SLOTS 1024
 static struct {
   uint32_t id;
-  uint32_t addr;
-  uint16_t port;
   uint8_t ok;
+  struct dg_src a;
 } names[2][NAME_SLOTS];
 
 static int name_cached(uint32_t id, int peer) {
@@ -83,11 +82,12 @@ static int name_cached(uint32_t id, int peer) {
 }
 
 /* The daemon named stream socket `id`: keep the peer, and the local name once the peer is known. */
-static void name_keep(uint32_t id, int peer, uint32_t addr, uint16_t port) {
-  if (!peer && (!name_cached(id, 1) || addr == 0 || port == 0)) return; /* not connected yet: it may still change */
+static void name_keep(uint32_t id, int peer, const struct dg_src *a) {
+  static const uint8_t any6[16];
+  int any = a->v6 ? memcmp(a->x.addr, any6, 16) == 0 : a->addr == 0;
+  if (!peer && (!name_cached(id, 1) || any || a->port == 0)) return; /* not connected yet: it may still change */
   names[peer][id % NAME_SLOTS].id = id;
-  names[peer][id % NAME_SLOTS].addr = addr;
-  names[peer][id % NAME_SLOTS].port = port;
+  names[peer][id % NAME_SLOTS].a = *a;
   names[peer][id % NAME_SLOTS].ok = 1;
 }
 
@@ -220,8 +220,16 @@ static int classify(pid_t pid, int fd, struct isock **out) {
   return CLS_HOST;
 }
 
-static void send_req(struct vsa_req *q) {
-  if (agent_fd < 0 || write_all(agent_fd, q, sizeof *q) < 0) {
+/* Send request q, followed by x when q->flags has VSA_ADDR6. */
+static void send_req(struct vsa_req *q, const struct vsa_addr6 *x) {
+  unsigned char b[sizeof *q + sizeof *x];
+  memcpy(b, q, sizeof *q);
+  size_t len = sizeof *q;
+  if ((q->flags & VSA_ADDR6) && x != NULL) {
+    memcpy(b + len, x, sizeof *x);
+    len += sizeof *x;
+  }
+  if (agent_fd < 0 || write_all(agent_fd, b, len) < 0) {
     /* daemon gone: the reply will never come */
     for (int i = 0; i < MAX_PENDING; i++) {
       if (pend[i].used && pend[i].kind == PK_AGENT && pend[i].seq == q->seq) {
@@ -238,8 +246,31 @@ static void send_req(struct vsa_req *q) {
   }
 }
 
+/* Put address a into request q: IPv4 in its fields, IPv6 as the trailer x (VSA_ADDR6). */
+static const struct vsa_addr6 *req_addr(struct vsa_req *q, const struct dg_src *a) {
+  q->port = a->port;
+  if (!a->v6) {
+    q->addr = a->addr;
+    return NULL;
+  }
+  q->addr = 0;
+  q->flags |= VSA_ADDR6;
+  return &a->x;
+}
+
+static struct pending *ask_x(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd, const struct vsa_addr6 *x);
+
 /* Queue notification `n` until the daemon answers request `q`. */
 struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd) {
+  return ask_x(n, q, newid, lfd, NULL);
+}
+
+struct pending *ask_addr(struct seccomp_notif *n, struct vsa_req *q, const struct dg_src *a) {
+  const struct vsa_addr6 *x = req_addr(q, a);
+  return ask_x(n, q, 0, -1, x);
+}
+
+static struct pending *ask_x(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd, const struct vsa_addr6 *x) {
   int slot = -1;
   for (int i = 0; i < MAX_PENDING; i++)
     if (!pend[i].used) {
@@ -262,25 +293,30 @@ struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, 
   p->newid = newid;
   p->lfd = lfd;
   p->v6 = (q->flags & VSA_INET6) != 0;
-  send_req(q);
+  send_req(q, x);
   return p;
 }
 
 /*
- * Write an IPv4 address to the program's (addr, addrlen) pair, truncated as
- * the kernel does; for an AF_INET6 socket as ::ffff:a.b.c.d (:: for none).
+ * Write address `a` to the program's (addr, addrlen) pair, truncated as the
+ * kernel does: a sockaddr_in, or for an AF_INET6 socket a sockaddr_in6 (an
+ * IPv4 address as ::ffff:a.b.c.d, :: for none).
  */
-int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6) {
+int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, const struct dg_src *a, int v6) {
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
   if ((int32_t)len < 0) return -EINVAL;
-  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(a)}};
-  struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
-  if (a != 0) {
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(a->port), .sin_addr = {htonl(a->addr)}};
+  struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(a->port)};
+  if (a->v6) {
+    memcpy(&sin6.sin6_addr, a->x.addr, 16);
+    sin6.sin6_flowinfo = a->x.flow;
+    sin6.sin6_scope_id = a->x.scope;
+  } else if (a->addr != 0) {
     sin6.sin6_addr.s6_addr[10] = 0xff;
     sin6.sin6_addr.s6_addr[11] = 0xff;
-    uint32_t be = htonl(a);
+    uint32_t be = htonl(a->addr);
     memcpy(&sin6.sin6_addr.s6_addr[12], &be, 4);
   }
   const void *src = v6 ? (const void *)&sin6 : (const void *)&sin;
@@ -291,13 +327,15 @@ int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t p
 }
 
 /*
- * Read a sockaddr argument as an IPv4 address and port; 0 or -errno. On an
- * AF_INET6 socket: :: is any, ::ffff:a.b.c.d is a.b.c.d, and any other IPv6
- * address gets `no6` (the image has no IPv6 yet).
+ * Read a sockaddr argument; 0 or -errno. An AF_INET socket takes a
+ * sockaddr_in; an AF_INET6 one a sockaddr_in6 (v4-mapped addresses and
+ * all), whose scope id counts only for a link-scoped address, which must
+ * have one (EINVAL, as Linux says for fe80:: without an interface).
  */
-int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port) {
+int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, struct dg_src *out) {
   struct sockaddr_in6 sa;
   memset(&sa, 0, sizeof sa);
+  memset(out, 0, sizeof *out);
   if (len < sizeof(sa_family_t) || len > 128) return -EINVAL;
   if (mem_read(pid, addr, &sa, len < sizeof sa ? len : sizeof sa) < 0) return -EFAULT;
   if (!v6) {
@@ -305,21 +343,20 @@ int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32
     memcpy(&sin, &sa, sizeof sin);
     if (sin.sin_family != AF_INET) return -EAFNOSUPPORT;
     if (len < sizeof sin) return -EINVAL;
-    *ip = ntohl(sin.sin_addr.s_addr);
-    *port = ntohs(sin.sin_port);
+    out->addr = ntohl(sin.sin_addr.s_addr);
+    out->port = ntohs(sin.sin_port);
     return 0;
   }
   if (sa.sin6_family != AF_INET6) return -EAFNOSUPPORT;
-  if (len < sizeof sa) return -EINVAL;
-  *port = ntohs(sa.sin6_port);
-  if (IN6_IS_ADDR_UNSPECIFIED(&sa.sin6_addr)) {
-    *ip = 0;
-    return 0;
+  if (len < 24) return -EINVAL; /* SIN6_LEN_RFC2133: without sin6_scope_id, taken as 0 */
+  out->v6 = 1;
+  out->port = ntohs(sa.sin6_port);
+  memcpy(out->x.addr, &sa.sin6_addr, 16);
+  out->x.flow = sa.sin6_flowinfo;
+  if (IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr) || IN6_IS_ADDR_MC_LINKLOCAL(&sa.sin6_addr) || IN6_IS_ADDR_MC_NODELOCAL(&sa.sin6_addr)) {
+    if (sa.sin6_scope_id == 0 && !IN6_IS_ADDR_MC_NODELOCAL(&sa.sin6_addr)) return -EINVAL;
+    out->x.scope = sa.sin6_scope_id;
   }
-  if (!IN6_IS_ADDR_V4MAPPED(&sa.sin6_addr)) return -no6;
-  uint32_t be;
-  memcpy(&be, &sa.sin6_addr.s6_addr[12], 4);
-  *ip = ntohl(be);
   return 0;
 }
 
@@ -347,6 +384,10 @@ static void do_socket(struct seccomp_notif *n) {
   }
   if (domain == AF_INET && ((type & 0xf) == SOCK_RAW || ((type & 0xf) == SOCK_DGRAM && proto == IPPROTO_ICMP))) {
     dg_socket(n, domain, type, proto); /* ping and raw sockets: supervisor_dgram.c, supervisor_icmp.c */
+    return;
+  }
+  if (domain == AF_INET6 && (type & 0xf) == SOCK_DGRAM && proto == IPPROTO_ICMPV6) {
+    dg_socket(n, domain, type, proto); /* an ICMPv6 ping socket (ping -6 as a user); raw IPv6 sockets are refused below */
     return;
   }
   if ((type & 0xf) == SOCK_DGRAM && (proto == 0 || proto == IPPROTO_UDP)) {
@@ -423,6 +464,8 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   __u64 *a = n->data.args;
   pid_t pid = n->pid;
   struct vsa_req q = {.type = (uint16_t)s->type, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0};
+  struct dg_src sa;
+  const struct vsa_addr6 *x = NULL;
   int r, d;
   if (s->sfd >= 0) {
     dg_call(n, s); /* datagram sockets: supervisor_dgram.c */
@@ -431,7 +474,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   switch (n->data.nr) {
   case __NR_connect:
   case __NR_bind:
-    r = get_sockaddr(pid, a[1], a[2], s->v6, n->data.nr == __NR_bind ? EADDRNOTAVAIL : ENETUNREACH, &q.addr, &q.port);
+    r = get_sockaddr(pid, a[1], a[2], s->v6, &sa);
     if (!still_valid(n->id)) return; /* what we read may not be the caller's any more */
     if (r < 0) {
       respond(n->id, -1, -r);
@@ -439,10 +482,11 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
     }
     if (n->data.nr == __NR_bind) {
       q.op = VSA_BIND;
-      ask(n, &q, 0, -1);
+      ask_addr(n, &q, &sa);
       return;
     }
     q.op = VSA_CONNECT;
+    x = req_addr(&q, &sa);
     /* the backing socket must reach the daemon first */
     __attribute__((fallthrough));
   case __NR_listen:
@@ -476,7 +520,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
       q.flags |= VSA_NONBLOCK;
       q.c = (int32_t)total;
       q.seq = next_seq++; /* nobody waits for this reply */
-      send_req(&q);
+      send_req(&q, x);
       respond(n->id, -1, agent_fd < 0 ? ENETDOWN : EINPROGRESS);
       return;
     }
@@ -485,7 +529,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
       q.op = VSA_LISTEN;
       q.a = (int32_t)a[1];
     }
-    ask(n, &q, 0, -1);
+    ask_x(n, &q, 0, -1, x);
     return;
   case __NR_accept:
   case __NR_accept4: {
@@ -505,7 +549,7 @@ static void do_image(struct seccomp_notif *n, struct isock *s) {
   case __NR_getpeername: {
     int peer = n->data.nr == __NR_getpeername;
     if (s->type == SOCK_STREAM && name_cached(s->id, peer)) {
-      int e = -put_sockaddr(pid, a[1], a[2], names[peer][s->id % NAME_SLOTS].addr, names[peer][s->id % NAME_SLOTS].port, s->v6);
+      int e = -put_sockaddr(pid, a[1], a[2], &names[peer][s->id % NAME_SLOTS].a, s->v6);
       respond(n->id, e == 0 ? 0 : -1, e);
       return;
     }
@@ -608,9 +652,11 @@ void handle(struct seccomp_notif *n) {
   }
 }
 
-/* The daemon answered request p. */
-static void finish(struct pending *p, struct vsa_rep *r) {
+/* The daemon answered request p (x: the address trailer of a VSR_ADDR6 reply, else NULL). */
+static void finish(struct pending *p, struct vsa_rep *r, const struct vsa_addr6 *x) {
   int err = r->err;
+  struct dg_src ra = {.addr = r->addr, .port = r->port, .v6 = x != NULL};
+  if (x != NULL) ra.x = *x;
   if (!still_valid(p->nid)) {
     /* The caller went away (a signal): its buffers are not ours to write; an accepted connection is dropped. */
     if (p->nr == __NR_socket) dg_stale(p);
@@ -628,8 +674,8 @@ static void finish(struct pending *p, struct vsa_rep *r) {
     break;
   case __NR_getsockname:
   case __NR_getpeername:
-    if (err == 0 && p->sid != 0) name_keep(p->sid, p->nr == __NR_getpeername, r->addr, r->port);
-    if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6);
+    if (err == 0 && p->sid != 0) name_keep(p->sid, p->nr == __NR_getpeername, &ra);
+    if (err == 0) err = -put_sockaddr(p->pid, p->args[1], p->args[2], &ra, p->v6);
     respond(p->nid, err == 0 ? 0 : -1, err);
     break;
   case __NR_getsockopt:
@@ -668,7 +714,7 @@ static void finish(struct pending *p, struct vsa_rep *r) {
     }
     uint64_t ino = inode_of(s);
     table_add(ino, p->newid, SOCK_STREAM, p->v6);
-    if (put_sockaddr(p->pid, p->args[1], p->args[2], r->addr, r->port, p->v6) < 0) {
+    if (put_sockaddr(p->pid, p->args[1], p->args[2], &ra, p->v6) < 0) {
       table_del(ino);
       close(s);
       respond(p->nid, -1, EFAULT);
@@ -733,11 +779,17 @@ void agent_read(void) {
   size_t off = 0;
   while (rlen - off >= sizeof(struct vsa_rep)) {
     struct vsa_rep r;
+    struct vsa_addr6 x;
     memcpy(&r, rbuf + off, sizeof r);
-    off += sizeof r;
+    int has6 = (r.flags & VSR_ADDR6) != 0;
+    if (has6) {
+      if (rlen - off < sizeof r + sizeof x) break; /* its address is still on the way */
+      memcpy(&x, rbuf + off + sizeof r, sizeof x);
+    }
+    off += sizeof r + (has6 ? sizeof x : 0);
     for (int i = 0; i < MAX_PENDING; i++) {
       if (pend[i].used && pend[i].kind == PK_AGENT && pend[i].seq == r.seq) {
-        finish(&pend[i], &r);
+        finish(&pend[i], &r, has6 ? &x : NULL);
         break;
       }
     }

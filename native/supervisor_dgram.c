@@ -60,9 +60,13 @@
 static int chan_fd = -1;
 static struct isock *dgs[MAX_DGRAM_SOCKS];
 static int ndgs;
-/* One frame being assembled or read: header then payload. */
-static unsigned char obuf[sizeof(struct vsa_dg) + VSA_DG_MAX];
-static unsigned char ibuf[2 * (sizeof(struct vsa_dg) + VSA_DG_MAX)];
+/*
+ * One frame being assembled: its payload always at obuf + OHDR, the header
+ * right before it, or before the IPv6 address trailer when there is one.
+ */
+#define OHDR (sizeof(struct vsa_dg) + sizeof(struct vsa_addr6))
+static unsigned char obuf[OHDR + VSA_DG_MAX];
+static unsigned char ibuf[2 * (OHDR + VSA_DG_MAX)];
 static size_t ilen;
 static unsigned char dbuf[VSA_DG_MAX];
 static uint32_t nl_next = 0x80000000u;
@@ -97,19 +101,29 @@ static void chan_gone(void) {
   }
 }
 
-/* Send one frame whose payload is already at obuf + header. */
-static int chan_send(uint32_t id, uint32_t seq, uint32_t addr, uint16_t port, uint16_t flags, size_t len) {
+/* Send one frame whose payload is already at obuf + OHDR; x: the IPv6 address it goes to (VSD_ADDR6), or NULL. */
+static int chan_send6(uint32_t id, uint32_t seq, uint32_t addr, uint16_t port, uint16_t flags, size_t len, const struct vsa_addr6 *x) {
   if (chan_fd < 0) {
     chan_gone(); /* answers a call already waiting for this frame's status, as a failed write does */
     return -ENETDOWN;
   }
   struct vsa_dg h = {.len = (uint32_t)len, .id = id, .seq = seq, .addr = addr, .port = port, .flags = flags};
-  memcpy(obuf, &h, sizeof h);
-  if (write_all(chan_fd, obuf, sizeof h + len) < 0) {
+  size_t at = sizeof(struct vsa_addr6);
+  if (x != NULL) {
+    h.flags |= VSD_ADDR6;
+    memcpy(obuf + sizeof h, x, sizeof *x);
+    at = 0;
+  }
+  memcpy(obuf + at, &h, sizeof h);
+  if (write_all(chan_fd, obuf + at, OHDR - at + len) < 0) {
     chan_gone();
     return -ENETDOWN;
   }
   return 0;
+}
+
+static int chan_send(uint32_t id, uint32_t seq, uint32_t addr, uint16_t port, uint16_t flags, size_t len) {
+  return chan_send6(id, seq, addr, port, flags, len, NULL);
 }
 
 static struct isock *by_id(uint32_t id) {
@@ -200,7 +214,7 @@ void dg_socket(struct seccomp_notif *n, int domain, int type, int proto) {
   s->fifo = fifo;
   s->netlink = domain == AF_NETLINK;
   s->type = type & 0xf;
-  s->proto = s->netlink ? 0 : (raw || proto == IPPROTO_ICMP) ? proto : IPPROTO_UDP;
+  s->proto = s->netlink ? 0 : (raw || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) ? proto : IPPROTO_UDP;
   s->cmsg = 0;
   if (s->netlink) {
     /* The kernel gives a process's first netlink socket its pid as port id, later ones other numbers. */
@@ -317,7 +331,10 @@ static ssize_t scatter(pid_t pid, uint64_t iov, uint64_t iovlen, size_t n) {
 /* Write the source of a received datagram as the program's socket names it. */
 static int put_src(struct isock *s, pid_t pid, uint64_t addr, uint64_t lenp, struct dg_src src) {
   /* ICMP and raw sockets: port 0 (src.port is the TTL the datagram arrived with). */
-  if (!s->netlink) return put_sockaddr(pid, addr, lenp, src.addr, dg_is_udp(s) ? src.port : 0, s->v6);
+  if (!s->netlink) {
+    if (!dg_is_udp(s)) src.port = 0;
+    return put_sockaddr(pid, addr, lenp, &src, s->v6);
+  }
   if (addr == 0) return 0;
   uint32_t len;
   if (mem_read(pid, lenp, &len, sizeof len) < 0) return -EFAULT;
@@ -332,8 +349,11 @@ static int put_src(struct isock *s, pid_t pid, uint64_t addr, uint64_t lenp, str
 
 /* ---- sending ---- */
 
-/* A datagram of len bytes at obuf + header, to addr:port (or the peer with VSD_NOADDR); sync waits for the verdict. */
-static void send_dgram(struct seccomp_notif *n, struct isock *s, size_t len, uint32_t addr, uint16_t port, uint16_t flags, int sync) {
+/* A datagram of len bytes at obuf + OHDR, to `to` (or the peer with VSD_NOADDR); sync waits for the verdict. */
+static void send_dgram(struct seccomp_notif *n, struct isock *s, size_t len, const struct dg_src *to, uint16_t flags, int sync) {
+  const struct vsa_addr6 *x = to->v6 && !(flags & VSD_NOADDR) ? &to->x : NULL;
+  uint32_t addr = to->addr;
+  uint16_t port = to->port;
   if (s->netlink) {
     /* A request to the kernel: answered later as datagrams on the pair. */
     int r = chan_send(s->id, 0, s->nl_pid, 0, VSD_NOADDR, len);
@@ -341,26 +361,25 @@ static void send_dgram(struct seccomp_notif *n, struct isock *s, size_t len, uin
     return;
   }
   if (!sync) {
-    int r = chan_send(s->id, 0, addr, port, flags, len);
+    int r = chan_send6(s->id, 0, addr, port, flags, len, x);
     respond(n->id, r < 0 ? -1 : (int64_t)len, r < 0 ? -r : 0);
     return;
   }
   uint32_t seq = wait_status(n, s, (int64_t)len);
   if (seq == 0) return;
-  (void)chan_send(s->id, seq, addr, port, flags | VSD_ACK, len); /* on failure chan_gone answered it */
+  (void)chan_send6(s->id, seq, addr, port, flags | VSD_ACK, len, x); /* on failure chan_gone answered it */
 }
 
-/* The destination of a trapped send: 0 with addr/port/flags, or -errno. */
-static int dest(struct seccomp_notif *n, struct isock *s, uint64_t name, uint64_t namelen, uint32_t *addr, uint16_t *port, uint16_t *flags) {
-  *addr = 0;
-  *port = 0;
+/* The destination of a trapped send: 0 with `to` and flags, or -errno. */
+static int dest(struct seccomp_notif *n, struct isock *s, uint64_t name, uint64_t namelen, struct dg_src *to, uint16_t *flags) {
+  memset(to, 0, sizeof *to);
   *flags = 0;
   if (s->netlink) return 0;
   if (name == 0 || namelen == 0) {
     *flags = VSD_NOADDR;
     return 0;
   }
-  return get_sockaddr(n->pid, name, namelen, s->v6, ENETUNREACH, addr, port);
+  return get_sockaddr(n->pid, name, namelen, s->v6, to);
 }
 
 static void do_sendto(struct seccomp_notif *n, struct isock *s) {
@@ -374,17 +393,17 @@ static void do_sendto(struct seccomp_notif *n, struct isock *s) {
     respond(n->id, -1, EMSGSIZE);
     return;
   }
-  uint32_t addr;
-  uint16_t port, flags;
-  int r = dest(n, s, a[4], a[5], &addr, &port, &flags);
-  if (r == 0 && len > 0 && mem_read(n->pid, a[1], obuf + sizeof(struct vsa_dg), len) < 0) r = -EFAULT;
+  struct dg_src to;
+  uint16_t flags;
+  int r = dest(n, s, a[4], a[5], &to, &flags);
+  if (r == 0 && len > 0 && mem_read(n->pid, a[1], obuf + OHDR, len) < 0) r = -EFAULT;
   if (!still_valid(n->id)) return;
   if (r == 0 && s->err != 0) r = -take_err(s);
   if (r < 0) {
     respond(n->id, -1, -r);
     return;
   }
-  send_dgram(n, s, len, addr, port, flags, 1);
+  send_dgram(n, s, len, &to, flags, 1);
 }
 
 static void do_sendmsg(struct seccomp_notif *n, struct isock *s) {
@@ -394,20 +413,20 @@ static void do_sendmsg(struct seccomp_notif *n, struct isock *s) {
     respond(n->id, -1, EFAULT);
     return;
   }
-  uint32_t addr;
-  uint16_t port, flags;
-  int r = dest(n, s, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &addr, &port, &flags);
+  struct dg_src to;
+  uint16_t flags;
+  int r = dest(n, s, (uint64_t)(uintptr_t)mh.msg_name, mh.msg_namelen, &to, &flags);
   ssize_t len = 0;
   if (r == 0) len = gather(n->pid, (uint64_t)(uintptr_t)mh.msg_iov, mh.msg_iovlen, s->netlink ? VSA_DG_MAX : UDP_MAX);
   if (len < 0) r = (int)len;
-  if (r == 0) memmove(obuf + sizeof(struct vsa_dg), dbuf, (size_t)len);
+  if (r == 0) memmove(obuf + OHDR, dbuf, (size_t)len);
   if (!still_valid(n->id)) return;
   if (r == 0 && s->err != 0) r = -take_err(s);
   if (r < 0) {
     respond(n->id, -1, -r);
     return;
   }
-  send_dgram(n, s, (size_t)len, addr, port, flags, 1);
+  send_dgram(n, s, (size_t)len, &to, flags, 1);
 }
 
 /* sendmmsg: each message is sent without waiting for the image's verdict (errors after the first are lost, as UDP may lose them). */
@@ -427,16 +446,17 @@ static void do_sendmmsg(struct seccomp_notif *n, struct isock *s) {
       err = EFAULT;
       break;
     }
-    uint32_t addr;
-    uint16_t port, flags;
-    int r = dest(n, s, (uint64_t)(uintptr_t)mm.msg_hdr.msg_name, mm.msg_hdr.msg_namelen, &addr, &port, &flags);
+    struct dg_src to;
+    uint16_t flags;
+    int r = dest(n, s, (uint64_t)(uintptr_t)mm.msg_hdr.msg_name, mm.msg_hdr.msg_namelen, &to, &flags);
     ssize_t len = r < 0 ? r : gather(n->pid, (uint64_t)(uintptr_t)mm.msg_hdr.msg_iov, mm.msg_hdr.msg_iovlen, s->netlink ? VSA_DG_MAX : UDP_MAX);
     if (len < 0) {
       err = (int)-len;
       break;
     }
-    memmove(obuf + sizeof(struct vsa_dg), dbuf, (size_t)len);
-    if (chan_send(s->id, 0, s->netlink ? s->nl_pid : addr, port, s->netlink ? VSD_NOADDR : flags, (size_t)len) < 0) {
+    memmove(obuf + OHDR, dbuf, (size_t)len);
+    const struct vsa_addr6 *x = !s->netlink && to.v6 && !(flags & VSD_NOADDR) ? &to.x : NULL;
+    if (chan_send6(s->id, 0, s->netlink ? s->nl_pid : to.addr, to.port, s->netlink ? VSD_NOADDR : flags, (size_t)len, x) < 0) {
       err = ENETDOWN;
       break;
     }
@@ -489,7 +509,8 @@ static int deliver(struct pending *p, struct isock *s, int d) {
       respond(p->nid, -1, errno);
       return 1;
     }
-    struct dg_src src = {0, 0};
+    struct dg_src src;
+    memset(&src, 0, sizeof src);
     if (s->fcount > 0) {
       src = s->fifo[s->fhead];
       if (!peek) {
@@ -610,7 +631,7 @@ static int chan_setopt(struct seccomp_notif *n, struct isock *s) {
   for (int i = 0; i < 16; i++) from_program(s, 0); /* what the program wrote before goes first */
   uint32_t seq = wait_status(n, s, 0);
   if (seq == 0) return 1;
-  memcpy(obuf + sizeof(struct vsa_dg), &v, sizeof v);
+  memcpy(obuf + OHDR, &v, sizeof v);
   (void)chan_send(s->id, seq, (uint32_t)level, (uint16_t)name, VSD_SETOPT | VSD_ACK, sizeof v); /* on failure chan_gone answered it */
   return 1;
 }
@@ -716,6 +737,8 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
     }
   }
   struct vsa_req q = {.type = SOCK_DGRAM, .id = s->id, .flags = s->v6 ? VSA_INET6 : 0};
+  struct dg_src to;
+  memset(&to, 0, sizeof to);
   int r;
   switch (n->data.nr) {
   case __NR_connect: {
@@ -728,7 +751,7 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
       q.flags |= VSA_UNSPEC; /* forget the peer */
       r = 0;
     } else {
-      r = get_sockaddr(n->pid, a[1], a[2], s->v6, ENETUNREACH, &q.addr, &q.port);
+      r = get_sockaddr(n->pid, a[1], a[2], s->v6, &to);
     }
     if (!still_valid(n->id)) return;
     if (r < 0) {
@@ -737,18 +760,18 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
     }
     s->err = 0;
     q.op = VSA_CONNECT;
-    ask(n, &q, 0, -1);
+    ask_addr(n, &q, &to);
     return;
   }
   case __NR_bind:
-    r = get_sockaddr(n->pid, a[1], a[2], s->v6, EADDRNOTAVAIL, &q.addr, &q.port);
+    r = get_sockaddr(n->pid, a[1], a[2], s->v6, &to);
     if (!still_valid(n->id)) return;
     if (r < 0) {
       respond(n->id, -1, -r);
       return;
     }
     q.op = VSA_BIND;
-    ask(n, &q, 0, -1);
+    ask_addr(n, &q, &to);
     return;
   case __NR_getsockname:
   case __NR_getpeername:
@@ -811,10 +834,10 @@ int dg_ioctl(struct seccomp_notif *n) {
     /* A NULL buffer asks for the size the whole list needs (Linux's dev_ifconf). */
     uint32_t room = ic.ifc_buf == NULL ? VSA_DG_MAX : ic.ifc_len < 0 ? 0 : (uint32_t)ic.ifc_len;
     if (room > VSA_DG_MAX) room = VSA_DG_MAX;
-    memcpy(obuf + sizeof(struct vsa_dg), &room, sizeof room);
+    memcpy(obuf + OHDR, &room, sizeof room);
     len = sizeof room;
   } else {
-    if (mem_read(n->pid, arg, obuf + sizeof(struct vsa_dg), sizeof(struct ifreq)) < 0) r = -EFAULT;
+    if (mem_read(n->pid, arg, obuf + OHDR, sizeof(struct ifreq)) < 0) r = -EFAULT;
     len = sizeof(struct ifreq);
   }
   if (!still_valid(n->id)) return 1;
@@ -861,8 +884,8 @@ static void ioctl_done(struct pending *p, int err, const unsigned char *data, si
 
 /* ---- the main loop's part ---- */
 
-/* A frame from the daemon. */
-static void chan_frame(const struct vsa_dg *h, const unsigned char *data) {
+/* A frame from the daemon (x: its IPv6 address trailer, or NULL). */
+static void chan_frame(const struct vsa_dg *h, const struct vsa_addr6 *x, const unsigned char *data) {
   if (h->flags & VSD_STATUS) {
     for (int i = 0; i < MAX_PENDING; i++) {
       struct pending *p = &pend[i];
@@ -901,7 +924,11 @@ static void chan_frame(const struct vsa_dg *h, const unsigned char *data) {
     s->fhead = (s->fhead + 1) % DG_FIFO;
     s->fcount--;
   }
-  s->fifo[(s->fhead + s->fcount) % DG_FIFO] = (struct dg_src){h->addr, h->port};
+  struct dg_src *e = &s->fifo[(s->fhead + s->fcount) % DG_FIFO];
+  e->addr = h->addr;
+  e->port = h->port;
+  e->v6 = x != NULL;
+  if (x != NULL) e->x = *x;
   s->fcount++;
 }
 
@@ -922,9 +949,12 @@ static void chan_read(void) {
       chan_gone(); /* not the daemon we know */
       return;
     }
-    if (ilen - off - sizeof h < h.len) break;
-    chan_frame(&h, ibuf + off + sizeof h);
-    off += sizeof h + h.len;
+    size_t xl = (h.flags & VSD_ADDR6) ? sizeof(struct vsa_addr6) : 0;
+    if (ilen - off - sizeof h < xl + h.len) break;
+    struct vsa_addr6 x;
+    if (xl > 0) memcpy(&x, ibuf + off + sizeof h, sizeof x);
+    chan_frame(&h, xl > 0 ? &x : NULL, ibuf + off + sizeof h + xl);
+    off += sizeof h + xl + h.len;
   }
   memmove(ibuf, ibuf + off, ilen - off);
   ilen -= off;
@@ -933,7 +963,7 @@ static void chan_read(void) {
 /* A datagram the program wrote natively (send/write on a connected socket). */
 static void from_program(struct isock *s, short rev) {
   for (int i = 0; i < 64; i++) {
-    ssize_t n = recv(s->sfd, obuf + sizeof(struct vsa_dg), VSA_DG_MAX, MSG_DONTWAIT);
+    ssize_t n = recv(s->sfd, obuf + OHDR, VSA_DG_MAX, MSG_DONTWAIT);
     if (n < 0) break;
     if (n == 0) {
       /* An empty datagram, or the end: shutdown(SHUT_WR) or close (then recv returns 0 for ever). */

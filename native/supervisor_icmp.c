@@ -2,8 +2,8 @@
  * vimage-supervisor: what ICMP datagram ("ping") sockets and raw sockets
  * add to the datagram sockets of supervisor_dgram.c.
  *
- * socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) and socket(AF_INET, SOCK_RAW,
- * proto) are SOCK_SEQPACKET pairs relayed over the datagram channel like
+ * socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), socket(AF_INET6, SOCK_DGRAM,
+ * IPPROTO_ICMPV6) and socket(AF_INET, SOCK_RAW, proto) are SOCK_SEQPACKET pairs relayed over the datagram channel like
  * UDP sockets; the daemon (daemon/linux/icmp.ts) gives them their Linux
  * meaning. Here:
  *
@@ -12,8 +12,9 @@
  *   net.ipv4.ping_group_range is about the host's stack, not the image's.
  * - The control messages iputils ping asks for on a received datagram:
  *   SO_TIMESTAMP/SO_TIMESTAMPNS (the time the supervisor hands the
- *   datagram over) and IP_RECVTTL (the TTL the daemon sent in the frame's
- *   port field). The options go on to the daemon as any other.
+ *   datagram over) and IP_RECVTTL, or IPV6_RECVHOPLIMIT on an ICMPv6 ping
+ *   socket (the TTL or hop limit the daemon sent in the frame's port
+ *   field). The options go on to the daemon as any other.
  * - The error queue of ping sockets (IP_RECVERR): the daemon sends an ICMP
  *   error quoting one of the socket's echo requests as an ERROR frame
  *   with the entry; recvmsg(MSG_ERRQUEUE) reads it back with its
@@ -43,7 +44,7 @@
 #define L_SO_MARK 36
 
 /* Bits of isock.cmsg. */
-enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
+enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8, CM_HOPLIMIT = 16 };
 
 /* Linux's numbers (asm-generic/socket.h, in.h), whatever the libc headers call them. */
 #define L_SO_TIMESTAMP_OLD 29
@@ -52,6 +53,8 @@ enum { CM_TS = 1, CM_TSNS = 2, CM_TS_NEW = 4, CM_TTL = 8 };
 #define L_SO_TIMESTAMPNS_NEW 64
 #define L_IP_TTL 2
 #define L_IP_RECVTTL 12
+#define L_IPV6_RECVHOPLIMIT 51
+#define L_IPV6_HOPLIMIT 52
 
 /*
  * Whether the caller (a thread of the program) has capability `bit` over
@@ -123,6 +126,8 @@ void icmp_note_opt(struct seccomp_notif *n, struct isock *s) {
     }
   } else if (level == IPPROTO_IP && name == L_IP_RECVTTL) {
     bit = CM_TTL;
+  } else if (level == IPPROTO_IPV6 && name == L_IPV6_RECVHOPLIMIT && s->v6) {
+    bit = CM_HOPLIMIT;
   } else {
     return;
   }
@@ -165,6 +170,10 @@ int icmp_cmsgs(struct isock *s, pid_t pid, const struct msghdr *mh, uint64_t mhp
   if (s->cmsg & CM_TTL) {
     int ttl = src.port & 0xff;
     tr |= put_cmsg(buf, room, &off, IPPROTO_IP, L_IP_TTL, &ttl, sizeof ttl);
+  }
+  if (s->cmsg & CM_HOPLIMIT) {
+    int hlim = src.port & 0xff; /* ICMPv6 ping sockets: the hop limit the daemon sent in the frame's port */
+    tr |= put_cmsg(buf, room, &off, IPPROTO_IPV6, L_IPV6_HOPLIMIT, &hlim, sizeof hlim);
   }
   *mflags |= tr;
   if (off > 0 && mem_write(pid, (uint64_t)(uintptr_t)mh->msg_control, buf, off) < 0) return -EFAULT;
@@ -237,7 +246,8 @@ int icmp_errq_read(struct pending *p, struct isock *s) {
   }
   int mf = MSG_ERRQUEUE | (done < n ? MSG_TRUNC : 0);
   /* msg_name: where the echo request was going. */
-  if (put_sockaddr(p->pid, (uint64_t)(uintptr_t)mh.msg_name, mhp + offsetof(struct msghdr, msg_namelen), dst, 0, s->v6) < 0) {
+  struct dg_src to = {.addr = dst};
+  if (put_sockaddr(p->pid, (uint64_t)(uintptr_t)mh.msg_name, mhp + offsetof(struct msghdr, msg_namelen), &to, s->v6) < 0) {
     respond(p->nid, -1, EFAULT);
     return 1;
   }

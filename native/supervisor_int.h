@@ -35,10 +35,17 @@ extern uint32_t next_seq;
 extern unsigned char rbuf[4096];
 extern size_t rlen;
 
-/* Source addresses of the datagrams put into a datagram socket, in order. */
+/*
+ * A socket address as the wire carries it: IPv4 (addr, host byte order),
+ * or with v6 set the IPv6 address of an AF_INET6 socket (x). Also the
+ * sources of the datagrams put into a datagram socket, in order (there,
+ * an ICMP socket's port is the hop limit the datagram arrived with).
+ */
 struct dg_src {
   uint32_t addr;
   uint16_t port;
+  uint16_t v6;
+  struct vsa_addr6 x;
 };
 #define DG_FIFO 1024
 
@@ -47,12 +54,12 @@ struct isock {
   uint64_t ino;
   uint32_t id;
   int type;
-  int v6; /* AF_INET6 (dual stack: IPv4 only, as v4-mapped addresses) */
+  int v6; /* AF_INET6: an IPv6 socket of the image (IPv4 peers as v4-mapped addresses) */
   struct isock *next;
   /* Datagram sockets only (sfd >= 0): */
   int sfd;         /* our end of the SOCK_SEQPACKET pair */
   int netlink;     /* NETLINK_ROUTE rather than UDP */
-  int proto;       /* IPPROTO_UDP, or an ICMP (ping) or raw socket's protocol (supervisor_icmp.c); 0 for netlink */
+  int proto;       /* IPPROTO_UDP, or an ICMP/ICMPv6 (ping) or raw socket's protocol (supervisor_icmp.c); 0 for netlink */
                    /* (a raw socket may have protocol IPPROTO_UDP too: dg_is_udp tells a UDP socket) */
   unsigned cmsg;   /* ICMP and raw sockets: the control messages asked for (supervisor_icmp.c) */
   uint32_t nl_pid; /* netlink port id */
@@ -107,9 +114,11 @@ int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 pid_t tgid_of(pid_t tid);
 int grab_fd(pid_t tid, int fd);
 uint64_t inode_of(int fd);
-int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, uint32_t a, uint16_t port, int v6);
-int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, int no6, uint32_t *ip, uint16_t *port);
+int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, const struct dg_src *a, int v6);
+int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, struct dg_src *out);
 struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd);
+/* As ask, with address `a` in the request (an AF_INET6 one as a struct vsa_addr6 after it). */
+struct pending *ask_addr(struct seccomp_notif *n, struct vsa_req *q, const struct dg_src *a);
 void sockopt(struct seccomp_notif *n, struct vsa_req *q);
 int ctl_connect(void);
 

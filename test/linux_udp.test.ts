@@ -103,6 +103,7 @@ print("local", s.getsockname()[0], s.getsockname()[1] > 0)
 d, anc, flags, a = (s.sendto(b"two", ("${HOST}", 7000)), s.recvmsg(1000))[1]
 print(d.decode().split(" from ")[0], a, flags)
 s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # net.inet6.ip6.v6only is 1, as on FreeBSD
 s6.sendto(b"six", ("::ffff:${HOST}", 7000))
 d, a = s6.recvfrom(1000)
 print(d.decode().split(" from ")[0], a[0], a[1])

@@ -12,7 +12,7 @@ import { commandHandles } from '../../lib/control/index.js';
 import { silentLogger } from '../../lib/log.js';
 import type { TestNet } from '../../lib/testing/testnet.js';
 import { Session } from './session.js';
-import { CHAN_ID, DG_HEADER, SOCK_DGRAM, decodeDg, decodeReply, type Request } from './wire.js';
+import { type Addr6, CHAN_ID, DG_HEADER, SOCK_DGRAM, decodeAddr6, decodeDg, decodeReply, dgTrailer, type Request } from './wire.js';
 
 export type Reply = ReturnType<typeof decodeReply>;
 
@@ -29,6 +29,8 @@ export interface Frame {
   port: number;
   flags: number;
   data: Buffer;
+  /** The addr6 trailer (an AF_INET6 socket's datagram). */
+  a6?: Addr6;
 }
 
 export interface Harness {
@@ -44,6 +46,7 @@ export interface Harness {
 
 /** A session of image A with its datagram channel, the socket file made in `dir`. */
 export async function harness(tn: TestNet, dir: string): Promise<Harness> {
+  // decodeReply's a6 (REP_ADDR6) comes along with the rest.
   const replies = new Map<number, Reply>();
   const s = new Session(commandHandles(tn.a, tn.reg).image, () => true, (f) => {
     const r = decodeReply(f);
@@ -61,9 +64,12 @@ export async function harness(tn: TestNet, dir: string): Promise<Harness> {
     buf = Buffer.concat([buf, c]);
     while (buf.length >= DG_HEADER) {
       const h = decodeDg(buf, 0);
-      if (buf.length < DG_HEADER + h.len) break;
-      frames.push({ id: h.id, seq: h.seq, addr: h.addr, port: h.port, flags: h.flags, data: Buffer.from(buf.subarray(DG_HEADER, DG_HEADER + h.len)) });
-      buf = buf.subarray(DG_HEADER + h.len);
+      const x = dgTrailer(h.flags);
+      if (buf.length < DG_HEADER + x + h.len) break;
+      const f: Frame = { id: h.id, seq: h.seq, addr: h.addr, port: h.port, flags: h.flags, data: Buffer.from(buf.subarray(DG_HEADER + x, DG_HEADER + x + h.len)) };
+      if (x !== 0) f.a6 = decodeAddr6(buf, DG_HEADER);
+      frames.push(f);
+      buf = buf.subarray(DG_HEADER + x + h.len);
     }
   });
   const wait = async (seq: number): Promise<Reply> => {

@@ -13,9 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { commandHandles } from '../../lib/control/index.js';
 import { A_ADDR, B_ADDR, twoImages } from '../../lib/testing/testnet.js';
+import { A6, B6, twoImages6 } from '../../lib/testing/testnet6.js';
+import { ip6ToString, parseIp6 } from '../../lib/wire/ipv6.js';
 import { splitNetlink } from './dgram.js';
 import { harness, req, until } from './dg_harness.js';
-import { DG_FLAG, DG_HEADER, DG_MAX, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, UNSPEC, decodeDg, encodeDg } from './wire.js';
+import { type Addr6, DG_FLAG, DG_HEADER, DG_MAX, INET6, LINUX_ERRNO, NETLINK_ROUTE_PROTO, OP, UNSPEC, decodeDg, encodeDg } from './wire.js';
 
 describe('datagram channel framing', () => {
   test('a frame round-trips; the header is 20 bytes little-endian', () => {
@@ -24,6 +26,12 @@ describe('datagram channel framing', () => {
     assert.deepEqual(decodeDg(f, 0), { len: 3, id: 7, seq: 9, addr: 0x0a000002, port: 53, flags: DG_FLAG.ACK });
     assert.deepEqual([...f.subarray(0, 4)], [3, 0, 0, 0]);
     assert.deepEqual([...f.subarray(DG_HEADER)], [1, 2, 3]);
+    // With an IPv6 address: the 24-byte trailer between header and payload; len counts the payload only.
+    const g = encodeDg(7, 9, 0, 53, 0, new Uint8Array([1, 2, 3]), { addr: new Uint8Array(16).fill(0x20), scope: 2, flow: 0 });
+    assert.equal(g.length, DG_HEADER + 24 + 3);
+    assert.deepEqual(decodeDg(g, 0), { len: 3, id: 7, seq: 9, addr: 0, port: 53, flags: DG_FLAG.ADDR6 });
+    assert.deepEqual([...g.subarray(DG_HEADER + 16, DG_HEADER + 20)], [2, 0, 0, 0]);
+    assert.deepEqual([...g.subarray(DG_HEADER + 24)], [1, 2, 3]);
   });
 
   test('splitNetlink takes whole aligned messages and stops at a bad length', () => {
@@ -96,6 +104,46 @@ describe('datagram sockets', () => {
     h.s.close();
     h.sup.destroy();
     peer.close();
+  });
+
+  test('UDP over AF_INET6: addresses in the addr6 trailer both ways, connected sends, v4-mapped peers unless IPV6_V6ONLY', async () => {
+    const tn = twoImages6();
+    const h = await harness(tn, dir);
+    servers.push(h.server);
+    const a6 = (t: string): Addr6 => ({ addr: parseIp6(t)!, scope: 0, flow: 0 });
+    const peer = commandHandles(tn.b, tn.reg).image.sockets.udp({ family: 6, v6only: false });
+    peer.bind(5353);
+    assert.equal((await h.ask(req({ seq: 1, op: OP.DGRAM, id: 1, a: 17, flags: INET6 }))).err, 0);
+    assert.equal((await h.ask(req({ seq: 2, op: OP.GETOPT, id: 1, flags: INET6, a: 41, b: 26 }))).val, 1); // net.inet6.ip6.v6only
+    assert.equal((await h.ask(req({ seq: 3, op: OP.SETOPT, id: 1, flags: INET6, a: 41, b: 26, c: 0 }))).err, 0);
+    assert.equal((await h.ask(req({ seq: 4, op: OP.BIND, id: 1, flags: INET6, port: 4000, a6: a6('::') }))).err, 0);
+    assert.equal((await h.ask(req({ seq: 5, op: OP.SETOPT, id: 1, flags: INET6, a: 41, b: 26, c: 1 }))).err, LINUX_ERRNO.EINVAL); // bound
+    h.sup.write(encodeDg(1, 77, 0, 5353, DG_FLAG.ACK, Buffer.from('query'), a6(B6)));
+    await until(tn, () => h.frames.some((f) => f.seq === 77));
+    assert.equal(h.frames.find((f) => f.seq === 77)!.addr, 0);
+    const d = (await peer.recv())!;
+    assert.deepEqual([Buffer.from(d.data).toString(), ip6ToString(d.addr6!), d.port], ['query', A6, 4000]);
+    peer.send(Buffer.from('answer'), A6, 4000);
+    await until(tn, () => h.frames.some((f) => f.id === 1 && (f.flags & DG_FLAG.STATUS) === 0));
+    const back = h.frames.find((f) => f.id === 1 && (f.flags & DG_FLAG.STATUS) === 0)!;
+    assert.equal(back.flags, DG_FLAG.ADDR6);
+    assert.deepEqual([back.data.toString(), ip6ToString(back.a6!.addr), back.port], ['answer', B6, 5353]);
+    // IPv4 to a dual-stack socket: the source comes as ::ffff:10.0.0.2.
+    const p4 = commandHandles(tn.b, tn.reg).image.sockets.udp();
+    p4.send(Buffer.from('v4'), A_ADDR, 4000);
+    await until(tn, () => h.frames.some((f) => f.data.toString() === 'v4'));
+    assert.equal(ip6ToString(h.frames.find((f) => f.data.toString() === 'v4')!.a6!.addr), '::ffff:10.0.0.2');
+    // Connected: getpeername in the trailer; a plain send goes to the peer.
+    assert.equal((await h.ask(req({ seq: 6, op: OP.CONNECT, id: 1, flags: INET6, port: 5353, a6: a6(B6) }))).err, 0);
+    const pn = await h.ask(req({ seq: 7, op: OP.NAME, id: 1, flags: INET6, a: 1 }));
+    assert.deepEqual([ip6ToString(pn.a6!.addr), pn.port], [B6, 5353]);
+    const ln = await h.ask(req({ seq: 8, op: OP.NAME, id: 1, flags: INET6, a: 0 }));
+    assert.deepEqual([ip6ToString(ln.a6!.addr), ln.port], [A6, 4000]);
+    h.sup.write(encodeDg(1, 0, 0, 0, DG_FLAG.NOADDR, Buffer.from('plain')));
+    assert.equal(Buffer.from((await peer.recv())!.data).toString(), 'plain');
+    p4.close();
+    peer.close();
+    h.s.close();
   });
 
   test('an ICMP port unreachable on a connected socket becomes an ERROR frame', async () => {

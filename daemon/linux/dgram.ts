@@ -26,9 +26,12 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { UdpSocket } from '../../lib/socket/udp.js';
+import { in6Equal } from '../../lib/wire/ipv6.js';
 import { IcmpSocket, IPPROTO_ICMP, SOCK_RAW } from './icmp.js';
+import { Icmp6PingSocket } from './icmp6.js';
+import { fromEndpoint, ipv6Opt, mapped, named, sockArg, target } from './inet6.js';
 import { ifconfAnswer, ifreqAnswer, netlinkAnswer } from './rtnetlink.js';
-import { AF_INET, AF_INET6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, encodeDg, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC } from './wire.js';
+import { type Addr6, AF_INET, AF_INET6, decodeAddr6, decodeDg, DG_FLAG, DG_HEADER, DG_MAX, dgTrailer, encodeDg, INET6, IPPROTO_ICMPV6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_UDP, IPV6, LINUX_ERRNO, linuxErrno, NETLINK_ROUTE_PROTO, OP, type Reply, type Request, SO, SOCK_DGRAM, SOL_SOCKET, UNSPEC } from './wire.js';
 
 const IP_TTL = 2;
 const SIOCGIFCONF = 0x8912;
@@ -44,6 +47,8 @@ interface DgRec {
   udp?: UdpSocket;
   /** A ping socket or a raw socket (icmp.ts). */
   icmp?: IcmpSocket;
+  /** An ICMPv6 ping socket (icmp6.ts). */
+  icmp6?: Icmp6PingSocket;
   opts: Map<string, number>;
 }
 
@@ -84,27 +89,24 @@ export class DgramSockets {
         break;
     }
     if (r.icmp !== undefined) return this.serveIcmp(r.icmp, q);
+    if (r.icmp6 !== undefined) return this.serveIcmp6(r.icmp6, q);
+    const to = target(r.family, q); // an AF_INET6 socket's: the trailer as the image's socket API takes it
     switch (q.op) {
       case OP.BIND:
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         r.udp.reuseAddr = (r.opts.get(`${SOL_SOCKET}:${SO.REUSEADDR}`) ?? 0) !== 0;
         r.udp.reusePort = (r.opts.get(`${SOL_SOCKET}:${SO.REUSEPORT}`) ?? 0) !== 0;
-        r.udp.bind(q.port, q.addr);
+        r.udp.bind(q.port, to);
         return { seq: q.seq, err: 0 };
       case OP.CONNECT:
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
         if ((q.flags & UNSPEC) !== 0) r.udp.disconnect();
-        else r.udp.connect(q.addr, q.port);
+        else r.udp.connect(to, q.port);
         return { seq: q.seq, err: 0 };
       case OP.NAME: {
         if (r.udp === undefined) return { seq: q.seq, err: 0 };
-        if (q.a === 0) {
-          const a = r.udp.address();
-          return { seq: q.seq, err: 0, addr: a.addr, port: a.port };
-        }
-        if (!r.udp.connected) return { seq: q.seq, err: LINUX_ERRNO.ENOTCONN };
-        const p = r.udp.remoteAddress();
-        return { seq: q.seq, err: 0, addr: p.addr, port: p.port };
+        if (q.a !== 0 && !r.udp.connected) return { seq: q.seq, err: LINUX_ERRNO.ENOTCONN };
+        return named(r.family, q.seq, q.a === 0 ? r.udp.address() : r.udp.remoteAddress());
       }
       case OP.SETOPT:
         return this.setopt(r, q);
@@ -122,8 +124,15 @@ export class DgramSockets {
     const r: DgRec = { id: q.id, family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET, netlink, opts: new Map() };
     // b: the program's socket type (SOCK_RAW, or SOCK_DGRAM for UDP, ping and netlink sockets).
     const raw = !netlink && q.b === SOCK_RAW;
+    if (!raw && q.a === IPPROTO_ICMPV6) {
+      if (r.family !== AF_INET6) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
+      const id = q.id;
+      r.icmp6 = new Icmp6PingSocket(this.image, (src, hlim, msg) => this.write(encodeDg(id, 0, 0, hlim, 0, msg, src)));
+      this.recs.set(q.id, r);
+      return { seq: q.seq, err: 0 };
+    }
     if (raw || q.a === IPPROTO_ICMP) {
-      // IPv4 only (the image has no IPv6); a raw socket's protocol is 1..255 (the supervisor checked CAP_NET_RAW).
+      // IPv4 only (no raw IPv6 sockets for programs yet); a raw socket's protocol is 1..255 (the supervisor checked CAP_NET_RAW).
       if (r.family !== AF_INET || q.a < 1 || q.a > 255) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
       const id = q.id;
       r.icmp = new IcmpSocket(
@@ -137,7 +146,8 @@ export class DgramSockets {
     }
     if (!netlink && q.a !== IPPROTO_UDP && q.a !== 0) return { seq: q.seq, err: LINUX_ERRNO.EPROTONOSUPPORT };
     if (!netlink) {
-      r.udp = this.image.sockets.udp(); // throws EMFILE past the image's socket limit
+      // An AF_INET6 one is an IPv6 socket of the image; IPV6_V6ONLY defaults to net.inet6.ip6.v6only until set.
+      r.udp = this.image.sockets.udp(r.family === AF_INET6 ? { family: 6 } : undefined); // throws EMFILE past the image's socket limit
       void this.recvLoop(r, r.udp);
     }
     this.recs.set(q.id, r);
@@ -165,14 +175,41 @@ export class DgramSockets {
     }
   }
 
+  private serveIcmp6(s: Icmp6PingSocket, q: Request): Reply {
+    switch (q.op) {
+      case OP.BIND:
+        return { seq: q.seq, err: s.bind(q.a6, q.port) };
+      case OP.CONNECT:
+        return { seq: q.seq, err: s.connect(q.a6, (q.flags & UNSPEC) !== 0) };
+      case OP.NAME: {
+        const [err, a6, port] = s.name(q.a !== 0);
+        return a6 === undefined ? { seq: q.seq, err } : { seq: q.seq, err, port, a6 };
+      }
+      case OP.SETOPT:
+        return { seq: q.seq, err: s.setopt(q.a, q.b, q.c) };
+      case OP.GETOPT: {
+        const [err, val] = s.getopt(q.a, q.b);
+        return { seq: q.seq, err, val };
+      }
+      default:
+        return { seq: q.seq, err: LINUX_ERRNO.EOPNOTSUPP };
+    }
+  }
+
   private setopt(r: DgRec, q: Request): Reply {
     const level = q.a;
     const name = q.b;
     if (level !== SOL_SOCKET && level !== IPPROTO_IP && level !== IPPROTO_UDP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
       return { seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT };
     }
-    r.opts.set(`${level}:${name}`, q.c);
     const u = r.udp;
+    if (level === IPPROTO_IPV6 && name === IPV6.V6ONLY) {
+      if (u !== undefined) u.v6only = q.c !== 0; // EINVAL once bound, as Linux
+    } else if (level === IPPROTO_IPV6) {
+      const [err] = ipv6Opt(this.image, name, q.c, undefined);
+      if (err !== 0) return { seq: q.seq, err };
+    }
+    r.opts.set(`${level}:${name}`, q.c);
     if (u !== undefined && level === SOL_SOCKET) {
       if (name === SO.BROADCAST) u.broadcast = q.c !== 0;
       else if (name === SO.REUSEADDR) u.reuseAddr = q.c !== 0;
@@ -196,6 +233,9 @@ export class DgramSockets {
       else if (name === SO.SNDBUF) val = Math.min(r.opts.get(`${level}:${name}`) ?? 106496, 1 << 24) * 2;
     } else if (level === IPPROTO_IP && name === IP_TTL) {
       val = r.opts.get(`${level}:${name}`) ?? 64; // kept, not applied: the image's UDP sends with its default TTL
+    } else if (level === IPPROTO_IPV6 && r.family === AF_INET6) {
+      if (name === IPV6.V6ONLY) val = r.udp?.v6only === true ? 1 : 0;
+      else val = ipv6Opt(this.image, name, undefined, r.opts.get(`${level}:${name}`))[1];
     } else if (level !== IPPROTO_IP && level !== IPPROTO_UDP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
       return { seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT };
     }
@@ -214,7 +254,8 @@ export class DgramSockets {
         continue;
       }
       if (d === null) return;
-      this.write(encodeDg(r.id, 0, d.addr, d.port, 0, d.data));
+      if (r.family === AF_INET6) this.write(encodeDg(r.id, 0, 0, d.port, 0, d.data, fromEndpoint(d)));
+      else this.write(encodeDg(r.id, 0, d.addr, d.port, 0, d.data));
     }
   }
 
@@ -231,6 +272,7 @@ export class DgramSockets {
     this.recs.delete(r.id);
     r.udp?.close();
     r.icmp?.close();
+    r.icmp6?.close();
   }
 
   /** The session's datagram channel arrived (a data connection with id CHAN_ID). */
@@ -263,11 +305,13 @@ export class DgramSockets {
         this.chan?.destroy();
         return;
       }
-      if (b.length - off - DG_HEADER < h.len) break;
-      const payload = b.subarray(off + DG_HEADER, off + DG_HEADER + h.len);
-      off += DG_HEADER + h.len;
+      const x = dgTrailer(h.flags);
+      if (b.length - off - DG_HEADER < x + h.len) break;
+      const a6 = x !== 0 ? decodeAddr6(b, off + DG_HEADER) : undefined;
+      const payload = b.subarray(off + DG_HEADER + x, off + DG_HEADER + x + h.len);
+      off += DG_HEADER + x + h.len;
       try {
-        this.frame(h.id, h.seq, h.addr, h.port, h.flags, payload);
+        this.frame(h.id, h.seq, h.addr, h.port, h.flags, payload, a6);
       } catch (e) {
         this.log.warn({ err: e }, 'linux program: datagram frame failed');
       }
@@ -275,7 +319,7 @@ export class DgramSockets {
     this.buf = off === b.length ? new Uint8Array(0) : b.slice(off);
   }
 
-  private frame(id: number, seq: number, addr: number, port: number, flags: number, payload: Uint8Array): void {
+  private frame(id: number, seq: number, addr: number, port: number, flags: number, payload: Uint8Array, a6?: Addr6): void {
     if ((flags & DG_FLAG.IOCTL) !== 0) return this.ioctl(seq, addr, payload);
     const r = this.recs.get(id);
     const ack = (flags & DG_FLAG.ACK) !== 0;
@@ -286,7 +330,7 @@ export class DgramSockets {
     if ((flags & DG_FLAG.SETOPT) !== 0) {
       const v = payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getInt32(0, true) : 0;
       const q = { seq, op: OP.SETOPT, type: SOCK_DGRAM, id, addr: 0, port: 0, flags: 0, a: addr | 0, b: port, c: v };
-      const err = r.icmp !== undefined ? r.icmp.setopt(q.a, q.b, q.c) : r.netlink ? 0 : this.setopt(r, q).err;
+      const err = r.icmp !== undefined ? r.icmp.setopt(q.a, q.b, q.c) : r.icmp6 !== undefined ? r.icmp6.setopt(q.a, q.b, q.c) : r.netlink ? 0 : this.setopt(r, q).err;
       if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
       return;
     }
@@ -303,14 +347,27 @@ export class DgramSockets {
       if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
       return;
     }
+    if (r.icmp6 !== undefined) {
+      const err = (flags & DG_FLAG.NOADDR) !== 0 ? r.icmp6.send(payload, undefined) : a6 === undefined ? LINUX_ERRNO.EINVAL : r.icmp6.send(payload, a6);
+      if (ack) this.write(encodeDg(id, seq, err, 0, DG_FLAG.STATUS));
+      return;
+    }
     let err = 0;
     try {
       // The payload is a view into the channel's chunk; the image copies it into its packet.
       const u = r.udp!;
-      const peer = u.remoteAddress();
-      // Linux lets sendto name the peer of a connected socket.
-      if ((flags & DG_FLAG.NOADDR) !== 0 || (u.connected && peer.addr === addr && peer.port === port)) u.send(payload);
-      else u.send(payload, addr, port);
+      if ((flags & DG_FLAG.NOADDR) !== 0) u.send(payload);
+      else if (r.family === AF_INET6) {
+        const to = a6 ?? mapped(addr);
+        const peer = u.connected ? u.remoteAddress() : undefined;
+        // Linux lets sendto name the peer of a connected socket.
+        if (peer?.addr6 !== undefined && peer.port === port && in6Equal(peer.addr6, 0, to.addr, 0)) u.send(payload);
+        else u.send(payload, sockArg(to), port);
+      } else {
+        const peer = u.remoteAddress();
+        if (u.connected && peer.addr === addr && peer.port === port) u.send(payload);
+        else u.send(payload, addr, port);
+      }
     } catch (e) {
       err = e instanceof SocketError && e.code in LINUX_ERRNO ? linuxErrno(e.code) : LINUX_ERRNO.EINVAL;
     }
@@ -346,6 +403,7 @@ export class DgramSockets {
     for (const r of this.recs.values()) {
       r.udp?.close();
       r.icmp?.close();
+      r.icmp6?.close();
     }
     this.recs.clear();
     this.chan?.destroy();

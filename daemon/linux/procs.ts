@@ -22,7 +22,7 @@ import type { Image } from '../../lib/image.js';
 import type { Logger } from '../../lib/log.js';
 import type { ProcInfo } from '../command.js';
 import type { Cgroups } from './cgroup.js';
-import { FRAME_SIZE, OP, PID_ROLE } from './wire.js';
+import { FRAME_SIZE, OP, PID_ROLE, requestSize } from './wire.js';
 
 /** How long destroying an image waits after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 1500;
@@ -188,7 +188,9 @@ export class LinuxProcs {
       const buf = rest.length > 0 ? Buffer.concat([rest, c]) : c;
       let start = 0;
       let off = 0;
-      for (; off + FRAME_SIZE <= buf.length; off += FRAME_SIZE) {
+      for (let n = 0; off + FRAME_SIZE <= buf.length; off += n) {
+        n = requestSize(buf, off); // an AF_INET6 address trailer rides after its frame
+        if (off + n > buf.length) break;
         if (buf.readUInt16LE(off + 4) !== OP.PID) continue;
         if (off > start) next(buf.subarray(start, off));
         this.reported(s, buf.readInt32LE(off + 20), buf.readInt32LE(off + 24));

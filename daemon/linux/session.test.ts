@@ -13,8 +13,10 @@ import path from 'node:path';
 import { commandHandles } from '../../lib/control/index.js';
 import { silentLogger } from '../../lib/log.js';
 import { A_ADDR, B_ADDR, twoImages, type TestNet } from '../../lib/testing/testnet.js';
+import { A6, B6, twoImages6 } from '../../lib/testing/testnet6.js';
+import { ip6ToString, parseIp6 } from '../../lib/wire/ipv6.js';
 import { Session } from './session.js';
-import { FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeReply, decodeRequest, encodeHello, encodeReply, encodeRequest, type Request } from './wire.js';
+import { type Addr6, ADDR6_SIZE, FRAME_SIZE, INET6, LINUX_ERRNO, NONBLOCK, OP, SOCK_STREAM, decodeReply, decodeRequest, encodeHello, encodeReply, encodeRequest, type Request, requestSize, ADDR6 } from './wire.js';
 
 function req(p: Partial<Request> & { seq: number; op: number; id: number }): Request {
   return { type: SOCK_STREAM, addr: 0, port: 0, flags: 0, a: 0, b: 0, c: 0, ...p };
@@ -81,6 +83,17 @@ describe('wire', () => {
     assert.deepEqual(decodeRequest(b), q);
     const r = decodeReply(encodeReply({ seq: 7, err: 111, addr: 0xc0a80001, port: 443, val: 5 }));
     assert.deepEqual(r, { seq: 7, err: 111, addr: 0xc0a80001, port: 443, val: 5 });
+    // An AF_INET6 socket's address rides after the frame: request and reply.
+    const a6 = { addr: new Uint8Array(16).fill(0xfe), scope: 3, flow: 0x12345678 };
+    const q6 = req({ seq: 8, op: OP.BIND, id: 4, port: 53, flags: INET6, a6 });
+    const b6 = encodeRequest(q6);
+    assert.equal(b6.length, FRAME_SIZE + ADDR6_SIZE);
+    assert.equal(requestSize(b6, 0), FRAME_SIZE + ADDR6_SIZE);
+    assert.deepEqual(decodeRequest(b6), { ...q6, flags: INET6 | ADDR6 });
+    const r6 = encodeReply({ seq: 8, err: 0, port: 53, a6 });
+    assert.equal(r6.length, FRAME_SIZE + ADDR6_SIZE);
+    assert.deepEqual([...r6.subarray(FRAME_SIZE + 16, FRAME_SIZE + 20)], [3, 0, 0, 0]);
+    assert.deepEqual(decodeReply(r6), { seq: 8, err: 0, addr: 0, port: 53, val: 0, a6 });
     const h = encodeHello(1234, new Uint8Array(16).fill(0xab));
     assert.equal(h.length, FRAME_SIZE);
     assert.equal(Buffer.from(h).readUInt32LE(0), 0x414d4956);
@@ -260,12 +273,69 @@ describe('session', () => {
     s.close();
   });
 
+  test('AF_INET6: IPv6 connect and names in the addr6 trailer; bind :: and accept an IPv6 peer; IPV6_V6ONLY follows net.inet6.ip6.v6only', async () => {
+    const tn = twoImages6();
+    const { s, wait } = harness(tn);
+    const a6 = (t: string): Addr6 => ({ addr: parseIp6(t)!, scope: 0, flow: 0 });
+    const l = commandHandles(tn.b, tn.reg).image.sockets.tcpListener({ family: 6 });
+    l.listen(80);
+    s.serve(req({ seq: 1, op: OP.GETOPT, id: 1, flags: INET6, a: 41, b: 26 })); // IPV6_V6ONLY: FreeBSD's default
+    assert.equal((await wait(1)).val, 1);
+    const [prog, daemonEnd] = await pairs.pair();
+    s.attach(1, daemonEnd, new Uint8Array(0));
+    // Through the framing: the trailer after the 32 bytes, torn in two.
+    const f = encodeRequest(req({ seq: 2, op: OP.CONNECT, id: 1, flags: INET6, port: 80, a6: a6(B6) }));
+    assert.equal(f.length, FRAME_SIZE + ADDR6_SIZE);
+    s.input(f.subarray(0, 40));
+    s.input(f.subarray(40));
+    assert.equal((await wait(2)).err, 0);
+    const conn = (await l.accept())!;
+    assert.equal(ip6ToString(conn.remoteAddress().addr6!), A6);
+    s.serve(req({ seq: 3, op: OP.NAME, id: 1, flags: INET6, a: 0 }));
+    const local = await wait(3);
+    assert.deepEqual([local.err, ip6ToString(local.a6!.addr), local.port], [0, A6, conn.remoteAddress().port]);
+    s.serve(req({ seq: 4, op: OP.NAME, id: 1, flags: INET6, a: 1 }));
+    const peer = await wait(4);
+    assert.deepEqual([peer.err, ip6ToString(peer.a6!.addr), peer.port, peer.a6!.scope], [0, B6, 80, 0]);
+    s.serve(req({ seq: 5, op: OP.SETOPT, id: 1, flags: INET6, a: 41, b: 26, c: 0 }));
+    assert.equal((await wait(5)).err, LINUX_ERRNO.EINVAL); // connected: too late
+    s.serve(req({ seq: 6, op: OP.GETOPT, id: 1, flags: INET6, a: 41, b: 16 })); // IPV6_UNICAST_HOPS: the image's default
+    assert.equal((await wait(6)).val, 64);
+    s.serve(req({ seq: 7, op: OP.SETOPT, id: 1, flags: INET6, a: 41, b: 16, c: 5 }));
+    assert.equal((await wait(7)).err, LINUX_ERRNO.ENOPROTOOPT); // no per-socket hop limit: refused, not pretended
+    s.serve(req({ seq: 8, op: OP.SETOPT, id: 1, flags: INET6, a: 41, b: 49, c: 1 })); // IPV6_RECVPKTINFO
+    assert.equal((await wait(8)).err, LINUX_ERRNO.ENOPROTOOPT);
+
+    // A v6-only listener on :: (as set) hears an IPv6 client; its peer comes back in the trailer.
+    s.serve(req({ seq: 10, op: OP.SETOPT, id: 2, flags: INET6, a: 41, b: 26, c: 1 }));
+    s.serve(req({ seq: 11, op: OP.BIND, id: 2, flags: INET6, port: 8000, a6: a6('::') }));
+    assert.equal((await wait(11)).err, 0);
+    const [chanProg, chanDaemon] = await pairs.pair();
+    s.attach(2, chanDaemon, new Uint8Array(0));
+    s.serve(req({ seq: 12, op: OP.LISTEN, id: 2, flags: INET6, a: 8 }));
+    assert.equal((await wait(12)).err, 0);
+    assert.ok(commandHandles(tn.a, tn.reg).image.sockets.list().some((r) => r.proto === 'tcp6' && r.lport === 8000 && r.state === 'LISTEN'));
+    s.serve(req({ seq: 13, op: OP.ACCEPT, id: 2, flags: INET6, a: 3 }));
+    const client = commandHandles(tn.b, tn.reg).image.sockets.tcp({ family: 6 });
+    await Promise.all([client.connect(A6, 8000), tn.run(100)]);
+    const r13 = await wait(13);
+    assert.deepEqual([r13.err, ip6ToString(r13.a6!.addr), r13.port], [0, B6, client.localAddress().port]);
+    s.serve(req({ seq: 14, op: OP.GETOPT, id: 2, flags: INET6, a: 41, b: 26 }));
+    assert.equal((await wait(14)).val, 1);
+    chanProg.destroy();
+    prog.destroy();
+    client.close();
+    conn.close();
+    l.close();
+    s.close();
+  });
+
   test('hostile input never throws: unknown ops, garbage, a torn frame', async () => {
     const tn = twoImages();
     const { s, replies, wait } = harness(tn);
     s.input(encodeRequest(req({ seq: 1, op: 999, id: 1 })));
     assert.equal((await wait(1)).err, LINUX_ERRNO.EINVAL);
-    s.input(new Uint8Array(FRAME_SIZE * 3).fill(0xff)); // op 0xffff, type 0xffff
+    s.input(new Uint8Array((FRAME_SIZE + ADDR6_SIZE) * 2).fill(0xff)); // op 0xffff, type 0xffff, flags 0xffff (each with an addr6 trailer)
     const frame = encodeRequest(req({ seq: 2, op: OP.GETOPT, id: 5, a: 1, b: 3 }));
     s.input(frame.subarray(0, 10));
     s.input(frame.subarray(10));

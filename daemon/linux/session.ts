@@ -26,9 +26,12 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { Logger } from '../../lib/log.js';
 import { SocketError } from '../../lib/socket/errno.js';
 import type { TcpListener, TcpSocket } from '../../lib/socket/tcp.js';
+import type { SocketOptions } from '../../lib/socket/udp.js';
+import { ip6ToString } from '../../lib/wire/ipv6.js';
 import { DgramSockets } from './dgram.js';
+import { ipv6Opt, named, socketOptions, target, v6onlyDefault } from './inet6.js';
 import { pump } from './pump.js';
-import { AF_INET, AF_INET6, CHAN_ID, decodeRequest, encodeReply, FRAME_SIZE, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, LINUX_ERRNO, linuxErrno, NONBLOCK, OP, type Reply, type Request, SO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './wire.js';
+import { AF_INET, AF_INET6, CHAN_ID, decodeRequest, encodeReply, FRAME_SIZE, INET6, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6, LINUX_ERRNO, linuxErrno, NONBLOCK, OP, type Reply, type Request, requestSize, SO, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET } from './wire.js';
 
 const TCP_NODELAY = 1;
 const TCP_MAXSEG = 2;
@@ -61,7 +64,7 @@ interface PortGroup {
 interface Rec {
   id: number;
   type: number;
-  /** AF_INET, or AF_INET6 for a dual-stack socket the program made (it only ever carries IPv4). */
+  /** AF_INET, or AF_INET6: an IPv6 socket of the image (addresses in the addr6 trailer). */
   family: number;
   /** Options set before the image socket existed, by "level:name". */
   opts: Map<string, number>;
@@ -106,7 +109,12 @@ export class Session {
   input(chunk: Uint8Array): void {
     const b = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
     let off = 0;
-    for (; off + FRAME_SIZE <= b.length; off += FRAME_SIZE) this.serve(decodeRequest(b, off));
+    while (off + FRAME_SIZE <= b.length) {
+      const n = requestSize(b, off);
+      if (off + n > b.length) break; // its addr6 trailer is still on the way
+      this.serve(decodeRequest(b, off));
+      off += n;
+    }
     this.buf = off === b.length ? new Uint8Array(0) : b.slice(off);
   }
 
@@ -180,12 +188,18 @@ export class Session {
     return r.opts.get(`${level}:${name}`);
   }
 
+  private sockOpts(r: Rec): SocketOptions | undefined {
+    return socketOptions(r.family, this.opt(r, IPPROTO_IPV6, IPV6.V6ONLY));
+  }
+
   private bind(q: Request): void {
     const r = this.rec(q);
     if (r === undefined) return;
     if (r.listener !== undefined || r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
     const reusePort = (this.opt(r, SOL_SOCKET, SO.REUSEPORT) ?? 0) !== 0;
-    const joined = reusePort && q.port !== 0 ? this.groups.get(`${q.addr}:${q.port}`) : undefined;
+    const to = target(r.family, q);
+    const key = `${typeof to === 'number' ? to : typeof to === 'string' ? to : ip6ToString(to)}:${q.port}`;
+    const joined = reusePort && q.port !== 0 ? this.groups.get(key) : undefined;
     if (joined !== undefined) {
       // Linux lets every socket with SO_REUSEPORT bind the port; here they share the image's listener.
       r.group = joined;
@@ -193,17 +207,16 @@ export class Session {
       r.listener = joined.listener;
       return this.reply({ seq: q.seq, err: 0 });
     }
-    const l = this.image.sockets.tcpListener();
+    const l = this.image.sockets.tcpListener(this.sockOpts(r));
     try {
       l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
-      l.bind(q.port, q.addr);
+      l.bind(q.port, to);
     } catch (e) {
       l.close();
       throw e;
     }
     r.listener = l;
     if (reusePort && q.port !== 0) {
-      const key = `${q.addr}:${q.port}`;
       r.group = { key, listener: l, members: [r], next: 0, looping: false };
       this.groups.set(key, r.group);
     }
@@ -217,7 +230,7 @@ export class Session {
     if (r.listening) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
     if (r.tcp !== undefined && !r.tcp.finished) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EISCONN });
     const nonblock = (q.flags & NONBLOCK) !== 0;
-    const t = this.image.sockets.tcp();
+    const t = this.image.sockets.tcp(this.sockOpts(r));
     r.tcp = t;
     const abort = new AbortController();
     r.connecting = { seq: q.seq, abort };
@@ -225,12 +238,12 @@ export class Session {
       this.applyOpts(r, t);
       if (r.listener !== undefined) {
         // bind() before connect(): the connection takes over the bound address.
-        const { addr, port } = r.listener.localAddress();
+        const ep = r.listener.localAddress();
         this.releaseListener(r);
         t.reuseAddr = true;
-        t.bind(port, addr);
+        t.bind(ep.port, ep.addr6 !== undefined ? { addr6: ep.addr6, zone: ep.zone ?? null } : ep.addr);
       }
-      await t.connect(q.addr, q.port, abort.signal);
+      await t.connect(target(r.family, q), q.port, abort.signal);
     } catch (e) {
       r.connecting = undefined;
       t.close();
@@ -269,7 +282,7 @@ export class Session {
     if (r.tcp !== undefined) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
     let l = r.listener;
     if (l === undefined) {
-      l = this.image.sockets.tcpListener();
+      l = this.image.sockets.tcpListener(this.sockOpts(r));
       l.reuseAddr = (this.opt(r, SOL_SOCKET, SO.REUSEADDR) ?? 0) !== 0;
       r.listener = l;
     }
@@ -409,8 +422,7 @@ export class Session {
   private handOut(w: Waiter, t: TcpSocket): void {
     const nr: Rec = { id: w.newId, type: SOCK_STREAM, family: w.family, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
     this.recs.set(w.newId, nr);
-    const peer = t.remoteAddress();
-    this.reply({ seq: w.seq, err: 0, addr: peer.addr, port: peer.port });
+    this.reply(named(nr.family, w.seq, t.remoteAddress()));
     void this.dataConn(w.newId).then(async (c) => {
       if (c === null) {
         t.destroy();
@@ -423,14 +435,14 @@ export class Session {
 
   private name(q: Request): void {
     const r = this.recs.get(q.id);
+    const fam = r ?? { family: (q.flags & INET6) !== 0 ? AF_INET6 : AF_INET };
     if (q.a === 0) {
       const ep = r?.tcp?.localAddress() ?? r?.listener?.localAddress() ?? { addr: 0, port: 0 };
-      return this.reply({ seq: q.seq, err: 0, addr: ep.addr, port: ep.port });
+      return this.reply(named(fam.family, q.seq, ep));
     }
     const t = r?.tcp;
     if (t === undefined || r?.connecting !== undefined || t.remoteAddress().port === 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOTCONN });
-    const ep = t.remoteAddress();
-    this.reply({ seq: q.seq, err: 0, addr: ep.addr, port: ep.port });
+    this.reply(named(fam.family, q.seq, t.remoteAddress()));
   }
 
   private setopt(q: Request): void {
@@ -440,6 +452,14 @@ export class Session {
     const name = q.b;
     if (level !== SOL_SOCKET && level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
       return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
+    }
+    if (level === IPPROTO_IPV6 && name === IPV6.V6ONLY) {
+      // Linux: only before bind (and never on a connected socket).
+      if (r.tcp !== undefined || (r.listener !== undefined && r.group !== undefined)) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EINVAL });
+      if (r.listener !== undefined) r.listener.v6only = q.c !== 0; // EINVAL once bound
+    } else if (level === IPPROTO_IPV6) {
+      const [err] = ipv6Opt(this.image, name, q.c, undefined);
+      if (err !== 0) return this.reply({ seq: q.seq, err });
     }
     r.opts.set(`${level}:${name}`, q.c);
     const on = q.c !== 0;
@@ -492,6 +512,9 @@ export class Session {
       }
     } else if (level === IPPROTO_TCP && name === TCP_MAXSEG) {
       val = this.opt(r, level, name) ?? 1460;
+    } else if (level === IPPROTO_IPV6 && r.family === AF_INET6) {
+      if (name === IPV6.V6ONLY) val = (this.opt(r, level, name) ?? (v6onlyDefault(this.image) ? 1 : 0)) !== 0 ? 1 : 0;
+      else val = ipv6Opt(this.image, name, undefined, this.opt(r, level, name))[1];
     } else if (level !== IPPROTO_IP && level !== IPPROTO_TCP && !(level === IPPROTO_IPV6 && r.family === AF_INET6)) {
       return this.reply({ seq: q.seq, err: LINUX_ERRNO.ENOPROTOOPT });
     }

@@ -4,11 +4,16 @@
  * frames after an HTTP upgrade of a control-socket connection:
  *
  *   request  seq u32 | op u16 | type u16 | id u32 | addr u32 | port u16 | flags u16 | a i32 | b i32 | c i32
- *   reply    seq u32 | err i32 | addr u32 | port u16 | pad u16 | val i32 | pad 12
+ *   reply    seq u32 | err i32 | addr u32 | port u16 | flags u16 | val i32 | pad 12
  *   hello    magic u32 | version u16 | pad u16 | pid u32 | key 16 bytes | pad 4
  *
  * Addresses are IPv4 as host-order numbers (the stack's own form); errors
- * are Linux errno numbers, since the program is a Linux program.
+ * are Linux errno numbers, since the program is a Linux program. An
+ * AF_INET6 socket's addresses (IPv6, or IPv4 v4-mapped) go as a 24-byte
+ * trailer right after the frame, flagged ADDR6 (request), REP_ADDR6
+ * (reply) or DG_FLAG.ADDR6 (datagram header, before the payload):
+ *
+ *   addr6     address 16 bytes | scope id u32 (the image's ifindex) | flowinfo u32 (network order, as in sockaddr_in6)
  *
  * Datagram sockets (UDP, NETLINK_ROUTE) share one more data connection per
  * session, the datagram channel (id CHAN_ID), carrying frames of a 20-byte
@@ -74,9 +79,36 @@ export const DG_FLAG = {
   ERROR: 16,
   /** To the daemon: setsockopt in order with the socket's datagrams (ICMP and raw sockets); addr = level, port = name, payload = i32 value; with ACK. */
   SETOPT: 32,
+  /** Either way: an ADDR6_SIZE trailer (the AF_INET6 address) follows the header, before the payload; addr unused. */
+  ADDR6: 64,
 } as const;
 
+/** An AF_INET6 socket address as the trailer carries it. */
+export interface Addr6 {
+  addr: Uint8Array;
+  scope: number;
+  flow: number;
+}
+export const ADDR6_SIZE = 24;
+/** Request flag: an addr6 trailer follows. */
+export const ADDR6 = 8;
+/** Reply flag: an addr6 trailer follows. */
+export const REP_ADDR6 = 1;
+
+export function decodeAddr6(b: Uint8Array, off: number): Addr6 {
+  const v = new DataView(b.buffer, b.byteOffset + off, ADDR6_SIZE);
+  return { addr: b.slice(off, off + 16), scope: v.getUint32(16, true), flow: v.getUint32(20, true) };
+}
+
+function putAddr6(b: Uint8Array, off: number, a: Addr6): void {
+  const v = new DataView(b.buffer, b.byteOffset + off, ADDR6_SIZE);
+  b.set(a.addr.subarray(0, 16), off);
+  v.setUint32(16, a.scope >>> 0, true);
+  v.setUint32(20, a.flow >>> 0, true);
+}
+
 export interface DgHeader {
+  /** Payload bytes (after the header and, with DG_FLAG.ADDR6, the addr6 trailer). */
   len: number;
   id: number;
   seq: number;
@@ -91,18 +123,25 @@ export function decodeDg(b: Uint8Array, off: number): DgHeader {
   return { len: v.getUint32(0, true), id: v.getUint32(4, true), seq: v.getUint32(8, true), addr: v.getUint32(12, true), port: v.getUint16(16, true), flags: v.getUint16(18, true) };
 }
 
-/** One frame: header and payload in one buffer (one write). */
-export function encodeDg(id: number, seq: number, addr: number, port: number, flags: number, payload?: Uint8Array): Uint8Array {
+/** Bytes between a datagram header and its payload. */
+export function dgTrailer(flags: number): number {
+  return (flags & DG_FLAG.ADDR6) !== 0 ? ADDR6_SIZE : 0;
+}
+
+/** One frame: header, the addr6 trailer when a6 is given, and payload in one buffer (one write). */
+export function encodeDg(id: number, seq: number, addr: number, port: number, flags: number, payload?: Uint8Array, a6?: Addr6): Uint8Array {
   const n = payload?.length ?? 0;
-  const b = new Uint8Array(DG_HEADER + n);
+  const x = a6 !== undefined ? ADDR6_SIZE : 0;
+  const b = new Uint8Array(DG_HEADER + x + n);
   const v = new DataView(b.buffer);
   v.setUint32(0, n, true);
   v.setUint32(4, id >>> 0, true);
   v.setUint32(8, seq >>> 0, true);
   v.setUint32(12, addr >>> 0, true);
   v.setUint16(16, port & 0xffff, true);
-  v.setUint16(18, flags & 0xffff, true);
-  if (payload !== undefined) b.set(payload, DG_HEADER);
+  v.setUint16(18, (flags | (a6 !== undefined ? DG_FLAG.ADDR6 : 0)) & 0xffff, true);
+  if (a6 !== undefined) putAddr6(b, DG_HEADER, a6);
+  if (payload !== undefined) b.set(payload, DG_HEADER + x);
   return b;
 }
 
@@ -112,13 +151,16 @@ export const IPPROTO_IP = 0;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41;
+export const IPPROTO_ICMPV6 = 58;
+/** IPPROTO_IPV6 options (Linux's in6.h numbering). */
+export const IPV6 = { UNICAST_HOPS: 16, MULTICAST_IF: 17, MULTICAST_HOPS: 18, MULTICAST_LOOP: 19, RECVERR: 25, V6ONLY: 26, RECVPKTINFO: 49, PKTINFO: 50, RECVHOPLIMIT: 51, HOPLIMIT: 52, TCLASS: 67, RECVTCLASS: 66, MTU_DISCOVER: 23, ADDR_PREFERENCES: 72 } as const;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 /** SOL_SOCKET options. */
 export const SO = { REUSEADDR: 2, TYPE: 3, ERROR: 4, BROADCAST: 6, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, REUSEPORT: 15, ACCEPTCONN: 30, PROTOCOL: 38, DOMAIN: 39 } as const;
 
 export const NONBLOCK = 1;
-/** An AF_INET6 socket (IPv4 through v4-mapped addresses; the image has no IPv6 yet). */
+/** An AF_INET6 socket: an IPv6 socket of the image (IPv4 peers as v4-mapped addresses). */
 export const INET6 = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
@@ -134,6 +176,8 @@ export interface Request {
   a: number;
   b: number;
   c: number;
+  /** The addr6 trailer (flags has ADDR6). */
+  a6?: Addr6;
 }
 
 export interface Reply {
@@ -142,11 +186,15 @@ export interface Reply {
   addr?: number;
   port?: number;
   val?: number;
+  /** An AF_INET6 socket's address: sent as the addr6 trailer (REP_ADDR6). */
+  a6?: Addr6;
 }
 
+/** The request at b[off] (FRAME_SIZE bytes there, and its trailer when requestSize says so). */
 export function decodeRequest(b: Uint8Array, off = 0): Request {
   const v = new DataView(b.buffer, b.byteOffset + off, FRAME_SIZE);
-  return {
+  const flags = v.getUint16(18, true);
+  const q: Request = {
     seq: v.getUint32(0, true),
     op: v.getUint16(4, true),
     type: v.getUint16(6, true),
@@ -158,10 +206,18 @@ export function decodeRequest(b: Uint8Array, off = 0): Request {
     b: v.getInt32(24, true),
     c: v.getInt32(28, true),
   };
+  if ((flags & ADDR6) !== 0 && b.length - off >= FRAME_SIZE + ADDR6_SIZE) q.a6 = decodeAddr6(b, off + FRAME_SIZE);
+  return q;
+}
+
+/** Bytes the request starting at b[off] takes (the caller checked FRAME_SIZE are there). */
+export function requestSize(b: Uint8Array, off: number): number {
+  const flags = b[off + 18]! | (b[off + 19]! << 8);
+  return (flags & ADDR6) !== 0 ? FRAME_SIZE + ADDR6_SIZE : FRAME_SIZE;
 }
 
 export function encodeRequest(r: Request): Uint8Array {
-  const b = new Uint8Array(FRAME_SIZE);
+  const b = new Uint8Array(FRAME_SIZE + (r.a6 !== undefined ? ADDR6_SIZE : 0));
   const v = new DataView(b.buffer);
   v.setUint32(0, r.seq, true);
   v.setUint16(4, r.op, true);
@@ -173,23 +229,33 @@ export function encodeRequest(r: Request): Uint8Array {
   v.setInt32(20, r.a, true);
   v.setInt32(24, r.b, true);
   v.setInt32(28, r.c, true);
+  if (r.a6 !== undefined) {
+    v.setUint16(18, r.flags | ADDR6, true);
+    putAddr6(b, FRAME_SIZE, r.a6);
+  }
   return b;
 }
 
 export function encodeReply(r: Reply): Uint8Array {
-  const b = new Uint8Array(FRAME_SIZE);
+  const b = new Uint8Array(FRAME_SIZE + (r.a6 !== undefined ? ADDR6_SIZE : 0));
   const v = new DataView(b.buffer);
   v.setUint32(0, r.seq >>> 0, true);
   v.setInt32(4, r.err, true);
   v.setUint32(8, (r.addr ?? 0) >>> 0, true);
   v.setUint16(12, r.port ?? 0, true);
   v.setInt32(16, r.val ?? 0, true);
+  if (r.a6 !== undefined) {
+    v.setUint16(14, REP_ADDR6, true);
+    putAddr6(b, FRAME_SIZE, r.a6);
+  }
   return b;
 }
 
-export function decodeReply(b: Uint8Array, off = 0): Required<Reply> {
+export function decodeReply(b: Uint8Array, off = 0): Required<Omit<Reply, 'a6'>> & { a6?: Addr6 } {
   const v = new DataView(b.buffer, b.byteOffset + off, FRAME_SIZE);
-  return { seq: v.getUint32(0, true), err: v.getInt32(4, true), addr: v.getUint32(8, true), port: v.getUint16(12, true), val: v.getInt32(16, true) };
+  const r: Required<Omit<Reply, 'a6'>> & { a6?: Addr6 } = { seq: v.getUint32(0, true), err: v.getInt32(4, true), addr: v.getUint32(8, true), port: v.getUint16(12, true), val: v.getInt32(16, true) };
+  if ((v.getUint16(14, true) & REP_ADDR6) !== 0 && b.length - off >= FRAME_SIZE + ADDR6_SIZE) r.a6 = decodeAddr6(b, off + FRAME_SIZE);
+  return r;
 }
 
 export function encodeHello(pid: number, key: Uint8Array): Uint8Array {
@@ -208,6 +274,7 @@ export const LINUX_ERRNO = {
   ENOENT: 2,
   EINTR: 4,
   ENODEV: 19,
+  ENXIO: 6,
   EBADF: 9,
   EAGAIN: 11,
   EACCES: 13,
