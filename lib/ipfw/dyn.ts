@@ -41,7 +41,7 @@ export class DynTable {
   pcnt: Float64Array;
   bcnt: Float64Array;
   /** Parent states of `limit` rules (ip_fw_limit.ts), per rule. */
-  readonly parents = new Map<Rule, ParentTable>();
+  parents: Map<Rule, ParentTable> | null = null;
   /** 1 for an IPv6 state, whose hash key holds folds of its addresses (the whole ones are in `a6`). */
   fam: Uint8Array;
   /** IPv6 states' source and destination addresses, 8 int32 words per slot. */
@@ -190,8 +190,8 @@ export class DynTable {
   removeRule(rule: Rule | null): void {
     const cap = this.h.capacity;
     for (let s = 0; s < cap; s++) if (this.h.used[s] === 1 && (rule === null || this.rule[s] === rule)) this.remove(s);
-    if (rule === null) this.parents.clear();
-    else this.parents.delete(rule);
+    if (rule === null) this.parents?.clear();
+    else this.parents?.delete(rule);
   }
 
   /** Live slots in slot order, for listings. */

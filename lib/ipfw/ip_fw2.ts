@@ -37,7 +37,7 @@ import { TableSet, fwTablesMax, type Table } from './table.js';
 import { BV_MAX_RULES, BV_MIN_RULES, ChainIndex } from './ip_fw_bv.js';
 import { tableAddr, tableIf, tableLookup } from './ip_fw_table.js';
 import { FwPktTags, applyTag, callPush, callReturn, dscpMatch, setDscp, setDscp6, taggedMatch } from './ip_fw_actions.js';
-import { Pkt6, match6 } from './ip_fw6.js';
+import { NO_PKT6, Pkt6, match6 } from './ip_fw6.js';
 import { Ipfw6Hook } from './ip_fw6_pfil.js';
 import { A6 } from './rule6.js';
 
@@ -159,7 +159,7 @@ export class Ipfw {
   // @internal The packet being checked (FreeBSD's ip_fw_args), valid during `check`.
   /** An IPv6 packet (check6): its addresses and the rest are in `p6`; src and dst are 0. */
   v6 = false;
-  readonly p6 = new Pkt6();
+  p6: Pkt6 = NO_PKT6;
   proto = 0;
   src = 0;
   dst = 0;

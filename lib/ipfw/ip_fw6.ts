@@ -45,8 +45,12 @@ export class Pkt6 {
  * ipfw_chk for an IPv6 packet at buf[off, off+len): read its headers,
  * then walk the chain from rule index `start`. Returns a verdict.
  */
+/** `Ipfw.p6` of an image that has checked no IPv6 packet: shared and never written (check6 replaces it first). */
+export const NO_PKT6 = new Pkt6();
+
 export function check6(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, start: number): number {
-  const p6 = fw.p6;
+  let p6 = fw.p6;
+  if (p6 === NO_PKT6) p6 = fw.p6 = new Pkt6(); // the image's first IPv6 packet through ipfw
   const a6 = p6.a6;
   for (let k = 0; k < 8; k++) {
     const o = off + 8 + 4 * k;

@@ -64,13 +64,16 @@ export function dscpText(v: number): string {
   return String(v);
 }
 
+/** Where each part lives in `FwPktTags.w`: one array, as every image and queued packet holds one of these. */
+const W_TAGS = 0;
+const W_POS = PKT_TAGS_MAX;
+const W_NUM = PKT_TAGS_MAX + CALLSTACK_SIZE;
+
 /** Tags and call stack of the packet being checked. */
 export class FwPktTags {
-  readonly tags = new Uint16Array(PKT_TAGS_MAX);
+  /** The tags (W_TAGS), then the chain index (W_POS) and number (W_NUM) of each `call` rule on the stack. */
+  readonly w = new Int32Array(PKT_TAGS_MAX + 2 * CALLSTACK_SIZE);
   nTags = 0;
-  /** Chain index and number of each `call` rule on the stack. */
-  readonly stackPos = new Int32Array(CALLSTACK_SIZE);
-  readonly stackNum = new Int32Array(CALLSTACK_SIZE);
   depth = 0;
   /** Set when the next walk continues this packet's (dummynet, nat with one_pass=0): keep, not clear. */
   carried = false;
@@ -83,28 +86,26 @@ export class FwPktTags {
   copyFrom(o: FwPktTags): void {
     if (o === this) return;
     this.nTags = o.nTags;
-    this.tags.set(o.tags);
     this.depth = o.depth;
-    this.stackPos.set(o.stackPos);
-    this.stackNum.set(o.stackNum);
+    this.w.set(o.w);
   }
 
   has(tag: number): boolean {
-    for (let k = 0; k < this.nTags; k++) if (this.tags[k] === tag) return true;
+    for (let k = 0; k < this.nTags; k++) if (this.w[W_TAGS + k] === tag) return true;
     return false;
   }
 }
 
 /** `tag N` / `untag N` of a matched rule (O_TAG): before its action runs. */
 export function applyTag(p: FwPktTags, r: Rule, arg: number): void {
-  const t = p.tags;
+  const t = p.w;
   if (r.tagOp === 1) {
-    if (!p.has(arg) && p.nTags < PKT_TAGS_MAX) t[p.nTags++] = arg;
+    if (!p.has(arg) && p.nTags < PKT_TAGS_MAX) t[W_TAGS + p.nTags++] = arg;
     return;
   }
   for (let k = 0; k < p.nTags; k++) {
-    if (t[k] !== arg) continue;
-    t[k] = t[--p.nTags]!;
+    if (t[W_TAGS + k] !== arg) continue;
+    t[W_TAGS + k] = t[W_TAGS + --p.nTags]!;
     return;
   }
 }
@@ -113,7 +114,7 @@ export function applyTag(p: FwPktTags, r: Rule, arg: number): void {
 export function taggedMatch(p: FwPktTags, c: Insn): boolean {
   const l = c.list;
   for (let k = 0; k < p.nTags; k++) {
-    const v = p.tags[k]!;
+    const v = p.w[W_TAGS + k]!;
     for (let j = 0; j < l.length; j += 2) if (v >= l[j]! && v <= l[j + 1]!) return true;
   }
   return false;
@@ -150,8 +151,8 @@ export function setDscp6(buf: Uint8Array, off: number, code: number): void {
  */
 export function callPush(p: FwPktTags, r: Rule): number {
   if (p.depth >= CALLSTACK_SIZE) return -1;
-  p.stackPos[p.depth] = r.pos;
-  p.stackNum[p.depth] = r.num;
+  p.w[W_POS + p.depth] = r.pos;
+  p.w[W_NUM + p.depth] = r.num;
   p.depth++;
   return r.skipIdx;
 }
@@ -164,8 +165,8 @@ export function callPush(p: FwPktTags, r: Rule): number {
 export function callReturn(p: FwPktTags, rules: readonly Rule[], mode: number): number {
   if (p.depth === 0) return -1;
   p.depth--;
-  const pos = p.stackPos[p.depth]!;
-  const num = p.stackNum[p.depth]!;
+  const pos = p.w[W_POS + p.depth]!;
+  const num = p.w[W_NUM + p.depth]!;
   const last = rules.length - 1;
   // The chain may have changed while the packet sat in dummynet: then go by number.
   if (mode === RET_NEXT_RULE && pos < last && rules[pos]!.num === num) return pos + 1;

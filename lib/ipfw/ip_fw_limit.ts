@@ -101,7 +101,8 @@ function parentCount(parents: Map<Rule, ParentTable>): number {
  * when the parent has N already or no parent can be made (dyn_parent_max).
  */
 export function limitAdmit(fw: Ipfw, r: Rule, c: Insn): boolean {
-  const all = fw.dyn.parents;
+  // Made at the first limit rule's first flow: most images never have one.
+  const all = (fw.dyn.parents ??= new Map());
   let p = all.get(r);
   if (p === undefined) {
     // Once per limit rule.
@@ -134,7 +135,7 @@ export function limitRecount(fw: Ipfw): void {
   const all = dyn.parents;
   const v = fw.im.sysctl.v;
   v[fwDynCount.slot] = dyn.count;
-  if (all.size === 0) return;
+  if (all === null || all.size === 0) return;
   for (const [r, t] of all) {
     if (r.pos >= fw.rules.length || fw.rules[r.pos] !== r) all.delete(r); // the rule was deleted
     else t.h.clear();

@@ -93,8 +93,12 @@ export class MldIf {
   constructor(readonly ifp: Ifnet) {}
 }
 
+/** The state of an image with no listening interface: shared, never written (an idle image makes no Map). */
+const NO_IFS: Map<Ifnet, MldIf> = new Map();
+
 export class Mld6State {
-  readonly ifs = new Map<Ifnet, MldIf>();
+  /** NO_IFS until an interface (not a loopback) joins a group. */
+  ifs = NO_IFS;
   timer: Timer | null = null;
   timerAt = Infinity;
 }
@@ -123,6 +127,7 @@ export function mld6SetGroups(im: Vnet, ifp: Ifnet, groups: readonly Uint8Array[
   let mi = im.mld6.ifs.get(ifp);
   if (mi === undefined) {
     mi = new MldIf(ifp);
+    if (im.mld6.ifs === NO_IFS) im.mld6.ifs = new Map();
     im.mld6.ifs.set(ifp, mi);
   }
   const now = im.clock.now();
@@ -167,7 +172,7 @@ export function mld6Purge(im: Vnet, ifp: Ifnet): void {
 }
 
 export function mld6Destroy(im: Vnet): void {
-  im.mld6.ifs.clear();
+  im.mld6.ifs = NO_IFS;
   im.mld6.timer?.cancel();
   im.mld6.timer = null;
   im.mld6.timerAt = Infinity;

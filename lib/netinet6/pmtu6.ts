@@ -40,10 +40,13 @@ interface Pmtu6Entry {
   next: Pmtu6Entry | null;
 }
 
+/** The table of an image that has learned nothing: shared, never written (an idle image makes no Map). */
+const NONE: Map<number, Pmtu6Entry> = new Map();
+
 /** One image's learned path MTUs. */
 export class Pmtu6Table {
-  /** Chains by seeded hash; insertion order is age order, which eviction uses. */
-  readonly byKey = new Map<number, Pmtu6Entry>();
+  /** Chains by seeded hash; insertion order is age order, which eviction uses. NONE until the first entry. */
+  byKey = NONE;
   count = 0;
   seed = -1;
   sweeper: Timer | null = null;
@@ -136,6 +139,7 @@ export function pmtu6Update(im: Vnet, b: Uint8Array, o: number, mtu: number, lin
   }
   const key = hash(t.seed, b, o);
   const addr = b.slice(o, o + 16);
+  if (t.byKey === NONE) t.byKey = new Map();
   t.byKey.set(key, { addr, key, mtu, expire: now + PMTU6_EXPIRE, next: t.byKey.get(key) ?? null });
   t.count++;
   t.sweeper ??= im.clock.every(SWEEP, () => pmtu6Sweep(im));
@@ -168,6 +172,6 @@ export function pmtu6Destroy(im: Vnet): void {
   const t = im.pmtu6;
   t.sweeper?.cancel();
   t.sweeper = null;
-  t.byKey.clear();
+  t.byKey = NONE;
   t.count = 0;
 }

@@ -90,8 +90,8 @@ export class Rip6Table {
   readonly pcbs: Rip6Pcb[] = [];
   /** Endpoints per protocol; made with the first endpoint. */
   byProto: Uint16Array = NO_PROTOS;
-  /** Protocols whose switch entry raw_ip6 registered (and takes back with the last endpoint). */
-  readonly owned = new Set<number>();
+  /** Protocols whose switch entry raw_ip6 registered (and takes back with the last endpoint); made with the first. */
+  owned: Set<number> | null = null;
 }
 
 const NO_PROTOS = new Uint16Array(0);
@@ -115,8 +115,8 @@ export function rip6Init(im: Vnet): void {
 }
 
 export function rip6Destroy(im: Vnet): void {
-  for (const p of im.rip6.owned) im.protosw.ip6[p] = null;
-  im.rip6.owned.clear();
+  for (const p of im.rip6.owned ?? []) im.protosw.ip6[p] = null;
+  im.rip6.owned = null;
   im.rip6.pcbs.length = 0;
   im.rip6.byProto.fill(0);
 }
@@ -130,7 +130,7 @@ export function rip6Attach(im: Vnet, pcb: Rip6Pcb): () => void {
   const cur = im.protosw.ip6[pcb.proto];
   if ((cur === undefined || cur === null) && pcb.proto !== IPPROTO6.ICMPV6) {
     ip6ProtoRegister(im, pcb.proto, RIP6_SW);
-    t.owned.add(pcb.proto);
+    (t.owned ??= new Set()).add(pcb.proto);
   }
   let open = true;
   return () => {
@@ -139,7 +139,7 @@ export function rip6Attach(im: Vnet, pcb: Rip6Pcb): () => void {
     const i = t.pcbs.indexOf(pcb);
     if (i < 0) return; // already dropped by rip6Destroy
     t.pcbs.splice(i, 1);
-    if (--t.byProto[pcb.proto]! === 0 && t.owned.delete(pcb.proto) && im.protosw.ip6[pcb.proto] === RIP6_SW) im.protosw.ip6[pcb.proto] = null;
+    if (--t.byProto[pcb.proto]! === 0 && t.owned?.delete(pcb.proto) === true && im.protosw.ip6[pcb.proto] === RIP6_SW) im.protosw.ip6[pcb.proto] = null;
   };
 }
 
