@@ -8,6 +8,7 @@ import { rules, send, settle, sniff, testbed } from '../testing/testbed.js';
 import { rawAttach } from '../netinet/raw_ip.js';
 import { internetChecksum } from '../wire/checksum.js';
 import { findSysctl } from '../sysctl.js';
+import { setDscp6 } from './ip_fw_actions.js';
 
 const line = (text: string): string => ruleLine(parseRule(text.split(' ')), 0, 0);
 
@@ -240,4 +241,14 @@ test('log names the new actions as ipfw_log does', () => {
   assert.match(lines.join('\n'), /ipfw: 100 SetDscp 46 UDP 10\.1\.0\.2:1234 10\.2\.0\.2:53 in via/);
   assert.match(lines.join('\n'), /ipfw: 200 Call 1000 UDP/);
   assert.match(lines.join('\n'), /ipfw: 1000 Return next-rule UDP/);
+});
+
+test('setdscp on an IPv6 packet rewrites the traffic class\'s DS bits; ECN bits, version and flow label stay', () => {
+  // version 6, traffic class 0x01 (DSCP 0, ECT(1)), flow label 0xabcde
+  const b = Uint8Array.from([0x60, 0x1a, 0xbc, 0xde]);
+  setDscp6(b, 0, 46); // ef
+  const tc = ((b[0]! & 0xf) << 4) | (b[1]! >>> 4);
+  assert.equal(tc, (46 << 2) | 1);
+  assert.equal(b[0]! >>> 4, 6);
+  assert.equal(((b[1]! & 0xf) << 16) | (b[2]! << 8) | b[3]!, 0xabcde);
 });
