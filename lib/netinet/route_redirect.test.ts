@@ -137,6 +137,9 @@ test('redirtimeout applies, and destroying the image stops the expiry timer', ()
   const timers = b.clock.pending;
   input(b, redirect(G1, G2, FAR));
   assert.equal(b.clock.pending, timers + 1);
+  // The link goes back to the default image, which would start DAD and MLD on it if it were up: count X's only.
+  b.im.setUp(b.if0, false);
+  assert.notEqual(b.im.routes.expiryTimer, null, 'the route and its timer outlive the link going down');
   b.reg.destroy('X');
   assert.equal(b.im.routes.expiryTimer, null);
   assert.ok(b.clock.pending <= timers, 'the expiry timer was cancelled');
