@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bed6, send6 } from '../testing/bed6.js';
+import { rules } from '../testing/testbed.js';
+
+const A = '2001:db8:1::2';
+const B = '2001:db8:2::2';
+const ND = '50 allow ipv6-icmp from any to any icmp6types 133,134,135,136';
+
+test('a packet of our own larger than the MTU meets the output filter whole, before it is cut: a deny holds', () => {
+  const { a, b, reg, clock } = bed6();
+  a.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(a, ND, '100 deny ipv6-icmp from any to any icmp6types 128 out', '200 allow ip6 from any to any');
+  assert.equal(send6(a, { src: A, dst: B, nxt: 58, icmpType: 128, size: 3000 }), 'EACCES');
+  reg.netisr.drain();
+  clock.advance(100);
+  reg.netisr.drain();
+  assert.equal(a.fw.rules[1]!.pcnt, 1, 'rule 100 saw the echo request');
+  assert.equal(a.ip6stat.ofragments, 0, 'nothing was cut and sent');
+  assert.equal(b.icmp6.inhist[128], 0, 'B never got the echo request');
+});
+
+test('dummynet holds a packet of our own larger than the MTU and cuts it when it comes back: B reassembles it after the delay', () => {
+  const { a, b, reg, clock } = bed6();
+  a.fw.dn.configPipe(1, { delay: 50 });
+  a.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(a, ND, '100 pipe 1 ipv6-icmp from any to any icmp6types 128 out', '200 allow ip6 from any to any');
+  // Resolve the neighbours with a small echo first.
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128 });
+  for (let t = 0; t < 300; t += 10) {
+    clock.advance(10);
+    reg.netisr.drain();
+  }
+  assert.equal(b.icmp6.inhist[128], 1);
+  assert.equal(send6(a, { src: A, dst: B, nxt: 58, icmpType: 128, size: 3000 }), 0);
+  reg.netisr.drain();
+  assert.equal(a.ip6stat.ofragments, 0, 'held in the pipe, not yet cut');
+  let at = -1;
+  for (let t = 1; t <= 200 && at < 0; t++) {
+    clock.advance(1);
+    reg.netisr.drain();
+    if (b.icmp6.inhist[128]! > 1) at = t;
+  }
+  assert.equal(at, 50, 'B got the whole echo request after the 50 ms pipe');
+  assert.equal(a.ip6stat.fragmented, 1);
+  assert.equal(a.ip6stat.ofragments, 3);
+  assert.equal(b.ip6stat.reassembled, 1);
+  assert.equal(a.fw.rules[1]!.pcnt, 2, 'the pipe rule saw each echo request once, whole');
+});
