@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bed6, send6 } from '../testing/bed6.js';
+import { bed6, pkt6, send6 } from '../testing/bed6.js';
+import { check6 } from './ip_fw6.js';
 import { rules } from '../testing/testbed.js';
 
 const A = '2001:db8:1::2';
@@ -46,4 +47,13 @@ test('dummynet holds a packet of our own larger than the MTU and cuts it when it
   assert.equal(a.ip6stat.ofragments, 3);
   assert.equal(b.ip6stat.reassembled, 1);
   assert.equal(a.fw.rules[1]!.pcnt, 2, 'the pipe rule saw each echo request once, whole');
+});
+
+test('setdscp on an IPv6 packet: a later dscp match in the same pass sees the new traffic class, as FreeBSD reads it from the header', () => {
+  const { r } = bed6();
+  rules(r, '100 setdscp af11 ip6 from any to any', '200 count ip6 from any to any dscp af11', '300 count ip6 from any to any dscp be', '400 allow ip6 from any to any');
+  const p = pkt6({ src: A, dst: B, nxt: 59 });
+  check6(r.fw, false, null, null, p.buf, p.off, p.len, 0);
+  assert.equal(((p.buf[p.off]! & 0xf) << 2) | (p.buf[p.off + 1]! >>> 6), 10, 'the header carries af11');
+  assert.deepEqual(r.fw.rules.slice(0, 4).map((x) => x.pcnt), [1, 1, 0, 1]);
 });
