@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bed6, pkt6, send6 } from '../testing/bed6.js';
+import { bed6, ip6, pkt6, send6 } from '../testing/bed6.js';
+import { pmtu6Update } from '../netinet6/pmtu6.js';
 import { check6 } from './ip_fw6.js';
 import { rules } from '../testing/testbed.js';
 
@@ -56,4 +57,32 @@ test('setdscp on an IPv6 packet: a later dscp match in the same pass sees the ne
   check6(r.fw, false, null, null, p.buf, p.off, p.len, 0);
   assert.equal(((p.buf[p.off]! & 0xf) << 2) | (p.buf[p.off + 1]! >>> 6), 10, 'the header carries af11');
   assert.deepEqual(r.fw.rules.slice(0, 4).map((x) => x.pcnt), [1, 1, 0, 1]);
+});
+
+test('dummynet keeps the path MTU a packet of our own was filtered with: it is cut to a learned 1280, not the link MTU', () => {
+  const { a, b, reg, clock } = bed6();
+  a.fw.dn.configPipe(1, { delay: 10 });
+  a.sysctl.set('net.inet.ip.fw.enable', '1');
+  rules(a, ND, '100 pipe 1 ipv6-icmp from any to any icmp6types 128 out', '200 allow ip6 from any to any');
+  pmtu6Update(a, ip6(B), 0, 1280, 1500);
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128, size: 2600 });
+  for (let t = 0; t < 300; t += 10) {
+    clock.advance(10);
+    reg.netisr.drain();
+  }
+  assert.equal(a.ip6stat.ofragments, 3, '2608 bytes of payload in 1232-byte pieces');
+  assert.equal(b.ip6stat.reassembled, 1);
+  assert.equal(b.icmp6.inhist[128], 1);
+});
+
+test('a path MTU learned for a destination behind a router cuts what we send there (looked up by destination, not next hop)', () => {
+  const { a, b, reg, clock } = bed6();
+  pmtu6Update(a, ip6(B), 0, 1280, 1500);
+  send6(a, { src: A, dst: B, nxt: 58, icmpType: 128, size: 2600 });
+  for (let t = 0; t < 300; t += 10) {
+    clock.advance(10);
+    reg.netisr.drain();
+  }
+  assert.equal(a.ip6stat.ofragments, 3, '2608 bytes of payload in 1232-byte pieces');
+  assert.equal(b.ip6stat.reassembled, 1);
 });

@@ -137,7 +137,7 @@ export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, m
     return 'EADDRNOTAVAIL';
   }
   st.localout++;
-  const mtu = ip6PathMtu(im, ifp, nh, nho);
+  const mtu = ip6PathMtu(im, ifp, buf, d); // learned per destination (icmp6MtuDisc), not per next hop
   // pfil output on the whole packet, before it is cut (FreeBSD's ip6_output): a packet the firewall denies is EACCES
   // to the sender; one dummynet keeps is sent, as far as it knows, and cut to `mtu` when it comes back (ip6_pfil.ts).
   const v = im.inet6Pfil.runOut(null, ifp, 0, buf, off, len, mtu, meta);
