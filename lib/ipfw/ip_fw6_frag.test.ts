@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { bed6, ip6, pkt6, send6 } from '../testing/bed6.js';
 import { pmtu6Update } from '../netinet6/pmtu6.js';
 import { check6 } from './ip_fw6.js';
+import { V_PASS } from './ip_fw2.js';
 import { rules } from '../testing/testbed.js';
 
 const A = '2001:db8:1::2';
@@ -86,3 +87,22 @@ test('a path MTU learned for a destination behind a router cuts what we send the
   assert.equal(a.ip6stat.ofragments, 3, '2608 bytes of payload in 1232-byte pieces');
   assert.equal(b.ip6stat.reassembled, 1);
 });
+
+test('limit src-addr on IPv6: a source whose 32-bit fold equals another one\'s does not use up that one\'s limit', () => {
+  const { r } = bed6();
+  rules(r, '100 allow tcp from any to any setup limit src-addr 1', '200 deny ip6 from any to any');
+  // 2001:db8:9::8:2 folds (the XOR of its words) to the same 0x20000dba as 2001:db8:1::2.
+  const [v1] = [check6(r.fw, false, null, null, ...syn('2001:db8:9::8:2', 40000))];
+  assert.equal(v1, V_PASS);
+  assert.equal(r.fw.rules[0]!.pcnt, 1);
+  const v2 = check6(r.fw, false, null, null, ...syn(A, 40001));
+  assert.equal(v2, V_PASS, 'the first connection from 2001:db8:1::2 is within its own limit');
+  assert.equal(r.fw.rules[0]!.pcnt, 2);
+  // The limit still holds per source: a second connection from the same address is refused.
+  assert.notEqual(check6(r.fw, false, null, null, ...syn(A, 40002)), V_PASS);
+});
+
+function syn(src: string, sport: number): [Uint8Array, number, number, number] {
+  const p = pkt6({ src, dst: B, nxt: 6, sport, dport: 80, flags: 0x02 });
+  return [p.buf, p.off, p.len, 0];
+}
