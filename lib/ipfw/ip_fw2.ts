@@ -425,7 +425,7 @@ export class Ipfw {
         this.skipTo = r.actArg === IP_FW_TARG ? this.skipIndex(r, this.arg) : r.skipIdx;
         return -2;
       case A.SETDSCP:
-        if (this.v6) setDscp6(buf, off, this.arg);
+        if (this.v6) this.p6.tc = setDscp6(buf, off, this.arg); // a later dscp match reads the new class
         else setDscp(this.ip, this.arg);
         return -1;
       case A.CALL:

@@ -38,13 +38,13 @@ export class Ipfw6Hook implements PfilHook {
   pfilIn(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): PfilVerdict {
     const fw = this.fw;
     if (fw.im.sysctl.v[fwEnable.slot] === 0) return PFIL_PASS;
-    return ipfw6Run(fw, false, ifp, null, buf, off, len, meta, 0);
+    return ipfw6Run(fw, false, ifp, null, buf, off, len, 0, meta, 0);
   }
 
-  pfilOut(rcvif: Ifnet | null, ifp: Ifnet, _nexthop: number, buf: Uint8Array, off: number, len: number, _mtu: number, meta: VnetHdr): PfilVerdict {
+  pfilOut(rcvif: Ifnet | null, ifp: Ifnet, _nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): PfilVerdict {
     const fw = this.fw;
     if (fw.im.sysctl.v[fwEnable.slot] === 0) return PFIL_PASS;
-    return ipfw6Run(fw, true, rcvif, ifp, buf, off, len, meta, 0);
+    return ipfw6Run(fw, true, rcvif, ifp, buf, off, len, mtu, meta, 0);
   }
 
   attach(): void {
@@ -62,15 +62,18 @@ export class Ipfw6Hook implements PfilHook {
     if (v[fwEnable.slot] !== 0 && v[fwOnePass.slot] === 0) {
       let start = 0;
       while (start < fw.rules.length - 1 && fw.rules[start]!.num <= ruleNum) start++;
-      if (ipfw6Run(fw, out, rcvif, outif, buf, off, len, meta, start) !== PFIL_PASS) return;
+      if (ipfw6Run(fw, out, rcvif, outif, buf, off, len, mtu, meta, start) !== PFIL_PASS) return;
     }
     if (out) this.head.reinjectOut(this, rcvif, outif!, 0, buf, off, len, mtu, meta);
     else this.head.reinjectIn(this, rcvif!, buf, off, len, meta);
   }
 }
 
-/** Run the chain from rule index `start` over an IPv6 packet and carry out its verdict. */
-function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, meta: VnetHdr, start: number): PfilVerdict {
+/**
+ * Run the chain from rule index `start` over an IPv6 packet and carry out its verdict. `mtu` is the one output
+ * cuts the packet to (the path MTU of our own packets), which dummynet keeps for the packet's way back.
+ */
+function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | null, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr, start: number): PfilVerdict {
   fw.meta = meta;
   const v = check6(fw, out, rcvif, outif, buf, off, len, start);
   const st = fw.stat;
@@ -97,7 +100,6 @@ function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | nu
     default: {
       const r = fw.hit!;
       // Dummynet's flows are keyed by 32-bit addresses: an IPv6 flow by the folds check6 made.
-      const mtu = outif !== null ? outif.mtu : 0;
       if (!fw.dn.enqueue(r.action === A.PIPE, fw.arg, out, rcvif, outif, 0, buf, off, len, mtu, meta, r.num, fw.proto, fw.src, fw.dst, fw.sport, fw.dport)) st.nopipe++;
       else st.dummynet++;
       return PFIL_CONSUMED;

@@ -136,12 +136,13 @@ export function setDscp(ip: Ipv4Packet, code: number): void {
   ip.tos = now;
 }
 
-/** `setdscp` on an IPv6 packet at buf[off]: the upper six bits of the traffic class (no header checksum). */
-export function setDscp6(buf: Uint8Array, off: number, code: number): void {
+/** `setdscp` on an IPv6 packet at buf[off]: the upper six bits of the traffic class (no header checksum). Returns the new class. */
+export function setDscp6(buf: Uint8Array, off: number, code: number): number {
   const tc = ((buf[off]! & 0xf) << 4) | (buf[off + 1]! >>> 4);
   const now = ((code & 0x3f) << 2) | (tc & 3);
   buf[off] = (buf[off]! & 0xf0) | (now >>> 4);
   buf[off + 1] = ((now & 0xf) << 4) | (buf[off + 1]! & 0xf);
+  return now;
 }
 
 /**

@@ -39,7 +39,12 @@ export const fwDynParentMax = sysctlInt({ name: 'net.inet.ip.fw.dyn_parent_max',
 export class ParentTable {
   readonly h = new FlowHash(0);
   cnt = new Int32Array(0);
-  constructor() {
+  /**
+   * Seeds the key of an IPv6 address (its whole 128 bits), in place of the
+   * XOR fold check6 leaves in fw.src/dst, which a sender picks at will to
+   * share, and use up, another source's parent.
+   */
+  constructor(readonly seed = 0) {
     this.h.onGrow = (n) => {
       const c = new Int32Array(n);
       c.set(this.cnt);
@@ -106,14 +111,15 @@ export function limitAdmit(fw: Ipfw, r: Rule, c: Insn): boolean {
   let p = all.get(r);
   if (p === undefined) {
     // Once per limit rule.
-    p = new ParentTable();
+    p = new ParentTable(Math.floor(fw.im.random() * 0x100000000) | 0);
     all.set(r, p);
   }
   const m = c.arg;
   const proto = fw.proto;
-  const a = (m & DYN_SRC_ADDR) !== 0 ? fw.src : 0;
+  const a6 = fw.v6 ? fw.p6.a6 : null;
+  const a = (m & DYN_SRC_ADDR) === 0 ? 0 : a6 !== null ? addrKey6(p.seed, a6, 0) : fw.src;
   const pa = (m & DYN_SRC_PORT) !== 0 ? fw.sport : 0;
-  const b = (m & DYN_DST_ADDR) !== 0 ? fw.dst : 0;
+  const b = (m & DYN_DST_ADDR) === 0 ? 0 : a6 !== null ? addrKey6(p.seed, a6, 4) : fw.dst;
   const pb = (m & DYN_DST_PORT) !== 0 ? fw.dport : 0;
   let s = p.h.find(proto, a, b, pa, pb);
   const v = fw.im.sysctl.v;
@@ -127,6 +133,16 @@ export function limitAdmit(fw: Ipfw, r: Rule, c: Insn): boolean {
   if (p.cnt[s]! >= c.arg2) return false;
   p.cnt[s]!++;
   return true;
+}
+
+/** A parent's key for the IPv6 address in w[at, at+4): a seeded hash of all four words. */
+function addrKey6(seed: number, w: Int32Array, at: number): number {
+  let h = seed;
+  for (let i = 0; i < 4; i++) {
+    h = Math.imul(h ^ w[at + i]!, 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
 }
 
 /** The sweeper's pass: parents recounted from the live states; the dyn_*count sysctls refreshed. */
@@ -151,9 +167,10 @@ export function limitRecount(fw: Ipfw): void {
     if (p === undefined) continue;
     const m = c.arg;
     const proto = h.proto[s]!;
-    const a = (m & DYN_SRC_ADDR) !== 0 ? h.a[s]! : 0;
+    const v6 = dyn.fam[s] === 1;
+    const a = (m & DYN_SRC_ADDR) === 0 ? 0 : v6 ? addrKey6(p.seed, dyn.a6, s * 8) : h.a[s]!;
     const pa = (m & DYN_SRC_PORT) !== 0 ? h.pa[s]! : 0;
-    const b = (m & DYN_DST_ADDR) !== 0 ? h.b[s]! : 0;
+    const b = (m & DYN_DST_ADDR) === 0 ? 0 : v6 ? addrKey6(p.seed, dyn.a6, s * 8 + 4) : h.b[s]!;
     const pb = (m & DYN_DST_PORT) !== 0 ? h.pb[s]! : 0;
     let q = p.h.find(proto, a, b, pa, pb);
     if (q < 0) {

@@ -137,7 +137,11 @@ export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, m
     return 'EADDRNOTAVAIL';
   }
   st.localout++;
-  const mtu = ip6PathMtu(im, ifp, nh, nho);
+  const mtu = ip6PathMtu(im, ifp, buf, d); // learned per destination (icmp6MtuDisc), not per next hop
+  // pfil output on the whole packet, before it is cut (FreeBSD's ip6_output): a packet the firewall denies is EACCES
+  // to the sender; one dummynet keeps is sent, as far as it knows, and cut to `mtu` when it comes back (ip6_pfil.ts).
+  const v = im.inet6Pfil.runOut(null, ifp, 0, buf, off, len, mtu, meta);
+  if (v !== PFIL_PASS) return v === PFIL_DROPPED ? 'EACCES' : 0;
   if (len > mtu) {
     // A TCP segmentation-offload frame passes only to a link that cuts it (tcp6_usrreq.ts falls back to MSS-sized segments).
     if (meta.gsoType !== VIRTIO_NET_HDR_GSO.NONE) {
@@ -154,9 +158,6 @@ export function ip6Output(im: Vnet, buf: Uint8Array, off: number, len: number, m
       return ip6Fragment(im, ifp, nh, nho, buf, off, len, mtu);
     }
   }
-  // pfil output: a packet the firewall denies is EACCES to the sender; one dummynet keeps is sent, as far as it knows.
-  const v = im.inet6Pfil.runOut(null, ifp, 0, buf, off, len, ifp.mtu, meta);
-  if (v !== PFIL_PASS) return v === PFIL_DROPPED ? 'EACCES' : 0;
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
   ip6ToLink(im, ifp, nh, nho, buf, off, len, meta);
   return 0;

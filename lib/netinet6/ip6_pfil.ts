@@ -15,9 +15,9 @@ import { PfilHead } from '../net/pfil.js';
 import { completeChecksum } from '../netinet/gso.js';
 import { FRAME_HEADROOM } from '../netinet/ip_var.js';
 import { IP6_DST_OFF, in6IsMulticast, in6IsScoped } from '../wire/ipv6.js';
-import type { VnetHdr } from '../wire/vnet.js';
+import { VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { ip6InputRoute } from './ip6_input.js';
-import { ip6Output, ip6ToLink } from './ip6_output.js';
+import { ip6Fragment, ip6Output, ip6ToLink } from './ip6_output.js';
 
 declare module '../net/vnet.js' {
   interface Vnet {
@@ -32,8 +32,8 @@ export function ip6PfilInit(im: Vnet): void {
     resumeInput(ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
       ip6InputRoute(im, ifp, buf, off, len, meta);
     },
-    resumeOutput(ifp: Ifnet, _nexthop: number, buf: Uint8Array, off: number, len: number, _mtu: number, meta: VnetHdr): void {
-      ip6OutputResume(im, ifp, buf, off, len, meta);
+    resumeOutput(ifp: Ifnet, _nexthop: number, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): void {
+      ip6OutputResume(im, ifp, buf, off, len, mtu, meta);
     },
     headroom: FRAME_HEADROOM,
     sendLocal(buf: Uint8Array, off: number, len: number): void {
@@ -43,8 +43,14 @@ export function ip6PfilInit(im: Vnet): void {
   });
 }
 
-/** Output of a packet a filter held, on `ifp`: the next hop again (the destination on its link, else the route's gateway). */
-function ip6OutputResume(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, meta: VnetHdr): void {
+/**
+ * Output of a packet a filter held, on `ifp`: the next hop again (the
+ * destination on its link, else the route's gateway). A packet of our own
+ * larger than the `mtu` it was filtered with is cut into fragments now, as
+ * ip6Output would have done (a forwarded one was checked against the link
+ * MTU before the filter and is never larger).
+ */
+function ip6OutputResume(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len: number, mtu: number, meta: VnetHdr): void {
   const d = off + IP6_DST_OFF;
   let nh = buf;
   let nho = d;
@@ -58,6 +64,11 @@ function ip6OutputResume(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, len
       nh = rt.gateway;
       nho = 0;
     }
+  }
+  if (len > mtu && meta.gsoType === VIRTIO_NET_HDR_GSO.NONE) {
+    if (meta.flags !== 0) completeChecksum(buf, off, len, meta);
+    ip6Fragment(im, ifp, nh, nho, buf, off, len, mtu);
+    return;
   }
   if (meta.flags !== 0 && !ifp.driver.offload) completeChecksum(buf, off, len, meta);
   ip6ToLink(im, ifp, nh, nho, buf, off, len, meta);
