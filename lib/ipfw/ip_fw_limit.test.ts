@@ -20,3 +20,32 @@ test('dyn_parent_count goes back to 0 when the limit rule is deleted or the chai
     bed.r.fw.flush();
   }
 });
+
+test('flush with states scans the state table once, not once per rule (a long chain flushed stalls no daemon)', () => {
+  const bed = testbed();
+  const fw = bed.r.fw;
+  bed.r.sysctl.set('net.inet.ip.fw.enable', '1');
+  const lines = ['50 allow icmp from any to any', '100 allow tcp from any to any setup keep-state'];
+  for (let i = 0; i < 300; i++) lines.push(`${1000 + i} count udp from any to any ${i + 1}`);
+  rules(bed.r, ...lines);
+  send(bed.reg, bed.a, { proto: 6, dst: '10.2.0.2', sport: 1001, dport: 80, flags: 0x02 });
+  assert.equal(fw.dyn.count, 1);
+  let scans = 0;
+  const orig = fw.dyn.removeRule.bind(fw.dyn);
+  fw.dyn.removeRule = (r) => {
+    scans++;
+    orig(r);
+  };
+  fw.flush();
+  assert.equal(fw.dyn.count, 0);
+  assert.equal(fw.rules.length, 1);
+  assert.equal(scans, 1);
+  // With a rule in set 31 kept, its state stays and the others' go.
+  rules(bed.r, '50 allow icmp from any to any', '60 set 31 allow udp from any to any keep-state', '100 allow tcp from any to any setup keep-state');
+  send(bed.reg, bed.a, { proto: 6, dst: '10.2.0.2', sport: 1002, dport: 80, flags: 0x02 });
+  send(bed.reg, bed.a, { proto: 17, dst: '10.2.0.2', sport: 1003, dport: 53 });
+  assert.equal(fw.dyn.count, 2);
+  fw.flush();
+  assert.equal(fw.dyn.count, 1);
+  assert.deepEqual(fw.rules.map((r) => r.num), [60, 65535]);
+});
