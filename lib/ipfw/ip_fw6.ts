@@ -67,6 +67,10 @@ export function check6(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet
   fw.icmpType = 0;
   fw.fragOff = 0;
   fw.targT = null;
+  // A new packet has no tags and an empty call stack; one handed back by dummynet or nat keeps its own.
+  const pkt = fw.pkt;
+  if (pkt.carried) pkt.carried = false;
+  else pkt.clear();
   const key = fw.key;
   // IPv4 keys are 0 (no IPv4 address rule matches); src and dst hold folds of the addresses, for dynamic states and dummynet flows.
   key[1] = 0;

@@ -18,7 +18,7 @@ import { put32 } from '../wire/bytes.js';
 import { foldComplement, pseudoHeaderSum6, sum16 } from '../wire/checksum.js';
 import { emitIpv6Raw, in6IsMulticast } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
-import { fwEnable, fwOnePass, V_DENY, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
+import { fwEnable, fwOnePass, V_DENY, V_FWD, V_NAT, V_PASS, V_REJECT, V_RESET, type Ipfw } from './ip_fw2.js';
 import { A, TH } from './rule.js';
 import { A6, ICMP6_UNREACH_RST } from './rule6.js';
 import { check6 } from './ip_fw6.js';
@@ -80,6 +80,9 @@ function ipfw6Run(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet | nu
   switch (v) {
     case V_PASS:
     case V_NAT:
+    // `fwd` holds an IPv4 next hop, which an IPv6 packet does not take: FreeBSD tags it M_IP_NEXTHOP, which
+    // ip6_output and ip6_forward ignore, and it goes on as passed (not into a dummynet queue named by the address).
+    case V_FWD:
       st.passed++;
       return PFIL_PASS;
     case V_DENY:

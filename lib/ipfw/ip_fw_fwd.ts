@@ -7,7 +7,9 @@
  *
  * On output (our own packets and forwarded ones) the packet leaves through
  * the interface towards ADDR; on input a packet to forward is forwarded
- * there at once (TTL decremented as ip_forward does). A local ADDR (and
+ * there at once (TTL decremented as ip_forward does), even one addressed
+ * to the image, while a broadcast, multicast or loopback one is dropped
+ * as ip_forward drops it. A local ADDR (and
  * `fwd ADDR,PORT`, FreeBSD's transparent proxying to a local socket) is
  * not carried out in vimage: the packet goes on unchanged (see parse).
  */
@@ -25,12 +27,21 @@ export function fwdOut(fw: Ipfw, head: PfilHead, out: boolean, buf: Uint8Array, 
   const im = fw.im;
   const addr = fw.hit!.actArg;
   const st = fw.stat;
-  if (im.localIfnet(addr) !== undefined || im.localIfnet(fw.dst) !== undefined) {
+  // Our own packet to ourselves stays on lo0. On input even a packet for us goes on to ADDR, as
+  // FreeBSD's ip_input ships any packet with the tag to ip_forward.
+  if (im.localIfnet(addr) !== undefined || (out && im.localIfnet(fw.dst) !== undefined)) {
     st.passed++;
     return PFIL_PASS;
   }
   const ip = fw.ip;
   if (!out) {
+    // ip_forward's in_canforward and M_BCAST|M_MCAST test: such a packet is dropped, not sent on.
+    const d = fw.dst;
+    if (d >>> 28 >= 0xe || d >>> 24 === 127 || d >>> 24 === 0 || im.isBroadcast(d)) {
+      im.ipstat.cantforward++;
+      st.denied++;
+      return PFIL_DROPPED;
+    }
     // A forwarded packet: the TTL check and decrement of ip_forward; an expiring one takes the normal path (time exceeded).
     if (ip.ttl <= 1) {
       st.passed++;

@@ -151,7 +151,11 @@ export function limitRecount(fw: Ipfw): void {
   const all = dyn.parents;
   const v = fw.im.sysctl.v;
   v[fwDynCount.slot] = dyn.count;
-  if (all === null || all.size === 0) return;
+  if (all === null || all.size === 0) {
+    // No limit rule left (deleted, flushed): no parents either.
+    v[fwDynParentCount.slot] = 0;
+    return;
+  }
   for (const [r, t] of all) {
     if (r.pos >= fw.rules.length || fw.rules[r.pos] !== r) all.delete(r); // the rule was deleted
     else t.h.clear();

@@ -63,10 +63,12 @@ export function chainDelete(fw: Ipfw, lo: number, hi: number, set = -1): number 
 /** Every rule but the default one and those of set 31 (RESVD_SET) goes, with their states. */
 export function chainFlush(fw: Ipfw): void {
   const keep = fw.rules.filter((r) => r.set === 31);
-  if (keep.length === 1) fw.dyn.removeRule(null);
+  // Only the default rule stays: every state goes in one pass (a pass per rule scans the state table each time).
+  const all = keep.length === 1;
+  if (all) fw.dyn.removeRule(null);
   for (const r of fw.rules) {
     if (r.set === 31) continue;
-    fw.dyn.removeRule(r);
+    if (!all) fw.dyn.removeRule(r);
     tablesUnbind(fw.tables, r);
   }
   fw.rules = keep;

@@ -362,3 +362,46 @@ test('a frame with no room in front for a member header is copied once for that 
   assert.ok(rec[1]!.sent[0]!.off >= 10);
   assert.deepEqual([...rec[1]!.sent[0]!.buf.subarray(rec[1]!.sent[0]!.off, rec[1]!.sent[0]!.off + 14)], [...f.subarray(0, 14)]);
 });
+
+test('hostile GSO frames from a TAP (bad sizes, lengths, headers, VLAN tags, tiny frames) never throw and never grow past their bytes', () => {
+  const { reg, im, taps, ctl } = setup(1);
+  const d = new RecDriver(false);
+  const slow = reg.newIfnet(im, 'tap5', 'tap', IFF.BROADCAST | IFF.UP, 1500, MAC(0x105), d);
+  im.ifnets.set('tap5', slow);
+  ctl.interfaces.configureBridge('bridge0', [{ kind: 'addm', ifname: 'tap5' }]);
+  let seed = 11;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  for (let i = 0; i < 3000; i++) {
+    const len = rnd(4) === 0 ? rnd(60) : 14 + 20 + 20 + rnd(9000);
+    const b = new Uint8Array(PKT_HEADROOM + len);
+    const o = PKT_HEADROOM;
+    for (let k = 0; k < len; k++) b[o + k] = rnd(256);
+    if (len >= 14) {
+      b.fill(0xff, o, o + 6);
+      b[o + 12] = rnd(3) === 0 ? 0x81 : 0x08;
+      b[o + 13] = 0;
+    }
+    if (len >= 34 && rnd(4) !== 0) {
+      b[o + 14] = 0x40 | (5 + rnd(11));
+      const tot = rnd(3) === 0 ? rnd(0x10000) : len - 14;
+      b[o + 16] = tot >> 8;
+      b[o + 17] = tot & 0xff;
+      b[o + 23] = rnd(4) === 0 ? rnd(256) : 6;
+    }
+    const meta = new VnetHdr();
+    meta.gsoType = [VIRTIO_NET_HDR_GSO.TCPV4, VIRTIO_NET_HDR_GSO.TCPV6, VIRTIO_NET_HDR_GSO.UDP, VIRTIO_NET_HDR_GSO.TCPV4 | VIRTIO_NET_HDR_GSO.ECN][rnd(4)]!;
+    meta.gsoSize = [0, 1, 63, 64, 536, 1448, 65535, rnd(0x10000)][rnd(8)]!;
+    meta.hdrLen = rnd(200);
+    if (rnd(2) === 0) {
+      meta.flags = 1;
+      meta.csumStart = rnd(0x10000);
+      meta.csumOffset = rnd(0x10000);
+    }
+    const before = d.sent.length;
+    inject(taps[0]!, b, meta);
+    let bytes = 0;
+    for (let k = before; k < d.sent.length; k++) bytes += d.sent[k]!.len - 54;
+    assert.ok(bytes <= len, `frame ${i}: ${bytes} bytes of payload out of a ${len}-byte frame`);
+  }
+  reg.netisr.drain();
+});

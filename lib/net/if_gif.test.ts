@@ -18,6 +18,8 @@ import { BpfDesc } from './bpf.js';
 import { IFF, type Ifnet } from './if.js';
 import { GIF_MAX_INPUT_NEST, GifDriver } from './if_gif.js';
 import { inGifLookup } from '../netinet/in_gif.js';
+import { rawAttach } from '../netinet/raw_ip.js';
+import { Icmp6Filter, rip6Attach } from '../netinet6/raw_ip6.js';
 
 interface Pair {
   reg: Registry;
@@ -301,4 +303,32 @@ test('over IPv6: an outer packet no tunnel takes earns a parameter problem (unre
   assert.equal(b.ip6stat.noproto, 1);
   assert.equal(a.icmp6.inhist[4], 1, 'A got the parameter problem');
   assert.equal(b.icmp.inhist[8] ?? 0, 0);
+});
+
+test("an outer packet no tunnel takes goes to the image's raw sockets of its protocol, as rip_input/rip6_input do: no error back when one took it", () => {
+  const { reg, b, ub } = pair();
+  const got4: number[] = [];
+  const close4 = rawAttach(b, { proto: 4, input: (_b, _o, len) => void got4.push(len) });
+  inject(reg, ub, '10.0.0.3', '10.0.0.2', 4, innerEcho('10.9.0.1', '10.9.0.2'));
+  assert.equal(got4.length, 1, 'the raw socket has it');
+  assert.equal(b.gif.stat.nomatch, 1);
+  assert.equal(b.ipstat.noproto, 0, 'not counted as an unknown protocol');
+  assert.equal(b.icmp.outhist[3] ?? 0, 0, 'no protocol unreachable');
+  close4();
+  inject(reg, ub, '10.0.0.3', '10.0.0.2', 4, innerEcho('10.9.0.1', '10.9.0.2'));
+  assert.equal(b.ipstat.noproto, 1);
+  assert.equal(b.icmp.outhist[3], 1, 'no socket: protocol unreachable');
+
+  const p6 = pair(6);
+  new ImageControl(p6.b, p6.reg).interfaces.configureGif('gif1', null);
+  const got6: number[] = [];
+  const close6 = rip6Attach(p6.b, { proto: 4, laddr6: null, faddr6: null, cksumOff: -1, filter: new Icmp6Filter(), input: (_b, _o, _h, len) => (got6.push(len), true) });
+  send(p6.reg, p6.a, { proto: 1, dst: '10.9.0.2' });
+  assert.equal(got6.length, 1, 'the raw IPv6 socket of protocol 4 has it');
+  assert.equal(p6.b.ip6stat.noproto, 0);
+  assert.equal(p6.a.icmp6.inhist[4] ?? 0, 0, 'no parameter problem');
+  close6();
+  send(p6.reg, p6.a, { proto: 1, dst: '10.9.0.2' });
+  assert.equal(p6.b.ip6stat.noproto, 1);
+  assert.equal(p6.a.icmp6.inhist[4], 1);
 });

@@ -115,8 +115,10 @@ export function inGifInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
   gifInput(im, gifp, v4 ? AF_INET : AF_INET6, buf, inner, ilen, meta, off, ipLen);
 }
 
-/** No tunnel takes it: rip_input's answer, protocol unreachable (not to a broadcast). */
+/** No tunnel takes it: rip_input's answer, protocol unreachable (not to a broadcast), unless a raw socket took it (ip_input showed it to them). */
 function noTunnel(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, ipLen: number, bcast: boolean): void {
+  const raw = im.raw.byProto;
+  if (raw.length !== 0 && raw[buf[off + 9]!] !== 0) return;
   im.ipstat.noproto++;
   if (!bcast) icmpError(im, ifp, buf, off, ipLen, ICMP_TYPE.UNREACH, ICMP_UNREACH.PROTOCOL, 0);
 }

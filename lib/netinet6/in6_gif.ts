@@ -18,12 +18,11 @@ import { AF_INET, AF_INET6, IPPROTO_IPV4, IPPROTO_IPV6, gifInput, type GifDriver
 import { ip6ProtoRegister, type Vnet } from '../net/vnet.js';
 import { sysctlInt } from '../sysctl.js';
 import { put32 } from '../wire/bytes.js';
-import { ICMP6_PARAMPROB, ICMP6_TYPE } from '../wire/icmp6.js';
 import { IP_HDR_LEN } from '../wire/ipv4.js';
 import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, emitIpv6Raw } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { FRAME_HEADROOM, allocPacket } from '../netinet/ip_var.js';
-import { icmp6Error } from './icmp6.js';
+import { rip6Input } from './raw_ip6.js';
 import { ip6Output } from './ip6_output.js';
 
 export const ip6GifHlim = sysctlInt({
@@ -77,20 +76,18 @@ function in6Gif6Input(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: 
 /** Input of IPPROTO_IPV4 or IPPROTO_IPV6 (`proto`) over IPv6, the upper-layer header at hoff. */
 export function in6GifInput(im: Vnet, ifp: Ifnet, proto: number, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
   const st = im.gif.stat;
-  // Where the next-header byte naming `proto` lies, for a parameter problem: the walk that led here knows.
-  const nxtOff = im.ip6Views.walk.nxtOff;
   const ilen = off + ip6Len - hoff;
   const d = mcast ? undefined : in6GifLookup(im, buf, off);
   const gifp = d?.ifp ?? null;
   if (d === undefined || gifp === null || (gifp.flags & 0x1) === 0) {
     st.nomatch++;
-    noTunnel(im, ifp, buf, off, ip6Len, nxtOff);
+    noTunnel(im, ifp, buf, off, hoff, ip6Len, meta, mcast);
     return;
   }
   const rt = im.route6.lookup(buf, off + IP6_SRC_OFF);
   if (rt === undefined || (rt.ifp !== ifp && !ifp.loopback)) {
     st.ingress++;
-    noTunnel(im, ifp, buf, off, ip6Len, nxtOff);
+    noTunnel(im, ifp, buf, off, hoff, ip6Len, meta, mcast);
     return;
   }
   const v4 = proto === IPPROTO_IPV4;
@@ -106,7 +103,7 @@ export function in6GifInput(im: Vnet, ifp: Ifnet, proto: number, buf: Uint8Array
   gifInput(im, gifp, v4 ? AF_INET : AF_INET6, buf, hoff, ilen, meta, off, ip6Len);
 }
 
-function noTunnel(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, ip6Len: number, nxtOff: number): void {
-  im.ip6stat.noproto++;
-  icmp6Error(im, ifp, buf, off, ip6Len, -1, -1, ICMP6_TYPE.PARAM_PROB, ICMP6_PARAMPROB.NEXTHEADER, nxtOff - off);
+/** No tunnel takes it: rip6_input (the raw sockets of the protocol, else a parameter problem), as FreeBSD's encap6_input falls back to. */
+function noTunnel(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, hoff: number, ip6Len: number, meta: VnetHdr, mcast: boolean): void {
+  rip6Input(im, ifp, buf, off, hoff, ip6Len, meta, mcast);
 }
