@@ -96,6 +96,25 @@ test('a batch\'s checks do not walk every image of the daemon (the first frame a
   assert.equal(walks, 0);
 });
 
+test('more busy images than the recent askers the checks look at: none is starved, each gets its share', () => {
+  // 10 saturated images, two more than RECENT_ASKERS: one held off is pushed
+  // out of the recent askers and must still get its quantum at the next round.
+  const u = simulate(Array.from({ length: 10 }, () => new ImageCpu()), 3000);
+  const min = Math.min(...u);
+  const max = Math.max(...u);
+  assert.ok(min / max > 0.8, `shares ${u.map((x) => x.toFixed(0)).join(' ')}`);
+});
+
+test('more busy images than the recent askers: the weights still count (1000 against nine of 100)', () => {
+  const cpus = Array.from({ length: 10 }, () => new ImageCpu());
+  cpus[0]!.weight = 1000;
+  const [heavy, ...light] = simulate(cpus, 3000);
+  const shares = `${heavy!.toFixed(0)} ${light.map((x) => x.toFixed(0)).join(' ')}`;
+  assert.ok(Math.min(...light) / Math.max(...light) > 0.8, shares);
+  const mean = light.reduce((a, b) => a + b, 0) / light.length;
+  assert.ok(heavy! / mean > 6, shares); // 10 ideally
+});
+
 test('cpu.max caps an image even when it is alone', () => {
   const a = new ImageCpu();
   a.max = 20;

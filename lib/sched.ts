@@ -68,6 +68,8 @@ export class ImageCpu {
   lastActive = -1e9;
   /** End of the last hold-off: until then the image's queue was waiting, not empty. */
   heldUntil = -1e9;
+  /** The scheduler's round this image last got its quantum in. */
+  round = -1;
   msAtInterval = 0;
   procMsAtInterval = 0;
 }
@@ -77,6 +79,13 @@ export type SchedulerClocks = Pick<Platform, 'clock' | 'cpuNow' | 'processCpuMs'
 
 export class Scheduler {
   private roundStart: number;
+  /** Rounds begun so far (replenish): an asker whose `round` is behind missed its quantum. */
+  private round = 0;
+  /** Images credited in this round and their weight; and the same for the round before. */
+  private credited = 0;
+  private creditedW = 0;
+  private lastCredited = 0;
+  private lastCreditedW = 0;
   private readonly members = new Set<ImageCpu>();
   /**
    * The last few distinct images that asked for the CPU, most recent first:
@@ -128,6 +137,10 @@ export class Scheduler {
   private activeWeight(now: number): number {
     let sumW = 0;
     for (const c of this.recent) if (c !== null && this.active(c, now)) sumW += c.weight;
+    // More images than the recent askers took quanta last round: their
+    // weight is the better count of who shares the CPU (else the quanta add
+    // up to more than a round and the weights stop mattering).
+    if (this.lastCredited > RECENT_ASKERS && this.lastCreditedW > sumW) return this.lastCreditedW;
     return sumW;
   }
 
@@ -141,12 +154,26 @@ export class Scheduler {
   /** A new round: every active image (among the recent askers) gets its quantum (no hoarding beyond one). */
   private replenish(now: number): void {
     this.roundStart = now;
+    this.round++;
+    this.lastCredited = this.credited;
+    this.lastCreditedW = this.creditedW;
+    this.credited = 0;
+    this.creditedW = 0;
     const sumW = this.activeWeight(now);
     for (const c of this.recent) {
       if (c === null || !this.active(c, now)) continue;
-      const q = this.quantum(c, sumW);
-      c.deficit = Math.min(c.deficit + q, q);
+      this.credit(c, sumW);
     }
+  }
+
+  private credit(c: ImageCpu, sumW: number): void {
+    const q = this.quantum(c, sumW);
+    c.deficit = Math.min(c.deficit + q, q);
+    if (c.round !== this.round) {
+      this.credited++;
+      this.creditedW += c.weight;
+    }
+    c.round = this.round;
   }
 
   /** A batch of input for this image is about to be processed: it wants the CPU. */
@@ -162,6 +189,10 @@ export class Scheduler {
     c.lastActive = now;
     this.noteAsker(c);
     if (now - this.roundStart >= ROUND_MS) this.replenish(now);
+    // With more busy images than recent askers, one pushed out of them while
+    // it was held off missed the round's quantum: it gets it now, or it would
+    // be held off round after round (starved) while the others take turns.
+    if (c.round !== this.round) this.credit(c, this.activeWeight(now));
   }
 
   /**

@@ -347,8 +347,19 @@ int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, struct dg_src *
     out->port = ntohs(sin.sin_port);
     return 0;
   }
-  if (sa.sin6_family != AF_INET6) return -EAFNOSUPPORT;
+  if (v6 == GSA_V6_DGRAM && sa.sin6_family == AF_INET) {
+    /* UDP's connect and sendto take a sockaddr_in on an AF_INET6 socket too
+     * (__ip6_datagram_connect, udpv6_sendmsg): an IPv4 peer, as ::ffff:a.b.c.d. */
+    struct sockaddr_in sin;
+    memcpy(&sin, &sa, sizeof sin);
+    if (len < sizeof sin) return -EINVAL;
+    out->addr = ntohl(sin.sin_addr.s_addr);
+    out->port = ntohs(sin.sin_port);
+    return 0;
+  }
+  /* Linux checks the length first (inet6_bind, tcp_v6_connect): a sockaddr_in is EINVAL, not EAFNOSUPPORT. */
   if (len < 24) return -EINVAL; /* SIN6_LEN_RFC2133: without sin6_scope_id, taken as 0 */
+  if (sa.sin6_family != AF_INET6) return -EAFNOSUPPORT;
   out->v6 = 1;
   out->port = ntohs(sa.sin6_port);
   memcpy(out->x.addr, &sa.sin6_addr, 16);

@@ -379,7 +379,7 @@ static int dest(struct seccomp_notif *n, struct isock *s, uint64_t name, uint64_
     *flags = VSD_NOADDR;
     return 0;
   }
-  return get_sockaddr(n->pid, name, namelen, s->v6, to);
+  return get_sockaddr(n->pid, name, namelen, s->v6 && dg_is_udp(s) ? GSA_V6_DGRAM : s->v6, to);
 }
 
 static void do_sendto(struct seccomp_notif *n, struct isock *s) {
@@ -751,7 +751,7 @@ void dg_call(struct seccomp_notif *n, struct isock *s) {
       q.flags |= VSA_UNSPEC; /* forget the peer */
       r = 0;
     } else {
-      r = get_sockaddr(n->pid, a[1], a[2], s->v6, &to);
+      r = get_sockaddr(n->pid, a[1], a[2], s->v6 && dg_is_udp(s) ? GSA_V6_DGRAM : s->v6, &to);
     }
     if (!still_valid(n->id)) return;
     if (r < 0) {

@@ -115,6 +115,8 @@ pid_t tgid_of(pid_t tid);
 int grab_fd(pid_t tid, int fd);
 uint64_t inode_of(int fd);
 int put_sockaddr(pid_t pid, uint64_t addr, uint64_t lenp, const struct dg_src *a, int v6);
+/* v6: 0 (AF_INET socket), 1 (AF_INET6), GSA_V6_DGRAM (an AF_INET6 UDP socket's connect or sendto: a sockaddr_in is taken too). */
+#define GSA_V6_DGRAM 2
 int get_sockaddr(pid_t pid, uint64_t addr, uint64_t len, int v6, struct dg_src *out);
 struct pending *ask(struct seccomp_notif *n, struct vsa_req *q, uint32_t newid, int lfd);
 /* As ask, with address `a` in the request (an AF_INET6 one as a struct vsa_addr6 after it). */

@@ -133,6 +133,28 @@ except OSError as e:
     assert.equal(r0.stdout, '0\n', r0.stderr);
   });
 
+  test('a sockaddr_in on an AF_INET6 socket: EINVAL for bind and TCP connect (length first, as Linux), taken by UDP connect and sendto as a v4-mapped peer', async () => {
+    const py = `
+import socket, ctypes, errno, struct
+libc = ctypes.CDLL(None, use_errno=True)
+sin = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", 7001) + socket.inet_aton("${HOST4}") + bytes(8), 16)
+def call(f, *a):
+    return "ok" if f(*a) >= 0 else errno.errorcode[ctypes.get_errno()]
+t = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+print("udp6 bind", call(libc.bind, t.fileno(), sin, 16))
+c = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+print("tcp6 connect", call(libc.connect, c.fileno(), sin, 16))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+print("udp6 sendto", call(libc.sendto, s.fileno(), b"x", 1, 0, sin, 16))
+print("udp6 connect", call(libc.connect, s.fileno(), sin, 16), s.getpeername()[:2])
+`;
+    const r = await lab.vimage(['R', 'python3', '-c', py]);
+    assert.equal(r.code, 0, r.stderr);
+    // What Linux itself answers (the same script on the host gives these lines).
+    assert.equal(r.stdout, `udp6 bind EINVAL\ntcp6 connect EINVAL\nudp6 sendto ok\nudp6 connect ok ('::ffff:${HOST4}', 7001)\n`);
+  });
+
   test('vimage -b python3 -m http.server --bind :: reached by curl -6 from Linux; the log shows the client\'s IPv6 address', async () => {
     const r = await lab.ok(['-b', 'R', 'python3', '-u', '-m', 'http.server', '--bind', '::', '8000']);
     const pid = Number(/\d+/.exec(r)?.[0]);

@@ -48,6 +48,19 @@ test('OP.PID frames are taken out of the supervisor\'s stream, split anywhere; t
   child.kill('SIGKILL');
 });
 
+test('an OP.PID frame flagged with an addr6 trailer is taken out with its trailer: what passes on stays whole frames', () => {
+  const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
+  const lp = new LinuxProcs(undefined, silentLogger);
+  const s = lp.open(reg.default, process.pid, process.getuid!());
+  const passed: Buffer[] = [];
+  const input = lp.input(s, (b) => passed.push(Buffer.from(b)));
+  const pid6 = Buffer.from(encodeRequest({ seq: 0, op: OP.PID, type: 1, id: 1, addr: 0, port: 0, flags: 0, a: -5, b: PID_ROLE.PROGRAM, c: 0, a6: { addr: new Uint8Array(16).fill(0xee), scope: 7, flow: 0 } }));
+  const close = frame(OP.CLOSE, 0, 0, 8);
+  input(Buffer.concat([pid6, close]));
+  assert.deepEqual(Buffer.concat(passed), close);
+  lp.close(s);
+});
+
 test('/proc: a child and its grandchild are found from the root; kill needs root or the owner', async () => {
   const child = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore' });
   try {

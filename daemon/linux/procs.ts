@@ -194,7 +194,7 @@ export class LinuxProcs {
         if (buf.readUInt16LE(off + 4) !== OP.PID) continue;
         if (off > start) next(buf.subarray(start, off));
         this.reported(s, buf.readInt32LE(off + 20), buf.readInt32LE(off + 24));
-        start = off + FRAME_SIZE;
+        start = off + n; // with its trailer, if it came with one: what passes on stays whole frames
       }
       if (off > start) next(buf.subarray(start, off));
       rest = Buffer.from(buf.subarray(off));

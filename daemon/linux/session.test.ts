@@ -322,6 +322,22 @@ describe('session', () => {
     assert.deepEqual([r13.err, ip6ToString(r13.a6!.addr), r13.port], [0, B6, client.localAddress().port]);
     s.serve(req({ seq: 14, op: OP.GETOPT, id: 2, flags: INET6, a: 41, b: 26 }));
     assert.equal((await wait(14)).val, 1);
+    // The accepted socket inherits the listener's IPV6_V6ONLY (Linux), not the image's default.
+    s.serve(req({ seq: 15, op: OP.SETOPT, id: 4, flags: INET6, a: 41, b: 26, c: 0 }));
+    s.serve(req({ seq: 16, op: OP.BIND, id: 4, flags: INET6, port: 8001, a6: a6('::') }));
+    assert.equal((await wait(16)).err, 0);
+    const [chanProg2, chanDaemon2] = await pairs.pair();
+    s.attach(4, chanDaemon2, new Uint8Array(0));
+    s.serve(req({ seq: 17, op: OP.LISTEN, id: 4, flags: INET6, a: 8 }));
+    assert.equal((await wait(17)).err, 0);
+    s.serve(req({ seq: 18, op: OP.ACCEPT, id: 4, flags: INET6, a: 5 }));
+    const client2 = commandHandles(tn.b, tn.reg).image.sockets.tcp({ family: 6 });
+    await Promise.all([client2.connect(A6, 8001), tn.run(100)]);
+    assert.equal((await wait(18)).err, 0);
+    s.serve(req({ seq: 19, op: OP.GETOPT, id: 5, flags: INET6, a: 41, b: 26 }));
+    assert.equal((await wait(19)).val, 0);
+    client2.close();
+    chanProg2.destroy();
     chanProg.destroy();
     prog.destroy();
     client.close();

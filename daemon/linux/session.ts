@@ -45,6 +45,8 @@ interface Waiter {
   seq: number;
   newId: number;
   family: number;
+  /** The listener's IPV6_V6ONLY, as set: an accepted socket inherits it (Linux). */
+  v6only?: number | undefined;
 }
 
 /**
@@ -412,15 +414,16 @@ export class Session {
     const t = r.ready.shift();
     if (t !== undefined) {
       r.room?.();
-      return this.handOut({ seq: q.seq, newId: q.a >>> 0, family: r.family }, t);
+      return this.handOut({ seq: q.seq, newId: q.a >>> 0, family: r.family, v6only: this.opt(r, IPPROTO_IPV6, IPV6.V6ONLY) }, t);
     }
     if ((q.flags & NONBLOCK) !== 0) return this.reply({ seq: q.seq, err: LINUX_ERRNO.EAGAIN });
-    r.waiters.push({ seq: q.seq, newId: q.a >>> 0, family: r.family });
+    r.waiters.push({ seq: q.seq, newId: q.a >>> 0, family: r.family, v6only: this.opt(r, IPPROTO_IPV6, IPV6.V6ONLY) });
   }
 
   /** Give connection `t` to the program's accept `w`: reply with the peer, then pump once its backing socket arrives. */
   private handOut(w: Waiter, t: TcpSocket): void {
     const nr: Rec = { id: w.newId, type: SOCK_STREAM, family: w.family, opts: new Map(), listening: false, backlog: 0, tcp: t, soError: null, ready: [], waiters: [] };
+    if (w.v6only !== undefined) nr.opts.set(`${IPPROTO_IPV6}:${IPV6.V6ONLY}`, w.v6only);
     this.recs.set(w.newId, nr);
     this.reply(named(nr.family, w.seq, t.remoteAddress()));
     void this.dataConn(w.newId).then(async (c) => {
