@@ -14,7 +14,7 @@ import { PFIL_CONSUMED, PFIL_DROPPED, PFIL_IN, PFIL_OUT, PFIL_PASS, type PfilHea
 import { icmp6Error } from '../netinet6/icmp6.js';
 import { ip6Output } from '../netinet6/ip6_output.js';
 import { allocPacket } from '../netinet/ip_var.js';
-import { put32 } from '../wire/bytes.js';
+import { writeReset } from './ip_fw_pfil.js';
 import { foldComplement, pseudoHeaderSum6, sum16 } from '../wire/checksum.js';
 import { emitIpv6Raw, in6IsMulticast } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
@@ -145,34 +145,12 @@ function sendReject6(fw: Ipfw, code: number, ifp: Ifnet | null, buf: Uint8Array,
 
 /** A RST back to the sender (RFC 9293 3.10.7.1) under an IPv6 header, sent as our own output. */
 function sendReset6(fw: Ipfw, buf: Uint8Array, off: number): void {
-  const t = off + fw.hlen;
-  const seq = ((buf[t + 4]! << 24) | (buf[t + 5]! << 16) | (buf[t + 6]! << 8) | buf[t + 7]!) >>> 0;
-  const ack = ((buf[t + 8]! << 24) | (buf[t + 9]! << 16) | (buf[t + 10]! << 8) | buf[t + 11]!) >>> 0;
-  const thl = (buf[t + 12]! >> 4) << 2;
-  const flags = fw.tcpFlags;
-  let dataLen = fw.ipLen - fw.hlen - thl;
-  if (dataLen < 0) dataLen = 0;
-  if ((flags & TH.SYN) !== 0) dataLen++;
-  if ((flags & TH.FIN) !== 0) dataLen++;
   const p = allocPacket(60);
   const b = p.buf;
   const o = p.off;
   emitIpv6Raw(b, o, 20, IPPROTO_TCP, 64, buf, off + 24, buf, off + 8);
   const tt = o + 40;
-  b[tt] = buf[t + 2]!;
-  b[tt + 1] = buf[t + 3]!;
-  b[tt + 2] = buf[t]!;
-  b[tt + 3] = buf[t + 1]!;
-  if ((flags & TH.ACK) !== 0) {
-    put32(b, tt + 4, ack);
-    put32(b, tt + 8, 0);
-    b[tt + 13] = TH.RST;
-  } else {
-    put32(b, tt + 4, 0);
-    put32(b, tt + 8, (seq + dataLen) >>> 0);
-    b[tt + 13] = TH.RST | TH.ACK;
-  }
-  b[tt + 12] = 5 << 4;
+  writeReset(fw, buf, off + fw.hlen, b, tt);
   const sum = foldComplement(sum16(b, tt, 20, pseudoHeaderSum6(b, o + 8, o + 24, 20, IPPROTO_TCP)));
   b[tt + 16] = sum >> 8;
   b[tt + 17] = sum & 0xff;

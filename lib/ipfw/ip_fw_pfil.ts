@@ -109,21 +109,21 @@ function ipfwRun(fw: Ipfw, head: PfilHead, out: boolean, rcvif: Ifnet | null, ou
   }
 }
 
-/** `reset`: a RST back to the sender (RFC 9293 3.10.7.1), built by hand. */
-function sendReset(fw: Ipfw, head: PfilHead, buf: Uint8Array, off: number): void {
-  const hlen = fw.hlen;
-  const t = off + hlen;
+/**
+ * The 20-byte TCP header of a RST answering the segment at buf[t] (RFC 9293
+ * 3.10.7.1), written at b[tt] without its checksum: ports swapped; seq from
+ * the segment's ack if it had one, else ack of what it carried. `reset` and
+ * `reset6` both send it.
+ */
+export function writeReset(fw: Ipfw, buf: Uint8Array, t: number, b: Uint8Array, tt: number): void {
   const seq = u32(buf, t + 4);
   const ack = u32(buf, t + 8);
   const thl = (buf[t + 12]! >> 4) << 2;
   const flags = fw.tcpFlags;
-  let dataLen = fw.ipLen - hlen - thl;
+  let dataLen = fw.ipLen - fw.hlen - thl;
   if (dataLen < 0) dataLen = 0;
   if ((flags & TH.SYN) !== 0) dataLen++;
   if ((flags & TH.FIN) !== 0) dataLen++;
-  const o = head.proto.headroom;
-  const b = new Uint8Array(o + 40);
-  const tt = o + 20;
   b[tt] = buf[t + 2]!;
   b[tt + 1] = buf[t + 3]!;
   b[tt + 2] = buf[t]!;
@@ -138,6 +138,14 @@ function sendReset(fw: Ipfw, head: PfilHead, buf: Uint8Array, off: number): void
     b[tt + 13] = TH.RST | TH.ACK;
   }
   b[tt + 12] = 5 << 4;
+}
+
+/** `reset`: a RST back to the sender, built by hand. */
+function sendReset(fw: Ipfw, head: PfilHead, buf: Uint8Array, off: number): void {
+  const o = head.proto.headroom;
+  const b = new Uint8Array(o + 40);
+  const tt = o + 20;
+  writeReset(fw, buf, off + fw.hlen, b, tt);
   const sum = foldComplement(sum16(b, tt, 20, pseudoHeaderSum(fw.dst, fw.src, IPPROTO_TCP, 20)));
   b[tt + 16] = sum >> 8;
   b[tt + 17] = sum & 0xff;

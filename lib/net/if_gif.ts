@@ -32,8 +32,8 @@
 import { defineStats, type Stats } from '../stats.js';
 import { sysctlInt } from '../sysctl.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
-import { Ipv4Packet, ip4ToString } from '../wire/ipv4.js';
-import { Ipv6Packet, in6Equal, ip6ToString, type In6Addr } from '../wire/ipv6.js';
+import { IP_HDR_LEN, Ipv4Packet, ip4ToString } from '../wire/ipv4.js';
+import { IP6_HDR_LEN, Ipv6Packet, in6Equal, ip6ToString, type In6Addr } from '../wire/ipv6.js';
 import { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO, type VnetHdr } from '../wire/vnet.js';
 import { completeChecksum } from '../netinet/gso.js';
 import { in6Local } from '../netinet6/in6.js';
@@ -240,6 +240,25 @@ export function gifUnlink(im: Vnet, d: GifDriver): void {
 /** List `d` as carrying its tunnel in image `im` (set, or moved in). */
 export function gifLink(im: Vnet, d: GifDriver): void {
   if (!im.gif.tunnels.includes(d)) im.gif.tunnels.push(d);
+}
+
+/**
+ * Decapsulation, once a tunnel of `gifp` took the outer packet: the inner
+ * packet (IPPROTO_IPV4 or IPPROTO_IPV6 as `proto`) at buf[inner, inner+ilen)
+ * must hold a whole header of that version, then goes to gifInput.
+ */
+export function gifDecap(im: Vnet, gifp: Ifnet, proto: number, buf: Uint8Array, inner: number, ilen: number, meta: VnetHdr, outerOff: number, outerLen: number): void {
+  const v4 = proto === IPPROTO_IPV4;
+  if (ilen < (v4 ? IP_HDR_LEN : IP6_HDR_LEN)) {
+    im.gif.stat.hdrops++;
+    return;
+  }
+  if (buf[inner]! >>> 4 !== (v4 ? 4 : 6)) {
+    im.gif.stat.badinner++;
+    gifp.counters.ierrors++;
+    return;
+  }
+  gifInput(im, gifp, v4 ? AF_INET : AF_INET6, buf, inner, ilen, meta, outerOff, outerLen);
 }
 
 /**

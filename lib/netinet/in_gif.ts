@@ -18,14 +18,13 @@
  * noproto and answered with an ICMP protocol unreachable.
  */
 
-import type { Ifnet } from '../net/if.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV4, IPPROTO_IPV6, gifDestroy, gifInit, gifInput, type GifDriver } from '../net/if_gif.js';
+import { IFF, type Ifnet } from '../net/if.js';
+import { IPPROTO_IPV4, IPPROTO_IPV6, gifDecap, gifDestroy, gifInit, type GifDriver } from '../net/if_gif.js';
 import { in6GifInit } from '../netinet6/in6_gif.js';
 import { ipProtoRegister, type Vnet } from '../net/vnet.js';
 import { sysctlInt } from '../sysctl.js';
 import { ICMP_TYPE, ICMP_UNREACH } from '../wire/icmp.js';
 import { IP_HDR_LEN } from '../wire/ipv4.js';
-import { IP6_HDR_LEN } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { icmpError } from './ip_icmp.js';
 import { buildIpHeader, ipOutputLocal } from './ip_output.js';
@@ -90,7 +89,7 @@ export function inGifInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
   const ilen = ipLen - hlen;
   const d = bcast ? undefined : inGifLookup(im, src, dst);
   const gifp = d?.ifp ?? null;
-  if (d === undefined || gifp === null || (gifp.flags & 0x1) === 0) {
+  if (d === undefined || gifp === null || (gifp.flags & IFF.UP) === 0) {
     st.nomatch++;
     noTunnel(im, ifp, buf, off, ipLen, bcast);
     return;
@@ -102,17 +101,7 @@ export function inGifInput(im: Vnet, ifp: Ifnet, buf: Uint8Array, off: number, h
     noTunnel(im, ifp, buf, off, ipLen, bcast);
     return;
   }
-  const v4 = proto === IPPROTO_IPV4;
-  if (ilen < (v4 ? IP_HDR_LEN : IP6_HDR_LEN)) {
-    st.hdrops++;
-    return;
-  }
-  if (buf[inner]! >>> 4 !== (v4 ? 4 : 6)) {
-    st.badinner++;
-    gifp.counters.ierrors++;
-    return;
-  }
-  gifInput(im, gifp, v4 ? AF_INET : AF_INET6, buf, inner, ilen, meta, off, ipLen);
+  gifDecap(im, gifp, proto, buf, inner, ilen, meta, off, ipLen);
 }
 
 /** No tunnel takes it: rip_input's answer, protocol unreachable (not to a broadcast), unless a raw socket took it (ip_input showed it to them). */

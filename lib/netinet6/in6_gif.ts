@@ -13,12 +13,11 @@
  * protocol nobody handles.
  */
 
-import type { Ifnet } from '../net/if.js';
-import { AF_INET, AF_INET6, IPPROTO_IPV4, IPPROTO_IPV6, gifInput, type GifDriver } from '../net/if_gif.js';
+import { IFF, type Ifnet } from '../net/if.js';
+import { IPPROTO_IPV4, IPPROTO_IPV6, gifDecap, type GifDriver } from '../net/if_gif.js';
 import { ip6ProtoRegister, type Vnet } from '../net/vnet.js';
 import { sysctlInt } from '../sysctl.js';
 import { put32 } from '../wire/bytes.js';
-import { IP_HDR_LEN } from '../wire/ipv4.js';
 import { IP6_DST_OFF, IP6_HDR_LEN, IP6_SRC_OFF, emitIpv6Raw } from '../wire/ipv6.js';
 import type { VnetHdr } from '../wire/vnet.js';
 import { FRAME_HEADROOM, allocPacket } from '../netinet/ip_var.js';
@@ -79,7 +78,7 @@ export function in6GifInput(im: Vnet, ifp: Ifnet, proto: number, buf: Uint8Array
   const ilen = off + ip6Len - hoff;
   const d = mcast ? undefined : in6GifLookup(im, buf, off);
   const gifp = d?.ifp ?? null;
-  if (d === undefined || gifp === null || (gifp.flags & 0x1) === 0) {
+  if (d === undefined || gifp === null || (gifp.flags & IFF.UP) === 0) {
     st.nomatch++;
     noTunnel(im, ifp, buf, off, hoff, ip6Len, meta, mcast);
     return;
@@ -90,17 +89,7 @@ export function in6GifInput(im: Vnet, ifp: Ifnet, proto: number, buf: Uint8Array
     noTunnel(im, ifp, buf, off, hoff, ip6Len, meta, mcast);
     return;
   }
-  const v4 = proto === IPPROTO_IPV4;
-  if (ilen < (v4 ? IP_HDR_LEN : IP6_HDR_LEN)) {
-    st.hdrops++;
-    return;
-  }
-  if (buf[hoff]! >>> 4 !== (v4 ? 4 : 6)) {
-    st.badinner++;
-    gifp.counters.ierrors++;
-    return;
-  }
-  gifInput(im, gifp, v4 ? AF_INET : AF_INET6, buf, hoff, ilen, meta, off, ip6Len);
+  gifDecap(im, gifp, proto, buf, hoff, ilen, meta, off, ip6Len);
 }
 
 /** No tunnel takes it: rip6_input (the raw sockets of the protocol, else a parameter problem), as FreeBSD's encap6_input falls back to. */
