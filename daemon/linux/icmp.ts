@@ -309,26 +309,7 @@ export class IcmpSocket {
 
   /** getsockopt(2): [errno, value]. */
   getopt(level: number, name: number): [number, number] {
-    if (level === SOL_SOCKET) {
-      switch (name) {
-        case SO.TYPE:
-          return [0, this.type];
-        case SO.DOMAIN:
-          return [0, AF_INET];
-        case SO.PROTOCOL:
-          return [0, this.proto];
-        case SO.ERROR:
-          return [0, 0];
-        case SO.RCVBUF:
-        case SO.SNDBUF: {
-          // Linux doubles the value asked for (bookkeeping room) and reports that.
-          const v = this.opts.get(`${level}:${name}`);
-          return [0, v !== undefined && v > 0 ? Math.min(v, 1 << 24) * 2 : 212992];
-        }
-        default:
-          return [0, this.opts.get(`${level}:${name}`) ?? 0];
-      }
-    }
+    if (level === SOL_SOCKET) return solSocketOpt(this.opts, name, this.type, AF_INET, this.proto);
     if (level === SOL_RAW) {
       if (this.ping || name !== ICMP_FILTER) return [LINUX_ERRNO.ENOPROTOOPT, 0];
       if (this.proto !== IPPROTO_ICMP) return [LINUX_ERRNO.EOPNOTSUPP, 0];
@@ -353,5 +334,30 @@ export class IcmpSocket {
     if (this.ident !== 0) idents(this.raw).used.delete(this.ident);
     this.ident = 0;
     this.raw.close();
+  }
+}
+
+/**
+ * getsockopt(SOL_SOCKET, name) of an ICMP socket (IPv4 or IPv6): its type,
+ * domain and protocol, no pending error, buffer sizes as Linux reports them
+ * (it doubles what was asked for, as bookkeeping room), else what was set.
+ */
+export function solSocketOpt(opts: ReadonlyMap<string, number>, name: number, type: number, domain: number, proto: number): [number, number] {
+  switch (name) {
+    case SO.TYPE:
+      return [0, type];
+    case SO.DOMAIN:
+      return [0, domain];
+    case SO.PROTOCOL:
+      return [0, proto];
+    case SO.ERROR:
+      return [0, 0];
+    case SO.RCVBUF:
+    case SO.SNDBUF: {
+      const v = opts.get(`${SOL_SOCKET}:${name}`);
+      return [0, v !== undefined && v > 0 ? Math.min(v, 1 << 24) * 2 : 212992];
+    }
+    default:
+      return [0, opts.get(`${SOL_SOCKET}:${name}`) ?? 0];
   }
 }

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { A6, B6, twoImages6 } from '../../lib/testing/testnet6.js';
 import { ip6ToString, parseIp6 } from '../../lib/wire/ipv6.js';
 import { harness, req, until, type Harness } from './dg_harness.js';
+import { Icmp6PingSocket, icmp6IdentImages } from './icmp6.js';
+import { ImageControl } from '../../lib/control/index.js';
 import { type Addr6, AF_INET6, DG_FLAG, INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6, LINUX_ERRNO, OP, SO, SOCK_DGRAM, SOL_SOCKET, encodeDg } from './wire.js';
 
 const a6 = (t: string): Addr6 => ({ addr: parseIp6(t)!, scope: 0, flow: 0 });
@@ -91,4 +93,21 @@ describe('ICMPv6 ping sockets of Linux programs', () => {
     h.s.serve(req({ seq: 19, op: OP.CLOSE, id: 3, type: 0 }));
     assert.equal(h.s.dgram.size, 0);
   });
+});
+
+test('the identifier table keeps no entry for an image once its last ping socket closes', () => {
+  const n = twoImages6();
+  const ctl = new ImageControl(n.a, n.reg);
+  const before = icmp6IdentImages();
+  const any = a6('::');
+  const s1 = new Icmp6PingSocket(ctl, () => {});
+  const s2 = new Icmp6PingSocket(ctl, () => {});
+  assert.equal(s1.bind(any, 77), 0);
+  assert.equal(s2.bind(any, 77), LINUX_ERRNO.EADDRINUSE);
+  assert.equal(s2.bind(any, 78), 0);
+  assert.equal(icmp6IdentImages(), before + 1);
+  s1.close();
+  assert.equal(icmp6IdentImages(), before + 1, 'ident 78 is still held');
+  s2.close();
+  assert.equal(icmp6IdentImages(), before);
 });

@@ -22,7 +22,8 @@ import type { ImageControl } from '../../lib/control/index.js';
 import type { Icmp6Socket } from '../../lib/control/inet6.js';
 import { in6IsUnspecified, in6IsV4Mapped, parseIp6 } from '../../lib/wire/ipv6.js';
 import { fromText, hopLimit, ipv6Opt } from './inet6.js';
-import { type Addr6, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6, LINUX_ERRNO, SO, SOCK_DGRAM, SOL_SOCKET } from './wire.js';
+import { type Addr6, AF_INET6, IPPROTO_ICMPV6, IPPROTO_IPV6, IPV6, LINUX_ERRNO, SOCK_DGRAM, SOL_SOCKET } from './wire.js';
+import { solSocketOpt } from './icmp.js';
 
 const ECHO_REQUEST = 128;
 const ECHO_REPLY = 129;
@@ -33,8 +34,13 @@ const PING_MAX = 0xffff;
 /** A received echo reply for the program: the message (valid during the call), its source and hop limit. */
 export type Icmp6Deliver = (src: Addr6, hlim: number, msg: Uint8Array) => void;
 
-/** Identifiers in use by the ICMPv6 ping sockets of each image, by image name. */
+/** Identifiers in use by the ICMPv6 ping sockets of each image, by image name; an image with none has no entry. */
 const identsByImage = new Map<string, Set<number>>();
+
+/** Images with an entry in the identifier table (a test checks that closing the last ping socket removes it). */
+export function icmp6IdentImages(): number {
+  return identsByImage.size;
+}
 
 export class Icmp6PingSocket {
   readonly type = SOCK_DGRAM;
@@ -173,25 +179,7 @@ export class Icmp6PingSocket {
   }
 
   getopt(level: number, name: number): [number, number] {
-    if (level === SOL_SOCKET) {
-      switch (name) {
-        case SO.TYPE:
-          return [0, SOCK_DGRAM];
-        case SO.DOMAIN:
-          return [0, AF_INET6];
-        case SO.PROTOCOL:
-          return [0, IPPROTO_ICMPV6];
-        case SO.ERROR:
-          return [0, 0];
-        case SO.RCVBUF:
-        case SO.SNDBUF: {
-          const v = this.opts.get(`${level}:${name}`);
-          return [0, v !== undefined && v > 0 ? Math.min(v, 1 << 24) * 2 : 212992];
-        }
-        default:
-          return [0, this.opts.get(`${level}:${name}`) ?? 0];
-      }
-    }
+    if (level === SOL_SOCKET) return solSocketOpt(this.opts, name, SOCK_DGRAM, AF_INET6, IPPROTO_ICMPV6);
     if (level === IPPROTO_IPV6) {
       if (name === IPV6.UNICAST_HOPS) return [0, this.hops >= 0 ? this.hops : hopLimit(this.image)];
       return [0, this.opts.get(`${level}:${name}`) ?? 0];
@@ -200,7 +188,12 @@ export class Icmp6PingSocket {
   }
 
   close(): void {
-    if (this.ident !== 0) this.used.delete(this.ident);
+    if (this.ident !== 0) {
+      const used = this.used;
+      used.delete(this.ident);
+      // The entry lives as long as the image has ping sockets: a destroyed image's name leaves nothing behind.
+      if (used.size === 0) identsByImage.delete(this.image.name);
+    }
     this.ident = 0;
     this.ep.close();
   }
