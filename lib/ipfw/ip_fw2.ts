@@ -273,23 +273,14 @@ export class Ipfw {
     const hlen = ip.headerLen;
     const proto = ip.protocol;
     const fragOff = ip.fragField & IP_OFFMASK;
-    this.v6 = false;
+    this.begin(false, len);
     this.hlen = hlen;
-    this.ipLen = len;
     this.proto = proto;
     const key = this.key;
     ip.addrsInto(key, 1);
     this.src = key[1]! >>> 0;
     this.dst = key[2]! >>> 0;
     this.fragOff = fragOff;
-    this.sport = 0;
-    this.dport = 0;
-    this.tcpFlags = 0;
-    this.icmpType = 0;
-    this.targT = null;
-    const pkt = this.pkt;
-    if (pkt.carried) pkt.carried = false;
-    else pkt.clear();
     if (fragOff === 0) {
       const l4 = off + hlen;
       const room = len - hlen;
@@ -392,6 +383,25 @@ export class Ipfw {
     }
     this.hit = this.defaultRule;
     return V_DENY;
+  }
+
+  /**
+   * What every packet's walk starts from, IPv4 (check) or IPv6 (check6):
+   * no ports, flags or table argument yet; no tags and an empty call stack,
+   * unless the packet is one handed back by dummynet or nat, which keeps its own.
+   */
+  begin(v6: boolean, len: number): void {
+    this.v6 = v6;
+    this.ipLen = len;
+    this.sport = 0;
+    this.dport = 0;
+    this.tcpFlags = 0;
+    this.icmpType = 0;
+    this.fragOff = 0;
+    this.targT = null;
+    const pkt = this.pkt;
+    if (pkt.carried) pkt.carried = false;
+    else pkt.clear();
   }
 
   /**

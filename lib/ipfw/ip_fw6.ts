@@ -59,18 +59,7 @@ export function check6(fw: Ipfw, out: boolean, rcvif: Ifnet | null, outif: Ifnet
   p6.tc = ((buf[off]! & 0xf) << 4) | (buf[off + 1]! >>> 4);
   p6.flow = ((buf[off + 1]! & 0xf) << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
   p6.hlim = buf[off + 7]!;
-  fw.v6 = true;
-  fw.ipLen = len;
-  fw.sport = 0;
-  fw.dport = 0;
-  fw.tcpFlags = 0;
-  fw.icmpType = 0;
-  fw.fragOff = 0;
-  fw.targT = null;
-  // A new packet has no tags and an empty call stack; one handed back by dummynet or nat keeps its own.
-  const pkt = fw.pkt;
-  if (pkt.carried) pkt.carried = false;
-  else pkt.clear();
+  fw.begin(true, len);
   const key = fw.key;
   // IPv4 keys are 0 (no IPv4 address rule matches); src and dst hold folds of the addresses, for dynamic states and dummynet flows.
   key[1] = 0;
