@@ -4,14 +4,10 @@ import { ManualPlatform } from '../../lib/platform.js';
 import { silentLogger } from '../../lib/log.js';
 import { Registry, type Image } from '../../lib/image.js';
 import type { TapOpener, TapPort } from '../../lib/net/if_tap.js';
-import type { CommandContext } from '../command.js';
 import { commands } from './ifconfig.js';
 import { commandHandles } from '../../lib/control/index.js';
 import { applyConfig, exportConfig, validateConfig } from '../../lib/config.js';
-
-const noInput: AsyncIterable<Uint8Array> = {
-  async *[Symbol.asyncIterator]() {},
-};
+import { runOnce } from './tools_harness.js';
 
 /** A TAP opener whose ports record the frames written to them. */
 function recordingTaps(sent: Uint8Array[]): TapOpener {
@@ -37,21 +33,8 @@ function recordingTaps(sent: Uint8Array[]): TapOpener {
   };
 }
 
-async function run(reg: Registry, im: Image, argv: string | string[], json = false): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ctx: CommandContext = {
-    argv: typeof argv === 'string' ? argv.split(' ') : argv,
-    ...commandHandles(im, reg),
-    stdout: { write: (t) => void (out += t) },
-    stderr: { write: (t) => void (err += t) },
-    stdin: noInput,
-    signal: new AbortController().signal,
-    json,
-    pid: 1,
-  };
-  const status = await commands['ifconfig']!(ctx);
-  return { status, out, err };
+function run(reg: Registry, im: Image, argv: string | string[], json = false): Promise<{ status: number; out: string; err: string }> {
+  return runOnce(reg, im, commands['ifconfig']!, typeof argv === 'string' ? argv.split(' ') : argv, json);
 }
 
 async function ok(reg: Registry, im: Image, argv: string | string[]): Promise<string> {

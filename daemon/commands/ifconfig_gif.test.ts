@@ -4,25 +4,11 @@ import { ManualPlatform } from '../../lib/platform.js';
 import { silentLogger } from '../../lib/log.js';
 import { Registry, type Image } from '../../lib/image.js';
 import { applyConfig, checkLoadable, exportConfig, validateConfig } from '../../lib/config.js';
-import type { CommandContext } from '../command.js';
 import { commands } from './ifconfig.js';
-import { commandHandles } from '../../lib/control/index.js';
+import { runOnce } from './tools_harness.js';
 
-async function run(reg: Registry, im: Image, line: string, json = false): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ctx: CommandContext = {
-    argv: line.split(' '),
-    ...commandHandles(im, reg),
-    stdout: { write: (t) => void (out += t) },
-    stderr: { write: (t) => void (err += t) },
-    stdin: { async *[Symbol.asyncIterator]() {} },
-    signal: new AbortController().signal,
-    json,
-    pid: 1,
-  };
-  const status = await commands['ifconfig']!(ctx);
-  return { status, out, err };
+function run(reg: Registry, im: Image, line: string, json = false): Promise<{ status: number; out: string; err: string }> {
+  return runOnce(reg, im, commands['ifconfig']!, line.split(' '), json);
 }
 
 async function ok(reg: Registry, im: Image, line: string): Promise<string> {

@@ -1,29 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { commandHandles } from '../../lib/control/index.js';
 import type { Image } from '../../lib/image.js';
 import { twoImages, type TestNet } from '../../lib/testing/testnet.js';
 import { in6LinkLocalFromMac, in6SolicitedNode, ip6ToString, parseIp6 } from '../../lib/wire/ipv6.js';
-import type { Command, CommandContext } from '../command.js';
+import type { Command } from '../command.js';
 import { allCommands } from './index.js';
+import { runOnce } from './tools_harness.js';
 
 const cmds = allCommands();
 
-async function run(n: TestNet, im: Image, argv: string[], json = false): Promise<{ status: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ctx: CommandContext = {
-    argv,
-    ...commandHandles(im, n.reg),
-    stdout: { write: (s) => void out.push(s) },
-    stderr: { write: (s) => void err.push(s) },
-    stdin: { async *[Symbol.asyncIterator]() {} },
-    signal: new AbortController().signal,
-    json,
-    pid: 0x1234,
-  };
-  const status = await (cmds.get(argv[0]!) as Command)(ctx);
-  return { status, out: out.join(''), err: err.join('') };
+function run(n: TestNet, im: Image, argv: string[], json = false): Promise<{ status: number; out: string; err: string }> {
+  return runOnce(n.reg, im, cmds.get(argv[0]!) as Command, argv, json);
 }
 
 test('ifmcstat lists each interface\'s MLD state and groups as FreeBSD prints them; the MLD sysctls are there', async () => {

@@ -2,25 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Image, Registry } from '../../lib/image.js';
 import { testbed } from '../../lib/testing/testbed.js';
-import type { CommandContext } from '../command.js';
 import { commands } from './ipfw.js';
-import { commandHandles } from '../../lib/control/index.js';
+import { runOnce } from './tools_harness.js';
 
-async function run(reg: Registry, im: Image, line: string): Promise<{ status: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ctx: CommandContext = {
-    argv: line.split(' '),
-    ...commandHandles(im, reg),
-    stdout: { write: (t) => void (out += t) },
-    stderr: { write: (t) => void (err += t) },
-    stdin: { async *[Symbol.asyncIterator]() {} },
-    signal: new AbortController().signal,
-    json: false,
-    pid: 1,
-  };
-  const status = await commands.ipfw!(ctx);
-  return { status, out, err };
+function run(reg: Registry, im: Image, line: string): Promise<{ status: number; out: string; err: string }> {
+  return runOnce(reg, im, commands.ipfw!, line.split(' '));
 }
 
 const ALL = Array.from({ length: 31 }, (_, i) => i);

@@ -1,7 +1,7 @@
 /**
- * Test helper for the tools' unit tests (sockstat, inetd, ping options):
- * run a command in an image of an in-memory topology with a manual clock,
- * delivering frames between clock steps. Tests only; nothing else imports it.
+ * Test helper for the commands' unit tests: run a command in an image of an
+ * in-memory topology with a manual clock, delivering frames between clock
+ * steps (sockstat, inetd, ping options), or once (runOnce). Tests only; nothing else imports it.
  */
 
 import assert from 'node:assert/strict';
@@ -76,4 +76,26 @@ export async function run(env: Env, im: Image, cmd: Command, argv: string[], opt
   await until(env, () => r.status !== undefined, argv.join(' '), opts.stepMs ?? 100, 120_000);
   await r.done;
   return { status: r.status!, stdout: r.out.join(''), stderr: r.err.join('') };
+}
+
+/**
+ * Run `cmd` in `im` once, with no input, and wait for its status: for
+ * commands that finish on their own (ifconfig, ipfw, ifmcstat) and need no
+ * clock to move.
+ */
+export async function runOnce(reg: Registry, im: Image, cmd: Command, argv: readonly string[], json = false): Promise<{ status: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const ctx: CommandContext = {
+    argv: [...argv],
+    ...commandHandles(im, reg),
+    stdout: { write: (t) => void (out += t) },
+    stderr: { write: (t) => void (err += t) },
+    stdin: { async *[Symbol.asyncIterator]() {} },
+    signal: new AbortController().signal,
+    json,
+    pid: 1,
+  };
+  const status = await cmd(ctx);
+  return { status, out, err };
 }
