@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { DnPkt, FlowQueue, Flowset, Pipe, SchedInst } from './dn_private.js';
 import type { DnAqm, DnSink } from './dn_sched.js';
 import { FIFO, schedType } from './dn_sched_all.js';
@@ -18,9 +18,6 @@ import { codelDefaults, pieDefaults } from './dn_params.js';
 const N = 30_000;
 
 async function measure(type: string, aqm: () => DnAqm | null): Promise<number[]> {
-  // The earlier case's pipe dies here, not in the first window: its death deoptimises the shared code
-  // (takeHead, QueueSet) that was optimised while it lived, and the warm-up below optimises it again.
-  fullGc();
   const pipe = new Pipe(1, FIFO, schedType(type)!, {});
   const sink: DnSink = { dropQueued: (_si, p) => void free.push(p), random: () => 0.5 };
   const si = new SchedInst(pipe.wf2q, sink);

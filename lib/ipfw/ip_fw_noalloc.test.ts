@@ -1,12 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { check6 } from './ip_fw6.js';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { rules, testbed } from '../testing/testbed.js';
 import { TT } from './table.js';
 
 test('the chain walk allocates nothing per packet: bit-vector index, table lookups, tablearg skipto, tags, call/return, setdscp, sets', () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const { r } = testbed();
   const fw = r.fw;
   const lines: string[] = [];
@@ -47,7 +46,6 @@ test('the chain walk allocates nothing per packet: bit-vector index, table looku
 // deoptimisation at all (a scratch copy: 1 B in the others), so some call boxes a number depending on what the
 // optimising compiler inlined. The cause is not found yet; the test still runs and prints what it measured.
 test('the IPv6 chain walk allocates nothing per packet: prefixes, icmp6types, me6, a dynamic state, the index', { todo: 'JIT-dependent: ~33 B per 3 packets in about 2 of 5 processes' }, async () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const { pkt6 } = await import('../testing/bed6.js');
   const { r } = testbed();
   const fw = r.fw;
@@ -78,7 +76,6 @@ test('the IPv6 chain walk allocates nothing per packet: prefixes, icmp6types, me
 });
 
 test('forwarding IPv6 through an image with ipfw on allocates nothing per packet', async () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const { bed6, pkt6 } = await import('../testing/bed6.js');
   const { writeMac } = await import('../wire/ethernet.js');
   const { a, r, reg, clock } = bed6();

@@ -8,7 +8,7 @@ import { NAT_DROP, NAT_IGNORED, NAT_OK, NatInstance } from './nat.js';
 import { formatNatConfig, parseNatConfig } from './nat_config.js';
 import { IpfwNat, NATV_DENY, NATV_DONE, natLinksMax } from './nat_set.js';
 import { VnetHdr } from '../wire/vnet.js';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 
 const noOffload = new VnetHdr();
 
@@ -372,7 +372,6 @@ test('hostile packets: truncated, garbled or lying about lengths never throw', (
 });
 
 test('an established flow allocates nothing per packet, out and in', () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const n = nat(`ip ${ALIAS}`);
   const outT = build({ proto: 6, src: LOCAL, dst: REMOTE, sport: 40000, dport: 80, flags: 0x10, payload: 100 });
   const o = outT.slice();

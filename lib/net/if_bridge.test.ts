@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry, type Image } from '../image.js';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { silentLogger } from '../log.js';
 import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/index.js';
@@ -319,7 +319,6 @@ test('the bridge answers for its own address: a local unicast frame goes up its 
 });
 
 test('switching a learned unicast frame, and flooding a broadcast to TAP members, allocates nothing per frame', () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const platform = new ManualPlatform();
   const reg = new Registry({ platform, log: silentLogger });
   const im = reg.create('SW');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry, type Image } from '../image.js';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { silentLogger } from '../log.js';
 import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/index.js';
@@ -147,7 +147,6 @@ test('a VLAN moved to another image keeps its parent; destroying the parent leav
 });
 
 test('tagged input to a VLAN and tagged output allocate nothing per frame', () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const reg = new Registry({ platform: new ManualPlatform(), log: silentLogger });
   const im = reg.create('V');
   let sent = 0;

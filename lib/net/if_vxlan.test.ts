@@ -5,7 +5,7 @@ import { silentLogger } from '../log.js';
 import { ManualPlatform } from '../platform.js';
 import { ImageControl } from '../control/index.js';
 import { inAddAddress } from '../netinet/in.js';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { rules, send, ip } from '../testing/testbed.js';
 import { VimageError } from '../errors.js';
 import { Ipv4Packet } from '../wire/ipv4.js';
@@ -230,9 +230,6 @@ test('encapsulation and decapsulation allocate nothing per packet', () => {
     }
   };
   const before = b.udpstat.noport;
-  // The earlier tests' images die here, not in the first window: their death deoptimises the shared code that was
-  // optimised while they lived ('weak objects'), and the warm-up below optimises it again (see fullGc).
-  fullGc();
   run(50_000);
   assert.ok(b.udpstat.noport - before >= 50_000, `B got ${b.udpstat.noport - before} inner datagrams`);
   const w = allocWindows(run, 100_000);

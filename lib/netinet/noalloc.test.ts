@@ -13,7 +13,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { rules } from '../testing/testbed.js';
 import { routerTopology } from '../testing/topology.js';
 import { internetChecksum } from '../wire/checksum.js';
@@ -21,7 +21,6 @@ import { writeMac } from '../wire/ethernet.js';
 import { VnetHdr } from '../wire/vnet.js';
 
 test('forwarding a UDP packet through an image with ipfw rules allocates nothing per packet', () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const { reg, clock, a, r, b } = routerTopology();
   const rIn = r.ifnets.get('epair0a')!;
   const aOut = a.ifnets.get('epair0b')!;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allocWindows, fullGc } from '../testing/alloc.js';
+import { allocWindows } from '../testing/alloc.js';
 import { twoImages6 } from '../testing/testnet6.js';
 import { parseIp6 } from '../wire/ipv6.js';
 import { InPcb, PcbTable, fkey } from './in_pcb.js';
@@ -8,7 +8,6 @@ import { TcpListener, TcpSocket } from './tcp.js';
 import { UdpSocket } from './udp.js';
 
 test('PCB lookups of both families (connected and wildcard) allocate nothing, with v4 and v6 endpoints in one table', async () => {
-  fullGc(); // the earlier tests' objects die now, not in a measured window (see fullGc)
   const n = twoImages6();
   const l4 = new TcpListener(n.b);
   l4.listen(80);
